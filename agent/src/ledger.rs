@@ -1,0 +1,461 @@
+//! The agent's core operations: look a member up, record a sale, record a refund.
+//!
+//! Each write evaluates the loyalty rules and writes the sale, the member's new state and the
+//! outbox event in one transaction ([`Store::write`]). Bad input is refused before anything is
+//! written; a refusal inside the transaction rolls everything back. No HTTP in here: the local
+//! API and the tests call these functions.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, FixedOffset, Utc};
+use chrono_tz::Tz;
+use sha2::{Digest, Sha256};
+use tenpo_loyalty::{
+    Date, Line, MemberState, Refund, RefundError, RuleSet, Sale, SaleError, check_refund_lines,
+    check_sale_lines, evaluate_refund, evaluate_sale,
+};
+use tenpo_protocol::agent::{
+    CouponView, ExpiringPoints, FieldError, MemberView, Mode, NextTier, PointsView, RefundRequest,
+    RefundResponse, SaleRequest, SaleResponse, StampsView, Status,
+};
+use tenpo_protocol::events::EventBody;
+
+use crate::codes::{CodeError, MemberCode};
+use crate::store::{Identity, MemberRow, RefundRow, SaleRow, Store, StoreError, WriteTx};
+
+/// How far ahead of the terminal's clock a POS timestamp may be (clocks drift).
+const MAX_CLOCK_AHEAD: chrono::Duration = chrono::Duration::minutes(5);
+/// Compaction keeps this many days of slack behind a sale, for late-recorded sales.
+const COMPACTION_SLACK_DAYS: i64 = 62;
+/// Expiry dates shown in a member view.
+const EXPIRING_SHOWN: usize = 3;
+
+/// Why an operation was refused, in words a cashier or IT person can act on.
+#[derive(Debug, thiserror::Error)]
+pub enum LedgerError {
+    #[error("{0}")]
+    Field(#[from] FieldError),
+    #[error("{0}")]
+    Code(#[from] CodeError),
+    #[error("no member has the code {0}: check the card, or record the sale to enrol it")]
+    MemberNotFound(String),
+    #[error("no sale {0} was recorded on this terminal")]
+    SaleNotFound(String),
+    #[error("sale {0} was already recorded with different content: use a new sale id")]
+    SaleConflict(String),
+    #[error("refund {0} was already recorded with different content: use a new refund id")]
+    RefundConflict(String),
+    #[error("{0}")]
+    Sale(#[from] SaleError),
+    #[error("{0}")]
+    Refund(#[from] RefundError),
+    #[error("redeeming points or using coupons needs a member: scan the member's card")]
+    MemberRequired,
+    #[error("`occurred_at` {0} is in the future: check the POS's and the terminal's clocks")]
+    InTheFuture(String),
+    #[error("member {0} of this sale is missing from the member cache: run `tenpo-agent doctor`")]
+    MemberMissing(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Whether a write was new or the replay of one already recorded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recorded {
+    New,
+    Replay,
+}
+
+/// The agent's ledger over its store, with the program in force.
+#[derive(Debug)]
+pub struct Ledger {
+    store: Arc<Store>,
+    rules: Arc<RuleSet>,
+    time_zone: Tz,
+    who: Identity,
+}
+
+fn hash_of(parts: &[&[u8]]) -> Vec<u8> {
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update((p.len() as u64).to_be_bytes());
+        h.update(p);
+    }
+    h.finalize().to_vec()
+}
+
+fn json_bytes<T: serde::Serialize>(value: &T) -> Vec<u8> {
+    // Serialising our own plain structs cannot fail; an empty hash input would only make a
+    // replay look like a conflict, never the reverse.
+    serde_json::to_vec(value).unwrap_or_default()
+}
+
+fn response_json<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(|e| StoreError::Corrupt {
+        what: "response",
+        detail: e.to_string(),
+    })
+}
+
+fn stored_response<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, StoreError> {
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt {
+        what: "recorded response",
+        detail: e.to_string(),
+    })
+}
+
+impl Ledger {
+    pub fn new(store: Arc<Store>, rules: Arc<RuleSet>, time_zone: Tz, who: Identity) -> Ledger {
+        Ledger {
+            store,
+            rules,
+            time_zone,
+            who,
+        }
+    }
+
+    pub fn store(&self) -> &Arc<Store> {
+        &self.store
+    }
+
+    pub fn rules(&self) -> &RuleSet {
+        &self.rules
+    }
+
+    /// The store's business date at an instant, in the store's time zone.
+    pub fn business_date(&self, at: DateTime<Utc>) -> Date {
+        let local = at.with_timezone(&self.time_zone).date_naive();
+        use chrono::Datelike;
+        Date::from_ymd(local.year(), local.month(), local.day()).unwrap_or(Date::MIN)
+    }
+
+    /// The cashier's view of the member with this code, on the store's business date `now`.
+    pub fn lookup(&self, raw_code: &str, now: DateTime<Utc>) -> Result<MemberView, LedgerError> {
+        let code = MemberCode::parse(raw_code)?;
+        let member = self
+            .store
+            .member_by_code(code.as_str())?
+            .ok_or_else(|| LedgerError::MemberNotFound(code.to_string()))?;
+        Ok(self.view(&member, self.business_date(now)))
+    }
+
+    fn view(&self, m: &MemberRow, date: Date) -> MemberView {
+        let s = m.state.summary(&self.rules, date);
+        MemberView {
+            member_id: m.member_id.clone(),
+            number: m.number.clone(),
+            provisional: m.provisional,
+            tier: s.tier,
+            points: PointsView {
+                balance: s.balance,
+                expiring: s
+                    .expiring
+                    .iter()
+                    .take(EXPIRING_SHOWN)
+                    .map(|e| ExpiringPoints {
+                        points: e.points,
+                        expires_on: e.expires_on,
+                    })
+                    .collect(),
+            },
+            stamps: StampsView {
+                count: s.stamps,
+                card_size: s.card_size,
+            },
+            coupons: s.coupons.iter().map(CouponView::from).collect(),
+            qualifying_spend_yen: s.qualifying_spend,
+            next_tier: s.next_tier.map(|(name, remaining_yen)| NextTier {
+                name,
+                remaining_yen,
+            }),
+        }
+    }
+
+    fn occurred(
+        &self,
+        occurred_at: Option<DateTime<FixedOffset>>,
+        now: DateTime<Utc>,
+    ) -> Result<(DateTime<Utc>, Date), LedgerError> {
+        let at = occurred_at.map_or(now, |t| t.with_timezone(&Utc));
+        if at > now + MAX_CLOCK_AHEAD {
+            return Err(LedgerError::InTheFuture(at.to_rfc3339()));
+        }
+        Ok((at, self.business_date(at)))
+    }
+
+    /// Records a POS sale, exactly once per `sale_id`.
+    pub fn record_sale(
+        &self,
+        req: &SaleRequest,
+        now: DateTime<Utc>,
+    ) -> Result<(Recorded, SaleResponse), LedgerError> {
+        req.check()?;
+        let code = req
+            .member_code
+            .as_deref()
+            .map(MemberCode::parse)
+            .transpose()?;
+        let lines: Vec<Line> = req.lines.iter().map(Line::from).collect();
+        check_sale_lines(&lines)?;
+        let redeem_points = req.redeem_points.unwrap_or(0);
+        let coupon_ids = req.coupon_ids.clone().unwrap_or_default();
+        if code.is_none() && (redeem_points != 0 || !coupon_ids.is_empty()) {
+            return Err(LedgerError::MemberRequired);
+        }
+        let (at, date) = self.occurred(req.occurred_at, now)?;
+        let hash = hash_of(&[&json_bytes(req)]);
+        let now_text = now.to_rfc3339();
+
+        self.store.write(|tx| {
+            if let Some(existing) = tx.sale(&req.sale_id)? {
+                return if existing.request_hash == hash {
+                    Ok((Recorded::Replay, stored_response(&existing.response)?))
+                } else {
+                    Err(LedgerError::SaleConflict(req.sale_id.clone()))
+                };
+            }
+            let member = match &code {
+                Some(code) => Some(self.member_for_sale(tx, code, &now_text)?),
+                None => None,
+            };
+            let outcome = match &member {
+                Some(m) => {
+                    let sale = Sale {
+                        sale_id: req.sale_id.clone(),
+                        store_id: self.who.store_id.clone(),
+                        business_date: date,
+                        lines: lines.clone(),
+                        redeem_points,
+                        coupon_ids: coupon_ids.clone(),
+                    };
+                    Some(evaluate_sale(&self.rules, &m.state, &sale)?)
+                }
+                None => None,
+            };
+            let mut state_after = None;
+            if let (Some(m), Some(o)) = (&member, &outcome) {
+                let mut state = m.state.clone();
+                state.apply_sale(o);
+                state.compact(&self.rules, date.add_days(-COMPACTION_SLACK_DAYS));
+                tx.save_member_state(&m.member_id, &state, &now_text)?;
+                state_after = Some(state);
+            }
+            let response = self.sale_response(
+                req,
+                date,
+                outcome.as_ref(),
+                member.as_ref(),
+                state_after.as_ref(),
+            );
+            let seq = tx.append_event(
+                &self.who,
+                EventBody::Sale {
+                    sale_id: req.sale_id.clone(),
+                    member_id: member.as_ref().map(|m| m.member_id.clone()),
+                    occurred_at: at.to_rfc3339(),
+                    business_date: date,
+                    lines: lines.clone(),
+                    redeem_points,
+                    coupon_ids: coupon_ids.clone(),
+                    outcome: outcome.clone(),
+                },
+                &now_text,
+            )?;
+            tx.insert_sale(
+                &SaleRow {
+                    sale_id: req.sale_id.clone(),
+                    request_hash: hash.clone(),
+                    member_id: member.map(|m| m.member_id),
+                    business_date: date,
+                    lines: lines.clone(),
+                    outcome,
+                    response: response_json(&response)?,
+                },
+                &at.to_rfc3339(),
+                seq,
+            )?;
+            Ok((Recorded::New, response))
+        })
+    }
+
+    /// The member a sale names: from the cache, or a new provisional member for a valid card
+    /// the terminal has not seen (recorded as its own outbox event, in the sale's transaction).
+    fn member_for_sale(
+        &self,
+        tx: &WriteTx<'_>,
+        code: &MemberCode,
+        now: &str,
+    ) -> Result<MemberRow, LedgerError> {
+        if let Some(m) = tx.member_by_code(code.as_str())? {
+            return Ok(m);
+        }
+        let member = MemberRow {
+            member_id: uuid::Uuid::now_v7().to_string(),
+            number: code.to_string(),
+            provisional: true,
+            state: MemberState::default(),
+        };
+        tx.insert_member(&member, &MemberState::default(), &[code.as_str()], now)?;
+        tx.append_event(
+            &self.who,
+            EventBody::MemberProvisional {
+                member_id: member.member_id.clone(),
+                code: code.to_string(),
+            },
+            now,
+        )?;
+        tracing::info!(member_id = %member.member_id, "provisional member created for a new card");
+        Ok(member)
+    }
+
+    fn sale_response(
+        &self,
+        req: &SaleRequest,
+        date: Date,
+        outcome: Option<&tenpo_loyalty::SaleOutcome>,
+        member: Option<&MemberRow>,
+        state: Option<&MemberState>,
+    ) -> SaleResponse {
+        let summary = state.map(|s| s.summary(&self.rules, date));
+        SaleResponse {
+            sale_id: req.sale_id.clone(),
+            member_id: member.map(|m| m.member_id.clone()),
+            business_date: date,
+            earned_points: outcome.map_or(0, |o| o.earned_points),
+            redeemed_points: outcome.map_or(0, |o| o.redeemed_points),
+            discount_yen: outcome.map_or(0, |o| o.discount_yen()),
+            stamps_earned: outcome.map_or(0, |o| o.stamps.added),
+            coupons_issued: outcome
+                .map(|o| o.coupons_issued.iter().map(CouponView::from).collect())
+                .unwrap_or_default(),
+            balance_after: summary.as_ref().map_or(0, |s| s.balance),
+            tier_after: summary.as_ref().map(|s| s.tier.clone()),
+            next_tier: summary
+                .and_then(|s| s.next_tier)
+                .map(|(name, remaining_yen)| NextTier {
+                    name,
+                    remaining_yen,
+                }),
+            rule_set_version: self.rules.version,
+        }
+    }
+
+    /// Records a refund of lines of an earlier sale, exactly once per `refund_id`.
+    pub fn record_refund(
+        &self,
+        sale_id: &str,
+        req: &RefundRequest,
+        now: DateTime<Utc>,
+    ) -> Result<(Recorded, RefundResponse), LedgerError> {
+        tenpo_protocol::agent::check_id("sale_id", sale_id)?;
+        req.check()?;
+        let lines: Vec<Line> = req.lines.iter().map(Line::from).collect();
+        let (at, date) = self.occurred(req.occurred_at, now)?;
+        let hash = hash_of(&[sale_id.as_bytes(), &json_bytes(req)]);
+        let now_text = now.to_rfc3339();
+
+        self.store.write(|tx| {
+            if let Some(existing) = tx.refund(&req.refund_id)? {
+                return if existing.request_hash == hash {
+                    Ok((Recorded::Replay, stored_response(&existing.response)?))
+                } else {
+                    Err(LedgerError::RefundConflict(req.refund_id.clone()))
+                };
+            }
+            let sale = tx
+                .sale(sale_id)?
+                .ok_or_else(|| LedgerError::SaleNotFound(sale_id.to_owned()))?;
+            let earlier = tx.refunded_lines(sale_id)?;
+            let (outcome, balance_after) = match (&sale.member_id, &sale.outcome) {
+                (Some(member_id), Some(sale_outcome)) => {
+                    let mut state = tx
+                        .member_state(member_id)?
+                        .ok_or_else(|| LedgerError::MemberMissing(member_id.clone()))?;
+                    let refund = Refund {
+                        refund_id: req.refund_id.clone(),
+                        business_date: date,
+                        lines: lines.clone(),
+                    };
+                    let outcome = evaluate_refund(
+                        &self.rules,
+                        &state,
+                        &sale.lines,
+                        sale_outcome,
+                        &earlier,
+                        &refund,
+                    )?;
+                    state.apply_refund(&outcome);
+                    tx.save_member_state(member_id, &state, &now_text)?;
+                    (Some(outcome), state.balance(date))
+                }
+                _ => {
+                    check_refund_lines(&self.rules, &sale.lines, &earlier, &lines)?;
+                    (None, 0)
+                }
+            };
+            let response = RefundResponse {
+                refund_id: req.refund_id.clone(),
+                sale_id: sale_id.to_owned(),
+                reversed_points: outcome.as_ref().map_or(0, |o| o.reversed_points),
+                returned_points: outcome.as_ref().map_or(0, |o| o.returned_points),
+                reversed_stamps: outcome.as_ref().map_or(0, |o| o.stamps_reversed),
+                shortfall_points: outcome.as_ref().map_or(0, |o| o.shortfall_points),
+                balance_after,
+            };
+            if let Some(o) = outcome
+                .as_ref()
+                .filter(|o| o.shortfall_points > 0 || o.shortfall_stamps > 0)
+            {
+                tracing::warn!(
+                    refund_id = %o.refund_id,
+                    shortfall_points = o.shortfall_points,
+                    shortfall_stamps = o.shortfall_stamps,
+                    "refund could not take back everything the sale earned; shortfall recorded"
+                );
+            }
+            let seq = tx.append_event(
+                &self.who,
+                EventBody::Refund {
+                    refund_id: req.refund_id.clone(),
+                    sale_id: sale_id.to_owned(),
+                    member_id: sale.member_id.clone(),
+                    occurred_at: at.to_rfc3339(),
+                    business_date: date,
+                    lines: lines.clone(),
+                    outcome: outcome.clone(),
+                },
+                &now_text,
+            )?;
+            tx.insert_refund(
+                &RefundRow {
+                    refund_id: req.refund_id.clone(),
+                    sale_id: sale_id.to_owned(),
+                    request_hash: hash.clone(),
+                    lines: lines.clone(),
+                    response: response_json(&response)?,
+                },
+                date,
+                &at.to_rfc3339(),
+                outcome.as_ref(),
+                seq,
+            )?;
+            Ok((Recorded::New, response))
+        })
+    }
+
+    /// `GET /v1/status`.
+    pub fn status(&self, now: DateTime<Utc>) -> Result<Status, LedgerError> {
+        let counts = self.store.outbox_counts()?;
+        Ok(Status {
+            store_id: self.who.store_id.clone(),
+            terminal_id: self.who.terminal_id.clone(),
+            mode: Mode::Standalone,
+            pending_events: counts.pending,
+            rule_set_version: self.rules.version,
+            rule_set_name: self.rules.name.clone(),
+            business_date: self.business_date(now),
+            time_zone: self.time_zone.name().to_owned(),
+            agent_version: env!("CARGO_PKG_VERSION").to_owned(),
+        })
+    }
+}

@@ -1,0 +1,157 @@
+//! The `tenpo-agent` command.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+use tenpo_agent::config::{self, LogFormat, Settings, SettingsArgs};
+use tenpo_agent::daemon::{self, DB_FILE};
+use tenpo_agent::store::{Store, export_jsonl};
+use tracing_subscriber::EnvFilter;
+
+/// tenpo's store-terminal agent: members, points and stamps at the till, online or offline.
+#[derive(Debug, Parser)]
+#[command(name = "tenpo-agent", version)]
+struct Cli {
+    /// Log format.
+    #[arg(long, value_enum, global = true, env = "TENPO_LOG_FORMAT")]
+    log_format: Option<LogFormat>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the agent: the local API on loopback, standalone when no hub is configured.
+    Run(SettingsArgs),
+    /// Show the terminal's state: from the running agent, or from its database when stopped.
+    Status(SettingsArgs),
+    /// Check a config file (and the rule set it names): unknown keys and bad values are errors.
+    Validate {
+        /// The config file to check.
+        config: PathBuf,
+    },
+    /// Write the ledger and the outbox as JSON lines, for audit.
+    Export {
+        #[command(flatten)]
+        settings: SettingsArgs,
+        /// Write here instead of standard output.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Run(args) => {
+            let settings = Settings::resolve(&args)?;
+            init_logging(cli.log_format.or(settings.log_format).unwrap_or_default());
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .max_blocking_threads(8)
+                .enable_all()
+                .build()
+                .context("cannot start the async runtime")?;
+            runtime.block_on(daemon::run(settings))
+        }
+        Command::Status(args) => status(&args),
+        Command::Validate { config } => validate(&config),
+        Command::Export { settings, output } => export(&settings, output),
+    }
+}
+
+fn validate(path: &std::path::Path) -> Result<()> {
+    let file = config::read_file(path)?;
+    let args = SettingsArgs {
+        config: Some(path.to_owned()),
+        ..SettingsArgs::default()
+    };
+    let settings = Settings::from_parts(&args, file)?;
+    println!(
+        "{}: valid (store {}, terminal {}, rules {} v{}, listen {}, data {})",
+        path.display(),
+        settings.store_id,
+        settings.terminal_id,
+        settings.rules.name,
+        settings.rules.version,
+        settings.listen,
+        settings.data_dir.display()
+    );
+    Ok(())
+}
+
+fn status(args: &SettingsArgs) -> Result<()> {
+    let settings = Settings::resolve(args)?;
+    let url = format!("http://{}/v1/status", settings.listen);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let live = runtime.block_on(async {
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(2))
+            .build()
+            .ok()?;
+        let response = client.get(&url).send().await.ok()?;
+        response.json::<serde_json::Value>().await.ok()
+    });
+    if let Some(status) = live {
+        println!("agent running at {}", settings.listen);
+        println!("{}", serde_json::to_string_pretty(&status)?);
+        return Ok(());
+    }
+    let db = settings.data_dir.join(DB_FILE);
+    if !db.exists() {
+        bail!(
+            "the agent is not running at {} and has no database at {}",
+            settings.listen,
+            db.display()
+        );
+    }
+    let store = Store::open_read_only(&db).with_context(|| format!("opening {}", db.display()))?;
+    let counts = store.outbox_counts()?;
+    println!(
+        "agent NOT running at {} (read from {})",
+        settings.listen,
+        db.display()
+    );
+    println!("schema version:  {}", store.schema_version()?);
+    println!("events recorded: {}", counts.last_seq);
+    println!("pending events:  {}", counts.pending);
+    println!("quarantined:     {}", counts.quarantined);
+    Ok(())
+}
+
+fn export(args: &SettingsArgs, output: Option<PathBuf>) -> Result<()> {
+    let settings = Settings::resolve(args)?;
+    let db = settings.data_dir.join(DB_FILE);
+    if !db.exists() {
+        bail!("no database at {}: check --data-dir", db.display());
+    }
+    let store = Store::open_read_only(&db).with_context(|| format!("opening {}", db.display()))?;
+    let mut out: Box<dyn Write> = match &output {
+        Some(path) => Box::new(std::io::BufWriter::new(
+            std::fs::File::create(path)
+                .with_context(|| format!("cannot create {}", path.display()))?,
+        )),
+        None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+    };
+    let n = export_jsonl(store.connection(), &mut out)?;
+    out.flush().context("writing the export")?;
+    eprintln!("exported {n} records");
+    Ok(())
+}

@@ -1,0 +1,113 @@
+//! `tenpo-agent export`: the ledger and the outbox as JSON lines, for audit.
+//!
+//! One object per line, each with a `record` field (`sale`, `refund`, `event`), in the order
+//! they were recorded. Reads a consistent snapshot; safe while the agent runs.
+
+use std::io::Write;
+
+use rusqlite::Connection;
+use serde_json::{Value, json};
+
+use super::StoreError;
+
+fn parse(text: Option<String>) -> Value {
+    text.and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or(Value::Null)
+}
+
+/// Writes every sale, refund and outbox event; returns how many lines were written.
+pub fn export_jsonl(conn: &Connection, out: &mut impl Write) -> Result<u64, ExportError> {
+    let tx = conn.unchecked_transaction()?;
+    let mut n = 0u64;
+    let acked: u64 = tx
+        .query_row(
+            "SELECT value FROM meta WHERE key = 'acked_through_seq'",
+            [],
+            |r| r.get::<_, String>(0),
+        )
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+
+    let mut stmt = tx.prepare(
+        "SELECT sale_id, member_id, business_date, occurred_at, lines, outcome, response, seq
+         FROM sales ORDER BY seq",
+    )?;
+    let mut rows = stmt.query([])?;
+    while let Some(r) = rows.next()? {
+        let line = json!({
+            "record": "sale",
+            "sale_id": r.get::<_, String>(0)?,
+            "member_id": r.get::<_, Option<String>>(1)?,
+            "business_date": r.get::<_, String>(2)?,
+            "occurred_at": r.get::<_, String>(3)?,
+            "lines": parse(Some(r.get(4)?)),
+            "outcome": parse(r.get(5)?),
+            "response": parse(Some(r.get(6)?)),
+            "seq": r.get::<_, i64>(7)?,
+        });
+        writeln!(out, "{line}")?;
+        n += 1;
+    }
+    drop(rows);
+    drop(stmt);
+
+    let mut stmt = tx.prepare(
+        "SELECT refund_id, sale_id, business_date, occurred_at, lines, outcome, response, seq
+         FROM refunds ORDER BY seq",
+    )?;
+    let mut rows = stmt.query([])?;
+    while let Some(r) = rows.next()? {
+        let line = json!({
+            "record": "refund",
+            "refund_id": r.get::<_, String>(0)?,
+            "sale_id": r.get::<_, String>(1)?,
+            "business_date": r.get::<_, String>(2)?,
+            "occurred_at": r.get::<_, String>(3)?,
+            "lines": parse(Some(r.get(4)?)),
+            "outcome": parse(r.get(5)?),
+            "response": parse(Some(r.get(6)?)),
+            "seq": r.get::<_, i64>(7)?,
+        });
+        writeln!(out, "{line}")?;
+        n += 1;
+    }
+    drop(rows);
+    drop(stmt);
+
+    let mut stmt = tx.prepare(
+        "SELECT o.seq, o.event_id, o.kind, o.payload, o.recorded_at, q.reason
+         FROM outbox o LEFT JOIN quarantine q ON q.seq = o.seq ORDER BY o.seq",
+    )?;
+    let mut rows = stmt.query([])?;
+    while let Some(r) = rows.next()? {
+        let seq = r.get::<_, i64>(0)?.unsigned_abs();
+        let line = json!({
+            "record": "event",
+            "seq": seq,
+            "event_id": r.get::<_, String>(1)?,
+            "kind": r.get::<_, String>(2)?,
+            "payload": parse(Some(r.get(3)?)),
+            "recorded_at": r.get::<_, String>(4)?,
+            "acked": seq <= acked,
+            "quarantine_reason": r.get::<_, Option<String>>(5)?,
+        });
+        writeln!(out, "{line}")?;
+        n += 1;
+    }
+    Ok(n)
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cannot write the export: {0}")]
+    Write(#[from] std::io::Error),
+}
+
+impl From<rusqlite::Error> for ExportError {
+    fn from(e: rusqlite::Error) -> ExportError {
+        ExportError::Store(StoreError::Sqlite(e))
+    }
+}

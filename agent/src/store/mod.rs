@@ -1,0 +1,539 @@
+//! The agent's SQLite store: the ledger, the outbox and the member cache, in one file.
+//!
+//! One writer: every write goes through [`Store::write`], which runs a closure inside one
+//! `BEGIN IMMEDIATE` transaction on the single writer connection, so a sale, its effects and its
+//! outbox event commit together or not at all. WAL mode with `synchronous=FULL`: once `write`
+//! returns, the data survives a power cut. Reads use their own connection and never wait for a
+//! write to finish.
+//!
+//! No HTTP and no loyalty rules in here: callers decide what to write.
+
+mod export;
+mod schema;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+
+use rusqlite::{
+    Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior, params,
+};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tenpo_loyalty::{Date, Line, MemberState, RefundOutcome, SaleOutcome};
+use tenpo_protocol::events::{Event, EventBody};
+
+pub use export::{ExportError, export_jsonl};
+pub use schema::CURRENT_VERSION;
+
+/// What can go wrong with the database, in words IT can act on.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error(
+        "the database is at schema version {found}, newer than this agent knows ({known}): \
+         install the newer tenpo-agent again; the database was not touched"
+    )]
+    SchemaTooNew { found: u32, known: u32 },
+    #[error(
+        "damaged record in the database ({what}): {detail}; run `tenpo-agent export` and contact support"
+    )]
+    Corrupt { what: &'static str, detail: String },
+    #[error("cannot open the database at {path}: {source}")]
+    Open {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+    #[error("the database lock was poisoned by a crashed thread; restart the agent")]
+    Poisoned,
+}
+
+/// The open store.
+#[derive(Debug)]
+pub struct Store {
+    path: PathBuf,
+    writer: Mutex<Connection>,
+    reader: Mutex<Connection>,
+}
+
+/// The terminal this store belongs to, stamped on every event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    pub store_id: String,
+    pub terminal_id: String,
+}
+
+/// A cached member.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberRow {
+    pub member_id: String,
+    pub number: String,
+    pub provisional: bool,
+    pub state: MemberState,
+}
+
+/// A recorded sale.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SaleRow {
+    pub sale_id: String,
+    pub request_hash: Vec<u8>,
+    pub member_id: Option<String>,
+    pub business_date: Date,
+    pub lines: Vec<Line>,
+    pub outcome: Option<SaleOutcome>,
+    /// The JSON answered to the POS the first time.
+    pub response: String,
+}
+
+/// A recorded refund.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefundRow {
+    pub refund_id: String,
+    pub sale_id: String,
+    pub request_hash: Vec<u8>,
+    pub lines: Vec<Line>,
+    pub response: String,
+}
+
+/// Counts for `/v1/status` and `doctor`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct OutboxCounts {
+    pub last_seq: u64,
+    pub acked_through: u64,
+    pub pending: u64,
+    pub quarantined: u64,
+}
+
+fn to_json<T: Serialize>(value: &T) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(|e| StoreError::Corrupt {
+        what: "value to store",
+        detail: e.to_string(),
+    })
+}
+
+fn from_json<T: DeserializeOwned>(what: &'static str, text: &str) -> Result<T, StoreError> {
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt {
+        what,
+        detail: e.to_string(),
+    })
+}
+
+fn parse_date(what: &'static str, text: &str) -> Result<Date, StoreError> {
+    text.parse()
+        .map_err(|e: tenpo_loyalty::DateError| StoreError::Corrupt {
+            what,
+            detail: e.to_string(),
+        })
+}
+
+fn configure(conn: &Connection) -> Result<(), rusqlite::Error> {
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    conn.set_prepared_statement_cache_capacity(64);
+    Ok(())
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `path` and migrates it to the current schema.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        let open_err = |source| StoreError::Open {
+            path: path.to_owned(),
+            source,
+        };
+        let mut writer = Connection::open(path).map_err(open_err)?;
+        configure(&writer).map_err(open_err)?;
+        schema::migrate(&mut writer)?;
+        let reader = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(open_err)?;
+        reader.busy_timeout(std::time::Duration::from_secs(5))?;
+        reader.set_prepared_statement_cache_capacity(64);
+        Ok(Store {
+            path: path.to_owned(),
+            writer: Mutex::new(writer),
+            reader: Mutex::new(reader),
+        })
+    }
+
+    /// Opens an existing database read-only, without migrating (for `status` and `export`
+    /// while the agent may be running).
+    pub fn open_read_only(path: &Path) -> Result<ReadOnly, StoreError> {
+        let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(
+            |source| StoreError::Open {
+                path: path.to_owned(),
+                source,
+            },
+        )?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        let found = schema::version(&conn)?;
+        if found > CURRENT_VERSION {
+            return Err(StoreError::SchemaTooNew {
+                found,
+                known: CURRENT_VERSION,
+            });
+        }
+        Ok(ReadOnly { conn })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn lock(m: &Mutex<Connection>) -> Result<MutexGuard<'_, Connection>, StoreError> {
+        m.lock().map_err(|_| StoreError::Poisoned)
+    }
+
+    /// Runs `f` in one `BEGIN IMMEDIATE` transaction: commits if it returns `Ok`, rolls back
+    /// otherwise.
+    pub fn write<T, E>(&self, f: impl FnOnce(&mut WriteTx<'_>) -> Result<T, E>) -> Result<T, E>
+    where
+        E: From<StoreError>,
+    {
+        let mut conn = Self::lock(&self.writer)?;
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(StoreError::from)?;
+        let mut wtx = WriteTx { tx };
+        let value = f(&mut wtx)?;
+        wtx.tx.commit().map_err(StoreError::from)?;
+        Ok(value)
+    }
+
+    /// Runs `f` on the read connection.
+    pub fn read<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let conn = Self::lock(&self.reader)?;
+        f(&conn)
+    }
+
+    pub fn member_by_code(&self, code: &str) -> Result<Option<MemberRow>, StoreError> {
+        self.read(|c| member_by_code(c, code))
+    }
+
+    pub fn outbox_counts(&self) -> Result<OutboxCounts, StoreError> {
+        self.read(outbox_counts)
+    }
+}
+
+/// A read-only handle on a database another process may be writing.
+#[derive(Debug)]
+pub struct ReadOnly {
+    conn: Connection,
+}
+
+impl ReadOnly {
+    pub fn outbox_counts(&self) -> Result<OutboxCounts, StoreError> {
+        outbox_counts(&self.conn)
+    }
+    pub fn schema_version(&self) -> Result<u32, StoreError> {
+        schema::version(&self.conn)
+    }
+    pub fn meta(&self, key: &str) -> Result<Option<String>, StoreError> {
+        meta(&self.conn, key)
+    }
+    pub fn connection(&self) -> &Connection {
+        &self.conn
+    }
+}
+
+fn meta(conn: &Connection, key: &str) -> Result<Option<String>, StoreError> {
+    Ok(conn
+        .prepare_cached("SELECT value FROM meta WHERE key = ?1")?
+        .query_row([key], |r| r.get(0))
+        .optional()?)
+}
+
+fn member_by_code(conn: &Connection, code: &str) -> Result<Option<MemberRow>, StoreError> {
+    let row = conn
+        .prepare_cached(
+            "SELECT m.member_id, m.number, m.provisional, m.state
+             FROM member_codes c JOIN members m ON m.member_id = c.member_id
+             WHERE c.code = ?1",
+        )?
+        .query_row([code], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, bool>(2)?,
+                r.get::<_, String>(3)?,
+            ))
+        })
+        .optional()?;
+    row.map(|(member_id, number, provisional, state)| {
+        Ok(MemberRow {
+            member_id,
+            number,
+            provisional,
+            state: from_json("member state", &state)?,
+        })
+    })
+    .transpose()
+}
+
+fn outbox_counts(conn: &Connection) -> Result<OutboxCounts, StoreError> {
+    let last_seq = conn
+        .prepare_cached("SELECT COALESCE(MAX(seq), 0) FROM outbox")?
+        .query_row([], |r| r.get::<_, i64>(0))?
+        .unsigned_abs();
+    let acked_through = meta(conn, "acked_through_seq")?
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0u64);
+    let quarantined = conn
+        .prepare_cached("SELECT COUNT(*) FROM quarantine")?
+        .query_row([], |r| r.get::<_, i64>(0))?
+        .unsigned_abs();
+    Ok(OutboxCounts {
+        last_seq,
+        acked_through,
+        pending: last_seq.saturating_sub(acked_through),
+        quarantined,
+    })
+}
+
+/// The operations of one write transaction.
+#[derive(Debug)]
+pub struct WriteTx<'c> {
+    tx: Transaction<'c>,
+}
+
+impl WriteTx<'_> {
+    pub fn meta(&self, key: &str) -> Result<Option<String>, StoreError> {
+        meta(&self.tx, key)
+    }
+
+    pub fn set_meta(&self, key: &str, value: &str) -> Result<(), StoreError> {
+        self.tx
+            .prepare_cached("INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value")?
+            .execute(params![key, value])?;
+        Ok(())
+    }
+
+    pub fn member_by_code(&self, code: &str) -> Result<Option<MemberRow>, StoreError> {
+        member_by_code(&self.tx, code)
+    }
+
+    /// Adds a member to the cache with its codes. `snapshot` is the hub's view of it (empty
+    /// for a member made here).
+    pub fn insert_member(
+        &self,
+        member: &MemberRow,
+        snapshot: &MemberState,
+        codes: &[&str],
+        now: &str,
+    ) -> Result<(), StoreError> {
+        self.tx
+            .prepare_cached(
+                "INSERT INTO members (member_id, number, provisional, snapshot, state, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?
+            .execute(params![
+                member.member_id,
+                member.number,
+                member.provisional,
+                to_json(snapshot)?,
+                to_json(&member.state)?,
+                now
+            ])?;
+        let mut insert = self
+            .tx
+            .prepare_cached("INSERT INTO member_codes (code, member_id) VALUES (?1, ?2)")?;
+        for code in codes {
+            insert.execute(params![code, member.member_id])?;
+        }
+        Ok(())
+    }
+
+    pub fn save_member_state(
+        &self,
+        member_id: &str,
+        state: &MemberState,
+        now: &str,
+    ) -> Result<(), StoreError> {
+        self.tx
+            .prepare_cached("UPDATE members SET state = ?2, updated_at = ?3 WHERE member_id = ?1")?
+            .execute(params![member_id, to_json(state)?, now])?;
+        Ok(())
+    }
+
+    pub fn member_state(&self, member_id: &str) -> Result<Option<MemberState>, StoreError> {
+        let text: Option<String> = self
+            .tx
+            .prepare_cached("SELECT state FROM members WHERE member_id = ?1")?
+            .query_row([member_id], |r| r.get(0))
+            .optional()?;
+        text.map(|t| from_json("member state", &t)).transpose()
+    }
+
+    /// Appends an event to the outbox with the next gap-free `seq` and a fresh UUIDv7.
+    pub fn append_event(
+        &self,
+        who: &Identity,
+        body: EventBody,
+        now: &str,
+    ) -> Result<u64, StoreError> {
+        let seq: i64 = self
+            .tx
+            .prepare_cached("SELECT COALESCE(MAX(seq), 0) + 1 FROM outbox")?
+            .query_row([], |r| r.get(0))?;
+        let event = Event {
+            event_id: uuid::Uuid::now_v7().to_string(),
+            seq: seq.unsigned_abs(),
+            store_id: who.store_id.clone(),
+            terminal_id: who.terminal_id.clone(),
+            recorded_at: now.to_owned(),
+            body,
+        };
+        self.tx
+            .prepare_cached(
+                "INSERT INTO outbox (seq, event_id, kind, payload, recorded_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute(params![seq, event.event_id, event.body.kind(), to_json(&event)?, now])?;
+        Ok(event.seq)
+    }
+
+    pub fn sale(&self, sale_id: &str) -> Result<Option<SaleRow>, StoreError> {
+        let row = self
+            .tx
+            .prepare_cached(
+                "SELECT sale_id, request_hash, member_id, business_date, lines, outcome, response
+                 FROM sales WHERE sale_id = ?1",
+            )?
+            .query_row([sale_id], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, Vec<u8>>(1)?,
+                    r.get::<_, Option<String>>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, String>(4)?,
+                    r.get::<_, Option<String>>(5)?,
+                    r.get::<_, String>(6)?,
+                ))
+            })
+            .optional()?;
+        row.map(
+            |(sale_id, request_hash, member_id, date, lines, outcome, response)| {
+                Ok(SaleRow {
+                    sale_id,
+                    request_hash,
+                    member_id,
+                    business_date: parse_date("sale business date", &date)?,
+                    lines: from_json("sale lines", &lines)?,
+                    outcome: outcome.map(|o| from_json("sale outcome", &o)).transpose()?,
+                    response,
+                })
+            },
+        )
+        .transpose()
+    }
+
+    pub fn insert_sale(
+        &self,
+        sale: &SaleRow,
+        occurred_at: &str,
+        seq: u64,
+    ) -> Result<(), StoreError> {
+        self.tx
+            .prepare_cached(
+                "INSERT INTO sales (sale_id, request_hash, member_id, business_date, occurred_at,
+                                    lines, outcome, response, seq)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            )?
+            .execute(params![
+                sale.sale_id,
+                sale.request_hash,
+                sale.member_id,
+                sale.business_date.to_string(),
+                occurred_at,
+                to_json(&sale.lines)?,
+                sale.outcome.as_ref().map(to_json).transpose()?,
+                sale.response,
+                seq as i64
+            ])?;
+        Ok(())
+    }
+
+    pub fn refund(&self, refund_id: &str) -> Result<Option<RefundRow>, StoreError> {
+        let row = self
+            .tx
+            .prepare_cached("SELECT refund_id, sale_id, request_hash, lines, response FROM refunds WHERE refund_id = ?1")?
+            .query_row([refund_id], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, Vec<u8>>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, String>(4)?,
+                ))
+            })
+            .optional()?;
+        row.map(|(refund_id, sale_id, request_hash, lines, response)| {
+            Ok(RefundRow {
+                refund_id,
+                sale_id,
+                request_hash,
+                lines: from_json("refund lines", &lines)?,
+                response,
+            })
+        })
+        .transpose()
+    }
+
+    /// Every line refunded so far against a sale.
+    pub fn refunded_lines(&self, sale_id: &str) -> Result<Vec<Line>, StoreError> {
+        let mut stmt = self
+            .tx
+            .prepare_cached("SELECT lines FROM refunds WHERE sale_id = ?1 ORDER BY seq")?;
+        let mut rows = stmt.query([sale_id])?;
+        let mut all = Vec::new();
+        while let Some(row) = rows.next()? {
+            let lines: Vec<Line> = from_json("refund lines", &row.get::<_, String>(0)?)?;
+            all.extend(lines);
+        }
+        Ok(all)
+    }
+
+    pub fn insert_refund(
+        &self,
+        refund: &RefundRow,
+        business_date: Date,
+        occurred_at: &str,
+        outcome: Option<&RefundOutcome>,
+        seq: u64,
+    ) -> Result<(), StoreError> {
+        self.tx
+            .prepare_cached(
+                "INSERT INTO refunds (refund_id, sale_id, request_hash, business_date, occurred_at,
+                                      lines, outcome, response, seq)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            )?
+            .execute(params![
+                refund.refund_id,
+                refund.sale_id,
+                refund.request_hash,
+                business_date.to_string(),
+                occurred_at,
+                to_json(&refund.lines)?,
+                outcome.map(to_json).transpose()?,
+                refund.response,
+                seq as i64
+            ])?;
+        Ok(())
+    }
+
+    /// Whether the member cache holds any member.
+    pub fn has_members(&self) -> Result<bool, StoreError> {
+        Ok(self
+            .tx
+            .prepare_cached("SELECT EXISTS (SELECT 1 FROM members)")?
+            .query_row([], |r| r.get(0))?)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,120 @@
+//! The database schema and its forward-only migrations.
+//!
+//! The schema version is SQLite's `user_version`. Each migration runs in its own transaction with
+//! the version bump, so a crash mid-upgrade leaves the previous version intact. A database newer
+//! than this binary knows is refused, never touched.
+//!
+//! Two kinds of table, kept apart on purpose (DESIGN §4):
+//! - the ledger (`sales`, `refunds`, `outbox`, `quarantine`, `meta`): what happened here; never
+//!   thrown away;
+//! - the member cache (`members`, `member_codes`): may be dropped and rebuilt from the hub's
+//!   snapshot plus the ledger's outcomes, and nothing in the ledger refers to it by key.
+
+use rusqlite::Connection;
+
+use super::StoreError;
+
+/// Each entry moves the schema from version `index` to `index + 1`. Append only.
+pub(crate) const MIGRATIONS: &[&str] = &[
+    // 1: the ledger, the outbox and the member cache.
+    r#"
+    CREATE TABLE meta (
+        key   TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    ) STRICT;
+
+    -- Events for the hub, one per thing that happened, gap-free `seq` per terminal.
+    CREATE TABLE outbox (
+        seq         INTEGER PRIMARY KEY,
+        event_id    TEXT NOT NULL UNIQUE,
+        kind        TEXT NOT NULL,
+        payload     TEXT NOT NULL,
+        recorded_at TEXT NOT NULL
+    ) STRICT;
+
+    -- Events the hub rejected (4xx), for IT to inspect; they never block the queue.
+    CREATE TABLE quarantine (
+        seq            INTEGER PRIMARY KEY REFERENCES outbox(seq),
+        reason         TEXT NOT NULL,
+        quarantined_at TEXT NOT NULL
+    ) STRICT;
+
+    -- Every POS sale, keyed by the POS's sale id (the idempotency record).
+    CREATE TABLE sales (
+        sale_id       TEXT PRIMARY KEY,
+        request_hash  BLOB NOT NULL,
+        member_id     TEXT,
+        business_date TEXT NOT NULL,
+        occurred_at   TEXT NOT NULL,
+        lines         TEXT NOT NULL,
+        outcome       TEXT,
+        response      TEXT NOT NULL,
+        seq           INTEGER NOT NULL UNIQUE REFERENCES outbox(seq)
+    ) STRICT;
+
+    CREATE TABLE refunds (
+        refund_id     TEXT PRIMARY KEY,
+        sale_id       TEXT NOT NULL REFERENCES sales(sale_id),
+        request_hash  BLOB NOT NULL,
+        business_date TEXT NOT NULL,
+        occurred_at   TEXT NOT NULL,
+        lines         TEXT NOT NULL,
+        outcome       TEXT,
+        response      TEXT NOT NULL,
+        seq           INTEGER NOT NULL UNIQUE REFERENCES outbox(seq)
+    ) STRICT;
+    CREATE INDEX refunds_by_sale ON refunds(sale_id);
+
+    -- The member cache. `snapshot` is the member's state as the hub last sent it (empty for a
+    -- member made here); `state` is the snapshot plus the outcomes of local events it does not
+    -- include, kept up to date in the same transaction as each sale.
+    CREATE TABLE members (
+        member_id   TEXT PRIMARY KEY,
+        number      TEXT NOT NULL UNIQUE,
+        provisional INTEGER NOT NULL,
+        snapshot    TEXT NOT NULL,
+        state       TEXT NOT NULL,
+        updated_at  TEXT NOT NULL
+    ) STRICT;
+
+    CREATE TABLE member_codes (
+        code      TEXT PRIMARY KEY,
+        member_id TEXT NOT NULL REFERENCES members(member_id) ON DELETE CASCADE
+    ) STRICT, WITHOUT ROWID;
+    "#,
+];
+
+/// The schema version this binary writes.
+pub const CURRENT_VERSION: u32 = MIGRATIONS.len() as u32;
+
+pub(crate) fn version(conn: &Connection) -> Result<u32, StoreError> {
+    Ok(conn.pragma_query_value(None, "user_version", |row| row.get(0))?)
+}
+
+/// Brings the database up to [`CURRENT_VERSION`], one migration per transaction.
+pub(crate) fn migrate(conn: &mut Connection) -> Result<u32, StoreError> {
+    migrate_to(conn, CURRENT_VERSION)
+}
+
+pub(crate) fn migrate_to(conn: &mut Connection, target: u32) -> Result<u32, StoreError> {
+    let found = version(conn)?;
+    if found > CURRENT_VERSION {
+        return Err(StoreError::SchemaTooNew {
+            found,
+            known: CURRENT_VERSION,
+        });
+    }
+    for (index, sql) in MIGRATIONS
+        .iter()
+        .enumerate()
+        .skip(found as usize)
+        .take(target.saturating_sub(found) as usize)
+    {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", index as u32 + 1)?;
+        tx.commit()?;
+        tracing::info!(version = index + 1, "database schema migrated");
+    }
+    version(conn)
+}

@@ -1,0 +1,27 @@
+//! tenpo's loyalty rules engine.
+//!
+//! Pure and deterministic: the rule set, the member's state, the sale and the store's business
+//! date are all arguments. No I/O, no clock, no randomness. The agent at the till and the hub
+//! call the same functions, so a sale evaluated at either gives the same yen and the same points.
+//!
+//! The flow for a sale: [`evaluate_sale`] gives a [`SaleOutcome`] (what the customer is told,
+//! and everything a refund needs to reverse it); [`MemberState::apply_sale`] applies it. Refunds
+//! likewise with [`evaluate_refund`] and [`MemberState::apply_refund`]. [`MemberState::summary`]
+//! is the cashier's view.
+
+mod date;
+mod engine;
+mod rules;
+mod state;
+
+pub use date::{Date, DateError, Weekday};
+pub use engine::{
+    Line, LotTake, Refund, RefundError, RefundOutcome, RefundShare, Sale, SaleError, SaleOutcome,
+    StampChange, check_refund_lines, check_sale_lines, evaluate_refund, evaluate_sale,
+};
+pub use rules::{
+    Campaign, CampaignBenefit, CouponBenefit, CouponTemplate, Earning, Expiry, ExpiryAt, MAX_YEN,
+    Points, Redemption, RuleSet, RuleSetError, Stacking, StampEarn, Stamps, TierLevel, Tiers,
+    WeekdayKey, Yen,
+};
+pub use state::{Coupon, Expiring, MemberState, PointLot, StampCard, Summary};

@@ -1,0 +1,231 @@
+//! A member's loyalty state, and how recorded outcomes change it.
+//!
+//! State is plain data in a normal form (sorted, no empty entries), so two states that mean the
+//! same are equal. Applying an outcome is total and saturating: it never fails and never takes a
+//! balance below zero, so the agent can replay local outcomes on top of any snapshot the hub sends.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::date::Date;
+use crate::engine::{RefundOutcome, SaleOutcome};
+use crate::rules::{CouponBenefit, Points, RuleSet, Yen};
+
+/// Points earned together, expiring together.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PointLot {
+    /// The sale (or import) that earned it.
+    pub lot_id: String,
+    pub earned_on: Date,
+    /// The last business day the points can be used.
+    pub expires_on: Date,
+    /// Points still in the lot.
+    pub points: Points,
+}
+
+/// A single-use coupon held by a member.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Coupon {
+    pub coupon_id: String,
+    pub benefit: CouponBenefit,
+    pub valid_from: Date,
+    pub valid_until: Date,
+}
+
+impl Coupon {
+    pub fn is_valid_on(&self, date: Date) -> bool {
+        self.valid_from <= date && date <= self.valid_until
+    }
+}
+
+/// The member's current stamp card.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StampCard {
+    /// Stamps on the current card (always below the card size).
+    pub count: u32,
+    /// The business day of the last stamp, for the one-a-day rule.
+    pub last_stamp_on: Option<Date>,
+}
+
+/// Everything the engine needs to know about a member.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemberState {
+    /// Point lots, soonest-expiring first; no empty lots.
+    #[serde(default)]
+    pub lots: Vec<PointLot>,
+    #[serde(default)]
+    pub stamps: StampCard,
+    /// Unused coupons by id.
+    #[serde(default)]
+    pub coupons: BTreeMap<String, Coupon>,
+    /// Qualifying spend per business day (net of refunds); no zero days.
+    #[serde(default)]
+    pub spend: BTreeMap<Date, Yen>,
+}
+
+/// Points expiring on one day.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Expiring {
+    pub points: Points,
+    pub expires_on: Date,
+}
+
+/// What a cashier sees of a member on a given business day.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Summary {
+    pub tier: String,
+    pub balance: Points,
+    /// Live points grouped by expiry day, soonest first.
+    pub expiring: Vec<Expiring>,
+    pub stamps: u32,
+    pub card_size: u32,
+    /// Coupons valid on or after the day, by id.
+    pub coupons: Vec<Coupon>,
+    pub qualifying_spend: Yen,
+    /// The next tier's name and the yen to go; `None` at the top.
+    pub next_tier: Option<(String, Yen)>,
+}
+
+impl MemberState {
+    /// Points usable on `date` (lots not yet expired).
+    pub fn balance(&self, date: Date) -> Points {
+        self.live_lots(date).map(|l| l.points).sum()
+    }
+
+    /// Lots usable on `date`, soonest-expiring first.
+    pub fn live_lots(&self, date: Date) -> impl Iterator<Item = &PointLot> {
+        self.lots.iter().filter(move |l| l.expires_on >= date)
+    }
+
+    /// Qualifying spend in the rolling window that ends on `date` (inclusive).
+    pub fn qualifying_spend(&self, rules: &RuleSet, date: Date) -> Yen {
+        let from = date.add_months(-(rules.tiers.window_months as i32));
+        self.spend
+            .range(from.add_days(1)..=date)
+            .map(|(_, yen)| *yen)
+            .sum::<Yen>()
+            .max(0)
+    }
+
+    /// The cashier's view on `date`.
+    pub fn summary(&self, rules: &RuleSet, date: Date) -> Summary {
+        let spend = self.qualifying_spend(rules, date);
+        let mut expiring: Vec<Expiring> = Vec::new();
+        for lot in self.live_lots(date) {
+            match expiring.last_mut() {
+                Some(e) if e.expires_on == lot.expires_on => e.points += lot.points,
+                _ => expiring.push(Expiring {
+                    points: lot.points,
+                    expires_on: lot.expires_on,
+                }),
+            }
+        }
+        Summary {
+            tier: rules.tier_for(spend).name.clone(),
+            balance: self.balance(date),
+            expiring,
+            stamps: self.stamps.count,
+            card_size: rules.stamps.card_size,
+            coupons: self
+                .coupons
+                .values()
+                .filter(|c| c.valid_until >= date)
+                .cloned()
+                .collect(),
+            qualifying_spend: spend,
+            next_tier: rules
+                .next_tier(spend)
+                .map(|(level, remaining)| (level.name.clone(), remaining)),
+        }
+    }
+
+    /// Drops what can no longer matter on `date`: lots expired, coupons past their last day,
+    /// spend older than the tier window. Keeps a long-lived state small.
+    pub fn compact(&mut self, rules: &RuleSet, date: Date) {
+        self.lots.retain(|l| l.expires_on >= date && l.points > 0);
+        self.coupons.retain(|_, c| c.valid_until >= date);
+        let keep_from = date.add_months(-(rules.tiers.window_months as i32));
+        self.spend.retain(|day, _| *day > keep_from);
+    }
+
+    /// Applies a sale's outcome (computed by [`crate::evaluate_sale`] on this or an earlier
+    /// state).
+    pub fn apply_sale(&mut self, o: &SaleOutcome) {
+        for coupon in &o.coupons_used {
+            self.coupons.remove(&coupon.coupon_id);
+        }
+        for take in &o.lots_consumed {
+            self.take_from_lot(&take.lot_id, take.points);
+        }
+        if let Some(lot) = &o.earned_lot {
+            self.add_to_lot(lot.clone());
+        }
+        if o.stamps.added > 0 || o.stamps.cards_completed > 0 {
+            self.stamps.count = o.stamps.count_after;
+            self.stamps.last_stamp_on = Some(o.business_date);
+        }
+        for coupon in &o.coupons_issued {
+            self.coupons
+                .insert(coupon.coupon_id.clone(), coupon.clone());
+        }
+        self.add_spend(o.business_date, o.qualifying_spend_yen);
+    }
+
+    /// Applies a refund's outcome (computed by [`crate::evaluate_refund`]).
+    pub fn apply_refund(&mut self, o: &RefundOutcome) {
+        // Returned first: evaluation takes reversals from the state with returns in it.
+        for lot in &o.points_returned {
+            self.add_to_lot(lot.clone());
+        }
+        for take in &o.points_reversed {
+            self.take_from_lot(&take.lot_id, take.points);
+        }
+        for id in &o.coupons_revoked {
+            self.coupons.remove(id);
+        }
+        for coupon in &o.coupons_restored {
+            self.coupons
+                .insert(coupon.coupon_id.clone(), coupon.clone());
+        }
+        if o.stamps_reversed > 0 || o.cards_uncompleted > 0 {
+            self.stamps.count = o.stamp_count_after;
+            self.stamps.last_stamp_on = o.last_stamp_on_after;
+        }
+        self.add_spend(o.sale_business_date, -o.qualifying_spend_reversed_yen);
+    }
+
+    fn take_from_lot(&mut self, lot_id: &str, points: Points) {
+        if let Some(i) = self.lots.iter().position(|l| l.lot_id == lot_id) {
+            let lot = &mut self.lots[i];
+            lot.points = (lot.points - points).max(0);
+            if lot.points == 0 {
+                self.lots.remove(i);
+            }
+        }
+    }
+
+    fn add_to_lot(&mut self, lot: PointLot) {
+        if lot.points <= 0 {
+            return;
+        }
+        if let Some(existing) = self.lots.iter_mut().find(|l| l.lot_id == lot.lot_id) {
+            existing.points += lot.points;
+            return;
+        }
+        let key = |l: &PointLot| (l.expires_on, l.earned_on, l.lot_id.clone());
+        let at = self.lots.partition_point(|l| key(l) < key(&lot));
+        self.lots.insert(at, lot);
+    }
+
+    fn add_spend(&mut self, date: Date, yen: Yen) {
+        if yen == 0 {
+            return;
+        }
+        let day = self.spend.entry(date).or_insert(0);
+        *day += yen;
+        if *day == 0 {
+            self.spend.remove(&date);
+        }
+    }
+}

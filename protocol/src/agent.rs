@@ -1,0 +1,315 @@
+//! The agent's local API (`127.0.0.1:7480` by default): what a POS and the counter screen speak.
+//!
+//! Money is integer yen, tax included; dates are the store's business dates (`YYYY-MM-DD`).
+
+use chrono::{DateTime, FixedOffset};
+use serde::{Deserialize, Serialize};
+use tenpo_loyalty::{Coupon, CouponBenefit, Date, Line, Points, Yen};
+use utoipa::ToSchema;
+
+use crate::limits::{MAX_COUPON_ID_LEN, MAX_COUPONS, MAX_ID_LEN, MAX_LINES};
+
+/// `GET /v1/health`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Health {
+    /// Always `ok` when the agent answers.
+    pub status: String,
+}
+
+/// Whether the agent syncs with a hub.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// No hub configured: everything is local.
+    Standalone,
+    /// Enrolled with a hub.
+    Online,
+}
+
+/// `GET /v1/status`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Status {
+    pub store_id: String,
+    pub terminal_id: String,
+    pub mode: Mode,
+    /// Events in the outbox not yet acknowledged by a hub.
+    pub pending_events: u64,
+    pub rule_set_version: u32,
+    pub rule_set_name: String,
+    /// The store's business date now, in its time zone.
+    #[schema(value_type = String, format = Date)]
+    pub business_date: Date,
+    pub time_zone: String,
+    /// The agent's version.
+    pub agent_version: String,
+}
+
+/// Live points that expire on one day.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ExpiringPoints {
+    pub points: Points,
+    /// The last day these points can be used.
+    #[schema(value_type = String, format = Date)]
+    pub expires_on: Date,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct PointsView {
+    pub balance: Points,
+    /// Live points grouped by expiry day, soonest first (at most three days).
+    pub expiring: Vec<ExpiringPoints>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct StampsView {
+    /// Stamps on the current card.
+    pub count: u32,
+    pub card_size: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CouponKind {
+    /// `value_yen` off the sale.
+    Discount,
+    /// `points` added to what the sale earns.
+    PointsBonus,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct CouponView {
+    pub coupon_id: String,
+    pub kind: CouponKind,
+    /// Yen off, for a discount coupon; 0 otherwise.
+    pub value_yen: Yen,
+    /// Bonus points, for a points-bonus coupon; 0 otherwise.
+    pub points: Points,
+    #[schema(value_type = String, format = Date)]
+    pub valid_from: Date,
+    #[schema(value_type = String, format = Date)]
+    pub valid_until: Date,
+}
+
+impl From<&Coupon> for CouponView {
+    fn from(c: &Coupon) -> CouponView {
+        let (kind, value_yen, points) = match c.benefit {
+            CouponBenefit::Discount { value_yen } => (CouponKind::Discount, value_yen, 0),
+            CouponBenefit::PointsBonus { points } => (CouponKind::PointsBonus, 0, points),
+        };
+        CouponView {
+            coupon_id: c.coupon_id.clone(),
+            kind,
+            value_yen,
+            points,
+            valid_from: c.valid_from,
+            valid_until: c.valid_until,
+        }
+    }
+}
+
+/// The next tier and what is left to spend to reach it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct NextTier {
+    pub name: String,
+    pub remaining_yen: Yen,
+}
+
+/// `GET /v1/members/{code}`: everything a cashier needs about a member.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct MemberView {
+    pub member_id: String,
+    /// The member number printed on the card (for a provisional member, its card code).
+    pub number: String,
+    /// Created at this till from a new valid card; not yet confirmed by the hub.
+    pub provisional: bool,
+    pub tier: String,
+    pub points: PointsView,
+    pub stamps: StampsView,
+    /// Coupons the member can still use.
+    pub coupons: Vec<CouponView>,
+    /// Spend counting towards the tier over the rolling window.
+    pub qualifying_spend_yen: Yen,
+    /// `null` at the top tier.
+    pub next_tier: Option<NextTier>,
+}
+
+/// One line of a sale or refund.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SaleLine {
+    pub sku: String,
+    /// Lines in an excluded category (gift cards, say) earn nothing.
+    #[serde(default)]
+    pub category: Option<String>,
+    /// Whole units, at least 1.
+    pub quantity: i64,
+    /// The line's total in yen, tax included, 0 or more.
+    pub amount_yen: Yen,
+}
+
+impl From<&SaleLine> for Line {
+    fn from(l: &SaleLine) -> Line {
+        Line {
+            sku: l.sku.clone(),
+            category: l.category.clone(),
+            quantity: l.quantity,
+            amount_yen: l.amount_yen,
+        }
+    }
+}
+
+/// `POST /v1/sales`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SaleRequest {
+    /// The POS's id for the sale: the idempotency key.
+    pub sale_id: String,
+    /// The scanned member code; a sale without one is recorded and earns nothing.
+    #[serde(default)]
+    pub member_code: Option<String>,
+    /// When the sale happened (RFC 3339); now if absent. Sets the business date.
+    #[serde(default)]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub occurred_at: Option<DateTime<FixedOffset>>,
+    pub lines: Vec<SaleLine>,
+    /// Points the customer chose to redeem, in whole points.
+    #[serde(default)]
+    pub redeem_points: Option<Points>,
+    #[serde(default)]
+    pub coupon_ids: Option<Vec<String>>,
+}
+
+/// `201` (first time) or `200` (a replay of the same request) for `POST /v1/sales`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct SaleResponse {
+    pub sale_id: String,
+    /// `null` for a sale without a member.
+    pub member_id: Option<String>,
+    #[schema(value_type = String, format = Date)]
+    pub business_date: Date,
+    pub earned_points: Points,
+    pub redeemed_points: Points,
+    /// Yen off the sale, from points and coupons.
+    pub discount_yen: Yen,
+    pub stamps_earned: u32,
+    pub coupons_issued: Vec<CouponView>,
+    pub balance_after: Points,
+    /// The member's tier after the sale; it sets the rate from the next sale on.
+    pub tier_after: Option<String>,
+    pub next_tier: Option<NextTier>,
+    pub rule_set_version: u32,
+}
+
+/// `POST /v1/sales/{sale_id}/refunds`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RefundRequest {
+    /// The POS's id for the refund: the idempotency key.
+    pub refund_id: String,
+    /// When the refund happened (RFC 3339); now if absent.
+    #[serde(default)]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub occurred_at: Option<DateTime<FixedOffset>>,
+    /// Lines of the sale by `sku`, with the quantity and amount refunded.
+    pub lines: Vec<SaleLine>,
+}
+
+/// `201` (first time) or `200` (replay) for a refund.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct RefundResponse {
+    pub refund_id: String,
+    pub sale_id: String,
+    /// Earned points taken back.
+    pub reversed_points: Points,
+    /// Redeemed points given back.
+    pub returned_points: Points,
+    pub reversed_stamps: u32,
+    /// Points that should have been taken back but the member had already used.
+    pub shortfall_points: Points,
+    pub balance_after: Points,
+}
+
+/// A request field that breaks the wire rules, with the field's name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldError {
+    pub field: String,
+    pub problem: String,
+}
+
+impl std::fmt::Display for FieldError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "`{}` {}", self.field, self.problem)
+    }
+}
+
+impl std::error::Error for FieldError {}
+
+fn field(field: impl Into<String>, problem: impl Into<String>) -> FieldError {
+    FieldError {
+        field: field.into(),
+        problem: problem.into(),
+    }
+}
+
+/// Ids are 1 to 64 printable ASCII characters without spaces.
+pub fn check_id(name: &str, value: &str) -> Result<(), FieldError> {
+    check_id_len(name, value, MAX_ID_LEN)
+}
+
+fn check_id_len(name: &str, value: &str, max: usize) -> Result<(), FieldError> {
+    if value.is_empty() || value.len() > max {
+        return Err(field(name, format!("must be 1 to {max} characters")));
+    }
+    if !value.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(field(name, "may hold only printable ASCII without spaces"));
+    }
+    Ok(())
+}
+
+fn check_lines(lines: &[SaleLine]) -> Result<(), FieldError> {
+    if lines.is_empty() {
+        return Err(field("lines", "needs at least one line"));
+    }
+    if lines.len() > MAX_LINES {
+        return Err(field(
+            "lines",
+            format!(
+                "has {} lines; at most {MAX_LINES} are accepted",
+                lines.len()
+            ),
+        ));
+    }
+    for (i, line) in lines.iter().enumerate() {
+        check_id(&format!("lines[{i}].sku"), &line.sku)?;
+        if let Some(c) = &line.category {
+            check_id(&format!("lines[{i}].category"), c)?;
+        }
+    }
+    Ok(())
+}
+
+impl SaleRequest {
+    /// Checks what the wire promises (ids, sizes); the rules engine checks amounts and points.
+    pub fn check(&self) -> Result<(), FieldError> {
+        check_id("sale_id", &self.sale_id)?;
+        check_lines(&self.lines)?;
+        let coupons = self.coupon_ids.as_deref().unwrap_or_default();
+        if coupons.len() > MAX_COUPONS {
+            return Err(field(
+                "coupon_ids",
+                format!("at most {MAX_COUPONS} coupons per sale"),
+            ));
+        }
+        for (i, id) in coupons.iter().enumerate() {
+            check_id_len(&format!("coupon_ids[{i}]"), id, MAX_COUPON_ID_LEN)?;
+        }
+        Ok(())
+    }
+}
+
+impl RefundRequest {
+    pub fn check(&self) -> Result<(), FieldError> {
+        check_id("refund_id", &self.refund_id)?;
+        check_lines(&self.lines)
+    }
+}

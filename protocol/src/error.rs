@@ -1,0 +1,59 @@
+//! The error body every tenpo API answers with: `{"error": {"code": "...", "message": "..."}}`.
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// Machine-readable error codes. The message beside a code says what to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// The body is not JSON, or not the JSON this endpoint takes.
+    MalformedRequest,
+    /// The request is well-formed but its values break a rule (negative amount, too many lines …).
+    InvalidRequest,
+    /// A member code that fails its format or check digit.
+    InvalidMemberCode,
+    /// No member has this (valid) code.
+    MemberNotFound,
+    /// No sale with this id was recorded here.
+    SaleNotFound,
+    /// The same id was already used with a different body.
+    IdempotencyConflict,
+    /// Points, coupons or a refund the rules refuse.
+    RuleViolation,
+    /// Missing or wrong `Authorization: Bearer` token.
+    Unauthorized,
+    /// The body is larger than the server accepts.
+    PayloadTooLarge,
+    /// The requested path does not exist.
+    NotFound,
+    /// The method is not allowed on the path.
+    MethodNotAllowed,
+    /// The JSON content type is missing.
+    UnsupportedMediaType,
+    /// Something failed inside the server (disk full, database damaged): see its log.
+    Internal,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ErrorDetail {
+    pub code: ErrorCode,
+    /// A sentence a cashier or IT person can act on.
+    pub message: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+impl ErrorBody {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> ErrorBody {
+        ErrorBody {
+            error: ErrorDetail {
+                code,
+                message: message.into(),
+            },
+        }
+    }
+}
