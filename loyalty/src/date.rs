@@ -69,14 +69,19 @@ impl Date {
     /// The date `year-month-day`, if it exists (years 1..=9999).
     pub fn from_ymd(year: i32, month: u32, day: u32) -> Result<Date, DateError> {
         let bad = DateError::OutOfRange { year, month, day };
-        if !(1..=9999).contains(&year) || !(1..=12).contains(&month) || day == 0 {
+        if !(1..=9999).contains(&year) || !(1..=12).contains(&month) {
             return Err(bad);
         }
-        let (month, day) = (month as u8, day as u8);
-        if u32::from(day) > u32::from(days_in_month(year, month)) || day == 0 {
+        let month = month as u8;
+        // The day is checked as a u32, before narrowing: narrowing first would wrap 257 to 1.
+        if day == 0 || day > u32::from(days_in_month(year, month)) {
             return Err(bad);
         }
-        Ok(Date { year, month, day })
+        Ok(Date {
+            year,
+            month,
+            day: day as u8,
+        })
     }
 
     pub fn year(self) -> i32 {
@@ -103,6 +108,11 @@ impl Date {
 
     /// The date `days` days after 1970-01-01, if it is within years 1..=9999.
     pub fn from_days_since_epoch(days: i64) -> Option<Date> {
+        // Out of range days are refused first: the arithmetic below would overflow near
+        // i64::MAX (as `add_days` with a saturated count reaches).
+        if !(Date::MIN.days_since_epoch()..=Date::MAX.days_since_epoch()).contains(&days) {
+            return None;
+        }
         let z = days + 719_468;
         let era = z.div_euclid(146_097);
         let doe = z - era * 146_097;

@@ -692,8 +692,17 @@ pub fn evaluate_refund(
     let mut cards_uncompleted = 0u32;
     let mut coupons_revoked = Vec::new();
     let mut coupons_not_recovered = Vec::new();
-    // The cards this sale completed are un-completed latest first, with their coupons.
-    let mut completed = sale.coupons_issued.iter().rev();
+    // The cards this sale completed are un-completed latest first, with their coupons. The
+    // reward coupons of one sale are alike (one template, one day of issue), so the ones the
+    // member still holds are taken back first: a refund in parts cannot tell a coupon an
+    // earlier part already revoked from one the member used, and taking them strictly latest
+    // first would name the revoked one again and leave a held one with the member.
+    let (held, gone): (Vec<&Coupon>, Vec<&Coupon>) = sale
+        .coupons_issued
+        .iter()
+        .rev()
+        .partition(|c| state.coupons.contains_key(&c.coupon_id));
+    let mut completed = held.into_iter().chain(gone);
     while count < 0 && cards_uncompleted < sale.stamps.cards_completed {
         count += size;
         cards_uncompleted += 1;

@@ -1,1 +1,238 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use super::*;
+use tenpo_protocol::events::EventBody;
+
+fn who() -> Identity {
+    Identity {
+        store_id: "s1".into(),
+        terminal_id: "t1".into(),
+    }
+}
+
+fn sale_event(n: u32) -> EventBody {
+    EventBody::Sale {
+        sale_id: format!("sale-{n}"),
+        member_id: None,
+        occurred_at: "2026-11-22T10:00:00+09:00".into(),
+        business_date: "2026-11-22".parse().unwrap(),
+        lines: vec![],
+        redeem_points: 0,
+        coupon_ids: vec![],
+        outcome: None,
+    }
+}
+
+fn record(store: &Store, n: u32) -> Result<u64, StoreError> {
+    store.write(|tx| {
+        let seq = tx.append_event(&who(), sale_event(n), "now")?;
+        tx.insert_sale(
+            &SaleRow {
+                sale_id: format!("sale-{n}"),
+                request_hash: vec![1, 2, 3],
+                member_id: None,
+                business_date: "2026-11-22".parse().unwrap(),
+                lines: vec![],
+                outcome: None,
+                response: "{}".into(),
+            },
+            "2026-11-22T01:00:00Z",
+            seq,
+        )?;
+        Ok(seq)
+    })
+}
+
+fn tables(conn: &Connection) -> Vec<String> {
+    let mut stmt = conn
+        .prepare("SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name")
+        .unwrap();
+    stmt.query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
+#[test]
+fn opens_an_empty_file_in_wal_with_full_sync() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("t.db")).unwrap();
+    let conn = store.writer.lock().unwrap();
+    let mode: String = conn
+        .pragma_query_value(None, "journal_mode", |r| r.get(0))
+        .unwrap();
+    let sync: i64 = conn
+        .pragma_query_value(None, "synchronous", |r| r.get(0))
+        .unwrap();
+    assert_eq!(mode, "wal");
+    assert_eq!(sync, 2, "synchronous=FULL");
+    assert_eq!(schema::version(&conn).unwrap(), CURRENT_VERSION);
+}
+
+/// Every earlier version (0 = an empty file) migrates to the current schema, keeping its data.
+#[test]
+fn migrates_from_every_earlier_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let fresh = {
+        let path = dir.path().join("fresh.db");
+        let store = Store::open(&path).unwrap();
+        let conn = store.writer.lock().unwrap();
+        tables(&conn)
+    };
+    for from in 0..CURRENT_VERSION {
+        let path = dir.path().join(format!("from-{from}.db"));
+        {
+            let mut conn = Connection::open(&path).unwrap();
+            schema::migrate_to(&mut conn, from).unwrap();
+            assert_eq!(schema::version(&conn).unwrap(), from);
+            if from >= 1 {
+                conn.execute(
+                    "INSERT INTO meta (key, value) VALUES ('marker', ?1)",
+                    [format!("written at v{from}")],
+                )
+                .unwrap();
+            }
+        }
+        let store = Store::open(&path).unwrap();
+        let conn = store.writer.lock().unwrap();
+        assert_eq!(
+            schema::version(&conn).unwrap(),
+            CURRENT_VERSION,
+            "from v{from}"
+        );
+        assert_eq!(
+            tables(&conn),
+            fresh,
+            "from v{from}: same tables as a fresh database"
+        );
+        if from >= 1 {
+            assert_eq!(
+                meta(&conn, "marker").unwrap(),
+                Some(format!("written at v{from}"))
+            );
+        }
+    }
+}
+
+#[test]
+fn refuses_a_newer_schema_without_touching_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.db");
+    drop(Store::open(&path).unwrap());
+    {
+        let conn = Connection::open(&path).unwrap();
+        conn.pragma_update(None, "user_version", CURRENT_VERSION + 1)
+            .unwrap();
+    }
+    let before = std::fs::read(&path).unwrap();
+    let err = Store::open(&path).unwrap_err();
+    assert!(matches!(err, StoreError::SchemaTooNew { .. }), "{err}");
+    assert!(err.to_string().contains("newer than this agent knows"));
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        before,
+        "the file is untouched"
+    );
+    assert!(matches!(
+        Store::open_read_only(&path),
+        Err(StoreError::SchemaTooNew { .. })
+    ));
+}
+
+#[test]
+fn outbox_seq_is_gap_free_and_survives_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.db");
+    {
+        let store = Store::open(&path).unwrap();
+        for n in 1..=5 {
+            assert_eq!(record(&store, n).unwrap(), u64::from(n));
+        }
+        // A failed transaction takes no seq.
+        let failed: Result<(), StoreError> = store.write(|tx| {
+            tx.append_event(&who(), sale_event(99), "now")?;
+            Err(StoreError::Poisoned)
+        });
+        assert!(failed.is_err());
+    }
+    let store = Store::open(&path).unwrap();
+    assert_eq!(record(&store, 6).unwrap(), 6);
+    let counts = store.outbox_counts().unwrap();
+    assert_eq!((counts.last_seq, counts.pending), (6, 6));
+    let ids: Vec<String> = store
+        .read(|c| {
+            let mut s = c.prepare("SELECT event_id FROM outbox ORDER BY seq")?;
+            let ids = s
+                .query_map([], |r| r.get(0))?
+                .collect::<Result<Vec<String>, _>>()?;
+            Ok(ids)
+        })
+        .unwrap();
+    assert_eq!(ids.len(), 6);
+    for id in &ids {
+        let uuid = uuid::Uuid::parse_str(id).unwrap();
+        assert_eq!(uuid.get_version_num(), 7, "event ids are UUIDv7");
+    }
+    let mut sorted = ids.clone();
+    sorted.sort();
+    assert_eq!(sorted, ids, "UUIDv7 ids sort in recording order");
+}
+
+#[test]
+fn a_failed_write_leaves_nothing_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("t.db")).unwrap();
+    record(&store, 1).unwrap();
+    // The same sale id again: the insert fails after the event was appended; both roll back.
+    assert!(record(&store, 1).is_err());
+    assert_eq!(store.outbox_counts().unwrap().last_seq, 1);
+}
+
+/// DESIGN §4: the cache may be thrown away and rebuilt; the ledger and the outbox are untouched.
+#[test]
+fn the_member_cache_can_be_dropped_without_touching_the_ledger() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("t.db")).unwrap();
+    let member = MemberRow {
+        member_id: "m1".into(),
+        number: "2000000000015".into(),
+        provisional: true,
+        state: MemberState::default(),
+    };
+    store
+        .write(|tx| tx.insert_member(&member, &MemberState::default(), &["2000000000015"], "now"))
+        .unwrap();
+    record(&store, 1).unwrap();
+    store
+        .write(|tx| {
+            tx.tx
+                .execute_batch("DELETE FROM member_codes; DELETE FROM members;")?;
+            Ok::<(), StoreError>(())
+        })
+        .unwrap();
+    assert_eq!(store.member_by_code("2000000000015").unwrap(), None);
+    assert_eq!(store.outbox_counts().unwrap().last_seq, 1);
+    assert!(store.write(|tx| tx.sale("sale-1")).unwrap().is_some());
+}
+
+#[test]
+fn export_writes_every_sale_and_event() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.db");
+    let store = Store::open(&path).unwrap();
+    for n in 1..=3 {
+        record(&store, n).unwrap();
+    }
+    let ro = Store::open_read_only(&path).unwrap();
+    let mut out = Vec::new();
+    assert_eq!(export_jsonl(ro.connection(), &mut out).unwrap(), 6);
+    let lines: Vec<serde_json::Value> = String::from_utf8(out)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.iter().filter(|l| l["record"] == "sale").count(), 3);
+    assert_eq!(lines.iter().filter(|l| l["record"] == "event").count(), 3);
+    assert_eq!(lines[3]["payload"]["body"]["kind"], "sale");
+    assert_eq!(lines[5]["seq"], 3);
+}
