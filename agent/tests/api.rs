@@ -395,7 +395,8 @@ async fn bad_input_is_refused_and_changes_nothing() {
         assert_eq!(a.fingerprint(), before, "{what} wrote something");
     }
 
-    let raw: Vec<(&str, Vec<u8>, Option<&str>, u16, &str)> = vec![
+    type RawCase<'a> = (&'a str, Vec<u8>, Option<&'a str>, u16, &'a str);
+    let raw: Vec<RawCase> = vec![
         (
             "malformed JSON",
             b"{\"sale_id\": ".to_vec(),

@@ -16,7 +16,11 @@ const KILLS: usize = 5;
 const CLIENTS: usize = 3;
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn start_agent(dir: &std::path::Path, port: u16) -> Child {
@@ -60,7 +64,10 @@ async fn sales_survive_sigkill_exactly_once() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
-    let client = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap();
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
     let next = Arc::new(AtomicUsize::new(0));
     let mut acked: BTreeSet<String> = BTreeSet::new();
     let mut unanswered: BTreeSet<String> = BTreeSet::new();
@@ -68,14 +75,22 @@ async fn sales_survive_sigkill_exactly_once() {
     for round in 0..KILLS {
         let mut agent = start_agent(dir.path(), port);
         wait_ready(&client, &base).await;
-        let token = std::fs::read_to_string(dir.path().join("api-token")).unwrap().trim().to_owned();
+        let token = std::fs::read_to_string(dir.path().join("api-token"))
+            .unwrap()
+            .trim()
+            .to_owned();
         // Kill after a varying number of answered sales, while the other clients are mid-request.
         let kill_after = 15 + round * 11;
         let answered = Arc::new(AtomicUsize::new(0));
         let mut tasks = Vec::new();
         for _ in 0..CLIENTS {
-            let (client, base, token, next, answered) =
-                (client.clone(), base.clone(), token.clone(), next.clone(), answered.clone());
+            let (client, base, token, next, answered) = (
+                client.clone(),
+                base.clone(),
+                token.clone(),
+                next.clone(),
+                answered.clone(),
+            );
             tasks.push(tokio::spawn(async move {
                 let mut ok = Vec::new();
                 let mut lost = Vec::new();
@@ -116,13 +131,19 @@ async fn sales_survive_sigkill_exactly_once() {
             acked.extend(ok);
             unanswered.extend(lost);
         }
-        assert!(answered.load(Ordering::SeqCst) >= kill_after, "round {round}: too few sales answered");
+        assert!(
+            answered.load(Ordering::SeqCst) >= kill_after,
+            "round {round}: too few sales answered"
+        );
     }
 
     // Restart once more; the POS retries every sale it never got an answer for.
     let mut agent = start_agent(dir.path(), port);
     wait_ready(&client, &base).await;
-    let token = std::fs::read_to_string(dir.path().join("api-token")).unwrap().trim().to_owned();
+    let token = std::fs::read_to_string(dir.path().join("api-token"))
+        .unwrap()
+        .trim()
+        .to_owned();
     for id in &unanswered {
         let n: usize = id.trim_start_matches("crash-").parse().unwrap();
         let r = client
@@ -132,7 +153,11 @@ async fn sales_survive_sigkill_exactly_once() {
             .send()
             .await
             .unwrap();
-        assert!(matches!(r.status().as_u16(), 200 | 201), "retry of {id}: {}", r.status());
+        assert!(
+            matches!(r.status().as_u16(), 200 | 201),
+            "retry of {id}: {}",
+            r.status()
+        );
     }
     agent.kill().unwrap();
     agent.wait().unwrap();
@@ -158,11 +183,21 @@ async fn sales_survive_sigkill_exactly_once() {
         .unwrap()
         .map(Result::unwrap)
         .collect();
-    assert_eq!(seqs, (1..=seqs.len() as i64).collect::<Vec<_>>(), "the outbox seq has a gap");
+    assert_eq!(
+        seqs,
+        (1..=seqs.len() as i64).collect::<Vec<_>>(),
+        "the outbox seq has a gap"
+    );
     let sale_events: i64 = conn
-        .query_row("SELECT COUNT(*) FROM outbox WHERE kind = 'sale'", [], |r| r.get(0))
+        .query_row("SELECT COUNT(*) FROM outbox WHERE kind = 'sale'", [], |r| {
+            r.get(0)
+        })
         .unwrap();
-    assert_eq!(sale_events as usize, sales.len(), "one sale event per sale, no more");
+    assert_eq!(
+        sale_events as usize,
+        sales.len(),
+        "one sale event per sale, no more"
+    );
     let distinct: i64 = conn
         .query_row(
             "SELECT COUNT(DISTINCT json_extract(payload, '$.body.sale_id')) FROM outbox WHERE kind = 'sale'",
@@ -170,7 +205,11 @@ async fn sales_survive_sigkill_exactly_once() {
             |r| r.get(0),
         )
         .unwrap();
-    assert_eq!(distinct as usize, sales.len(), "each sale recorded exactly once");
+    assert_eq!(
+        distinct as usize,
+        sales.len(),
+        "each sale recorded exactly once"
+    );
     let mismatched: i64 = conn
         .query_row(
             "SELECT COUNT(*) FROM sales s JOIN outbox o ON o.seq = s.seq
@@ -180,9 +219,15 @@ async fn sales_survive_sigkill_exactly_once() {
         )
         .unwrap();
     assert_eq!(mismatched, 0);
-    let integrity: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
+    let integrity: String = conn
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
     assert_eq!(integrity, "ok");
-    assert!(acked.len() >= KILLS * 15, "the test exercised too little: {} sales", acked.len());
+    assert!(
+        acked.len() >= KILLS * 15,
+        "the test exercised too little: {} sales",
+        acked.len()
+    );
     eprintln!(
         "{} sales acknowledged across {KILLS} SIGKILLs, {} retried after losing their answer, {} events",
         acked.len(),

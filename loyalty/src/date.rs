@@ -217,10 +217,41 @@ impl Serialize for Date {
     }
 }
 
+/// The key under which the `toml` crate hands over a TOML date literal (`on = 2026-11-22`, as
+/// opposed to the quoted `on = "2026-11-22"`): a one-entry map holding the literal's text.
+const TOML_DATETIME_KEY: &str = "$__toml_private_datetime";
+
+struct DateVisitor;
+
+impl<'de> serde::de::Visitor<'de> for DateVisitor {
+    type Value = Date;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a date as \"YYYY-MM-DD\"")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Date, E> {
+        s.parse().map_err(E::custom)
+    }
+
+    // Rule sets are written in TOML, where a bare date is the natural way to write one.
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Date, A::Error> {
+        use serde::de::Error;
+        match map.next_entry::<String, String>()? {
+            Some((key, text)) if key == TOML_DATETIME_KEY => {
+                if map.next_key::<serde::de::IgnoredAny>()?.is_some() {
+                    return Err(A::Error::custom("a date is a single value"));
+                }
+                text.parse().map_err(A::Error::custom)
+            }
+            _ => Err(A::Error::invalid_type(serde::de::Unexpected::Map, &self)),
+        }
+    }
+}
+
 impl<'de> Deserialize<'de> for Date {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Date, D::Error> {
-        let s = String::deserialize(deserializer)?;
-        s.parse().map_err(serde::de::Error::custom)
+        deserializer.deserialize_str(DateVisitor)
     }
 }
 

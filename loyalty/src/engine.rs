@@ -398,14 +398,17 @@ pub fn evaluate_sale(
             CampaignBenefit::Multiplier { percent } => {
                 let ppm = i128::from(percent) * 10_000;
                 multiplier_ppm = match rules.earning.stacking {
-                    Stacking::Additive => (multiplier_ppm + ppm - 1_000_000).max(0),
-                    Stacking::Multiplicative => multiplier_ppm * ppm / 1_000_000,
+                    // Floored at 0 % once, after the loop: flooring here would make the
+                    // result depend on the campaigns' order (1 % + 1 % + 500 % is 302 %).
+                    Stacking::Additive => multiplier_ppm + ppm - 1_000_000,
+                    Stacking::Multiplicative => multiplier_ppm.saturating_mul(ppm) / 1_000_000,
                     Stacking::Best => multiplier_ppm.max(ppm),
                 };
             }
         }
     }
-    let base = i128::from(eligible_net) * multiplier_ppm
+    let multiplier_ppm = multiplier_ppm.max(0);
+    let base = i128::from(eligible_net).saturating_mul(multiplier_ppm)
         / (1_000_000 * i128::from(rules.earning.yen_per_point));
     let earned = Points::try_from(base)
         .unwrap_or(Points::MAX)

@@ -93,9 +93,14 @@ impl MemberState {
         self.live_lots(date).map(|l| l.points).sum()
     }
 
-    /// Lots usable on `date`, soonest-expiring first.
+    /// Lots usable on `date`, soonest-expiring first (then earliest earned, then by id), whatever
+    /// order they are stored in: a snapshot from the hub need not be sorted.
     pub fn live_lots(&self, date: Date) -> impl Iterator<Item = &PointLot> {
-        self.lots.iter().filter(move |l| l.expires_on >= date)
+        let mut live: Vec<&PointLot> = self.lots.iter().filter(|l| l.expires_on >= date).collect();
+        live.sort_by(|a, b| {
+            (a.expires_on, a.earned_on, &a.lot_id).cmp(&(b.expires_on, b.earned_on, &b.lot_id))
+        });
+        live.into_iter()
     }
 
     /// Qualifying spend in the rolling window that ends on `date` (inclusive).

@@ -188,6 +188,15 @@ fn bonus(id: &str, points: Points) -> Campaign {
     campaign(id, CampaignBenefit::Bonus { points })
 }
 
+/// (qualifying spend, tier, next tier and the yen to it)
+type TierCase = (Yen, &'static str, Option<(&'static str, Yen)>);
+/// Points by lot id.
+type LotPoints = Vec<(&'static str, Points)>;
+/// Whether a refund completes the sale, or why it is refused.
+type Completes = Result<bool, RefundError>;
+/// (gross before, gross after, eligible before, eligible after, refunded)
+type ShareYen = (Yen, Yen, Yen, Yen, Yen);
+
 const PREMIER_SPEND: Yen = 50_000;
 /// A Sunday.
 const DAY: &str = "2026-11-22";
@@ -421,6 +430,20 @@ fn campaign_stacking_table() {
             premier: true,
             campaigns: vec![multiplier("x", 50)],
             points: 15,
+        },
+        Case {
+            name: "additive sums the extras before any floor at 0 %",
+            stacking: Additive,
+            premier: false,
+            campaigns: vec![multiplier("x", 1), multiplier("y", 1), multiplier("z", 500)],
+            points: 30,
+        },
+        Case {
+            name: "additive never goes below 0 %",
+            stacking: Additive,
+            premier: false,
+            campaigns: vec![multiplier("x", 1), multiplier("y", 1)],
+            points: 0,
         },
         Case {
             name: "multiplicative standard 150 %",
@@ -687,7 +710,7 @@ fn a_bonus_campaign_on_a_sale_without_eligible_spend() {
 #[test]
 fn tier_table() {
     let rules = RuleSet::demo();
-    let cases: [(Yen, &str, Option<(&str, Yen)>); 6] = [
+    let cases: [TierCase; 6] = [
         (0, "standard", Some(("premier", 50_000))),
         (1, "standard", Some(("premier", 49_999))),
         (12_345, "standard", Some(("premier", 37_655))),
@@ -721,7 +744,7 @@ fn three_tiers_next_tier() {
             multiplier_percent: 300,
         });
     });
-    let cases: [(Yen, &str, Option<(&str, Yen)>); 4] = [
+    let cases: [TierCase; 4] = [
         (0, "standard", Some(("premier", 50_000))),
         (50_000, "premier", Some(("gold", 150_000))),
         (199_999, "premier", Some(("gold", 1))),
@@ -1324,7 +1347,7 @@ fn redemption_takes_the_soonest_expiring_lots_first() {
         lot("jun", "2026-06-01", "2027-06-30", 100),
     ]);
     // (points redeemed, lots taken as (id, points), what is left)
-    let cases: [(Points, Vec<(&str, Points)>, Vec<(&str, Points)>); 5] = [
+    let cases: [(Points, LotPoints, LotPoints); 5] = [
         (
             0,
             vec![],
@@ -2348,7 +2371,7 @@ fn refund_errors() {
         refunded_yen: a,
     };
     let x = |q: i64, a: Yen| line("x", None, q, a);
-    let cases: [(Vec<Line>, Vec<Line>, Result<bool, RefundError>); 12] = [
+    let cases: [(Vec<Line>, Vec<Line>, Completes); 12] = [
         (vec![], vec![x(1, 500)], Ok(false)),
         (vec![], vec![x(2, 1_000), item("y", 10)], Ok(true)),
         (vec![x(1, 600)], vec![x(1, 400), item("y", 10)], Ok(true)),
@@ -2405,7 +2428,7 @@ fn refund_share_table() {
         line("x", Some("food"), 2, 1_001),
     ];
     // (earlier, now, (gross before, gross after, eligible before, eligible after, refunded))
-    let cases: [(Vec<Line>, Vec<Line>, (Yen, Yen, Yen, Yen, Yen)); 4] = [
+    let cases: [(Vec<Line>, Vec<Line>, ShareYen); 4] = [
         (vec![], vec![gift("g", 3_000)], (0, 3_000, 0, 0, 3_000)),
         (vec![], vec![line("x", None, 1, 500)], (0, 500, 0, 500, 500)),
         (
@@ -2659,6 +2682,27 @@ fn dates_serialise_as_text() {
     }
     let parsed: OnlyDate = toml::from_str("on = \"2026-11-22\"").unwrap();
     assert_eq!(parsed.on, date);
+    // And as TOML's own date literal.
+    let parsed: OnlyDate = toml::from_str("on = 2026-11-22").unwrap();
+    assert_eq!(parsed.on, date);
+    for not_a_date in [
+        "on = 2026-11-22T10:00:00",
+        "on = 2026-11-22T10:00:00+09:00",
+        "on = 10:00:00",
+        "on = 20261122",
+        "on = { year = 2026 }",
+        "on = \"2026-11-31\"",
+    ] {
+        let err = toml::from_str::<OnlyDate>(not_a_date)
+            .map(|d| d.on)
+            .unwrap_err();
+        assert!(!err.to_string().is_empty(), "{not_a_date}");
+    }
+    assert!(
+        serde_json::from_str::<Date>(r#"{"$__toml_private_datetime": "2026-11-22", "x": 1}"#)
+            .is_err()
+    );
+    assert!(serde_json::from_str::<Date>(r#"{"on": "2026-11-22"}"#).is_err());
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -2737,8 +2781,8 @@ benefit = { kind = "multiplier", percent = 200 }
 
 [[campaigns]]
 id = "opening"
-starts_on = "2026-11-22"
-ends_on = "2026-11-22"
+starts_on = 2026-11-22   # TOML's own date literal, or quoted as above
+ends_on = 2026-11-22
 benefit = { kind = "bonus", points = 50 }
 "#;
 
@@ -2994,4 +3038,50 @@ fn validation_names_the_setting_at_fault() {
     rules.stamps.card_size = 1;
     rules.tiers.levels.truncate(1);
     rules.validate().unwrap();
+}
+
+/// Redemption takes the soonest-expiring lots first even when a snapshot lists them in another
+/// order.
+#[test]
+fn redemption_does_not_trust_the_stored_lot_order() {
+    let rules = tenpo_loyalty::RuleSet::demo();
+    let day: tenpo_loyalty::Date = "2026-11-22".parse().unwrap();
+    let lot = |id: &str, expires: &str, points| tenpo_loyalty::PointLot {
+        lot_id: id.into(),
+        earned_on: "2026-01-10".parse().unwrap(),
+        expires_on: expires.parse().unwrap(),
+        points,
+    };
+    let state = tenpo_loyalty::MemberState {
+        lots: vec![
+            lot("late", "2027-10-31", 100),
+            lot("soon", "2026-12-31", 30),
+        ],
+        ..Default::default()
+    };
+    let sale = tenpo_loyalty::Sale {
+        sale_id: "s".into(),
+        store_id: "st".into(),
+        business_date: day,
+        lines: vec![tenpo_loyalty::Line {
+            sku: "a".into(),
+            category: None,
+            quantity: 1,
+            amount_yen: 1000,
+        }],
+        redeem_points: 50,
+        coupon_ids: vec![],
+    };
+    let o = tenpo_loyalty::evaluate_sale(&rules, &state, &sale).unwrap();
+    let taken: Vec<(&str, i64)> = o
+        .lots_consumed
+        .iter()
+        .map(|l| (l.lot_id.as_str(), l.points))
+        .collect();
+    assert_eq!(taken, vec![("soon", 30), ("late", 20)]);
+    let summary = state.summary(&rules, day);
+    assert_eq!(
+        summary.expiring[0].expires_on,
+        "2026-12-31".parse().unwrap()
+    );
 }

@@ -1,0 +1,191 @@
+//! The `tenpo-agent` command as IT uses it: validate, run and stop, status, export.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn agent() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_tenpo-agent"))
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A bare HTTP/1.1 exchange, so this test depends on nothing but the agent.
+fn http(port: u16, request: &str) -> String {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.write_all(request.as_bytes()).unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out
+}
+
+#[test]
+fn validate_names_the_bad_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../loyalty/examples/demo-rules.toml"
+    );
+    let good = dir.path().join("good.toml");
+    std::fs::write(
+        &good,
+        format!("store_id = \"s-01\"\nterminal_id = \"till-1\"\nrules = \"{rules}\"\ntime_zone = \"Asia/Tokyo\"\n"),
+    )
+    .unwrap();
+    let out = agent().arg("validate").arg(&good).output().unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("valid"), "{}", text(&out));
+
+    for (content, key) in [
+        (
+            "store_id = \"s\"\nterminal_id = \"t\"\nrules = \"x\"\nlisten_on = \"127.0.0.1:1\"\n",
+            "listen_on",
+        ),
+        (
+            &format!(
+                "store_id = \"s\"\nterminal_id = \"t\"\nrules = \"{rules}\"\nlisten = \"0.0.0.0:7480\"\n"
+            ),
+            "listen",
+        ),
+        (
+            &format!(
+                "store_id = \"s\"\nterminal_id = \"t\"\nrules = \"{rules}\"\ntime_zone = \"Tokyo\"\n"
+            ),
+            "time_zone",
+        ),
+        ("terminal_id = \"t\"\n", "store_id"),
+        ("store_id = 12\n", "store_id"),
+    ] {
+        let bad = dir.path().join("bad.toml");
+        std::fs::write(&bad, content).unwrap();
+        let out = agent().arg("validate").arg(&bad).output().unwrap();
+        assert!(!out.status.success(), "{content}");
+        assert!(text(&out).contains(key), "{content}: {}", text(&out));
+    }
+}
+
+#[test]
+fn runs_logs_json_and_stops_cleanly_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut child = agent()
+        .args([
+            "--log-format",
+            "json",
+            "run",
+            "--demo",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .arg("--data-dir")
+        .arg(dir.path())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        assert!(Instant::now() < deadline, "no ready line");
+        let line = lines.next().unwrap().unwrap();
+        let v: serde_json::Value =
+            serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON: {line}: {e}"));
+        if v["fields"]["message"] == "tenpo-agent ready" {
+            break;
+        }
+    }
+    assert!(
+        http(
+            port,
+            "GET /v1/health HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n"
+        )
+        .contains("\"ok\"")
+    );
+    let token = std::fs::read_to_string(dir.path().join("api-token")).unwrap();
+    let body = r#"{"sale_id":"cli-1","member_code":"2000000000015","lines":[{"sku":"a","quantity":1,"amount_yen":2500}]}"#;
+    let answer = http(
+        port,
+        &format!(
+            "POST /v1/sales HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+            token.trim(),
+            body.len()
+        ),
+    );
+    assert!(answer.starts_with("HTTP/1.1 201"), "{answer}");
+
+    let kill = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let status = child.wait().unwrap();
+    assert!(
+        status.success(),
+        "SIGTERM should stop the agent cleanly: {status}"
+    );
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    assert!(
+        rest.iter().any(|l| l.contains("tenpo-agent stopped")),
+        "{rest:?}"
+    );
+
+    // Stopped: status reads the database, export writes the ledger.
+    let out = agent()
+        .args(["status", "--demo", "--listen", &format!("127.0.0.1:{port}")])
+        .arg("--data-dir")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("NOT running"), "{}", text(&out));
+    assert!(text(&out).contains("pending events:  1"), "{}", text(&out));
+
+    let file = dir.path().join("export.jsonl");
+    let out = agent()
+        .args(["export", "--demo"])
+        .arg("--data-dir")
+        .arg(dir.path())
+        .arg("-o")
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let export = std::fs::read_to_string(&file).unwrap();
+    let records: Vec<serde_json::Value> = export
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(records.len(), 2, "{export}");
+    assert_eq!(records[0]["record"], "sale");
+    assert_eq!(records[0]["sale_id"], "cli-1");
+    assert_eq!(records[1]["record"], "event");
+    assert_eq!(records[1]["acked"], false);
+}
+
+#[test]
+fn refuses_to_listen_beyond_loopback() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = agent()
+        .args(["run", "--demo", "--listen", "0.0.0.0:7480"])
+        .arg("--data-dir")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(text(&out).contains("loopback"), "{}", text(&out));
+}
