@@ -6,10 +6,16 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use std::time::Duration;
+
 use chrono_tz::Tz;
 use clap::{Args, ValueEnum};
 use serde::Deserialize;
+use tenpo_hw::source::ScannerConfig;
+use tenpo_hw::{CodabarCheck, CodeRules, KeyRing};
 use tenpo_loyalty::RuleSet;
+
+use crate::sync::{Credentials, SyncConfig};
 
 /// The default address of the local API.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:7480";
@@ -43,6 +49,44 @@ pub struct FileConfig {
     /// The program's rule set, as TOML, for a terminal without a hub.
     pub rules: Option<PathBuf>,
     pub log_format: Option<LogFormat>,
+    /// How scans become member codes.
+    #[serde(default)]
+    pub scan: ScanSection,
+    /// The scanners attached to this terminal (`[[scanners]]` tables).
+    #[serde(default)]
+    pub scanners: Vec<ScannerConfig>,
+    /// Sync with the hub (used once the terminal is enrolled).
+    #[serde(default)]
+    pub sync: SyncSection,
+}
+
+/// The `[sync]` table.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SyncSection {
+    /// How often to pull the hub's changes when nothing else wakes the sync (default 15000).
+    pub interval_ms: Option<u64>,
+    /// Points per member per business day this till may redeem while the hub is unreachable
+    /// (default 1000).
+    pub offline_redeem_limit: Option<i64>,
+    /// Events per push (default 500).
+    pub batch: Option<usize>,
+}
+
+/// The `[scan]` table.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScanSection {
+    /// The same code from the same scanner within this many milliseconds counts once
+    /// (default 1000).
+    pub debounce_ms: Option<u64>,
+    /// The check character scheme of the store's Codabar (NW-7) paper cards (default `none`).
+    pub codabar_check: Option<CodabarCheck>,
+    /// Clock-skew allowance, in seconds, for the LINE card's rotating QR (default 60).
+    pub card_skew_secs: Option<i64>,
+    /// Public keys that sign LINE card QR codes, as `key_id:base64` (the hub sends them too).
+    #[serde(default)]
+    pub card_keys: Vec<String>,
 }
 
 /// The settings flags shared by the commands that open the store.
@@ -70,6 +114,23 @@ pub struct SettingsArgs {
     /// Run on the built-in demo program and demo members: nothing to set up.
     #[arg(long, env = "TENPO_DEMO")]
     pub demo: bool,
+    /// A scanner, as `serial:/dev/ttyACM0,baud=9600,terminator=cr`, `serial:usb=0c2e:0b61`,
+    /// `keyboard:/dev/input/event3,layout=jis` or `stdin`. Repeat for several; replaces the
+    /// file's `[[scanners]]`.
+    #[arg(long = "scanner", env = "TENPO_SCANNERS", value_delimiter = ';')]
+    pub scanners: Vec<String>,
+    /// The same code from the same scanner within this many milliseconds counts once.
+    #[arg(long, env = "TENPO_DEBOUNCE_MS")]
+    pub debounce_ms: Option<u64>,
+    /// Codabar paper cards' check scheme: none, mod16, mod10_luhn, mod11, seven_dr, seven_dsr.
+    #[arg(long, env = "TENPO_CODABAR_CHECK")]
+    pub codabar_check: Option<String>,
+    /// How often to pull the hub's changes, in milliseconds (a sale pushes at once).
+    #[arg(long, env = "TENPO_SYNC_INTERVAL_MS")]
+    pub sync_interval_ms: Option<u64>,
+    /// Points per member per business day this till may redeem while the hub is unreachable.
+    #[arg(long, env = "TENPO_OFFLINE_REDEEM_LIMIT")]
+    pub offline_redeem_limit: Option<i64>,
 }
 
 /// Settings resolved from flags, environment, file and defaults.
@@ -80,9 +141,17 @@ pub struct Settings {
     pub store_id: String,
     pub terminal_id: String,
     pub time_zone: Tz,
-    pub rules: RuleSet,
+    /// The local program (file or demo). An enrolled terminal may have none: the hub sends it.
+    pub rules: Option<RuleSet>,
     pub demo: bool,
     pub log_format: Option<LogFormat>,
+    pub scanners: Vec<ScannerConfig>,
+    pub debounce: Duration,
+    pub code_rules: CodeRules,
+    /// Present once the terminal is enrolled with a hub (`tenpo-agent enroll`).
+    pub credentials: Option<Credentials>,
+    pub sync: SyncConfig,
+    pub offline_redeem_limit: i64,
 }
 
 /// A setting that cannot be used, naming it.
@@ -184,13 +253,21 @@ impl Settings {
                     None => Err(invalid(key, "is required (or run with --demo)")),
                 }
             };
-        let store_id = pick(&args.store_id, file.store_id, "store_id", "demo-store")?;
-        let terminal_id = pick(
-            &args.terminal_id,
-            file.terminal_id,
-            "terminal_id",
-            "demo-till-1",
-        )?;
+        let credentials =
+            Credentials::load(&data_dir).map_err(|e| invalid("data_dir", e.to_string()))?;
+        let (store_id, terminal_id) = match &credentials {
+            // Enrolled: the hub decided who this terminal is.
+            Some(c) => (c.store_id.clone(), c.terminal_id.clone()),
+            None => (
+                pick(&args.store_id, file.store_id, "store_id", "demo-store")?,
+                pick(
+                    &args.terminal_id,
+                    file.terminal_id,
+                    "terminal_id",
+                    "demo-till-1",
+                )?,
+            ),
+        };
         let tz_name = args
             .time_zone
             .clone()
@@ -203,15 +280,90 @@ impl Settings {
             )
         })?;
         let rules = match args.rules.clone().or(file.rules) {
-            Some(path) => read_rules(&path)?,
-            None if demo => RuleSet::demo(),
+            Some(path) => Some(read_rules(&path)?),
+            None if demo => Some(RuleSet::demo()),
+            None if credentials.is_some() => None,
             None => {
                 return Err(invalid(
                     "rules",
-                    "is required without a hub (or run with --demo)",
+                    "is required without a hub (enrol with `tenpo-agent enroll`, or run with --demo)",
                 ));
             }
         };
+        let interval_ms = args
+            .sync_interval_ms
+            .or(file.sync.interval_ms)
+            .unwrap_or(15_000);
+        if !(1_000..=3_600_000).contains(&interval_ms) {
+            return Err(invalid(
+                "sync.interval_ms",
+                "must be between 1000 and 3600000",
+            ));
+        }
+        let batch = file.sync.batch.unwrap_or(500);
+        if !(1..=tenpo_protocol::sync::MAX_PUSH_EVENTS).contains(&batch) {
+            return Err(invalid("sync.batch", "must be between 1 and 1000"));
+        }
+        let offline_redeem_limit = args
+            .offline_redeem_limit
+            .or(file.sync.offline_redeem_limit)
+            .unwrap_or(1_000);
+        if !(0..=10_000_000).contains(&offline_redeem_limit) {
+            return Err(invalid(
+                "sync.offline_redeem_limit",
+                "must be between 0 and 10000000",
+            ));
+        }
+        let scanners = if args.scanners.is_empty() {
+            file.scanners
+        } else {
+            args.scanners
+                .iter()
+                .enumerate()
+                .map(|(i, spec)| ScannerConfig::from_spec(spec, i + 1))
+                .collect::<Result<_, _>>()
+                .map_err(|e| invalid("scanner", e.to_string()))?
+        };
+        let mut names = std::collections::BTreeSet::new();
+        for scanner in &scanners {
+            scanner
+                .check()
+                .map_err(|e| invalid("scanners", e.to_string()))?;
+            if !names.insert(scanner.name.as_str()) {
+                return Err(invalid(
+                    "scanners",
+                    format!("two scanners are named {:?}", scanner.name),
+                ));
+            }
+        }
+        let debounce_ms = args.debounce_ms.or(file.scan.debounce_ms).unwrap_or(1_000);
+        if debounce_ms > 60_000 {
+            return Err(invalid("scan.debounce_ms", "must be at most 60000"));
+        }
+        let codabar_check = match &args.codabar_check {
+            Some(text) => {
+                serde_json::from_value(serde_json::Value::String(text.clone())).map_err(|_| {
+                    invalid(
+                        "scan.codabar_check",
+                        format!(
+                            "{text:?} is not none, mod16, mod10_luhn, mod11, seven_dr or seven_dsr"
+                        ),
+                    )
+                })?
+            }
+            None => file.scan.codabar_check.unwrap_or(CodabarCheck::None),
+        };
+        let card_skew_secs = file.scan.card_skew_secs.unwrap_or(60);
+        if !(0..=3_600).contains(&card_skew_secs) {
+            return Err(invalid("scan.card_skew_secs", "must be between 0 and 3600"));
+        }
+        let mut card_keys = KeyRing::new();
+        for entry in &file.scan.card_keys {
+            let (id, key) = parse_card_key(entry).map_err(|p| invalid("scan.card_keys", p))?;
+            card_keys
+                .insert(id, key)
+                .map_err(|e| invalid("scan.card_keys", e.to_string()))?;
+        }
         Ok(Settings {
             data_dir,
             listen,
@@ -221,8 +373,39 @@ impl Settings {
             rules,
             demo,
             log_format: file.log_format,
+            scanners,
+            debounce: Duration::from_millis(debounce_ms),
+            code_rules: CodeRules {
+                codabar_check,
+                card_keys,
+                card_skew_secs,
+            },
+            credentials,
+            sync: SyncConfig {
+                interval: Duration::from_millis(interval_ms),
+                batch,
+                ..SyncConfig::default()
+            },
+            offline_redeem_limit,
         })
     }
+}
+
+/// `"7:BASE64"` → key id 7 and the 32-byte Ed25519 public key.
+fn parse_card_key(entry: &str) -> Result<(u32, [u8; 32]), String> {
+    use base64::Engine;
+    let (id, key) = entry
+        .split_once(':')
+        .ok_or_else(|| format!("{entry:?} is not `key_id:base64`"))?;
+    let id: u32 = id.parse().map_err(|_| format!("{id:?} is not a key id"))?;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(key)
+        .or_else(|_| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(key))
+        .map_err(|_| format!("key {id} is not base64"))?;
+    let key: [u8; 32] = bytes
+        .try_into()
+        .map_err(|_| format!("key {id} is not 32 bytes"))?;
+    Ok((id, key))
 }
 
 #[cfg(test)]
@@ -276,7 +459,7 @@ mod tests {
         assert_eq!(s.terminal_id, "till-9");
         assert_eq!(s.time_zone, chrono_tz::Asia::Tokyo);
         assert_eq!(s.listen.to_string(), DEFAULT_LISTEN);
-        assert_eq!(s.rules, RuleSet::demo());
+        assert_eq!(s.rules, Some(RuleSet::demo()));
     }
 
     #[test]

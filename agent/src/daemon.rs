@@ -1,21 +1,34 @@
-//! `tenpo-agent run`: open the store, start the local API, stop cleanly on Ctrl-C or SIGTERM.
+//! `tenpo-agent run`: open the store, start the scanners, the sync engine and the local API,
+//! stop cleanly on Ctrl-C or SIGTERM.
 
 use std::sync::Arc;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use chrono::Utc;
 use tokio::net::TcpListener;
 
-use crate::api::{self, AppState};
+use crate::api::{self, AppState, SyncLink};
 use crate::config::Settings;
-use crate::ledger::Ledger;
+use crate::ledger::{Ledger, OfflineGuard};
+use crate::scan::{self, Pipeline, Scanners};
 use crate::store::{Identity, Store};
+use crate::sync::{self, Engine, HubClient, Shared};
 
 /// The database file inside the data directory.
 pub const DB_FILE: &str = "tenpo.db";
 
-/// Runs the agent until Ctrl-C or SIGTERM.
-pub async fn run(settings: Settings) -> Result<()> {
+/// An open terminal: its ledger, and its sync engine when enrolled.
+#[derive(Debug)]
+pub struct Terminal {
+    pub store: Arc<Store>,
+    pub ledger: Arc<Ledger>,
+    pub sync: Option<Arc<SyncLink>>,
+}
+
+/// Opens the store and builds the ledger (and the sync engine of an enrolled terminal). An
+/// enrolled terminal that has never received a rule set pulls the hub first: it will not
+/// evaluate a sale on a program it does not have.
+pub async fn open(settings: &Settings) -> Result<Terminal> {
     std::fs::create_dir_all(&settings.data_dir).with_context(|| {
         format!(
             "cannot create the data directory {}",
@@ -24,22 +37,69 @@ pub async fn run(settings: Settings) -> Result<()> {
     })?;
     let db = settings.data_dir.join(DB_FILE);
     let store = Arc::new(Store::open(&db).with_context(|| format!("opening {}", db.display()))?);
-    let token = api::auth::load_or_create(&settings.data_dir)?;
     let who = Identity {
         store_id: settings.store_id.clone(),
         terminal_id: settings.terminal_id.clone(),
     };
-    let ledger = Arc::new(Ledger::new(
+    let hub_rules = store.write(|tx| sync::apply::cached_rules(tx))?;
+    let rules = hub_rules.clone().or_else(|| settings.rules.clone());
+    let mut ledger = Ledger::new(
         store.clone(),
-        Arc::new(settings.rules.clone()),
+        Arc::new(rules.clone().unwrap_or_else(tenpo_loyalty::RuleSet::demo)),
+        settings.code_rules.clone(),
         settings.time_zone,
         who,
-    ));
-    if settings.demo {
+    );
+    let Some(credentials) = &settings.credentials else {
+        return Ok(Terminal {
+            store,
+            ledger: Arc::new(ledger),
+            sync: None,
+        });
+    };
+    let shared = Shared::new(&credentials.hub_url);
+    ledger = ledger.with_offline_guard(OfflineGuard {
+        limit: settings.offline_redeem_limit,
+        online: shared.online.clone(),
+    });
+    let ledger = Arc::new(ledger);
+    ledger.add_card_keys(&store.card_keys()?);
+    let client = HubClient::new(credentials)?;
+    let engine = Engine::new(
+        ledger.clone(),
+        client,
+        shared.clone(),
+        settings.sync.clone(),
+    );
+    if rules.is_none() {
+        tracing::info!(hub = %credentials.hub_url, "first start: fetching the program and members from the hub");
+        engine
+            .pull_all()
+            .await
+            .context("this terminal has no rule set yet and the hub cannot be read: start it when the hub is reachable, or give --rules")?;
+        if store.write(|tx| sync::apply::cached_rules(tx))?.is_none() {
+            bail!(
+                "the hub has no rule set yet: load one with `tenpo-hub load-rules`, then start the agent again"
+            );
+        }
+    }
+    Ok(Terminal {
+        store,
+        ledger,
+        sync: Some(Arc::new(SyncLink { shared, engine })),
+    })
+}
+
+/// Runs the agent until Ctrl-C or SIGTERM.
+pub async fn run(settings: Settings) -> Result<()> {
+    let terminal = open(&settings).await?;
+    let token = api::auth::load_or_create(&settings.data_dir)?;
+    let (store, ledger) = (terminal.store.clone(), terminal.ledger.clone());
+    if settings.demo && terminal.sync.is_none() {
         let now = Utc::now();
         let members = crate::demo::seed(
             &store,
-            ledger.rules(),
+            &ledger.rules(),
             ledger.business_date(now),
             &now.to_rfc3339(),
         )
@@ -55,23 +115,43 @@ pub async fn run(settings: Settings) -> Result<()> {
         )
     })?;
     let counts = store.outbox_counts()?;
+    let rules = ledger.rules();
     tracing::info!(
         listen = %settings.listen,
         data_dir = %settings.data_dir.display(),
         store_id = %settings.store_id,
         terminal_id = %settings.terminal_id,
-        rules = %format!("{} v{}", settings.rules.name, settings.rules.version),
+        rules = %format!("{} v{}", rules.name, rules.version),
         pending_events = counts.pending,
-        mode = "standalone",
+        mode = if terminal.sync.is_some() { "online" } else { "standalone" },
         "tenpo-agent ready"
     );
+    let scanners = Arc::new(Scanners::new(&settings.scanners));
+    let pipeline = Arc::new(Pipeline::new(ledger.clone(), scanners, settings.debounce));
+    let running = scan::start(pipeline.clone(), &settings.scanners)
+        .context("cannot start the scanner threads")?;
+    for s in &settings.scanners {
+        tracing::info!(scanner = %s.name, kind = ?s.kind, "scanner configured");
+    }
+    let stop_sync = Arc::new(tokio::sync::Notify::new());
+    let sync_task = terminal.sync.as_ref().map(|link| {
+        let engine = link.engine.clone();
+        let stop = stop_sync.clone();
+        tokio::spawn(async move { engine.run(async move { stop.notified().await }).await })
+    });
     let state = AppState {
         ledger,
         token: token.into(),
+        scans: pipeline,
+        sync: terminal.sync.clone(),
     };
-    api::serve(listener, state, shutdown_signal())
-        .await
-        .context("the local API stopped with an error")?;
+    let served = api::serve(listener, state, shutdown_signal()).await;
+    running.stop();
+    if let Some(task) = sync_task {
+        stop_sync.notify_one();
+        let _ = task.await;
+    }
+    served.context("the local API stopped with an error")?;
     tracing::info!("tenpo-agent stopped");
     Ok(())
 }

@@ -7,7 +7,6 @@ use std::collections::BTreeMap;
 
 use tenpo_loyalty::{Coupon, CouponBenefit, Date, MemberState, PointLot, RuleSet, StampCard};
 
-use crate::codes::MemberCode;
 use crate::store::{MemberRow, Store, StoreError};
 
 /// A demo member's card code and what the seed gives it.
@@ -27,6 +26,12 @@ fn lot(rules: &RuleSet, id: &str, earned_on: Date, points: i64) -> PointLot {
     }
 }
 
+/// The 13-digit in-store JAN for a 12-digit body: the body and its check digit.
+pub fn jan(body: &str) -> String {
+    let digits: Vec<u8> = body.bytes().map(|b| b.wrapping_sub(b'0')).collect();
+    format!("{body}{}", tenpo_hw::symbology::gtin_check_digit(&digits))
+}
+
 /// Seeds three members if the cache is empty; returns them either way.
 pub fn seed(
     store: &Store,
@@ -34,11 +39,7 @@ pub fn seed(
     today: Date,
     now: &str,
 ) -> Result<Vec<DemoMember>, StoreError> {
-    let code = |body: &str| {
-        MemberCode::with_check_digit(body)
-            .map(|c| c.to_string())
-            .unwrap_or_default()
-    };
+    let code = jan;
     let standard = MemberState {
         lots: vec![
             lot(rules, "demo-import-1", today.add_months(-11), 400),

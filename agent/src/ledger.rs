@@ -5,14 +5,14 @@
 //! written; a refusal inside the transaction rolls everything back. No HTTP in here: the local
 //! API and the tests call these functions.
 
-use std::sync::Arc;
+use std::sync::{Arc, RwLock, RwLockReadGuard};
 
 use chrono::{DateTime, FixedOffset, Utc};
 use chrono_tz::Tz;
 use sha2::{Digest, Sha256};
 use tenpo_loyalty::{
-    Date, Line, MemberState, Refund, RefundError, RuleSet, Sale, SaleError, check_refund_lines,
-    check_sale_lines, evaluate_refund, evaluate_sale,
+    Date, Line, MemberState, Points, Refund, RefundError, RuleSet, Sale, SaleError,
+    check_refund_lines, check_sale_lines, evaluate_refund, evaluate_sale,
 };
 use tenpo_protocol::agent::{
     CouponView, ExpiringPoints, FieldError, MemberView, Mode, NextTier, PointsView, RefundRequest,
@@ -20,8 +20,8 @@ use tenpo_protocol::agent::{
 };
 use tenpo_protocol::events::EventBody;
 
-use crate::codes::{CodeError, MemberCode};
 use crate::store::{Identity, MemberRow, RefundRow, SaleRow, Store, StoreError, WriteTx};
+use tenpo_hw::{CodeRules, MemberCode, Rejection, parse_member_code};
 
 /// How far ahead of the terminal's clock a POS timestamp may be (clocks drift).
 const MAX_CLOCK_AHEAD: chrono::Duration = chrono::Duration::minutes(5);
@@ -36,7 +36,7 @@ pub enum LedgerError {
     #[error("{0}")]
     Field(#[from] FieldError),
     #[error("{0}")]
-    Code(#[from] CodeError),
+    Code(#[from] Rejection),
     #[error("no member has the code {0}: check the card, or record the sale to enrol it")]
     MemberNotFound(String),
     #[error("no sale {0} was recorded on this terminal")]
@@ -55,6 +55,15 @@ pub enum LedgerError {
     InTheFuture(String),
     #[error("member {0} of this sale is missing from the member cache: run `tenpo-agent doctor`")]
     MemberMissing(String),
+    #[error(
+        "card {0} was cancelled by the head office: ask the customer for their LINE card or a new card"
+    )]
+    Revoked(String),
+    #[error(
+        "the head office cannot be reached, so this till can redeem at most {allowed} more points \
+         for this member today (limit {limit}): redeem fewer points, or try again when online"
+    )]
+    OfflineRedeemLimit { allowed: Points, limit: Points },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -70,9 +79,23 @@ pub enum Recorded {
 #[derive(Debug)]
 pub struct Ledger {
     store: Arc<Store>,
-    rules: Arc<RuleSet>,
+    /// The program in force; replaced whole when the hub publishes a new version.
+    rules: RwLock<Arc<RuleSet>>,
+    /// Which scans are member codes; the card keys in it change as the hub sends them.
+    code_rules: RwLock<CodeRules>,
     time_zone: Tz,
     who: Identity,
+    offline: Option<OfflineGuard>,
+}
+
+/// While the hub is unreachable, redemption at this till is capped per member and business day
+/// (DESIGN §4), so two tills offline at once cannot spend much twice.
+#[derive(Debug, Clone)]
+pub struct OfflineGuard {
+    /// Points per member per business day this terminal may redeem without the hub.
+    pub limit: Points,
+    /// Set by the sync engine: whether the hub answered recently.
+    pub online: Arc<std::sync::atomic::AtomicBool>,
 }
 
 fn hash_of(parts: &[&[u8]]) -> Vec<u8> {
@@ -105,21 +128,75 @@ fn stored_response<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, Stor
 }
 
 impl Ledger {
-    pub fn new(store: Arc<Store>, rules: Arc<RuleSet>, time_zone: Tz, who: Identity) -> Ledger {
+    pub fn new(
+        store: Arc<Store>,
+        rules: Arc<RuleSet>,
+        code_rules: CodeRules,
+        time_zone: Tz,
+        who: Identity,
+    ) -> Ledger {
         Ledger {
             store,
-            rules,
+            rules: RwLock::new(rules),
+            code_rules: RwLock::new(code_rules),
             time_zone,
             who,
+            offline: None,
         }
+    }
+
+    /// Caps redemption while the hub is unreachable.
+    pub fn with_offline_guard(mut self, guard: OfflineGuard) -> Ledger {
+        self.offline = Some(guard);
+        self
+    }
+
+    /// Puts a new rule set in force (from the hub's change feed).
+    pub fn set_rules(&self, rules: RuleSet) {
+        let mut current = self.rules.write().unwrap_or_else(|e| e.into_inner());
+        if rules.version != current.version {
+            tracing::info!(name = %rules.name, version = rules.version, "rule set now in force");
+        }
+        *current = Arc::new(rules);
+    }
+
+    /// Adds the hub's card keys to the ones the LINE card QR is checked against.
+    pub fn add_card_keys(&self, keys: &[(u32, [u8; 32])]) {
+        let mut code_rules = self.code_rules.write().unwrap_or_else(|e| e.into_inner());
+        for (id, key) in keys {
+            if let Err(e) = code_rules.card_keys.insert(*id, *key) {
+                tracing::warn!(key_id = id, error = %e, "card key from the hub refused");
+            }
+        }
+    }
+
+    pub fn identity(&self) -> &Identity {
+        &self.who
+    }
+
+    /// The rules that decide which scans are member codes.
+    pub fn code_rules(&self) -> RwLockReadGuard<'_, CodeRules> {
+        // A panic while holding the lock cannot leave the rules half-written (they are
+        // replaced whole), so a poisoned lock is still safe to read.
+        self.code_rules.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The cache key of a scanned or typed code (after its checks).
+    pub fn code_key(&self, raw: &str, now: DateTime<Utc>) -> Result<String, Rejection> {
+        self.parse_code(raw, now).map(|c| c.key().to_owned())
+    }
+
+    fn parse_code(&self, raw: &str, now: DateTime<Utc>) -> Result<MemberCode, Rejection> {
+        parse_member_code(raw, &self.code_rules(), now.timestamp())
     }
 
     pub fn store(&self) -> &Arc<Store> {
         &self.store
     }
 
-    pub fn rules(&self) -> &RuleSet {
-        &self.rules
+    /// The program in force.
+    pub fn rules(&self) -> Arc<RuleSet> {
+        self.rules.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// The store's business date at an instant, in the store's time zone.
@@ -131,16 +208,38 @@ impl Ledger {
 
     /// The cashier's view of the member with this code, on the store's business date `now`.
     pub fn lookup(&self, raw_code: &str, now: DateTime<Utc>) -> Result<MemberView, LedgerError> {
-        let code = MemberCode::parse(raw_code)?;
-        let member = self
-            .store
-            .member_by_code(code.as_str())?
-            .ok_or_else(|| LedgerError::MemberNotFound(code.to_string()))?;
+        let code = self.parse_code(raw_code, now)?;
+        let member = match self.store.member_by_code(code.key())? {
+            Some(m) => m,
+            None if self.store.is_revoked(code.key())? => {
+                return Err(LedgerError::Revoked(code.key().to_owned()));
+            }
+            None => return Err(LedgerError::MemberNotFound(code.key().to_owned())),
+        };
         Ok(self.view(&member, self.business_date(now)))
     }
 
-    fn view(&self, m: &MemberRow, date: Date) -> MemberView {
-        let s = m.state.summary(&self.rules, date);
+    /// The member a scanned card belongs to; a valid card the terminal has not seen becomes a
+    /// provisional member (DESIGN §4: offline, the till accepts new valid cards).
+    pub fn member_for_scan(
+        &self,
+        code: &MemberCode,
+        now: DateTime<Utc>,
+    ) -> Result<MemberView, LedgerError> {
+        let date = self.business_date(now);
+        if let Some(member) = self.store.member_by_code(code.key())? {
+            return Ok(self.view(&member, date));
+        }
+        let now_text = now.to_rfc3339();
+        let member = self
+            .store
+            .write(|tx| self.member_for_sale(tx, code, &now_text))?;
+        Ok(self.view(&member, date))
+    }
+
+    /// The cashier's view of a cached member on a business date.
+    pub fn view(&self, m: &MemberRow, date: Date) -> MemberView {
+        let s = m.state.summary(&self.rules(), date);
         MemberView {
             member_id: m.member_id.clone(),
             number: m.number.clone(),
@@ -193,7 +292,7 @@ impl Ledger {
         let code = req
             .member_code
             .as_deref()
-            .map(MemberCode::parse)
+            .map(|raw| self.parse_code(raw, now))
             .transpose()?;
         let lines: Vec<Line> = req.lines.iter().map(Line::from).collect();
         check_sale_lines(&lines)?;
@@ -205,6 +304,7 @@ impl Ledger {
         let (at, date) = self.occurred(req.occurred_at, now)?;
         let hash = hash_of(&[&json_bytes(req)]);
         let now_text = now.to_rfc3339();
+        let rules = self.rules();
 
         self.store.write(|tx| {
             if let Some(existing) = tx.sale(&req.sale_id)? {
@@ -228,7 +328,8 @@ impl Ledger {
                         redeem_points,
                         coupon_ids: coupon_ids.clone(),
                     };
-                    Some(evaluate_sale(&self.rules, &m.state, &sale)?)
+                    self.check_offline_redemption(tx, &m.member_id, date, redeem_points)?;
+                    Some(evaluate_sale(&rules, &m.state, &sale)?)
                 }
                 None => None,
             };
@@ -236,11 +337,12 @@ impl Ledger {
             if let (Some(m), Some(o)) = (&member, &outcome) {
                 let mut state = m.state.clone();
                 state.apply_sale(o);
-                state.compact(&self.rules, date.add_days(-COMPACTION_SLACK_DAYS));
+                state.compact(&rules, date.add_days(-COMPACTION_SLACK_DAYS));
                 tx.save_member_state(&m.member_id, &state, &now_text)?;
                 state_after = Some(state);
             }
             let response = self.sale_response(
+                &rules,
                 req,
                 date,
                 outcome.as_ref(),
@@ -286,21 +388,24 @@ impl Ledger {
         code: &MemberCode,
         now: &str,
     ) -> Result<MemberRow, LedgerError> {
-        if let Some(m) = tx.member_by_code(code.as_str())? {
+        if let Some(m) = tx.member_by_code(code.key())? {
             return Ok(m);
+        }
+        if tx.is_revoked(code.key())? {
+            return Err(LedgerError::Revoked(code.key().to_owned()));
         }
         let member = MemberRow {
             member_id: uuid::Uuid::now_v7().to_string(),
-            number: code.to_string(),
+            number: code.key().to_owned(),
             provisional: true,
             state: MemberState::default(),
         };
-        tx.insert_member(&member, &MemberState::default(), &[code.as_str()], now)?;
+        tx.insert_member(&member, &MemberState::default(), &[code.key()], now)?;
         tx.append_event(
             &self.who,
             EventBody::MemberProvisional {
                 member_id: member.member_id.clone(),
-                code: code.to_string(),
+                code: code.key().to_owned(),
             },
             now,
         )?;
@@ -310,13 +415,14 @@ impl Ledger {
 
     fn sale_response(
         &self,
+        rules: &RuleSet,
         req: &SaleRequest,
         date: Date,
         outcome: Option<&tenpo_loyalty::SaleOutcome>,
         member: Option<&MemberRow>,
         state: Option<&MemberState>,
     ) -> SaleResponse {
-        let summary = state.map(|s| s.summary(&self.rules, date));
+        let summary = state.map(|s| s.summary(rules, date));
         SaleResponse {
             sale_id: req.sale_id.clone(),
             member_id: member.map(|m| m.member_id.clone()),
@@ -336,8 +442,33 @@ impl Ledger {
                     name,
                     remaining_yen,
                 }),
-            rule_set_version: self.rules.version,
+            rule_set_version: rules.version,
         }
+    }
+
+    /// DESIGN §4: offline, this till redeems at most the configured points per member per
+    /// business day (counting its redemptions the hub has not acknowledged yet).
+    fn check_offline_redemption(
+        &self,
+        tx: &WriteTx<'_>,
+        member_id: &str,
+        date: Date,
+        redeem: i64,
+    ) -> Result<(), LedgerError> {
+        let Some(guard) = &self.offline else {
+            return Ok(());
+        };
+        if redeem <= 0 || guard.online.load(std::sync::atomic::Ordering::SeqCst) {
+            return Ok(());
+        }
+        let unsynced = tx.unsynced_redemptions(member_id, date)?;
+        if unsynced + redeem > guard.limit {
+            return Err(LedgerError::OfflineRedeemLimit {
+                allowed: (guard.limit - unsynced).max(0),
+                limit: guard.limit,
+            });
+        }
+        Ok(())
     }
 
     /// Records a refund of lines of an earlier sale, exactly once per `refund_id`.
@@ -353,6 +484,7 @@ impl Ledger {
         let (at, date) = self.occurred(req.occurred_at, now)?;
         let hash = hash_of(&[sale_id.as_bytes(), &json_bytes(req)]);
         let now_text = now.to_rfc3339();
+        let rules = self.rules();
 
         self.store.write(|tx| {
             if let Some(existing) = tx.refund(&req.refund_id)? {
@@ -368,6 +500,8 @@ impl Ledger {
             let earlier = tx.refunded_lines(sale_id)?;
             let (outcome, balance_after) = match (&sale.member_id, &sale.outcome) {
                 (Some(member_id), Some(sale_outcome)) => {
+                    // The sale's member may since have been merged into another by the hub.
+                    let member_id = &tx.resolve_alias(member_id)?;
                     let mut state = tx
                         .member_state(member_id)?
                         .ok_or_else(|| LedgerError::MemberMissing(member_id.clone()))?;
@@ -377,7 +511,7 @@ impl Ledger {
                         lines: lines.clone(),
                     };
                     let outcome = evaluate_refund(
-                        &self.rules,
+                        &rules,
                         &state,
                         &sale.lines,
                         sale_outcome,
@@ -389,7 +523,7 @@ impl Ledger {
                     (Some(outcome), state.balance(date))
                 }
                 _ => {
-                    check_refund_lines(&self.rules, &sale.lines, &earlier, &lines)?;
+                    check_refund_lines(&rules, &sale.lines, &earlier, &lines)?;
                     (None, 0)
                 }
             };
@@ -446,16 +580,19 @@ impl Ledger {
     /// `GET /v1/status`.
     pub fn status(&self, now: DateTime<Utc>) -> Result<Status, LedgerError> {
         let counts = self.store.outbox_counts()?;
+        let rules = self.rules();
         Ok(Status {
             store_id: self.who.store_id.clone(),
             terminal_id: self.who.terminal_id.clone(),
             mode: Mode::Standalone,
             pending_events: counts.pending,
-            rule_set_version: self.rules.version,
-            rule_set_name: self.rules.name.clone(),
+            rule_set_version: rules.version,
+            rule_set_name: rules.name.clone(),
             business_date: self.business_date(now),
             time_zone: self.time_zone.name().to_owned(),
             agent_version: env!("CARGO_PKG_VERSION").to_owned(),
+            scanners: Vec::new(),
+            sync: None,
         })
     }
 }

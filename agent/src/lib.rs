@@ -3,14 +3,19 @@
 //! - [`store`]: the SQLite ledger, outbox and member cache (no HTTP, no rules);
 //! - [`ledger`]: the operations (look up, sell, refund), each one transaction, using the
 //!   `tenpo-loyalty` engine;
+//! - [`scan`]: scanners → frames → member codes → member views, published to subscribers;
 //! - [`api`]: the local HTTP API on loopback;
+//! - [`sync`]: enrolment, and the engine that pushes the outbox and pulls the change feed;
 //! - [`config`]: settings from file, flags and environment;
-//! - [`daemon`]: start-up and clean shutdown.
+//! - [`daemon`]: start-up and clean shutdown; [`doctor`]: what is wrong with this terminal.
 
 pub mod api;
-pub mod codes;
 pub mod config;
 pub mod daemon;
 pub mod demo;
+pub mod doctor;
 pub mod ledger;
+pub mod scan;
 pub mod store;
+pub mod sync;
+pub mod sync_cli;

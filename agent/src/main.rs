@@ -28,10 +28,39 @@ enum Command {
     Run(SettingsArgs),
     /// Show the terminal's state: from the running agent, or from its database when stopped.
     Status(SettingsArgs),
+    /// Say what is wrong with this terminal: config, database, scanners, the running agent.
+    /// Exits 1 when something failed.
+    Doctor(SettingsArgs),
     /// Check a config file (and the rule set it names): unknown keys and bad values are errors.
     Validate {
         /// The config file to check.
         config: PathBuf,
+    },
+    /// Enrol this terminal with a hub using a one-time code made at the hub.
+    Enroll {
+        /// The hub's address, e.g. https://hub.example.jp
+        #[arg(long, env = "TENPO_HUB")]
+        hub: String,
+        /// The one-time enrolment code.
+        #[arg(long)]
+        code: String,
+        /// A name for this terminal, shown at the hub.
+        #[arg(long)]
+        name: Option<String>,
+        /// Where the credentials go (`<data-dir>/hub.json`).
+        #[arg(long, env = "TENPO_DATA_DIR", default_value = config::DEFAULT_DATA_DIR)]
+        data_dir: PathBuf,
+        /// Enrol again even if already enrolled.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Push pending events and pull the hub's changes now, with a progress bar.
+    Sync {
+        #[command(flatten)]
+        settings: SettingsArgs,
+        /// Required: sync at once and wait until nothing is pending.
+        #[arg(long)]
+        now: bool,
     },
     /// Write the ledger and the outbox as JSON lines, for audit.
     Export {
@@ -69,7 +98,22 @@ fn main() -> Result<()> {
             runtime.block_on(daemon::run(settings))
         }
         Command::Status(args) => status(&args),
+        Command::Doctor(args) => doctor(&args),
         Command::Validate { config } => validate(&config),
+        Command::Enroll {
+            hub,
+            code,
+            name,
+            data_dir,
+            force,
+        } => enroll(&hub, &code, name, &data_dir, force),
+        Command::Sync { settings, now } => {
+            if !now {
+                bail!("say `tenpo-agent sync --now`: the running agent syncs by itself otherwise");
+            }
+            init_logging(cli.log_format.unwrap_or_default());
+            tenpo_agent::sync_cli::sync_now(&settings)
+        }
         Command::Export { settings, output } => export(&settings, output),
     }
 }
@@ -81,15 +125,19 @@ fn validate(path: &std::path::Path) -> Result<()> {
         ..SettingsArgs::default()
     };
     let settings = Settings::from_parts(&args, file)?;
+    let rules = settings.rules.as_ref().map_or_else(
+        || "from the hub".to_owned(),
+        |r| format!("{} v{}", r.name, r.version),
+    );
     println!(
-        "{}: valid (store {}, terminal {}, rules {} v{}, listen {}, data {})",
+        "{}: valid (store {}, terminal {}, rules {}, listen {}, data {}, {} scanner(s))",
         path.display(),
         settings.store_id,
         settings.terminal_id,
-        settings.rules.name,
-        settings.rules.version,
+        rules,
         settings.listen,
-        settings.data_dir.display()
+        settings.data_dir.display(),
+        settings.scanners.len()
     );
     Ok(())
 }
@@ -133,6 +181,80 @@ fn status(args: &SettingsArgs) -> Result<()> {
     println!("events recorded: {}", counts.last_seq);
     println!("pending events:  {}", counts.pending);
     println!("quarantined:     {}", counts.quarantined);
+    Ok(())
+}
+
+fn enroll(
+    hub: &str,
+    code: &str,
+    name: Option<String>,
+    data_dir: &std::path::Path,
+    force: bool,
+) -> Result<()> {
+    use tenpo_agent::sync::{Credentials, HubClient};
+    if !force && let Some(existing) = Credentials::load(data_dir)? {
+        bail!(
+            "this terminal is already enrolled as {} at {}; pass --force to enrol it again",
+            existing.terminal_id,
+            existing.hub_url
+        );
+    }
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("cannot create {}", data_dir.display()))?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let answer = runtime
+        .block_on(HubClient::enroll(hub, code, name))
+        .context("enrolment failed")?;
+    let credentials = Credentials {
+        hub_url: hub.trim_end_matches('/').to_owned(),
+        store_id: answer.store_id,
+        terminal_id: answer.terminal_id,
+        secret: answer.secret,
+    };
+    credentials.save(data_dir, force)?;
+    println!(
+        "enrolled: store {}, terminal {}; credentials in {}",
+        credentials.store_id,
+        credentials.terminal_id,
+        Credentials::path(data_dir).display()
+    );
+    println!(
+        "start the agent (`systemctl restart tenpo-agent`, or `tenpo-agent run`) and it syncs by itself"
+    );
+    Ok(())
+}
+
+fn doctor(args: &SettingsArgs) -> Result<()> {
+    let settings = match Settings::resolve(args) {
+        Ok(s) => s,
+        Err(e) => {
+            println!(
+                "FAIL config: {e}\n     fix: correct it; `tenpo-agent validate FILE` names the key"
+            );
+            std::process::exit(1);
+        }
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let live = runtime.block_on(tenpo_agent::doctor::live_status(settings.listen));
+    let checks = tenpo_agent::doctor::run(&settings, live.as_ref());
+    for check in &checks {
+        println!("{check}");
+    }
+    let failed = checks
+        .iter()
+        .filter(|c| c.level == tenpo_agent::doctor::Level::Fail)
+        .count();
+    if failed > 0 {
+        println!("{failed} problem(s) found");
+        std::process::exit(1);
+    }
+    println!("no problems found");
     Ok(())
 }
 

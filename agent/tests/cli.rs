@@ -189,3 +189,92 @@ fn refuses_to_listen_beyond_loopback() {
     assert!(!out.status.success());
     assert!(text(&out).contains("loopback"), "{}", text(&out));
 }
+
+fn body_of(response: &str) -> serde_json::Value {
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b)
+        .unwrap_or_default();
+    serde_json::from_str(body).unwrap_or(serde_json::Value::Null)
+}
+
+/// `--scanner stdin` on a bare machine: typed codes become scans; `doctor` sees the scanner,
+/// and fails with a fix and exit code 1 for a scanner that is not plugged in.
+#[test]
+fn a_stdin_scanner_and_doctor() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let mut child = agent()
+        .args(["run", "--demo", "--scanner", "stdin", "--listen", &listen])
+        .arg("--data-dir")
+        .arg(dir.path())
+        .stdin(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "the agent did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(b"2000000000015\n2000000000016\n").unwrap();
+    stdin.flush().unwrap();
+    let status = loop {
+        let s = body_of(&http(
+            port,
+            "GET /v1/status HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n",
+        ));
+        if s["scanners"][0]["scans"] == 2 {
+            break s;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the typed codes were not scanned: {s}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(status["scanners"][0]["name"], "stdin-1");
+    assert_eq!(status["scanners"][0]["rejections"], 1);
+
+    let out = agent()
+        .args([
+            "doctor",
+            "--demo",
+            "--scanner",
+            "stdin",
+            "--listen",
+            &listen,
+        ])
+        .arg("--data-dir")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let report = text(&out);
+    assert!(report.contains("scanner stdin-1: connected"), "{report}");
+    assert!(report.contains("agent running at"), "{report}");
+    assert!(report.contains("database integrity"), "{report}");
+    assert!(report.contains("serial ports seen"), "{report}");
+
+    let missing = dir.path().join("ttyNOPE");
+    let out = agent()
+        .args(["doctor", "--demo", "--listen", &listen, "--scanner"])
+        .arg(format!("serial:{}", missing.display()))
+        .arg("--data-dir")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let report = text(&out);
+    assert!(
+        report.contains("FAIL scanner serial-1") && report.contains("not found"),
+        "{report}"
+    );
+    assert!(report.contains("fix: "), "{report}");
+
+    drop(stdin);
+    child.kill().unwrap();
+    child.wait().unwrap();
+}

@@ -42,6 +42,77 @@ pub struct Status {
     pub time_zone: String,
     /// The agent's version.
     pub agent_version: String,
+    /// Every configured scanner and its state.
+    pub scanners: Vec<ScannerStatus>,
+    /// The sync with the hub; `null` when standalone.
+    pub sync: Option<SyncStatus>,
+}
+
+/// How the terminal stands with the hub.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct SyncStatus {
+    pub hub_url: String,
+    /// Whether the hub answered the last call.
+    pub online: bool,
+    /// The highest seq the hub has acknowledged.
+    pub acked_through: u64,
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub last_push_at: Option<DateTime<chrono::Utc>>,
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub last_pull_at: Option<DateTime<chrono::Utc>>,
+    pub last_error: Option<String>,
+    /// The hub's clock minus this terminal's, in seconds, at the last answer.
+    pub clock_skew_secs: Option<i64>,
+    pub members_cached: u64,
+    /// Events the hub refused, kept for IT.
+    pub quarantined: u64,
+    /// Completed sync passes (push, then pull to the end of the feed) since start.
+    pub passes: u64,
+}
+
+/// A scanner as `/v1/status` and `tenpo-agent doctor` show it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ScannerStatus {
+    pub name: String,
+    /// `serial`, `keyboard` or `stdin`.
+    pub kind: String,
+    pub connected: bool,
+    /// The port and its settings when connected.
+    pub detail: Option<String>,
+    /// Why it is not connected, or the last thing that went wrong.
+    pub last_error: Option<String>,
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub last_scan_at: Option<DateTime<chrono::Utc>>,
+    /// Scans read (after debounce), rejected, and lines dropped as noise or overlong.
+    pub scans: u64,
+    pub rejections: u64,
+    pub dropped: u64,
+}
+
+/// One event of `GET /v1/scans/stream` (server-sent events, `event: scan`): a scan and either
+/// the member it found or why it was rejected.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ScanEvent {
+    /// Increases by one per scan since the agent started.
+    pub scan_id: u64,
+    pub scanner: String,
+    /// The code as read, after framing (not valid UTF-8 is shown with replacement characters).
+    pub raw: String,
+    /// `ean13`, `ean8`, `codabar`, `code128`, `qr`, … or `unknown`.
+    pub symbology: String,
+    #[schema(value_type = String, format = DateTime)]
+    pub at: DateTime<chrono::Utc>,
+    #[serde(flatten)]
+    pub outcome: ScanOutcome,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum ScanOutcome {
+    /// A member: the same view as `GET /v1/members/{code}`.
+    Member { member: MemberView },
+    /// Not a usable member code, with a reason a cashier can act on.
+    Rejected { reason: String, reason_code: String },
 }
 
 /// Live points that expire on one day.

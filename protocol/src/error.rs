@@ -33,6 +33,16 @@ pub enum ErrorCode {
     UnsupportedMediaType,
     /// Something failed inside the server (disk full, database damaged): see its log.
     Internal,
+    /// The change-feed cursor is unknown, expired or damaged: start again from an empty cursor
+    /// (rebuild the cache; keep the outbox).
+    CursorReset,
+    /// Authenticated, but not allowed to do this (another terminal's events, say).
+    Forbidden,
+    /// The request contradicts what the server holds (a rule-set version that does not
+    /// increase, say).
+    Conflict,
+    /// The enrolment code is unknown, already used or expired: ask for a new one.
+    EnrollmentCodeInvalid,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]

@@ -47,6 +47,16 @@ pub enum EventBody {
 }
 
 impl EventBody {
+    /// The member the event is about, if any.
+    pub fn member_id(&self) -> Option<&str> {
+        match self {
+            EventBody::MemberProvisional { member_id, .. } => Some(member_id),
+            EventBody::Sale { member_id, .. } | EventBody::Refund { member_id, .. } => {
+                member_id.as_deref()
+            }
+        }
+    }
+
     /// The kind as stored beside the payload.
     pub fn kind(&self) -> &'static str {
         match self {
@@ -54,5 +64,54 @@ impl EventBody {
             EventBody::Sale { .. } => "sale",
             EventBody::Refund { .. } => "refund",
         }
+    }
+}
+
+/// The lowercase hex SHA-256 of `serde_json::to_vec(event)`: what a push carries beside each
+/// event, so the hub can tell a replay of the same content from other content under the same
+/// `seq` or `event_id`.
+pub fn content_hash(event: &Event) -> String {
+    use sha2::{Digest, Sha256};
+    // Serialising this plain data cannot fail (no maps with non-string keys, no floats).
+    let bytes = serde_json::to_vec(event).unwrap_or_default();
+    Sha256::digest(&bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    fn provisional(seq: u64) -> Event {
+        Event {
+            event_id: "0190a5e4-0000-7000-8000-000000000001".into(),
+            seq,
+            store_id: "s1".into(),
+            terminal_id: "t1".into(),
+            recorded_at: "2026-11-22T10:00:00+00:00".into(),
+            body: EventBody::MemberProvisional {
+                member_id: "m1".into(),
+                code: "2000000000015".into(),
+            },
+        }
+    }
+
+    #[test]
+    fn content_hash_is_hex_sha256_of_the_json() {
+        let e = provisional(1);
+        let h = content_hash(&e);
+        assert_eq!(h.len(), 64);
+        assert!(
+            h.bytes()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+        );
+        assert_eq!(h, content_hash(&e.clone()));
+        assert_ne!(h, content_hash(&provisional(2)));
+        // A round trip through JSON keeps the hash: the hub recomputes it on what it parsed.
+        let back: Event = serde_json::from_slice(&serde_json::to_vec(&e).unwrap()).unwrap();
+        assert_eq!(content_hash(&back), h);
     }
 }

@@ -4,9 +4,11 @@
 //! Everything here is data: no I/O, no storage, no HTTP server.
 
 pub mod agent;
+pub mod card;
 mod error;
 pub mod events;
 pub mod openapi;
+pub mod sync;
 
 pub use error::{ErrorBody, ErrorCode, ErrorDetail};
 

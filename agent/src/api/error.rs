@@ -47,6 +47,13 @@ impl From<LedgerError> for ApiError {
                 ErrorCode::InvalidMemberCode,
             ),
             L::MemberNotFound(_) => (StatusCode::NOT_FOUND, ErrorCode::MemberNotFound),
+            L::Revoked(_) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                ErrorCode::InvalidMemberCode,
+            ),
+            L::OfflineRedeemLimit { .. } => {
+                (StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::RuleViolation)
+            }
             L::SaleNotFound(_) => (StatusCode::NOT_FOUND, ErrorCode::SaleNotFound),
             L::SaleConflict(_) | L::RefundConflict(_) => {
                 (StatusCode::CONFLICT, ErrorCode::IdempotencyConflict)

@@ -6,12 +6,15 @@
 pub mod auth;
 mod error;
 
+use std::convert::Infallible;
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::StatusCode;
+use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router, middleware};
@@ -20,16 +23,65 @@ use tenpo_protocol::agent::{Health, RefundRequest, SaleRequest};
 use tenpo_protocol::limits::MAX_BODY_BYTES;
 use tenpo_protocol::{ErrorCode, openapi};
 use tokio::net::TcpListener;
+use tokio::sync::broadcast::error::RecvError;
 
 pub use error::ApiError;
 
 use crate::ledger::{Ledger, LedgerError, Recorded};
+use crate::scan::Pipeline;
+use crate::sync::{Engine, Shared};
+
+/// The sync engine as the API sees it (present once the terminal is enrolled).
+#[derive(Debug)]
+pub struct SyncLink {
+    pub shared: Arc<Shared>,
+    pub engine: Engine,
+}
 
 /// What every handler can reach.
 #[derive(Debug, Clone)]
 pub struct AppState {
     pub ledger: Arc<Ledger>,
     pub token: Arc<str>,
+    pub scans: Arc<Pipeline>,
+    pub sync: Option<Arc<SyncLink>>,
+}
+
+impl AppState {
+    /// When a code is not cached and the hub is reachable, asks the hub (briefly) and caches
+    /// what it knows, so a member enrolled elsewhere is recognised here at once.
+    async fn cache_from_hub(&self, raw_code: &str) {
+        let Some(link) = &self.sync else { return };
+        if !link.shared.online.load(std::sync::atomic::Ordering::SeqCst) {
+            return;
+        }
+        let ledger = self.ledger.clone();
+        let code = raw_code.to_owned();
+        let missing = tokio::task::spawn_blocking(move || {
+            matches!(
+                ledger.lookup(&code, Utc::now()),
+                Err(LedgerError::MemberNotFound(_))
+            )
+        })
+        .await
+        .unwrap_or(false);
+        if !missing {
+            return;
+        }
+        let key = match self.ledger.code_key(raw_code, Utc::now()) {
+            Ok(k) => k,
+            Err(_) => return,
+        };
+        if let Err(e) = link.engine.lookup_online(&key).await {
+            tracing::warn!(error = %e, "online member lookup failed");
+        }
+    }
+
+    fn wake_sync(&self) {
+        if let Some(link) = &self.sync {
+            link.shared.sync_now();
+        }
+    }
 }
 
 /// The local API's routes.
@@ -37,6 +89,7 @@ pub fn router(state: AppState) -> Router {
     let writes = Router::new()
         .route("/v1/sales", post(record_sale))
         .route("/v1/sales/{sale_id}/refunds", post(record_refund))
+        .route("/v1/sync", post(sync_now))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             auth::require_token,
@@ -45,6 +98,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/health", get(health))
         .route("/v1/status", get(status))
         .route("/v1/members/{code}", get(member))
+        .route("/v1/scans/stream", get(scan_stream))
         .route("/v1/openapi.json", get(openapi_json))
         .merge(writes)
         .fallback(not_found)
@@ -89,7 +143,23 @@ async fn health() -> Json<Health> {
 
 async fn status(State(state): State<AppState>) -> Result<Response, ApiError> {
     let ledger = state.ledger.clone();
-    let status = blocking(move || ledger.status(Utc::now())).await?;
+    let link = state.sync.clone();
+    let mut status = blocking(move || {
+        let mut status = ledger.status(Utc::now())?;
+        if let Some(link) = link {
+            let store = ledger.store();
+            let counts = store.outbox_counts()?;
+            status.mode = tenpo_protocol::agent::Mode::Online;
+            status.sync = Some(link.shared.status(
+                counts.acked_through,
+                store.members_cached()?,
+                counts.quarantined,
+            ));
+        }
+        Ok(status)
+    })
+    .await?;
+    status.scanners = state.scans.scanners().snapshot();
     Ok(Json(status).into_response())
 }
 
@@ -114,8 +184,12 @@ async fn record_sale(
     body: Result<Json<SaleRequest>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     let Json(req) = body?;
+    if let Some(code) = &req.member_code {
+        state.cache_from_hub(code).await;
+    }
     let ledger = state.ledger.clone();
     let (recorded, response) = blocking(move || ledger.record_sale(&req, Utc::now())).await?;
+    state.wake_sync();
     tracing::info!(
         sale_id = %response.sale_id,
         replay = recorded == Recorded::Replay,
@@ -143,6 +217,48 @@ async fn record_refund(
         "refund"
     );
     Ok((created_or_replayed(recorded), Json(response)).into_response())
+}
+
+/// Server-sent events: one `scan` event per scan. A subscriber that falls behind is told how
+/// many events it missed (`event: lagged`) and goes on; it never slows the scanners.
+async fn scan_stream(
+    State(state): State<AppState>,
+) -> Sse<impl futures_core::Stream<Item = Result<Event, Infallible>>> {
+    let receiver = state.scans.subscribe();
+    let stream = futures_util::stream::unfold(receiver, |mut rx| async move {
+        let event = match rx.recv().await {
+            Ok(scan) => Event::default()
+                .event("scan")
+                .id(scan.scan_id.to_string())
+                .json_data(&scan)
+                .unwrap_or_else(|_| Event::default().event("error").data("unencodable scan")),
+            Err(RecvError::Lagged(missed)) => {
+                Event::default().event("lagged").data(missed.to_string())
+            }
+            Err(RecvError::Closed) => return None,
+        };
+        Some((Ok(event), rx))
+    });
+    Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+}
+
+/// Starts a push and a pull now (`tenpo-agent sync --now`).
+async fn sync_now(State(state): State<AppState>) -> Result<Response, ApiError> {
+    match &state.sync {
+        Some(link) => {
+            link.shared.sync_now();
+            Ok((
+                StatusCode::ACCEPTED,
+                Json(serde_json::json!({"status": "syncing"})),
+            )
+                .into_response())
+        }
+        None => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            ErrorCode::InvalidRequest,
+            "this terminal is not enrolled with a hub: run `tenpo-agent enroll --hub URL --code CODE`",
+        )),
+    }
 }
 
 async fn openapi_json() -> Response {

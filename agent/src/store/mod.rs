@@ -8,8 +8,10 @@
 //!
 //! No HTTP and no loyalty rules in here: callers decide what to write.
 
+pub mod cache;
 mod export;
 mod schema;
+mod sync;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
@@ -22,6 +24,7 @@ use serde::de::DeserializeOwned;
 use tenpo_loyalty::{Date, Line, MemberState, RefundOutcome, SaleOutcome};
 use tenpo_protocol::events::{Event, EventBody};
 
+pub use cache::LocalOutcome;
 pub use export::{ExportError, export_jsonl};
 pub use schema::CURRENT_VERSION;
 
@@ -391,9 +394,17 @@ impl WriteTx<'_> {
         };
         self.tx
             .prepare_cached(
-                "INSERT INTO outbox (seq, event_id, kind, payload, recorded_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                "INSERT INTO outbox (seq, event_id, kind, payload, recorded_at, member_id)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             )?
-            .execute(params![seq, event.event_id, event.body.kind(), to_json(&event)?, now])?;
+            .execute(params![
+                seq,
+                event.event_id,
+                event.body.kind(),
+                to_json(&event)?,
+                now,
+                event.body.member_id()
+            ])?;
         Ok(event.seq)
     }
 
@@ -441,8 +452,8 @@ impl WriteTx<'_> {
         self.tx
             .prepare_cached(
                 "INSERT INTO sales (sale_id, request_hash, member_id, business_date, occurred_at,
-                                    lines, outcome, response, seq)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                                    lines, outcome, response, seq, redeemed_points)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
             )?
             .execute(params![
                 sale.sale_id,
@@ -453,7 +464,8 @@ impl WriteTx<'_> {
                 to_json(&sale.lines)?,
                 sale.outcome.as_ref().map(to_json).transpose()?,
                 sale.response,
-                seq as i64
+                seq as i64,
+                sale.outcome.as_ref().map_or(0, |o| o.redeemed_points)
             ])?;
         Ok(())
     }

@@ -82,6 +82,35 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         member_id TEXT NOT NULL REFERENCES members(member_id) ON DELETE CASCADE
     ) STRICT, WITHOUT ROWID;
     "#,
+    // 2: sync with a hub. Outbox events name their member (to replay local outcomes on top of
+    // the hub's snapshot), sales record the points they redeemed (the offline redemption
+    // bound), the snapshot records which of this terminal's events it includes, and the cache
+    // learns aliases (provisional members the hub merged), revoked codes and card keys.
+    r#"
+    ALTER TABLE outbox ADD COLUMN member_id TEXT;
+    UPDATE outbox SET member_id = json_extract(payload, '$.body.member_id');
+    CREATE INDEX outbox_by_member ON outbox(member_id, seq);
+
+    ALTER TABLE sales ADD COLUMN redeemed_points INTEGER NOT NULL DEFAULT 0;
+    UPDATE sales SET redeemed_points = COALESCE(json_extract(outcome, '$.redeemed_points'), 0);
+    CREATE INDEX sales_by_member_day ON sales(member_id, business_date);
+
+    ALTER TABLE members ADD COLUMN snapshot_through INTEGER NOT NULL DEFAULT 0;
+
+    CREATE TABLE member_aliases (
+        alias_id  TEXT PRIMARY KEY,
+        member_id TEXT NOT NULL
+    ) STRICT, WITHOUT ROWID;
+
+    CREATE TABLE revoked_codes (
+        code TEXT PRIMARY KEY
+    ) STRICT, WITHOUT ROWID;
+
+    CREATE TABLE card_keys (
+        key_id     INTEGER PRIMARY KEY,
+        public_key BLOB NOT NULL
+    ) STRICT;
+    "#,
 ];
 
 /// The schema version this binary writes.

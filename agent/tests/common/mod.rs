@@ -22,15 +22,33 @@ pub struct TestAgent {
     pub store: Arc<Store>,
     pub dir: tempfile::TempDir,
     stop: Option<oneshot::Sender<()>>,
+    running: tenpo_agent::scan::Running,
 }
 
 impl TestAgent {
     pub async fn start() -> TestAgent {
+        Self::start_with(
+            &[],
+            tenpo_hw::CodeRules {
+                codabar_check: tenpo_hw::CodabarCheck::Mod16,
+                card_keys: tenpo_hw::KeyRing::new(),
+                card_skew_secs: 60,
+            },
+        )
+        .await
+    }
+
+    /// An agent with scanners running and the given code rules.
+    pub async fn start_with(
+        scanners: &[tenpo_hw::source::ScannerConfig],
+        code_rules: tenpo_hw::CodeRules,
+    ) -> TestAgent {
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(Store::open(&dir.path().join("tenpo.db")).unwrap());
         let ledger = Arc::new(Ledger::new(
             store.clone(),
             Arc::new(RuleSet::demo()),
+            code_rules,
             chrono_tz::Asia::Tokyo,
             Identity {
                 store_id: "store-1".into(),
@@ -40,7 +58,7 @@ impl TestAgent {
         let now = Utc::now();
         tenpo_agent::demo::seed(
             &store,
-            ledger.rules(),
+            &ledger.rules(),
             ledger.business_date(now),
             &now.to_rfc3339(),
         )
@@ -49,9 +67,17 @@ impl TestAgent {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let (stop, stopped) = oneshot::channel::<()>();
+        let scans = Arc::new(tenpo_agent::scan::Pipeline::new(
+            ledger.clone(),
+            Arc::new(tenpo_agent::scan::Scanners::new(scanners)),
+            std::time::Duration::from_millis(500),
+        ));
+        let running = tenpo_agent::scan::start(scans.clone(), scanners).unwrap();
         let state = AppState {
             ledger,
             token: token.clone().into(),
+            scans,
+            sync: None,
         };
         tokio::spawn(api::serve(listener, state, async {
             let _ = stopped.await;
@@ -63,6 +89,7 @@ impl TestAgent {
             store,
             dir,
             stop: Some(stop),
+            running,
         }
     }
 
@@ -135,6 +162,7 @@ impl Drop for TestAgent {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
+        self.running.stop();
     }
 }
 

@@ -1,0 +1,244 @@
+//! The member cache's operations: what the hub's change feed writes, and what a member view is
+//! built from (the hub's snapshot plus this terminal's outcomes the snapshot does not include).
+//!
+//! Nothing here touches the ledger or the outbox: the cache can be cleared and rebuilt.
+
+use rusqlite::{OptionalExtension, params};
+use tenpo_loyalty::MemberState;
+use tenpo_protocol::events::{Event, EventBody};
+
+use super::{ReadOnly, Store, StoreError, WriteTx, from_json, to_json};
+
+/// A local event about a member, in recording order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalOutcome {
+    pub seq: u64,
+    pub body: EventBody,
+}
+
+/// A member as the hub sends it.
+#[derive(Debug, Clone, Copy)]
+pub struct Snapshot<'a> {
+    pub member_id: &'a str,
+    pub number: &'a str,
+    pub provisional: bool,
+    pub codes: &'a [String],
+    pub state: &'a MemberState,
+    /// The last of this terminal's events the hub applied to this member.
+    pub through: u64,
+    /// Provisional ids (made at tills) the hub merged into this member.
+    pub merged_ids: &'a [String],
+}
+
+fn is_revoked(conn: &rusqlite::Connection, code: &str) -> Result<bool, StoreError> {
+    Ok(conn
+        .prepare_cached("SELECT EXISTS (SELECT 1 FROM revoked_codes WHERE code = ?1)")?
+        .query_row([code], |r| r.get(0))?)
+}
+
+impl Store {
+    /// Whether the hub revoked this card code.
+    pub fn is_revoked(&self, code: &str) -> Result<bool, StoreError> {
+        self.read(|c| is_revoked(c, code))
+    }
+
+    /// Every card key the hub sent, for verifying the LINE card's QR.
+    pub fn card_keys(&self) -> Result<Vec<(u32, [u8; 32])>, StoreError> {
+        self.read(|c| {
+            let mut stmt =
+                c.prepare_cached("SELECT key_id, public_key FROM card_keys ORDER BY key_id")?;
+            let rows =
+                stmt.query_map([], |r| Ok((r.get::<_, u32>(0)?, r.get::<_, Vec<u8>>(1)?)))?;
+            let mut keys = Vec::new();
+            for row in rows {
+                let (id, bytes) = row?;
+                if let Ok(key) = <[u8; 32]>::try_from(bytes.as_slice()) {
+                    keys.push((id, key));
+                }
+            }
+            Ok(keys)
+        })
+    }
+
+    /// How many members the cache holds.
+    pub fn members_cached(&self) -> Result<u64, StoreError> {
+        self.read(|c| {
+            Ok(
+                c.query_row("SELECT COUNT(*) FROM members", [], |r| r.get::<_, i64>(0))?
+                    .unsigned_abs(),
+            )
+        })
+    }
+}
+
+impl ReadOnly {
+    pub fn members_cached(&self) -> Result<u64, StoreError> {
+        Ok(self
+            .conn
+            .query_row("SELECT COUNT(*) FROM members", [], |r| r.get::<_, i64>(0))?
+            .unsigned_abs())
+    }
+}
+
+impl WriteTx<'_> {
+    pub fn is_revoked(&self, code: &str) -> Result<bool, StoreError> {
+        is_revoked(&self.tx, code)
+    }
+
+    /// Replaces (or adds) a member from the hub's snapshot with its codes; `state` is the
+    /// snapshot with this terminal's later outcomes on top. Provisional members the hub merged
+    /// into it are removed, and remembered as aliases so their local events still count.
+    pub fn upsert_snapshot(
+        &self,
+        s: &Snapshot<'_>,
+        state: &MemberState,
+        now: &str,
+    ) -> Result<(), StoreError> {
+        let mut alias = self.tx.prepare_cached(
+            "INSERT OR REPLACE INTO member_aliases (alias_id, member_id) VALUES (?1, ?2)",
+        )?;
+        for merged in s.merged_ids.iter().filter(|m| m.as_str() != s.member_id) {
+            self.remove_member(merged)?;
+            alias.execute(params![merged, s.member_id])?;
+        }
+        // A code (or number) the hub now gives this member may still point at another local row.
+        let mut steal = self
+            .tx
+            .prepare_cached("DELETE FROM member_codes WHERE code = ?1 AND member_id <> ?2")?;
+        for code in s.codes {
+            steal.execute(params![code, s.member_id])?;
+        }
+        self.tx
+            .prepare_cached("DELETE FROM members WHERE number = ?1 AND member_id <> ?2")?
+            .execute(params![s.number, s.member_id])?;
+        self.tx
+            .prepare_cached(
+                "INSERT INTO members (member_id, number, provisional, snapshot, state, updated_at, snapshot_through)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                 ON CONFLICT(member_id) DO UPDATE SET number = excluded.number,
+                     provisional = excluded.provisional, snapshot = excluded.snapshot,
+                     state = excluded.state, updated_at = excluded.updated_at,
+                     snapshot_through = excluded.snapshot_through",
+            )?
+            .execute(params![
+                s.member_id,
+                s.number,
+                s.provisional,
+                to_json(s.state)?,
+                to_json(state)?,
+                now,
+                s.through as i64
+            ])?;
+        let mut insert = self.tx.prepare_cached(
+            "INSERT OR IGNORE INTO member_codes (code, member_id) VALUES (?1, ?2)",
+        )?;
+        for code in s.codes {
+            insert.execute(params![code, s.member_id])?;
+        }
+        Ok(())
+    }
+
+    /// The member's id and the provisional ids merged into it.
+    pub fn member_and_aliases(&self, member_id: &str) -> Result<Vec<String>, StoreError> {
+        let mut ids = vec![member_id.to_owned()];
+        let mut stmt = self.tx.prepare_cached(
+            "SELECT alias_id FROM member_aliases WHERE member_id = ?1 ORDER BY alias_id",
+        )?;
+        for alias in stmt.query_map([member_id], |r| r.get::<_, String>(0))? {
+            ids.push(alias?);
+        }
+        Ok(ids)
+    }
+
+    /// The member a (possibly merged, provisional) id now stands for.
+    pub fn resolve_alias(&self, member_id: &str) -> Result<String, StoreError> {
+        Ok(self
+            .tx
+            .prepare_cached("SELECT member_id FROM member_aliases WHERE alias_id = ?1")?
+            .query_row([member_id], |r| r.get(0))
+            .optional()?
+            .unwrap_or_else(|| member_id.to_owned()))
+    }
+
+    /// This terminal's events about these members after `after_seq`, in order.
+    pub fn local_outcomes(
+        &self,
+        member_ids: &[String],
+        after_seq: u64,
+    ) -> Result<Vec<LocalOutcome>, StoreError> {
+        let mut out = Vec::new();
+        let mut stmt = self.tx.prepare_cached(
+            "SELECT seq, payload FROM outbox WHERE member_id = ?1 AND seq > ?2 AND kind <> 'member_provisional'",
+        )?;
+        for id in member_ids {
+            let rows = stmt.query_map(params![id, after_seq as i64], |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+            })?;
+            for row in rows {
+                let (seq, payload) = row?;
+                let event: Event = from_json("outbox event", &payload)?;
+                out.push(LocalOutcome {
+                    seq: seq.unsigned_abs(),
+                    body: event.body,
+                });
+            }
+        }
+        out.sort_by_key(|o| o.seq);
+        Ok(out)
+    }
+
+    /// The hub's snapshot of a member and the seq it includes, if cached.
+    pub fn snapshot_of(&self, member_id: &str) -> Result<Option<(MemberState, u64)>, StoreError> {
+        let row: Option<(String, i64)> = self
+            .tx
+            .prepare_cached("SELECT snapshot, snapshot_through FROM members WHERE member_id = ?1")?
+            .query_row([member_id], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+        row.map(|(s, through)| Ok((from_json("member snapshot", &s)?, through.unsigned_abs())))
+            .transpose()
+    }
+
+    pub fn remove_member(&self, member_id: &str) -> Result<(), StoreError> {
+        self.tx
+            .prepare_cached("DELETE FROM member_codes WHERE member_id = ?1")?
+            .execute([member_id])?;
+        self.tx
+            .prepare_cached("DELETE FROM members WHERE member_id = ?1")?
+            .execute([member_id])?;
+        Ok(())
+    }
+
+    /// A card the hub revoked: it no longer finds a member, and a sale cannot enrol it again.
+    pub fn revoke_code(&self, code: &str) -> Result<(), StoreError> {
+        self.tx
+            .prepare_cached("INSERT OR IGNORE INTO revoked_codes (code) VALUES (?1)")?
+            .execute([code])?;
+        self.tx
+            .prepare_cached("DELETE FROM member_codes WHERE code = ?1")?
+            .execute([code])?;
+        Ok(())
+    }
+
+    pub fn put_card_key(&self, key_id: u32, key: &[u8; 32]) -> Result<(), StoreError> {
+        self.tx
+            .prepare_cached(
+                "INSERT OR REPLACE INTO card_keys (key_id, public_key) VALUES (?1, ?2)",
+            )?
+            .execute(params![key_id, key.as_slice()])?;
+        Ok(())
+    }
+
+    /// Forgets what the hub sent (members, aliases, revoked codes, keys) before a full
+    /// snapshot. Members made at this till that the hub has not confirmed stay; the ledger and
+    /// the outbox are not touched.
+    pub fn clear_hub_cache(&self) -> Result<(), StoreError> {
+        self.tx.execute_batch(
+            "DELETE FROM member_codes WHERE member_id IN (SELECT member_id FROM members WHERE provisional = 0);
+             DELETE FROM members WHERE provisional = 0;
+             DELETE FROM member_aliases;
+             DELETE FROM revoked_codes;
+             DELETE FROM card_keys;",
+        )?;
+        Ok(())
+    }
+}

@@ -1,0 +1,105 @@
+//! The outbox as the sync engine sees it: what is pending, the hub's acknowledgement mark (it
+//! only moves up), quarantine, and the change feed's cursor (stored in the same transaction as
+//! the changes it covers).
+
+use rusqlite::params;
+use tenpo_protocol::events::Event;
+
+use super::{Store, StoreError, WriteTx, from_json, meta};
+
+/// `meta` keys.
+const ACKED: &str = "acked_through_seq";
+const CURSOR: &str = "feed_cursor";
+
+impl Store {
+    /// Up to `limit` events after `after_seq`, in order.
+    pub fn pending_events(&self, after_seq: u64, limit: usize) -> Result<Vec<Event>, StoreError> {
+        self.read(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT payload FROM outbox WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+            )?;
+            let rows = stmt.query_map(params![after_seq as i64, limit as i64], |r| {
+                r.get::<_, String>(0)
+            })?;
+            let mut events = Vec::new();
+            for row in rows {
+                events.push(from_json("outbox event", &row?)?);
+            }
+            Ok(events)
+        })
+    }
+
+    /// The change feed's cursor; empty before the first full snapshot.
+    pub fn feed_cursor(&self) -> Result<String, StoreError> {
+        self.read(|c| Ok(meta(c, CURSOR)?.unwrap_or_default()))
+    }
+
+    /// The recording time of the oldest event the hub has not acknowledged.
+    pub fn oldest_pending(&self) -> Result<Option<String>, StoreError> {
+        self.read(|c| {
+            let acked = meta(c, ACKED)?
+                .and_then(|v| v.parse::<i64>().ok())
+                .unwrap_or(0);
+            Ok(c.prepare_cached(
+                "SELECT recorded_at FROM outbox WHERE seq > ?1 ORDER BY seq LIMIT 1",
+            )?
+            .query_row([acked], |r| r.get(0))
+            .ok())
+        })
+    }
+}
+
+impl WriteTx<'_> {
+    pub fn acked_through(&self) -> Result<u64, StoreError> {
+        Ok(self.meta(ACKED)?.and_then(|v| v.parse().ok()).unwrap_or(0))
+    }
+
+    /// Moves the hub's acknowledgement mark up to `mark`; never down, never past the last event.
+    pub fn advance_acked(&self, mark: u64) -> Result<u64, StoreError> {
+        let last: i64 = self
+            .tx
+            .prepare_cached("SELECT COALESCE(MAX(seq), 0) FROM outbox")?
+            .query_row([], |r| r.get(0))?;
+        let current = self.acked_through()?;
+        let next = current.max(mark.min(last.unsigned_abs()));
+        if next != current {
+            self.set_meta(ACKED, &next.to_string())?;
+        }
+        Ok(next)
+    }
+
+    /// Records that the hub refused an event, for IT to inspect; the queue goes on past it.
+    pub fn quarantine(&self, seq: u64, reason: &str, now: &str) -> Result<(), StoreError> {
+        self.tx
+            .prepare_cached("INSERT OR REPLACE INTO quarantine (seq, reason, quarantined_at) VALUES (?1, ?2, ?3)")?
+            .execute(params![seq as i64, reason, now])?;
+        Ok(())
+    }
+
+    pub fn feed_cursor(&self) -> Result<String, StoreError> {
+        Ok(self.meta(CURSOR)?.unwrap_or_default())
+    }
+
+    /// Points this terminal redeemed for a member on a business day that the hub has not
+    /// acknowledged yet.
+    pub fn unsynced_redemptions(
+        &self,
+        member_id: &str,
+        date: tenpo_loyalty::Date,
+    ) -> Result<i64, StoreError> {
+        let acked = self.acked_through()?;
+        Ok(self
+            .tx
+            .prepare_cached(
+                "SELECT COALESCE(SUM(redeemed_points), 0) FROM sales
+                 WHERE member_id = ?1 AND business_date = ?2 AND seq > ?3",
+            )?
+            .query_row(params![member_id, date.to_string(), acked as i64], |r| {
+                r.get(0)
+            })?)
+    }
+
+    pub fn set_feed_cursor(&self, cursor: &str) -> Result<(), StoreError> {
+        self.set_meta(CURSOR, cursor)
+    }
+}

@@ -1,0 +1,149 @@
+//! Applying the hub's change feed to the member cache, one page per transaction with its cursor
+//! (DESIGN §4: the cursor is stored in the same transaction as the changes it covers).
+//!
+//! A member's state is the hub's snapshot plus this terminal's outcomes the snapshot does not
+//! include (`applied_through` for this terminal), so nothing is counted twice or dropped.
+
+use base64::Engine;
+use tenpo_loyalty::{MemberState, RuleSet};
+use tenpo_protocol::events::EventBody;
+use tenpo_protocol::sync::{Change, MemberSnapshot};
+
+use crate::ledger::Ledger;
+use crate::store::cache::Snapshot;
+use crate::store::{LocalOutcome, StoreError, WriteTx};
+
+/// The `meta` key of the last rule set the hub sent.
+pub const HUB_RULES: &str = "hub_rules";
+
+/// What a page changed, for the log, the progress bar and the ledger.
+#[derive(Debug, Default)]
+pub struct Applied {
+    pub members: u64,
+    pub removed: u64,
+    pub revoked: u64,
+    pub rules: Option<RuleSet>,
+    pub keys: Vec<(u32, [u8; 32])>,
+}
+
+/// The snapshot with the local outcomes on top, in recording order.
+pub fn replay(snapshot: &MemberState, local: &[LocalOutcome]) -> MemberState {
+    let mut state = snapshot.clone();
+    for outcome in local {
+        match &outcome.body {
+            EventBody::Sale {
+                outcome: Some(o), ..
+            } => state.apply_sale(o),
+            EventBody::Refund {
+                outcome: Some(o), ..
+            } => state.apply_refund(o),
+            _ => {}
+        }
+    }
+    state
+}
+
+/// Caches one member from the hub (from the feed or an online lookup).
+pub fn cache_member(
+    tx: &WriteTx<'_>,
+    terminal_id: &str,
+    m: &MemberSnapshot,
+    now: &str,
+) -> Result<(), StoreError> {
+    let through = m.applied_through.get(terminal_id).copied().unwrap_or(0);
+    let mut ids = tx.member_and_aliases(&m.member_id)?;
+    for merged in &m.merged_ids {
+        if !ids.contains(merged) {
+            ids.push(merged.clone());
+        }
+    }
+    let local = tx.local_outcomes(&ids, through)?;
+    let state = replay(&m.state, &local);
+    let snapshot = Snapshot {
+        member_id: &m.member_id,
+        number: &m.number,
+        provisional: m.provisional,
+        codes: &m.codes,
+        state: &m.state,
+        through,
+        merged_ids: &m.merged_ids,
+    };
+    tx.upsert_snapshot(&snapshot, &state, now)
+}
+
+/// Applies a page of changes and stores the cursor that follows it.
+pub fn apply_page(
+    tx: &WriteTx<'_>,
+    terminal_id: &str,
+    changes: &[Change],
+    next_cursor: &str,
+    now: &str,
+) -> Result<Applied, StoreError> {
+    let mut applied = Applied::default();
+    for change in changes {
+        match change {
+            Change::Member { member } => {
+                cache_member(tx, terminal_id, member, now)?;
+                applied.members += 1;
+            }
+            Change::MemberRemoved { member_id } => {
+                tx.remove_member(member_id)?;
+                applied.removed += 1;
+            }
+            Change::RuleSet { rules } => {
+                if rules.validate().is_ok() {
+                    let json = serde_json::to_string(rules).map_err(|e| StoreError::Corrupt {
+                        what: "rule set from the hub",
+                        detail: e.to_string(),
+                    })?;
+                    tx.set_meta(HUB_RULES, &json)?;
+                    applied.rules = Some(rules.clone());
+                } else {
+                    tracing::error!(
+                        version = rules.version,
+                        "the hub sent a rule set that does not validate; keeping the current one"
+                    );
+                }
+            }
+            Change::CodeRevoked { code } => {
+                tx.revoke_code(code)?;
+                applied.revoked += 1;
+            }
+            Change::SigningKey { key_id, public_key } => {
+                let bytes = base64::engine::general_purpose::STANDARD
+                    .decode(public_key)
+                    .ok()
+                    .and_then(|b| <[u8; 32]>::try_from(b.as_slice()).ok());
+                match bytes {
+                    Some(key) => {
+                        tx.put_card_key(*key_id, &key)?;
+                        applied.keys.push((*key_id, key));
+                    }
+                    None => tracing::error!(
+                        key_id,
+                        "the hub sent a card key that is not 32 bytes of base64"
+                    ),
+                }
+            }
+        }
+    }
+    tx.set_feed_cursor(next_cursor)?;
+    Ok(applied)
+}
+
+/// Puts what a committed page changed into force in the ledger.
+pub fn take_effect(ledger: &Ledger, applied: &Applied) {
+    if let Some(rules) = &applied.rules {
+        ledger.set_rules(rules.clone());
+    }
+    if !applied.keys.is_empty() {
+        ledger.add_card_keys(&applied.keys);
+    }
+}
+
+/// The rule set the hub last sent, if any (used at start-up).
+pub fn cached_rules(tx: &WriteTx<'_>) -> Result<Option<RuleSet>, StoreError> {
+    Ok(tx
+        .meta(HUB_RULES)?
+        .and_then(|text| serde_json::from_str::<RuleSet>(&text).ok()))
+}

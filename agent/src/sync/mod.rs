@@ -1,0 +1,381 @@
+//! The sync engine: pushes the outbox to the hub and pulls the hub's change feed.
+//!
+//! - Push: events after the hub's acknowledgement mark, in batches; the hub answers the highest
+//!   contiguous seq it stored, and the mark only moves up. Events the hub refuses (a result of
+//!   `rejected` or `conflict`) are quarantined for IT with the reason; they never block the
+//!   queue behind them.
+//! - Pull: pages of the change feed, each applied with its cursor in one transaction; a
+//!   "start again" answer clears the hub's part of the cache (never the outbox) and re-reads.
+//! - Failures back off exponentially with full jitter; a recorded sale wakes the engine at once;
+//!   otherwise it pulls every `interval` (≥ 1 s, so an idle terminal sleeps).
+//! - Each answer carries the hub's clock: a difference of more than two minutes is warned about.
+
+pub mod apply;
+pub mod client;
+pub mod enroll;
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tenpo_hw::source::Backoff;
+use tenpo_protocol::agent::SyncStatus;
+use tenpo_protocol::events::content_hash;
+use tenpo_protocol::sync::{PushItem, PushStatus};
+use tokio::sync::Notify;
+
+pub use client::{HubClient, HubError};
+pub use enroll::Credentials;
+
+use crate::ledger::Ledger;
+use crate::store::StoreError;
+
+/// Clocks further apart than this are warned about.
+const MAX_SKEW_SECS: i64 = 120;
+/// How long an online lookup may take before the till treats the code as unknown.
+pub const ONLINE_LOOKUP_TIMEOUT: Duration = Duration::from_millis(400);
+
+/// Tunables.
+#[derive(Debug, Clone)]
+pub struct SyncConfig {
+    /// How often to pull when nothing wakes the engine.
+    pub interval: Duration,
+    /// Events per push.
+    pub batch: usize,
+    /// Changes per pull.
+    pub page: u32,
+}
+
+impl Default for SyncConfig {
+    fn default() -> SyncConfig {
+        SyncConfig {
+            interval: Duration::from_secs(15),
+            batch: 500,
+            page: 2_000,
+        }
+    }
+}
+
+/// What the engine shares with the API, the CLI and the ledger.
+#[derive(Debug)]
+pub struct Shared {
+    pub hub_url: String,
+    /// Whether the hub answered the last call (the offline redemption guard reads it).
+    pub online: Arc<AtomicBool>,
+    pub wake: Notify,
+    pub changes_applied: AtomicU64,
+    pub events_pushed: AtomicU64,
+    /// Incremented after every completed pass (push then pull to the end of the feed).
+    pub passes: AtomicU64,
+    view: Mutex<View>,
+}
+
+#[derive(Debug, Default, Clone)]
+struct View {
+    last_push_at: Option<DateTime<Utc>>,
+    last_pull_at: Option<DateTime<Utc>>,
+    last_error: Option<String>,
+    clock_skew_secs: Option<i64>,
+}
+
+impl Shared {
+    pub fn new(hub_url: &str) -> Arc<Shared> {
+        Arc::new(Shared {
+            hub_url: hub_url.to_owned(),
+            online: Arc::new(AtomicBool::new(false)),
+            wake: Notify::new(),
+            changes_applied: AtomicU64::new(0),
+            events_pushed: AtomicU64::new(0),
+            passes: AtomicU64::new(0),
+            view: Mutex::new(View::default()),
+        })
+    }
+
+    fn update(&self, f: impl FnOnce(&mut View)) {
+        if let Ok(mut v) = self.view.lock() {
+            f(&mut v);
+        }
+    }
+
+    /// Asks the engine to sync now.
+    pub fn sync_now(&self) {
+        self.wake.notify_one();
+    }
+
+    /// The status shown in `/v1/status`.
+    pub fn status(&self, acked_through: u64, members_cached: u64, quarantined: u64) -> SyncStatus {
+        let v = self.view.lock().map(|v| v.clone()).unwrap_or_default();
+        SyncStatus {
+            hub_url: self.hub_url.clone(),
+            online: self.online.load(Ordering::SeqCst),
+            acked_through,
+            last_push_at: v.last_push_at,
+            last_pull_at: v.last_pull_at,
+            last_error: v.last_error,
+            clock_skew_secs: v.clock_skew_secs,
+            members_cached,
+            quarantined,
+            passes: self.passes.load(Ordering::SeqCst),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error(transparent)]
+    Hub(#[from] HubError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("a database task failed: {0}")]
+    Task(String),
+}
+
+/// The engine for one enrolled terminal.
+#[derive(Debug, Clone)]
+pub struct Engine {
+    ledger: Arc<Ledger>,
+    client: HubClient,
+    shared: Arc<Shared>,
+    config: SyncConfig,
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, SyncError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| SyncError::Task(e.to_string()))?
+        .map_err(SyncError::from)
+}
+
+impl Engine {
+    pub fn new(
+        ledger: Arc<Ledger>,
+        client: HubClient,
+        shared: Arc<Shared>,
+        config: SyncConfig,
+    ) -> Engine {
+        Engine {
+            ledger,
+            client,
+            shared,
+            config,
+        }
+    }
+
+    pub fn client(&self) -> &HubClient {
+        &self.client
+    }
+
+    fn saw_hub(&self, hub_time: DateTime<Utc>) {
+        self.shared.online.store(true, Ordering::SeqCst);
+        let skew = (hub_time - Utc::now()).num_seconds();
+        let before = self.shared.view.lock().ok().and_then(|v| v.clock_skew_secs);
+        if skew.abs() > MAX_SKEW_SECS && before.is_none_or(|b| b.abs() <= MAX_SKEW_SECS) {
+            tracing::warn!(
+                skew_secs = skew,
+                "this terminal's clock differs from the hub's by more than 2 minutes: fix the time (NTP)"
+            );
+        }
+        self.shared.update(|v| {
+            v.clock_skew_secs = Some(skew);
+            v.last_error = None;
+        });
+    }
+
+    fn failed(&self, e: &SyncError) {
+        if let SyncError::Hub(h) = e
+            && h.is_unreachable()
+        {
+            self.shared.online.store(false, Ordering::SeqCst);
+        }
+        self.shared.update(|v| v.last_error = Some(e.to_string()));
+    }
+
+    /// Pushes everything pending; returns how many events the hub newly acknowledged.
+    pub async fn push_all(&self) -> Result<u64, SyncError> {
+        let mut batch = self.config.batch.max(1);
+        let mut total = 0;
+        loop {
+            let store = self.ledger.store().clone();
+            let acked = store.outbox_counts()?.acked_through;
+            let events = blocking(move || store.pending_events(acked, batch)).await?;
+            let Some(last) = events.last().map(|e| e.seq) else {
+                return Ok(total);
+            };
+            let items: Vec<PushItem> = events
+                .into_iter()
+                .map(|event| PushItem {
+                    content_hash: content_hash(&event),
+                    event,
+                })
+                .collect();
+            let response = match self.client.push(items).await {
+                Ok(r) => r,
+                Err(HubError::Refused { status: 413, .. }) if batch > 1 => {
+                    batch /= 2;
+                    continue;
+                }
+                Err(e) => return Err(e.into()),
+            };
+            self.saw_hub(response.hub_time);
+            let store = self.ledger.store().clone();
+            let now = Utc::now().to_rfc3339();
+            let results = response.results.clone();
+            let mark = response.acked_through;
+            let advanced = blocking(move || {
+                store.write(|tx| {
+                    for r in &results {
+                        if matches!(r.status, PushStatus::Rejected | PushStatus::Conflict) {
+                            let reason = format!(
+                                "{:?}: {}",
+                                r.status,
+                                r.reason.as_deref().unwrap_or("no reason given")
+                            );
+                            tx.quarantine(r.seq, &reason, &now)?;
+                        }
+                    }
+                    tx.advance_acked(mark)
+                })
+            })
+            .await?;
+            for r in response
+                .results
+                .iter()
+                .filter(|r| matches!(r.status, PushStatus::Rejected | PushStatus::Conflict))
+            {
+                tracing::error!(seq = r.seq, status = ?r.status, reason = r.reason.as_deref().unwrap_or(""), "the hub refused an event; quarantined for IT");
+            }
+            let newly = advanced.saturating_sub(acked);
+            total += newly;
+            self.shared.events_pushed.fetch_add(newly, Ordering::SeqCst);
+            self.shared.update(|v| v.last_push_at = Some(Utc::now()));
+            if advanced < last {
+                // The hub is missing an earlier event (its mark stopped below this batch):
+                // the next pass sends from the mark again.
+                return Ok(total);
+            }
+        }
+    }
+
+    /// Pulls the change feed to its end; returns how many changes were applied.
+    pub async fn pull_all(&self) -> Result<u64, SyncError> {
+        let mut total = 0;
+        let mut resets = 0;
+        loop {
+            let store = self.ledger.store().clone();
+            let cursor = blocking(move || store.feed_cursor()).await?;
+            let page = match self.client.changes(&cursor, self.config.page).await {
+                Ok(p) => p,
+                Err(HubError::CursorReset) if resets < 2 => {
+                    resets += 1;
+                    tracing::warn!(
+                        "the hub asked to start the change feed again: rebuilding the member cache"
+                    );
+                    let store = self.ledger.store().clone();
+                    blocking(move || {
+                        store.write(|tx| {
+                            tx.clear_hub_cache()?;
+                            tx.set_feed_cursor("")
+                        })
+                    })
+                    .await?;
+                    continue;
+                }
+                Err(e) => return Err(e.into()),
+            };
+            self.saw_hub(page.hub_time);
+            let count = page.changes.len() as u64;
+            let store = self.ledger.store().clone();
+            let terminal = self.ledger.identity().terminal_id.clone();
+            let now = Utc::now().to_rfc3339();
+            let more = page.more;
+            let applied = blocking(move || {
+                store.write(|tx| {
+                    apply::apply_page(tx, &terminal, &page.changes, &page.next_cursor, &now)
+                })
+            })
+            .await?;
+            apply::take_effect(&self.ledger, &applied);
+            total += count;
+            self.shared
+                .changes_applied
+                .fetch_add(count, Ordering::SeqCst);
+            self.shared.update(|v| v.last_pull_at = Some(Utc::now()));
+            if !more {
+                return Ok(total);
+            }
+        }
+    }
+
+    /// One pass: push everything, then pull to the end of the feed.
+    pub async fn sync_once(&self) -> Result<(u64, u64), SyncError> {
+        let result = async {
+            let pushed = self.push_all().await?;
+            let pulled = self.pull_all().await?;
+            Ok((pushed, pulled))
+        }
+        .await;
+        match &result {
+            Ok(_) => {
+                self.shared.passes.fetch_add(1, Ordering::SeqCst);
+            }
+            Err(e) => self.failed(e),
+        }
+        result
+    }
+
+    /// Runs until `stop` resolves.
+    pub async fn run(self, stop: impl std::future::Future<Output = ()>) {
+        let mut backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(120));
+        tokio::pin!(stop);
+        loop {
+            let wait = match self.sync_once().await {
+                Ok((pushed, pulled)) => {
+                    backoff.reset();
+                    if pushed > 0 || pulled > 0 {
+                        tracing::info!(pushed, pulled, "synced with the hub");
+                    }
+                    self.config.interval
+                }
+                Err(e) => {
+                    let delay = backoff.next_delay().max(Duration::from_millis(200));
+                    tracing::warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "sync failed; will retry");
+                    delay
+                }
+            };
+            tokio::select! {
+                () = &mut stop => return,
+                () = self.shared.wake.notified() => {}
+                () = tokio::time::sleep(wait) => {}
+            }
+        }
+    }
+
+    /// Looks a code up at the hub and caches the member; `Ok(false)` if the hub does not know it
+    /// or does not answer in time.
+    pub async fn lookup_online(&self, code: &str) -> Result<bool, SyncError> {
+        let found = match self
+            .client
+            .member_by_code(code, ONLINE_LOOKUP_TIMEOUT)
+            .await
+        {
+            Ok(found) => found,
+            Err(e) if e.is_unreachable() => return Ok(false),
+            Err(e) => return Err(e.into()),
+        };
+        let Some(lookup) = found else {
+            return Ok(false);
+        };
+        self.saw_hub(lookup.hub_time);
+        let store = self.ledger.store().clone();
+        let terminal = self.ledger.identity().terminal_id.clone();
+        let now = Utc::now().to_rfc3339();
+        blocking(move || {
+            store.write(|tx| apply::cache_member(tx, &terminal, &lookup.member, &now))
+        })
+        .await?;
+        Ok(true)
+    }
+}

@@ -1,0 +1,168 @@
+//! Wire types of the hub's admin API (`/v1/admin/...`, `Authorization: Bearer <admin token>`),
+//! spoken by the `tenpo-hub` admin commands. The admin API is the reference hub's own, not part
+//! of the sync contract: a CRM that implements the sync API manages its data its own way.
+//!
+//! Personal data (birthdays) goes in here and never comes out to terminals.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use tenpo_loyalty::{CouponBenefit, Date, Points, Yen};
+
+/// Most rows in one import request; the CLI sends files in batches of this size or less.
+pub const MAX_IMPORT_ROWS: usize = 1000;
+
+/// `POST /v1/admin/enrollment-codes`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnrollmentCodeRequest {
+    pub store_id: String,
+    /// Hours until the code expires; the hub's `enrollment_code_hours` (24) when absent.
+    #[serde(default)]
+    pub valid_hours: Option<u32>,
+}
+
+/// `201` for `POST /v1/admin/enrollment-codes`. The code is shown once: the hub keeps its hash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnrollmentCodeResponse {
+    pub code: String,
+    pub store_id: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// `201` for `POST /v1/admin/rule-sets` (body: the rule set as TOML, or JSON with
+/// `Content-Type: application/json`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RulesLoaded {
+    pub version: u32,
+    pub name: String,
+}
+
+/// One member to import: a paper card and its balances.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImportRow {
+    /// The row's line in the source file, echoed in rejections.
+    pub line: u64,
+    pub card_code: String,
+    pub points: Points,
+    pub qualifying_spend_yen: Yen,
+    /// `YYYY-MM-DD`, for birthday-month coupons; personal data, kept at the hub only.
+    #[serde(default)]
+    pub birthday: Option<String>,
+}
+
+/// `POST /v1/admin/members/import`: at most [`MAX_IMPORT_ROWS`] rows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImportRequest {
+    pub rows: Vec<ImportRow>,
+}
+
+/// A row that was not imported, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RowRejection {
+    pub line: u64,
+    pub card_code: String,
+    pub reason: String,
+}
+
+/// `200` for an import: the rows not listed were imported, in one transaction.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportReport {
+    pub imported: u64,
+    pub rejected: Vec<RowRejection>,
+}
+
+/// `POST /v1/admin/coupons`: one coupon to each named member, or to every member whose
+/// birthday is in `birthday_month`. Issuing the same `coupon_id` again gives nobody a second
+/// one (a used coupon is not given back).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CouponRequest {
+    /// The coupon's id, the same for every member it goes to; made by the hub when absent
+    /// (`birthday-YYYY-MM` for birthday-month coupons).
+    #[serde(default)]
+    pub coupon_id: Option<String>,
+    #[serde(default)]
+    pub member_ids: Vec<String>,
+    /// 1 to 12.
+    #[serde(default)]
+    pub birthday_month: Option<u32>,
+    pub benefit: CouponBenefit,
+    /// Valid from today (the hub's business date) for this many days.
+    pub valid_days: u32,
+}
+
+/// `200` for `POST /v1/admin/coupons`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CouponReport {
+    pub coupon_id: String,
+    pub valid_from: Date,
+    pub valid_until: Date,
+    pub issued: u64,
+    /// Members who had been given this coupon id before.
+    pub already_issued: u64,
+    /// Named member ids the hub does not know.
+    pub unknown_members: Vec<String>,
+}
+
+/// `POST /v1/admin/codes/revoke`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RevokeRequest {
+    pub code: String,
+}
+
+/// `200` for a revocation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Revoked {
+    pub code: String,
+    /// The member the code named, if any.
+    pub member_id: Option<String>,
+}
+
+/// A replay with other content than the event the hub holds (`GET /v1/admin/conflicts`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConflictView {
+    pub id: i64,
+    pub terminal_id: String,
+    pub seq: u64,
+    /// `seq` (another event under the same seq) or `event_id` (the same id under another seq).
+    pub kind: String,
+    pub event_id: Option<String>,
+    /// What the hub holds (it stays).
+    pub first: serde_json::Value,
+    /// What came later.
+    pub second: serde_json::Value,
+    pub detected_at: String,
+}
+
+/// A sale whose re-evaluation at the hub differs from what the till recorded (`GET
+/// /v1/admin/discrepancies`). The till's outcome was applied all the same.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DiscrepancyView {
+    pub id: i64,
+    pub terminal_id: String,
+    pub seq: u64,
+    pub event_id: String,
+    pub sale_id: String,
+    pub member_id: String,
+    pub rules_version: u32,
+    /// What the till recorded (points, discount, stamps, coupons).
+    pub till: serde_json::Value,
+    /// What the hub computed, or `null` when it could not evaluate the sale.
+    pub hub: serde_json::Value,
+    pub detail: String,
+    pub detected_at: String,
+}
+
+/// `GET /v1/admin/conflicts` and `/v1/admin/discrepancies` query.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListQuery {
+    /// Only entries with a greater id.
+    #[serde(default)]
+    pub after: Option<i64>,
+    /// At most 1000; 100 when absent.
+    #[serde(default)]
+    pub limit: Option<u32>,
+}

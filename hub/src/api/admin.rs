@@ -1,0 +1,157 @@
+//! The admin endpoints (`/v1/admin/...`), behind the admin token.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, QueryRejection};
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use chrono::Utc;
+use tenpo_loyalty::RuleSet;
+
+use super::AppState;
+use super::auth::AdminAuth;
+use super::error::{ApiError, parse_json};
+use crate::admin_api::{
+    CouponRequest, EnrollmentCodeRequest, EnrollmentCodeResponse, ImportRequest, ListQuery,
+    MAX_IMPORT_ROWS, RevokeRequest, RulesLoaded,
+};
+use crate::store::HubStore;
+
+pub async fn enrollment_code<S: HubStore>(
+    State(app): State<AppState<S>>,
+    _: AdminAuth,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let req: EnrollmentCodeRequest = parse_json(&body?)?;
+    tenpo_protocol::agent::check_id("store_id", &req.store_id)
+        .map_err(|e| ApiError::invalid(e.to_string()))?;
+    let hours = req.valid_hours.unwrap_or(app.enrollment_code_hours);
+    if !(1..=24 * 30).contains(&hours) {
+        return Err(ApiError::invalid("valid_hours must be between 1 and 720"));
+    }
+    let now = Utc::now();
+    let expires_at = now + chrono::Duration::hours(i64::from(hours));
+    let code = app
+        .store
+        .create_enrollment_code(req.store_id.clone(), expires_at, now)
+        .await?;
+    tracing::info!(store_id = %req.store_id, %expires_at, "enrolment code made");
+    Ok((
+        StatusCode::CREATED,
+        Json(EnrollmentCodeResponse {
+            code,
+            store_id: req.store_id,
+            expires_at,
+        }),
+    )
+        .into_response())
+}
+
+/// The body is the rule set as TOML, or as JSON with `Content-Type: application/json`.
+pub async fn load_rules<S: HubStore>(
+    State(app): State<AppState<S>>,
+    _: AdminAuth,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let body = body?;
+    let is_json = headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    let rules: RuleSet = if is_json {
+        parse_json(&body)?
+    } else {
+        let text = std::str::from_utf8(&body)
+            .map_err(|_| ApiError::invalid("the rule set is not UTF-8 text"))?;
+        toml::from_str(text).map_err(|e| ApiError::invalid(format!("the rule set: {e}")))?
+    };
+    rules
+        .validate()
+        .map_err(|e| ApiError::invalid(e.to_string()))?;
+    let loaded = RulesLoaded {
+        version: rules.version,
+        name: rules.name.clone(),
+    };
+    app.store.load_rules(rules, Utc::now()).await?;
+    Ok((StatusCode::CREATED, Json(loaded)).into_response())
+}
+
+pub async fn import_members<S: HubStore>(
+    State(app): State<AppState<S>>,
+    _: AdminAuth,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let req: ImportRequest = parse_json(&body?)?;
+    if req.rows.len() > MAX_IMPORT_ROWS {
+        return Err(ApiError::invalid(format!(
+            "{} rows in one request; at most {MAX_IMPORT_ROWS}",
+            req.rows.len()
+        )));
+    }
+    let now = Utc::now();
+    let rows = req.rows.len();
+    let report = app
+        .store
+        .import_members(req.rows, app.business_date(now), now)
+        .await?;
+    tracing::info!(
+        rows,
+        imported = report.imported,
+        rejected = report.rejected.len(),
+        "members imported"
+    );
+    Ok(Json(report).into_response())
+}
+
+pub async fn issue_coupons<S: HubStore>(
+    State(app): State<AppState<S>>,
+    _: AdminAuth,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let req: CouponRequest = parse_json(&body?)?;
+    let now = Utc::now();
+    let report = app
+        .store
+        .issue_coupons(req, app.business_date(now), now)
+        .await?;
+    Ok(Json(report).into_response())
+}
+
+pub async fn revoke_code<S: HubStore>(
+    State(app): State<AppState<S>>,
+    _: AdminAuth,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let req: RevokeRequest = parse_json(&body?)?;
+    let revoked = app.store.revoke_code(req.code, Utc::now()).await?;
+    Ok(Json(revoked).into_response())
+}
+
+fn list_args(query: Result<Query<ListQuery>, QueryRejection>) -> Result<(i64, u32), ApiError> {
+    let Query(q) = query.map_err(|e| ApiError::invalid(format!("bad query: {e}")))?;
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::invalid("limit must be between 1 and 1000"));
+    }
+    Ok((q.after.unwrap_or(0), limit))
+}
+
+pub async fn conflicts<S: HubStore>(
+    State(app): State<AppState<S>>,
+    _: AdminAuth,
+    query: Result<Query<ListQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let (after, limit) = list_args(query)?;
+    Ok(Json(app.store.conflicts(after, limit).await?).into_response())
+}
+
+pub async fn discrepancies<S: HubStore>(
+    State(app): State<AppState<S>>,
+    _: AdminAuth,
+    query: Result<Query<ListQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let (after, limit) = list_args(query)?;
+    Ok(Json(app.store.discrepancies(after, limit).await?).into_response())
+}

@@ -1,0 +1,81 @@
+//! Authentication: terminals by `Bearer {terminal_id}.{secret}` (the hub keeps only the
+//! secret's SHA-256), the admin API by `Bearer <admin token>`. Both compared in constant time;
+//! neither is ever logged.
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use tenpo_protocol::sync::split_credential;
+
+use super::AppState;
+use super::error::ApiError;
+use crate::secrets::{same, sha256};
+use crate::store::{HubStore, Terminal};
+
+fn bearer(parts: &Parts) -> Option<&str> {
+    parts
+        .headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+}
+
+/// An authenticated terminal.
+#[derive(Debug, Clone)]
+pub struct TerminalAuth(pub Terminal);
+
+impl<S: HubStore> FromRequestParts<AppState<S>> for TerminalAuth {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState<S>,
+    ) -> Result<Self, Self::Rejection> {
+        let Some(credential) = bearer(parts) else {
+            return Err(ApiError::unauthorized(
+                "terminal calls need `Authorization: Bearer {terminal_id}.{secret}` from enrolment",
+            ));
+        };
+        let wrong = || {
+            ApiError::unauthorized(
+                "unknown terminal or wrong secret: enrol the terminal again if its secret was lost",
+            )
+        };
+        let (terminal_id, secret) = split_credential(credential).ok_or_else(wrong)?;
+        let presented = sha256(secret.as_bytes());
+        match state.store.terminal(terminal_id.to_owned()).await? {
+            Some(t) if same(&presented, &t.secret_hash) => Ok(TerminalAuth(t)),
+            Some(_) => Err(wrong()),
+            None => {
+                // Same work as a wrong secret, so timing does not tell which ids exist.
+                let _ = same(&presented, &[0u8; 32]);
+                Err(wrong())
+            }
+        }
+    }
+}
+
+/// An authenticated admin call.
+#[derive(Debug, Clone, Copy)]
+pub struct AdminAuth;
+
+impl<S: HubStore> FromRequestParts<AppState<S>> for AdminAuth {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState<S>,
+    ) -> Result<Self, Self::Rejection> {
+        let Some(token) = bearer(parts) else {
+            return Err(ApiError::unauthorized(
+                "admin calls need `Authorization: Bearer <admin token>`",
+            ));
+        };
+        if same(&sha256(token.as_bytes()), &state.admin_token_hash) {
+            Ok(AdminAuth)
+        } else {
+            tracing::warn!("admin call with a wrong token refused");
+            Err(ApiError::unauthorized("wrong admin token"))
+        }
+    }
+}

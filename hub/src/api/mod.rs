@@ -1,0 +1,145 @@
+//! The hub's HTTP API (axum), generic over the storage ([`HubStore`]): handlers only parse,
+//! call one store operation, and answer.
+
+pub mod admin;
+pub mod auth;
+pub mod error;
+pub mod terminal;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use chrono::{DateTime, Datelike, Utc};
+use chrono_tz::Tz;
+use tenpo_loyalty::Date;
+use tenpo_protocol::ErrorCode;
+use tenpo_protocol::sync::MAX_PUSH_BODY_BYTES;
+use tokio::net::TcpListener;
+
+pub use error::ApiError;
+
+use crate::store::HubStore;
+
+/// Body limit of the small JSON endpoints (enrolment, coupons, codes).
+pub const SMALL_BODY_BYTES: usize = 64 * 1024;
+/// Body limit of admin bulk endpoints (member import, rule sets).
+pub const ADMIN_BODY_BYTES: usize = 8 * 1024 * 1024;
+
+/// What every handler can reach.
+pub struct AppState<S> {
+    pub store: Arc<S>,
+    /// SHA-256 of the admin token.
+    pub admin_token_hash: [u8; 32],
+    /// The time zone of business dates (import dates, coupon validity).
+    pub time_zone: Tz,
+    /// How long a new enrolment code is valid unless the request says.
+    pub enrollment_code_hours: u32,
+}
+
+impl<S> Clone for AppState<S> {
+    fn clone(&self) -> Self {
+        AppState {
+            store: self.store.clone(),
+            admin_token_hash: self.admin_token_hash,
+            time_zone: self.time_zone,
+            enrollment_code_hours: self.enrollment_code_hours,
+        }
+    }
+}
+
+impl<S> std::fmt::Debug for AppState<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("time_zone", &self.time_zone)
+            .field("enrollment_code_hours", &self.enrollment_code_hours)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S> AppState<S> {
+    pub fn new(store: Arc<S>, admin_token: &str, time_zone: Tz) -> AppState<S> {
+        AppState {
+            store,
+            admin_token_hash: crate::secrets::sha256(admin_token.as_bytes()),
+            time_zone,
+            enrollment_code_hours: 24,
+        }
+    }
+
+    /// The hub's business date at `now`.
+    pub fn business_date(&self, now: DateTime<Utc>) -> Date {
+        let local = now.with_timezone(&self.time_zone).date_naive();
+        Date::from_ymd(local.year(), local.month(), local.day()).unwrap_or(Date::MIN)
+    }
+}
+
+/// The hub's routes.
+pub fn router<S: HubStore>(state: AppState<S>) -> Router {
+    use admin as a;
+    use terminal as t;
+    let admin = Router::new()
+        .route("/v1/admin/enrollment-codes", post(a::enrollment_code::<S>))
+        .route("/v1/admin/coupons", post(a::issue_coupons::<S>))
+        .route("/v1/admin/codes/revoke", post(a::revoke_code::<S>))
+        .route("/v1/admin/conflicts", get(a::conflicts::<S>))
+        .route("/v1/admin/discrepancies", get(a::discrepancies::<S>))
+        .layer(DefaultBodyLimit::max(SMALL_BODY_BYTES))
+        .merge(
+            Router::new()
+                .route("/v1/admin/rule-sets", post(a::load_rules::<S>))
+                .route("/v1/admin/members/import", post(a::import_members::<S>))
+                .layer(DefaultBodyLimit::max(ADMIN_BODY_BYTES)),
+        );
+    Router::new()
+        .route("/v1/health", get(t::health))
+        .route("/v1/openapi.json", get(openapi_json))
+        .route("/v1/enroll", post(t::enroll::<S>))
+        .route("/v1/changes", get(t::changes::<S>))
+        .route("/v1/members/by-code/{code}", get(t::member_by_code::<S>))
+        .layer(DefaultBodyLimit::max(SMALL_BODY_BYTES))
+        .merge(
+            Router::new()
+                .route("/v1/events", post(t::push::<S>))
+                .layer(DefaultBodyLimit::max(MAX_PUSH_BODY_BYTES)),
+        )
+        .merge(admin)
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(state)
+}
+
+/// Serves the API on `listener` until `shutdown` resolves, then finishes requests in flight.
+pub async fn serve<S: HubStore>(
+    listener: TcpListener,
+    state: AppState<S>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+async fn openapi_json() -> Response {
+    Json(tenpo_protocol::openapi::hub_api()).into_response()
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        ErrorCode::NotFound,
+        "no such endpoint: see /v1/openapi.json",
+    )
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        ErrorCode::MethodNotAllowed,
+        "this endpoint does not take that method: see /v1/openapi.json",
+    )
+}

@@ -1,0 +1,142 @@
+//! The terminal endpoints: enrolment, push, change feed, online lookup, health.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use chrono::Utc;
+use serde::Deserialize;
+use tenpo_protocol::ErrorCode;
+use tenpo_protocol::sync::{
+    ChangesQuery, ChangesResponse, DEFAULT_CHANGES_LIMIT, EnrollRequest, EnrollResponse, HubHealth,
+    MAX_CHANGES_LIMIT, MemberLookup, PushResponse, PushStatus,
+};
+
+use super::AppState;
+use super::auth::TerminalAuth;
+use super::error::{ApiError, parse_json};
+use crate::cursor;
+use crate::intake;
+use crate::store::HubStore;
+
+pub async fn health() -> Json<HubHealth> {
+    Json(HubHealth {
+        status: "ok".into(),
+        hub_time: Utc::now(),
+    })
+}
+
+pub async fn enroll<S: HubStore>(
+    State(app): State<AppState<S>>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let req: EnrollRequest = parse_json(&body?)?;
+    let name = req.terminal_name.map(|n| n.trim().to_owned());
+    if let Some(n) = &name
+        && (n.chars().count() > 64 || n.chars().any(char::is_control))
+    {
+        return Err(ApiError::invalid(
+            "terminal_name must be at most 64 characters, without control characters",
+        ));
+    }
+    let enrolled = app.store.enroll(req.code, name, Utc::now()).await?;
+    tracing::info!(store_id = %enrolled.store_id, terminal_id = %enrolled.terminal_id, "terminal enrolled");
+    Ok((
+        StatusCode::CREATED,
+        Json(EnrollResponse {
+            store_id: enrolled.store_id,
+            terminal_id: enrolled.terminal_id,
+            secret: enrolled.secret,
+            hub_time: Utc::now(),
+        }),
+    )
+        .into_response())
+}
+
+/// The push body, read leniently: one bad event is rejected alone, not the whole push.
+#[derive(Deserialize)]
+struct RawPush {
+    events: Vec<serde_json::Value>,
+}
+
+pub async fn push<S: HubStore>(
+    State(app): State<AppState<S>>,
+    TerminalAuth(terminal): TerminalAuth,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let raw: RawPush = parse_json(&body?)?;
+    let count = raw.events.len();
+    let incoming = intake::prepare(&terminal, raw.events)?;
+    let terminal_id = terminal.terminal_id.clone();
+    let outcome = app.store.push(terminal, incoming, Utc::now()).await?;
+    let tally = |s: PushStatus| outcome.results.iter().filter(|r| r.status == s).count();
+    tracing::info!(
+        terminal_id = %terminal_id,
+        events = count,
+        stored = tally(PushStatus::Stored),
+        duplicate = tally(PushStatus::Duplicate),
+        conflict = tally(PushStatus::Conflict),
+        rejected = tally(PushStatus::Rejected),
+        acked_through = outcome.acked_through,
+        "push"
+    );
+    Ok(Json(PushResponse {
+        acked_through: outcome.acked_through,
+        results: outcome.results,
+        hub_time: Utc::now(),
+    })
+    .into_response())
+}
+
+pub async fn changes<S: HubStore>(
+    State(app): State<AppState<S>>,
+    TerminalAuth(terminal): TerminalAuth,
+    query: Result<Query<ChangesQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(q) = query.map_err(|e| ApiError::invalid(format!("bad query: {e}")))?;
+    let limit = q.limit.unwrap_or(DEFAULT_CHANGES_LIMIT);
+    if !(1..=MAX_CHANGES_LIMIT).contains(&limit) {
+        return Err(ApiError::invalid(format!(
+            "limit must be between 1 and {MAX_CHANGES_LIMIT}"
+        )));
+    }
+    let after = cursor::decode(q.cursor.as_deref().unwrap_or(""))
+        .map_err(|e| ApiError::new(StatusCode::GONE, ErrorCode::CursorReset, e.to_string()))?;
+    let page = app.store.changes(after, limit).await.inspect_err(|e| {
+        if matches!(e, crate::store::StoreError::CursorReset(_)) {
+            tracing::warn!(terminal_id = %terminal.terminal_id, "feed cursor refused: the terminal starts again");
+        }
+    })?;
+    tracing::debug!(terminal_id = %terminal.terminal_id, changes = page.changes.len(), more = page.more, "feed read");
+    Ok(Json(ChangesResponse {
+        changes: page.changes,
+        next_cursor: cursor::encode(&page.next),
+        more: page.more,
+        hub_time: Utc::now(),
+    })
+    .into_response())
+}
+
+pub async fn member_by_code<S: HubStore>(
+    State(app): State<AppState<S>>,
+    TerminalAuth(_terminal): TerminalAuth,
+    Path(code): Path<String>,
+) -> Result<Response, ApiError> {
+    if code.is_empty() || code.len() > 128 {
+        return Err(ApiError::invalid("the code must be 1 to 128 characters"));
+    }
+    match app.store.member_by_code(code).await? {
+        Some(member) => Ok(Json(MemberLookup {
+            member,
+            hub_time: Utc::now(),
+        })
+        .into_response()),
+        None => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            ErrorCode::MemberNotFound,
+            "no member has this code at the hub",
+        )),
+    }
+}

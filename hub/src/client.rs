@@ -1,0 +1,175 @@
+//! A client of the hub's admin API, for the `tenpo-hub` admin commands (and tests).
+
+use std::time::Duration;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tenpo_protocol::ErrorBody;
+
+use crate::admin_api::{
+    ConflictView, CouponReport, CouponRequest, DiscrepancyView, EnrollmentCodeRequest,
+    EnrollmentCodeResponse, ImportReport, ImportRequest, ImportRow, RevokeRequest, Revoked,
+    RulesLoaded,
+};
+
+/// Why an admin call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("cannot reach the hub at {url}: {source}")]
+    Unreachable { url: String, source: reqwest::Error },
+    #[error("the hub refused ({status}, {code}): {message}")]
+    Refused {
+        status: u16,
+        code: String,
+        message: String,
+    },
+    #[error("the hub answered {status} with a body this client does not understand: {detail}")]
+    Unexpected { status: u16, detail: String },
+}
+
+/// The admin API of one hub.
+#[derive(Debug, Clone)]
+pub struct AdminClient {
+    base: String,
+    token: String,
+    http: reqwest::Client,
+}
+
+impl AdminClient {
+    pub fn new(base: &str, token: String) -> Result<AdminClient, ClientError> {
+        let base = base.trim_end_matches('/').to_owned();
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(120))
+            .build()
+            .map_err(|source| ClientError::Unreachable {
+                url: base.clone(),
+                source,
+            })?;
+        Ok(AdminClient { base, token, http })
+    }
+
+    async fn send<T: DeserializeOwned>(
+        &self,
+        request: reqwest::RequestBuilder,
+        url: &str,
+    ) -> Result<T, ClientError> {
+        let response = request
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .map_err(|source| ClientError::Unreachable {
+                url: url.to_owned(),
+                source,
+            })?;
+        let status = response.status().as_u16();
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|source| ClientError::Unreachable {
+                url: url.to_owned(),
+                source,
+            })?;
+        if (200..300).contains(&status) {
+            return serde_json::from_slice(&bytes).map_err(|e| ClientError::Unexpected {
+                status,
+                detail: e.to_string(),
+            });
+        }
+        match serde_json::from_slice::<ErrorBody>(&bytes) {
+            Ok(body) => Err(ClientError::Refused {
+                status,
+                code: serde_json::to_value(body.error.code)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .unwrap_or_default(),
+                message: body.error.message,
+            }),
+            Err(_) => Err(ClientError::Unexpected {
+                status,
+                detail: String::from_utf8_lossy(&bytes).chars().take(200).collect(),
+            }),
+        }
+    }
+
+    async fn post<B: Serialize, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<T, ClientError> {
+        let url = format!("{}{path}", self.base);
+        self.send(self.http.post(&url).json(body), &url).await
+    }
+
+    async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
+        let url = format!("{}{path}", self.base);
+        self.send(self.http.get(&url), &url).await
+    }
+
+    pub async fn enrollment_code(
+        &self,
+        store_id: &str,
+        valid_hours: Option<u32>,
+    ) -> Result<EnrollmentCodeResponse, ClientError> {
+        self.post(
+            "/v1/admin/enrollment-codes",
+            &EnrollmentCodeRequest {
+                store_id: store_id.to_owned(),
+                valid_hours,
+            },
+        )
+        .await
+    }
+
+    /// Loads a rule set from its TOML text.
+    pub async fn load_rules(&self, toml_text: String) -> Result<RulesLoaded, ClientError> {
+        let url = format!("{}/v1/admin/rule-sets", self.base);
+        let request = self
+            .http
+            .post(&url)
+            .header("content-type", "application/toml")
+            .body(toml_text);
+        self.send(request, &url).await
+    }
+
+    pub async fn import_members(&self, rows: Vec<ImportRow>) -> Result<ImportReport, ClientError> {
+        self.post("/v1/admin/members/import", &ImportRequest { rows })
+            .await
+    }
+
+    pub async fn issue_coupons(
+        &self,
+        request: &CouponRequest,
+    ) -> Result<CouponReport, ClientError> {
+        self.post("/v1/admin/coupons", request).await
+    }
+
+    pub async fn revoke_code(&self, code: &str) -> Result<Revoked, ClientError> {
+        self.post(
+            "/v1/admin/codes/revoke",
+            &RevokeRequest {
+                code: code.to_owned(),
+            },
+        )
+        .await
+    }
+
+    pub async fn conflicts(
+        &self,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<ConflictView>, ClientError> {
+        self.get(&format!("/v1/admin/conflicts?after={after}&limit={limit}"))
+            .await
+    }
+
+    pub async fn discrepancies(
+        &self,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<DiscrepancyView>, ClientError> {
+        self.get(&format!(
+            "/v1/admin/discrepancies?after={after}&limit={limit}"
+        ))
+        .await
+    }
+}

@@ -1,0 +1,220 @@
+//! The admin commands: each calls a running hub's admin API and prints what it did.
+
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use tenpo_hub::admin_api::{CouponRequest, MAX_IMPORT_ROWS, RowRejection};
+use tenpo_hub::client::AdminClient;
+use tenpo_hub::config::{self, ADMIN_TOKEN_ENV};
+use tenpo_loyalty::CouponBenefit;
+
+use crate::HubArgs;
+
+fn client(hub: &HubArgs) -> Result<AdminClient> {
+    let token = match &hub.admin_token_file {
+        Some(path) => config::read_token_file(path)?,
+        None => match std::env::var(ADMIN_TOKEN_ENV) {
+            Ok(t) if !t.trim().is_empty() => t.trim().to_owned(),
+            _ => bail!(
+                "no admin token: set ${ADMIN_TOKEN_ENV} or pass --admin-token-file (a hub that \
+                 made its own token keeps it in <data-dir>/{})",
+                config::ADMIN_TOKEN_FILE
+            ),
+        },
+    };
+    Ok(AdminClient::new(&hub.hub, token)?)
+}
+
+pub async fn enroll_code(hub: &HubArgs, store: &str, valid_hours: Option<u32>) -> Result<()> {
+    let made = client(hub)?.enrollment_code(store, valid_hours).await?;
+    println!("enrolment code for store {}: {}", made.store_id, made.code);
+    println!("valid once, until {}", made.expires_at.to_rfc3339());
+    println!(
+        "on the terminal: tenpo-agent enroll --hub {} --code {}",
+        hub.hub, made.code
+    );
+    Ok(())
+}
+
+pub async fn load_rules(hub: &HubArgs, file: &Path) -> Result<()> {
+    let text = std::fs::read_to_string(file)
+        .with_context(|| format!("cannot read the rule set {}", file.display()))?;
+    let loaded = client(hub)?
+        .load_rules(text)
+        .await
+        .with_context(|| format!("loading {}", file.display()))?;
+    println!(
+        "rule set {:?} version {} loaded: terminals get it from the change feed",
+        loaded.name, loaded.version
+    );
+    Ok(())
+}
+
+pub async fn import_members(hub: &HubArgs, file: &Path, batch_size: usize) -> Result<()> {
+    if !(1..=MAX_IMPORT_ROWS).contains(&batch_size) {
+        bail!("--batch-size must be between 1 and {MAX_IMPORT_ROWS}");
+    }
+    let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let parsed = tenpo_hub::import::read(&bytes).with_context(|| format!("{}", file.display()))?;
+    let client = client(hub)?;
+    let total = parsed.rows.len() as u64;
+    let bar = ProgressBar::new(total);
+    bar.set_style(
+        ProgressStyle::with_template("{bar:40} {pos}/{len} rows  {per_sec}  eta {eta}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let mut rejected: Vec<RowRejection> = parsed.rejected;
+    let mut imported = 0u64;
+    let mut rows = parsed.rows;
+    while !rows.is_empty() {
+        let rest = rows.split_off(batch_size.min(rows.len()));
+        let batch = std::mem::replace(&mut rows, rest);
+        let (first, n) = (batch.first().map_or(0, |r| r.line), batch.len() as u64);
+        let report = client.import_members(batch).await.with_context(|| {
+            format!(
+                "importing the batch from line {first}: {imported} rows were imported before \
+                 it; run again to continue (rows already imported are reported as duplicates)"
+            )
+        })?;
+        imported += report.imported;
+        rejected.extend(report.rejected);
+        bar.inc(n);
+    }
+    bar.finish_and_clear();
+    rejected.sort_by_key(|r| r.line);
+    println!(
+        "{imported} members imported, {} rows rejected",
+        rejected.len()
+    );
+    for r in &rejected {
+        println!("line {}: {} — {}", r.line, r.card_code, r.reason);
+    }
+    Ok(())
+}
+
+#[derive(Debug, Args)]
+#[command(group = clap::ArgGroup::new("who").required(true).args(["member", "birthday_month"]))]
+#[command(group = clap::ArgGroup::new("what").required(true).args(["value_yen", "points"]))]
+pub struct CouponArgs {
+    #[command(flatten)]
+    hub: HubArgs,
+    /// A member id (repeat for several).
+    #[arg(long = "member")]
+    member: Vec<String>,
+    /// Every member whose birthday is in this month (1-12).
+    #[arg(long)]
+    birthday_month: Option<u32>,
+    /// Yen off a sale.
+    #[arg(long)]
+    value_yen: Option<i64>,
+    /// Bonus points added to a sale's earning.
+    #[arg(long)]
+    points: Option<i64>,
+    /// Valid from today for this many days.
+    #[arg(long)]
+    valid_days: u32,
+    /// The coupon id (issuing the same id again gives nobody a second one) [default:
+    /// birthday-YYYY-MM for birthday coupons, else a new id].
+    #[arg(long)]
+    id: Option<String>,
+}
+
+pub async fn issue_coupon(args: &CouponArgs) -> Result<()> {
+    let benefit = match (args.value_yen, args.points) {
+        (Some(value_yen), None) => CouponBenefit::Discount { value_yen },
+        (None, Some(points)) => CouponBenefit::PointsBonus { points },
+        _ => bail!("give either --value-yen or --points"),
+    };
+    let report = client(&args.hub)?
+        .issue_coupons(&CouponRequest {
+            coupon_id: args.id.clone(),
+            member_ids: args.member.clone(),
+            birthday_month: args.birthday_month,
+            benefit,
+            valid_days: args.valid_days,
+        })
+        .await?;
+    println!(
+        "coupon {} (valid {} to {}): issued to {} members, {} already had it",
+        report.coupon_id,
+        report.valid_from,
+        report.valid_until,
+        report.issued,
+        report.already_issued
+    );
+    for id in &report.unknown_members {
+        println!("unknown member: {id}");
+    }
+    Ok(())
+}
+
+pub async fn revoke_code(hub: &HubArgs, code: &str) -> Result<()> {
+    let revoked = client(hub)?.revoke_code(code).await?;
+    match revoked.member_id {
+        Some(m) => println!("code {} revoked (it named member {m})", revoked.code),
+        None => println!("code {} revoked (it named no member)", revoked.code),
+    }
+    Ok(())
+}
+
+pub async fn conflicts(hub: &HubArgs, json: bool) -> Result<()> {
+    let client = client(hub)?;
+    let mut after = 0;
+    let mut all = Vec::new();
+    loop {
+        let page = client.conflicts(after, 1000).await?;
+        let Some(last) = page.last() else { break };
+        after = last.id;
+        all.extend(page);
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&all)?);
+        return Ok(());
+    }
+    println!("{} conflicts", all.len());
+    for c in &all {
+        println!(
+            "#{} {} terminal {} seq {} event {} (by {})",
+            c.id,
+            c.detected_at,
+            c.terminal_id,
+            c.seq,
+            c.event_id.as_deref().unwrap_or("-"),
+            c.kind
+        );
+    }
+    Ok(())
+}
+
+pub async fn discrepancies(hub: &HubArgs, json: bool) -> Result<()> {
+    let client = client(hub)?;
+    let mut after = 0;
+    let mut all = Vec::new();
+    loop {
+        let page = client.discrepancies(after, 1000).await?;
+        let Some(last) = page.last() else { break };
+        after = last.id;
+        all.extend(page);
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&all)?);
+        return Ok(());
+    }
+    println!("{} discrepancies", all.len());
+    for d in &all {
+        println!(
+            "#{} {} terminal {} seq {} sale {} member {} rules v{}: {}",
+            d.id,
+            d.detected_at,
+            d.terminal_id,
+            d.seq,
+            d.sale_id,
+            d.member_id,
+            d.rules_version,
+            d.detail
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,233 @@
+//! `tenpo-hub serve` settings: one TOML file, and a flag and an environment variable for each
+//! setting. Precedence: flag or environment, then the file, then the default. Unknown keys and
+//! bad values are errors that name the key.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use chrono_tz::Tz;
+use clap::{Args, ValueEnum};
+use serde::Deserialize;
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:7400";
+pub const DEFAULT_DATA_DIR: &str = "/var/lib/tenpo-hub";
+pub const DEFAULT_TIME_ZONE: &str = "Asia/Tokyo";
+/// The database file inside the data directory.
+pub const DB_FILE: &str = "hub.db";
+/// Where `serve` keeps the admin token it made, when none is given.
+pub const ADMIN_TOKEN_FILE: &str = "admin-token";
+/// The environment variable holding the admin token (for `serve` and the admin commands).
+pub const ADMIN_TOKEN_ENV: &str = "TENPO_HUB_ADMIN_TOKEN";
+/// Shortest admin token accepted.
+pub const MIN_ADMIN_TOKEN_LEN: usize = 16;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+/// The config file. Every key is optional.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub data_dir: Option<PathBuf>,
+    pub listen: Option<String>,
+    /// IANA time zone of business dates (import dates, coupon validity).
+    pub time_zone: Option<String>,
+    /// A file holding the admin token.
+    pub admin_token_file: Option<PathBuf>,
+    /// How long new enrolment codes are valid, in hours (default 24).
+    pub enrollment_code_hours: Option<u32>,
+    pub log_format: Option<LogFormat>,
+}
+
+/// Flags of `tenpo-hub serve`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ServeArgs {
+    /// The config file (TOML).
+    #[arg(long, env = "TENPO_HUB_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Where the database lives [default: /var/lib/tenpo-hub].
+    #[arg(long, env = "TENPO_HUB_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:7400]; put TLS in front for other machines.
+    #[arg(long, env = "TENPO_HUB_LISTEN")]
+    pub listen: Option<String>,
+    /// IANA time zone of business dates [default: Asia/Tokyo].
+    #[arg(long, env = "TENPO_HUB_TIME_ZONE")]
+    pub time_zone: Option<String>,
+    /// A file holding the admin token (else $TENPO_HUB_ADMIN_TOKEN, else <data-dir>/admin-token,
+    /// made on first start).
+    #[arg(long, env = "TENPO_HUB_ADMIN_TOKEN_FILE")]
+    pub admin_token_file: Option<PathBuf>,
+}
+
+/// Resolved settings.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub data_dir: PathBuf,
+    pub listen: SocketAddr,
+    pub time_zone: Tz,
+    pub admin_token_file: Option<PathBuf>,
+    pub enrollment_code_hours: u32,
+    pub log_format: Option<LogFormat>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read the config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("setting `{key}`: {problem}")]
+    Invalid { key: &'static str, problem: String },
+    #[error("the admin token in {path}: {problem}")]
+    Token { path: PathBuf, problem: String },
+}
+
+fn invalid(key: &'static str, problem: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key,
+        problem: problem.into(),
+    }
+}
+
+/// Reads and parses a config file; unknown keys are errors naming the key.
+pub fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    toml::from_str(&text).map_err(|e| ConfigError::Parse {
+        path: path.to_owned(),
+        message: e.to_string(),
+    })
+}
+
+impl Settings {
+    pub fn resolve(args: &ServeArgs) -> Result<Settings, ConfigError> {
+        let file = match &args.config {
+            Some(path) => read_file(path)?,
+            None => FileConfig::default(),
+        };
+        Settings::from_parts(args, file)
+    }
+
+    pub fn from_parts(args: &ServeArgs, file: FileConfig) -> Result<Settings, ConfigError> {
+        let listen_text = args
+            .listen
+            .clone()
+            .or(file.listen)
+            .unwrap_or_else(|| DEFAULT_LISTEN.into());
+        let listen = listen_text.parse().map_err(|_| {
+            invalid(
+                "listen",
+                format!("{listen_text:?} is not an address like {DEFAULT_LISTEN}"),
+            )
+        })?;
+        let tz_name = args
+            .time_zone
+            .clone()
+            .or(file.time_zone)
+            .unwrap_or_else(|| DEFAULT_TIME_ZONE.into());
+        let time_zone = tz_name.parse().map_err(|_| {
+            invalid(
+                "time_zone",
+                format!("{tz_name:?} is not an IANA time zone like Asia/Tokyo"),
+            )
+        })?;
+        let hours = file.enrollment_code_hours.unwrap_or(24);
+        if !(1..=24 * 30).contains(&hours) {
+            return Err(invalid(
+                "enrollment_code_hours",
+                "must be between 1 and 720",
+            ));
+        }
+        Ok(Settings {
+            data_dir: args
+                .data_dir
+                .clone()
+                .or(file.data_dir)
+                .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
+            listen,
+            time_zone,
+            admin_token_file: args.admin_token_file.clone().or(file.admin_token_file),
+            enrollment_code_hours: hours,
+            log_format: file.log_format,
+        })
+    }
+}
+
+/// Checks a token's shape.
+fn check_token(path: &Path, token: &str) -> Result<(), ConfigError> {
+    if token.len() < MIN_ADMIN_TOKEN_LEN || !token.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(ConfigError::Token {
+            path: path.to_owned(),
+            problem: format!(
+                "must be at least {MIN_ADMIN_TOKEN_LEN} printable characters without spaces"
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// Reads a token file (first line, trimmed).
+pub fn read_token_file(path: &Path) -> Result<String, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Token {
+        path: path.to_owned(),
+        problem: format!("cannot read it: {e}"),
+    })?;
+    let token = text.lines().next().unwrap_or_default().trim().to_owned();
+    check_token(path, &token)?;
+    Ok(token)
+}
+
+/// The admin token `serve` uses: from `file`, else from `env_token`, else from
+/// `<data_dir>/admin-token`, made (mode 0600) when missing. The token itself is never logged.
+pub fn admin_token(
+    file: Option<&Path>,
+    env_token: Option<String>,
+    data_dir: &Path,
+) -> Result<(String, String), ConfigError> {
+    if let Some(path) = file {
+        return Ok((read_token_file(path)?, format!("file {}", path.display())));
+    }
+    if let Some(token) = env_token.map(|t| t.trim().to_owned()) {
+        check_token(Path::new(ADMIN_TOKEN_ENV), &token)?;
+        return Ok((token, format!("${ADMIN_TOKEN_ENV}")));
+    }
+    let path = data_dir.join(ADMIN_TOKEN_FILE);
+    if path.exists() {
+        return Ok((read_token_file(&path)?, format!("file {}", path.display())));
+    }
+    let make_err = |problem: String| ConfigError::Token {
+        path: path.clone(),
+        problem,
+    };
+    let token = crate::secrets::hex(
+        &crate::secrets::random_bytes::<32>().map_err(|e| make_err(e.to_string()))?,
+    );
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    use std::io::Write;
+    let mut f = options
+        .open(&path)
+        .map_err(|e| make_err(format!("cannot create it: {e}")))?;
+    f.write_all(format!("{token}\n").as_bytes())
+        .and_then(|()| f.sync_all())
+        .map_err(|e| make_err(format!("cannot write it: {e}")))?;
+    Ok((token, format!("file {} (made now)", path.display())))
+}

@@ -1,0 +1,19 @@
+//! tenpo's reference hub: the central side of the sync API (DESIGN §2, §4).
+//!
+//! - [`api`]: the axum server — terminal endpoints (enrolment, push, change feed, lookup) and
+//!   the admin API — generic over the storage trait [`store::HubStore`].
+//! - [`store`]: the trait and its default backend, an embedded SQLite file.
+//! - [`intake`] and [`apply`]: what a push and an event mean, shared by every backend.
+//! - [`client`]: the admin API's client, used by the `tenpo-hub` admin commands.
+
+pub mod admin_api;
+pub mod api;
+pub mod apply;
+pub mod client;
+pub mod codes;
+pub mod config;
+pub mod cursor;
+pub mod import;
+pub mod intake;
+pub mod secrets;
+pub mod store;

@@ -1,0 +1,176 @@
+//! The `tenpo-hub` command: the server (`serve`), a config check (`validate`), and the admin
+//! commands that call a running hub's admin API.
+
+mod commands;
+mod serve;
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::{Args, Parser, Subcommand};
+use tenpo_hub::config::{self, LogFormat, ServeArgs, Settings};
+use tracing_subscriber::EnvFilter;
+
+/// tenpo's reference hub: enrolment, event intake, change feed, and its admin.
+#[derive(Debug, Parser)]
+#[command(name = "tenpo-hub", version)]
+struct Cli {
+    /// Log format.
+    #[arg(long, value_enum, global = true, env = "TENPO_LOG_FORMAT")]
+    log_format: Option<LogFormat>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Where the admin commands find the hub and its admin token.
+#[derive(Debug, Clone, Args)]
+pub struct HubArgs {
+    /// The hub's base URL.
+    #[arg(
+        long,
+        env = "TENPO_HUB_URL",
+        default_value = "http://127.0.0.1:7400",
+        global = true
+    )]
+    pub hub: String,
+    /// A file holding the admin token (else $TENPO_HUB_ADMIN_TOKEN).
+    #[arg(long, env = "TENPO_HUB_ADMIN_TOKEN_FILE", global = true)]
+    pub admin_token_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the hub until Ctrl-C or SIGTERM.
+    Serve(ServeArgs),
+    /// Check a config file: unknown keys and bad values are errors naming the key.
+    Validate {
+        /// The config file to check.
+        config: PathBuf,
+    },
+    /// Make a one-time enrolment code for a store's terminal.
+    EnrollCode {
+        #[command(flatten)]
+        hub: HubArgs,
+        /// The store the terminal belongs to.
+        #[arg(long = "store")]
+        store: String,
+        /// Hours until the code expires [default: the hub's setting, 24].
+        #[arg(long)]
+        valid_hours: Option<u32>,
+    },
+    /// Load a rule set (TOML) as the newest version; its `version` must be higher than any
+    /// loaded.
+    LoadRules {
+        #[command(flatten)]
+        hub: HubArgs,
+        file: PathBuf,
+    },
+    /// Import paper-card members from CSV: `card_code,points,qualifying_spend_yen,birthday`.
+    ImportMembers {
+        #[command(flatten)]
+        hub: HubArgs,
+        file: PathBuf,
+        /// Rows per request (at most 1000).
+        #[arg(long, default_value_t = 1000)]
+        batch_size: usize,
+    },
+    /// Give members a coupon: named members, or everyone with a birthday in a month.
+    IssueCoupon(commands::CouponArgs),
+    /// Revoke a card code: terminals stop accepting it.
+    RevokeCode {
+        #[command(flatten)]
+        hub: HubArgs,
+        code: String,
+    },
+    /// List replays that came with other content than the event the hub holds.
+    Conflicts {
+        #[command(flatten)]
+        hub: HubArgs,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List sales whose re-evaluation at the hub differs from what the till recorded.
+    Discrepancies {
+        #[command(flatten)]
+        hub: HubArgs,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .max_blocking_threads(16)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve(args) => {
+            let settings = Settings::resolve(&args)?;
+            init_logging(cli.log_format.or(settings.log_format).unwrap_or_default());
+            runtime()?.block_on(serve::run(settings))
+        }
+        Command::Validate { config } => validate(&config),
+        command => {
+            init_logging(cli.log_format.unwrap_or_default());
+            runtime()?.block_on(admin(command))
+        }
+    }
+}
+
+fn validate(path: &std::path::Path) -> Result<()> {
+    let file = config::read_file(path)?;
+    let args = ServeArgs {
+        config: Some(path.to_owned()),
+        ..ServeArgs::default()
+    };
+    let s = Settings::from_parts(&args, file)?;
+    println!(
+        "{}: valid (listen {}, data {}, time zone {}, enrolment codes valid {} h)",
+        path.display(),
+        s.listen,
+        s.data_dir.display(),
+        s.time_zone,
+        s.enrollment_code_hours
+    );
+    Ok(())
+}
+
+async fn admin(command: Command) -> Result<()> {
+    use commands as c;
+    match command {
+        Command::EnrollCode {
+            hub,
+            store,
+            valid_hours,
+        } => c::enroll_code(&hub, &store, valid_hours).await,
+        Command::LoadRules { hub, file } => c::load_rules(&hub, &file).await,
+        Command::ImportMembers {
+            hub,
+            file,
+            batch_size,
+        } => c::import_members(&hub, &file, batch_size).await,
+        Command::IssueCoupon(args) => c::issue_coupon(&args).await,
+        Command::RevokeCode { hub, code } => c::revoke_code(&hub, &code).await,
+        Command::Conflicts { hub, json } => c::conflicts(&hub, json).await,
+        Command::Discrepancies { hub, json } => c::discrepancies(&hub, json).await,
+        Command::Serve(_) | Command::Validate { .. } => Ok(()),
+    }
+}

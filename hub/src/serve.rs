@@ -1,0 +1,97 @@
+//! `tenpo-hub serve`: open the store, start the API, stop cleanly on Ctrl-C or SIGTERM.
+
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use chrono::Utc;
+use tenpo_hub::api::{self, AppState};
+use tenpo_hub::config::{self, DB_FILE, Settings};
+use tenpo_hub::store::SqliteStore;
+use tokio::net::TcpListener;
+
+pub async fn run(settings: Settings) -> Result<()> {
+    make_private_dir(&settings.data_dir)?;
+    let db = settings.data_dir.join(DB_FILE);
+    let store = SqliteStore::open(&db, Utc::now())
+        .with_context(|| format!("opening the hub database {}", db.display()))?;
+    let (token, token_from) = config::admin_token(
+        settings.admin_token_file.as_deref(),
+        std::env::var(config::ADMIN_TOKEN_ENV).ok(),
+        &settings.data_dir,
+    )?;
+    let mut state = AppState::new(Arc::new(store), &token, settings.time_zone);
+    drop(token);
+    state.enrollment_code_hours = settings.enrollment_code_hours;
+    let shutdown = shutdown_signal();
+    let listener = TcpListener::bind(settings.listen).await.with_context(|| {
+        format!(
+            "cannot listen on {}: is another hub running?",
+            settings.listen
+        )
+    })?;
+    let listen = listener
+        .local_addr()
+        .context("cannot read the listening address")?;
+    if !listen.ip().is_loopback() {
+        tracing::warn!(%listen, "listening beyond loopback without TLS: put a TLS proxy in front");
+    }
+    tracing::info!(
+        listen = %listen,
+        data_dir = %settings.data_dir.display(),
+        time_zone = %settings.time_zone,
+        admin_token = %token_from,
+        "tenpo-hub ready"
+    );
+    api::serve(listener, state, shutdown)
+        .await
+        .context("the hub's API stopped with an error")?;
+    tracing::info!("tenpo-hub stopped");
+    Ok(())
+}
+
+fn make_private_dir(dir: &std::path::Path) -> Result<()> {
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("cannot create the data directory {}", dir.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let meta = std::fs::metadata(dir)
+            .with_context(|| format!("cannot read the data directory {}", dir.display()))?;
+        if meta.permissions().mode() & 0o077 != 0 {
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+                .with_context(|| format!("cannot make {} private (mode 0700)", dir.display()))?;
+        }
+    }
+    Ok(())
+}
+
+/// Listens for Ctrl-C and (on Unix) SIGTERM from now on; the future resolves on either.
+/// Installed before the hub says it is ready, so a stop request is never lost.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let term = signal(SignalKind::terminate());
+        let int = signal(SignalKind::interrupt());
+        async move {
+            match (term, int) {
+                (Ok(mut term), Ok(mut int)) => tokio::select! {
+                    _ = term.recv() => tracing::info!("SIGTERM: stopping"),
+                    _ = int.recv() => tracing::info!("Ctrl-C: stopping"),
+                },
+                (Err(e), _) | (_, Err(e)) => {
+                    tracing::warn!(error = %e, "cannot listen for SIGTERM or Ctrl-C; stop with SIGKILL");
+                    std::future::pending::<()>().await;
+                }
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::warn!(error = %e, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+        tracing::info!("Ctrl-C: stopping");
+    }
+}

@@ -1,0 +1,194 @@
+//! The hub's storage, behind one trait ([`HubStore`]) so that another backend (PostgreSQL)
+//! can follow without touching the handlers, which are generic over it.
+//!
+//! Each method is one whole operation of the API, atomic on its own (a push, with every
+//! effect of its events, commits in one transaction before its answer). The rules of what an
+//! operation means that do not depend on storage live outside: [`crate::intake`] (reading a
+//! push) and [`crate::apply`] (applying and re-evaluating events), so a second backend reuses
+//! them.
+
+pub mod sqlite;
+
+use std::future::Future;
+
+use chrono::{DateTime, Utc};
+use tenpo_loyalty::{Date, RuleSet};
+use tenpo_protocol::sync::{Change, MemberSnapshot, PushResult};
+
+use crate::admin_api::{
+    ConflictView, CouponReport, CouponRequest, DiscrepancyView, ImportReport, ImportRow, Revoked,
+};
+use crate::cursor::FeedPosition;
+use crate::intake::Incoming;
+
+pub use sqlite::SqliteStore;
+
+/// An enrolled terminal, as authentication finds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Terminal {
+    pub terminal_id: String,
+    pub store_id: String,
+    /// SHA-256 of the terminal's secret.
+    pub secret_hash: [u8; 32],
+}
+
+/// What enrolment hands back once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Enrolled {
+    pub store_id: String,
+    pub terminal_id: String,
+    pub secret: String,
+}
+
+/// The answer to a push, committed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PushOutcome {
+    pub acked_through: u64,
+    pub results: Vec<PushResult>,
+}
+
+/// One read of the change feed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChangesPage {
+    pub changes: Vec<Change>,
+    pub next: FeedPosition,
+    pub more: bool,
+}
+
+/// What can go wrong, in words a CRM operator or IT person can act on. The first group are
+/// refusals of a request; the rest are failures of the hub itself.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("the enrolment code {0}: ask the hub's administrator for a new one")]
+    EnrollmentCode(&'static str),
+    #[error("{0}")]
+    CursorReset(String),
+    #[error(
+        "rule set version {version} is not newer than the hub's latest ({latest}): \
+         raise `version` in the file"
+    )]
+    RulesVersion { version: u32, latest: u32 },
+    #[error("no rule set is loaded: load one first with `tenpo-hub load-rules FILE.toml`")]
+    NoRuleSet,
+    #[error("{0}")]
+    Invalid(String),
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error(
+        "the database is at schema version {found}, newer than this hub knows ({known}): \
+         install the newer tenpo-hub; the database was not touched"
+    )]
+    SchemaTooNew { found: u32, known: u32 },
+    #[error("damaged record in the database ({what}): {detail}")]
+    Corrupt { what: &'static str, detail: String },
+    #[error("cannot open the database at {path}: {source}")]
+    Open {
+        path: std::path::PathBuf,
+        source: rusqlite::Error,
+    },
+    #[error("cannot create {path}: {source}")]
+    Io {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Random(#[from] crate::secrets::RandomError),
+    #[error("a database worker thread failed: {0}; see the hub's log")]
+    Worker(String),
+    #[error("a database lock was poisoned by a crashed thread: restart the hub")]
+    Poisoned,
+}
+
+/// The hub's storage. Every method is one atomic operation; `now` and `today` (the hub's
+/// business date) are handed in, so a backend never reads a clock.
+pub trait HubStore: Send + Sync + 'static {
+    /// Uses a one-time enrolment code: a new terminal of the code's store with a new secret.
+    fn enroll(
+        &self,
+        code: String,
+        terminal_name: Option<String>,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Enrolled, StoreError>> + Send;
+
+    /// The terminal with this id, for authentication.
+    fn terminal(
+        &self,
+        terminal_id: String,
+    ) -> impl Future<Output = Result<Option<Terminal>, StoreError>> + Send;
+
+    /// Stores a push of `terminal`'s events and applies what became contiguous, in one
+    /// transaction.
+    fn push(
+        &self,
+        terminal: Terminal,
+        events: Vec<Incoming>,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<PushOutcome, StoreError>> + Send;
+
+    /// Changes after `after` (`None`: from the start, a full snapshot), at most `limit`.
+    /// [`StoreError::CursorReset`] when `after` is not a place in this database's log.
+    fn changes(
+        &self,
+        after: Option<FeedPosition>,
+        limit: u32,
+    ) -> impl Future<Output = Result<ChangesPage, StoreError>> + Send;
+
+    /// The member a code names (card code, not revoked).
+    fn member_by_code(
+        &self,
+        code: String,
+    ) -> impl Future<Output = Result<Option<MemberSnapshot>, StoreError>> + Send;
+
+    /// A new one-time enrolment code for `store_id`, valid until `expires_at`.
+    fn create_enrollment_code(
+        &self,
+        store_id: String,
+        expires_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<String, StoreError>> + Send;
+
+    /// Adds a rule set as the newest version (its version must be greater than any loaded).
+    fn load_rules(
+        &self,
+        rules: RuleSet,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The newest rule set, if any.
+    fn current_rules(&self) -> impl Future<Output = Result<Option<RuleSet>, StoreError>> + Send;
+
+    /// Imports paper-card members, one transaction; rows refused are reported, not imported.
+    fn import_members(
+        &self,
+        rows: Vec<ImportRow>,
+        today: Date,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<ImportReport, StoreError>> + Send;
+
+    /// Gives a coupon to members (named, or by birthday month), once per member per id.
+    fn issue_coupons(
+        &self,
+        request: CouponRequest,
+        today: Date,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<CouponReport, StoreError>> + Send;
+
+    /// Revokes a card code: it names nobody any more, and terminals learn it from the feed.
+    fn revoke_code(
+        &self,
+        code: String,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Revoked, StoreError>> + Send;
+
+    fn conflicts(
+        &self,
+        after: i64,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<ConflictView>, StoreError>> + Send;
+
+    fn discrepancies(
+        &self,
+        after: i64,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<DiscrepancyView>, StoreError>> + Send;
+}

@@ -1,0 +1,440 @@
+//! Enrolment, terminals, rule sets and the admin operations in the SQLite store.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use tenpo_loyalty::{Coupon, CouponBenefit, Date, MAX_YEN, MemberState, PointLot, RuleSet};
+use tenpo_protocol::sync::MemberSnapshot;
+
+use super::members::{self, Touched};
+use super::{from_json, to_json};
+use crate::admin_api::{
+    ConflictView, CouponReport, CouponRequest, DiscrepancyView, ImportReport, ImportRow, Revoked,
+    RowRejection,
+};
+use crate::secrets;
+use crate::store::{Enrolled, StoreError, Terminal};
+
+/// Largest points balance an import accepts.
+const MAX_IMPORT_POINTS: i64 = 1_000_000_000;
+
+pub(crate) fn enroll(
+    tx: &Transaction<'_>,
+    code: &str,
+    terminal_name: Option<String>,
+    now: DateTime<Utc>,
+) -> Result<Enrolled, StoreError> {
+    let hash = secrets::sha256(secrets::normalize_enrollment_code(code).as_bytes());
+    let row: Option<(String, String, Option<String>)> = tx
+        .prepare_cached(
+            "SELECT store_id, expires_at, used_at FROM enrollment_codes WHERE code_hash = ?1",
+        )?
+        .query_row([hash.as_slice()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .optional()?;
+    let Some((store_id, expires_at, used_at)) = row else {
+        return Err(StoreError::EnrollmentCode(
+            "is unknown (check for typing mistakes)",
+        ));
+    };
+    if used_at.is_some() {
+        return Err(StoreError::EnrollmentCode(
+            "was already used: codes work once",
+        ));
+    }
+    let expires: DateTime<Utc> = expires_at.parse().map_err(|_| StoreError::Corrupt {
+        what: "enrolment code expiry",
+        detail: expires_at.clone(),
+    })?;
+    if expires <= now {
+        return Err(StoreError::EnrollmentCode("has expired"));
+    }
+    let n: i64 = tx
+        .prepare_cached("SELECT COUNT(*) + 1 FROM terminals")?
+        .query_row([], |r| r.get(0))?;
+    let terminal_id = format!("t{n:05}");
+    let secret = secrets::new_secret()?;
+    tx.prepare_cached(
+        "INSERT INTO terminals (terminal_id, store_id, name, secret_hash, enrolled_at)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?
+    .execute(params![
+        terminal_id,
+        store_id,
+        terminal_name,
+        secrets::sha256(secret.as_bytes()).as_slice(),
+        now.to_rfc3339()
+    ])?;
+    tx.prepare_cached(
+        "UPDATE enrollment_codes SET used_at = ?2, terminal_id = ?3 WHERE code_hash = ?1",
+    )?
+    .execute(params![hash.as_slice(), now.to_rfc3339(), terminal_id])?;
+    Ok(Enrolled {
+        store_id,
+        terminal_id,
+        secret,
+    })
+}
+
+pub(crate) fn terminal(
+    tx: &Transaction<'_>,
+    terminal_id: &str,
+) -> Result<Option<Terminal>, StoreError> {
+    let row: Option<(String, String, Vec<u8>)> = tx
+        .prepare_cached(
+            "SELECT terminal_id, store_id, secret_hash FROM terminals WHERE terminal_id = ?1",
+        )?
+        .query_row([terminal_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .optional()?;
+    row.map(|(terminal_id, store_id, hash)| {
+        let secret_hash: [u8; 32] = hash.try_into().map_err(|_| StoreError::Corrupt {
+            what: "terminal secret hash",
+            detail: terminal_id.clone(),
+        })?;
+        Ok(Terminal {
+            terminal_id,
+            store_id,
+            secret_hash,
+        })
+    })
+    .transpose()
+}
+
+pub(crate) fn create_enrollment_code(
+    tx: &Transaction<'_>,
+    store_id: &str,
+    expires_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<String, StoreError> {
+    let code = secrets::new_enrollment_code()?;
+    let hash = secrets::sha256(secrets::normalize_enrollment_code(&code).as_bytes());
+    tx.prepare_cached(
+        "INSERT INTO enrollment_codes (code_hash, store_id, created_at, expires_at)
+         VALUES (?1, ?2, ?3, ?4)",
+    )?
+    .execute(params![
+        hash.as_slice(),
+        store_id,
+        now.to_rfc3339(),
+        expires_at.to_rfc3339()
+    ])?;
+    Ok(code)
+}
+
+pub(crate) fn all_rules(conn: &Connection) -> Result<BTreeMap<u32, Arc<RuleSet>>, StoreError> {
+    let mut stmt = conn.prepare("SELECT version, rules FROM rule_sets")?;
+    let rows: Vec<(u32, String)> = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    rows.into_iter()
+        .map(|(v, text)| Ok((v, Arc::new(from_json::<RuleSet>("rule set", &text)?))))
+        .collect()
+}
+
+pub(crate) fn load_rules(
+    tx: &Transaction<'_>,
+    rules: &RuleSet,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    rules
+        .validate()
+        .map_err(|e| StoreError::Invalid(e.to_string()))?;
+    let latest: Option<u32> =
+        tx.query_row("SELECT MAX(version) FROM rule_sets", [], |r| r.get(0))?;
+    if let Some(latest) = latest
+        && rules.version <= latest
+    {
+        return Err(StoreError::RulesVersion {
+            version: rules.version,
+            latest,
+        });
+    }
+    tx.execute(
+        "INSERT INTO rule_sets (version, name, rules, loaded_at) VALUES (?1, ?2, ?3, ?4)",
+        params![rules.version, rules.name, to_json(rules)?, now.to_rfc3339()],
+    )?;
+    members::log_change(tx, "rule_set", "current")?;
+    tracing::info!(version = rules.version, name = %rules.name, "rule set loaded");
+    Ok(())
+}
+
+/// Why an import row is refused, before the database is asked.
+fn check_row(row: &ImportRow) -> Result<(String, Option<Date>), String> {
+    let code = crate::codes::check_card_code(&row.card_code).map_err(|e| e.to_string())?;
+    if row.points < 0 {
+        return Err(format!("negative points ({})", row.points));
+    }
+    if row.points > MAX_IMPORT_POINTS {
+        return Err(format!("{} points is beyond any real balance", row.points));
+    }
+    if row.qualifying_spend_yen < 0 {
+        return Err(format!(
+            "negative qualifying spend ({})",
+            row.qualifying_spend_yen
+        ));
+    }
+    if row.qualifying_spend_yen > MAX_YEN {
+        return Err("qualifying spend is beyond any real amount".into());
+    }
+    let birthday = match row.birthday.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(b) => Some(b.parse::<Date>().map_err(|e| format!("birthday: {e}"))?),
+    };
+    Ok((code.to_owned(), birthday))
+}
+
+pub(crate) fn import_members(
+    tx: &Transaction<'_>,
+    rules: &RuleSet,
+    rows: Vec<ImportRow>,
+    today: Date,
+    now: DateTime<Utc>,
+) -> Result<ImportReport, StoreError> {
+    let now_text = now.to_rfc3339();
+    let mut report = ImportReport::default();
+    for row in rows {
+        let reject = |reason: String| RowRejection {
+            line: row.line,
+            card_code: row.card_code.clone(),
+            reason,
+        };
+        let (code, birthday) = match check_row(&row) {
+            Ok(ok) => ok,
+            Err(reason) => {
+                report.rejected.push(reject(reason));
+                continue;
+            }
+        };
+        if members::is_revoked(tx, &code)? {
+            report
+                .rejected
+                .push(reject("the card code is revoked".into()));
+            continue;
+        }
+        if let Some(owner) = members::code_owner(tx, &code)? {
+            report.rejected.push(reject(format!(
+                "duplicate: the card already belongs to member {owner} (imported before, or \
+                 earlier in this file)"
+            )));
+            continue;
+        }
+        let mut state = MemberState::default();
+        if row.points > 0 {
+            state.lots.push(PointLot {
+                lot_id: format!("import-{code}"),
+                earned_on: today,
+                expires_on: rules.expiry_for(today),
+                points: row.points,
+            });
+        }
+        if row.qualifying_spend_yen > 0 {
+            state.spend.insert(today, row.qualifying_spend_yen);
+        }
+        let member = MemberSnapshot {
+            member_id: uuid::Uuid::now_v7().to_string(),
+            number: code.clone(),
+            codes: vec![code],
+            provisional: false,
+            state,
+            applied_through: BTreeMap::new(),
+            merged_ids: Vec::new(),
+        };
+        let birthday = birthday.map(|d| d.to_string());
+        members::insert(tx, &member, birthday.as_deref(), &now_text)?;
+        report.imported += 1;
+    }
+    Ok(report)
+}
+
+fn check_coupon(req: &CouponRequest) -> Result<(), StoreError> {
+    let bad = |m: String| Err(StoreError::Invalid(m));
+    match (req.member_ids.is_empty(), req.birthday_month) {
+        (true, None) => return bad("name members (`member_ids`) or a `birthday_month`".into()),
+        (false, Some(_)) => {
+            return bad("name members or a birthday month, not both".into());
+        }
+        (_, Some(m)) if !(1..=12).contains(&m) => {
+            return bad(format!("birthday_month {m} is not a month (1 to 12)"));
+        }
+        _ => {}
+    }
+    if !(1..=3660).contains(&req.valid_days) {
+        return bad("valid_days must be between 1 and 3660".into());
+    }
+    match req.benefit {
+        CouponBenefit::Discount { value_yen } if !(1..=MAX_YEN).contains(&value_yen) => {
+            bad("the discount must be at least ¥1".into())
+        }
+        CouponBenefit::PointsBonus { points } if !(1..=1_000_000).contains(&points) => {
+            bad("bonus points must be between 1 and 1000000".into())
+        }
+        _ => Ok(()),
+    }
+}
+
+pub(crate) fn issue_coupons(
+    tx: &Transaction<'_>,
+    req: CouponRequest,
+    today: Date,
+    now: DateTime<Utc>,
+) -> Result<CouponReport, StoreError> {
+    check_coupon(&req)?;
+    let coupon_id = match (&req.coupon_id, req.birthday_month) {
+        (Some(id), _) => id.trim().to_owned(),
+        (None, Some(m)) => format!("birthday-{:04}-{m:02}", today.year()),
+        (None, None) => format!(
+            "coupon-{}-{}",
+            today.to_string().replace('-', ""),
+            secrets::hex(&secrets::random_bytes::<3>()?)
+        ),
+    };
+    tenpo_protocol::agent::check_id("coupon_id", &coupon_id)
+        .map_err(|e| StoreError::Invalid(e.to_string()))?;
+    let mut unknown_members = Vec::new();
+    let mut targets = BTreeSet::new();
+    if let Some(month) = req.birthday_month {
+        let mut stmt = tx.prepare_cached(
+            "SELECT member_id FROM members
+             WHERE birthday IS NOT NULL AND substr(birthday, 6, 2) = ?1",
+        )?;
+        let ids = stmt.query_map([format!("{month:02}")], |r| r.get::<_, String>(0))?;
+        for id in ids {
+            targets.insert(id?);
+        }
+    }
+    for id in &req.member_ids {
+        match members::resolve(tx, id)? {
+            Some(real) => {
+                targets.insert(real);
+            }
+            None => unknown_members.push(id.clone()),
+        }
+    }
+    let valid_until = today.add_days(i64::from(req.valid_days) - 1);
+    let coupon = Coupon {
+        coupon_id: coupon_id.clone(),
+        benefit: req.benefit,
+        valid_from: today,
+        valid_until,
+    };
+    let now_text = now.to_rfc3339();
+    let mut touched = Touched::default();
+    let (mut issued, mut already_issued) = (0, 0);
+    for member_id in &targets {
+        let granted = tx
+            .prepare_cached(
+                "INSERT OR IGNORE INTO coupon_grants (coupon_id, member_id, granted_at)
+                 VALUES (?1, ?2, ?3)",
+            )?
+            .execute(params![coupon_id, member_id, now_text])?;
+        if granted == 0 {
+            already_issued += 1;
+            continue;
+        }
+        if let Some(m) = touched.get(tx, member_id)? {
+            m.state.coupons.insert(coupon_id.clone(), coupon.clone());
+            issued += 1;
+        }
+    }
+    touched.flush(tx, &now_text)?;
+    tracing::info!(coupon_id = %coupon_id, issued, already_issued, "coupons issued");
+    Ok(CouponReport {
+        coupon_id,
+        valid_from: today,
+        valid_until,
+        issued,
+        already_issued,
+        unknown_members,
+    })
+}
+
+pub(crate) fn revoke_code(
+    tx: &Transaction<'_>,
+    code: &str,
+    now: DateTime<Utc>,
+) -> Result<Revoked, StoreError> {
+    let code = code.trim();
+    if code.is_empty() || code.len() > 128 {
+        return Err(StoreError::Invalid(
+            "the code must be 1 to 128 characters".into(),
+        ));
+    }
+    let now_text = now.to_rfc3339();
+    let owner = members::code_owner(tx, code)?;
+    tx.prepare_cached("DELETE FROM member_codes WHERE code = ?1")?
+        .execute([code])?;
+    tx.prepare_cached(
+        "INSERT OR IGNORE INTO revoked_codes (code, member_id, revoked_at) VALUES (?1, ?2, ?3)",
+    )?
+    .execute(params![code, owner, now_text])?;
+    let mut touched = Touched::default();
+    if let Some(owner) = &owner
+        && let Some(m) = touched.get(tx, owner)?
+    {
+        m.codes.retain(|c| c != code);
+    }
+    touched.flush(tx, &now_text)?;
+    members::log_change(tx, "code_revoked", code)?;
+    tracing::info!(member = ?owner, "card code revoked");
+    Ok(Revoked {
+        code: code.to_owned(),
+        member_id: owner,
+    })
+}
+
+fn json_or_text(text: String) -> serde_json::Value {
+    serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text))
+}
+
+pub(crate) fn conflicts(
+    tx: &Transaction<'_>,
+    after: i64,
+    limit: u32,
+) -> Result<Vec<ConflictView>, StoreError> {
+    let mut stmt = tx.prepare_cached(
+        "SELECT id, terminal_id, seq, kind, event_id, first_payload, second_payload, detected_at
+         FROM conflicts WHERE id > ?1 ORDER BY id LIMIT ?2",
+    )?;
+    let rows = stmt.query_map(params![after, limit], |r| {
+        Ok(ConflictView {
+            id: r.get(0)?,
+            terminal_id: r.get(1)?,
+            seq: r.get::<_, i64>(2)?.unsigned_abs(),
+            kind: r.get(3)?,
+            event_id: r.get(4)?,
+            first: json_or_text(r.get(5)?),
+            second: json_or_text(r.get(6)?),
+            detected_at: r.get(7)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+pub(crate) fn discrepancies(
+    tx: &Transaction<'_>,
+    after: i64,
+    limit: u32,
+) -> Result<Vec<DiscrepancyView>, StoreError> {
+    let mut stmt = tx.prepare_cached(
+        "SELECT id, terminal_id, seq, event_id, sale_id, member_id, rules_version, till, hub,
+                detail, detected_at
+         FROM discrepancies WHERE id > ?1 ORDER BY id LIMIT ?2",
+    )?;
+    let rows = stmt.query_map(params![after, limit], |r| {
+        Ok(DiscrepancyView {
+            id: r.get(0)?,
+            terminal_id: r.get(1)?,
+            seq: r.get::<_, i64>(2)?.unsigned_abs(),
+            event_id: r.get(3)?,
+            sale_id: r.get(4)?,
+            member_id: r.get(5)?,
+            rules_version: r.get(6)?,
+            till: json_or_text(r.get(7)?),
+            hub: json_or_text(r.get(8)?),
+            detail: r.get(9)?,
+            detected_at: r.get(10)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}

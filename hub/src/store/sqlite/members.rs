@@ -1,0 +1,173 @@
+//! Members in the SQLite store: snapshots, codes, aliases, and the feed's change log.
+
+use std::collections::HashMap;
+
+use rusqlite::{OptionalExtension, Transaction, params};
+use tenpo_loyalty::MemberState;
+use tenpo_protocol::sync::MemberSnapshot;
+
+use super::{from_json, to_json};
+use crate::store::StoreError;
+
+/// Moves a thing to the head of the change log (one row per thing, at its latest change).
+pub(crate) fn log_change(tx: &Transaction<'_>, kind: &str, key: &str) -> Result<(), StoreError> {
+    tx.prepare_cached("INSERT OR REPLACE INTO changes (kind, key) VALUES (?1, ?2)")?
+        .execute(params![kind, key])?;
+    Ok(())
+}
+
+pub(crate) fn load(
+    tx: &Transaction<'_>,
+    member_id: &str,
+) -> Result<Option<MemberSnapshot>, StoreError> {
+    let text: Option<String> = tx
+        .prepare_cached("SELECT snapshot FROM members WHERE member_id = ?1")?
+        .query_row([member_id], |r| r.get(0))
+        .optional()?;
+    text.map(|t| from_json("member snapshot", &t)).transpose()
+}
+
+/// Writes a changed snapshot and logs the change for the feed.
+pub(crate) fn save(
+    tx: &Transaction<'_>,
+    member: &MemberSnapshot,
+    now: &str,
+) -> Result<(), StoreError> {
+    tx.prepare_cached("UPDATE members SET snapshot = ?2, updated_at = ?3 WHERE member_id = ?1")?
+        .execute(params![member.member_id, to_json(member)?, now])?;
+    log_change(tx, "member", &member.member_id)
+}
+
+/// Adds a new member with its codes.
+pub(crate) fn insert(
+    tx: &Transaction<'_>,
+    member: &MemberSnapshot,
+    birthday: Option<&str>,
+    now: &str,
+) -> Result<(), StoreError> {
+    tx.prepare_cached(
+        "INSERT INTO members (member_id, number, snapshot, birthday, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
+    )?
+    .execute(params![
+        member.member_id,
+        member.number,
+        to_json(member)?,
+        birthday,
+        now
+    ])?;
+    let mut code =
+        tx.prepare_cached("INSERT INTO member_codes (code, member_id) VALUES (?1, ?2)")?;
+    for c in &member.codes {
+        code.execute(params![c, member.member_id])?;
+    }
+    log_change(tx, "member", &member.member_id)
+}
+
+/// The member an id names: itself, or the member a provisional id was merged into.
+pub(crate) fn resolve(tx: &Transaction<'_>, id: &str) -> Result<Option<String>, StoreError> {
+    let own: bool = tx
+        .prepare_cached("SELECT EXISTS (SELECT 1 FROM members WHERE member_id = ?1)")?
+        .query_row([id], |r| r.get(0))?;
+    if own {
+        return Ok(Some(id.to_owned()));
+    }
+    Ok(tx
+        .prepare_cached("SELECT member_id FROM member_aliases WHERE alias_id = ?1")?
+        .query_row([id], |r| r.get(0))
+        .optional()?)
+}
+
+pub(crate) fn code_owner(tx: &Transaction<'_>, code: &str) -> Result<Option<String>, StoreError> {
+    Ok(tx
+        .prepare_cached("SELECT member_id FROM member_codes WHERE code = ?1")?
+        .query_row([code], |r| r.get(0))
+        .optional()?)
+}
+
+pub(crate) fn is_revoked(tx: &Transaction<'_>, code: &str) -> Result<bool, StoreError> {
+    Ok(tx
+        .prepare_cached("SELECT EXISTS (SELECT 1 FROM revoked_codes WHERE code = ?1)")?
+        .query_row([code], |r| r.get(0))?)
+}
+
+/// The member a code names, for the online lookup.
+pub(crate) fn by_code(
+    tx: &Transaction<'_>,
+    code: &str,
+) -> Result<Option<MemberSnapshot>, StoreError> {
+    match code_owner(tx, code.trim())? {
+        Some(id) => load(tx, &id),
+        None => Ok(None),
+    }
+}
+
+/// Members changed in one transaction, written once each at the end.
+#[derive(Debug, Default)]
+pub(crate) struct Touched {
+    map: HashMap<String, MemberSnapshot>,
+}
+
+impl Touched {
+    /// The snapshot of `member_id` (a real member's id), loaded once per transaction.
+    pub(crate) fn get<'m>(
+        &'m mut self,
+        tx: &Transaction<'_>,
+        member_id: &str,
+    ) -> Result<Option<&'m mut MemberSnapshot>, StoreError> {
+        if !self.map.contains_key(member_id) {
+            match load(tx, member_id)? {
+                Some(s) => {
+                    self.map.insert(member_id.to_owned(), s);
+                }
+                None => return Ok(None),
+            }
+        }
+        Ok(self.map.get_mut(member_id))
+    }
+
+    pub(crate) fn flush(self, tx: &Transaction<'_>, now: &str) -> Result<(), StoreError> {
+        for member in self.map.values() {
+            save(tx, member, now)?;
+        }
+        Ok(())
+    }
+
+    /// A provisional member a till made for a new card: merged into the member that already
+    /// has the code, or a new member under the till's id. Idempotent.
+    pub(crate) fn register_provisional(
+        &mut self,
+        tx: &Transaction<'_>,
+        member_id: &str,
+        code: &str,
+        now: &str,
+    ) -> Result<(), StoreError> {
+        if resolve(tx, member_id)?.is_some() {
+            return Ok(());
+        }
+        if let Some(owner) = code_owner(tx, code)? {
+            tx.prepare_cached("INSERT INTO member_aliases (alias_id, member_id) VALUES (?1, ?2)")?
+                .execute(params![member_id, owner])?;
+            if let Some(m) = self.get(tx, &owner)?
+                && !m.merged_ids.iter().any(|id| id == member_id)
+            {
+                m.merged_ids.push(member_id.to_owned());
+            }
+            tracing::info!(provisional = %member_id, member = %owner, "provisional member merged into the card's member");
+            return Ok(());
+        }
+        let member = MemberSnapshot {
+            member_id: member_id.to_owned(),
+            number: code.to_owned(),
+            codes: vec![code.to_owned()],
+            provisional: false,
+            state: MemberState::default(),
+            applied_through: Default::default(),
+            merged_ids: Vec::new(),
+        };
+        insert(tx, &member, None, now)?;
+        self.map.insert(member_id.to_owned(), member);
+        tracing::info!(member = %member_id, "member created from a till's provisional member");
+        Ok(())
+    }
+}

@@ -1,0 +1,364 @@
+//! The default backend: one embedded SQLite file (WAL, `synchronous=FULL`).
+//!
+//! One writer connection behind a mutex (every write is one `BEGIN IMMEDIATE` transaction) and
+//! a small pool of read connections, each read in its own transaction so a feed page is one
+//! consistent snapshot. SQLite is synchronous: every operation runs on the blocking pool.
+
+mod admin;
+mod feed;
+mod intake;
+mod members;
+mod schema;
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
+
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tenpo_loyalty::{Date, RuleSet};
+use tenpo_protocol::sync::MemberSnapshot;
+
+use super::{ChangesPage, Enrolled, HubStore, PushOutcome, StoreError, Terminal};
+use crate::admin_api::{
+    ConflictView, CouponReport, CouponRequest, DiscrepancyView, ImportReport, ImportRow, Revoked,
+};
+use crate::cursor::FeedPosition;
+use crate::intake::Incoming;
+
+pub use schema::CURRENT_VERSION;
+
+/// Read connections kept open for reuse.
+const READERS_KEPT: usize = 4;
+
+/// The SQLite hub store. Cheap to clone: clones share the connections.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    path: PathBuf,
+    writer: Mutex<Connection>,
+    readers: Mutex<Vec<Connection>>,
+    /// Every rule-set version loaded (they never change once loaded).
+    rules: RwLock<BTreeMap<u32, Arc<RuleSet>>>,
+    /// Names this database in feed cursors.
+    epoch: String,
+}
+
+pub(crate) fn to_json<T: Serialize>(value: &T) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(|e| StoreError::Corrupt {
+        what: "value to store",
+        detail: e.to_string(),
+    })
+}
+
+pub(crate) fn from_json<T: DeserializeOwned>(
+    what: &'static str,
+    text: &str,
+) -> Result<T, StoreError> {
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt {
+        what,
+        detail: e.to_string(),
+    })
+}
+
+fn configure(conn: &Connection) -> Result<(), rusqlite::Error> {
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    conn.set_prepared_statement_cache_capacity(128);
+    Ok(())
+}
+
+/// Creates the database file readable by the hub's user only (it holds the signing key and
+/// personal data).
+fn create_private(path: &Path) -> Result<(), std::io::Error> {
+    if path.exists() {
+        return Ok(());
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    options.open(path).map(drop)
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path`, migrates it, and makes the feed
+    /// epoch and the first card signing key on first start.
+    pub fn open(path: &Path, now: DateTime<Utc>) -> Result<SqliteStore, StoreError> {
+        let open_err = |source| StoreError::Open {
+            path: path.to_owned(),
+            source,
+        };
+        create_private(path).map_err(|source| StoreError::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+        let mut writer = Connection::open(path).map_err(open_err)?;
+        configure(&writer).map_err(open_err)?;
+        schema::migrate(&mut writer)?;
+        let epoch = first_start(&mut writer, now)?;
+        let rules = admin::all_rules(&writer)?;
+        Ok(SqliteStore {
+            inner: Arc::new(Inner {
+                path: path.to_owned(),
+                writer: Mutex::new(writer),
+                readers: Mutex::new(Vec::new()),
+                rules: RwLock::new(rules),
+                epoch,
+            }),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// Runs `f` on the blocking pool.
+    fn blocking<T, F>(&self, f: F) -> impl Future<Output = Result<T, StoreError>> + Send + use<T, F>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Inner) -> Result<T, StoreError> + Send + 'static,
+    {
+        let inner = self.inner.clone();
+        async move {
+            match tokio::task::spawn_blocking(move || f(&inner)).await {
+                Ok(result) => result,
+                Err(e) => Err(StoreError::Worker(e.to_string())),
+            }
+        }
+    }
+}
+
+/// Makes what a new database needs: its epoch and a card signing key. Returns the epoch.
+fn first_start(conn: &mut Connection, now: DateTime<Utc>) -> Result<String, StoreError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let epoch: Option<String> = tx
+        .query_row("SELECT value FROM meta WHERE key = 'epoch'", [], |r| {
+            r.get(0)
+        })
+        .optional()?;
+    let epoch = match epoch {
+        Some(e) => e,
+        None => {
+            let e = crate::secrets::hex(&crate::secrets::random_bytes::<8>()?);
+            tx.execute("INSERT INTO meta (key, value) VALUES ('epoch', ?1)", [&e])?;
+            e
+        }
+    };
+    let keys: i64 = tx.query_row(
+        "SELECT COUNT(*) FROM signing_keys WHERE active = 1",
+        [],
+        |r| r.get(0),
+    )?;
+    if keys == 0 {
+        let secret = crate::secrets::random_bytes::<32>()?;
+        let signing = ed25519_dalek::SigningKey::from_bytes(&secret);
+        let public = signing.verifying_key().to_bytes();
+        tx.execute(
+            "INSERT INTO signing_keys (public_key, secret_key, active, created_at)
+             VALUES (?1, ?2, 1, ?3)",
+            rusqlite::params![public.as_slice(), secret.as_slice(), now.to_rfc3339()],
+        )?;
+        let key_id = tx.last_insert_rowid();
+        members::log_change(&tx, "signing_key", &key_id.to_string())?;
+        tracing::info!(key_id, "made a new card signing key");
+    }
+    tx.commit()?;
+    Ok(epoch)
+}
+
+impl Inner {
+    fn lock<T>(m: &Mutex<T>) -> Result<std::sync::MutexGuard<'_, T>, StoreError> {
+        m.lock().map_err(|_| StoreError::Poisoned)
+    }
+
+    /// Runs `f` in one `BEGIN IMMEDIATE` transaction: commits if it returns `Ok`.
+    fn write<T>(
+        &self,
+        f: impl FnOnce(&Transaction<'_>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut conn = Self::lock(&self.writer)?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let value = f(&tx)?;
+        tx.commit()?;
+        Ok(value)
+    }
+
+    /// Runs `f` in a read transaction on a pooled read connection.
+    fn read<T>(
+        &self,
+        f: impl FnOnce(&Transaction<'_>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let pooled = Self::lock(&self.readers)?.pop();
+        let mut conn = match pooled {
+            Some(c) => c,
+            None => {
+                let c = Connection::open_with_flags(
+                    &self.path,
+                    OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                )
+                .map_err(|source| StoreError::Open {
+                    path: self.path.clone(),
+                    source,
+                })?;
+                c.busy_timeout(std::time::Duration::from_secs(10))?;
+                c.set_prepared_statement_cache_capacity(64);
+                c
+            }
+        };
+        let result = (|| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred)?;
+            let value = f(&tx)?;
+            tx.finish()?;
+            Ok(value)
+        })();
+        let mut pool = Self::lock(&self.readers)?;
+        if pool.len() < READERS_KEPT {
+            pool.push(conn);
+        }
+        result
+    }
+
+    fn rules(&self, version: u32) -> Option<Arc<RuleSet>> {
+        self.rules.read().ok()?.get(&version).cloned()
+    }
+
+    fn latest_rules(&self) -> Option<Arc<RuleSet>> {
+        self.rules.read().ok()?.values().next_back().cloned()
+    }
+}
+
+impl HubStore for SqliteStore {
+    fn enroll(
+        &self,
+        code: String,
+        terminal_name: Option<String>,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Enrolled, StoreError>> + Send {
+        self.blocking(move |inner| inner.write(|tx| admin::enroll(tx, &code, terminal_name, now)))
+    }
+
+    fn terminal(
+        &self,
+        terminal_id: String,
+    ) -> impl Future<Output = Result<Option<Terminal>, StoreError>> + Send {
+        self.blocking(move |inner| inner.read(|tx| admin::terminal(tx, &terminal_id)))
+    }
+
+    fn push(
+        &self,
+        terminal: Terminal,
+        events: Vec<Incoming>,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<PushOutcome, StoreError>> + Send {
+        self.blocking(move |inner| {
+            inner.write(|tx| intake::push(tx, &|v| inner.rules(v), &terminal, events, now))
+        })
+    }
+
+    fn changes(
+        &self,
+        after: Option<FeedPosition>,
+        limit: u32,
+    ) -> impl Future<Output = Result<ChangesPage, StoreError>> + Send {
+        self.blocking(move |inner| {
+            inner.read(|tx| feed::changes(tx, &inner.epoch, after.as_ref(), limit))
+        })
+    }
+
+    fn member_by_code(
+        &self,
+        code: String,
+    ) -> impl Future<Output = Result<Option<MemberSnapshot>, StoreError>> + Send {
+        self.blocking(move |inner| inner.read(|tx| members::by_code(tx, &code)))
+    }
+
+    fn create_enrollment_code(
+        &self,
+        store_id: String,
+        expires_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<String, StoreError>> + Send {
+        self.blocking(move |inner| {
+            inner.write(|tx| admin::create_enrollment_code(tx, &store_id, expires_at, now))
+        })
+    }
+
+    fn load_rules(
+        &self,
+        rules: RuleSet,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        self.blocking(move |inner| {
+            // The writer lock is held across the cache update, so versions land in order.
+            let mut conn = Inner::lock(&inner.writer)?;
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            admin::load_rules(&tx, &rules, now)?;
+            tx.commit()?;
+            let mut cache = inner.rules.write().map_err(|_| StoreError::Poisoned)?;
+            cache.insert(rules.version, Arc::new(rules));
+            Ok(())
+        })
+    }
+
+    fn current_rules(&self) -> impl Future<Output = Result<Option<RuleSet>, StoreError>> + Send {
+        self.blocking(|inner| Ok(inner.latest_rules().map(|r| (*r).clone())))
+    }
+
+    fn import_members(
+        &self,
+        rows: Vec<ImportRow>,
+        today: Date,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<ImportReport, StoreError>> + Send {
+        self.blocking(move |inner| {
+            let rules = inner.latest_rules().ok_or(StoreError::NoRuleSet)?;
+            inner.write(|tx| admin::import_members(tx, &rules, rows, today, now))
+        })
+    }
+
+    fn issue_coupons(
+        &self,
+        request: CouponRequest,
+        today: Date,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<CouponReport, StoreError>> + Send {
+        self.blocking(move |inner| inner.write(|tx| admin::issue_coupons(tx, request, today, now)))
+    }
+
+    fn revoke_code(
+        &self,
+        code: String,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Revoked, StoreError>> + Send {
+        self.blocking(move |inner| inner.write(|tx| admin::revoke_code(tx, &code, now)))
+    }
+
+    fn conflicts(
+        &self,
+        after: i64,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<ConflictView>, StoreError>> + Send {
+        self.blocking(move |inner| inner.read(|tx| admin::conflicts(tx, after, limit)))
+    }
+
+    fn discrepancies(
+        &self,
+        after: i64,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<DiscrepancyView>, StoreError>> + Send {
+        self.blocking(move |inner| inner.read(|tx| admin::discrepancies(tx, after, limit)))
+    }
+}

@@ -1,0 +1,172 @@
+//! The hub database's schema and its forward-only migrations (SQLite's `user_version`), one
+//! transaction per migration with its version bump. A database newer than this binary knows is
+//! refused, never touched.
+//!
+//! - `events` holds every pushed event slot forever, keyed by (terminal, seq); `conflicts` and
+//!   `discrepancies` are what the CRM and IT are shown.
+//! - `members` holds each member's [`tenpo_protocol::sync::MemberSnapshot`] as JSON (what the
+//!   feed sends, so a feed read is one row per member) beside the personal data terminals never
+//!   see (`birthday`). `member_codes` and `member_aliases` index it.
+//! - `changes` is the feed's log: one row per thing (member, rule set, key, revoked code) at
+//!   the position of its latest change, so reading from the start is a full snapshot and reading
+//!   from a cursor gives what changed since.
+
+use rusqlite::Connection;
+
+use crate::store::StoreError;
+
+/// Each entry moves the schema from version `index` to `index + 1`. Append only.
+pub(crate) const MIGRATIONS: &[&str] = &[
+    // 1: everything.
+    r#"
+    CREATE TABLE meta (
+        key   TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    ) STRICT;
+
+    CREATE TABLE enrollment_codes (
+        code_hash   BLOB PRIMARY KEY,
+        store_id    TEXT NOT NULL,
+        created_at  TEXT NOT NULL,
+        expires_at  TEXT NOT NULL,
+        used_at     TEXT,
+        terminal_id TEXT
+    ) STRICT;
+
+    CREATE TABLE terminals (
+        terminal_id   TEXT PRIMARY KEY,
+        store_id      TEXT NOT NULL,
+        name          TEXT,
+        secret_hash   BLOB NOT NULL,
+        enrolled_at   TEXT NOT NULL,
+        -- Highest contiguous seq held; every event through it is applied.
+        acked_through INTEGER NOT NULL DEFAULT 0
+    ) STRICT;
+
+    -- Every event slot a terminal pushed, forever. status: stored | rejected | conflict.
+    CREATE TABLE events (
+        terminal_id TEXT NOT NULL,
+        seq         INTEGER NOT NULL,
+        event_id    TEXT,
+        kind        TEXT,
+        status      TEXT NOT NULL,
+        reason      TEXT,
+        hash        TEXT NOT NULL,
+        payload     TEXT NOT NULL,
+        received_at TEXT NOT NULL,
+        PRIMARY KEY (terminal_id, seq)
+    ) STRICT;
+    CREATE INDEX events_by_id ON events(event_id);
+
+    CREATE TABLE conflicts (
+        id             INTEGER PRIMARY KEY,
+        terminal_id    TEXT NOT NULL,
+        seq            INTEGER NOT NULL,
+        kind           TEXT NOT NULL,
+        event_id       TEXT,
+        first_payload  TEXT NOT NULL,
+        second_payload TEXT NOT NULL,
+        second_hash    TEXT NOT NULL,
+        detected_at    TEXT NOT NULL,
+        UNIQUE (terminal_id, seq, kind, second_hash)
+    ) STRICT;
+
+    CREATE TABLE discrepancies (
+        id            INTEGER PRIMARY KEY,
+        terminal_id   TEXT NOT NULL,
+        seq           INTEGER NOT NULL,
+        event_id      TEXT NOT NULL,
+        sale_id       TEXT NOT NULL,
+        member_id     TEXT NOT NULL,
+        rules_version INTEGER NOT NULL,
+        till          TEXT NOT NULL,
+        hub           TEXT NOT NULL,
+        detail        TEXT NOT NULL,
+        detected_at   TEXT NOT NULL
+    ) STRICT;
+
+    CREATE TABLE members (
+        member_id  TEXT PRIMARY KEY,
+        number     TEXT NOT NULL,
+        snapshot   TEXT NOT NULL,
+        birthday   TEXT,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    ) STRICT;
+    CREATE INDEX members_by_birthday_month ON members(substr(birthday, 6, 2))
+        WHERE birthday IS NOT NULL;
+
+    CREATE TABLE member_codes (
+        code      TEXT PRIMARY KEY,
+        member_id TEXT NOT NULL REFERENCES members(member_id)
+    ) STRICT, WITHOUT ROWID;
+
+    CREATE TABLE member_aliases (
+        alias_id  TEXT PRIMARY KEY,
+        member_id TEXT NOT NULL REFERENCES members(member_id)
+    ) STRICT, WITHOUT ROWID;
+
+    CREATE TABLE revoked_codes (
+        code       TEXT PRIMARY KEY,
+        member_id  TEXT,
+        revoked_at TEXT NOT NULL
+    ) STRICT, WITHOUT ROWID;
+
+    CREATE TABLE coupon_grants (
+        coupon_id  TEXT NOT NULL,
+        member_id  TEXT NOT NULL,
+        granted_at TEXT NOT NULL,
+        PRIMARY KEY (coupon_id, member_id)
+    ) STRICT, WITHOUT ROWID;
+
+    CREATE TABLE rule_sets (
+        version   INTEGER PRIMARY KEY,
+        name      TEXT NOT NULL,
+        rules     TEXT NOT NULL,
+        loaded_at TEXT NOT NULL
+    ) STRICT;
+
+    -- Card-QR signing keys. The secret never leaves the hub.
+    CREATE TABLE signing_keys (
+        key_id     INTEGER PRIMARY KEY,
+        public_key BLOB NOT NULL,
+        secret_key BLOB NOT NULL,
+        active     INTEGER NOT NULL,
+        created_at TEXT NOT NULL
+    ) STRICT;
+
+    -- The feed's log: kind in (member, rule_set, signing_key, code_revoked).
+    CREATE TABLE changes (
+        pos  INTEGER PRIMARY KEY AUTOINCREMENT,
+        kind TEXT NOT NULL,
+        key  TEXT NOT NULL,
+        UNIQUE (kind, key)
+    ) STRICT;
+    "#,
+];
+
+/// The schema version this binary writes.
+pub const CURRENT_VERSION: u32 = MIGRATIONS.len() as u32;
+
+pub(crate) fn version(conn: &Connection) -> Result<u32, StoreError> {
+    Ok(conn.pragma_query_value(None, "user_version", |row| row.get(0))?)
+}
+
+/// Brings the database up to [`CURRENT_VERSION`], one migration per transaction.
+pub(crate) fn migrate(conn: &mut Connection) -> Result<u32, StoreError> {
+    let found = version(conn)?;
+    if found > CURRENT_VERSION {
+        return Err(StoreError::SchemaTooNew {
+            found,
+            known: CURRENT_VERSION,
+        });
+    }
+    for (index, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", index as u32 + 1)?;
+        tx.commit()?;
+        tracing::info!(version = index + 1, "hub database schema migrated");
+    }
+    version(conn)
+}

@@ -1,0 +1,354 @@
+//! The admin API and the `tenpo-hub` binary: rule sets, member import (the CSV report through
+//! the real command), config validation, serve and clean stop.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+
+use common::{card, import};
+use reqwest::StatusCode;
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_tenpo-hub");
+
+#[tokio::test]
+async fn rule_set_versions_must_increase() {
+    let hub = common::start().await;
+    // No rules yet: importing says what to do.
+    let err = hub
+        .admin()
+        .import_members(vec![])
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("load-rules"), "{err}");
+    hub.load_demo_rules().await;
+    let err = hub
+        .admin()
+        .load_rules(toml::to_string(&tenpo_loyalty::RuleSet::demo()).unwrap())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("409") && err.contains("not newer"), "{err}");
+    // Invalid rules, TOML errors: 422 naming the setting.
+    let mut bad = tenpo_loyalty::RuleSet::demo();
+    bad.version = 2;
+    bad.stamps.card_size = 0;
+    let err = hub
+        .admin()
+        .load_rules(toml::to_string(&bad).unwrap())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("stamps.card_size"), "{err}");
+    let err = hub
+        .admin()
+        .load_rules("version = 2\nnme = \"x\"".into())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("422"), "{err}");
+    // JSON works too.
+    let mut v2 = tenpo_loyalty::RuleSet::demo();
+    v2.version = 2;
+    let r = hub
+        .http
+        .post(hub.url("/v1/admin/rule-sets"))
+        .bearer_auth(common::ADMIN_TOKEN)
+        .json(&v2)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+}
+
+#[tokio::test]
+async fn import_reports_each_refused_row() {
+    let hub = common::start().await;
+    hub.load_demo_rules().await;
+    let good = card(1);
+    let mut bad_digit = card(2);
+    bad_digit.pop();
+    bad_digit.push(if card(2).ends_with('0') { '1' } else { '0' });
+    let report = import(
+        &hub,
+        &[
+            (&good, 100, 20_000, Some("1990-01-31")),
+            (&bad_digit, 1, 0, None),
+            (&good, 5, 0, None),
+            (&card(3), -5, 0, None),
+            (&card(4), 0, -1, None),
+            (&card(5), 0, 0, Some("1990-02-30")),
+            ("4901234567894", 0, 0, None),
+        ],
+    )
+    .await;
+    assert_eq!(report.imported, 1);
+    let reasons: Vec<(u64, &str)> = report
+        .rejected
+        .iter()
+        .map(|r| (r.line, r.reason.as_str()))
+        .collect();
+    assert_eq!(reasons.len(), 6, "{reasons:?}");
+    assert!(reasons[0].1.contains("check digit") && reasons[0].0 == 3);
+    assert!(reasons[1].1.contains("duplicate"));
+    assert!(reasons[2].1.contains("negative points"));
+    assert!(reasons[3].1.contains("negative qualifying spend"));
+    assert!(reasons[4].1.contains("birthday"));
+    assert!(reasons[5].1.contains("20 to 29"));
+    // The imported member: a lot expiring by the rules, spend on the import date.
+    let till = hub.enroll("s1").await;
+    let (_, body) = hub.lookup(&till, &good).await;
+    let state: tenpo_loyalty::MemberState = serde_json::from_value(body["state"].clone()).unwrap();
+    assert_eq!(state.lots.len(), 1);
+    assert_eq!(state.lots[0].points, 100);
+    let rules = tenpo_loyalty::RuleSet::demo();
+    assert_eq!(
+        state.lots[0].expires_on,
+        rules.expiry_for(state.lots[0].earned_on)
+    );
+    assert_eq!(state.spend.values().sum::<i64>(), 20_000);
+    // Too many rows in one request.
+    let rows = (0..1001)
+        .map(|i| tenpo_hub::admin_api::ImportRow {
+            line: i,
+            card_code: card(100 + i),
+            points: 0,
+            qualifying_spend_yen: 0,
+            birthday: None,
+        })
+        .collect();
+    let err = hub
+        .admin()
+        .import_members(rows)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("422"), "{err}");
+}
+
+/// A `tenpo-hub serve` process; killed on drop.
+struct Served {
+    child: Child,
+    base: String,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn serve(dir: &std::path::Path) -> Served {
+    let mut child = Command::new(BIN)
+        .args([
+            "--log-format",
+            "json",
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--data-dir",
+        ])
+        .arg(dir)
+        .env("TENPO_HUB_ADMIN_TOKEN", common::ADMIN_TOKEN)
+        .env_remove("TENPO_HUB_ADMIN_TOKEN_FILE")
+        .env_remove("TENPO_HUB_CONFIG")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = BufReader::new(stderr).lines();
+    let mut base = None;
+    for line in lines.by_ref().take(50) {
+        let line = line.unwrap();
+        assert!(!line.contains(common::ADMIN_TOKEN), "token logged: {line}");
+        let v: Value = serde_json::from_str(&line).unwrap_or_default();
+        if v["fields"]["message"] == "tenpo-hub ready" {
+            base = Some(format!(
+                "http://{}",
+                v["fields"]["listen"].as_str().unwrap()
+            ));
+            break;
+        }
+    }
+    // Keep draining the log so the hub never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    Served {
+        child,
+        base: base.expect("the hub never said it was ready"),
+    }
+}
+
+fn admin_cmd(base: &str, args: &[&str]) -> std::process::Output {
+    Command::new(BIN)
+        .args(args)
+        .args(["--hub", base])
+        .env("TENPO_HUB_ADMIN_TOKEN", common::ADMIN_TOKEN)
+        .env_remove("TENPO_HUB_ADMIN_TOKEN_FILE")
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn the_binary_serves_imports_a_csv_and_reports_rejected_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let served = serve(&dir.path().join("data"));
+    let rules = dir.path().join("rules.toml");
+    std::fs::write(
+        &rules,
+        toml::to_string(&tenpo_loyalty::RuleSet::demo()).unwrap(),
+    )
+    .unwrap();
+    let out = admin_cmd(&served.base, &["load-rules", rules.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let mut bad_digit = card(2);
+    bad_digit.pop();
+    bad_digit.push(if card(2).ends_with('0') { '1' } else { '0' });
+    let csv = format!(
+        "card_code,points,qualifying_spend_yen,birthday\n\
+         {},120,30000,1980-05-05\n\
+         {bad_digit},5,0,\n\
+         {},1,0,\n\
+         {},-3,0,\n\
+         {},lots,0,\n\
+         {},7,700,\n",
+        card(1),
+        card(1),
+        card(3),
+        card(4),
+        card(5)
+    );
+    let file = dir.path().join("members.csv");
+    std::fs::write(&file, csv).unwrap();
+    let out = admin_cmd(
+        &served.base,
+        &[
+            "import-members",
+            file.to_str().unwrap(),
+            "--batch-size",
+            "2",
+        ],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("2 members imported, 4 rows rejected"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("line 3:") && stdout.contains("check digit"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("line 4:") && stdout.contains("duplicate"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("line 5:") && stdout.contains("negative"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("line 6:") && stdout.contains("not a whole number"),
+        "{stdout}"
+    );
+
+    // Birthday coupons and an enrolment code through the commands.
+    let out = admin_cmd(
+        &served.base,
+        &[
+            "issue-coupon",
+            "--birthday-month",
+            "5",
+            "--value-yen",
+            "300",
+            "--valid-days",
+            "31",
+        ],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("issued to 1 members"), "{stdout}");
+    let out = admin_cmd(&served.base, &["enroll-code", "--store", "store-9"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("enrolment code for store store-9"),
+        "{stdout}"
+    );
+    let out = admin_cmd(&served.base, &["conflicts"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("0 conflicts"));
+    let out = admin_cmd(&served.base, &["discrepancies", "--json"]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "[]");
+
+    // A wrong token is refused, with the reason.
+    let out = Command::new(BIN)
+        .args(["conflicts", "--hub", &served.base])
+        .env("TENPO_HUB_ADMIN_TOKEN", "wrong-token-wrong-token")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("wrong admin token"));
+}
+
+#[cfg(unix)]
+#[test]
+fn sigterm_stops_the_hub_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut served = serve(&dir.path().join("data"));
+    let pid = served.child.id().to_string();
+    let status = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert!(status.success());
+    let exit = served.child.wait().unwrap();
+    assert!(exit.success(), "{exit:?}");
+}
+
+#[test]
+fn validate_names_bad_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("good.toml");
+    std::fs::write(
+        &good,
+        "data_dir = \"/tmp/hub\"\nlisten = \"0.0.0.0:7400\"\ntime_zone = \"Asia/Tokyo\"\n\
+         enrollment_code_hours = 48\nlog_format = \"json\"\n",
+    )
+    .unwrap();
+    let out = Command::new(BIN)
+        .arg("validate")
+        .arg(&good)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("valid"));
+    for (text, key) in [
+        ("listn = \"127.0.0.1:1\"\n", "listn"),
+        ("listen = \"here\"\n", "listen"),
+        ("time_zone = \"Mars/Olympus\"\n", "time_zone"),
+        ("enrollment_code_hours = 0\n", "enrollment_code_hours"),
+    ] {
+        let bad = dir.path().join("bad.toml");
+        std::fs::write(&bad, text).unwrap();
+        let out = Command::new(BIN)
+            .arg("validate")
+            .arg(&bad)
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(key), "{key}: {err}");
+    }
+}

@@ -1,0 +1,328 @@
+//! A real hub for the tests: SQLite in a temporary directory, HTTP on 127.0.0.1, and helpers
+//! that build events the way a terminal does.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+
+use chrono::Utc;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use tenpo_hub::api::{self, AppState};
+use tenpo_hub::client::AdminClient;
+use tenpo_hub::store::{HubStore, SqliteStore};
+use tenpo_loyalty::{Date, Line, MemberState, RuleSet, Sale, SaleOutcome, evaluate_sale};
+use tenpo_protocol::events::{Event, EventBody, content_hash};
+use tenpo_protocol::sync::{EnrollResponse, PushItem};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+
+pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789abcdef";
+
+pub struct Hub {
+    pub base: String,
+    pub dir: tempfile::TempDir,
+    pub store: Arc<SqliteStore>,
+    pub http: reqwest::Client,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Till {
+    pub terminal_id: String,
+    pub store_id: String,
+    pub secret: String,
+}
+
+impl Till {
+    pub fn auth(&self) -> String {
+        format!("Bearer {}.{}", self.terminal_id, self.secret)
+    }
+}
+
+pub async fn start() -> Hub {
+    let dir = tempfile::tempdir().unwrap();
+    start_in(dir).await
+}
+
+pub async fn start_in(dir: tempfile::TempDir) -> Hub {
+    let store = Arc::new(SqliteStore::open(&dir.path().join("hub.db"), Utc::now()).unwrap());
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let state = AppState::new(store.clone(), ADMIN_TOKEN, chrono_tz::Asia::Tokyo);
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        api::serve(listener, state, async {
+            let _ = stopped.await;
+        })
+        .await
+        .unwrap();
+    });
+    Hub {
+        base,
+        dir,
+        store,
+        http: reqwest::Client::new(),
+        stop: Some(stop),
+        task: Some(task),
+    }
+}
+
+impl Hub {
+    /// Stops the server and hands back its directory (to start again on the same database).
+    pub async fn stop(mut self) -> tempfile::TempDir {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.task.take() {
+            t.await.unwrap();
+        }
+        let Hub { dir, store, .. } = self;
+        drop(store);
+        dir
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub fn admin(&self) -> AdminClient {
+        AdminClient::new(&self.base, ADMIN_TOKEN.into()).unwrap()
+    }
+
+    pub async fn load_demo_rules(&self) -> RuleSet {
+        let rules = RuleSet::demo();
+        self.admin()
+            .load_rules(toml::to_string(&rules).unwrap())
+            .await
+            .unwrap();
+        rules
+    }
+
+    pub async fn enroll(&self, store_id: &str) -> Till {
+        let made = self.admin().enrollment_code(store_id, None).await.unwrap();
+        let r = self
+            .http
+            .post(self.url("/v1/enroll"))
+            .json(&json!({"code": made.code, "terminal_name": "till"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::CREATED);
+        let e: EnrollResponse = r.json().await.unwrap();
+        Till {
+            terminal_id: e.terminal_id,
+            store_id: e.store_id,
+            secret: e.secret,
+        }
+    }
+
+    pub async fn push_items(&self, till: &Till, items: Value) -> (StatusCode, Value) {
+        let r = self
+            .http
+            .post(self.url("/v1/events"))
+            .header("authorization", till.auth())
+            .json(&json!({ "events": items }))
+            .send()
+            .await
+            .unwrap();
+        let status = r.status();
+        (status, r.json().await.unwrap())
+    }
+
+    /// Pushes events with their correct hashes; asserts 200.
+    pub async fn push(&self, till: &Till, events: &[Event]) -> Value {
+        let items: Vec<PushItem> = events.iter().map(item).collect();
+        let (status, body) = self
+            .push_items(till, serde_json::to_value(items).unwrap())
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body
+    }
+
+    pub async fn changes(&self, till: &Till, cursor: &str) -> (StatusCode, Value) {
+        let r = self
+            .http
+            .get(self.url(&format!("/v1/changes?cursor={}", encode(cursor))))
+            .header("authorization", till.auth())
+            .send()
+            .await
+            .unwrap();
+        let status = r.status();
+        (status, r.json().await.unwrap())
+    }
+
+    /// Reads the feed from `cursor` to its end; returns every change and the last cursor.
+    pub async fn drain(&self, till: &Till, cursor: &str) -> (Vec<Value>, String) {
+        let mut cursor = cursor.to_owned();
+        let mut all = Vec::new();
+        for _ in 0..10_000 {
+            let (status, body) = self.changes(till, &cursor).await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+            all.extend(body["changes"].as_array().unwrap().iter().cloned());
+            cursor = body["next_cursor"].as_str().unwrap().to_owned();
+            if !body["more"].as_bool().unwrap() {
+                return (all, cursor);
+            }
+        }
+        panic!("the feed never ended");
+    }
+
+    pub async fn lookup(&self, till: &Till, code: &str) -> (StatusCode, Value) {
+        let r = self
+            .http
+            .get(self.url(&format!("/v1/members/by-code/{code}")))
+            .header("authorization", till.auth())
+            .send()
+            .await
+            .unwrap();
+        let status = r.status();
+        (status, r.json().await.unwrap())
+    }
+
+    /// The hub's member state for a code.
+    pub async fn state(&self, code: &str) -> MemberState {
+        self.store
+            .member_by_code(code.into())
+            .await
+            .unwrap()
+            .expect("member")
+            .state
+    }
+}
+
+pub fn item(event: &Event) -> PushItem {
+    PushItem {
+        event: event.clone(),
+        content_hash: content_hash(event),
+    }
+}
+
+pub fn date(s: &str) -> Date {
+    s.parse().unwrap()
+}
+
+pub fn event(till: &Till, seq: u64, body: EventBody) -> Event {
+    Event {
+        event_id: uuid::Uuid::now_v7().to_string(),
+        seq,
+        store_id: till.store_id.clone(),
+        terminal_id: till.terminal_id.clone(),
+        recorded_at: Utc::now().to_rfc3339(),
+        body,
+    }
+}
+
+pub fn provisional(till: &Till, seq: u64, member_id: &str, code: &str) -> Event {
+    event(
+        till,
+        seq,
+        EventBody::MemberProvisional {
+            member_id: member_id.into(),
+            code: code.into(),
+        },
+    )
+}
+
+pub fn lines(amount_yen: i64) -> Vec<Line> {
+    vec![Line {
+        sku: "tea".into(),
+        category: None,
+        quantity: 1,
+        amount_yen,
+    }]
+}
+
+/// A member sale as a till records it: evaluated on the till's view `state`.
+#[allow(clippy::too_many_arguments)]
+pub fn sale(
+    till: &Till,
+    seq: u64,
+    member_id: Option<&str>,
+    rules: &RuleSet,
+    state: &MemberState,
+    sale_id: &str,
+    amount_yen: i64,
+    redeem: i64,
+) -> (Event, Option<SaleOutcome>) {
+    let day = date("2026-11-20");
+    let outcome = member_id.map(|_| {
+        evaluate_sale(
+            rules,
+            state,
+            &Sale {
+                sale_id: sale_id.into(),
+                store_id: till.store_id.clone(),
+                business_date: day,
+                lines: lines(amount_yen),
+                redeem_points: redeem,
+                coupon_ids: vec![],
+            },
+        )
+        .unwrap()
+    });
+    let e = event(
+        till,
+        seq,
+        EventBody::Sale {
+            sale_id: sale_id.into(),
+            member_id: member_id.map(str::to_owned),
+            occurred_at: Utc::now().to_rfc3339(),
+            business_date: day,
+            lines: lines(amount_yen),
+            redeem_points: redeem,
+            coupon_ids: vec![],
+            outcome: outcome.clone(),
+        },
+    );
+    (e, outcome)
+}
+
+/// A card code with a valid check digit.
+pub fn card(n: u64) -> String {
+    tenpo_hub::codes::with_check_digit(&format!("21{n:010}")).unwrap()
+}
+
+/// Imports members through the admin API: (code, points, spend, birthday).
+pub async fn import(
+    hub: &Hub,
+    rows: &[(&str, i64, i64, Option<&str>)],
+) -> tenpo_hub::admin_api::ImportReport {
+    let rows = rows
+        .iter()
+        .enumerate()
+        .map(
+            |(i, (code, points, spend, birthday))| tenpo_hub::admin_api::ImportRow {
+                line: i as u64 + 2,
+                card_code: (*code).into(),
+                points: *points,
+                qualifying_spend_yen: *spend,
+                birthday: birthday.map(str::to_owned),
+            },
+        )
+        .collect();
+    hub.admin().import_members(rows).await.unwrap()
+}
+
+pub fn statuses(body: &Value) -> Vec<String> {
+    body["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["status"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// Percent-encodes a query value.
+pub fn encode(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                char::from(b).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
