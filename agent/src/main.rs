@@ -215,6 +215,18 @@ fn enroll(
         secret: answer.secret,
     };
     credentials.save(data_dir, force)?;
+    let db = data_dir.join(DB_FILE);
+    if db.exists() {
+        let store = Store::open(&db).with_context(|| format!("opening {}", db.display()))?;
+        let who = tenpo_agent::store::Identity {
+            store_id: credentials.store_id.clone(),
+            terminal_id: credentials.terminal_id.clone(),
+        };
+        let restamped = store.write(|tx| tx.restamp_unsent(&who))?;
+        if restamped > 0 {
+            println!("{restamped} events recorded before enrolment will be sent as this terminal");
+        }
+    }
     println!(
         "enrolled: store {}, terminal {}; credentials in {}",
         credentials.store_id,

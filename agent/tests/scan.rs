@@ -232,3 +232,49 @@ async fn a_stalled_subscriber_does_not_hold_scans_up() {
     }
     drop(stalled);
 }
+
+/// Two scanners on one till: each scan names its scanner, and each scanner's state is its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn several_scanners_at_once() {
+    let (mut front, front_slave) = TTYPort::pair().unwrap();
+    let (mut hand, hand_slave) = TTYPort::pair().unwrap();
+    let mut a = scanner(&std::path::PathBuf::from(front_slave.name().unwrap()));
+    a.name = "front".into();
+    let mut b = scanner(&std::path::PathBuf::from(hand_slave.name().unwrap()));
+    b.name = "handheld".into();
+    b.terminator = tenpo_hw::source::TerminatorSetting::Lf;
+    let agent = TestAgent::start_with(&[a, b], rules(KeyRing::new())).await;
+    for _ in 0..500 {
+        let (_, s) = agent.get("/v1/status").await;
+        if s["scanners"][0]["connected"] == true && s["scanners"][1]["connected"] == true {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut events = Events::open(&agent).await;
+    front.write_all(format!("{STANDARD}\r").as_bytes()).unwrap();
+    let e = events.next().await;
+    assert_eq!(
+        (e["scanner"].as_str(), e["outcome"].as_str()),
+        (Some("front"), Some("member")),
+        "{e}"
+    );
+    // The same card on the other scanner is not a repeat of the first one's read.
+    hand.write_all(format!("{STANDARD}\n").as_bytes()).unwrap();
+    let e = events.next().await;
+    assert_eq!(
+        (e["scanner"].as_str(), e["outcome"].as_str()),
+        (Some("handheld"), Some("member")),
+        "{e}"
+    );
+    let (_, status) = agent.get("/v1/status").await;
+    let names: Vec<&str> = status["scanners"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["front", "handheld"]);
+    assert_eq!(status["scanners"][0]["scans"], 1);
+    assert_eq!(status["scanners"][1]["scans"], 1);
+}

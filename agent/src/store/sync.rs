@@ -80,6 +80,23 @@ impl WriteTx<'_> {
         Ok(self.meta(CURSOR)?.unwrap_or_default())
     }
 
+    /// Stamps every event the hub has not acknowledged with the terminal's enrolled identity:
+    /// a till that ran standalone and then enrols keeps its unsent sales. Nothing was sent
+    /// under the old identity, so no hub holds another version of these events. Returns how
+    /// many events were re-stamped.
+    pub fn restamp_unsent(&self, who: &super::Identity) -> Result<u64, StoreError> {
+        let acked = self.acked_through()?;
+        let n = self
+            .tx
+            .prepare_cached(
+                "UPDATE outbox SET payload = json_set(payload, '$.store_id', ?1, '$.terminal_id', ?2)
+                 WHERE seq > ?3 AND (json_extract(payload, '$.store_id') <> ?1
+                                     OR json_extract(payload, '$.terminal_id') <> ?2)",
+            )?
+            .execute(params![who.store_id, who.terminal_id, acked as i64])?;
+        Ok(n as u64)
+    }
+
     /// Points this terminal redeemed for a member on a business day that the hub has not
     /// acknowledged yet.
     pub fn unsynced_redemptions(

@@ -236,3 +236,37 @@ fn export_writes_every_sale_and_event() {
     assert_eq!(lines[3]["payload"]["body"]["kind"], "sale");
     assert_eq!(lines[5]["seq"], 3);
 }
+
+/// A till that ran standalone and then enrols sends its unsent events as the enrolled terminal;
+/// what the hub already acknowledged is never rewritten.
+#[test]
+fn unsent_events_take_the_enrolled_identity() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("t.db")).unwrap();
+    for n in 1..=3 {
+        record(&store, n).unwrap();
+    }
+    store.write(|tx| tx.advance_acked(1)).unwrap();
+    let enrolled = Identity {
+        store_id: "shibuya-01".into(),
+        terminal_id: "t00007".into(),
+    };
+    assert_eq!(store.write(|tx| tx.restamp_unsent(&enrolled)).unwrap(), 2);
+    assert_eq!(
+        store.write(|tx| tx.restamp_unsent(&enrolled)).unwrap(),
+        0,
+        "idempotent"
+    );
+    let events = store.pending_events(0, 10).unwrap();
+    assert_eq!(
+        (events[0].store_id.as_str(), events[0].terminal_id.as_str()),
+        ("s1", "t1"),
+        "acknowledged: untouched"
+    );
+    for e in &events[1..] {
+        assert_eq!(
+            (e.store_id.as_str(), e.terminal_id.as_str()),
+            ("shibuya-01", "t00007")
+        );
+    }
+}

@@ -1,0 +1,294 @@
+//! Sync budgets (DESIGN §8) against a real `tenpo-hub` process on loopback:
+//!
+//! - pushing a backlog of 10,000 events (≤ 2 s);
+//! - the first sync of 1,000,000 members: time (≤ 60 s) and the agent's peak RSS (≤ 150 MB),
+//!   measured on a real `tenpo-agent sync --now` process.
+//!
+//! Run: `cargo build --release -p tenpo-hub && cargo bench -p tenpo-agent --bench sync`
+//! (`TENPO_BENCH_MEMBERS` changes the member count; the populated hub is kept under
+//! `target/tmp/tenpo-sync-bench/` for later runs). Prints a Markdown table.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use tenpo_agent::ledger::Ledger;
+use tenpo_agent::store::{Identity, Store};
+use tenpo_agent::sync::{Credentials, Engine, HubClient, Shared, SyncConfig};
+use tenpo_loyalty::RuleSet;
+use tenpo_protocol::agent::{SaleLine, SaleRequest};
+
+fn bin_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_tenpo-agent"))
+        .parent()
+        .unwrap()
+        .to_owned()
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+struct Hub {
+    child: Child,
+    url: String,
+    token: String,
+}
+
+impl Drop for Hub {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn hub_cmd(hub: &Hub) -> Command {
+    let mut c = Command::new(bin_dir().join("tenpo-hub"));
+    c.env("TENPO_HUB_URL", &hub.url)
+        .env("TENPO_HUB_ADMIN_TOKEN", &hub.token);
+    c
+}
+
+fn start_hub(data: &Path) -> Hub {
+    let bin = bin_dir().join("tenpo-hub");
+    assert!(
+        bin.exists(),
+        "build the hub first: cargo build --release -p tenpo-hub"
+    );
+    let port = free_port();
+    let child = Command::new(bin)
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .arg("--data-dir")
+        .arg(data)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "the hub did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let token = std::fs::read_to_string(data.join("admin-token"))
+        .unwrap()
+        .trim()
+        .to_owned();
+    Hub {
+        child,
+        url: format!("http://127.0.0.1:{port}"),
+        token,
+    }
+}
+
+fn run(cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{:?}: {}",
+        cmd,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn enrol(hub: &Hub, agent_dir: &Path) -> Credentials {
+    let text = run(hub_cmd(hub).args(["enroll-code", "--store", "bench-store"]));
+    let code = text
+        .split_whitespace()
+        .find(|w| w.len() == 14 && w.matches('-').count() == 2)
+        .unwrap_or_else(|| panic!("no code in {text:?}"))
+        .to_owned();
+    run(Command::new(env!("CARGO_BIN_EXE_tenpo-agent"))
+        .args(["enroll", "--hub", &hub.url, "--code", &code])
+        .arg("--data-dir")
+        .arg(agent_dir));
+    Credentials::load(agent_dir).unwrap().unwrap()
+}
+
+fn rules_file(dir: &Path) -> PathBuf {
+    let path = dir.join("rules.toml");
+    std::fs::write(
+        &path,
+        include_str!("../../loyalty/examples/demo-rules.toml"),
+    )
+    .unwrap();
+    path
+}
+
+/// Records 10,000 sales on an enrolled terminal, then times pushing them all.
+fn bench_backlog(dir: &Path) -> (Duration, u64) {
+    let _ = std::fs::remove_dir_all(dir);
+    std::fs::create_dir_all(dir).unwrap();
+    let hub = start_hub(&dir.join("hub"));
+    run(hub_cmd(&hub).arg("load-rules").arg(rules_file(dir)));
+    let agent_dir = dir.join("agent");
+    let credentials = enrol(&hub, &agent_dir);
+    let store = Arc::new(Store::open(&agent_dir.join("tenpo.db")).unwrap());
+    let ledger = Arc::new(Ledger::new(
+        store.clone(),
+        Arc::new(RuleSet::demo()),
+        tenpo_hw::CodeRules::default(),
+        chrono_tz::Asia::Tokyo,
+        Identity {
+            store_id: credentials.store_id.clone(),
+            terminal_id: credentials.terminal_id.clone(),
+        },
+    ));
+    let now = Utc::now();
+    for i in 0..10_000 {
+        let sale = SaleRequest {
+            sale_id: format!("backlog-{i:05}"),
+            member_code: None,
+            occurred_at: None,
+            lines: vec![SaleLine {
+                sku: "4901234567894".into(),
+                category: None,
+                quantity: 1,
+                amount_yen: 100 + (i % 50) as i64,
+            }],
+            redeem_points: None,
+            coupon_ids: None,
+        };
+        ledger.record_sale(&sale, now).unwrap();
+    }
+    let engine = Engine::new(
+        ledger,
+        HubClient::new(&credentials).unwrap(),
+        Shared::new(&credentials.hub_url),
+        SyncConfig::default(),
+    );
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let t = Instant::now();
+    let pushed = runtime.block_on(engine.push_all()).unwrap();
+    (t.elapsed(), pushed)
+}
+
+/// Imports `members` paper-card members into a hub (once; kept for later runs).
+fn populated_hub(dir: &Path, members: usize) -> (Hub, Duration) {
+    let data = dir.join(format!("hub-{members}"));
+    let ready = dir.join(format!("hub-{members}.ready"));
+    if !ready.exists() {
+        let _ = std::fs::remove_dir_all(&data);
+        std::fs::create_dir_all(&data).unwrap();
+        let hub = start_hub(&data);
+        run(hub_cmd(&hub).arg("load-rules").arg(rules_file(dir)));
+        let csv = dir.join("members.csv");
+        let mut f = std::io::BufWriter::new(std::fs::File::create(&csv).unwrap());
+        writeln!(f, "card_code,points,qualifying_spend_yen,birthday").unwrap();
+        for i in 0..members {
+            let code = tenpo_agent::demo::jan(&format!("21{i:010}"));
+            writeln!(f, "{code},{},{},", 50 + i % 900, 1_000 + (i % 60) * 1_000).unwrap();
+        }
+        f.flush().unwrap();
+        drop(f);
+        let t = Instant::now();
+        run(hub_cmd(&hub).arg("import-members").arg(&csv));
+        let took = t.elapsed();
+        std::fs::write(&ready, format!("{}", took.as_millis())).unwrap();
+        return (hub, took);
+    }
+    let took = Duration::from_millis(
+        std::fs::read_to_string(&ready)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap_or(0),
+    );
+    (start_hub(&data), took)
+}
+
+fn vm_hwm_kb(pid: u32) -> Option<u64> {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()?
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+/// A fresh terminal's first sync, as a real `tenpo-agent sync --now` process.
+fn bench_first_sync(dir: &Path, members: usize) -> (Duration, u64, Duration) {
+    let (hub, import) = populated_hub(dir, members);
+    let agent_dir = dir.join("first-sync-agent");
+    let _ = std::fs::remove_dir_all(&agent_dir);
+    enrol(&hub, &agent_dir);
+    let port = free_port();
+    let t = Instant::now();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tenpo-agent"))
+        .args(["sync", "--now", "--listen", &format!("127.0.0.1:{port}")])
+        .arg("--data-dir")
+        .arg(&agent_dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut peak = 0;
+    let status = loop {
+        if let Some(kb) = vm_hwm_kb(child.id()) {
+            peak = peak.max(kb);
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let took = t.elapsed();
+    assert!(status.success(), "sync --now failed");
+    let store = Store::open_read_only(&agent_dir.join("tenpo.db")).unwrap();
+    assert_eq!(
+        store.members_cached().unwrap(),
+        members as u64,
+        "every member arrived"
+    );
+    (took, peak, import)
+}
+
+fn main() {
+    if !std::env::args().any(|a| a == "--bench") {
+        println!("sync bench: run with `cargo bench -p tenpo-agent --bench sync`");
+        return;
+    }
+    let members: usize = std::env::var("TENPO_BENCH_MEMBERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("tenpo-sync-bench");
+    std::fs::create_dir_all(&dir).unwrap();
+    eprintln!("pushing a 10,000-event backlog …");
+    let (push, pushed) = bench_backlog(&dir.join("backlog"));
+    eprintln!("first sync of {members} members …");
+    let (first, peak_kb, import) = bench_first_sync(&dir, members);
+    println!("| what | measured | budget |");
+    println!("|---|---|---|");
+    println!(
+        "| push a 10,000-event backlog to the hub (loopback, batches of 500) | {:.0} ms ({pushed} events acknowledged) | ≤ 2 s |",
+        push.as_secs_f64() * 1e3
+    );
+    println!(
+        "| first sync of {members} members (`tenpo-agent sync --now`, a real process) | {:.1} s | ≤ 60 s |",
+        first.as_secs_f64()
+    );
+    println!(
+        "| agent peak RSS during that first sync (VmHWM) | {:.1} MB | ≤ 150 MB |",
+        peak_kb as f64 / 1024.0
+    );
+    println!(
+        "| for scale: the hub importing those members from CSV (first run only) | {:.1} s | — |",
+        import.as_secs_f64()
+    );
+}
