@@ -21,6 +21,24 @@ use crate::sync::{Credentials, SyncConfig};
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:7480";
 /// The data directory of an installed agent.
 pub const DEFAULT_DATA_DIR: &str = "/var/lib/tenpo";
+/// The folder of machine-wide program data on Windows (`%ProgramData%`, normally
+/// `C:\ProgramData`): the service's config is `tenpo\agent.toml` there, its data `tenpo\data`.
+pub fn program_data() -> PathBuf {
+    std::env::var_os("ProgramData")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(r"C:\ProgramData"))
+}
+
+/// The data directory of an installed agent: [`DEFAULT_DATA_DIR`], or
+/// `%ProgramData%\tenpo\data` on Windows.
+pub fn default_data_dir() -> PathBuf {
+    if cfg!(windows) {
+        program_data().join("tenpo").join("data")
+    } else {
+        PathBuf::from(DEFAULT_DATA_DIR)
+    }
+}
+
 /// The data directory of `run --demo` (relative to the working directory).
 pub const DEMO_DATA_DIR: &str = ".tenpo-demo";
 
@@ -58,6 +76,19 @@ pub struct FileConfig {
     /// Sync with the hub (used once the terminal is enrolled).
     #[serde(default)]
     pub sync: SyncSection,
+    /// The kiosk's signup sessions (used once the terminal is enrolled).
+    #[serde(default)]
+    pub signup: SignupSection,
+}
+
+/// The `[signup]` table.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignupSection {
+    /// The LIFF app id in the kiosk's QR code (`https://liff.line.me/{liff_id}?t=…`).
+    pub liff_id: Option<String>,
+    /// Seconds a signup QR code is valid (default 300, 60 to 1800).
+    pub session_secs: Option<u32>,
 }
 
 /// The `[sync]` table.
@@ -131,6 +162,9 @@ pub struct SettingsArgs {
     /// Points per member per business day this till may redeem while the hub is unreachable.
     #[arg(long, env = "TENPO_OFFLINE_REDEEM_LIMIT")]
     pub offline_redeem_limit: Option<i64>,
+    /// The LIFF app id in the kiosk's signup QR code (`[signup] liff_id`).
+    #[arg(long, env = "TENPO_LIFF_ID")]
+    pub liff_id: Option<String>,
 }
 
 /// Settings resolved from flags, environment, file and defaults.
@@ -152,6 +186,7 @@ pub struct Settings {
     pub credentials: Option<Credentials>,
     pub sync: SyncConfig,
     pub offline_redeem_limit: i64,
+    pub signup: crate::signup::SignupConfig,
 }
 
 /// A setting that cannot be used, naming it.
@@ -233,11 +268,11 @@ impl Settings {
     pub fn from_parts(args: &SettingsArgs, file: FileConfig) -> Result<Settings, ConfigError> {
         let demo = args.demo;
         let data_dir = args.data_dir.clone().or(file.data_dir).unwrap_or_else(|| {
-            PathBuf::from(if demo {
-                DEMO_DATA_DIR
+            if demo {
+                PathBuf::from(DEMO_DATA_DIR)
             } else {
-                DEFAULT_DATA_DIR
-            })
+                default_data_dir()
+            }
         });
         let listen = parse_listen(
             args.listen
@@ -250,7 +285,12 @@ impl Settings {
                 match flag.clone().or(file) {
                     Some(v) => check_id(key, &v).map(|()| v),
                     None if demo => Ok(demo_default.to_owned()),
-                    None => Err(invalid(key, "is required (or run with --demo)")),
+                    None => Err(invalid(
+                        key,
+                        "is required for a terminal without a hub: enrol it \
+                         (`tenpo-agent enroll --hub URL --code CODE`), or set it in the config \
+                         (or run with --demo)",
+                    )),
                 }
             };
         let credentials =
@@ -364,7 +404,34 @@ impl Settings {
                 .insert(id, key)
                 .map_err(|e| invalid("scan.card_keys", e.to_string()))?;
         }
+        let liff_id = args.liff_id.clone().or(file.signup.liff_id);
+        if let Some(id) = &liff_id
+            && (id.is_empty()
+                || id.len() > 64
+                || !id
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
+        {
+            return Err(invalid(
+                "signup.liff_id",
+                format!("{id:?} is not a LIFF id like 1234567890-AbCdEfGh"),
+            ));
+        }
+        let session_secs = file
+            .signup
+            .session_secs
+            .unwrap_or(crate::signup::DEFAULT_SESSION_SECS);
+        if !(60..=1_800).contains(&session_secs) {
+            return Err(invalid(
+                "signup.session_secs",
+                "must be between 60 and 1800",
+            ));
+        }
         Ok(Settings {
+            signup: crate::signup::SignupConfig {
+                liff_id,
+                session_secs,
+            },
             data_dir,
             listen,
             store_id,

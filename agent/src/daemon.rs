@@ -83,15 +83,40 @@ pub async fn open(settings: &Settings) -> Result<Terminal> {
             );
         }
     }
+    let signups = crate::signup::Signups::start(
+        settings.signup.clone(),
+        credentials,
+        ledger.clone(),
+        &shared,
+    )?;
     Ok(Terminal {
         store,
         ledger,
-        sync: Some(Arc::new(SyncLink { shared, engine })),
+        sync: Some(Arc::new(SyncLink {
+            shared,
+            engine,
+            signups,
+        })),
     })
 }
 
 /// Runs the agent until Ctrl-C or SIGTERM.
 pub async fn run(settings: Settings) -> Result<()> {
+    run_until(settings, shutdown_signal()).await
+}
+
+/// Runs the agent until `shutdown` resolves (the Windows service's stop request, say).
+pub async fn run_until(
+    settings: Settings,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<()> {
+    std::fs::create_dir_all(&settings.data_dir).with_context(|| {
+        format!(
+            "cannot create the data directory {}",
+            settings.data_dir.display()
+        )
+    })?;
+    let lock = crate::lock::DataDirLock::acquire(&settings.data_dir)?;
     let terminal = open(&settings).await?;
     let token = api::auth::load_or_create(&settings.data_dir)?;
     let (store, ledger) = (terminal.store.clone(), terminal.ledger.clone());
@@ -114,6 +139,11 @@ pub async fn run(settings: Settings) -> Result<()> {
             settings.listen
         )
     })?;
+    // The address actually bound (with `--listen 127.0.0.1:0`, the port the system chose).
+    let bound = listener.local_addr().unwrap_or(settings.listen);
+    if let Err(e) = lock.record_addr(bound) {
+        tracing::warn!(error = %e, "cannot record the API address in the data directory");
+    }
     let counts = store.outbox_counts()?;
     let rules = ledger.rules();
     tracing::info!(
@@ -145,7 +175,7 @@ pub async fn run(settings: Settings) -> Result<()> {
         scans: pipeline,
         sync: terminal.sync.clone(),
     };
-    let served = api::serve(listener, state, shutdown_signal()).await;
+    let served = api::serve(listener, state, shutdown).await;
     running.stop();
     if let Some(task) = sync_task {
         stop_sync.notify_one();

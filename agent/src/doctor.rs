@@ -5,12 +5,32 @@ use std::fmt;
 use std::path::Path;
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use tenpo_hw::source::{Kind, ScannerConfig, usb};
 use tenpo_protocol::agent::Status;
 
 use crate::config::Settings;
 use crate::daemon::DB_FILE;
-use crate::store::{CURRENT_VERSION, Store};
+use crate::store::{CURRENT_VERSION, ReadOnly, Store, backup};
+
+/// Free disk below this fails (new sales, and the copy of the database before an upgrade).
+const DISK_FAIL_BYTES: u64 = 256 * 1024 * 1024;
+/// Free disk below this is warned about.
+const DISK_WARN_BYTES: u64 = 1024 * 1024 * 1024;
+/// An event the hub has not taken for this long is warned about …
+const PENDING_WARN_SECS: i64 = 60 * 60;
+/// … and for this long, fails.
+const PENDING_FAIL_SECS: i64 = 24 * 60 * 60;
+/// A clock this far from the hub's is warned about; beyond the LINE card's allowance
+/// (`scan.card_skew_secs`, at most 2 minutes) it fails.
+const SKEW_WARN_SECS: i64 = 10;
+
+/// How to start the agent, on this OS.
+const START_HINT: &str = if cfg!(windows) {
+    "start it: `sc start tenpo-agent` (or Services → tenpo-agent → Start)"
+} else {
+    "start it: `systemctl start tenpo-agent`, or `tenpo-agent run --config …`"
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Level {
@@ -77,7 +97,8 @@ pub fn run(settings: &Settings, live: Option<&Status>) -> Vec<Check> {
         "config: store {}, terminal {}, rules {rules}",
         settings.store_id, settings.terminal_id
     ))];
-    checks.extend(database(&settings.data_dir));
+    checks.extend(database(settings));
+    checks.push(disk(&settings.data_dir));
     checks.push(match live {
         Some(s) => ok(format!(
             "agent running at {} ({} pending events, business date {})",
@@ -85,9 +106,25 @@ pub fn run(settings: &Settings, live: Option<&Status>) -> Vec<Check> {
         )),
         None => warn(
             format!("agent not answering at {}", settings.listen),
-            "start it: `systemctl start tenpo-agent`, or `tenpo-agent run --config …`",
+            START_HINT,
         ),
     });
+    if let Some(sync) = live.and_then(|s| s.sync.as_ref()) {
+        checks.push(match (&sync.last_error, sync.online) {
+            (None, true) => ok(format!(
+                "agent syncing with {} ({} passes since start)",
+                sync.hub_url, sync.passes
+            )),
+            (error, _) => warn(
+                format!(
+                    "agent's last sync with {} failed: {}",
+                    sync.hub_url,
+                    error.as_deref().unwrap_or("not reached yet")
+                ),
+                "see the hub checks below; the agent retries by itself",
+            ),
+        });
+    }
     let ports = usb::list_ports();
     for scanner in &settings.scanners {
         checks.push(scanner_check(scanner, &ports, live));
@@ -95,7 +132,11 @@ pub fn run(settings: &Settings, live: Option<&Status>) -> Vec<Check> {
     if settings.scanners.is_empty() {
         checks.push(warn(
             "no scanner configured",
-            "add a [[scanners]] table to the config, or run with --scanner serial:/dev/ttyACM0",
+            if cfg!(windows) {
+                "add a [[scanners]] table to the config, or run with --scanner serial:COM3"
+            } else {
+                "add a [[scanners]] table to the config, or run with --scanner serial:/dev/ttyACM0"
+            },
         ));
     }
     let listed: Vec<String> = ports
@@ -116,7 +157,8 @@ pub fn run(settings: &Settings, live: Option<&Status>) -> Vec<Check> {
     checks
 }
 
-fn database(data_dir: &Path) -> Vec<Check> {
+fn database(settings: &Settings) -> Vec<Check> {
+    let data_dir = &settings.data_dir;
     let path = data_dir.join(DB_FILE);
     if !path.exists() {
         return vec![warn(
@@ -160,13 +202,245 @@ fn database(data_dir: &Path) -> Vec<Check> {
         )),
     }
     match store.outbox_counts() {
-        Ok(c) => checks.push(ok(format!(
-            "{} events recorded, {} pending, {} quarantined",
-            c.last_seq, c.pending, c.quarantined
-        ))),
+        Ok(c) => {
+            checks.push(ok(format!(
+                "{} events recorded, {} pending, {} quarantined",
+                c.last_seq, c.pending, c.quarantined
+            )));
+            if c.quarantined > 0 {
+                checks.push(warn(
+                    format!("{} events were refused by the hub and kept aside", c.quarantined),
+                    "ask the hub's administrator (`tenpo-hub conflicts`); `tenpo-agent export` lists them with the reason",
+                ));
+            }
+            if settings.credentials.is_some() {
+                checks.push(pending_age(&store, c.pending, Utc::now()));
+            }
+        }
         Err(e) => checks.push(fail(format!("outbox: {e}"), "restore from backup")),
     }
+    let backups = backup::list(&data_dir.join(backup::BACKUP_DIR));
+    if let Some(newest) = backups.last() {
+        checks.push(ok(format!(
+            "{} database backup(s) from before upgrades, newest {}",
+            backups.len(),
+            newest.display()
+        )));
+    }
     checks
+}
+
+/// How long the oldest event the hub has not taken has waited.
+fn pending_age(store: &ReadOnly, pending: u64, now: DateTime<Utc>) -> Check {
+    if pending == 0 {
+        return ok("no events waiting for the hub");
+    }
+    let fix = "the hub has not taken this terminal's events (see the hub checks); they are safe \
+               here and go out when it answers: `tenpo-agent sync --now` tries at once";
+    let oldest = match store.oldest_pending() {
+        Ok(Some(at)) => at,
+        Ok(None) => return ok("no events waiting for the hub"),
+        Err(e) => return fail(format!("outbox: {e}"), "restore from backup"),
+    };
+    let Ok(at) = DateTime::parse_from_rfc3339(&oldest) else {
+        return warn(
+            format!(
+                "{pending} events waiting for the hub; the oldest has a damaged time ({oldest:?})"
+            ),
+            fix,
+        );
+    };
+    let secs = (now - at.with_timezone(&Utc)).num_seconds();
+    let what = format!(
+        "{pending} events waiting for the hub, the oldest recorded {} ago",
+        age(secs)
+    );
+    if secs > PENDING_FAIL_SECS {
+        fail(what, fix)
+    } else if secs > PENDING_WARN_SECS {
+        warn(what, fix)
+    } else {
+        ok(what)
+    }
+}
+
+fn age(secs: i64) -> String {
+    let secs = secs.max(0);
+    match secs {
+        0..60 => format!("{secs} s"),
+        60..3_600 => format!("{} min", secs / 60),
+        3_600..172_800 => format!("{} h {} min", secs / 3_600, secs % 3_600 / 60),
+        _ => format!("{} days", secs / 86_400),
+    }
+}
+
+fn bytes(n: u64) -> String {
+    const MIB: u64 = 1024 * 1024;
+    const GIB: u64 = 1024 * MIB;
+    if n >= GIB {
+        format!("{:.1} GiB", n as f64 / GIB as f64)
+    } else if n >= MIB {
+        format!("{} MiB", n / MIB)
+    } else {
+        format!("{} KiB", n.div_ceil(1024))
+    }
+}
+
+/// Free space on the disk that holds the data directory, against the database's size.
+fn disk(data_dir: &Path) -> Check {
+    // Before the first start the folder may not exist: measure the nearest one that does.
+    let mut probe = data_dir;
+    while !probe.exists()
+        && let Some(parent) = probe.parent()
+    {
+        probe = parent;
+    }
+    let db = data_dir.join(DB_FILE);
+    let db_size: u64 = [db.clone(), db.with_extension("db-wal")]
+        .iter()
+        .filter_map(|p| std::fs::metadata(p).ok())
+        .map(|m| m.len())
+        .sum();
+    let free = match fs4::available_space(probe) {
+        Ok(free) => free,
+        Err(e) => {
+            return warn(
+                format!("free disk at {}: cannot tell ({e})", probe.display()),
+                "check the disk that holds the data directory by hand",
+            );
+        }
+    };
+    let what = format!(
+        "free disk: {} where the data is ({}; database {})",
+        bytes(free),
+        data_dir.display(),
+        bytes(db_size)
+    );
+    let fix = format!(
+        "free space on the disk that holds {}: sales need room, and each upgrade first copies \
+         the database (old copies are in {}/{})",
+        data_dir.display(),
+        data_dir.display(),
+        backup::BACKUP_DIR
+    );
+    if free < DISK_FAIL_BYTES || free < db_size {
+        fail(what, fix)
+    } else if free < DISK_WARN_BYTES || free < db_size.saturating_mul(2) {
+        warn(what, fix)
+    } else {
+        ok(what)
+    }
+}
+
+/// The hub, checked from here: reachable, this terminal's credentials accepted, the clocks
+/// agreeing. Nothing to check on a standalone terminal.
+pub async fn hub(settings: &Settings) -> Vec<Check> {
+    let Some(credentials) = &settings.credentials else {
+        return vec![ok(
+            "hub: none, this terminal runs standalone (to connect it: `tenpo-agent enroll --hub URL --code CODE`)",
+        )];
+    };
+    let base = credentials.hub_url.trim_end_matches('/');
+    let client = match reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(3))
+        .timeout(Duration::from_secs(10))
+        .build()
+    {
+        Ok(c) => c,
+        Err(e) => {
+            return vec![fail(
+                format!("cannot make an HTTP client: {e}"),
+                "reinstall the agent",
+            )];
+        }
+    };
+    let mut checks = Vec::new();
+    let sent = Utc::now();
+    let health = match client.get(format!("{base}/v1/health")).send().await {
+        Ok(r) if r.status().is_success() => r
+            .json::<tenpo_protocol::sync::HubHealth>()
+            .await
+            .map_err(|e| format!("its answer is not a tenpo hub's ({e})")),
+        Ok(r) => Err(format!("it answered {}", r.status())),
+        Err(e) => Err(e.to_string()),
+    };
+    let received = Utc::now();
+    match health {
+        Ok(h) => {
+            checks.push(ok(format!(
+                "hub {base} reachable ({} ms)",
+                (received - sent).num_milliseconds()
+            )));
+            // The hub read its clock between `sent` and `received`.
+            let middle = sent + (received - sent) / 2;
+            checks.push(clock(
+                (h.hub_time - middle).num_seconds(),
+                settings.code_rules.card_skew_secs,
+            ));
+        }
+        Err(e) => {
+            checks.push(fail(
+                format!("hub {base} not reachable: {e}"),
+                "check the network, proxy and firewall between this terminal and the hub; the till works offline meanwhile and sends everything later",
+            ));
+            return checks;
+        }
+    }
+    let bearer = tenpo_protocol::sync::bearer(&credentials.terminal_id, &credentials.secret);
+    let read = client
+        .get(format!("{base}/v1/changes"))
+        .query(&[("limit", "1")])
+        .header(reqwest::header::AUTHORIZATION, bearer)
+        .send()
+        .await;
+    checks.push(match read {
+        Ok(r) if r.status().is_success() => ok(format!(
+            "the hub accepts this terminal's credentials (store {}, terminal {})",
+            credentials.store_id, credentials.terminal_id
+        )),
+        Ok(r) if matches!(r.status().as_u16(), 401 | 403) => {
+            let status = r.status();
+            let message = r
+                .json::<tenpo_protocol::ErrorBody>()
+                .await
+                .map(|b| b.error.message)
+                .unwrap_or_default();
+            fail(
+                format!("the hub refuses this terminal's credentials ({status}: {message})"),
+                "enrol again with a new code from the hub (`tenpo-hub enroll-code --store STORE`): `tenpo-agent enroll --force --hub URL --code CODE`",
+            )
+        }
+        Ok(r) => warn(
+            format!("the hub answered {} to this terminal's read", r.status()),
+            "see the hub's log",
+        ),
+        Err(e) => fail(
+            format!("hub {base} stopped answering: {e}"),
+            "check the network between this terminal and the hub",
+        ),
+    });
+    checks
+}
+
+/// `skew`: the hub's clock minus this terminal's, in seconds.
+fn clock(skew: i64, card_skew_secs: i64) -> Check {
+    let limit = card_skew_secs.clamp(5, 120);
+    let what = match skew {
+        -1..=1 => "clock agrees with the hub's".to_owned(),
+        s if s > 0 => format!("clock {s} s behind the hub's"),
+        s => format!("clock {} s ahead of the hub's", -s),
+    };
+    let fix = format!(
+        "set the time right and keep it synced (Linux: `timedatectl set-ntp true`; Windows: \
+         `w32tm /resync`); LINE card codes are refused beyond {limit} s, and business dates follow the clock"
+    );
+    if skew.abs() > limit {
+        fail(what, fix)
+    } else if skew.abs() > SKEW_WARN_SECS {
+        warn(what, fix)
+    } else {
+        ok(what)
+    }
 }
 
 fn scanner_check(s: &ScannerConfig, ports: &[usb::PortInfo], live: Option<&Status>) -> Check {
@@ -244,4 +518,68 @@ pub async fn live_status(listen: std::net::SocketAddr) -> Option<Status> {
         .await
         .ok()?;
     response.json::<Status>().await.ok()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    #[test]
+    fn clock_skew_levels() {
+        assert_eq!(clock(0, 60).level, Level::Ok);
+        assert_eq!(clock(-8, 60).level, Level::Ok);
+        assert_eq!(clock(30, 60).level, Level::Warn);
+        assert_eq!(clock(-61, 60).level, Level::Fail);
+        // The allowance is capped: a generous `card_skew_secs` does not hide a bad clock.
+        assert_eq!(clock(600, 3_600).level, Level::Fail);
+        let c = clock(-90, 60);
+        assert!(c.what.contains("90 s ahead"), "{c}");
+        assert!(c.fix.unwrap_or_default().contains("timedatectl"));
+    }
+
+    #[test]
+    fn pending_events_by_age() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(DB_FILE);
+        let store = Store::open(&path).unwrap();
+        let who = crate::store::Identity {
+            store_id: "s1".into(),
+            terminal_id: "t1".into(),
+        };
+        let body = tenpo_protocol::events::EventBody::MemberProvisional {
+            member_id: "m1".into(),
+            code: "2000000000046".into(),
+        };
+        store
+            .write(|tx| tx.append_event(&who, body, "2026-11-20T09:00:00+00:00"))
+            .unwrap();
+        let ro = Store::open_read_only(&path).unwrap();
+        let at = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc);
+        assert_eq!(
+            pending_age(&ro, 0, at("2026-11-20T09:00:00Z")).level,
+            Level::Ok
+        );
+        let fresh = pending_age(&ro, 1, at("2026-11-20T09:10:00Z"));
+        assert_eq!(fresh.level, Level::Ok, "{fresh}");
+        assert!(fresh.what.contains("10 min ago"), "{fresh}");
+        assert_eq!(
+            pending_age(&ro, 1, at("2026-11-20T12:00:00Z")).level,
+            Level::Warn
+        );
+        let stale = pending_age(&ro, 1, at("2026-11-23T09:00:00Z"));
+        assert_eq!(stale.level, Level::Fail, "{stale}");
+        assert!(stale.what.contains("3 days"), "{stale}");
+        // Once the hub has it, nothing waits.
+        store.write(|tx| tx.advance_acked(1)).unwrap();
+        let done = pending_age(&ro, 1, at("2026-11-23T09:00:00Z"));
+        assert_eq!(done.level, Level::Ok, "{done}");
+    }
+
+    #[test]
+    fn free_disk_is_measured_even_before_the_first_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = disk(&dir.path().join("not/yet/made"));
+        assert!(c.what.starts_with("free disk: "), "{c}");
+    }
 }

@@ -5,6 +5,7 @@
 //!   `tenpo-loyalty` engine;
 //! - [`scan`]: scanners → frames → member codes → member views, published to subscribers;
 //! - [`api`]: the local HTTP API on loopback;
+//! - [`signup`]: the kiosk's signup and card-link sessions (DESIGN §5);
 //! - [`sync`]: enrolment, and the engine that pushes the outbox and pulls the change feed;
 //! - [`config`]: settings from file, flags and environment;
 //! - [`daemon`]: start-up and clean shutdown; [`doctor`]: what is wrong with this terminal.
@@ -15,7 +16,9 @@ pub mod daemon;
 pub mod demo;
 pub mod doctor;
 pub mod ledger;
+pub mod lock;
 pub mod scan;
+pub mod signup;
 pub mod store;
 pub mod sync;
 pub mod sync_cli;

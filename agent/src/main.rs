@@ -11,6 +11,9 @@ use tenpo_agent::daemon::{self, DB_FILE};
 use tenpo_agent::store::{Store, export_jsonl};
 use tracing_subscriber::EnvFilter;
 
+#[cfg(windows)]
+mod service;
+
 /// tenpo's store-terminal agent: members, points and stamps at the till, online or offline.
 #[derive(Debug, Parser)]
 #[command(name = "tenpo-agent", version)]
@@ -47,9 +50,10 @@ enum Command {
         /// A name for this terminal, shown at the hub.
         #[arg(long)]
         name: Option<String>,
-        /// Where the credentials go (`<data-dir>/hub.json`).
-        #[arg(long, env = "TENPO_DATA_DIR", default_value = config::DEFAULT_DATA_DIR)]
-        data_dir: PathBuf,
+        /// Where the credentials go (`<data-dir>/hub.json`) [default: /var/lib/tenpo; on
+        /// Windows %ProgramData%\tenpo\data].
+        #[arg(long, env = "TENPO_DATA_DIR")]
+        data_dir: Option<PathBuf>,
         /// Enrol again even if already enrolled.
         #[arg(long)]
         force: bool,
@@ -62,6 +66,14 @@ enum Command {
         #[arg(long)]
         now: bool,
     },
+    /// Run as a Windows service (started by the service manager: `sc start tenpo-agent`).
+    #[cfg(windows)]
+    Service(SettingsArgs),
+    /// The MSI's install step: folders and their permissions under %ProgramData%\tenpo, the
+    /// config from its example, and the service started again when already set up.
+    #[cfg(windows)]
+    #[command(hide = true)]
+    WindowsSetup,
     /// Write the ledger and the outbox as JSON lines, for audit.
     Export {
         #[command(flatten)]
@@ -106,7 +118,13 @@ fn main() -> Result<()> {
             name,
             data_dir,
             force,
-        } => enroll(&hub, &code, name, &data_dir, force),
+        } => enroll(
+            &hub,
+            &code,
+            name,
+            &data_dir.unwrap_or_else(config::default_data_dir),
+            force,
+        ),
         Command::Sync { settings, now } => {
             if !now {
                 bail!("say `tenpo-agent sync --now`: the running agent syncs by itself otherwise");
@@ -115,6 +133,10 @@ fn main() -> Result<()> {
             tenpo_agent::sync_cli::sync_now(&settings)
         }
         Command::Export { settings, output } => export(&settings, output),
+        #[cfg(windows)]
+        Command::Service(args) => service::run(args),
+        #[cfg(windows)]
+        Command::WindowsSetup => service::setup(),
     }
 }
 
@@ -144,7 +166,8 @@ fn validate(path: &std::path::Path) -> Result<()> {
 
 fn status(args: &SettingsArgs) -> Result<()> {
     let settings = Settings::resolve(args)?;
-    let url = format!("http://{}/v1/status", settings.listen);
+    let listen = tenpo_agent::lock::running_agent(&settings.data_dir).unwrap_or(settings.listen);
+    let url = format!("http://{listen}/v1/status");
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -158,7 +181,7 @@ fn status(args: &SettingsArgs) -> Result<()> {
         response.json::<serde_json::Value>().await.ok()
     });
     if let Some(status) = live {
-        println!("agent running at {}", settings.listen);
+        println!("agent running at {listen}");
         println!("{}", serde_json::to_string_pretty(&status)?);
         return Ok(());
     }
@@ -227,15 +250,30 @@ fn enroll(
             println!("{restamped} events recorded before enrolment will be sent as this terminal");
         }
     }
+    // Run as root on an installed terminal (`sudo tenpo-agent enroll …`), the credentials must
+    // still belong to the agent's user, who owns the data directory.
+    let saved = Credentials::path(data_dir);
+    tenpo_agent::store::backup::match_owner(&saved, data_dir).with_context(|| {
+        format!(
+            "{} was written but cannot be given to the owner of {}: run the command as the \
+             agent's user (`sudo -u tenpo tenpo-agent enroll …`)",
+            saved.display(),
+            data_dir.display()
+        )
+    })?;
     println!(
         "enrolled: store {}, terminal {}; credentials in {}",
         credentials.store_id,
         credentials.terminal_id,
-        Credentials::path(data_dir).display()
+        saved.display()
     );
-    println!(
-        "start the agent (`systemctl restart tenpo-agent`, or `tenpo-agent run`) and it syncs by itself"
-    );
+    if cfg!(windows) {
+        println!("start the agent (`sc start tenpo-agent`) and it syncs by itself");
+    } else {
+        println!(
+            "start the agent (`systemctl restart tenpo-agent`, or `tenpo-agent run`) and it syncs by itself"
+        );
+    }
     Ok(())
 }
 
@@ -253,8 +291,11 @@ fn doctor(args: &SettingsArgs) -> Result<()> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
+    let listen = tenpo_agent::lock::running_agent(&settings.data_dir).unwrap_or(settings.listen);
+    let settings = Settings { listen, ..settings };
     let live = runtime.block_on(tenpo_agent::doctor::live_status(settings.listen));
-    let checks = tenpo_agent::doctor::run(&settings, live.as_ref());
+    let mut checks = tenpo_agent::doctor::run(&settings, live.as_ref());
+    checks.extend(runtime.block_on(tenpo_agent::doctor::hub(&settings)));
     for check in &checks {
         println!("{check}");
     }

@@ -36,10 +36,23 @@ pub fn sync_now(args: &SettingsArgs) -> Result<()> {
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(async {
-        match crate::doctor::live_status(settings.listen).await {
-            Some(status) => through_running_agent(&settings, status).await,
-            None => in_process(&settings).await,
+        // An agent running on this data directory does the sync; this process only asks it
+        // and watches. Otherwise this process syncs, holding the directory meanwhile.
+        if let Some(addr) = crate::lock::running_agent(&settings.data_dir) {
+            let settings = Settings {
+                listen: addr,
+                ..settings
+            };
+            let Some(status) = crate::doctor::live_status(addr).await else {
+                bail!(
+                    "the agent running on {} does not answer at {addr}",
+                    settings.data_dir.display()
+                );
+            };
+            return through_running_agent(&settings, status).await;
         }
+        let _lock = crate::lock::DataDirLock::acquire(&settings.data_dir)?;
+        in_process(&settings).await
     })
 }
 

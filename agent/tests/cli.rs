@@ -18,12 +18,25 @@ fn text(o: &Output) -> String {
     )
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+/// Starts nothing: waits for an agent started with `--listen 127.0.0.1:0` to record the port
+/// the system gave it (no race with other tests for a "free" port).
+fn recorded_port(dir: &std::path::Path) -> u16 {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(port) = std::fs::read_to_string(dir.join("agent.addr"))
+            .ok()
+            .and_then(|a| a.trim().parse::<std::net::SocketAddr>().ok())
+            .map(|a| a.port())
+            .filter(|p| *p != 0)
+        {
+            return port;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the agent did not record its address"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 /// A bare HTTP/1.1 exchange, so this test depends on nothing but the agent.
@@ -83,7 +96,6 @@ fn validate_names_the_bad_key() {
 #[test]
 fn runs_logs_json_and_stops_cleanly_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
     let mut child = agent()
         .args([
             "--log-format",
@@ -91,7 +103,7 @@ fn runs_logs_json_and_stops_cleanly_on_sigterm() {
             "run",
             "--demo",
             "--listen",
-            &format!("127.0.0.1:{port}"),
+            "127.0.0.1:0",
         ])
         .arg("--data-dir")
         .arg(dir.path())
@@ -109,6 +121,7 @@ fn runs_logs_json_and_stops_cleanly_on_sigterm() {
             break;
         }
     }
+    let port = recorded_port(dir.path());
     assert!(
         http(
             port,
@@ -203,10 +216,15 @@ fn body_of(response: &str) -> serde_json::Value {
 #[test]
 fn a_stdin_scanner_and_doctor() {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let listen = format!("127.0.0.1:{port}");
     let mut child = agent()
-        .args(["run", "--demo", "--scanner", "stdin", "--listen", &listen])
+        .args([
+            "run",
+            "--demo",
+            "--scanner",
+            "stdin",
+            "--listen",
+            "127.0.0.1:0",
+        ])
         .arg("--data-dir")
         .arg(dir.path())
         .stdin(Stdio::piped())
@@ -214,10 +232,8 @@ fn a_stdin_scanner_and_doctor() {
         .spawn()
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(20);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "the agent did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let port = recorded_port(dir.path());
+    let listen = format!("127.0.0.1:{port}");
     let mut stdin = child.stdin.take().unwrap();
     stdin.write_all(b"2000000000015\n2000000000016\n").unwrap();
     stdin.flush().unwrap();

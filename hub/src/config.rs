@@ -44,6 +44,23 @@ pub struct FileConfig {
     /// How long new enrolment codes are valid, in hours (default 24).
     pub enrollment_code_hours: Option<u32>,
     pub log_format: Option<LogFormat>,
+    /// Signup with LINE (the `[line]` table).
+    #[serde(default)]
+    pub line: LineSection,
+}
+
+/// The `[line]` table: the LINE Login channel and LIFF app that signup uses.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LineSection {
+    /// The LINE Login channel id: the `aud` of every ID token accepted.
+    pub channel_id: Option<String>,
+    /// The LIFF app id of the signup page.
+    pub liff_id: Option<String>,
+    /// LINE's API base (default `https://api.line.me`).
+    pub api_base: Option<String>,
+    /// Stamps a new member starts with (default 1; 0 for none).
+    pub welcome_stamps: Option<u32>,
 }
 
 /// Flags of `tenpo-hub serve`.
@@ -65,6 +82,15 @@ pub struct ServeArgs {
     /// made on first start).
     #[arg(long, env = "TENPO_HUB_ADMIN_TOKEN_FILE")]
     pub admin_token_file: Option<PathBuf>,
+    /// The LINE Login channel id for signup (`[line] channel_id`).
+    #[arg(long, env = "TENPO_HUB_LINE_CHANNEL_ID")]
+    pub line_channel_id: Option<String>,
+    /// The LIFF app id of the signup page (`[line] liff_id`).
+    #[arg(long, env = "TENPO_HUB_LIFF_ID")]
+    pub liff_id: Option<String>,
+    /// LINE's API base (`[line] api_base`) [default: https://api.line.me].
+    #[arg(long, env = "TENPO_HUB_LINE_API")]
+    pub line_api: Option<String>,
 }
 
 /// Resolved settings.
@@ -76,6 +102,7 @@ pub struct Settings {
     pub admin_token_file: Option<PathBuf>,
     pub enrollment_code_hours: u32,
     pub log_format: Option<LogFormat>,
+    pub line: crate::signup::LineSettings,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -151,7 +178,32 @@ impl Settings {
                 "must be between 1 and 720",
             ));
         }
+        let line = crate::signup::LineSettings {
+            channel_id: args.line_channel_id.clone().or(file.line.channel_id),
+            liff_id: args.liff_id.clone().or(file.line.liff_id),
+            api_base: args
+                .line_api
+                .clone()
+                .or(file.line.api_base)
+                .unwrap_or_else(|| crate::signup::DEFAULT_LINE_API.into()),
+            welcome_stamps: file
+                .line
+                .welcome_stamps
+                .unwrap_or(crate::signup::DEFAULT_WELCOME_STAMPS),
+        };
+        if let Some(id) = &line.channel_id
+            && (id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit()))
+        {
+            return Err(invalid("line.channel_id", "must be the channel's digits"));
+        }
+        if !(line.api_base.starts_with("https://") || line.api_base.starts_with("http://")) {
+            return Err(invalid("line.api_base", "must be an http(s):// URL"));
+        }
+        if line.welcome_stamps > 100 {
+            return Err(invalid("line.welcome_stamps", "must be at most 100"));
+        }
         Ok(Settings {
+            line,
             data_dir: args
                 .data_dir
                 .clone()

@@ -15,5 +15,7 @@ pub mod config;
 pub mod cursor;
 pub mod import;
 pub mod intake;
+pub mod line_standin;
 pub mod secrets;
+pub mod signup;
 pub mod store;

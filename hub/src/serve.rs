@@ -22,6 +22,16 @@ pub async fn run(settings: Settings) -> Result<()> {
     let mut state = AppState::new(Arc::new(store), &token, settings.time_zone);
     drop(token);
     state.enrollment_code_hours = settings.enrollment_code_hours;
+    state.signup = Arc::new(
+        tenpo_hub::signup::SignupService::new(settings.line.clone())
+            .context("setting up signup with LINE")?,
+    );
+    match &settings.line.channel_id {
+        Some(channel) => {
+            tracing::info!(%channel, line_api = %settings.line.api_base, "signup with LINE enabled")
+        }
+        None => tracing::info!("signup with LINE off: set [line] channel_id to enable it"),
+    }
     let shutdown = shutdown_signal();
     let listener = TcpListener::bind(settings.listen).await.with_context(|| {
         format!(

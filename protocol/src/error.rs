@@ -43,6 +43,21 @@ pub enum ErrorCode {
     Conflict,
     /// The enrolment code is unknown, already used or expired: ask for a new one.
     EnrollmentCodeInvalid,
+    /// The signup code is damaged or its signature is wrong: scan the kiosk's code again.
+    SignupInvalid,
+    /// The signup code's time ran out: scan a fresh code at the kiosk.
+    SignupExpired,
+    /// The signup code was already used (by another LINE account): scan a fresh code.
+    SignupUsed,
+    /// LINE did not accept the ID token (wrong channel, expired, damaged): open the page from
+    /// LINE again.
+    LineTokenRejected,
+    /// The paper card is already linked to another LINE account.
+    CardLinkedElsewhere,
+    /// This LINE account already belongs to another member: one member per LINE account.
+    LineAccountTaken,
+    /// LINE (or the hub's link to it) is not available now: try again in a moment.
+    LineUnavailable,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]

@@ -8,6 +8,7 @@ pub mod card;
 mod error;
 pub mod events;
 pub mod openapi;
+pub mod signup;
 pub mod sync;
 
 pub use error::{ErrorBody, ErrorCode, ErrorDetail};

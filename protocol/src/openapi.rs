@@ -49,6 +49,8 @@ pub fn agent_api() -> utoipa::openapi::OpenApi {
         record_sale,
         refund_sale,
         scans_stream,
+        open_signup,
+        signup_status,
         openapi_json
     ),
     components(schemas(
@@ -73,10 +75,46 @@ pub fn agent_api() -> utoipa::openapi::OpenApi {
         ScannerStatus,
         ScanEvent,
         ScanOutcome,
-        SyncStatus
+        SyncStatus,
+        crate::signup::SignupRequest,
+        crate::signup::SignupSession,
+        crate::signup::SignupStatus,
+        crate::signup::SignupState,
+        crate::signup::SignupKind
     ))
 )]
 struct AgentApi;
+
+#[utoipa::path(
+    post,
+    path = "/v1/signups",
+    request_body = crate::signup::SignupRequest,
+    security(("local_token" = [])),
+    responses(
+        (status = 201, body = crate::signup::SignupSession, description = "a signup (or card link) session: show `liff_url` as a QR code"),
+        (status = 401, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "not enrolled with a hub, or no LIFF id configured"),
+        (status = 422, body = ErrorBody, description = "the card code is not a paper card this store accepts"),
+    )
+)]
+#[allow(dead_code)]
+fn open_signup() {}
+
+#[utoipa::path(
+    get,
+    path = "/v1/signups/{token}",
+    params(
+        ("token" = String, Path, description = "the session's token"),
+        ("wait" = Option<u32>, Query, description = "seconds (at most 30) to wait for a change"),
+    ),
+    responses(
+        (status = 200, body = crate::signup::SignupStatus, description = "waiting, completed (with the member) or expired"),
+        (status = 404, body = ErrorBody, description = "no such session here (the agent restarted): open a new one"),
+        (status = 409, body = ErrorBody, description = "not enrolled with a hub"),
+    )
+)]
+#[allow(dead_code)]
+fn signup_status() {}
 
 #[utoipa::path(
     get,

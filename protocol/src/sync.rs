@@ -177,6 +177,12 @@ pub enum Change {
         /// Base64 (standard, padded) of the 32-byte Ed25519 public key.
         public_key: String,
     },
+    /// A signup or card link completed at the hub (DESIGN §5): the terminal that showed the
+    /// code learns of it here if it could not ask the hub at the time.
+    SignupCompleted {
+        #[schema(value_type = Object)]
+        signup: crate::signup::SignupCompletion,
+    },
 }
 
 /// `200` for `GET /v1/changes`.

@@ -5,6 +5,7 @@
 
 pub mod auth;
 mod error;
+pub mod metrics;
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -36,6 +37,8 @@ use crate::sync::{Engine, Shared};
 pub struct SyncLink {
     pub shared: Arc<Shared>,
     pub engine: Engine,
+    /// The kiosk's signup sessions (signup needs the hub).
+    pub signups: Arc<crate::signup::Signups>,
 }
 
 /// What every handler can reach.
@@ -90,6 +93,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/sales", post(record_sale))
         .route("/v1/sales/{sale_id}/refunds", post(record_refund))
         .route("/v1/sync", post(sync_now))
+        .route("/v1/signups", post(crate::signup::open))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             auth::require_token,
@@ -99,7 +103,9 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/status", get(status))
         .route("/v1/members/{code}", get(member))
         .route("/v1/scans/stream", get(scan_stream))
+        .route("/v1/signups/{token}", get(crate::signup::status))
         .route("/v1/openapi.json", get(openapi_json))
+        .route("/metrics", get(metrics::metrics))
         .merge(writes)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -184,6 +190,13 @@ async fn record_sale(
     body: Result<Json<SaleRequest>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     let Json(req) = body?;
+    if req.redeem_points.unwrap_or(0) > 0
+        && let Some(link) = &state.sync
+    {
+        // Decides whether the offline redemption cap applies: only a hub that answers now
+        // counts as online.
+        link.engine.confirm_online().await;
+    }
     if let Some(code) = &req.member_code {
         state.cache_from_hub(code).await;
     }

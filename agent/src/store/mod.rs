@@ -8,6 +8,7 @@
 //!
 //! No HTTP and no loyalty rules in here: callers decide what to write.
 
+pub mod backup;
 pub mod cache;
 mod export;
 mod schema;
@@ -49,6 +50,8 @@ pub enum StoreError {
     },
     #[error("the database lock was poisoned by a crashed thread; restart the agent")]
     Poisoned,
+    #[error(transparent)]
+    Backup(#[from] backup::BackupError),
 }
 
 /// The open store.
@@ -147,6 +150,12 @@ impl Store {
         };
         let mut writer = Connection::open(path).map_err(open_err)?;
         configure(&writer).map_err(open_err)?;
+        // An existing database that needs a migration is copied first (a newer one is refused
+        // by `migrate` below, untouched).
+        let found = schema::version(&writer)?;
+        if found > 0 && found < CURRENT_VERSION {
+            backup::before_migration(&writer, path, found)?;
+        }
         schema::migrate(&mut writer)?;
         let reader = Connection::open_with_flags(
             path,
@@ -222,6 +231,28 @@ impl Store {
     pub fn outbox_counts(&self) -> Result<OutboxCounts, StoreError> {
         self.read(outbox_counts)
     }
+
+    /// Sales and refunds recorded here, ever (for `/metrics`).
+    pub fn ledger_counts(&self) -> Result<LedgerCounts, StoreError> {
+        self.read(|c| {
+            let count = |sql: &str| -> Result<u64, StoreError> {
+                Ok(c.prepare_cached(sql)?
+                    .query_row([], |r| r.get::<_, i64>(0))?
+                    .unsigned_abs())
+            };
+            Ok(LedgerCounts {
+                sales: count("SELECT COUNT(*) FROM sales")?,
+                refunds: count("SELECT COUNT(*) FROM refunds")?,
+            })
+        })
+    }
+}
+
+/// Counts for `/metrics`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct LedgerCounts {
+    pub sales: u64,
+    pub refunds: u64,
 }
 
 /// A read-only handle on a database another process may be writing.

@@ -36,17 +36,26 @@ impl Store {
 
     /// The recording time of the oldest event the hub has not acknowledged.
     pub fn oldest_pending(&self) -> Result<Option<String>, StoreError> {
-        self.read(|c| {
-            let acked = meta(c, ACKED)?
-                .and_then(|v| v.parse::<i64>().ok())
-                .unwrap_or(0);
-            Ok(c.prepare_cached(
-                "SELECT recorded_at FROM outbox WHERE seq > ?1 ORDER BY seq LIMIT 1",
-            )?
-            .query_row([acked], |r| r.get(0))
-            .ok())
-        })
+        self.read(oldest_pending)
     }
+}
+
+impl super::ReadOnly {
+    /// [`Store::oldest_pending`], read-only (for `doctor`, while the agent may run).
+    pub fn oldest_pending(&self) -> Result<Option<String>, StoreError> {
+        oldest_pending(&self.conn)
+    }
+}
+
+fn oldest_pending(c: &rusqlite::Connection) -> Result<Option<String>, StoreError> {
+    let acked = meta(c, ACKED)?
+        .and_then(|v| v.parse::<i64>().ok())
+        .unwrap_or(0);
+    Ok(
+        c.prepare_cached("SELECT recorded_at FROM outbox WHERE seq > ?1 ORDER BY seq LIMIT 1")?
+            .query_row([acked], |r| r.get(0))
+            .ok(),
+    )
 }
 
 impl WriteTx<'_> {

@@ -24,6 +24,8 @@ pub struct Applied {
     pub revoked: u64,
     pub rules: Option<RuleSet>,
     pub keys: Vec<(u32, [u8; 32])>,
+    /// Signups this terminal's kiosk showed, completed at the hub.
+    pub signups: Vec<tenpo_protocol::signup::SignupCompletion>,
 }
 
 /// The snapshot with the local outcomes on top, in recording order.
@@ -103,6 +105,13 @@ pub fn apply_page(
                         version = rules.version,
                         "the hub sent a rule set that does not validate; keeping the current one"
                     );
+                }
+            }
+            // Followed by the signup module (the kiosk's sessions); the member itself arrives
+            // as a `member` change.
+            Change::SignupCompleted { signup } => {
+                if signup.terminal_id == terminal_id {
+                    applied.signups.push(signup.clone());
                 }
             }
             Change::CodeRevoked { code } => {

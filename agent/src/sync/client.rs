@@ -5,7 +5,7 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use tenpo_protocol::ErrorBody;
 use tenpo_protocol::sync::{
-    ChangesResponse, EnrollRequest, EnrollResponse, MemberLookup, PushItem, PushRequest,
+    ChangesResponse, EnrollRequest, EnrollResponse, HubHealth, MemberLookup, PushItem, PushRequest,
     PushResponse, bearer,
 };
 
@@ -92,7 +92,9 @@ async fn answer<T: serde::de::DeserializeOwned>(
 impl HubClient {
     pub fn new(credentials: &Credentials) -> Result<HubClient, HubError> {
         Ok(HubClient {
-            http: client(Duration::from_secs(60))?,
+            // A batch of 500 events takes the hub tens of milliseconds: a request that takes
+            // 20 s is a network that has gone quiet, and the till should know it is offline.
+            http: client(Duration::from_secs(20))?,
             base: base_url(&credentials.hub_url),
             auth: bearer(&credentials.terminal_id, &credentials.secret),
         })
@@ -144,6 +146,13 @@ impl HubClient {
             .query(&[("cursor", cursor), ("limit", &limit.to_string())])
             .send()
             .await;
+        answer(&url, sent).await
+    }
+
+    /// Whether the hub answers at all, within `timeout`.
+    pub async fn health(&self, timeout: Duration) -> Result<HubHealth, HubError> {
+        let url = format!("{}/v1/health", self.base);
+        let sent = self.http.get(&url).timeout(timeout).send().await;
         answer(&url, sent).await
     }
 

@@ -35,6 +35,8 @@ use crate::store::StoreError;
 const MAX_SKEW_SECS: i64 = 120;
 /// How long an online lookup may take before the till treats the code as unknown.
 pub const ONLINE_LOOKUP_TIMEOUT: Duration = Duration::from_millis(400);
+/// Before a redemption the till asks the hub whether it is there, waiting at most this long.
+const PROBE_TIMEOUT: Duration = Duration::from_millis(500);
 
 /// Tunables.
 #[derive(Debug, Clone)]
@@ -68,6 +70,10 @@ pub struct Shared {
     pub events_pushed: AtomicU64,
     /// Incremented after every completed pass (push then pull to the end of the feed).
     pub passes: AtomicU64,
+    /// Signups completed at the hub for this terminal, as the feed brings them.
+    pub signup_events: tokio::sync::broadcast::Sender<tenpo_protocol::signup::SignupCompletion>,
+    /// When the hub last answered.
+    last_contact: Mutex<Option<std::time::Instant>>,
     view: Mutex<View>,
 }
 
@@ -88,6 +94,8 @@ impl Shared {
             changes_applied: AtomicU64::new(0),
             events_pushed: AtomicU64::new(0),
             passes: AtomicU64::new(0),
+            signup_events: tokio::sync::broadcast::Sender::new(16),
+            last_contact: Mutex::new(None),
             view: Mutex::new(View::default()),
         })
     }
@@ -170,6 +178,9 @@ impl Engine {
 
     fn saw_hub(&self, hub_time: DateTime<Utc>) {
         self.shared.online.store(true, Ordering::SeqCst);
+        if let Ok(mut last) = self.shared.last_contact.lock() {
+            *last = Some(std::time::Instant::now());
+        }
         let skew = (hub_time - Utc::now()).num_seconds();
         let before = self.shared.view.lock().ok().and_then(|v| v.clock_skew_secs);
         if skew.abs() > MAX_SKEW_SECS && before.is_none_or(|b| b.abs() <= MAX_SKEW_SECS) {
@@ -298,6 +309,9 @@ impl Engine {
             })
             .await?;
             apply::take_effect(&self.ledger, &applied);
+            for done in &applied.signups {
+                let _ = self.shared.signup_events.send(done.clone());
+            }
             total += count;
             self.shared
                 .changes_applied
@@ -349,6 +363,24 @@ impl Engine {
                 () = &mut stop => return,
                 () = self.shared.wake.notified() => {}
                 () = tokio::time::sleep(wait) => {}
+            }
+        }
+    }
+
+    /// Makes sure "online" is true only if the hub answers now: a network that drops packets
+    /// silently would otherwise look online until a sync request times out, and the offline
+    /// redemption cap (DESIGN §4) would not apply. Called before every redemption: one round
+    /// trip to the hub, at most [`PROBE_TIMEOUT`] when it has gone quiet.
+    pub async fn confirm_online(&self) -> bool {
+        match self.client.health(PROBE_TIMEOUT).await {
+            Ok(health) => {
+                self.saw_hub(health.hub_time);
+                true
+            }
+            Err(e) => {
+                self.shared.online.store(false, Ordering::SeqCst);
+                self.shared.update(|v| v.last_error = Some(e.to_string()));
+                false
             }
         }
     }

@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod auth;
 pub mod error;
+pub mod metrics;
 pub mod terminal;
 
 use std::future::Future;
@@ -39,6 +40,8 @@ pub struct AppState<S> {
     pub time_zone: Tz,
     /// How long a new enrolment code is valid unless the request says.
     pub enrollment_code_hours: u32,
+    /// Signup with LINE: settings, LINE's verify endpoint, waiting terminals.
+    pub signup: Arc<crate::signup::SignupService>,
 }
 
 impl<S> Clone for AppState<S> {
@@ -48,6 +51,7 @@ impl<S> Clone for AppState<S> {
             admin_token_hash: self.admin_token_hash,
             time_zone: self.time_zone,
             enrollment_code_hours: self.enrollment_code_hours,
+            signup: self.signup.clone(),
         }
     }
 }
@@ -68,6 +72,7 @@ impl<S> AppState<S> {
             admin_token_hash: crate::secrets::sha256(admin_token.as_bytes()),
             time_zone,
             enrollment_code_hours: 24,
+            signup: Arc::new(crate::signup::SignupService::disabled()),
         }
     }
 
@@ -97,6 +102,7 @@ pub fn router<S: HubStore>(state: AppState<S>) -> Router {
         );
     Router::new()
         .route("/v1/health", get(t::health))
+        .route("/metrics", get(metrics::metrics::<S>))
         .route("/v1/openapi.json", get(openapi_json))
         .route("/v1/enroll", post(t::enroll::<S>))
         .route("/v1/changes", get(t::changes::<S>))
@@ -108,6 +114,7 @@ pub fn router<S: HubStore>(state: AppState<S>) -> Router {
                 .layer(DefaultBodyLimit::max(MAX_PUSH_BODY_BYTES)),
         )
         .merge(admin)
+        .merge(crate::signup::api::routes::<S>())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)

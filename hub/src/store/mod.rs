@@ -55,6 +55,23 @@ pub struct ChangesPage {
     pub more: bool,
 }
 
+/// The hub's numbers for `/metrics`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct HubCounts {
+    /// Enrolled terminals, and the stores they belong to.
+    pub terminals: u64,
+    pub stores: u64,
+    /// Event slots held (stored, rejected or conflicting), ever.
+    pub events: u64,
+    /// Of those, the ones after a gap in their terminal's seq: held, not applied yet.
+    pub events_waiting: u64,
+    pub conflicts: u64,
+    pub discrepancies: u64,
+    pub members: u64,
+    /// The newest rule-set version (0 before the first).
+    pub rule_set_version: u64,
+}
+
 /// What can go wrong, in words a CRM operator or IT person can act on. The first group are
 /// refusals of a request; the rest are failures of the hub itself.
 #[derive(Debug, thiserror::Error)]
@@ -72,6 +89,9 @@ pub enum StoreError {
     NoRuleSet,
     #[error("{0}")]
     Invalid(String),
+    /// A signup or card link refused (used code, card linked elsewhere …).
+    #[error("{0}")]
+    Signup(#[from] crate::signup::Refusal),
     #[error("database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
     #[error(
@@ -191,4 +211,28 @@ pub trait HubStore: Send + Sync + 'static {
         after: i64,
         limit: u32,
     ) -> impl Future<Output = Result<Vec<DiscrepancyView>, StoreError>> + Send;
+
+    /// What `/metrics` shows: counts only, read without scanning a big table whole.
+    fn counts(&self) -> impl Future<Output = Result<HubCounts, StoreError>> + Send;
+
+    /// Completes a checked signup or card link in one transaction: a new member, the member
+    /// already linked to the LINE user, or the card's member; the signup id is recorded as used
+    /// and the completion enters the feed. The same signup again from the same LINE user answers
+    /// the same; from another, [`crate::signup::Refusal::Used`].
+    fn complete_signup(
+        &self,
+        request: crate::signup::CompleteSignup,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<crate::signup::SignupRecord, StoreError>> + Send;
+
+    /// A completed signup by id, with its member as it is now.
+    fn signup(
+        &self,
+        signup_id: String,
+    ) -> impl Future<Output = Result<Option<crate::signup::SignupRecord>, StoreError>> + Send;
+
+    /// The newest active card-signing key (the secret half), for the digital card.
+    fn card_key(
+        &self,
+    ) -> impl Future<Output = Result<Option<crate::signup::CardKey>, StoreError>> + Send;
 }

@@ -46,10 +46,19 @@ pub async fn start() -> Hub {
 }
 
 pub async fn start_in(dir: tempfile::TempDir) -> Hub {
+    start_with(dir, |_| {}).await
+}
+
+/// A hub whose state `configure` adjusts first (signup's LINE settings, say).
+pub async fn start_with(
+    dir: tempfile::TempDir,
+    configure: impl FnOnce(&mut AppState<SqliteStore>),
+) -> Hub {
     let store = Arc::new(SqliteStore::open(&dir.path().join("hub.db"), Utc::now()).unwrap());
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    let state = AppState::new(store.clone(), ADMIN_TOKEN, chrono_tz::Asia::Tokyo);
+    let mut state = AppState::new(store.clone(), ADMIN_TOKEN, chrono_tz::Asia::Tokyo);
+    configure(&mut state);
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
         api::serve(listener, state, async {

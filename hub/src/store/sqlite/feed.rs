@@ -112,6 +112,7 @@ fn materialize(
             })
         }
         "code_revoked" => Some(Change::CodeRevoked { code: key }),
+        "signup" => super::signup::change(tx, &key)?,
         other => {
             return Err(StoreError::Corrupt {
                 what: "change log",

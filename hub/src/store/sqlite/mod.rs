@@ -8,7 +8,9 @@ mod admin;
 mod feed;
 mod intake;
 mod members;
+mod metrics;
 mod schema;
+mod signup;
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -22,7 +24,7 @@ use serde::de::DeserializeOwned;
 use tenpo_loyalty::{Date, RuleSet};
 use tenpo_protocol::sync::MemberSnapshot;
 
-use super::{ChangesPage, Enrolled, HubStore, PushOutcome, StoreError, Terminal};
+use super::{ChangesPage, Enrolled, HubCounts, HubStore, PushOutcome, StoreError, Terminal};
 use crate::admin_api::{
     ConflictView, CouponReport, CouponRequest, DiscrepancyView, ImportReport, ImportRow, Revoked,
 };
@@ -360,5 +362,30 @@ impl HubStore for SqliteStore {
         limit: u32,
     ) -> impl Future<Output = Result<Vec<DiscrepancyView>, StoreError>> + Send {
         self.blocking(move |inner| inner.read(|tx| admin::discrepancies(tx, after, limit)))
+    }
+
+    fn counts(&self) -> impl Future<Output = Result<HubCounts, StoreError>> + Send {
+        self.blocking(|inner| inner.read(metrics::counts))
+    }
+
+    fn complete_signup(
+        &self,
+        request: crate::signup::CompleteSignup,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<crate::signup::SignupRecord, StoreError>> + Send {
+        self.blocking(move |inner| inner.write(|tx| signup::complete(tx, &request, now)))
+    }
+
+    fn signup(
+        &self,
+        signup_id: String,
+    ) -> impl Future<Output = Result<Option<crate::signup::SignupRecord>, StoreError>> + Send {
+        self.blocking(move |inner| inner.read(|tx| signup::record(tx, &signup_id)))
+    }
+
+    fn card_key(
+        &self,
+    ) -> impl Future<Output = Result<Option<crate::signup::CardKey>, StoreError>> + Send {
+        self.blocking(|inner| inner.read(signup::card_key))
     }
 }

@@ -143,6 +143,27 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         UNIQUE (kind, key)
     ) STRICT;
     "#,
+    // 2: signup with LINE (DESIGN §5). One member per LINE user, ever; the LINE user id is
+    // personal data and stays here. Each signup id (the token's nonce) is used once.
+    r#"
+    CREATE TABLE line_users (
+        line_user_id TEXT PRIMARY KEY,
+        member_id    TEXT NOT NULL UNIQUE REFERENCES members(member_id),
+        linked_at    TEXT NOT NULL
+    ) STRICT, WITHOUT ROWID;
+
+    CREATE TABLE signups (
+        signup_id       TEXT PRIMARY KEY,
+        kind            TEXT NOT NULL,
+        store_id        TEXT NOT NULL,
+        terminal_id     TEXT NOT NULL,
+        card_code       TEXT,
+        member_id       TEXT NOT NULL,
+        line_user_id    TEXT NOT NULL,
+        existing_member INTEGER NOT NULL,
+        completed_at    TEXT NOT NULL
+    ) STRICT;
+    "#,
 ];
 
 /// The schema version this binary writes.

@@ -1,0 +1,266 @@
+//! The signup endpoints:
+//! - `GET /liff/signup`: the LIFF page;
+//! - `POST /v1/signups/{token}/complete` (from the LIFF page: the signup token is the
+//!   credential, LINE's ID token the proof of who the customer is);
+//! - `GET /v1/signups/{token}/status?wait=N` (terminal auth): a terminal asks about its own
+//!   session, waiting up to N ≤ 30 s for it to complete.
+
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use chrono::Utc;
+use serde::Deserialize;
+use tenpo_protocol::ErrorCode;
+use tenpo_protocol::card::{self, CardToken};
+use tenpo_protocol::signup::{
+    self as wire, CompleteRequest, CompleteResponse, DigitalCard, SignupState, SignupToken,
+    TerminalSignupStatus, TokenError,
+};
+
+use super::{CompleteSignup, LineError, Refusal, SignupRecord};
+use crate::api::auth::TerminalAuth;
+use crate::api::error::{ApiError, parse_json};
+use crate::api::{AppState, SMALL_BODY_BYTES};
+use crate::store::{HubStore, StoreError};
+
+/// How long a rotating card QR is valid.
+const CARD_QR_SECS: u16 = 300;
+/// Longest wait a terminal may ask for.
+const MAX_WAIT_SECS: u64 = 30;
+
+/// The signup routes, merged into the hub's router.
+pub fn routes<S: HubStore>() -> Router<AppState<S>> {
+    Router::new()
+        .route("/liff/signup", get(liff_page::<S>))
+        .route("/v1/signups/{token}/complete", post(complete::<S>))
+        .route("/v1/signups/{token}/status", get(status::<S>))
+        .layer(axum::extract::DefaultBodyLimit::max(SMALL_BODY_BYTES))
+}
+
+async fn liff_page<S: HubStore>(State(app): State<AppState<S>>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        super::page::html(app.signup.settings.liff_id.as_deref()),
+    )
+        .into_response()
+}
+
+fn token_error(e: &TokenError) -> ApiError {
+    match e {
+        TokenError::Expired => {
+            ApiError::new(StatusCode::GONE, ErrorCode::SignupExpired, e.to_string())
+        }
+        _ => ApiError::new(
+            StatusCode::FORBIDDEN,
+            ErrorCode::SignupInvalid,
+            format!("{e}: scan the kiosk's code again"),
+        ),
+    }
+}
+
+/// Reads and checks a signup token against the key of the terminal it names.
+async fn check_token<S: HubStore>(app: &AppState<S>, text: &str) -> Result<SignupToken, ApiError> {
+    let claimed = wire::peek(text).map_err(|e| token_error(&e))?;
+    let terminal = app.store.terminal(claimed.terminal_id.clone()).await?;
+    let Some(terminal) = terminal else {
+        return Err(token_error(&TokenError::Signature));
+    };
+    let token = wire::verify(text, &terminal.secret_hash, Utc::now()).map_err(|e| {
+        tracing::warn!(terminal_id = %claimed.terminal_id, error = %e, "signup token refused");
+        token_error(&e)
+    })?;
+    if token.store_id != terminal.store_id {
+        return Err(token_error(&TokenError::Signature));
+    }
+    Ok(token)
+}
+
+fn line_error(e: LineError) -> ApiError {
+    match e {
+        LineError::Unavailable(detail) => {
+            tracing::warn!(%detail, "LINE's verify endpoint failed");
+            ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                ErrorCode::LineUnavailable,
+                "LINE cannot be reached right now: try again in a moment",
+            )
+        }
+        rejected => {
+            tracing::info!(error = %rejected, "ID token refused");
+            ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                ErrorCode::LineTokenRejected,
+                format!("{rejected}: close this page and open it from LINE again"),
+            )
+        }
+    }
+}
+
+fn refusal(e: StoreError) -> ApiError {
+    match e {
+        StoreError::Signup(r) => {
+            let code = match &r {
+                Refusal::Used => ErrorCode::SignupUsed,
+                Refusal::CardLinkedElsewhere => ErrorCode::CardLinkedElsewhere,
+                Refusal::LineAccountTaken { .. } => ErrorCode::LineAccountTaken,
+                Refusal::CardRevoked => ErrorCode::InvalidMemberCode,
+            };
+            ApiError::new(StatusCode::CONFLICT, code, r.to_string())
+        }
+        other => ApiError::from(other),
+    }
+}
+
+async fn card_for<S: HubStore>(
+    app: &AppState<S>,
+    record: &SignupRecord,
+) -> Result<DigitalCard, ApiError> {
+    let number = record.member.number.clone();
+    let qr = match app.store.card_key().await? {
+        Some(key) => {
+            let token = CardToken {
+                key_id: key.key_id,
+                member_number: number.clone(),
+                issued_at: Utc::now().timestamp(),
+                valid_secs: CARD_QR_SECS,
+            };
+            let signing = ed25519_dalek::SigningKey::from_bytes(&key.secret);
+            card::sign(&token, &signing).unwrap_or_default()
+        }
+        None => String::new(),
+    };
+    Ok(DigitalCard {
+        barcode: number,
+        qr,
+        valid_secs: CARD_QR_SECS,
+    })
+}
+
+async fn complete<S: HubStore>(
+    State(app): State<AppState<S>>,
+    Path(text): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let req: CompleteRequest = parse_json(&body?)?;
+    let token = check_token(&app, &text).await?;
+    let Some(line) = app.signup.line() else {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::LineUnavailable,
+            "signup with LINE is not set up at this hub: the administrator sets [line] channel_id",
+        ));
+    };
+    if req.id_token.is_empty() || req.id_token.len() > 8 * 1024 {
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            ErrorCode::LineTokenRejected,
+            "no usable LINE ID token: open this page from LINE again",
+        ));
+    }
+    let claims = line
+        .verify(&req.id_token, Utc::now())
+        .await
+        .map_err(line_error)?;
+    let welcome = match app.store.current_rules().await? {
+        Some(rules) => app
+            .signup
+            .settings
+            .welcome_stamps
+            .min(rules.stamps.card_size.saturating_sub(1)),
+        None => 0,
+    };
+    let now = Utc::now();
+    let record = app
+        .store
+        .complete_signup(
+            CompleteSignup {
+                token,
+                line_user_id: claims.sub,
+                today: app.business_date(now),
+                welcome_stamps: welcome,
+            },
+            now,
+        )
+        .await
+        .map_err(refusal)?;
+    app.signup.notify();
+    tracing::info!(
+        signup_id = %record.signup_id,
+        kind = ?record.kind,
+        terminal_id = %record.terminal_id,
+        member_id = %record.member.member_id,
+        existing = record.existing_member,
+        "signup completed"
+    );
+    let card = card_for(&app, &record).await?;
+    Ok(Json(CompleteResponse {
+        kind: record.kind,
+        member_number: record.member.number.clone(),
+        existing_member: record.existing_member,
+        stamps: record.member.state.stamps.count,
+        card,
+    })
+    .into_response())
+}
+
+#[derive(Debug, Deserialize)]
+struct WaitQuery {
+    #[serde(default)]
+    wait: Option<u64>,
+}
+
+async fn status<S: HubStore>(
+    State(app): State<AppState<S>>,
+    TerminalAuth(terminal): TerminalAuth,
+    Path(text): Path<String>,
+    Query(q): Query<WaitQuery>,
+) -> Result<Response, ApiError> {
+    let token = wire::peek(&text).map_err(|e| token_error(&e))?;
+    if token.terminal_id != terminal.terminal_id {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            ErrorCode::Forbidden,
+            "this signup belongs to another terminal",
+        ));
+    }
+    // The terminal's own key: a token it did not make is refused, expiry aside.
+    if let Err(e) = wire::verify(&text, &terminal.secret_hash, Utc::now())
+        && e != TokenError::Expired
+    {
+        return Err(token_error(&e));
+    }
+    let wait = Duration::from_secs(q.wait.unwrap_or(0).min(MAX_WAIT_SECS));
+    let deadline = tokio::time::Instant::now() + wait;
+    let mut changes = app.signup.subscribe();
+    let id = token.id();
+    loop {
+        changes.borrow_and_update();
+        if let Some(record) = app.store.signup(id.clone()).await? {
+            return Ok(answer(SignupState::Completed, Some(record)));
+        }
+        let expired = token.expires_at + wire::CLOCK_ALLOWANCE_SECS < Utc::now().timestamp();
+        if expired {
+            return Ok(answer(SignupState::Expired, None));
+        }
+        tokio::select! {
+            changed = changes.changed() => if changed.is_err() { break },
+            () = tokio::time::sleep_until(deadline) => break,
+        }
+    }
+    Ok(answer(SignupState::Waiting, None))
+}
+
+fn answer(state: SignupState, record: Option<SignupRecord>) -> Response {
+    Json(TerminalSignupStatus {
+        state,
+        member: record.map(|r| r.member),
+        hub_time: Utc::now(),
+    })
+    .into_response()
+}

@@ -1,0 +1,419 @@
+//! The kiosk's state machine (no UI, no I/O, no clock: `now` is handed in): what is on the
+//! screen, what the agent said, and what to ask it next.
+//!
+//! Screens: connecting → attract (signup QR with a countdown; renewed when it expires) →
+//! welcome; a paper card scanned → card link (its own QR) → linked; a card link that runs out
+//! → expired; a card that cannot be linked → notice; the agent unreachable or refusing →
+//! unavailable (retried automatically). Every screen but attract returns to it after the idle
+//! timeout, in Japanese.
+
+use chrono::{DateTime, Duration, Utc};
+use tenpo_protocol::agent::{MemberView, ScanEvent, ScanOutcome};
+use tenpo_protocol::signup::{SignupKind, SignupSession, SignupState, SignupStatus};
+
+use crate::client::ApiFailure;
+use crate::i18n::Lang;
+
+/// What the kiosk asks the agent to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// `POST /v1/signups` (with a card code for a card link).
+    OpenSession { card_code: Option<String> },
+    /// `GET /v1/signups/{token}?wait=…`, answered by [`Event::Status`] or [`Event::StatusFailed`].
+    Watch { token: String },
+}
+
+/// What the agent answered, or what happened.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    SessionOpened(SignupSession),
+    SessionFailed {
+        card_link: bool,
+        failure: ApiFailure,
+    },
+    Status {
+        token: String,
+        status: SignupStatus,
+    },
+    StatusFailed {
+        token: String,
+        failure: ApiFailure,
+    },
+    Scan(ScanEvent),
+}
+
+/// Why the kiosk cannot offer signup now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Problem {
+    /// The agent does not answer.
+    AgentUnreachable(String),
+    /// The agent answered no (not enrolled, no LIFF id …): IT must act.
+    Refused(String),
+}
+
+/// What the screen shows.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Screen {
+    Connecting,
+    Attract(SignupSession),
+    /// The attract QR ran out; a new one is on its way.
+    Renewing,
+    CardLink(SignupSession),
+    Welcome {
+        kind: SignupKind,
+        member: Option<MemberView>,
+    },
+    /// A card link ran out: scan the card again.
+    CardLinkExpired,
+    /// A scanned card that cannot be linked, and why.
+    Notice(String),
+    /// A LINE digital card was scanned: nothing to link.
+    AlreadyLineCard,
+    Unavailable(Problem),
+}
+
+/// Timings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KioskConfig {
+    /// Seconds without a touch or scan before a screen returns to the start.
+    pub idle_secs: i64,
+    /// Seconds the welcome stays.
+    pub welcome_secs: i64,
+    /// Seconds between retries when the agent cannot be reached.
+    pub retry_secs: i64,
+}
+
+impl Default for KioskConfig {
+    fn default() -> KioskConfig {
+        KioskConfig {
+            idle_secs: 60,
+            welcome_secs: 30,
+            retry_secs: 5,
+        }
+    }
+}
+
+/// A tap on the screen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tap {
+    Language,
+    /// "Done" / "Back": to the start.
+    Home,
+}
+
+/// The kiosk.
+#[derive(Debug, Clone)]
+pub struct Kiosk {
+    pub lang: Lang,
+    pub screen: Screen,
+    pub config: KioskConfig,
+    /// Whether the agent reached the hub at its last try (the attract screen says so if not).
+    pub hub_reachable: bool,
+    /// The signup session of the attract screen, kept while other screens show.
+    signup: Option<SignupSession>,
+    opening_signup: bool,
+    last_touch: DateTime<Utc>,
+    retry_at: Option<DateTime<Utc>>,
+}
+
+impl Kiosk {
+    /// A kiosk starting now, and its first request.
+    pub fn new(config: KioskConfig, now: DateTime<Utc>) -> (Kiosk, Vec<Command>) {
+        let mut k = Kiosk {
+            lang: Lang::Ja,
+            screen: Screen::Connecting,
+            config,
+            hub_reachable: true,
+            signup: None,
+            opening_signup: false,
+            last_touch: now,
+            retry_at: None,
+        };
+        let cmds = k.open_signup();
+        (k, cmds)
+    }
+
+    fn open_signup(&mut self) -> Vec<Command> {
+        if self.opening_signup {
+            return Vec::new();
+        }
+        self.opening_signup = true;
+        vec![Command::OpenSession { card_code: None }]
+    }
+
+    /// Back to the start: the attract screen (or on the way to it), in Japanese.
+    fn home(&mut self, now: DateTime<Utc>) -> Vec<Command> {
+        self.lang = Lang::Ja;
+        self.last_touch = now;
+        match &self.signup {
+            Some(s) if s.expires_at > now => {
+                self.screen = Screen::Attract(s.clone());
+                Vec::new()
+            }
+            _ => {
+                self.signup = None;
+                self.screen = Screen::Connecting;
+                self.open_signup()
+            }
+        }
+    }
+
+    fn is_signup(&self, token: &str) -> bool {
+        self.signup.as_ref().is_some_and(|s| s.token == token)
+    }
+
+    fn shown_card_link(&self, token: &str) -> bool {
+        matches!(&self.screen, Screen::CardLink(s) if s.token == token)
+    }
+
+    /// Handles an answer of the agent.
+    pub fn on_event(&mut self, event: Event, now: DateTime<Utc>) -> Vec<Command> {
+        match event {
+            Event::SessionOpened(session) => {
+                let watch = Command::Watch {
+                    token: session.token.clone(),
+                };
+                self.retry_at = None;
+                match session.kind {
+                    SignupKind::Signup => {
+                        self.opening_signup = false;
+                        self.signup = Some(session.clone());
+                        if matches!(
+                            self.screen,
+                            Screen::Connecting
+                                | Screen::Renewing
+                                | Screen::Attract(_)
+                                | Screen::Unavailable(_)
+                        ) {
+                            self.screen = Screen::Attract(session);
+                        }
+                    }
+                    SignupKind::CardLink => {
+                        self.last_touch = now;
+                        self.screen = Screen::CardLink(session);
+                    }
+                }
+                vec![watch]
+            }
+            Event::SessionFailed { card_link, failure } => {
+                if card_link {
+                    self.last_touch = now;
+                    self.screen = match failure {
+                        ApiFailure::Refused { message, .. } => Screen::Notice(message),
+                        ApiFailure::Unreachable(d) => {
+                            Screen::Unavailable(Problem::AgentUnreachable(d))
+                        }
+                    };
+                    return Vec::new();
+                }
+                self.opening_signup = false;
+                self.retry_at = Some(now + Duration::seconds(self.config.retry_secs));
+                if matches!(
+                    self.screen,
+                    Screen::Connecting
+                        | Screen::Renewing
+                        | Screen::Attract(_)
+                        | Screen::Unavailable(_)
+                ) {
+                    self.screen = Screen::Unavailable(match failure {
+                        ApiFailure::Unreachable(d) => Problem::AgentUnreachable(d),
+                        ApiFailure::Refused { message, .. } => Problem::Refused(message),
+                    });
+                }
+                Vec::new()
+            }
+            Event::Status { token, status } => self.on_status(&token, status, now),
+            Event::StatusFailed { token, failure } => {
+                let relevant = self.is_signup(&token) || self.shown_card_link(&token);
+                if !relevant {
+                    return Vec::new();
+                }
+                match failure {
+                    // The agent no longer knows the session (it restarted): start again.
+                    ApiFailure::Refused { status: 404, .. } if self.is_signup(&token) => {
+                        self.signup = None;
+                        if matches!(self.screen, Screen::Attract(_)) {
+                            self.screen = Screen::Renewing;
+                        }
+                        self.open_signup()
+                    }
+                    ApiFailure::Refused { message, .. } => {
+                        self.screen = Screen::Notice(message);
+                        self.last_touch = now;
+                        Vec::new()
+                    }
+                    ApiFailure::Unreachable(d) => {
+                        self.signup = None;
+                        self.screen = Screen::Unavailable(Problem::AgentUnreachable(d));
+                        self.retry_at = Some(now + Duration::seconds(self.config.retry_secs));
+                        Vec::new()
+                    }
+                }
+            }
+            Event::Scan(scan) => self.on_scan(scan, now),
+        }
+    }
+
+    fn on_status(&mut self, token: &str, status: SignupStatus, now: DateTime<Utc>) -> Vec<Command> {
+        let signup = self.is_signup(token);
+        let card_link = self.shown_card_link(token);
+        if !signup && !card_link {
+            return Vec::new();
+        }
+        self.hub_reachable = status.hub_reachable;
+        match status.state {
+            SignupState::Waiting => vec![Command::Watch {
+                token: token.to_owned(),
+            }],
+            SignupState::Completed => {
+                self.last_touch = now;
+                self.screen = Screen::Welcome {
+                    kind: status.kind,
+                    member: status.member,
+                };
+                if signup {
+                    // The next customer gets a fresh code.
+                    self.signup = None;
+                    return self.open_signup();
+                }
+                Vec::new()
+            }
+            SignupState::Expired if signup => {
+                self.signup = None;
+                if matches!(self.screen, Screen::Attract(_)) {
+                    self.screen = Screen::Renewing;
+                }
+                self.open_signup()
+            }
+            SignupState::Expired => {
+                self.last_touch = now;
+                self.screen = Screen::CardLinkExpired;
+                Vec::new()
+            }
+        }
+    }
+
+    fn on_scan(&mut self, scan: ScanEvent, now: DateTime<Utc>) -> Vec<Command> {
+        self.last_touch = now;
+        if matches!(self.screen, Screen::Unavailable(_)) {
+            return Vec::new();
+        }
+        match scan.outcome {
+            ScanOutcome::Rejected { reason, .. } => {
+                self.screen = Screen::Notice(reason);
+                Vec::new()
+            }
+            ScanOutcome::Member { .. }
+                if scan.raw.trim().starts_with(tenpo_protocol::card::PREFIX) =>
+            {
+                self.screen = Screen::AlreadyLineCard;
+                Vec::new()
+            }
+            ScanOutcome::Member { .. } => vec![Command::OpenSession {
+                card_code: Some(scan.raw),
+            }],
+        }
+    }
+
+    /// Handles a tap.
+    pub fn on_tap(&mut self, tap: Tap, now: DateTime<Utc>) -> Vec<Command> {
+        self.last_touch = now;
+        match tap {
+            Tap::Language => {
+                self.lang = self.lang.toggled();
+                Vec::new()
+            }
+            Tap::Home => self.home(now),
+        }
+    }
+
+    /// Time passing: expiries, the idle timeout, retries.
+    pub fn tick(&mut self, now: DateTime<Utc>) -> Vec<Command> {
+        if self.retry_at.is_some_and(|t| t <= now) {
+            self.retry_at = None;
+            return self.open_signup();
+        }
+        let idle = now - self.last_touch;
+        match &self.screen {
+            Screen::Attract(s) if s.expires_at <= now => {
+                self.signup = None;
+                self.screen = Screen::Renewing;
+                self.open_signup()
+            }
+            Screen::Attract(_)
+                if self.lang != Lang::Ja && idle.num_seconds() >= self.config.idle_secs =>
+            {
+                self.lang = Lang::Ja;
+                Vec::new()
+            }
+            Screen::CardLink(s) if s.expires_at <= now => {
+                self.screen = Screen::CardLinkExpired;
+                self.last_touch = now;
+                Vec::new()
+            }
+            Screen::Welcome { .. } if idle.num_seconds() >= self.config.welcome_secs => {
+                self.home(now)
+            }
+            Screen::CardLink(_)
+            | Screen::CardLinkExpired
+            | Screen::Notice(_)
+            | Screen::AlreadyLineCard
+                if idle.num_seconds() >= self.config.idle_secs =>
+            {
+                self.home(now)
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// When the screen next needs drawing without any event: the countdown's next second, an
+    /// idle timeout, a retry. `None`: nothing changes until an event.
+    pub fn next_wake(&self, now: DateTime<Utc>) -> Option<std::time::Duration> {
+        let mut at: Vec<DateTime<Utc>> = Vec::new();
+        if let Some(t) = self.retry_at {
+            at.push(t);
+        }
+        let idle_deadline = |secs: i64| self.last_touch + Duration::seconds(secs);
+        match &self.screen {
+            Screen::Attract(s) | Screen::CardLink(s) => {
+                // The countdown shows whole minutes, then whole seconds in the last one
+                // (`i18n::time_left`): draw again when its text next changes.
+                let left_ms = (s.expires_at - now).num_milliseconds();
+                let step = if left_ms > 60_000 { 60_000 } else { 1000 };
+                let to_next = match left_ms.rem_euclid(step) {
+                    0 => step,
+                    r => r,
+                };
+                let to_next = if left_ms > 60_000 {
+                    to_next.min(left_ms - 60_000).max(1)
+                } else {
+                    to_next
+                };
+                at.push(now + Duration::milliseconds(to_next));
+                if matches!(self.screen, Screen::CardLink(_)) || self.lang != Lang::Ja {
+                    at.push(idle_deadline(self.config.idle_secs));
+                }
+            }
+            Screen::Welcome { .. } => at.push(idle_deadline(self.config.welcome_secs)),
+            Screen::CardLinkExpired | Screen::Notice(_) | Screen::AlreadyLineCard => {
+                at.push(idle_deadline(self.config.idle_secs));
+            }
+            Screen::Connecting | Screen::Renewing | Screen::Unavailable(_) => {}
+        }
+        at.into_iter()
+            .min()
+            .map(|t| (t - now).to_std().unwrap_or_default())
+    }
+
+    /// Seconds left on the QR code shown, if one is.
+    pub fn seconds_left(&self, now: DateTime<Utc>) -> Option<i64> {
+        match &self.screen {
+            Screen::Attract(s) | Screen::CardLink(s) => Some(
+                ((s.expires_at - now).num_milliseconds() + 999)
+                    .div_euclid(1000)
+                    .max(0),
+            ),
+            _ => None,
+        }
+    }
+}

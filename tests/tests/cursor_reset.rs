@@ -1,0 +1,162 @@
+//! Cursor reset: the hub is restored from a backup taken before the agent's feed cursor (the
+//! hub answers `410 cursor_reset`: "a restored database behind the cursor"). The agent must
+//! start the feed again and rebuild its member cache from scratch — members that only existed
+//! after the backup are gone — without losing an event recorded while the hub was away.
+//!
+//! The hub tells a restored database by a cursor position beyond its change log's end. After
+//! the backup the hub logs `added` more changes (new members the agent pulls); after the
+//! restore the agent pushes its pending events first, which log a change per member touched.
+//! With many changes lost (a realistic day-old backup) the cursor is still ahead and the hub
+//! answers 410; with few, the pushed events refill the log past the cursor first and the reset
+//! is never noticed (the ignored test reproduces that hub defect).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::Path;
+use std::time::Duration;
+
+use tenpo_e2e::card_code;
+use tenpo_e2e::checks;
+use tenpo_e2e::harness::{World, sale_body, sync_u64, wait_until};
+use tenpo_e2e::proxy::{Fault, FaultProxy};
+
+/// Copies the files of a directory (the hub's data directory holds no subdirectories).
+fn copy_files(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_type().unwrap().is_file() {
+            std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_restored_hub_resets_the_cursor_and_no_pending_event_is_lost() {
+    restored_hub(100).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "hub defect: a restore is missed when new changes refill the log past the cursor \
+            before the terminal pulls (the terminal's own push does); see the e2e report"]
+async fn a_restored_hub_resets_the_cursor_even_when_little_was_lost() {
+    restored_hub(5).await;
+}
+
+/// The scenario, with `added` members imported after the backup.
+async fn restored_hub(added: u64) {
+    let world = World::new("cursor-reset");
+    let mut hub = world.start_hub().await;
+    let before: Vec<String> = (1..=10).map(|n| card_code(27, n)).collect();
+    let after: Vec<String> = (1..=added).map(|n| card_code(28, n)).collect();
+    let rows: Vec<_> = before.iter().map(|c| (c.clone(), 2_000, 0)).collect();
+    hub.import_members(&world.members_csv("before.csv", &rows))
+        .await;
+    let proxy = FaultProxy::start(hub.addr()).await.unwrap();
+    let mut a = world.enroll_agent("a", &hub, "store-1", &proxy.url()).await;
+    a.set_args(&["--sync-interval-ms", "1000"]);
+    a.start().await;
+    let agent = &a;
+    wait_until(
+        "the members cached",
+        Duration::from_secs(30),
+        || async move { sync_u64(&agent.status().await, "members_cached") >= 10 },
+    )
+    .await;
+    for (i, code) in before.iter().enumerate() {
+        a.sale_ok(&sale_body(&format!("s1-{i}"), Some(code), &[1_500], 100))
+            .await;
+    }
+    a.sync_now_ok().await;
+
+    // A backup of the hub, everything the agent did so far in it.
+    hub.stop().await;
+    let backup = world.path().join("hub-backup");
+    copy_files(hub.data_dir(), &backup);
+    hub.start().await;
+
+    // The hub moves on: new members, which the agent pulls (its cursor passes the backup's end).
+    let rows: Vec<_> = after.iter().map(|c| (c.clone(), 500, 0)).collect();
+    hub.import_members(&world.members_csv("after.csv", &rows))
+        .await;
+    a.sync_now_ok().await;
+    assert!(a.member(&after[0]).await.ok());
+    let cached_before = sync_u64(&a.status().await, "members_cached");
+    assert!(
+        cached_before >= 10 + added,
+        "{cached_before} members cached"
+    );
+
+    // The hub is lost; the till works on.
+    proxy.set(Fault::Refuse);
+    a.trigger_sync().await;
+    wait_until(
+        "the till to see the hub is gone",
+        Duration::from_secs(30),
+        || async move { agent.status().await["sync"]["online"] == false },
+    )
+    .await;
+    let new_card = card_code(29, 77);
+    for (i, code) in before.iter().take(6).enumerate() {
+        a.sale_ok(&sale_body(&format!("s2-{i}"), Some(code), &[900], 0))
+            .await;
+    }
+    a.sale_ok(&sale_body("s2-new", Some(&new_card), &[700], 0))
+        .await;
+    let pending = a.status().await["pending_events"].as_u64().unwrap();
+    assert!(pending >= 7, "{pending} events pending");
+
+    // The hub comes back from the backup: behind the agent's cursor.
+    hub.stop().await;
+    for entry in std::fs::read_dir(hub.data_dir()).unwrap() {
+        std::fs::remove_file(entry.unwrap().path()).unwrap();
+    }
+    copy_files(&backup, hub.data_dir());
+    hub.start().await;
+    proxy.set(Fault::Pass);
+    a.sync_now_ok().await;
+    a.sync_now_ok().await;
+
+    let s = a.status().await;
+    let export = a.export().await;
+    assert_eq!(s["pending_events"], 0, "{s}");
+    assert_eq!(sync_u64(&s, "acked_through"), export.last_seq(), "{s}");
+    let reset = std::fs::read_to_string(hub.log())
+        .unwrap_or_default()
+        .contains("feed cursor refused");
+    // Rebuilt from scratch: the members the restored hub does not have are gone.
+    for code in &after {
+        let r = a.member(code).await;
+        assert_eq!(
+            r.status, 404,
+            "{code} exists only in the lost part of the hub's history, yet the agent still \
+             shows it (the hub answered cursor_reset: {reset}): {}",
+            r.body
+        );
+    }
+    assert!(reset, "the restored hub never answered cursor_reset");
+    let mut codes = before.clone();
+    codes.push(new_card.clone());
+    checks::views_agree(&hub, &[&a], &codes, &world.rules).await;
+    let cached_after = sync_u64(&s, "members_cached");
+    let conflicts = hub.conflicts().await;
+    assert!(conflicts.is_empty(), "{conflicts:#?}");
+    // One till alone: the hub re-evaluates each sale on the same state the till had.
+    let discrepancies = hub.discrepancies().await;
+    assert!(
+        discrepancies.is_empty(),
+        "{} discrepancies with a single till, e.g. {:#?}",
+        discrepancies.len(),
+        discrepancies.first()
+    );
+    a.stop().await;
+    hub.stop().await;
+    let summary = checks::ledger_union(&hub.ledger(), &[(a.terminal_id(), &export)]);
+    println!(
+        "cursor reset: hub restored from a backup behind the cursor; {pending} events pending at \
+         the reset, all pushed; members cached {cached_before} → {cached_after} (the {} added \
+         after the backup dropped); {} events once at the hub; {:.1} s",
+        after.len(),
+        summary.events,
+        world.elapsed()
+    );
+}

@@ -1,0 +1,271 @@
+//! Exactly once under network faults: a hub and two agents of two stores, each agent talking
+//! to the hub through its own fault proxy. Both tills record sales — some redeeming points,
+//! some refunded, some for new (provisional) cards, one new card on both tills, and the same
+//! imported members on both — while each proxy runs through every fault mode (a script of
+//! each mode for a few requests, then a seeded random mix). Then the faults stop, both agents
+//! `sync --now`, and:
+//! - the hub's ledger is the union of the agents' ledgers: every (terminal, seq) once, stored,
+//!   with the agent's event id and content hash; nothing missing, nothing twice;
+//! - each agent's `acked_through` is its last seq, nothing pending;
+//! - every member's view is the same at agent A, at agent B and in the hub's snapshot;
+//! - the hub reports no conflict.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use tenpo_e2e::card_code;
+use tenpo_e2e::checks;
+use tenpo_e2e::harness::{Agent, World, refund_body, sale_body, sync_u64, wait_until};
+use tenpo_e2e::proxy::{Fault, FaultKind, FaultProxy};
+
+const MEMBERS: u64 = 12;
+/// Bounds the workload whatever happens to the fault cycle.
+const MAX_SALES: usize = 300;
+
+#[derive(Debug, Default)]
+struct Workload {
+    sales: usize,
+    refunds: usize,
+    redeemed: i64,
+    new_cards: BTreeSet<String>,
+}
+
+/// Records sales on one till until `stop` (or [`MAX_SALES`]): imported members (shared with
+/// the other till), new cards of this till, one new card shared with the other till, sales
+/// without a member; every fifth member sale redeems 30 points; every sixth sale refunds a
+/// line of an earlier one.
+async fn record_sales(
+    agent: &Agent,
+    tag: &str,
+    offset: usize,
+    members: &[String],
+    shared_card: &str,
+    card_prefix: u8,
+    stop: &AtomicBool,
+) -> Workload {
+    let mut w = Workload::default();
+    let mut made: Vec<(String, Vec<i64>)> = Vec::new();
+    for i in 0..MAX_SALES {
+        if stop.load(Ordering::SeqCst) {
+            break;
+        }
+        let sale_id = format!("{tag}-{i:04}");
+        let (code, imported) = if i == 3 + offset % 2 {
+            (Some(shared_card.to_owned()), false)
+        } else if i % 9 == 4 {
+            let c = card_code(card_prefix, i as u64);
+            w.new_cards.insert(c.clone());
+            (Some(c), false)
+        } else if i % 11 == 10 {
+            (None, false)
+        } else {
+            (
+                Some(members[(i * 7 + offset) % members.len()].clone()),
+                true,
+            )
+        };
+        let amounts = if i % 4 == 0 {
+            vec![1200, 800]
+        } else {
+            vec![500 + (i as i64 % 7) * 250]
+        };
+        let redeem = if imported && i % 5 == 2 { 30 } else { 0 };
+        agent
+            .sale_ok(&sale_body(&sale_id, code.as_deref(), &amounts, redeem))
+            .await;
+        w.sales += 1;
+        w.redeemed += redeem;
+        if i % 6 == 5 {
+            let (earlier, amounts) = &made[i - 3];
+            let r = agent
+                .refund(
+                    earlier,
+                    &refund_body(&format!("{earlier}-r"), 0, amounts[0]),
+                )
+                .await;
+            assert!(
+                r.ok(),
+                "{tag}: refund of {earlier}: {} {}",
+                r.status,
+                r.body
+            );
+            w.refunds += 1;
+        }
+        made.push((sale_id, amounts));
+        tokio::time::sleep(Duration::from_millis(40)).await;
+    }
+    w
+}
+
+/// Runs one proxy through every fault mode: each for a few requests, then a seeded random mix
+/// for 40 requests, then passes everything again.
+async fn cycle_faults(proxy: &FaultProxy, seed: u64) {
+    // The agent's hub client waits up to 60 s for a push; a blackhole is held at most 8 s so
+    // the suite stays short (the agent sees a dead connection either way).
+    proxy.set_blackhole_hold(Duration::from_secs(8));
+    proxy.script(&[
+        (Fault::Refuse, 3),
+        (Fault::Delay(Duration::from_millis(150)), 3),
+        (Fault::ResetAfter(0), 1),
+        (Fault::ResetAfter(40), 1),
+        (Fault::ResetAfter(200), 1),
+        (Fault::CutAfterCommit, 4),
+        (Fault::Blackhole, 1),
+        (Fault::Refuse, 2),
+        (Fault::CutAfterCommit, 3),
+        (Fault::ResetAfter(90), 2),
+    ]);
+    wait_until(
+        "the fault script to run through",
+        Duration::from_secs(120),
+        || async move { proxy.script_left() == 0 },
+    )
+    .await;
+    let before = proxy.traffic().requests;
+    proxy.set_mix(
+        seed,
+        &[
+            (Fault::Pass, 5),
+            (Fault::Refuse, 1),
+            (Fault::Delay(Duration::from_millis(40)), 1),
+            (Fault::ResetAfter(100), 1),
+            (Fault::CutAfterCommit, 2),
+        ],
+    );
+    wait_until(
+        "40 requests under the random mix",
+        Duration::from_secs(90),
+        || async move { proxy.traffic().requests >= before + 40 },
+    )
+    .await;
+    proxy.set(Fault::Pass);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_event_once_and_one_view_under_network_faults() {
+    let world = World::new("exactly-once");
+    let mut hub = world.start_hub().await;
+    let members: Vec<String> = (1..=MEMBERS).map(|n| card_code(21, n)).collect();
+    let rows: Vec<(String, i64, i64)> = members
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            (
+                c.clone(),
+                5_000,
+                if i < 3 { 60_000 } else { 1_000 * i as i64 },
+            )
+        })
+        .collect();
+    hub.import_members(&world.members_csv("members.csv", &rows))
+        .await;
+
+    let pa = FaultProxy::start(hub.addr()).await.unwrap();
+    let pb = FaultProxy::start(hub.addr()).await.unwrap();
+    let mut a = world.enroll_agent("a", &hub, "store-1", &pa.url()).await;
+    let mut b = world.enroll_agent("b", &hub, "store-2", &pb.url()).await;
+    for agent in [&mut a, &mut b] {
+        agent.set_args(&["--sync-interval-ms", "1000"]);
+        agent.start().await;
+    }
+    for agent in [&a, &b] {
+        wait_until(
+            "the agent to cache the imported members",
+            Duration::from_secs(30),
+            || async move {
+                let s = agent.status().await;
+                sync_u64(&s, "members_cached") >= MEMBERS && s["sync"]["online"] == true
+            },
+        )
+        .await;
+    }
+
+    let shared_card = card_code(22, 1);
+    let stop = AtomicBool::new(false);
+    let (wa, wb, ()) = tokio::join!(
+        record_sales(&a, "a", 0, &members, &shared_card, 23, &stop),
+        record_sales(&b, "b", 1, &members, &shared_card, 24, &stop),
+        async {
+            tokio::join!(cycle_faults(&pa, 1), cycle_faults(&pb, 2));
+            stop.store(true, Ordering::SeqCst);
+        }
+    );
+    for (proxy, name) in [(&pa, "A"), (&pb, "B")] {
+        for kind in FaultKind::ALL {
+            assert!(
+                proxy.hits(kind) > 0,
+                "proxy {name} never applied {}: {}",
+                kind.name(),
+                proxy.hits_summary()
+            );
+        }
+    }
+
+    // Faults off: both catch up, then each pulls what the other pushed.
+    for agent in [&a, &b, &a, &b] {
+        agent.sync_now_ok().await;
+    }
+    let (ea, eb) = (a.export().await, b.export().await);
+    for (agent, export) in [(&a, &ea), (&b, &eb)] {
+        let s = agent.status().await;
+        assert_eq!(s["pending_events"], 0, "{}: {s}", agent.name);
+        assert_eq!(
+            sync_u64(&s, "acked_through"),
+            export.last_seq(),
+            "{}: acked_through is not the last seq: {s}",
+            agent.name
+        );
+    }
+    let mut codes = members.clone();
+    codes.push(shared_card.clone());
+    codes.extend(wa.new_cards.iter().cloned());
+    codes.extend(wb.new_cards.iter().cloned());
+    checks::views_agree(&hub, &[&a, &b], &codes, &world.rules).await;
+    let conflicts = hub.conflicts().await;
+    assert!(
+        conflicts.is_empty(),
+        "the hub reports conflicts: {conflicts:#?}"
+    );
+    let discrepancies = hub.discrepancies().await.len();
+
+    for agent in [&mut a, &mut b] {
+        agent.stop().await;
+    }
+    hub.stop().await;
+    let totals = hub.push_totals();
+    let ledger = hub.ledger();
+    assert_eq!(
+        (totals.stored, totals.conflict, totals.rejected),
+        (ledger.events.len() as u64, 0, 0),
+        "every event stored once, none refused: {totals}"
+    );
+    let summary = checks::ledger_union(&ledger, &[(a.terminal_id(), &ea), (b.terminal_id(), &eb)]);
+    assert_eq!(ea.sales, wa.sales);
+    assert_eq!(eb.sales, wb.sales);
+    println!(
+        "exactly once under faults: A {} sales, {} refunds, {} pts redeemed, {} events; \
+         B {} sales, {} refunds, {} pts redeemed, {} events; hub holds {} events of {} terminals, \
+         0 conflicts, {discrepancies} discrepancies, {} members compared; proxy A: {} ({} pushes \
+         started, {} answered); proxy B: {} ({} pushes started, {} answered); {totals}; {:.1} s",
+        wa.sales,
+        wa.refunds,
+        wa.redeemed,
+        ea.events.len(),
+        wb.sales,
+        wb.refunds,
+        wb.redeemed,
+        eb.events.len(),
+        ledger.events.len(),
+        summary.terminals,
+        codes.len(),
+        pa.hits_summary(),
+        pa.traffic().pushes_started,
+        pa.traffic().pushes_answered,
+        pb.hits_summary(),
+        pb.traffic().pushes_started,
+        pb.traffic().pushes_answered,
+        world.elapsed()
+    );
+}
