@@ -10,18 +10,21 @@
 //! is the cashier's view.
 
 mod date;
-mod engine;
+mod refund;
 mod rules;
+mod sale;
 mod state;
 
 pub use date::{Date, DateError, Weekday};
-pub use engine::{
-    Line, LotTake, Refund, RefundError, RefundOutcome, RefundShare, Sale, SaleError, SaleOutcome,
-    StampChange, check_refund_lines, check_sale_lines, evaluate_refund, evaluate_sale,
+pub use refund::{
+    Refund, RefundError, RefundOutcome, RefundShare, check_refund_lines, evaluate_refund,
 };
 pub use rules::{
     Campaign, CampaignBenefit, CouponBenefit, CouponTemplate, Earning, Expiry, ExpiryAt, MAX_YEN,
     Points, Redemption, RuleSet, RuleSetError, Stacking, StampEarn, Stamps, TierLevel, Tiers,
     WeekdayKey, Yen,
+};
+pub use sale::{
+    Line, LotTake, Sale, SaleError, SaleOutcome, StampChange, check_sale_lines, evaluate_sale,
 };
 pub use state::{Coupon, Expiring, MemberState, PointLot, StampCard, Summary};

@@ -9,8 +9,9 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::date::Date;
-use crate::engine::{RefundOutcome, SaleOutcome};
+use crate::refund::RefundOutcome;
 use crate::rules::{CouponBenefit, Points, RuleSet, Yen};
+use crate::sale::SaleOutcome;
 
 /// Points earned together, expiring together.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
