@@ -154,7 +154,9 @@ done
 expect "$work/agent.metrics" 'tenpo_agent_events_pending 0' 'tenpo_agent_sales_total 1' \
   'tenpo_agent_hub_online 1' 'tenpo_agent_events_recorded_total 2' \
   'tenpo_agent_info\{version="'"$version"'",store_id="ci-store-01",terminal_id="[^"]+",mode="online"\} 1'
-curl -fsS http://127.0.0.1:7400/metrics > "$work/hub.metrics"
+code=$(curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:7400/metrics)
+[ "$code" = 401 ] || fail "the hub's /metrics answered $code without a token"
+curl -fsS -H "Authorization: Bearer $TENPO_HUB_ADMIN_TOKEN" http://127.0.0.1:7400/metrics > "$work/hub.metrics"
 expect "$work/hub.metrics" 'tenpo_hub_terminals 1' 'tenpo_hub_events_stored_total 2' \
   'tenpo_hub_events_waiting 0' 'tenpo_hub_rule_set_version 1' '# TYPE tenpo_hub_conflicts_total counter'
 

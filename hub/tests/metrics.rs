@@ -1,5 +1,5 @@
 //! `GET /metrics` of a real hub over HTTP: the counts follow enrolments, pushes, gaps and
-//! conflicts, in Prometheus' text format, without a token and without naming anyone.
+//! conflicts, in Prometheus' text format, for the admin token only, without naming anyone.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -7,7 +7,13 @@ mod common;
 use common::{card, provisional};
 
 async fn metrics(hub: &common::Hub) -> (String, String) {
-    let response = hub.http.get(hub.url("/metrics")).send().await.unwrap();
+    let response = hub
+        .http
+        .get(hub.url("/metrics"))
+        .bearer_auth(common::ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 200);
     let kind = response.headers()["content-type"]
         .to_str()
@@ -56,5 +62,22 @@ async fn counts_terminals_events_gaps_and_conflicts() {
     for line in text.lines().filter(|l| !l.starts_with('#')) {
         let name = line.split([' ', '{']).next().unwrap();
         assert!(text.contains(&format!("# TYPE {name} ")), "{name}");
+    }
+}
+
+#[tokio::test]
+async fn needs_the_admin_token() {
+    let hub = common::start().await;
+    let till = hub.enroll("s1").await;
+    for auth in [None, Some("Bearer wrong".to_owned()), Some(till.auth())] {
+        let mut request = hub.http.get(hub.url("/metrics"));
+        if let Some(auth) = &auth {
+            request = request.header("authorization", auth);
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), 401, "{auth:?}");
+        let body: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "unauthorized", "{body}");
+        assert!(!body.to_string().contains("tenpo_hub_"), "{body}");
     }
 }

@@ -1,6 +1,7 @@
 //! `GET /metrics`: the hub's numbers in Prometheus' text format (version 0.0.4). Counts only —
-//! no member, terminal or store is named — so it answers without a token, like `/v1/health`;
-//! a TLS proxy facing the Internet should still serve it to the monitoring network only.
+//! no member, terminal or store is named — yet, like every hub call but the health probe, it
+//! needs a token (DESIGN §7): the admin token (Prometheus: `authorization: {credentials_file:
+//! …}` in the scrape config). A wrong or missing token is 401.
 //!
 //! | metric | type | what |
 //! |---|---|---|
@@ -19,12 +20,16 @@ use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 
+use super::auth::AdminAuth;
 use super::{ApiError, AppState};
 use crate::store::{HubCounts, HubStore};
 
 const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
-pub async fn metrics<S: HubStore>(State(app): State<AppState<S>>) -> Result<Response, ApiError> {
+pub async fn metrics<S: HubStore>(
+    State(app): State<AppState<S>>,
+    _admin: AdminAuth,
+) -> Result<Response, ApiError> {
     let counts = app.store.counts().await?;
     Ok(([(header::CONTENT_TYPE, CONTENT_TYPE)], render(&counts)).into_response())
 }
