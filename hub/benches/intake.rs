@@ -36,7 +36,7 @@ fn env_usize(name: &str, default: usize) -> usize {
 }
 
 fn card(n: usize) -> String {
-    tenpo_hub::codes::with_check_digit(&format!("22{n:010}")).unwrap()
+    tenpo_protocol::codes::with_check_digit(&format!("22{n:010}")).unwrap()
 }
 
 struct Terminal {

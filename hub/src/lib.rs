@@ -10,7 +10,6 @@ pub mod admin_api;
 pub mod api;
 pub mod apply;
 pub mod client;
-pub mod codes;
 pub mod config;
 pub mod cursor;
 pub mod import;

@@ -47,18 +47,8 @@ impl fmt::Display for Symbology {
     }
 }
 
-/// The GS1 check digit (mod 10, weights 3 and 1 alternating from the right) of `body`, given as
-/// digit values 0–9. Values above 9 are taken modulo 10 rather than panicking.
-pub fn gtin_check_digit(body: &[u8]) -> u8 {
-    let sum: u32 = body
-        .iter()
-        .rev()
-        .enumerate()
-        .map(|(i, d)| u32::from(d % 10) * if i % 2 == 0 { 3 } else { 1 })
-        .sum();
-    // `sum % 10` is below 10, so the result fits a u8.
-    ((10 - sum % 10) % 10) as u8
-}
+/// The GS1 check digit; the rule lives in `tenpo-protocol` (the hub numbers members with it).
+pub use tenpo_protocol::codes::gtin_check_digit;
 
 /// True when `s` is 13 ASCII digits whose last one is the GS1 check digit of the others.
 pub fn ean13_valid(s: &str) -> bool {

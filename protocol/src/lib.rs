@@ -5,6 +5,7 @@
 
 pub mod agent;
 pub mod card;
+pub mod codes;
 mod error;
 pub mod events;
 pub mod openapi;

@@ -289,7 +289,7 @@ pub fn sale(
 
 /// A card code with a valid check digit.
 pub fn card(n: u64) -> String {
-    tenpo_hub::codes::with_check_digit(&format!("21{n:010}")).unwrap()
+    tenpo_protocol::codes::with_check_digit(&format!("21{n:010}")).unwrap()
 }
 
 /// Imports members through the admin API: (code, points, spend, birthday).

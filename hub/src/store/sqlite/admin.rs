@@ -161,7 +161,7 @@ pub(crate) fn load_rules(
 
 /// Why an import row is refused, before the database is asked.
 fn check_row(row: &ImportRow) -> Result<(String, Option<Date>), String> {
-    let code = crate::codes::check_card_code(&row.card_code).map_err(|e| e.to_string())?;
+    let code = tenpo_protocol::codes::check_card_code(&row.card_code).map_err(|e| e.to_string())?;
     if row.points < 0 {
         return Err(format!("negative points ({})", row.points));
     }

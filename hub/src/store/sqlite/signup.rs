@@ -44,10 +44,11 @@ fn new_number(tx: &Transaction<'_>) -> Result<String, StoreError> {
         .unwrap_or(1);
     loop {
         let body = format!("{NUMBER_PREFIX}{next:010}");
-        let number = crate::codes::with_check_digit(&body).ok_or_else(|| StoreError::Corrupt {
-            what: "member number counter",
-            detail: next.to_string(),
-        })?;
+        let number =
+            tenpo_protocol::codes::with_check_digit(&body).ok_or_else(|| StoreError::Corrupt {
+                what: "member number counter",
+                detail: next.to_string(),
+            })?;
         next += 1;
         if members::code_owner(tx, &number)?.is_none() && !members::is_revoked(tx, &number)? {
             tx.prepare_cached("INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)")?
@@ -65,6 +66,17 @@ fn member_of_line_user(
         .prepare_cached("SELECT member_id FROM line_users WHERE line_user_id = ?1")?
         .query_row([line_user], |r| r.get(0))
         .optional()?)
+}
+
+/// The member linked to a LINE user, as it is now.
+pub(crate) fn member_of_line(
+    tx: &Transaction<'_>,
+    line_user: &str,
+) -> Result<Option<MemberSnapshot>, StoreError> {
+    match member_of_line_user(tx, line_user)? {
+        Some(member_id) => load(tx, &member_id).map(Some),
+        None => Ok(None),
+    }
 }
 
 fn line_user_of_member(
