@@ -1,8 +1,15 @@
-//! The change feed's opaque cursor: base64url of `v1:{epoch}:{position}`.
+//! The change feed's opaque cursor: base64url of `v2:{epoch}:{run}:{position}`.
 //!
-//! `epoch` names the hub database (made at its creation): a cursor from another database, or
-//! from before a restore, is refused with `cursor_reset`. `position` is a place in the change
-//! log, never a timestamp.
+//! - `epoch` names the hub database (made at its creation): a cursor from another database is
+//!   refused with `cursor_reset`.
+//! - `run` names the hub process that served the page (a new one at every start). A database
+//!   restored from a backup does not know the runs that came after the backup, nor how far the
+//!   run that was going when the backup was taken got, so a cursor from the lost part of the
+//!   history is refused even after new changes have refilled the log past its position.
+//! - `position` is a place in the change log, never a timestamp.
+//!
+//! `v1:{epoch}:{position}` cursors (from hubs before runs were recorded) are still read, with
+//! only the epoch and log-end checks, so that an upgrade does not make every terminal start again.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -11,6 +18,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FeedPosition {
     pub epoch: String,
+    /// The hub run that served it; `None` for a cursor from before runs were recorded.
+    pub run: Option<String>,
     pub position: u64,
 }
 
@@ -20,7 +29,14 @@ pub struct FeedPosition {
 pub struct CursorError(pub &'static str);
 
 pub fn encode(p: &FeedPosition) -> String {
-    URL_SAFE_NO_PAD.encode(format!("v1:{}:{}", p.epoch, p.position))
+    match &p.run {
+        Some(run) => URL_SAFE_NO_PAD.encode(format!("v2:{}:{run}:{}", p.epoch, p.position)),
+        None => URL_SAFE_NO_PAD.encode(format!("v1:{}:{}", p.epoch, p.position)),
+    }
+}
+
+fn hex_id(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 /// `None` for an empty cursor (start from the beginning).
@@ -36,18 +52,22 @@ pub fn decode(cursor: &str) -> Result<Option<FeedPosition>, CursorError> {
         .decode(cursor)
         .map_err(|_| CursorError("not base64url"))?;
     let text = String::from_utf8(bytes).map_err(|_| CursorError("not text"))?;
-    let mut parts = text.split(':');
-    let (Some("v1"), Some(epoch), Some(pos), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return Err(CursorError("unknown format"));
+    let parts: Vec<&str> = text.split(':').collect();
+    let (epoch, run, position) = match parts.as_slice() {
+        ["v1", epoch, position] => (*epoch, None, *position),
+        ["v2", epoch, run, position] => (*epoch, Some(*run), *position),
+        _ => return Err(CursorError("unknown format")),
     };
-    if epoch.is_empty() || !epoch.bytes().all(|b| b.is_ascii_hexdigit()) {
+    if !hex_id(epoch) {
         return Err(CursorError("bad epoch"));
     }
-    let position = pos.parse().map_err(|_| CursorError("bad position"))?;
+    if run.is_some_and(|r| !hex_id(r)) {
+        return Err(CursorError("bad run"));
+    }
+    let position = position.parse().map_err(|_| CursorError("bad position"))?;
     Ok(Some(FeedPosition {
         epoch: epoch.to_owned(),
+        run: run.map(str::to_owned),
         position,
     }))
 }
@@ -60,13 +80,29 @@ mod tests {
     fn round_trips_and_refuses_garbage() {
         let p = FeedPosition {
             epoch: "abc123".into(),
+            run: Some("0f1e".into()),
             position: 42,
         };
         assert_eq!(decode(&encode(&p)), Ok(Some(p)));
         assert_eq!(decode(""), Ok(None));
         assert!(decode("!!!").is_err());
-        assert!(decode(&URL_SAFE_NO_PAD.encode("v2:ab:1")).is_err());
+        assert!(decode(&URL_SAFE_NO_PAD.encode("v3:ab:cd:1")).is_err());
         assert!(decode(&URL_SAFE_NO_PAD.encode("v1:zz:1")).is_err());
         assert!(decode(&URL_SAFE_NO_PAD.encode("v1:ab:-1")).is_err());
+        assert!(decode(&URL_SAFE_NO_PAD.encode("v2:ab:1")).is_err());
+        assert!(decode(&URL_SAFE_NO_PAD.encode("v2:ab::1")).is_err());
+        assert!(decode(&URL_SAFE_NO_PAD.encode("v2:ab:xy:1")).is_err());
+    }
+
+    #[test]
+    fn reads_cursors_from_before_runs_were_recorded() {
+        let old = URL_SAFE_NO_PAD.encode("v1:ab12:7");
+        let p = FeedPosition {
+            epoch: "ab12".into(),
+            run: None,
+            position: 7,
+        };
+        assert_eq!(decode(&old), Ok(Some(p.clone())));
+        assert_eq!(encode(&p), old);
     }
 }

@@ -97,6 +97,20 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Copy the hub's database to a new file, consistent, while the hub runs (see docs/hub.md,
+    /// "Backups"). The copy holds signing keys and personal data: it is made readable by its
+    /// owner only.
+    Backup {
+        /// The config file (TOML), for its `data_dir`.
+        #[arg(long, env = "TENPO_HUB_CONFIG")]
+        config: Option<PathBuf>,
+        /// Where the database lives [default: /var/lib/tenpo-hub].
+        #[arg(long, env = "TENPO_HUB_DATA_DIR")]
+        data_dir: Option<PathBuf>,
+        /// The file to write; it must not exist yet.
+        #[arg(long)]
+        to: PathBuf,
+    },
 }
 
 fn init_logging(format: LogFormat) {
@@ -128,6 +142,23 @@ fn main() -> Result<()> {
             runtime()?.block_on(serve::run(settings))
         }
         Command::Validate { config } => validate(&config),
+        Command::Backup {
+            config,
+            data_dir,
+            to,
+        } => {
+            init_logging(cli.log_format.unwrap_or_default());
+            let settings = Settings::resolve(&ServeArgs {
+                config,
+                data_dir,
+                ..ServeArgs::default()
+            })?;
+            let db = settings.data_dir.join(config::DB_FILE);
+            tenpo_hub::store::backup(&db, &to)
+                .with_context(|| format!("backing up {} to {}", db.display(), to.display()))?;
+            println!("backed up {} to {}", db.display(), to.display());
+            Ok(())
+        }
         command => {
             init_logging(cli.log_format.unwrap_or_default());
             runtime()?.block_on(admin(command))
@@ -171,6 +202,6 @@ async fn admin(command: Command) -> Result<()> {
         Command::RevokeCode { hub, code } => c::revoke_code(&hub, &code).await,
         Command::Conflicts { hub, json } => c::conflicts(&hub, json).await,
         Command::Discrepancies { hub, json } => c::discrepancies(&hub, json).await,
-        Command::Serve(_) | Command::Validate { .. } => Ok(()),
+        Command::Serve(_) | Command::Validate { .. } | Command::Backup { .. } => Ok(()),
     }
 }

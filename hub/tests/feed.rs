@@ -244,3 +244,84 @@ async fn revoked_codes_reach_the_feed_and_stop_naming_the_member() {
     let (all, _) = hub.drain(&till, "").await;
     assert!(kinds(&all).contains(&"code_revoked".to_owned()));
 }
+
+/// Replaces the hub's database files with those saved in `backup` (the hub stopped).
+fn restore(dir: &std::path::Path, backup: &std::path::Path) {
+    for name in ["hub.db-wal", "hub.db-shm"] {
+        let _ = std::fs::remove_file(dir.join(name));
+    }
+    std::fs::copy(backup, dir.join("hub.db")).unwrap();
+}
+
+/// A hub restored from a backup must refuse every cursor from the history it lost, even after
+/// new changes have filled its log past the cursor's position, and keep every cursor from
+/// before the backup.
+#[tokio::test]
+async fn a_restored_hub_refuses_cursors_from_the_lost_history() {
+    let hub = common::start().await;
+    hub.load_demo_rules().await;
+    let till = hub.enroll("s1").await;
+    import(&hub, &[(&card(1), 10, 0, None), (&card(2), 10, 0, None)]).await;
+    let (_, before_backup) = hub.drain(&till, "").await;
+
+    // A backup taken while the hub runs (`tenpo-hub backup`).
+    let saved = tempfile::tempdir().unwrap();
+    let backup = saved.path().join("hub-backup.db");
+    tenpo_hub::store::backup(&hub.dir.path().join("hub.db"), &backup).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&backup).unwrap().permissions().mode();
+        assert_eq!(
+            mode & 0o777,
+            0o600,
+            "the backup holds keys and personal data"
+        );
+    }
+    // Never over an existing file.
+    let again = tenpo_hub::store::backup(&hub.dir.path().join("hub.db"), &backup);
+    assert!(again.is_err(), "{again:?}");
+    // Still the same run: the hub moves on and the till follows.
+    import(&hub, &[(&card(3), 10, 0, None)]).await;
+    let (_, same_run) = hub.drain(&till, &before_backup).await;
+    // A later run moves on too.
+    let dir = hub.stop().await;
+    let hub = common::start_in(dir).await;
+    import(&hub, &[(&card(4), 10, 0, None)]).await;
+    let (_, later_run) = hub.drain(&till, &same_run).await;
+
+    // The restore, then more changes than were lost: the log's end passes both cursors.
+    let dir = hub.stop().await;
+    restore(dir.path(), &backup);
+    let hub = common::start_in(dir).await;
+    let more: Vec<String> = (10..20).map(card).collect();
+    let rows: Vec<_> = more.iter().map(|c| (c.as_str(), 1, 0, None)).collect();
+    import(&hub, &rows).await;
+    for (name, cursor) in [("same run", &same_run), ("later run", &later_run)] {
+        let (status, body) = hub.changes(&till, cursor).await;
+        assert_eq!(status, StatusCode::GONE, "{name}: {body}");
+        assert_eq!(body["error"]["code"], "cursor_reset", "{name}");
+    }
+    // A cursor from before the backup is still good, and gives what changed since.
+    let (changes, _) = hub.drain(&till, &before_backup).await;
+    let got: Vec<&str> = members(&changes)
+        .iter()
+        .map(|m| m["codes"][0].as_str().unwrap())
+        .collect();
+    let want: Vec<&str> = more.iter().map(String::as_str).collect();
+    assert_eq!(got, want);
+}
+
+#[tokio::test]
+async fn one_hub_per_database() {
+    let hub = common::start().await;
+    let db = hub.dir.path().join("hub.db");
+    let second = tenpo_hub::store::SqliteStore::open(&db, chrono::Utc::now());
+    assert!(
+        matches!(second, Err(tenpo_hub::store::StoreError::InUse { .. })),
+        "{second:?}"
+    );
+    let dir = hub.stop().await;
+    // Free again once the first one stopped.
+    tenpo_hub::store::SqliteStore::open(&dir.path().join("hub.db"), chrono::Utc::now()).unwrap();
+}

@@ -1,14 +1,15 @@
 //! Cursor reset: the hub is restored from a backup taken before the agent's feed cursor (the
 //! hub answers `410 cursor_reset`: "a restored database behind the cursor"). The agent must
 //! start the feed again and rebuild its member cache from scratch — members that only existed
-//! after the backup are gone — without losing an event recorded while the hub was away.
+//! after the backup are gone — without losing an event recorded while the hub was away, nor an
+//! event the hub acknowledged after the backup (the restored hub no longer has it: the agent
+//! sends it again).
 //!
-//! The hub tells a restored database by a cursor position beyond its change log's end. After
-//! the backup the hub logs `added` more changes (new members the agent pulls); after the
+//! After the backup the hub logs `added` more changes (new members the agent pulls); after the
 //! restore the agent pushes its pending events first, which log a change per member touched.
-//! With many changes lost (a realistic day-old backup) the cursor is still ahead and the hub
-//! answers 410; with few, the pushed events refill the log past the cursor first and the reset
-//! is never noticed (the ignored test reproduces that hub defect).
+//! With many changes lost (a realistic day-old backup) the cursor is ahead of the restored log;
+//! with few, the pushed events refill the log past the cursor's position before the agent
+//! pulls, and only the hub run named in the cursor tells the restore (see hub/src/cursor.rs).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::Path;
@@ -36,8 +37,6 @@ async fn a_restored_hub_resets_the_cursor_and_no_pending_event_is_lost() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-#[ignore = "hub defect: a restore is missed when new changes refill the log past the cursor \
-            before the terminal pulls (the terminal's own push does); see the e2e report"]
 async fn a_restored_hub_resets_the_cursor_even_when_little_was_lost() {
     restored_hub(5).await;
 }
@@ -78,7 +77,15 @@ async fn restored_hub(added: u64) {
     let rows: Vec<_> = after.iter().map(|c| (c.clone(), 500, 0)).collect();
     hub.import_members(&world.members_csv("after.csv", &rows))
         .await;
+    // Sales the hub acknowledges after the backup: the restore loses them at the hub.
+    for (i, code) in before.iter().take(3).enumerate() {
+        a.sale_ok(&sale_body(&format!("s1b-{i}"), Some(code), &[1_200], 0))
+            .await;
+    }
     a.sync_now_ok().await;
+    let s = a.status().await;
+    let acked_before_loss = sync_u64(&s, "acked_through");
+    assert_eq!(acked_before_loss, a.export().await.last_seq(), "{s}");
     assert!(a.member(&after[0]).await.ok());
     let cached_before = sync_u64(&a.status().await, "members_cached");
     assert!(
@@ -134,6 +141,14 @@ async fn restored_hub(added: u64) {
         );
     }
     assert!(reset, "the restored hub never answered cursor_reset");
+    let resent = std::fs::read_to_string(a.log())
+        .unwrap_or_default()
+        .contains("sending them again");
+    assert!(
+        resent,
+        "the agent never noticed that the restored hub lost events it had acknowledged (up to \
+         seq {acked_before_loss})"
+    );
     let mut codes = before.clone();
     codes.push(new_card.clone());
     checks::views_agree(&hub, &[&a], &codes, &world.rules).await;
@@ -153,7 +168,7 @@ async fn restored_hub(added: u64) {
     let summary = checks::ledger_union(&hub.ledger(), &[(a.terminal_id(), &export)]);
     println!(
         "cursor reset: hub restored from a backup behind the cursor; {pending} events pending at \
-         the reset, all pushed; members cached {cached_before} → {cached_after} (the {} added \
+         the reset and 3 acknowledged after the backup, all pushed; members cached {cached_before} → {cached_after} (the {} added \
          after the backup dropped); {} events once at the hub; {:.1} s",
         after.len(),
         summary.events,

@@ -1,7 +1,9 @@
 //! The sync engine: pushes the outbox to the hub and pulls the hub's change feed.
 //!
 //! - Push: events after the hub's acknowledgement mark, in batches; the hub answers the highest
-//!   contiguous seq it stored, and the mark only moves up. Events the hub refuses (a result of
+//!   contiguous seq it stored, and the mark only moves up. A hub that answers a mark below ours
+//!   has lost events it acknowledged (restored from a backup): they are sent again from its
+//!   mark, which the outbox allows because it keeps every event. Events the hub refuses (a result of
 //!   `rejected` or `conflict`) are quarantined for IT with the reason; they never block the
 //!   queue behind them.
 //! - Pull: pages of the change feed, each applied with its cursor in one transaction; a
@@ -208,10 +210,14 @@ impl Engine {
     pub async fn push_all(&self) -> Result<u64, SyncError> {
         let mut batch = self.config.batch.max(1);
         let mut total = 0;
+        // The hub's own mark, while it is below ours: it lost events it had acknowledged
+        // (restored from a backup), and they are sent again from there.
+        let mut hub_behind: Option<u64> = None;
         loop {
             let store = self.ledger.store().clone();
             let acked = store.outbox_counts()?.acked_through;
-            let events = blocking(move || store.pending_events(acked, batch)).await?;
+            let after = hub_behind.unwrap_or(acked).min(acked);
+            let events = blocking(move || store.pending_events(after, batch)).await?;
             let Some(last) = events.last().map(|e| e.seq) else {
                 return Ok(total);
             };
@@ -258,6 +264,24 @@ impl Engine {
             {
                 tracing::error!(seq = r.seq, status = ?r.status, reason = r.reason.as_deref().unwrap_or(""), "the hub refused an event; quarantined for IT");
             }
+            if mark < acked {
+                if hub_behind.is_some_and(|behind| mark <= behind) {
+                    // Sent again and the hub did not move: try again on the next pass.
+                    return Ok(total);
+                }
+                if hub_behind.is_none() {
+                    tracing::error!(
+                        hub_mark = mark,
+                        acked,
+                        "the hub no longer has events {}..={acked} that it had acknowledged \
+                         (restored from a backup?): sending them again",
+                        mark + 1
+                    );
+                }
+                hub_behind = Some(mark);
+                continue;
+            }
+            hub_behind = None;
             let newly = advanced.saturating_sub(acked);
             total += newly;
             self.shared.events_pushed.fetch_add(newly, Ordering::SeqCst);

@@ -21,7 +21,7 @@ use crate::admin_api::{
 use crate::cursor::FeedPosition;
 use crate::intake::Incoming;
 
-pub use sqlite::SqliteStore;
+pub use sqlite::{SqliteStore, backup};
 
 /// An enrolled terminal, as authentication finds it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -106,6 +106,11 @@ pub enum StoreError {
         path: std::path::PathBuf,
         source: rusqlite::Error,
     },
+    #[error(
+        "another tenpo-hub is already serving {path}: one hub per database (stop the other one, \
+         or give this one its own --data-dir)"
+    )]
+    InUse { path: std::path::PathBuf },
     #[error("cannot create {path}: {source}")]
     Io {
         path: std::path::PathBuf,
@@ -230,6 +235,12 @@ pub trait HubStore: Send + Sync + 'static {
         &self,
         signup_id: String,
     ) -> impl Future<Output = Result<Option<crate::signup::SignupRecord>, StoreError>> + Send;
+
+    /// The member linked to a LINE user (LINE's `sub`), as it is now.
+    fn member_by_line_user(
+        &self,
+        line_user_id: String,
+    ) -> impl Future<Output = Result<Option<MemberSnapshot>, StoreError>> + Send;
 
     /// The newest active card-signing key (the secret half), for the digital card.
     fn card_key(

@@ -3,6 +3,7 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
+use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, Transaction};
 use tenpo_loyalty::RuleSet;
 use tenpo_protocol::sync::Change;
@@ -21,29 +22,88 @@ fn log_end(tx: &Transaction<'_>) -> Result<u64, StoreError> {
     Ok(end.unwrap_or(0).unsigned_abs())
 }
 
+/// Records a run of the hub, starting where the log ends now.
+pub(crate) fn record_run(
+    tx: &Transaction<'_>,
+    run: &str,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    tx.prepare_cached(
+        "INSERT INTO feed_runs (run, started_after, started_at) VALUES (?1, ?2, ?3)",
+    )?
+    .execute(rusqlite::params![
+        run,
+        log_end(tx)? as i64,
+        now.to_rfc3339()
+    ])?;
+    Ok(())
+}
+
+/// How far the log had got when `run` ended (the next run's start), or `None` when this
+/// database never saw that run. The current run has not ended: the log's end.
+fn run_end(tx: &Transaction<'_>, run: &str) -> Result<Option<u64>, StoreError> {
+    let id: Option<i64> = tx
+        .prepare_cached("SELECT id FROM feed_runs WHERE run = ?1")?
+        .query_row([run], |r| r.get(0))
+        .optional()?;
+    let Some(id) = id else {
+        return Ok(None);
+    };
+    let next: Option<i64> = tx
+        .prepare_cached("SELECT started_after FROM feed_runs WHERE id > ?1 ORDER BY id LIMIT 1")?
+        .query_row([id], |r| r.get(0))
+        .optional()?;
+    match next {
+        Some(end) => Ok(Some(end.unsigned_abs())),
+        None => log_end(tx).map(Some),
+    }
+}
+
+/// Where a cursor points, once it is known to be a place in this database's history.
+fn checked_position(
+    tx: &Transaction<'_>,
+    epoch: &str,
+    after: &FeedPosition,
+) -> Result<u64, StoreError> {
+    let reset = |why: &str| {
+        Err(StoreError::CursorReset(format!(
+            "{why}: start again from an empty cursor"
+        )))
+    };
+    if after.epoch != epoch {
+        return reset("the cursor is from another hub database (replaced or restored)");
+    }
+    let end = match &after.run {
+        Some(run) => match run_end(tx, run)? {
+            Some(end) => end,
+            None => {
+                return reset(
+                    "the cursor was made by a hub run this database never saw (restored from a \
+                     backup?)",
+                );
+            }
+        },
+        None => log_end(tx)?,
+    };
+    if after.position > end {
+        return reset(
+            "the cursor is ahead of what this hub's change log held at the time (restored from \
+             a backup?)",
+        );
+    }
+    Ok(after.position)
+}
+
 pub(crate) fn changes(
     tx: &Transaction<'_>,
     epoch: &str,
+    run: &str,
     after: Option<&FeedPosition>,
     limit: u32,
 ) -> Result<ChangesPage, StoreError> {
     let from = match after {
         None => 0,
-        Some(p) if p.epoch != epoch => {
-            return Err(StoreError::CursorReset(
-                "the cursor is from another hub database (replaced or restored): start again \
-                 from an empty cursor"
-                    .into(),
-            ));
-        }
-        Some(p) if p.position > log_end(tx)? => {
-            return Err(StoreError::CursorReset(
-                "the cursor is ahead of this hub's change log (restored from a backup?): start \
-                 again from an empty cursor"
-                    .into(),
-            ));
-        }
-        Some(p) => p.position,
+        Some(p) => checked_position(tx, epoch, p)?,
     };
     let mut stmt = tx.prepare_cached(
         "SELECT pos, kind, key FROM changes WHERE pos > ?1 ORDER BY pos LIMIT ?2",
@@ -66,6 +126,7 @@ pub(crate) fn changes(
         changes: out,
         next: FeedPosition {
             epoch: epoch.to_owned(),
+            run: Some(run.to_owned()),
             position: next,
         },
         more,

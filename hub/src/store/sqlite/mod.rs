@@ -45,12 +45,17 @@ pub struct SqliteStore {
 #[derive(Debug)]
 struct Inner {
     path: PathBuf,
+    /// An exclusive lock on `<database>.lock` for as long as the store is open: one hub per
+    /// database (it keeps rule sets in memory, and feed runs assume one hub at a time).
+    _lock: std::fs::File,
     writer: Mutex<Connection>,
     readers: Mutex<Vec<Connection>>,
     /// Every rule-set version loaded (they never change once loaded).
     rules: RwLock<BTreeMap<u32, Arc<RuleSet>>>,
     /// Names this database in feed cursors.
     epoch: String,
+    /// Names this run of the hub in feed cursors (recorded in `feed_runs`).
+    run: String,
 }
 
 pub(crate) fn to_json<T: Serialize>(value: &T) -> Result<String, StoreError> {
@@ -95,6 +100,61 @@ fn create_private(path: &Path) -> Result<(), std::io::Error> {
     options.open(path).map(drop)
 }
 
+/// Takes `<database>.lock` (a file beside the database, not the database itself, whose locks
+/// are SQLite's own).
+fn lock(db: &Path) -> Result<std::fs::File, StoreError> {
+    let mut name = db.as_os_str().to_owned();
+    name.push(".lock");
+    let path = PathBuf::from(name);
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|source| StoreError::Io {
+            path: path.clone(),
+            source,
+        })?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(StoreError::InUse {
+            path: db.to_owned(),
+        }),
+        Err(std::fs::TryLockError::Error(source)) => Err(StoreError::Io { path, source }),
+    }
+}
+
+/// Copies the database at `db` to the new file `to` (SQLite's `VACUUM INTO`): one consistent
+/// snapshot, taken while a hub may be serving it, without its lock.
+pub fn backup(db: &Path, to: &Path) -> Result<(), StoreError> {
+    if to.exists() {
+        return Err(StoreError::Invalid(format!(
+            "{} already exists: give a new file name",
+            to.display()
+        )));
+    }
+    let conn =
+        Connection::open_with_flags(db, OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(|source| {
+            StoreError::Open {
+                path: db.to_owned(),
+                source,
+            }
+        })?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    create_private(to).map_err(|source| StoreError::Io {
+        path: to.to_owned(),
+        source,
+    })?;
+    let copied = to
+        .to_str()
+        .ok_or_else(|| StoreError::Invalid(format!("{} is not a UTF-8 path", to.display())))
+        .and_then(|path| Ok(conn.execute("VACUUM INTO ?1", [path])?));
+    if copied.is_err() {
+        let _ = std::fs::remove_file(to);
+    }
+    copied.map(drop)
+}
+
 impl SqliteStore {
     /// Opens (creating if needed) the database at `path`, migrates it, and makes the feed
     /// epoch and the first card signing key on first start.
@@ -107,18 +167,21 @@ impl SqliteStore {
             path: path.to_owned(),
             source,
         })?;
+        let lock = lock(path)?;
         let mut writer = Connection::open(path).map_err(open_err)?;
         configure(&writer).map_err(open_err)?;
         schema::migrate(&mut writer)?;
-        let epoch = first_start(&mut writer, now)?;
+        let (epoch, run) = start(&mut writer, now)?;
         let rules = admin::all_rules(&writer)?;
         Ok(SqliteStore {
             inner: Arc::new(Inner {
                 path: path.to_owned(),
+                _lock: lock,
                 writer: Mutex::new(writer),
                 readers: Mutex::new(Vec::new()),
                 rules: RwLock::new(rules),
                 epoch,
+                run,
             }),
         })
     }
@@ -143,8 +206,9 @@ impl SqliteStore {
     }
 }
 
-/// Makes what a new database needs: its epoch and a card signing key. Returns the epoch.
-fn first_start(conn: &mut Connection, now: DateTime<Utc>) -> Result<String, StoreError> {
+/// Makes what a new database needs (its epoch and a card signing key) and records this run of
+/// the hub. Returns the epoch and the run.
+fn start(conn: &mut Connection, now: DateTime<Utc>) -> Result<(String, String), StoreError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let epoch: Option<String> = tx
         .query_row("SELECT value FROM meta WHERE key = 'epoch'", [], |r| {
@@ -177,8 +241,10 @@ fn first_start(conn: &mut Connection, now: DateTime<Utc>) -> Result<String, Stor
         members::log_change(&tx, "signing_key", &key_id.to_string())?;
         tracing::info!(key_id, "made a new card signing key");
     }
+    let run = crate::secrets::hex(&crate::secrets::random_bytes::<8>()?);
+    feed::record_run(&tx, &run, now)?;
     tx.commit()?;
-    Ok(epoch)
+    Ok((epoch, run))
 }
 
 impl Inner {
@@ -276,7 +342,7 @@ impl HubStore for SqliteStore {
         limit: u32,
     ) -> impl Future<Output = Result<ChangesPage, StoreError>> + Send {
         self.blocking(move |inner| {
-            inner.read(|tx| feed::changes(tx, &inner.epoch, after.as_ref(), limit))
+            inner.read(|tx| feed::changes(tx, &inner.epoch, &inner.run, after.as_ref(), limit))
         })
     }
 
@@ -381,6 +447,13 @@ impl HubStore for SqliteStore {
         signup_id: String,
     ) -> impl Future<Output = Result<Option<crate::signup::SignupRecord>, StoreError>> + Send {
         self.blocking(move |inner| inner.read(|tx| signup::record(tx, &signup_id)))
+    }
+
+    fn member_by_line_user(
+        &self,
+        line_user_id: String,
+    ) -> impl Future<Output = Result<Option<MemberSnapshot>, StoreError>> + Send {
+        self.blocking(move |inner| inner.read(|tx| signup::member_of_line(tx, &line_user_id)))
     }
 
     fn card_key(

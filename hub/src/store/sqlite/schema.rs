@@ -10,6 +10,7 @@
 //! - `changes` is the feed's log: one row per thing (member, rule set, key, revoked code) at
 //!   the position of its latest change, so reading from the start is a full snapshot and reading
 //!   from a cursor gives what changed since.
+//! - `feed_runs` records each start of the hub, so feed cursors can name the run that made them.
 
 use rusqlite::Connection;
 
@@ -162,6 +163,16 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         line_user_id    TEXT NOT NULL,
         existing_member INTEGER NOT NULL,
         completed_at    TEXT NOT NULL
+    ) STRICT;
+    "#,
+    // 3: every run of the hub (one per start) and where the change log ended when it began, so
+    // that a cursor from a run a restored database never saw is refused (see `cursor.rs`).
+    r#"
+    CREATE TABLE feed_runs (
+        id            INTEGER PRIMARY KEY,
+        run           TEXT NOT NULL UNIQUE,
+        started_after INTEGER NOT NULL,
+        started_at    TEXT NOT NULL
     ) STRICT;
     "#,
 ];
