@@ -102,6 +102,19 @@ impl World {
         (r.status().as_u16(), r.json().await.unwrap())
     }
 
+    /// The LIFF page asking for the member card of an ID token's LINE account.
+    async fn card(&self, id_token: &str) -> (u16, Value) {
+        let r = self
+            .hub
+            .http
+            .post(self.hub.url("/v1/cards/me"))
+            .json(&json!({ "id_token": id_token }))
+            .send()
+            .await
+            .unwrap();
+        (r.status().as_u16(), r.json().await.unwrap())
+    }
+
     async fn status(&self, till: &Till, token: &str) -> (u16, Value) {
         let r = self
             .hub
@@ -315,4 +328,118 @@ async fn the_liff_page_loads_lines_sdk() {
     let page = r.text().await.unwrap();
     assert!(page.contains("https://static.line-scdn.net/liff/edge/2/sdk.js"));
     assert!(page.contains("1234567890-AbCdEfGh"));
+}
+
+/// Reads the hub's SVG QR back into text with an independent decoder: the modules of its path
+/// painted 4 × 4 pixels each.
+fn read_svg_qr(svg: &str) -> String {
+    let view = svg.split("viewBox=\"0 0 ").nth(1).unwrap();
+    let mut size = view.split(['"', ' ']);
+    let w: u32 = size.next().unwrap().parse().unwrap();
+    let h: u32 = size.next().unwrap().parse().unwrap();
+    let path = svg
+        .split(" d=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap();
+    const SCALE: u32 = 4;
+    let (pw, ph) = (w * SCALE, h * SCALE);
+    let mut luma = vec![255u8; (pw * ph) as usize];
+    for module in path.split('M').filter(|m| !m.is_empty()) {
+        let (x, y) = module.split('h').next().unwrap().split_once(' ').unwrap();
+        let (x, y): (u32, u32) = (x.parse().unwrap(), y.parse().unwrap());
+        for py in y * SCALE..(y + 1) * SCALE {
+            for px in x * SCALE..(x + 1) * SCALE {
+                luma[(py * pw + px) as usize] = 0;
+            }
+        }
+    }
+    rxing::helpers::detect_in_luma(luma, pw, ph, Some(rxing::BarcodeFormat::QR_CODE))
+        .expect("a QR code in the SVG")
+        .getText()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn the_member_card_is_a_fresh_signed_qr_for_its_line_account_only() {
+    let w = world().await;
+    // Not a member yet: the page says how to join.
+    let (s, body) = w.card(&w.id_token(CHANNEL, "Uerin", 600)).await;
+    assert_eq!((s, code(&body)), (404, "member_not_found"), "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("kiosk"));
+
+    let t = token(&w.till, SignupKind::Signup, None, 300);
+    let (s, done) = w.complete(&t, &w.id_token(CHANNEL, "Uerin", 600)).await;
+    assert_eq!(s, 200, "{done}");
+    let number = done["member_number"].as_str().unwrap();
+
+    let (s, card) = w.card(&w.id_token(CHANNEL, "Uerin", 600)).await;
+    assert_eq!(s, 200, "{card}");
+    assert_eq!(card["member_number"], number);
+    assert_eq!(card["card"]["barcode"], number);
+    assert_eq!(
+        (
+            &card["points"],
+            &card["stamps"],
+            &card["card_size"],
+            &card["tier"]
+        ),
+        (&json!(0), &json!(1), &json!(10), &json!("standard")),
+        "{card}"
+    );
+    assert!(card["refresh_secs"].as_u64() < card["card"]["valid_secs"].as_u64());
+    assert!(
+        !card.to_string().contains("Uerin"),
+        "the LINE user id stays at the hub"
+    );
+
+    // The picture is the QR, and the QR is signed by the key the feed publishes, for her, now.
+    let qr = card["card"]["qr"].as_str().unwrap();
+    assert_eq!(read_svg_qr(card["qr_svg"].as_str().unwrap()), qr);
+    let (token, payload, signature) = tenpo_protocol::card::decode(qr).unwrap();
+    assert_eq!(token.member_number, number);
+    assert!((token.issued_at - Utc::now().timestamp()).abs() <= 5);
+    let (changes, _) = w.hub.drain(&w.till, "").await;
+    let key = changes
+        .iter()
+        .find(|c| c["kind"] == "signing_key" && c["key_id"] == token.key_id)
+        .expect("the signing key in the feed");
+    use base64::Engine as _;
+    let public: [u8; 32] = base64::engine::general_purpose::STANDARD
+        .decode(key["public_key"].as_str().unwrap())
+        .unwrap()
+        .try_into()
+        .unwrap();
+    ed25519_dalek::VerifyingKey::from_bytes(&public)
+        .unwrap()
+        .verify_strict(&payload, &ed25519_dalek::Signature::from_bytes(&signature))
+        .expect("a signature terminals accept");
+
+    // Refused: another channel's ID token, an expired one, none, and a body that is not JSON.
+    for (id_token, want) in [
+        (
+            w.id_token(OTHER, "Uerin", 600),
+            (401, "line_token_rejected"),
+        ),
+        (
+            w.id_token(CHANNEL, "Uerin", -10),
+            (401, "line_token_rejected"),
+        ),
+        (String::new(), (401, "line_token_rejected")),
+    ] {
+        let (s, body) = w.card(&id_token).await;
+        assert_eq!((s, code(&body)), want, "{body}");
+    }
+    let r = w
+        .hub
+        .http
+        .post(w.hub.url("/v1/cards/me"))
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
 }

@@ -374,6 +374,24 @@ pub struct CompleteResponse {
     pub card: DigitalCard,
 }
 
+/// `200` for `POST /v1/cards/me` (body: [`CompleteRequest`], LINE's ID token), sent by the LIFF
+/// card page: the member card of that LINE account, to show at the till.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct CardResponse {
+    pub member_number: String,
+    /// Points usable today.
+    pub points: i64,
+    pub tier: String,
+    /// Stamps on the current card, and the card's size.
+    pub stamps: u32,
+    pub card_size: u32,
+    pub card: DigitalCard,
+    /// `card.qr` drawn as an SVG image (one unit per module, with its quiet zone).
+    pub qr_svg: String,
+    /// Ask again after this many seconds, before the QR stops being accepted.
+    pub refresh_secs: u16,
+}
+
 /// `GET /v1/signups/{token}/status?wait=N` (terminal auth): the terminal asks about its own
 /// session.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]

@@ -3,7 +3,9 @@
 //! - `POST /v1/signups/{token}/complete` (from the LIFF page: the signup token is the
 //!   credential, LINE's ID token the proof of who the customer is);
 //! - `GET /v1/signups/{token}/status?wait=N` (terminal auth): a terminal asks about its own
-//!   session, waiting up to N ≤ 30 s for it to complete.
+//!   session, waiting up to N ≤ 30 s for it to complete;
+//! - `POST /v1/cards/me` (from the LIFF page, LINE's ID token the credential): the member card,
+//!   see [`super::card`].
 
 use std::time::Duration;
 
@@ -17,20 +19,18 @@ use axum::{Json, Router};
 use chrono::Utc;
 use serde::Deserialize;
 use tenpo_protocol::ErrorCode;
-use tenpo_protocol::card::{self, CardToken};
 use tenpo_protocol::signup::{
-    self as wire, CompleteRequest, CompleteResponse, DigitalCard, SignupState, SignupToken,
+    self as wire, CompleteRequest, CompleteResponse, SignupState, SignupToken,
     TerminalSignupStatus, TokenError,
 };
 
+use super::card;
 use super::{CompleteSignup, LineError, Refusal, SignupRecord};
 use crate::api::auth::TerminalAuth;
 use crate::api::error::{ApiError, parse_json};
 use crate::api::{AppState, SMALL_BODY_BYTES};
 use crate::store::{HubStore, StoreError};
 
-/// How long a rotating card QR is valid.
-const CARD_QR_SECS: u16 = 300;
 /// Longest wait a terminal may ask for.
 const MAX_WAIT_SECS: u64 = 30;
 
@@ -40,6 +40,7 @@ pub fn routes<S: HubStore>() -> Router<AppState<S>> {
         .route("/liff/signup", get(liff_page::<S>))
         .route("/v1/signups/{token}/complete", post(complete::<S>))
         .route("/v1/signups/{token}/status", get(status::<S>))
+        .route("/v1/cards/me", post(card::my_card::<S>))
         .layer(axum::extract::DefaultBodyLimit::max(SMALL_BODY_BYTES))
 }
 
@@ -81,7 +82,7 @@ async fn check_token<S: HubStore>(app: &AppState<S>, text: &str) -> Result<Signu
     Ok(token)
 }
 
-fn line_error(e: LineError) -> ApiError {
+pub(super) fn line_error(e: LineError) -> ApiError {
     match e {
         LineError::Unavailable(detail) => {
             tracing::warn!(%detail, "LINE's verify endpoint failed");
@@ -117,31 +118,6 @@ fn refusal(e: StoreError) -> ApiError {
     }
 }
 
-async fn card_for<S: HubStore>(
-    app: &AppState<S>,
-    record: &SignupRecord,
-) -> Result<DigitalCard, ApiError> {
-    let number = record.member.number.clone();
-    let qr = match app.store.card_key().await? {
-        Some(key) => {
-            let token = CardToken {
-                key_id: key.key_id,
-                member_number: number.clone(),
-                issued_at: Utc::now().timestamp(),
-                valid_secs: CARD_QR_SECS,
-            };
-            let signing = ed25519_dalek::SigningKey::from_bytes(&key.secret);
-            card::sign(&token, &signing).unwrap_or_default()
-        }
-        None => String::new(),
-    };
-    Ok(DigitalCard {
-        barcode: number,
-        qr,
-        valid_secs: CARD_QR_SECS,
-    })
-}
-
 async fn complete<S: HubStore>(
     State(app): State<AppState<S>>,
     Path(text): Path<String>,
@@ -149,22 +125,9 @@ async fn complete<S: HubStore>(
 ) -> Result<Response, ApiError> {
     let req: CompleteRequest = parse_json(&body?)?;
     let token = check_token(&app, &text).await?;
-    let Some(line) = app.signup.line() else {
-        return Err(ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            ErrorCode::LineUnavailable,
-            "signup with LINE is not set up at this hub: the administrator sets [line] channel_id",
-        ));
-    };
-    if req.id_token.is_empty() || req.id_token.len() > 8 * 1024 {
-        return Err(ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            ErrorCode::LineTokenRejected,
-            "no usable LINE ID token: open this page from LINE again",
-        ));
-    }
+    let line = card::line_client(&app)?;
     let claims = line
-        .verify(&req.id_token, Utc::now())
+        .verify(card::id_token(&req)?, Utc::now())
         .await
         .map_err(line_error)?;
     let welcome = match app.store.current_rules().await? {
@@ -198,7 +161,7 @@ async fn complete<S: HubStore>(
         existing = record.existing_member,
         "signup completed"
     );
-    let card = card_for(&app, &record).await?;
+    let card = card::issue(&app, &record.member.number).await?;
     Ok(Json(CompleteResponse {
         kind: record.kind,
         member_number: record.member.number.clone(),

@@ -2,7 +2,8 @@
 //! link with LINE's ID token, and the terminal's question about its own session.
 //!
 //! - [`line`]: LINE's verify endpoint, as the hub calls it (`aud` and `exp` checked again here).
-//! - [`api`]: the HTTP handlers; [`page`]: the LIFF page.
+//! - [`api`]: the HTTP handlers; [`page`]: the LIFF page; [`card`]: the digital member card the
+//!   page shows (a rotating signed QR, drawn by [`qr`]).
 //! - The storage side is [`crate::store::HubStore::complete_signup`]: one transaction decides
 //!   "new member, existing member, or refusal" and records the signup id as used.
 //!
@@ -10,8 +11,10 @@
 //! logged, put in the feed or sent to a terminal (DESIGN §7).
 
 pub mod api;
+pub mod card;
 pub mod line;
 pub mod page;
+pub mod qr;
 
 use std::fmt;
 
