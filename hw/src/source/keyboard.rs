@@ -6,7 +6,7 @@
 //! punctuation Codabar and QR payloads use (`:` `+` `-` `_` `/`) sit on other keys.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::{Backoff, Layout, ScannerConfig, Sink, SourceEvent, Stop};
 use crate::framing::{FrameEvent, Framer, FramerConfig, Terminator};
@@ -289,7 +289,7 @@ fn read_device(
         let events = device
             .fetch_events()
             .map_err(|e| format!("{} went away: {e}", path.display()))?;
-        let at = Instant::now();
+        let at = std::time::Instant::now();
         for ev in events {
             if ev.event_type() == evdev::EventType::KEY {
                 for out in typist.key(ev.code(), ev.value()) {
@@ -312,7 +312,8 @@ fn read_device(
     Err("keyboard-wedge scanners are read directly on Linux only; use the scanner's serial (USB-CDC) mode".into())
 }
 
-fn deliver(name: &Arc<str>, sink: &dyn Sink, event: FrameEvent, at: Instant) {
+#[cfg(target_os = "linux")]
+fn deliver(name: &Arc<str>, sink: &dyn Sink, event: FrameEvent, at: std::time::Instant) {
     sink.deliver(match event {
         FrameEvent::Frame(frame) => SourceEvent::Frame {
             scanner: name.clone(),
