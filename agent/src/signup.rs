@@ -12,7 +12,8 @@
 //! nothing happens). When the hub answers `completed`, the member is cached before the session
 //! says so, so the till can use the new member at once. When the hub cannot be reached, the task
 //! retries with backoff; a completion the terminal missed also arrives in the change feed.
-//! Sessions live in memory only: after a restart the kiosk opens a new one.
+//! Sessions live in memory, but the token is the whole session: after a restart, a kiosk asking
+//! about a token this terminal signed (and not yet expired) has it taken up again.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -272,10 +273,24 @@ impl Signups {
             card_code,
         };
         let text = wire::sign(&token, &self.key)?;
+        let id = self.hold(text.clone(), token.clone(), now);
+        tracing::info!(signup_id = %id, ?kind, "signup session opened");
+        Ok(SignupSession {
+            liff_url: wire::liff_url(liff_id, &text),
+            token: text,
+            kind,
+            expires_at: DateTime::from_timestamp(token.expires_at, 0).unwrap_or(now),
+            card_hint: token.card_code.as_deref().map(wire::card_hint),
+        })
+    }
+
+    /// Holds a session (new, or taken up again after a restart) and starts asking the hub about
+    /// it. Returns its id.
+    fn hold(self: &Arc<Self>, text: String, token: SignupToken, now: DateTime<Utc>) -> String {
         let id = token.id();
         let session = Arc::new(Session {
-            text: text.clone(),
-            token: token.clone(),
+            text,
+            token,
             progress: watch::Sender::new(Progress::Waiting),
         });
         {
@@ -294,16 +309,10 @@ impl Signups {
             }
             sessions.insert(id.clone(), session);
         }
-        tracing::info!(signup_id = %id, ?kind, "signup session opened");
         let me = self.clone();
-        tokio::spawn(async move { me.watch_hub(id).await });
-        Ok(SignupSession {
-            liff_url: wire::liff_url(liff_id, &text),
-            token: text,
-            kind,
-            expires_at: DateTime::from_timestamp(token.expires_at, 0).unwrap_or(now),
-            card_hint: token.card_code.as_deref().map(wire::card_hint),
-        })
+        let watched = id.clone();
+        tokio::spawn(async move { me.watch_hub(watched).await });
+        id
     }
 
     /// Asks the hub about one session until it completes or expires.
@@ -367,17 +376,31 @@ impl Signups {
         .map_err(|e| e.to_string())
     }
 
-    /// Where a session stands, waiting up to `wait` for it to change.
-    pub async fn status(&self, text: &str, wait: Duration) -> Result<SignupStatus, SignupError> {
+    /// Where a session stands, waiting up to `wait` for it to change. A session this agent
+    /// signed but does not hold (it was opened before a restart) is taken up again: the token
+    /// carries everything, and the hub knows whether the customer completed it meanwhile.
+    pub async fn status(
+        self: &Arc<Self>,
+        text: &str,
+        wait: Duration,
+    ) -> Result<SignupStatus, SignupError> {
         let claimed = wire::peek(text)?;
         let session = match self.session(&claimed.id()) {
             Some(s) if s.text == text => s,
-            _ => {
-                // Not (or no longer) held here: if it is ours and its time is up, say so.
-                return match wire::verify(text, &self.key, Utc::now()) {
-                    Err(TokenError::Expired) => Ok(self.answer(&claimed, Progress::Expired)),
-                    _ => Err(SignupError::NotFound),
-                };
+            Some(_) => return Err(SignupError::NotFound),
+            None => {
+                let now = Utc::now();
+                match wire::verify(text, &self.key, now) {
+                    Ok(token) => {
+                        let id = self.hold(text.to_owned(), token, now);
+                        tracing::info!(signup_id = %id, "signup session taken up again (opened before a restart)");
+                        self.session(&id).ok_or(SignupError::NotFound)?
+                    }
+                    Err(TokenError::Expired) => {
+                        return Ok(self.answer(&claimed, Progress::Expired));
+                    }
+                    Err(_) => return Err(SignupError::NotFound),
+                }
             }
         };
         let deadline = tokio::time::Instant::now() + wait;

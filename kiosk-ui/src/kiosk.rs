@@ -21,6 +21,9 @@ pub enum Command {
     OpenSession { card_code: Option<String> },
     /// `GET /v1/signups/{token}?wait=…`, answered by [`Event::Status`] or [`Event::StatusFailed`].
     Watch { token: String },
+    /// `GET /v1/signups/{token}` once, without waiting: after an outage of the agent, whether
+    /// the session kept through it is still there. Answered like [`Command::Watch`], always.
+    Resume { token: String },
 }
 
 /// What the agent answered, or what happened.
@@ -242,8 +245,12 @@ impl Kiosk {
                         self.last_touch = now;
                         Vec::new()
                     }
+                    // The session is kept: a customer may have scanned its code already and
+                    // complete it on the phone meanwhile. The retry asks about it again.
                     ApiFailure::Unreachable(d) => {
-                        self.signup = None;
+                        if !self.is_signup(&token) {
+                            self.signup = None;
+                        }
                         self.screen = Screen::Unavailable(Problem::AgentUnreachable(d));
                         self.retry_at = Some(now + Duration::seconds(self.config.retry_secs));
                         Vec::new()
@@ -262,9 +269,18 @@ impl Kiosk {
         }
         self.hub_reachable = status.hub_reachable;
         match status.state {
-            SignupState::Waiting => vec![Command::Watch {
-                token: token.to_owned(),
-            }],
+            SignupState::Waiting => {
+                // Back from an outage of the agent: the code shows again.
+                if signup
+                    && matches!(self.screen, Screen::Unavailable(_))
+                    && let Some(s) = &self.signup
+                {
+                    self.screen = Screen::Attract(s.clone());
+                }
+                vec![Command::Watch {
+                    token: token.to_owned(),
+                }]
+            }
             SignupState::Completed => {
                 self.last_touch = now;
                 self.screen = Screen::Welcome {
@@ -331,7 +347,16 @@ impl Kiosk {
     pub fn tick(&mut self, now: DateTime<Utc>) -> Vec<Command> {
         if self.retry_at.is_some_and(|t| t <= now) {
             self.retry_at = None;
-            return self.open_signup();
+            return match &self.signup {
+                // A session kept through an outage of the agent: ask about it again.
+                Some(s) if s.expires_at > now => vec![Command::Resume {
+                    token: s.token.clone(),
+                }],
+                _ => {
+                    self.signup = None;
+                    self.open_signup()
+                }
+            };
         }
         let idle = now - self.last_touch;
         match &self.screen {

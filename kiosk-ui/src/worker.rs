@@ -164,6 +164,13 @@ pub fn kiosk(
                             };
                             out.send(event);
                         }
+                        kiosk::Command::Resume { token } => {
+                            let event = match client.signup_status(&token, 0).await {
+                                Ok(status) => kiosk::Event::Status { token, status },
+                                Err(failure) => kiosk::Event::StatusFailed { token, failure },
+                            };
+                            out.send(event);
+                        }
                     }
                 });
             }

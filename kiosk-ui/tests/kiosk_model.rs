@@ -194,3 +194,53 @@ fn a_restarted_agent_gets_a_new_session() {
     );
     assert_eq!(k.screen, Screen::Renewing);
 }
+
+fn waiting(hub_reachable: bool) -> SignupStatus {
+    SignupStatus {
+        state: SignupState::Waiting,
+        kind: SignupKind::Signup,
+        expires_at: t0() + Duration::seconds(300),
+        member: None,
+        hub_reachable,
+    }
+}
+
+#[test]
+fn a_session_outlives_a_short_outage_of_the_agent() {
+    let mut k = attract_at(t0());
+    let unreachable = || Event::StatusFailed {
+        token: "s1".into(),
+        failure: ApiFailure::Unreachable("connection refused".into()),
+    };
+    assert!(k.on_event(unreachable(), t0()).is_empty());
+    assert!(matches!(k.screen, Screen::Unavailable(_)));
+    // The retry asks about the same session (a customer may be completing it on the phone),
+    // once, and keeps asking while the agent is away.
+    let resume = vec![Command::Resume { token: "s1".into() }];
+    assert_eq!(k.tick(t0() + Duration::seconds(5)), resume);
+    k.on_event(unreachable(), t0() + Duration::seconds(5));
+    assert_eq!(k.tick(t0() + Duration::seconds(10)), resume);
+    // The agent is back and still has it: the same code shows again, watched as before.
+    let cmds = k.on_event(
+        Event::Status {
+            token: "s1".into(),
+            status: waiting(true),
+        },
+        t0() + Duration::seconds(10),
+    );
+    assert_eq!(cmds, vec![Command::Watch { token: "s1".into() }]);
+    assert!(matches!(&k.screen, Screen::Attract(s) if s.token == "s1"));
+}
+
+#[test]
+fn a_session_that_expired_during_the_outage_is_replaced() {
+    let mut k = attract_at(t0());
+    k.on_event(
+        Event::StatusFailed {
+            token: "s1".into(),
+            failure: ApiFailure::Unreachable("connection refused".into()),
+        },
+        t0() + Duration::seconds(298),
+    );
+    assert_eq!(k.tick(t0() + Duration::seconds(303)), vec![open()]);
+}

@@ -2,7 +2,8 @@
 //! the kiosk's own state machine and network worker against the agent. The "phone" is this
 //! test: it gets an ID token from the stand-in and completes the kiosk's token at the hub.
 //! Then the new member is used for a sale at once. The same again with the store's line cut
-//! while the customer completes (the phone uses its own data), then restored. And a paper card
+//! while the customer completes (the phone uses its own data), then restored; and with the agent
+//! killed and started again while the code is on the customer's phone. And a paper card
 //! scanned at the kiosk linked to LINE, its balance kept.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -182,6 +183,32 @@ async fn signup_completes_while_the_store_is_offline() {
     assert_eq!(member.number, number);
     let body = sale(&stack, "e2e-offline-1", &number, 2000).await;
     assert_eq!(body["earned_points"], 20);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signup_open_when_the_agent_is_killed_still_reaches_the_welcome() {
+    let mut stack = Stack::start().await;
+    let mut kiosk = Kio::start(&stack);
+    let url = kiosk.attract_url().await;
+
+    // The agent dies (SIGKILL) while the customer has the code on the phone, and comes back.
+    stack.restart_agent().await;
+    let id_token = stack
+        .id_token(CHANNEL, "U00000000000000000000000000000c03", 600)
+        .await;
+    let (status, done) = stack.complete(&token_of(&url), &id_token).await;
+    assert_eq!(status, 200, "{done}");
+    let number = done["member_number"].as_str().unwrap().to_owned();
+
+    // The kiosk asks about the same code again; the new agent takes it up and learns of the
+    // completion from the hub.
+    let (kind, member) = kiosk.welcome().await;
+    assert_eq!(kind, SignupKind::Signup);
+    assert_eq!(member.number, number);
+    let body = sale(&stack, "e2e-restart-1", &number, 1200).await;
+    assert_eq!(body["earned_points"], 12);
+    let log = std::fs::read_to_string(stack.dir.path().join("agent-2.log")).unwrap();
+    assert!(log.contains("taken up again"), "{log}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -62,6 +62,20 @@ where
     }
 }
 
+/// The enrolled agent, signup on (the LIFF id), syncing every second.
+fn run_agent(data_dir: &Path, port: u16, log: &Path) -> Child {
+    spawn(
+        Command::new(bin("tenpo-agent"))
+            .arg("run")
+            .arg("--data-dir")
+            .arg(data_dir)
+            .args(["--listen", &format!("127.0.0.1:{port}")])
+            .args(["--liff-id", LIFF_ID, "--sync-interval-ms", "1000"])
+            .env("RUST_LOG", "info"),
+        log,
+    )
+}
+
 fn spawn(cmd: &mut Command, log: &Path) -> Child {
     let file = std::fs::File::create(log).unwrap();
     cmd.stdin(Stdio::null())
@@ -121,6 +135,7 @@ pub struct Stack {
     pub standin: String,
     pub hub: String,
     pub agent: String,
+    agent_port: u16,
     pub token: String,
     pub line: Line,
     children: Vec<Child>,
@@ -129,7 +144,7 @@ pub struct Stack {
 impl Drop for Stack {
     fn drop(&mut self) {
         if std::thread::panicking() {
-            for log in ["standin.log", "hub.log", "agent.log"] {
+            for log in ["standin.log", "hub.log", "agent.log", "agent-2.log"] {
                 let text = std::fs::read_to_string(self.dir.path().join(log)).unwrap_or_default();
                 let tail: Vec<&str> = text.lines().rev().take(40).collect();
                 eprintln!("==== {log} ====");
@@ -222,16 +237,7 @@ impl Stack {
             "enrol: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        children.push(spawn(
-            Command::new(bin("tenpo-agent"))
-                .arg("run")
-                .arg("--data-dir")
-                .arg(&agent_dir)
-                .args(["--listen", &format!("127.0.0.1:{ap}")])
-                .args(["--liff-id", LIFF_ID, "--sync-interval-ms", "1000"])
-                .env("RUST_LOG", "info"),
-            &dir.path().join("agent.log"),
-        ));
+        children.push(run_agent(&agent_dir, ap, &dir.path().join("agent.log")));
         let agent = format!("http://127.0.0.1:{ap}");
         healthy(&http, &format!("{agent}/v1/health")).await;
         let token = std::fs::read_to_string(agent_dir.join("api-token"))
@@ -244,10 +250,25 @@ impl Stack {
             standin,
             hub,
             agent,
+            agent_port: ap,
             token,
             line,
             children,
         }
+    }
+
+    /// Kills the agent (SIGKILL) and starts it again on the same data and port; its log goes on
+    /// in `agent-2.log`.
+    pub async fn restart_agent(&mut self) {
+        let mut agent = self.children.pop().expect("the agent, started last");
+        agent.kill().await.unwrap();
+        let dir = self.dir.path();
+        self.children.push(run_agent(
+            &dir.join("agent"),
+            self.agent_port,
+            &dir.join("agent-2.log"),
+        ));
+        healthy(&self.http, &format!("{}/v1/health", self.agent)).await;
     }
 
     /// An ID token from the stand-in, as the LINE app hands it to the LIFF page.
