@@ -446,6 +446,20 @@ impl Hub {
             .unwrap_or_else(|e| panic!("{e}"))
     }
 
+    /// `tenpo-hub backup` of this hub's database to `to`, taken while it runs.
+    pub async fn backup(&self, to: &Path) {
+        let mut cmd = Command::new(bin("tenpo-hub"));
+        cmd.arg("backup")
+            .arg("--data-dir")
+            .arg(&self.dir)
+            .arg("--to")
+            .arg(to)
+            .env("RUST_LOG", "warn");
+        run_cli(cmd, "tenpo-hub backup")
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+
     /// A one-time enrolment code for `store` (`tenpo-hub enroll-code`).
     pub async fn enroll_code(&self, store: &str) -> String {
         let out = self.admin(&["enroll-code", "--store", store]).await;

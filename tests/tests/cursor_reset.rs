@@ -33,16 +33,24 @@ fn copy_files(from: &Path, to: &Path) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_restored_hub_resets_the_cursor_and_no_pending_event_is_lost() {
-    restored_hub(100).await;
+    restored_hub(100, Backup::Stopped).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_restored_hub_resets_the_cursor_even_when_little_was_lost() {
-    restored_hub(5).await;
+    restored_hub(5, Backup::Hot).await;
+}
+
+/// How the backup is made.
+enum Backup {
+    /// `tenpo-hub backup` while the hub serves.
+    Hot,
+    /// The data directory's files, copied while the hub is stopped.
+    Stopped,
 }
 
 /// The scenario, with `added` members imported after the backup.
-async fn restored_hub(added: u64) {
+async fn restored_hub(added: u64, how: Backup) {
     let world = World::new("cursor-reset");
     let mut hub = world.start_hub().await;
     let before: Vec<String> = (1..=10).map(|n| card_code(27, n)).collect();
@@ -67,11 +75,20 @@ async fn restored_hub(added: u64) {
     }
     a.sync_now_ok().await;
 
-    // A backup of the hub, everything the agent did so far in it.
-    hub.stop().await;
+    // A backup of the hub, everything the agent did so far in it: taken while it serves
+    // (`tenpo-hub backup`), or as a copy of its files while it is stopped.
     let backup = world.path().join("hub-backup");
-    copy_files(hub.data_dir(), &backup);
-    hub.start().await;
+    match how {
+        Backup::Hot => {
+            std::fs::create_dir_all(&backup).unwrap();
+            hub.backup(&backup.join("hub.db")).await;
+        }
+        Backup::Stopped => {
+            hub.stop().await;
+            copy_files(hub.data_dir(), &backup);
+            hub.start().await;
+        }
+    }
 
     // The hub moves on: new members, which the agent pulls (its cursor passes the backup's end).
     let rows: Vec<_> = after.iter().map(|c| (c.clone(), 500, 0)).collect();
@@ -114,8 +131,8 @@ async fn restored_hub(added: u64) {
 
     // The hub comes back from the backup: behind the agent's cursor.
     hub.stop().await;
-    for entry in std::fs::read_dir(hub.data_dir()).unwrap() {
-        std::fs::remove_file(entry.unwrap().path()).unwrap();
+    for name in ["hub.db", "hub.db-wal", "hub.db-shm"] {
+        let _ = std::fs::remove_file(hub.data_dir().join(name));
     }
     copy_files(&backup, hub.data_dir());
     hub.start().await;
