@@ -19,6 +19,11 @@ pub struct EnrollmentCodeRequest {
     /// Hours until the code expires; the hub's `enrollment_code_hours` (24) when absent.
     #[serde(default)]
     pub valid_hours: Option<u32>,
+    /// For an existing terminal id of this store: enrolling with the code gives that terminal
+    /// new credentials and keeps its identity and events (a lost credentials file; a hub
+    /// restored from a backup older than the terminal, which makes it again).
+    #[serde(default)]
+    pub terminal_id: Option<String>,
 }
 
 /// `201` for `POST /v1/admin/enrollment-codes`. The code is shown once: the hub keeps its hash.
@@ -26,6 +31,9 @@ pub struct EnrollmentCodeRequest {
 pub struct EnrollmentCodeResponse {
     pub code: String,
     pub store_id: String,
+    /// The terminal the code is for, when it is for one.
+    #[serde(default)]
+    pub terminal_id: Option<String>,
     pub expires_at: DateTime<Utc>,
 }
 

@@ -110,11 +110,22 @@ impl AdminClient {
         store_id: &str,
         valid_hours: Option<u32>,
     ) -> Result<EnrollmentCodeResponse, ClientError> {
+        self.enrollment_code_for(store_id, None, valid_hours).await
+    }
+
+    /// A code for `terminal_id` (new credentials for that terminal), or for a new terminal.
+    pub async fn enrollment_code_for(
+        &self,
+        store_id: &str,
+        terminal_id: Option<&str>,
+        valid_hours: Option<u32>,
+    ) -> Result<EnrollmentCodeResponse, ClientError> {
         self.post(
             "/v1/admin/enrollment-codes",
             &EnrollmentCodeRequest {
                 store_id: store_id.to_owned(),
                 valid_hours,
+                terminal_id: terminal_id.map(str::to_owned),
             },
         )
         .await

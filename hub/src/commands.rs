@@ -27,14 +27,28 @@ fn client(hub: &HubArgs) -> Result<AdminClient> {
     Ok(AdminClient::new(&hub.hub, token)?)
 }
 
-pub async fn enroll_code(hub: &HubArgs, store: &str, valid_hours: Option<u32>) -> Result<()> {
-    let made = client(hub)?.enrollment_code(store, valid_hours).await?;
+pub async fn enroll_code(
+    hub: &HubArgs,
+    store: &str,
+    terminal: Option<&str>,
+    valid_hours: Option<u32>,
+) -> Result<()> {
+    let made = client(hub)?
+        .enrollment_code_for(store, terminal, valid_hours)
+        .await?;
     println!("enrolment code for store {}: {}", made.store_id, made.code);
     println!("valid once, until {}", made.expires_at.to_rfc3339());
-    println!(
-        "on the terminal: tenpo-agent enroll --hub {} --code {}",
-        hub.hub, made.code
-    );
+    match &made.terminal_id {
+        Some(terminal) => println!(
+            "on terminal {terminal}: tenpo-agent enroll --force --hub {} --code {} \
+             (new credentials, the same terminal: it sends again what this hub lacks)",
+            hub.hub, made.code
+        ),
+        None => println!(
+            "on the terminal: tenpo-agent enroll --hub {} --code {}",
+            hub.hub, made.code
+        ),
+    }
     Ok(())
 }
 

@@ -57,6 +57,10 @@ enum Command {
         /// Hours until the code expires [default: the hub's setting, 24].
         #[arg(long)]
         valid_hours: Option<u32>,
+        /// For an existing terminal of the store: new credentials, the same terminal id (a lost
+        /// credentials file, or a hub restored from a backup older than the terminal).
+        #[arg(long = "terminal")]
+        terminal: Option<String>,
     },
     /// Load a rule set (TOML) as the newest version; its `version` must be higher than any
     /// loaded.
@@ -191,7 +195,8 @@ async fn admin(command: Command) -> Result<()> {
             hub,
             store,
             valid_hours,
-        } => c::enroll_code(&hub, &store, valid_hours).await,
+            terminal,
+        } => c::enroll_code(&hub, &store, terminal.as_deref(), valid_hours).await,
         Command::LoadRules { hub, file } => c::load_rules(&hub, &file).await,
         Command::ImportMembers {
             hub,

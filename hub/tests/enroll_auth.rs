@@ -73,7 +73,7 @@ async fn wrong_and_expired_codes_are_refused() {
     let now = Utc::now();
     let code = hub
         .store
-        .create_enrollment_code("store-1".into(), now - Duration::seconds(1), now)
+        .create_enrollment_code("store-1".into(), None, now - Duration::seconds(1), now)
         .await
         .unwrap();
     let (status, body) = enroll_with(&hub, &code).await;
@@ -200,4 +200,81 @@ async fn admin_calls_need_the_admin_token() {
     let bad = tenpo_hub::client::AdminClient::new(&hub.base, "nope-nope-nope-nope".into()).unwrap();
     let err = bad.enrollment_code("s", None).await.unwrap_err();
     assert!(err.to_string().contains("401"), "{err}");
+}
+
+/// New credentials for a known terminal: the same id, the old secret refused, its
+/// acknowledgement mark kept. For a terminal this hub does not know (restored from a backup
+/// older than it): made again under its id, from seq 1.
+#[tokio::test]
+async fn a_code_for_a_terminal_renews_its_credentials_and_keeps_its_events() {
+    let hub = common::start().await;
+    hub.load_demo_rules().await;
+    let a = hub.enroll("store-1").await;
+    assert!(
+        a.terminal_id.len() == 11 && a.terminal_id.starts_with('t'),
+        "{}",
+        a.terminal_id
+    );
+    let acked = |body: &Value| body["acked_through"].as_u64().unwrap();
+    let body = hub
+        .push(&a, &[common::provisional(&a, 1, "m-a1", &common::card(1))])
+        .await;
+    assert_eq!(acked(&body), 1);
+
+    let made = hub
+        .admin()
+        .enrollment_code_for("store-1", Some(&a.terminal_id), None)
+        .await
+        .unwrap();
+    assert_eq!(made.terminal_id.as_deref(), Some(a.terminal_id.as_str()));
+    let (status, body) = enroll_with(&hub, &made.code).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["terminal_id"], a.terminal_id.as_str());
+    let renewed = common::Till {
+        secret: body["secret"].as_str().unwrap().to_owned(),
+        ..a.clone()
+    };
+    assert_ne!(renewed.secret, a.secret);
+    let (status, _) = hub.changes(&a, "").await;
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "the old secret is refused"
+    );
+    let body = hub
+        .push(
+            &renewed,
+            &[common::provisional(&renewed, 2, "m-a2", &common::card(2))],
+        )
+        .await;
+    assert_eq!(acked(&body), 2, "the same terminal, its mark kept: {body}");
+
+    // Only for a terminal of that store.
+    let refused = hub
+        .admin()
+        .enrollment_code_for("store-2", Some(&a.terminal_id), None)
+        .await;
+    assert!(refused.is_err(), "{refused:?}");
+
+    // A terminal this hub does not know is made again under its id.
+    let made = hub
+        .admin()
+        .enrollment_code_for("store-1", Some("t0123456789"), None)
+        .await
+        .unwrap();
+    let (status, body) = enroll_with(&hub, &made.code).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["terminal_id"], "t0123456789");
+    let lost = common::Till {
+        terminal_id: "t0123456789".into(),
+        store_id: "store-1".into(),
+        secret: body["secret"].as_str().unwrap().to_owned(),
+    };
+    let body = hub
+        .push(
+            &lost,
+            &[common::provisional(&lost, 1, "m-l1", &common::card(3))],
+        )
+        .await;
+    assert_eq!(acked(&body), 1, "{body}");
 }

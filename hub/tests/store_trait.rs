@@ -14,7 +14,7 @@ use tenpo_protocol::sync::{Change, PushStatus};
 async fn exercise<S: HubStore>(store: &S) {
     let now = Utc::now();
     let code = store
-        .create_enrollment_code("s1".into(), now + Duration::hours(1), now)
+        .create_enrollment_code("s1".into(), None, now + Duration::hours(1), now)
         .await
         .unwrap();
     let enrolled = store.enroll(code.clone(), None, now).await.unwrap();

@@ -193,6 +193,11 @@ pub struct ChangesResponse {
     pub next_cursor: String,
     /// More changes are waiting: read again at once.
     pub more: bool,
+    /// The asking terminal's acknowledgement mark at the hub (as a push would answer). Below
+    /// the terminal's own mark, the hub has lost events it acknowledged (restored from a
+    /// backup): the terminal sends them again. Absent from hubs that do not say.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acked_through: Option<u64>,
     #[schema(value_type = String, format = DateTime)]
     pub hub_time: DateTime<Utc>,
 }

@@ -462,7 +462,17 @@ impl Hub {
 
     /// A one-time enrolment code for `store` (`tenpo-hub enroll-code`).
     pub async fn enroll_code(&self, store: &str) -> String {
-        let out = self.admin(&["enroll-code", "--store", store]).await;
+        self.enroll_code_for(store, None).await
+    }
+
+    /// A one-time enrolment code for `store`, or for its terminal `terminal` (new credentials,
+    /// the same terminal).
+    pub async fn enroll_code_for(&self, store: &str, terminal: Option<&str>) -> String {
+        let mut args = vec!["enroll-code", "--store", store];
+        if let Some(terminal) = terminal {
+            args.extend(["--terminal", terminal]);
+        }
+        let out = self.admin(&args).await;
         out.lines()
             .find_map(|l| {
                 l.strip_prefix(&format!("enrolment code for store {store}: "))
@@ -881,6 +891,29 @@ impl Agent {
             .env("TENPO_RULES", &self.rules_file)
             .env("RUST_LOG", "warn");
         run_cli(cmd, &format!("{}: tenpo-agent sync --now", self.name)).await
+    }
+
+    /// `tenpo-agent enroll --force` with a code the hub made for this terminal's id (the agent
+    /// stopped): new credentials, the same terminal.
+    pub async fn enroll_again(&self, hub: &Hub, store: &str, hub_url: &str) {
+        let terminal = self.terminal_id();
+        let code = hub.enroll_code_for(store, Some(&terminal)).await;
+        let mut cmd = Command::new(bin("tenpo-agent"));
+        cmd.args([
+            "enroll",
+            "--force",
+            "--hub",
+            hub_url,
+            "--code",
+            &code,
+            "--data-dir",
+        ])
+        .arg(&self.dir);
+        let out = run_cli(cmd, "tenpo-agent enroll --force")
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(out.contains(&terminal), "{out}");
+        assert_eq!(self.terminal_id(), terminal, "the same terminal");
     }
 
     /// `sync --now` that must succeed.

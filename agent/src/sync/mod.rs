@@ -76,6 +76,9 @@ pub struct Shared {
     pub signup_events: tokio::sync::broadcast::Sender<tenpo_protocol::signup::SignupCompletion>,
     /// When the hub last answered.
     last_contact: Mutex<Option<std::time::Instant>>,
+    /// The hub's acknowledgement mark, as the feed said it, when it was below ours: the next
+    /// push sends again from there.
+    hub_behind: Mutex<Option<u64>>,
     view: Mutex<View>,
 }
 
@@ -98,8 +101,13 @@ impl Shared {
             passes: AtomicU64::new(0),
             signup_events: tokio::sync::broadcast::Sender::new(16),
             last_contact: Mutex::new(None),
+            hub_behind: Mutex::new(None),
             view: Mutex::new(View::default()),
         })
+    }
+
+    fn take_hub_behind(&self) -> Option<u64> {
+        self.hub_behind.lock().ok().and_then(|mut m| m.take())
     }
 
     fn update(&self, f: impl FnOnce(&mut View)) {
@@ -212,7 +220,7 @@ impl Engine {
         let mut total = 0;
         // The hub's own mark, while it is below ours: it lost events it had acknowledged
         // (restored from a backup), and they are sent again from there.
-        let mut hub_behind: Option<u64> = None;
+        let mut hub_behind: Option<u64> = self.shared.take_hub_behind();
         loop {
             let store = self.ledger.store().clone();
             let acked = store.outbox_counts()?.acked_through;
@@ -294,6 +302,30 @@ impl Engine {
         }
     }
 
+    /// Compares the hub's mark for this terminal, as the feed tells it, with ours: below ours,
+    /// the hub lost events it had acknowledged (a restore, or a terminal enrolled again under
+    /// its id), and the next push sends them again. Nothing is pending in that case, so without
+    /// this the push would never find out.
+    async fn check_hub_mark(&self, mark: u64) -> Result<(), SyncError> {
+        let store = self.ledger.store().clone();
+        let ours = blocking(move || store.outbox_counts()).await?.acked_through;
+        if mark < ours
+            && let Ok(mut behind) = self.shared.hub_behind.lock()
+            && behind.is_none_or(|b| b != mark)
+        {
+            tracing::error!(
+                hub_mark = mark,
+                acked = ours,
+                "the hub no longer has events {}..={ours} that it had acknowledged (restored from \
+                 a backup?): sending them again",
+                mark + 1
+            );
+            *behind = Some(mark);
+            self.shared.wake.notify_one();
+        }
+        Ok(())
+    }
+
     /// Pulls the change feed to its end; returns how many changes were applied.
     pub async fn pull_all(&self) -> Result<u64, SyncError> {
         let mut total = 0;
@@ -321,6 +353,9 @@ impl Engine {
                 Err(e) => return Err(e.into()),
             };
             self.saw_hub(page.hub_time);
+            if let Some(mark) = page.acked_through {
+                self.check_hub_mark(mark).await?;
+            }
             let count = page.changes.len() as u64;
             let store = self.ledger.store().clone();
             let terminal = self.ledger.identity().terminal_id.clone();

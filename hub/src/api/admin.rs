@@ -26,6 +26,10 @@ pub async fn enrollment_code<S: HubStore>(
     let req: EnrollmentCodeRequest = parse_json(&body?)?;
     tenpo_protocol::agent::check_id("store_id", &req.store_id)
         .map_err(|e| ApiError::invalid(e.to_string()))?;
+    if let Some(terminal) = &req.terminal_id {
+        tenpo_protocol::agent::check_id("terminal_id", terminal)
+            .map_err(|e| ApiError::invalid(e.to_string()))?;
+    }
     let hours = req.valid_hours.unwrap_or(app.enrollment_code_hours);
     if !(1..=24 * 30).contains(&hours) {
         return Err(ApiError::invalid("valid_hours must be between 1 and 720"));
@@ -34,14 +38,20 @@ pub async fn enrollment_code<S: HubStore>(
     let expires_at = now + chrono::Duration::hours(i64::from(hours));
     let code = app
         .store
-        .create_enrollment_code(req.store_id.clone(), expires_at, now)
+        .create_enrollment_code(
+            req.store_id.clone(),
+            req.terminal_id.clone(),
+            expires_at,
+            now,
+        )
         .await?;
-    tracing::info!(store_id = %req.store_id, %expires_at, "enrolment code made");
+    tracing::info!(store_id = %req.store_id, terminal_id = ?req.terminal_id, %expires_at, "enrolment code made");
     Ok((
         StatusCode::CREATED,
         Json(EnrollmentCodeResponse {
             code,
             store_id: req.store_id,
+            terminal_id: req.terminal_id,
             expires_at,
         }),
     )

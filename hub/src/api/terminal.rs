@@ -114,6 +114,7 @@ pub async fn changes<S: HubStore>(
         changes: page.changes,
         next_cursor: cursor::encode(&page.next),
         more: page.more,
+        acked_through: Some(terminal.acked_through),
         hub_time: Utc::now(),
     })
     .into_response())

@@ -30,6 +30,8 @@ pub struct Terminal {
     pub store_id: String,
     /// SHA-256 of the terminal's secret.
     pub secret_hash: [u8; 32],
+    /// The highest seq of this terminal's events held contiguously from 1.
+    pub acked_through: u64,
 }
 
 /// What enrolment hands back once.
@@ -164,10 +166,13 @@ pub trait HubStore: Send + Sync + 'static {
         code: String,
     ) -> impl Future<Output = Result<Option<MemberSnapshot>, StoreError>> + Send;
 
-    /// A new one-time enrolment code for `store_id`, valid until `expires_at`.
+    /// A new one-time enrolment code for `store_id`, valid until `expires_at`. With
+    /// `for_terminal`, enrolling with it gives that terminal (of this store) new credentials,
+    /// or makes it again under its id when this hub does not know it.
     fn create_enrollment_code(
         &self,
         store_id: String,
+        for_terminal: Option<String>,
         expires_at: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<String, StoreError>> + Send;

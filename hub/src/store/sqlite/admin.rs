@@ -27,13 +27,16 @@ pub(crate) fn enroll(
     now: DateTime<Utc>,
 ) -> Result<Enrolled, StoreError> {
     let hash = secrets::sha256(secrets::normalize_enrollment_code(code).as_bytes());
-    let row: Option<(String, String, Option<String>)> = tx
+    let row: Option<(String, String, Option<String>, Option<String>)> = tx
         .prepare_cached(
-            "SELECT store_id, expires_at, used_at FROM enrollment_codes WHERE code_hash = ?1",
+            "SELECT store_id, expires_at, used_at, for_terminal FROM enrollment_codes
+             WHERE code_hash = ?1",
         )?
-        .query_row([hash.as_slice()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .query_row([hash.as_slice()], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })
         .optional()?;
-    let Some((store_id, expires_at, used_at)) = row else {
+    let Some((store_id, expires_at, used_at, for_terminal)) = row else {
         return Err(StoreError::EnrollmentCode(
             "is unknown (check for typing mistakes)",
         ));
@@ -50,22 +53,45 @@ pub(crate) fn enroll(
     if expires <= now {
         return Err(StoreError::EnrollmentCode("has expired"));
     }
-    let n: i64 = tx
-        .prepare_cached("SELECT COUNT(*) + 1 FROM terminals")?
-        .query_row([], |r| r.get(0))?;
-    let terminal_id = format!("t{n:05}");
     let secret = secrets::new_secret()?;
-    tx.prepare_cached(
-        "INSERT INTO terminals (terminal_id, store_id, name, secret_hash, enrolled_at)
-         VALUES (?1, ?2, ?3, ?4, ?5)",
-    )?
-    .execute(params![
-        terminal_id,
-        store_id,
-        terminal_name,
-        secrets::sha256(secret.as_bytes()).as_slice(),
-        now.to_rfc3339()
-    ])?;
+    let secret_hash = secrets::sha256(secret.as_bytes());
+    let existing = match &for_terminal {
+        Some(id) => terminal_store(tx, id)?,
+        None => None,
+    };
+    let terminal_id = match (for_terminal, existing) {
+        // Known: new credentials, the same terminal (its seq and acknowledgement mark stay).
+        (Some(id), Some(store)) => {
+            if store != store_id {
+                return Err(StoreError::EnrollmentCode(
+                    "is for a terminal of another store: ask for a new code",
+                ));
+            }
+            tx.prepare_cached(
+                "UPDATE terminals SET secret_hash = ?2, name = COALESCE(?3, name), enrolled_at = ?4
+                 WHERE terminal_id = ?1",
+            )?
+            .execute(params![
+                id,
+                secret_hash.as_slice(),
+                terminal_name,
+                now.to_rfc3339()
+            ])?;
+            tracing::info!(terminal_id = %id, "terminal enrolled again: new credentials");
+            id
+        }
+        // Unknown here (a hub restored from a backup older than it): made again under its id,
+        // so the terminal's events, sent again from seq 1, stay its own.
+        (Some(id), None) => {
+            insert_terminal(tx, &id, &store_id, terminal_name, &secret_hash, now)?;
+            id
+        }
+        (None, _) => {
+            let id = new_terminal_id(tx)?;
+            insert_terminal(tx, &id, &store_id, terminal_name, &secret_hash, now)?;
+            id
+        }
+    };
     tx.prepare_cached(
         "UPDATE enrollment_codes SET used_at = ?2, terminal_id = ?3 WHERE code_hash = ?1",
     )?
@@ -81,13 +107,16 @@ pub(crate) fn terminal(
     tx: &Transaction<'_>,
     terminal_id: &str,
 ) -> Result<Option<Terminal>, StoreError> {
-    let row: Option<(String, String, Vec<u8>)> = tx
+    let row: Option<(String, String, Vec<u8>, i64)> = tx
         .prepare_cached(
-            "SELECT terminal_id, store_id, secret_hash FROM terminals WHERE terminal_id = ?1",
+            "SELECT terminal_id, store_id, secret_hash, acked_through FROM terminals
+             WHERE terminal_id = ?1",
         )?
-        .query_row([terminal_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .query_row([terminal_id], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })
         .optional()?;
-    row.map(|(terminal_id, store_id, hash)| {
+    row.map(|(terminal_id, store_id, hash, acked)| {
         let secret_hash: [u8; 32] = hash.try_into().map_err(|_| StoreError::Corrupt {
             what: "terminal secret hash",
             detail: terminal_id.clone(),
@@ -96,30 +125,82 @@ pub(crate) fn terminal(
             terminal_id,
             store_id,
             secret_hash,
+            acked_through: acked.unsigned_abs(),
         })
     })
     .transpose()
 }
 
+fn insert_terminal(
+    tx: &Transaction<'_>,
+    terminal_id: &str,
+    store_id: &str,
+    name: Option<String>,
+    secret_hash: &[u8],
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    tx.prepare_cached(
+        "INSERT INTO terminals (terminal_id, store_id, name, secret_hash, enrolled_at)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?
+    .execute(params![
+        terminal_id,
+        store_id,
+        name,
+        secret_hash,
+        now.to_rfc3339()
+    ])?;
+    Ok(())
+}
+
 pub(crate) fn create_enrollment_code(
     tx: &Transaction<'_>,
     store_id: &str,
+    for_terminal: Option<&str>,
     expires_at: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> Result<String, StoreError> {
+    if let Some(terminal_id) = for_terminal
+        && let Some(store) = terminal_store(tx, terminal_id)?
+        && store != store_id
+    {
+        return Err(StoreError::Invalid(format!(
+            "terminal {terminal_id} belongs to store {store}, not {store_id}"
+        )));
+    }
     let code = secrets::new_enrollment_code()?;
     let hash = secrets::sha256(secrets::normalize_enrollment_code(&code).as_bytes());
     tx.prepare_cached(
-        "INSERT INTO enrollment_codes (code_hash, store_id, created_at, expires_at)
-         VALUES (?1, ?2, ?3, ?4)",
+        "INSERT INTO enrollment_codes (code_hash, store_id, created_at, expires_at, for_terminal)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
     )?
     .execute(params![
         hash.as_slice(),
         store_id,
         now.to_rfc3339(),
-        expires_at.to_rfc3339()
+        expires_at.to_rfc3339(),
+        for_terminal
     ])?;
     Ok(code)
+}
+
+fn terminal_store(tx: &Transaction<'_>, terminal_id: &str) -> Result<Option<String>, StoreError> {
+    Ok(tx
+        .prepare_cached("SELECT store_id FROM terminals WHERE terminal_id = ?1")?
+        .query_row([terminal_id], |r| r.get(0))
+        .optional()?)
+}
+
+/// A terminal id no terminal has had here: `t` and 10 random hex digits. Random rather than
+/// counted, so that a hub restored from a backup never hands out again the id of a terminal
+/// enrolled after the backup (whose agent still holds it).
+fn new_terminal_id(tx: &Transaction<'_>) -> Result<String, StoreError> {
+    loop {
+        let id = format!("t{}", &secrets::hex(&secrets::random_bytes::<5>()?));
+        if terminal_store(tx, &id)?.is_none() {
+            return Ok(id);
+        }
+    }
 }
 
 pub(crate) fn all_rules(conn: &Connection) -> Result<BTreeMap<u32, Arc<RuleSet>>, StoreError> {

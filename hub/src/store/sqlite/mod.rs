@@ -356,11 +356,20 @@ impl HubStore for SqliteStore {
     fn create_enrollment_code(
         &self,
         store_id: String,
+        for_terminal: Option<String>,
         expires_at: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<String, StoreError>> + Send {
         self.blocking(move |inner| {
-            inner.write(|tx| admin::create_enrollment_code(tx, &store_id, expires_at, now))
+            inner.write(|tx| {
+                admin::create_enrollment_code(
+                    tx,
+                    &store_id,
+                    for_terminal.as_deref(),
+                    expires_at,
+                    now,
+                )
+            })
         })
     }
 

@@ -175,6 +175,12 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         started_at    TEXT NOT NULL
     ) STRICT;
     "#,
+    // 4: an enrolment code can be for an existing terminal id: enrolling with it gives that
+    // terminal new credentials and keeps its identity and its events (a lost credentials file,
+    // or a hub restored from a backup older than the terminal).
+    r#"
+    ALTER TABLE enrollment_codes ADD COLUMN for_terminal TEXT;
+    "#,
 ];
 
 /// The schema version this binary writes.
