@@ -17,8 +17,32 @@ use std::time::Duration;
 
 use tenpo_e2e::card_code;
 use tenpo_e2e::checks;
-use tenpo_e2e::harness::{World, sale_body, sync_u64, wait_until};
+use tenpo_e2e::harness::{Agent, Hub, World, sale_body, sync_u64, wait_until};
 use tenpo_e2e::proxy::{Fault, FaultProxy};
+
+/// Puts the hub back to the backup in `backup` (a directory of its files), as docs/hub.md
+/// says: stop, replace the database, drop the WAL and shared-memory files, start.
+async fn restore(hub: &mut Hub, backup: &Path) {
+    hub.stop().await;
+    for name in ["hub.db", "hub.db-wal", "hub.db-shm"] {
+        let _ = std::fs::remove_file(hub.data_dir().join(name));
+    }
+    copy_files(backup, hub.data_dir());
+    hub.start().await;
+}
+
+/// Starts the agent (syncing every second) and waits until it has cached `members`.
+async fn start_cached(a: &mut Agent, members: u64) {
+    a.set_args(&["--sync-interval-ms", "1000"]);
+    a.start().await;
+    let agent = &*a;
+    wait_until(
+        "the members cached",
+        Duration::from_secs(30),
+        || async move { sync_u64(&agent.status().await, "members_cached") >= members },
+    )
+    .await;
+}
 
 /// Copies the files of a directory (the hub's data directory holds no subdirectories).
 fn copy_files(from: &Path, to: &Path) {
@@ -57,15 +81,8 @@ async fn a_terminal_enrolled_after_the_backup_is_enrolled_again_and_loses_nothin
     hub.backup(&backup.join("hub.db")).await;
 
     let mut a = world.enroll_agent("a", &hub, "store-1", &hub.url()).await;
-    a.set_args(&["--sync-interval-ms", "1000"]);
-    a.start().await;
+    start_cached(&mut a, 5).await;
     let agent = &a;
-    wait_until(
-        "the members cached",
-        Duration::from_secs(30),
-        || async move { sync_u64(&agent.status().await, "members_cached") >= 5 },
-    )
-    .await;
     for (i, code) in cards.iter().enumerate() {
         a.sale_ok(&sale_body(&format!("r-{i}"), Some(code), &[1_500], 200))
             .await;
@@ -77,12 +94,7 @@ async fn a_terminal_enrolled_after_the_backup_is_enrolled_again_and_loses_nothin
     assert_eq!(sync_u64(&a.status().await, "acked_through"), sent);
 
     // The hub comes back from the backup: it has never heard of this terminal.
-    hub.stop().await;
-    for name in ["hub.db", "hub.db-wal", "hub.db-shm"] {
-        let _ = std::fs::remove_file(hub.data_dir().join(name));
-    }
-    copy_files(&backup, hub.data_dir());
-    hub.start().await;
+    restore(&mut hub, &backup).await;
     a.trigger_sync().await;
     wait_until(
         "the restored hub to refuse the terminal it does not know",
@@ -138,15 +150,8 @@ async fn restored_hub(added: u64, how: Backup) {
         .await;
     let proxy = FaultProxy::start(hub.addr()).await.unwrap();
     let mut a = world.enroll_agent("a", &hub, "store-1", &proxy.url()).await;
-    a.set_args(&["--sync-interval-ms", "1000"]);
-    a.start().await;
+    start_cached(&mut a, 10).await;
     let agent = &a;
-    wait_until(
-        "the members cached",
-        Duration::from_secs(30),
-        || async move { sync_u64(&agent.status().await, "members_cached") >= 10 },
-    )
-    .await;
     for (i, code) in before.iter().enumerate() {
         a.sale_ok(&sale_body(&format!("s1-{i}"), Some(code), &[1_500], 100))
             .await;
@@ -208,12 +213,7 @@ async fn restored_hub(added: u64, how: Backup) {
     assert!(pending >= 7, "{pending} events pending");
 
     // The hub comes back from the backup: behind the agent's cursor.
-    hub.stop().await;
-    for name in ["hub.db", "hub.db-wal", "hub.db-shm"] {
-        let _ = std::fs::remove_file(hub.data_dir().join(name));
-    }
-    copy_files(&backup, hub.data_dir());
-    hub.start().await;
+    restore(&mut hub, &backup).await;
     proxy.set(Fault::Pass);
     a.sync_now_ok().await;
     a.sync_now_ok().await;

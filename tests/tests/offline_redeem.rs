@@ -14,7 +14,7 @@ use std::time::Duration;
 use tenpo_e2e::card_code;
 use tenpo_e2e::checks;
 use tenpo_e2e::harness::{Agent, World, sale_body, sync_u64, wait_until};
-use tenpo_e2e::proxy::{Fault, FaultProxy};
+use tenpo_e2e::proxy::{Fault, FaultKind, FaultProxy};
 
 const LIMIT: i64 = 500;
 const RICH_POINTS: i64 = 3_000;
@@ -215,7 +215,13 @@ async fn a_silent_partition_is_offline_for_redemption() {
     proxy.set_blackhole_hold(Duration::from_secs(90));
     proxy.set(Fault::Blackhole);
     a.trigger_sync().await;
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    let held = &proxy;
+    wait_until(
+        "the proxy to hold a call to the hub unanswered",
+        Duration::from_secs(30),
+        || async move { held.hits(FaultKind::Blackhole) >= 1 },
+    )
+    .await;
     let s = a.status().await;
     let r = a
         .sale(&sale_body("silent-1", Some(&rich), &[2_000], LIMIT + 100))
@@ -223,7 +229,7 @@ async fn a_silent_partition_is_offline_for_redemption() {
     assert_eq!(
         r.status,
         422,
-        "with the hub silent for 3 s (status: online {}), the till redeemed {} points, beyond \
+        "with the hub silent (status: online {}), the till redeemed {} points, beyond \
          the offline limit of {LIMIT}: {}",
         s["sync"]["online"],
         LIMIT + 100,

@@ -330,6 +330,8 @@ impl Engine {
     pub async fn pull_all(&self) -> Result<u64, SyncError> {
         let mut total = 0;
         let mut resets = 0;
+        // The hub's mark is the same on every page of one pull: compared once.
+        let mut mark_checked = false;
         loop {
             let store = self.ledger.store().clone();
             let cursor = blocking(move || store.feed_cursor()).await?;
@@ -353,7 +355,10 @@ impl Engine {
                 Err(e) => return Err(e.into()),
             };
             self.saw_hub(page.hub_time);
-            if let Some(mark) = page.acked_through {
+            if let Some(mark) = page.acked_through
+                && !mark_checked
+            {
+                mark_checked = true;
                 self.check_hub_mark(mark).await?;
             }
             let count = page.changes.len() as u64;
