@@ -1,4 +1,4 @@
-//! Sync budgets (DESIGN §8) against a real `tenpo-hub` process on loopback:
+//! Sync budgets (docs/design.md §8) against a real `tenpo-hub` process on loopback:
 //!
 //! - pushing a backlog of 10,000 events (≤ 2 s);
 //! - the first sync of 1,000,000 members: time (≤ 60 s) and the agent's peak RSS (≤ 150 MB),

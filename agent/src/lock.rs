@@ -1,7 +1,7 @@
 //! One agent per data directory: the running agent holds an exclusive lock on
 //! `<data-dir>/agent.lock` and writes its API address to `<data-dir>/agent.addr`, so the CLI
 //! (`sync --now`, `status`, `doctor`) finds it whatever port it listens on, and never writes to
-//! the database beside it (DESIGN §2: one writer per SQLite file).
+//! the database beside it (docs/design.md §2: one writer per SQLite file).
 
 use std::fs::{File, OpenOptions, TryLockError};
 use std::net::SocketAddr;

@@ -1,4 +1,4 @@
-//! A local stand-in for LINE's platform, for tests and the demo (DESIGN §9: LINE's servers
+//! A local stand-in for LINE's platform, for tests and the demo (docs/design.md §9: LINE's servers
 //! cannot be reached from here, so nothing else is mocked).
 //!
 //! It speaks LINE Login's documented "verify ID token" endpoint:

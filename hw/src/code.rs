@@ -1,4 +1,4 @@
-//! Which scans are member codes (DESIGN §6).
+//! Which scans are member codes (docs/design.md §6).
 //!
 //! - Paper cards: a 13-digit in-store JAN (prefix 20–29) with its check digit, or Codabar (NW-7)
 //!   with the store's check scheme.

@@ -1,4 +1,4 @@
-//! Kiosk benchmarks (DESIGN §8: "kiosk idle: no continuous repaint (CPU ≈ 0 when nothing
+//! Kiosk benchmarks (docs/design.md §8: "kiosk idle: no continuous repaint (CPU ≈ 0 when nothing
 //! changes), first frame ≤ 1 s"), against the real stack (LINE stand-in, hub, enrolled agent):
 //!
 //! - time to the first frame: `tenpo-kiosk --exit-after-first-frame`, from process start to the

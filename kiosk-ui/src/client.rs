@@ -1,5 +1,5 @@
 //! The agent's local API, as the screens call it. The screens talk to the agent only: never to
-//! the database, never to the hub (DESIGN §2).
+//! the database, never to the hub (docs/design.md §2).
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

@@ -1,4 +1,4 @@
-//! The rotating QR code of the LINE digital member card (DESIGN §6).
+//! The rotating QR code of the LINE digital member card (docs/design.md §6).
 //!
 //! The hub signs a short-lived token with an Ed25519 key; a store terminal checks the signature
 //! and the time window offline with the public key it got from the change feed, so a screenshot

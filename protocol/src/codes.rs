@@ -1,6 +1,6 @@
-//! Member card codes (DESIGN §6) as data: the GS1 check digit and the in-store JAN that paper
-//! member cards carry (13 digits, prefix 20–29). The one copy of these rules: the scanner crate
-//! checks scans with it, the hub checks imported cards and numbers new members with it.
+//! Member card codes (docs/design.md §6) as data: the GS1 check digit and the in-store JAN that
+//! paper member cards carry (13 digits, prefix 20–29). The one copy of these rules: the scanner
+//! crate checks scans with it, the hub checks imported cards and numbers new members with it.
 
 /// The GS1 check digit (mod 10, weights 3 and 1 alternating from the right) of `body`, given as
 /// digit values 0–9. Values above 9 are taken modulo 10 rather than panicking.

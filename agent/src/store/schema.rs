@@ -4,7 +4,7 @@
 //! the version bump, so a crash mid-upgrade leaves the previous version intact. A database newer
 //! than this binary knows is refused, never touched.
 //!
-//! Two kinds of table, kept apart on purpose (DESIGN §4):
+//! Two kinds of table, kept apart on purpose (docs/design.md §4):
 //! - the ledger (`sales`, `refunds`, `outbox`, `quarantine`, `meta`): what happened here; never
 //!   thrown away;
 //! - the member cache (`members`, `member_codes`): may be dropped and rebuilt from the hub's

@@ -1,7 +1,7 @@
 //! `GET /metrics`: the hub's numbers in Prometheus' text format (version 0.0.4). Counts only —
 //! no member, terminal or store is named — yet, like every hub call but the health probe, it
-//! needs a token (DESIGN §7): the admin token (Prometheus: `authorization: {credentials_file:
-//! …}` in the scrape config). A wrong or missing token is 401.
+//! needs a token (docs/design.md §7): the admin token (Prometheus:
+//! `authorization: {credentials_file: …}` in the scrape config). A wrong or missing token is 401.
 //!
 //! | metric | type | what |
 //! |---|---|---|

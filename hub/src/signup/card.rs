@@ -1,4 +1,4 @@
-//! The LINE digital member card (DESIGN §6), shown by the LIFF page:
+//! The LINE digital member card (docs/design.md §6), shown by the LIFF page:
 //! - `POST /v1/cards/me` with LINE's ID token: the member of that LINE account, its points,
 //!   tier and stamps, and a freshly signed rotating QR (and its SVG), which the page asks for
 //!   again every [`REFRESH_SECS`]: a screenshot stops working within [`CARD_QR_SECS`].

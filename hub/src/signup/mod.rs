@@ -1,5 +1,5 @@
-//! Signup with LINE at the hub (DESIGN §5): the LIFF page, completing a kiosk's signup or card
-//! link with LINE's ID token, and the terminal's question about its own session.
+//! Signup with LINE at the hub (docs/design.md §5): the LIFF page, completing a kiosk's signup or
+//! card link with LINE's ID token, and the terminal's question about its own session.
 //!
 //! - [`line`]: LINE's verify endpoint, as the hub calls it (`aud` and `exp` checked again here).
 //! - [`api`]: the HTTP handlers; [`page`]: the LIFF page; [`card`]: the digital member card the
@@ -8,7 +8,7 @@
 //!   "new member, existing member, or refusal" and records the signup id as used.
 //!
 //! The LINE user id is personal data: it stays in the hub's database (`line_users`) and is never
-//! logged, put in the feed or sent to a terminal (DESIGN §7).
+//! logged, put in the feed or sent to a terminal (docs/design.md §7).
 
 pub mod api;
 pub mod card;

@@ -6,7 +6,7 @@
 //!
 //! The card (`POST /v1/cards/me`, see [`super::card`]) is the member number, points, stamps,
 //! tier and the rotating QR, asked for again every minute. Japanese first, English below; no
-//! personal data is asked for here (DESIGN §5).
+//! personal data is asked for here (docs/design.md §5).
 
 /// LINE's LIFF SDK, as LINE documents it.
 pub const LIFF_SDK: &str = "https://static.line-scdn.net/liff/edge/2/sdk.js";
