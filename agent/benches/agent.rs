@@ -1,4 +1,4 @@
-//! The agent's budgets (DESIGN §8), measured on this machine:
+//! The agent's budgets (docs/design.md §8), measured on this machine:
 //!
 //! - recording a sale (effects + outbox, `synchronous=FULL`): p50 and p99, and the ratio to the
 //!   same writes as raw SQL in one transaction with the same durability;
@@ -64,6 +64,7 @@ fn typical_state(rules: &RuleSet, i: usize) -> MemberState {
         stamps: StampCard {
             count: (i % 10) as u32,
             last_stamp_on: Some(today.add_days(-((i % 30) as i64) - 1)),
+            ..StampCard::default()
         },
         ..MemberState::default()
     };
@@ -284,6 +285,7 @@ fn bench_lookup(dir: &Path, rules: &RuleSet, members: usize) -> (Duration, Stats
                 Duration::from_secs(1),
             )),
             sync: None,
+            in_flight: Default::default(),
         };
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(api::serve(listener, state, async {

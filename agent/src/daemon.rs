@@ -157,7 +157,11 @@ pub async fn run_until(
         "tenpo-agent ready"
     );
     let scanners = Arc::new(Scanners::new(&settings.scanners));
-    let pipeline = Arc::new(Pipeline::new(ledger.clone(), scanners, settings.debounce));
+    let mut pipeline = Pipeline::new(ledger.clone(), scanners, settings.debounce);
+    if let Some(link) = &terminal.sync {
+        pipeline = pipeline.with_hub(link.engine.clone(), tokio::runtime::Handle::current());
+    }
+    let pipeline = Arc::new(pipeline);
     let running = scan::start(pipeline.clone(), &settings.scanners)
         .context("cannot start the scanner threads")?;
     for s in &settings.scanners {
@@ -174,6 +178,7 @@ pub async fn run_until(
         token: token.into(),
         scans: pipeline,
         sync: terminal.sync.clone(),
+        in_flight: Default::default(),
     };
     let served = api::serve(listener, state, shutdown).await;
     running.stop();

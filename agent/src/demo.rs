@@ -48,6 +48,7 @@ pub fn seed(
         stamps: StampCard {
             count: 7,
             last_stamp_on: Some(today.add_days(-3)),
+            ..StampCard::default()
         },
         coupons: BTreeMap::new(),
         spend: BTreeMap::from([(today.add_months(-2), 38_500)]),
@@ -63,6 +64,7 @@ pub fn seed(
         stamps: StampCard {
             count: 2,
             last_stamp_on: Some(today.add_days(-20)),
+            ..StampCard::default()
         },
         coupons: BTreeMap::from([(welcome.coupon_id.clone(), welcome)]),
         spend: BTreeMap::from([(today.add_months(-1), 62_000)]),

@@ -11,8 +11,8 @@ use chrono::{DateTime, FixedOffset, Utc};
 use chrono_tz::Tz;
 use sha2::{Digest, Sha256};
 use tenpo_loyalty::{
-    Date, Line, MemberState, Points, Refund, RefundError, RuleSet, Sale, SaleError,
-    check_refund_lines, check_sale_lines, evaluate_refund, evaluate_sale,
+    Date, LATE_RECORDING_DAYS, Line, MemberState, Points, Refund, RefundError, RuleSet, Sale,
+    SaleError, check_refund_lines, check_sale_lines, evaluate_refund, evaluate_sale,
 };
 use tenpo_protocol::agent::{
     CouponView, ExpiringPoints, FieldError, MemberView, Mode, NextTier, PointsView, RefundRequest,
@@ -25,8 +25,6 @@ use tenpo_hw::{CodeRules, MemberCode, Rejection, parse_member_code};
 
 /// How far ahead of the terminal's clock a POS timestamp may be (clocks drift).
 const MAX_CLOCK_AHEAD: chrono::Duration = chrono::Duration::minutes(5);
-/// Compaction keeps this many days of slack behind a sale, for late-recorded sales.
-const COMPACTION_SLACK_DAYS: i64 = 62;
 /// Expiry dates shown in a member view.
 const EXPIRING_SHOWN: usize = 3;
 
@@ -39,6 +37,11 @@ pub enum LedgerError {
     Code(#[from] Rejection),
     #[error("no member has the code {0}: check the card, or record the sale to enrol it")]
     MemberNotFound(String),
+    #[error(
+        "card {0} is not known at this till yet and the head office cannot be reached to ask: \
+         record the sale as usual; its points join the member's when the till is back online"
+    )]
+    NotKnownHere(String),
     #[error("no sale {0} was recorded on this terminal")]
     SaleNotFound(String),
     #[error("sale {0} was already recorded with different content: use a new sale id")]
@@ -53,6 +56,12 @@ pub enum LedgerError {
     MemberRequired,
     #[error("`occurred_at` {0} is in the future: check the POS's and the terminal's clocks")]
     InTheFuture(String),
+    #[error(
+        "`occurred_at` {at} is more than {days} days ago: a sale or refund that old cannot be \
+         recorded at the till; record it with today's time, or ask head office to adjust the \
+         member's points"
+    )]
+    TooOld { at: String, days: i64 },
     #[error("member {0} of this sale is missing from the member cache: run `tenpo-agent doctor`")]
     MemberMissing(String),
     #[error(
@@ -89,7 +98,7 @@ pub struct Ledger {
 }
 
 /// While the hub is unreachable, redemption at this till is capped per member and business day
-/// (DESIGN §4), so two tills offline at once cannot spend much twice.
+/// (docs/design.md §4), so two tills offline at once cannot spend much twice.
 #[derive(Debug, Clone)]
 pub struct OfflineGuard {
     /// Points per member per business day this terminal may redeem without the hub.
@@ -186,7 +195,7 @@ impl Ledger {
         self.parse_code(raw, now).map(|c| c.key().to_owned())
     }
 
-    fn parse_code(&self, raw: &str, now: DateTime<Utc>) -> Result<MemberCode, Rejection> {
+    pub fn parse_code(&self, raw: &str, now: DateTime<Utc>) -> Result<MemberCode, Rejection> {
         parse_member_code(raw, &self.code_rules(), now.timestamp())
     }
 
@@ -201,9 +210,24 @@ impl Ledger {
 
     /// The store's business date at an instant, in the store's time zone.
     pub fn business_date(&self, at: DateTime<Utc>) -> Date {
+        self.date_of(at).unwrap_or_else(|_| {
+            // Only an instant outside years 1..=9999 has no business date; the clock of a
+            // running terminal is never there.
+            if at.timestamp() < 0 {
+                Date::MIN
+            } else {
+                Date::MAX
+            }
+        })
+    }
+
+    fn date_of(&self, at: DateTime<Utc>) -> Result<Date, LedgerError> {
         let local = at.with_timezone(&self.time_zone).date_naive();
         use chrono::Datelike;
-        Date::from_ymd(local.year(), local.month(), local.day()).unwrap_or(Date::MIN)
+        Date::from_ymd(local.year(), local.month(), local.day()).map_err(|_| LedgerError::TooOld {
+            at: at.to_rfc3339(),
+            days: LATE_RECORDING_DAYS,
+        })
     }
 
     /// The cashier's view of the member with this code, on the store's business date `now`.
@@ -219,22 +243,20 @@ impl Ledger {
         Ok(self.view(&member, self.business_date(now)))
     }
 
-    /// The member a scanned card belongs to; a valid card the terminal has not seen becomes a
-    /// provisional member (DESIGN §4: offline, the till accepts new valid cards).
-    pub fn member_for_scan(
+    /// The cashier's view of the cached member a checked code belongs to: `None` when this
+    /// till has no member for it (a scan never makes one: docs/design.md §4).
+    pub fn cached_member(
         &self,
         code: &MemberCode,
         now: DateTime<Utc>,
-    ) -> Result<MemberView, LedgerError> {
-        let date = self.business_date(now);
-        if let Some(member) = self.store.member_by_code(code.key())? {
-            return Ok(self.view(&member, date));
+    ) -> Result<Option<MemberView>, LedgerError> {
+        match self.store.member_by_code(code.key())? {
+            Some(member) => Ok(Some(self.view(&member, self.business_date(now)))),
+            None if self.store.is_revoked(code.key())? => {
+                Err(LedgerError::Revoked(code.key().to_owned()))
+            }
+            None => Ok(None),
         }
-        let now_text = now.to_rfc3339();
-        let member = self
-            .store
-            .write(|tx| self.member_for_sale(tx, code, &now_text))?;
-        Ok(self.view(&member, date))
     }
 
     /// The cashier's view of a cached member on a business date.
@@ -279,7 +301,16 @@ impl Ledger {
         if at > now + MAX_CLOCK_AHEAD {
             return Err(LedgerError::InTheFuture(at.to_rfc3339()));
         }
-        Ok((at, self.business_date(at)))
+        // A POS flushing its own queue records sales late, but no later than a member's state
+        // remembers (docs/design.md §4): older would be evaluated on a state that forgot it.
+        let date = self.date_of(at)?;
+        if date < self.date_of(now)?.add_days(-LATE_RECORDING_DAYS) {
+            return Err(LedgerError::TooOld {
+                at: at.to_rfc3339(),
+                days: LATE_RECORDING_DAYS,
+            });
+        }
+        Ok((at, date))
     }
 
     /// Records a POS sale, exactly once per `sale_id`.
@@ -337,7 +368,7 @@ impl Ledger {
             if let (Some(m), Some(o)) = (&member, &outcome) {
                 let mut state = m.state.clone();
                 state.apply_sale(o);
-                state.compact(&rules, date.add_days(-COMPACTION_SLACK_DAYS));
+                state.settle(&rules, date);
                 tx.save_member_state(&m.member_id, &state, &now_text)?;
                 state_after = Some(state);
             }
@@ -446,7 +477,7 @@ impl Ledger {
         }
     }
 
-    /// DESIGN §4: offline, this till redeems at most the configured points per member per
+    /// docs/design.md §4: offline, this till redeems at most the configured points per member per
     /// business day (counting its redemptions the hub has not acknowledged yet).
     fn check_offline_redemption(
         &self,

@@ -5,7 +5,7 @@
 //!   `tenpo-loyalty` engine;
 //! - [`scan`]: scanners → frames → member codes → member views, published to subscribers;
 //! - [`api`]: the local HTTP API on loopback;
-//! - [`signup`]: the kiosk's signup and card-link sessions (DESIGN §5);
+//! - [`signup`]: the kiosk's signup and card-link sessions (docs/design.md §5);
 //! - [`sync`]: enrolment, and the engine that pushes the outbox and pulls the change feed;
 //! - [`config`]: settings from file, flags and environment;
 //! - [`daemon`]: start-up and clean shutdown; [`doctor`]: what is wrong with this terminal.
@@ -17,6 +17,7 @@ pub mod demo;
 pub mod doctor;
 pub mod ledger;
 pub mod lock;
+pub mod lookup;
 pub mod scan;
 pub mod signup;
 pub mod store;

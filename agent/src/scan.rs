@@ -3,8 +3,8 @@
 //! Sources run on their own threads and deliver frames into one channel. One pipeline thread
 //! takes them in order: parses and classifies the code (check digit, Codabar check, the LINE
 //! card's signature and time window), drops repeats within the debounce window, looks the
-//! member up (a valid card not yet known becomes a provisional member), and publishes a
-//! [`ScanEvent`] on a broadcast channel. Subscribers (`GET /v1/scans/stream`) that are slow or
+//! member up (in the cache, then at the hub for a valid card the till has not cached; a scan
+//! never makes a member), and publishes a [`ScanEvent`] on a broadcast channel. Subscribers (`GET /v1/scans/stream`) that are slow or
 //! gone only lose their own events; the pipeline never waits for them.
 
 use std::collections::BTreeMap;
@@ -12,13 +12,15 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use tenpo_hw::source::{self, ScannerConfig, SourceEvent, Stop};
-use tenpo_hw::{Debouncer, Rejection, classify, parse_frame};
+use tenpo_hw::{Debouncer, MemberCode, Rejection, classify, parse_frame};
 use tenpo_protocol::agent::{ScanEvent, ScanOutcome, ScannerStatus};
 use tokio::sync::broadcast;
 
 use crate::ledger::{Ledger, LedgerError};
+use crate::lookup::{self, Found};
+use crate::sync::Engine;
 
 /// Scan events kept for a subscriber that falls behind; older ones are dropped for it alone.
 const SUBSCRIBER_BUFFER: usize = 64;
@@ -61,19 +63,14 @@ impl Scanners {
     }
 
     fn update(&self, name: &str, f: impl FnOnce(&mut ScannerStatus)) {
-        if let Ok(mut map) = self.inner.lock()
-            && let Some(status) = map.get_mut(name)
-        {
+        if let Some(status) = relock(&self.inner).get_mut(name) {
             f(status);
         }
     }
 
     /// Every scanner's state, by name.
     pub fn snapshot(&self) -> Vec<ScannerStatus> {
-        self.inner
-            .lock()
-            .map(|m| m.values().cloned().collect())
-            .unwrap_or_default()
+        relock(&self.inner).values().cloned().collect()
     }
 }
 
@@ -85,6 +82,8 @@ pub struct Pipeline {
     debouncer: Mutex<Debouncer>,
     events: broadcast::Sender<ScanEvent>,
     next_id: AtomicU64,
+    /// The hub, asked about valid cards this till has not cached (an enrolled terminal).
+    hub: Option<(Engine, tokio::runtime::Handle)>,
 }
 
 impl Pipeline {
@@ -96,6 +95,29 @@ impl Pipeline {
             debouncer: Mutex::new(Debouncer::new(debounce)),
             events,
             next_id: AtomicU64::new(1),
+            hub: None,
+        }
+    }
+
+    /// Asks the hub (through `engine`, on `runtime`) about valid cards this till has not
+    /// cached, before a scan says it does not know them.
+    pub fn with_hub(mut self, engine: Engine, runtime: tokio::runtime::Handle) -> Pipeline {
+        self.hub = Some((engine, runtime));
+        self
+    }
+
+    /// What the till knows of a checked code; asks the hub when the cache does not know it.
+    fn find(&self, code: &MemberCode, now: DateTime<Utc>) -> Result<Found, LedgerError> {
+        match &self.hub {
+            // Scans are handled on the pipeline's own thread, never a runtime worker, so
+            // waiting here (bounded by the engine's lookup timeout) blocks no async task.
+            Some((engine, runtime)) => {
+                runtime.block_on(lookup::find(&self.ledger, Some(engine), code, now))
+            }
+            None => Ok(match self.ledger.cached_member(code, now)? {
+                Some(view) => Found::Member(Box::new(view)),
+                None => Found::NewCard(code.key().to_owned()),
+            }),
         }
     }
 
@@ -150,18 +172,24 @@ impl Pipeline {
         // Repeats are dropped before any lookup; a rejected read is never debounced, so a
         // rescan after "check digit wrong" is always answered.
         if let Ok(code) = &code {
-            let fresh = self
-                .debouncer
-                .lock()
-                .map(|mut d| d.accept(scanner, code.key(), at))
-                .unwrap_or(true);
+            let fresh = relock(&self.debouncer).accept(scanner, code.key(), at);
             if !fresh {
                 return None;
             }
         }
         let outcome = match code {
-            Ok(code) => match self.ledger.member_for_scan(&code, now) {
-                Ok(member) => ScanOutcome::Member { member },
+            Ok(code) => match self.find(&code, now) {
+                Ok(Found::Member(member)) => ScanOutcome::Member { member: *member },
+                Ok(Found::NewCard(key)) => ScanOutcome::NotKnown {
+                    message: format!("new card {key}: no member yet. Record the sale to enrol it"),
+                    code: key,
+                    new_card: true,
+                },
+                Ok(Found::NotKnownHere(key)) => ScanOutcome::NotKnown {
+                    message: LedgerError::NotKnownHere(key.clone()).to_string(),
+                    code: key,
+                    new_card: false,
+                },
                 Err(LedgerError::Code(rejection)) => rejected(&rejection),
                 Err(e) => {
                     tracing::error!(scanner, error = %e, "member lookup failed");
@@ -198,6 +226,15 @@ impl Pipeline {
     }
 }
 
+/// Takes a lock whatever a panicking thread left: scanner states and the debouncer are
+/// written whole, and a scanner that stopped reporting would lie.
+fn relock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| {
+        m.clear_poison();
+        poisoned.into_inner()
+    })
+}
+
 fn rejected(r: &Rejection) -> ScanOutcome {
     ScanOutcome::Rejected {
         reason: r.to_string(),
@@ -232,9 +269,7 @@ pub fn start(pipeline: Arc<Pipeline>, configs: &[ScannerConfig]) -> std::io::Res
     let (tx, rx) = mpsc::channel::<SourceEvent>();
     let tx = Mutex::new(tx);
     let sink: Arc<dyn source::Sink> = Arc::new(move |event: SourceEvent| {
-        if let Ok(tx) = tx.lock() {
-            let _ = tx.send(event);
-        }
+        let _ = relock(&tx).send(event);
     });
     for config in configs {
         source::spawn(config.clone(), sink.clone(), stop.clone())?;

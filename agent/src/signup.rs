@@ -1,5 +1,5 @@
-//! Signup sessions at the terminal (DESIGN §5): the kiosk asks for a session, shows its LIFF URL
-//! as a QR code, and asks here how it stands.
+//! Signup sessions at the terminal (docs/design.md §5): the kiosk asks for a session, shows its
+//! LIFF URL as a QR code, and asks here how it stands.
 //!
 //! - `POST /v1/signups` (write token): `{}` opens a signup, `{"card_code": "…"}` a card link for
 //!   a scanned paper card. The token is signed here with `SHA-256(terminal secret)`
@@ -325,7 +325,12 @@ impl Signups {
             if *session.progress.borrow() != Progress::Waiting {
                 return;
             }
-            if session.token.expires_at + wire::CLOCK_ALLOWANCE_SECS < Utc::now().timestamp() {
+            if session
+                .token
+                .expires_at
+                .saturating_add(wire::CLOCK_ALLOWANCE_SECS)
+                < Utc::now().timestamp()
+            {
                 session.progress.send_replace(Progress::Expired);
                 return;
             }
@@ -407,7 +412,10 @@ impl Signups {
         let mut rx = session.progress.subscribe();
         loop {
             let progress = rx.borrow_and_update().clone();
-            let left = session.token.expires_at - Utc::now().timestamp();
+            let left = session
+                .token
+                .expires_at
+                .saturating_sub(Utc::now().timestamp());
             let progress = match progress {
                 Progress::Waiting if left <= 0 => Progress::Expired,
                 p => p,

@@ -130,16 +130,20 @@ async fn scans_reach_subscribers_as_members_or_reasons() {
     assert_eq!(e["outcome"], "rejected");
     assert!(e["reason"].as_str().unwrap().contains("product"), "{e}");
 
-    // A valid card nobody has seen becomes a provisional member at once.
+    // A valid card nobody has seen: said to be new, and a scan alone makes no member (its
+    // first sale does).
+    let before = agent.fingerprint();
     master
         .write_all(format!("]E0{NEW_CARD}\r").as_bytes())
         .unwrap();
     let e = events.next().await;
-    assert_eq!(e["outcome"], "member", "{e}");
-    assert_eq!(e["member"]["provisional"], true);
-    assert_eq!(e["member"]["number"], NEW_CARD);
-    let (code, m) = agent.get(&format!("/v1/members/{NEW_CARD}")).await;
-    assert_eq!((code, m["provisional"].as_bool()), (200, Some(true)));
+    assert_eq!(e["outcome"], "not_known", "{e}");
+    assert_eq!(e["new_card"], true, "{e}");
+    assert_eq!(e["code"], NEW_CARD);
+    assert!(e["message"].as_str().unwrap().contains("new card"), "{e}");
+    assert_eq!(agent.fingerprint(), before, "a scan wrote nothing");
+    let (code, _) = agent.get(&format!("/v1/members/{NEW_CARD}")).await;
+    assert_eq!(code, 404);
 
     let (_, status) = agent.get("/v1/status").await;
     let s = &status["scanners"][0];
@@ -217,8 +221,8 @@ async fn a_stalled_subscriber_does_not_hold_scans_up() {
         .write_all(b"GET /v1/scans/stream HTTP/1.1\r\nhost: x\r\n\r\n")
         .unwrap();
     let mut events = Events::open(&agent).await;
-    // 400 scans of distinct valid cards (each becomes a provisional member), in bursts of 25,
-    // each burst read back by the live subscriber before the next.
+    // 400 scans of distinct valid cards (each a new card), in bursts of 25, each burst read
+    // back by the live subscriber before the next.
     let codes: Vec<String> = (0..400)
         .map(|i| tenpo_agent::demo::jan(&format!("22{i:010}")))
         .collect();
@@ -227,7 +231,7 @@ async fn a_stalled_subscriber_does_not_hold_scans_up() {
         master.write_all(burst.as_bytes()).unwrap();
         for code in chunk {
             let e = events.next().await;
-            assert_eq!(e["member"]["number"], code.as_str(), "{e}");
+            assert_eq!(e["code"], code.as_str(), "{e}");
         }
     }
     drop(stalled);

@@ -1,4 +1,4 @@
-//! Hub intake (DESIGN §8), measured on this machine over loopback HTTP:
+//! Hub intake (docs/design.md §8), measured on this machine over loopback HTTP:
 //!
 //! - several terminals pushing at once, batches of 500 member-sale events: events per second,
 //!   and p50/p99 latency of a push;
@@ -21,7 +21,7 @@ use tenpo_hub::api::{self, AppState};
 use tenpo_hub::client::AdminClient;
 use tenpo_hub::store::SqliteStore;
 use tenpo_loyalty::{Date, Line, MemberState, RuleSet, Sale, evaluate_sale};
-use tenpo_protocol::events::{Event, EventBody, content_hash};
+use tenpo_protocol::events::{Event, EventBody, encode};
 use tenpo_protocol::sync::{EnrollResponse, PushItem, PushRequest, PushResponse, bearer};
 
 const TOKEN: &str = "bench-admin-token-0123456789";
@@ -88,7 +88,8 @@ fn backlog(
             seq: i as u64 + 1,
             store_id: enrolled.store_id.clone(),
             terminal_id: enrolled.terminal_id.clone(),
-            recorded_at: Utc::now().to_rfc3339(),
+            // Recorded on its business day (the hub refuses a sale recorded much later).
+            recorded_at: format!("{day}T03:00:00+00:00"),
             body: EventBody::Sale {
                 sale_id,
                 member_id: Some(members[m].0.clone()),
@@ -100,10 +101,8 @@ fn backlog(
                 outcome: Some(outcome),
             },
         };
-        items.push(PushItem {
-            content_hash: content_hash(&event),
-            event,
-        });
+        // As an agent sends it: the bytes it stored when it recorded the event.
+        items.push(PushItem::from_stored(encode(&event).unwrap()).unwrap());
     }
     let bodies = items
         .chunks(BATCH)

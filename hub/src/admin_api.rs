@@ -162,6 +162,53 @@ pub struct DiscrepancyView {
     pub hub: serde_json::Value,
     pub detail: String,
     pub detected_at: String,
+    /// `stamps`, `tier`, `balance` or `rules_unknown` (expected between tills offline, or
+    /// rules to load), `amount` (suspicious), `unclassified` (found before classes existed).
+    pub class: String,
+}
+
+/// `GET /v1/admin/held`: a till's sale outcome the hub held for review instead of applying.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HeldView {
+    pub id: i64,
+    pub terminal_id: String,
+    pub seq: u64,
+    pub event_id: String,
+    pub sale_id: String,
+    pub member_id: String,
+    /// Why it was held.
+    pub reason: String,
+    /// What the till recorded, and what the hub computed (`null` when it could not).
+    pub till: serde_json::Value,
+    pub hub: serde_json::Value,
+    pub held_at: String,
+    /// `released` (the till's outcome applied), `dismissed` (never applied), or absent while
+    /// it waits for a person.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolution: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolution_reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolved_at: Option<String>,
+}
+
+/// What a person decides about a held outcome.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HeldAction {
+    /// Apply the till's outcome to the member now.
+    Release,
+    /// Never apply it.
+    Dismiss,
+}
+
+/// `POST /v1/admin/held/{terminal_id}/{seq}`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResolveHeldRequest {
+    pub action: HeldAction,
+    /// Why, for the audit trail (required).
+    pub reason: String,
 }
 
 /// `GET /v1/admin/conflicts` and `/v1/admin/discrepancies` query.
@@ -173,4 +220,10 @@ pub struct ListQuery {
     /// At most 1000; 100 when absent.
     #[serde(default)]
     pub limit: Option<u32>,
+    /// Discrepancies of this class only.
+    #[serde(default)]
+    pub class: Option<String>,
+    /// Held outcomes still waiting for a person only (`GET /v1/admin/held`).
+    #[serde(default)]
+    pub open: Option<bool>,
 }

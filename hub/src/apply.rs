@@ -2,20 +2,16 @@
 //! every [`crate::store::HubStore`] backend.
 //!
 //! The hub applies the OUTCOME the till recorded (what the customer was told is honoured,
-//! DESIGN §4) and, separately, re-evaluates each member sale with the rule-set version recorded
-//! on it against the hub's own state before the event. A difference is reported as a
+//! docs/design.md §4) and, separately, re-evaluates each member sale with the rule-set version
+//! recorded on it against the hub's own state before the event. A difference is reported as a
 //! [`Discrepancy`], never applied.
 
 use serde::Serialize;
-use tenpo_loyalty::{Date, Line, MemberState, Points, RuleSet, Sale, SaleOutcome, Yen};
+use tenpo_loyalty::{Date, Line, MemberState, Points, RuleSet, Sale, SaleError, SaleOutcome, Yen};
 use tenpo_protocol::sync::MemberSnapshot;
 
-/// Days of slack kept behind an event's business date when compacting a member's state (the
-/// same as the agent's), so late-recorded events still find what they need.
-pub const COMPACTION_SLACK_DAYS: i64 = 62;
-
 /// The figures of a sale a customer sees and a discrepancy compares.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Figures {
     pub earned_points: Points,
     pub redeemed_points: Points,
@@ -96,6 +92,10 @@ pub struct Discrepancy {
     pub till: Figures,
     /// `None` when the hub could not evaluate the sale at all (unknown rules, refused).
     pub hub: Option<Figures>,
+    /// Why the hub refused the sale on its own state, when it did.
+    pub refusal: Option<SaleError>,
+    /// The tier the hub held the member at when the sale started, when it evaluated it.
+    pub hub_tier: Option<String>,
     pub detail: String,
 }
 
@@ -123,6 +123,8 @@ pub fn reevaluate(
         return Some(Discrepancy {
             till,
             hub: None,
+            refusal: None,
+            hub_tier: None,
             detail: format!(
                 "rule set version {} is unknown to the hub: load it with `tenpo-hub load-rules`",
                 sale.outcome.rules_version
@@ -148,6 +150,8 @@ pub fn reevaluate(
             (!diffs.is_empty()).then(|| Discrepancy {
                 till,
                 hub: Some(hub),
+                refusal: None,
+                hub_tier: Some(hub_outcome.tier_at_start),
                 detail: diffs.join("; "),
             })
         }
@@ -155,6 +159,8 @@ pub fn reevaluate(
             till,
             hub: None,
             detail: format!("the hub refuses this sale on its own state: {e}"),
+            refusal: Some(e),
+            hub_tier: None,
         }),
     }
 }
@@ -170,10 +176,7 @@ pub fn apply_sale(
 ) {
     member.state.apply_sale(outcome);
     if let Some(rules) = rules {
-        member.state.compact(
-            rules,
-            outcome.business_date.add_days(-COMPACTION_SLACK_DAYS),
-        );
+        member.state.settle(rules, outcome.business_date);
     }
     mark_applied(member, terminal_id, seq);
 }

@@ -8,8 +8,8 @@ use tenpo_protocol::ErrorBody;
 
 use crate::admin_api::{
     ConflictView, CouponReport, CouponRequest, DiscrepancyView, EnrollmentCodeRequest,
-    EnrollmentCodeResponse, ImportReport, ImportRequest, ImportRow, RevokeRequest, Revoked,
-    RulesLoaded,
+    EnrollmentCodeResponse, HeldView, ImportReport, ImportRequest, ImportRow, ResolveHeldRequest,
+    RevokeRequest, Revoked, RulesLoaded,
 };
 
 /// Why an admin call failed.
@@ -182,5 +182,42 @@ impl AdminClient {
             "/v1/admin/discrepancies?after={after}&limit={limit}"
         ))
         .await
+    }
+
+    /// Discrepancies of one class only (`stamps`, `tier`, `balance`, `rules_unknown`,
+    /// `amount`).
+    pub async fn discrepancies_of_class(
+        &self,
+        after: i64,
+        limit: u32,
+        class: &str,
+    ) -> Result<Vec<DiscrepancyView>, ClientError> {
+        self.get(&format!(
+            "/v1/admin/discrepancies?after={after}&limit={limit}&class={class}"
+        ))
+        .await
+    }
+
+    pub async fn held(
+        &self,
+        after: i64,
+        limit: u32,
+        open: bool,
+    ) -> Result<Vec<HeldView>, ClientError> {
+        self.get(&format!(
+            "/v1/admin/held?after={after}&limit={limit}&open={open}"
+        ))
+        .await
+    }
+
+    pub async fn resolve_held(
+        &self,
+        terminal_id: &str,
+        seq: u64,
+        request: &ResolveHeldRequest,
+    ) -> Result<HeldView, ClientError> {
+        // Terminal ids are the hub's own (`t` and hex digits): nothing to escape.
+        self.post(&format!("/v1/admin/held/{terminal_id}/{seq}"), request)
+            .await
     }
 }

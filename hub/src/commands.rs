@@ -219,15 +219,78 @@ pub async fn discrepancies(hub: &HubArgs, json: bool) -> Result<()> {
     println!("{} discrepancies", all.len());
     for d in &all {
         println!(
-            "#{} {} terminal {} seq {} sale {} member {} rules v{}: {}",
+            "#{} {} [{}] terminal {} seq {} sale {} member {} rules v{}: {}",
             d.id,
             d.detected_at,
+            d.class,
             d.terminal_id,
             d.seq,
             d.sale_id,
             d.member_id,
             d.rules_version,
             d.detail
+        );
+    }
+    Ok(())
+}
+
+/// `tenpo-hub held`: till outcomes held for review.
+pub async fn held(hub: &HubArgs, open: bool, json: bool) -> Result<()> {
+    let client = client(hub)?;
+    let mut after = 0;
+    let mut all = Vec::new();
+    loop {
+        let page = client.held(after, 1000, open).await?;
+        let Some(last) = page.last() else { break };
+        after = last.id;
+        all.extend(page);
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&all)?);
+        return Ok(());
+    }
+    println!("{} held for review", all.len());
+    for h in &all {
+        println!(
+            "#{} {} terminal {} seq {} sale {} member {}: {} [{}]",
+            h.id,
+            h.held_at,
+            h.terminal_id,
+            h.seq,
+            h.sale_id,
+            h.member_id,
+            h.reason,
+            h.resolution.as_deref().unwrap_or("waiting")
+        );
+    }
+    Ok(())
+}
+
+/// `tenpo-hub held-decide`: release or dismiss one held outcome.
+pub async fn held_decide(
+    hub: &HubArgs,
+    terminal: &str,
+    seq: u64,
+    action: tenpo_hub::admin_api::HeldAction,
+    reason: String,
+    json: bool,
+) -> Result<()> {
+    let view = client(hub)?
+        .resolve_held(
+            terminal,
+            seq,
+            &tenpo_hub::admin_api::ResolveHeldRequest { action, reason },
+        )
+        .await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&view)?);
+    } else {
+        println!(
+            "terminal {} seq {} (sale {}): {}",
+            view.terminal_id,
+            view.seq,
+            view.sale_id,
+            view.resolution.as_deref().unwrap_or("waiting")
         );
     }
     Ok(())

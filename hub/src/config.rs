@@ -47,6 +47,20 @@ pub struct FileConfig {
     /// Signup with LINE (the `[line]` table).
     #[serde(default)]
     pub line: LineSection,
+    /// When a till's outcome is held for review (the `[review]` table).
+    #[serde(default)]
+    pub review: ReviewSection,
+}
+
+/// The `[review]` table: how far a till's outcome may exceed the hub's own evaluation of the
+/// same sale before it is held for a person instead of applied (docs/design.md §7).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReviewSection {
+    /// Points earned beyond the hub's figure, per event (default 2000).
+    pub max_extra_points: Option<i64>,
+    /// Yen off (points and coupons) beyond the hub's figure, per event (default 5000).
+    pub max_extra_yen: Option<i64>,
 }
 
 /// The `[line]` table: the LINE Login channel and LIFF app that signup uses.
@@ -91,6 +105,14 @@ pub struct ServeArgs {
     /// LINE's API base (`[line] api_base`) [default: https://api.line.me].
     #[arg(long, env = "TENPO_HUB_LINE_API")]
     pub line_api: Option<String>,
+    /// Points a till may give beyond the hub's evaluation before the sale is held for review
+    /// (`[review] max_extra_points`) [default: 2000].
+    #[arg(long, env = "TENPO_HUB_REVIEW_MAX_EXTRA_POINTS")]
+    pub review_max_extra_points: Option<i64>,
+    /// Yen a till may take off beyond the hub's evaluation before the sale is held for review
+    /// (`[review] max_extra_yen`) [default: 5000].
+    #[arg(long, env = "TENPO_HUB_REVIEW_MAX_EXTRA_YEN")]
+    pub review_max_extra_yen: Option<i64>,
 }
 
 /// Resolved settings.
@@ -103,6 +125,7 @@ pub struct Settings {
     pub enrollment_code_hours: u32,
     pub log_format: Option<LogFormat>,
     pub line: crate::signup::LineSettings,
+    pub review: crate::review::ReviewLimits,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -202,7 +225,25 @@ impl Settings {
         if line.welcome_stamps > 100 {
             return Err(invalid("line.welcome_stamps", "must be at most 100"));
         }
+        let defaults = crate::review::ReviewLimits::default();
+        let review = crate::review::ReviewLimits {
+            max_extra_points: args
+                .review_max_extra_points
+                .or(file.review.max_extra_points)
+                .unwrap_or(defaults.max_extra_points),
+            max_extra_yen: args
+                .review_max_extra_yen
+                .or(file.review.max_extra_yen)
+                .unwrap_or(defaults.max_extra_yen),
+        };
+        if review.max_extra_points < 0 {
+            return Err(invalid("review.max_extra_points", "must be 0 or more"));
+        }
+        if review.max_extra_yen < 0 {
+            return Err(invalid("review.max_extra_yen", "must be 0 or more"));
+        }
         Ok(Settings {
+            review,
             line,
             data_dir: args
                 .data_dir

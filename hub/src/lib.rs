@@ -1,4 +1,4 @@
-//! tenpo's reference hub: the central side of the sync API (DESIGN §2, §4).
+//! tenpo's reference hub: the central side of the sync API (docs/design.md §2, §4).
 //!
 //! - [`api`]: the axum server — terminal endpoints (enrolment, push, change feed, lookup) and
 //!   the admin API — generic over the storage trait [`store::HubStore`].
@@ -15,6 +15,7 @@ pub mod cursor;
 pub mod import;
 pub mod intake;
 pub mod line_standin;
+pub mod review;
 pub mod secrets;
 pub mod signup;
 pub mod store;

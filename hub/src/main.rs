@@ -101,6 +101,35 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// List till outcomes held for review (an outcome giving more than the hub computes).
+    Held {
+        #[command(flatten)]
+        hub: HubArgs,
+        /// Only those still waiting for a decision.
+        #[arg(long)]
+        open: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Release (apply the till's outcome now) or dismiss an outcome held for review.
+    HeldDecide {
+        #[command(flatten)]
+        hub: HubArgs,
+        /// The terminal that recorded the sale.
+        #[arg(long)]
+        terminal: String,
+        /// The event's seq on that terminal.
+        #[arg(long)]
+        seq: u64,
+        /// `release` or `dismiss`.
+        #[arg(long, value_parser = parse_held_action)]
+        action: tenpo_hub::admin_api::HeldAction,
+        /// Why, for the audit trail.
+        #[arg(long)]
+        reason: String,
+        #[arg(long)]
+        json: bool,
+    },
     /// Copy the hub's database to a new file, consistent, while the hub runs (see docs/hub.md,
     /// "Backups"). The copy holds signing keys and personal data: it is made readable by its
     /// owner only.
@@ -207,6 +236,23 @@ async fn admin(command: Command) -> Result<()> {
         Command::RevokeCode { hub, code } => c::revoke_code(&hub, &code).await,
         Command::Conflicts { hub, json } => c::conflicts(&hub, json).await,
         Command::Discrepancies { hub, json } => c::discrepancies(&hub, json).await,
+        Command::Held { hub, open, json } => c::held(&hub, open, json).await,
+        Command::HeldDecide {
+            hub,
+            terminal,
+            seq,
+            action,
+            reason,
+            json,
+        } => c::held_decide(&hub, &terminal, seq, action, reason, json).await,
         Command::Serve(_) | Command::Validate { .. } | Command::Backup { .. } => Ok(()),
+    }
+}
+
+fn parse_held_action(s: &str) -> Result<tenpo_hub::admin_api::HeldAction, String> {
+    match s {
+        "release" => Ok(tenpo_hub::admin_api::HeldAction::Release),
+        "dismiss" => Ok(tenpo_hub::admin_api::HeldAction::Dismiss),
+        other => Err(format!("{other:?}: expected release or dismiss")),
     }
 }

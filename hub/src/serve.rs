@@ -22,6 +22,7 @@ pub async fn run(settings: Settings) -> Result<()> {
     let mut state = AppState::new(Arc::new(store), &token, settings.time_zone);
     drop(token);
     state.enrollment_code_hours = settings.enrollment_code_hours;
+    state.review = settings.review;
     state.signup = Arc::new(
         tenpo_hub::signup::SignupService::new(settings.line.clone())
             .context("setting up signup with LINE")?,

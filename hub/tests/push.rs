@@ -113,11 +113,14 @@ async fn events_the_hub_cannot_take_are_rejected_and_passed() {
     // 2: a hash that does not match.
     let e2 = provisional(&till, 2, "m-2", &card(2));
     let mut bad_hash = item(&e2);
-    bad_hash.content_hash = "00".repeat(32);
+    bad_hash["content_hash"] = json!("00".repeat(32));
     // 3: malformed (an unknown kind).
-    let mut malformed =
-        serde_json::to_value(item(&provisional(&till, 3, "m-3", &card(3)))).unwrap();
+    let mut malformed = item(&provisional(&till, 3, "m-3", &card(3)));
     malformed["event"]["body"]["kind"] = json!("teleport");
+    // Hashed as sent: the hash matches, the content is what is wrong.
+    malformed["content_hash"] = json!(tenpo_protocol::events::content_hash_of(
+        malformed["event"].to_string().as_bytes()
+    ));
     // 4: fine.
     let e4 = provisional(&till, 4, "m-4", &card(4));
     let items = json!([item(&unknown), bad_hash, malformed, item(&e4)]);
@@ -190,7 +193,7 @@ async fn bad_pushes_are_refused_whole_and_change_nothing() {
     assert_eq!(status, StatusCode::FORBIDDEN);
     // Too many events.
     let many: Vec<Value> = (1..=1001)
-        .map(|s| serde_json::to_value(item(&provisional(&till, s, "m", &card(1)))).unwrap())
+        .map(|s| item(&provisional(&till, s, "m", &card(1))))
         .collect();
     let (status, _) = hub.push_items(&till, Value::Array(many)).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);

@@ -7,6 +7,7 @@ mod common;
 use chrono::{Duration, Utc};
 use tenpo_hub::admin_api::ImportRow;
 use tenpo_hub::intake;
+use tenpo_hub::review::ReviewLimits;
 use tenpo_hub::store::{HubStore, SqliteStore, StoreError};
 use tenpo_protocol::sync::{Change, PushStatus};
 
@@ -63,9 +64,12 @@ async fn exercise<S: HubStore>(store: &S) {
         secret: enrolled.secret.clone(),
     };
     let event = common::provisional(&till, 1, "p1", &card);
-    let items = vec![serde_json::to_value(common::item(&event)).unwrap()];
-    let prepared = intake::prepare(&terminal, items).unwrap();
-    let outcome = store.push(terminal.clone(), prepared, now).await.unwrap();
+    let items = vec![serde_json::value::to_raw_value(&common::item(&event)).unwrap()];
+    let prepared = intake::prepare(&terminal, items, common::date("2026-12-01")).unwrap();
+    let outcome = store
+        .push(terminal.clone(), prepared, ReviewLimits::default(), now)
+        .await
+        .unwrap();
     assert_eq!(outcome.acked_through, 1);
     assert_eq!(outcome.results[0].status, PushStatus::Stored);
 

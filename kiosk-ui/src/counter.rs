@@ -33,8 +33,20 @@ pub enum Event {
 /// The card on the counter.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Scanned {
-    Member { code: String, member: MemberView },
-    Rejected { raw: String, reason: String },
+    Member {
+        code: String,
+        member: MemberView,
+    },
+    /// A valid card this till has no member for: a new card, or (offline) one it has not
+    /// seen yet. A sale with it is recorded as usual.
+    NotKnown {
+        code: String,
+        message: String,
+    },
+    Rejected {
+        raw: String,
+        reason: String,
+    },
 }
 
 /// The outcome of the last confirm.
@@ -109,6 +121,10 @@ impl Counter {
                         code: scan.raw,
                         member,
                     },
+                    ScanOutcome::NotKnown { message, .. } => Scanned::NotKnown {
+                        code: scan.raw,
+                        message,
+                    },
                     ScanOutcome::Rejected { reason, .. } => Scanned::Rejected {
                         raw: scan.raw,
                         reason,
@@ -138,7 +154,9 @@ impl Counter {
                 self.pending_sale_id = None;
                 self.clear_form();
                 let refresh = match &self.scanned {
-                    Some(Scanned::Member { code, .. }) => vec![Command::LookupMember(code.clone())],
+                    Some(Scanned::Member { code, .. } | Scanned::NotKnown { code, .. }) => {
+                        vec![Command::LookupMember(code.clone())]
+                    }
                     _ => Vec::new(),
                 };
                 self.result = Some(SaleResult::Recorded(response));
@@ -153,13 +171,19 @@ impl Counter {
                 }
                 self.result = Some(SaleResult::Failed(failure.to_string()));
             }
-            Event::Member(member) => {
-                if let Some(Scanned::Member { member: shown, .. }) = &mut self.scanned
-                    && shown.member_id == member.member_id
+            Event::Member(member) => match &mut self.scanned {
+                Some(Scanned::Member { member: shown, .. })
+                    if shown.member_id == member.member_id =>
                 {
                     *shown = member;
                 }
-            }
+                // The card's first sale made its member: show it.
+                Some(Scanned::NotKnown { code, .. }) if *code == member.number => {
+                    let code = code.clone();
+                    self.scanned = Some(Scanned::Member { code, member });
+                }
+                _ => {}
+            },
         }
         Vec::new()
     }
@@ -210,7 +234,9 @@ impl Counter {
         };
         self.input_problem = None;
         let code = match &self.scanned {
-            Some(Scanned::Member { code, .. }) => Some(code.clone()),
+            Some(Scanned::Member { code, .. } | Scanned::NotKnown { code, .. }) => {
+                Some(code.clone())
+            }
             _ => None,
         };
         let sale_id = self

@@ -319,15 +319,19 @@ impl Kiosk {
                 self.screen = Screen::Notice(reason);
                 Vec::new()
             }
-            ScanOutcome::Member { .. }
+            ScanOutcome::Member { .. } | ScanOutcome::NotKnown { .. }
                 if scan.raw.trim().starts_with(tenpo_protocol::card::PREFIX) =>
             {
                 self.screen = Screen::AlreadyLineCard;
                 Vec::new()
             }
-            ScanOutcome::Member { .. } => vec![Command::OpenSession {
-                card_code: Some(scan.raw),
-            }],
+            // A paper card, known here or not (a card the hub has not seen becomes a member
+            // when it is linked).
+            ScanOutcome::Member { .. } | ScanOutcome::NotKnown { .. } => {
+                vec![Command::OpenSession {
+                    card_code: Some(scan.raw),
+                }]
+            }
         }
     }
 

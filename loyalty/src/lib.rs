@@ -27,4 +27,4 @@ pub use rules::{
 pub use sale::{
     Line, LotTake, Sale, SaleError, SaleOutcome, StampChange, check_sale_lines, evaluate_sale,
 };
-pub use state::{Coupon, Expiring, MemberState, PointLot, StampCard, Summary};
+pub use state::{Coupon, Expiring, LATE_RECORDING_DAYS, MemberState, PointLot, StampCard, Summary};

@@ -45,6 +45,10 @@ pub struct RefundOutcome {
     pub cards_uncompleted: u32,
     pub stamp_count_after: u32,
     pub last_stamp_on_after: Option<Date>,
+    /// The sale's stamp day, when this refund took back all the stamps the sale earned: that
+    /// day can earn a stamp again (the one-a-day rule).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stamp_day_released: Option<Date>,
     /// Stamps that could not be taken back (the card already had fewer).
     pub shortfall_stamps: u32,
     /// Reward coupons taken back because the card they completed is no longer complete.
@@ -347,11 +351,21 @@ pub fn evaluate_refund(
     let stamp_count_after = u32::try_from(count.max(0)).unwrap_or(0);
     let all_stamps_back = share_of(i64::from(sale.stamps.added), part_after, whole, complete)
         == i64::from(sale.stamps.added);
-    let last_stamp_on_after = if stamps_reversed > 0
-        && all_stamps_back
-        && state.stamps.last_stamp_on == Some(sale.business_date)
+    let all_back = stamps_reversed > 0 && all_stamps_back;
+    // The sale's stamp day can earn a stamp again once all its stamps are back.
+    let stamp_day_released = sale.stamps.day.filter(|_| all_back);
+    // The latest stamp day after: unchanged unless it was this sale's day, which then goes
+    // back to the latest other day this state knows, or what the sale found.
+    let last_stamp_on_after = if all_back && state.stamps.last_stamp_on == Some(sale.business_date)
     {
-        sale.stamps.last_stamp_on_before
+        let other = state
+            .stamps
+            .days
+            .iter()
+            .copied()
+            .filter(|d| *d != sale.business_date)
+            .max();
+        other.max(sale.stamps.last_stamp_on_before)
     } else {
         state.stamps.last_stamp_on
     };
@@ -372,6 +386,7 @@ pub fn evaluate_refund(
         cards_uncompleted,
         stamp_count_after,
         last_stamp_on_after,
+        stamp_day_released,
         shortfall_stamps,
         coupons_revoked,
         coupons_not_recovered,
@@ -403,6 +418,7 @@ fn empty_refund_outcome(
         cards_uncompleted: 0,
         stamp_count_after: 0,
         last_stamp_on_after: None,
+        stamp_day_released: None,
         shortfall_stamps: 0,
         coupons_revoked: Vec::new(),
         coupons_not_recovered: Vec::new(),

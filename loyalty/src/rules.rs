@@ -19,6 +19,13 @@ pub type Points = i64;
 /// purchase, far below where the engine's arithmetic could overflow.
 pub const MAX_YEN: Yen = 10_000_000_000;
 
+/// The tier of a rule set without levels (which validation refuses), so a view never panics.
+static NO_TIER: TierLevel = TierLevel {
+    name: String::new(),
+    from_yen: 0,
+    multiplier_percent: 100,
+};
+
 /// A complete program.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -376,7 +383,9 @@ impl RuleSet {
             .iter()
             .rev()
             .find(|l| qualifying_spend >= l.from_yen)
-            .unwrap_or(&levels[0])
+            .or(levels.first())
+            // Only a rule set that fails validation has no levels; `evaluate_sale` refuses it.
+            .unwrap_or(&NO_TIER)
     }
 
     /// The next tier up and the yen still to spend to reach it; `None` at the top.
@@ -385,12 +394,12 @@ impl RuleSet {
             .levels
             .iter()
             .find(|l| l.from_yen > qualifying_spend)
-            .map(|l| (l, l.from_yen - qualifying_spend))
+            .map(|l| (l, l.from_yen.saturating_sub(qualifying_spend)))
     }
 
     /// When points earned on `earned_on` expire (the last day they can be used).
     pub fn expiry_for(&self, earned_on: Date) -> Date {
-        let later = earned_on.add_months(self.expiry.months as i32);
+        let later = earned_on.add_months(i32::try_from(self.expiry.months).unwrap_or(i32::MAX));
         match self.expiry.at {
             ExpiryAt::EndOfMonth => later.end_of_month(),
             ExpiryAt::SameDay => later.add_days(-1),

@@ -46,6 +46,10 @@ pub struct StampChange {
     pub count_before: u32,
     pub count_after: u32,
     pub last_stamp_on_before: Option<Date>,
+    /// The business day this sale's stamp was for, under the one-stamp-a-day rule (per-visit
+    /// stamps only): the state remembers it so a sale recorded late on that day earns none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub day: Option<Date>,
 }
 
 /// Everything a sale did to a member: what the customer was told, and what a refund reverses.
@@ -80,7 +84,8 @@ pub struct SaleOutcome {
 impl SaleOutcome {
     /// Yen taken off the sale (coupons and points together).
     pub fn discount_yen(&self) -> Yen {
-        self.coupon_discount_yen + self.points_discount_yen
+        self.coupon_discount_yen
+            .saturating_add(self.points_discount_yen)
     }
 }
 
@@ -115,6 +120,11 @@ pub enum SaleError {
     },
     DuplicateCoupon {
         coupon_id: String,
+    },
+    /// The rule set cannot be computed with (a rate or size of zero); rule sets are validated
+    /// when loaded, so this is a bug or a damaged rule set, never the cashier's input.
+    InvalidRules {
+        setting: &'static str,
     },
 }
 
@@ -156,6 +166,11 @@ impl fmt::Display for SaleError {
                     "coupon {coupon_id:?} is listed twice; a coupon is used once"
                 )
             }
+            SaleError::InvalidRules { setting } => write!(
+                f,
+                "the rule set in force is damaged ({setting} is zero or empty): \
+                 load a valid rule set; nothing was recorded"
+            ),
         }
     }
 }
@@ -201,6 +216,35 @@ pub fn check_sale_lines(lines: &[Line]) -> Result<Yen, SaleError> {
     Ok(gross)
 }
 
+/// The settings the engine divides by: a validated rule set never has zero there, but the
+/// engine must not panic on any input.
+fn check_divisors(rules: &RuleSet) -> Result<(), SaleError> {
+    let checks = [
+        ("earning.yen_per_point", rules.earning.yen_per_point),
+        ("redemption.yen_per_point", rules.redemption.yen_per_point),
+        ("redemption.unit_points", rules.redemption.unit_points),
+        ("stamps.card_size", i64::from(rules.stamps.card_size)),
+    ];
+    for (setting, value) in checks {
+        if value < 1 {
+            return Err(SaleError::InvalidRules { setting });
+        }
+    }
+    if rules.tiers.levels.is_empty() {
+        return Err(SaleError::InvalidRules {
+            setting: "tiers.levels",
+        });
+    }
+    if let StampEarn::Spend { yen_per_stamp } = rules.stamps.earn
+        && yen_per_stamp < 1
+    {
+        return Err(SaleError::InvalidRules {
+            setting: "stamps.earn.yen_per_stamp",
+        });
+    }
+    Ok(())
+}
+
 /// Evaluates a member's sale on the rules, the member's state and the sale's business date.
 pub fn evaluate_sale(
     rules: &RuleSet,
@@ -208,6 +252,7 @@ pub fn evaluate_sale(
     sale: &Sale,
 ) -> Result<SaleOutcome, SaleError> {
     let date = sale.business_date;
+    check_divisors(rules)?;
     let gross = check_sale_lines(&sale.lines)?;
     let eligible_gross: Yen = sale
         .lines
@@ -244,7 +289,9 @@ pub fn evaluate_sale(
             CouponBenefit::Discount { value_yen } => {
                 coupon_discount += value_yen.min(gross - coupon_discount);
             }
-            CouponBenefit::PointsBonus { points } => coupon_bonus += points,
+            CouponBenefit::PointsBonus { points } => {
+                coupon_bonus = coupon_bonus.saturating_add(points);
+            }
         }
         coupons_used.push(coupon.clone());
     }
@@ -307,7 +354,7 @@ pub fn evaluate_sale(
         }
         campaigns_applied.push(c.id.clone());
         match c.benefit {
-            CampaignBenefit::Bonus { points } => bonus += points,
+            CampaignBenefit::Bonus { points } => bonus = bonus.saturating_add(points),
             CampaignBenefit::Multiplier { percent } => {
                 let ppm = i128::from(percent) * 10_000;
                 multiplier_ppm = match rules.earning.stacking {
@@ -334,15 +381,16 @@ pub fn evaluate_sale(
     });
 
     // Stamps, and the reward coupons of completed cards.
-    let added = match rules.stamps.earn {
-        StampEarn::Visit { min_spend_yen } => u32::from(
-            eligible_net >= min_spend_yen
-                && eligible_net > 0
-                && state.stamps.last_stamp_on != Some(date),
-        ),
-        StampEarn::Spend { yen_per_stamp } => {
-            u32::try_from(eligible_net / yen_per_stamp).unwrap_or(u32::MAX)
+    let (added, day) = match rules.stamps.earn {
+        StampEarn::Visit { min_spend_yen } => {
+            let stamp =
+                eligible_net >= min_spend_yen && eligible_net > 0 && !state.stamps.stamped_on(date);
+            (u32::from(stamp), stamp.then_some(date))
         }
+        StampEarn::Spend { yen_per_stamp } => (
+            u32::try_from(eligible_net / yen_per_stamp).unwrap_or(u32::MAX),
+            None,
+        ),
     };
     let size = rules.stamps.card_size;
     let total = u64::from(state.stamps.count) + u64::from(added);
@@ -379,6 +427,7 @@ pub fn evaluate_sale(
             count_before: state.stamps.count,
             count_after,
             last_stamp_on_before: state.stamps.last_stamp_on,
+            day,
         },
         coupons_used,
         coupons_issued,

@@ -4,7 +4,7 @@
 //! same are equal. Applying an outcome is total and saturating: it never fails and never takes a
 //! balance below zero, so the agent can replay local outcomes on top of any snapshot the hub sends.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
@@ -45,9 +45,27 @@ impl Coupon {
 pub struct StampCard {
     /// Stamps on the current card (always below the card size).
     pub count: u32,
-    /// The business day of the last stamp, for the one-a-day rule.
+    /// The latest business day that earned a stamp.
     pub last_stamp_on: Option<Date>,
+    /// Every business day that earned a stamp, back to the late-recording window
+    /// ([`LATE_RECORDING_DAYS`]): a POS that flushes its own queue records sales out of date
+    /// order, and the one-stamp-a-day rule must hold whatever the order (docs/design.md §3).
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub days: BTreeSet<Date>,
 }
+
+impl StampCard {
+    /// Whether a stamp was already earned on `date`.
+    pub fn stamped_on(&self, date: Date) -> bool {
+        self.last_stamp_on == Some(date) || self.days.contains(&date)
+    }
+}
+
+/// How many days after its business date a sale or refund may still be recorded. A member's
+/// state remembers this much history (spend, stamp days, expired lots) behind the latest event,
+/// so a late event is evaluated exactly as it would have been on its own day; anything older is
+/// refused at the till and at the hub (docs/design.md §4).
+pub const LATE_RECORDING_DAYS: i64 = 62;
 
 /// Everything the engine needs to know about a member.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -91,7 +109,8 @@ pub struct Summary {
 impl MemberState {
     /// Points usable on `date` (lots not yet expired).
     pub fn balance(&self, date: Date) -> Points {
-        self.live_lots(date).map(|l| l.points).sum()
+        self.live_lots(date)
+            .fold(0, |sum: Points, l| sum.saturating_add(l.points))
     }
 
     /// Lots usable on `date`, soonest-expiring first (then earliest earned, then by id), whatever
@@ -106,11 +125,16 @@ impl MemberState {
 
     /// Qualifying spend in the rolling window that ends on `date` (inclusive).
     pub fn qualifying_spend(&self, rules: &RuleSet, date: Date) -> Yen {
-        let from = date.add_months(-(rules.tiers.window_months as i32));
+        let window = i32::try_from(rules.tiers.window_months).unwrap_or(i32::MAX);
+        let from = date.add_months(-window).add_days(1);
+        // At the start of the calendar the window is clamped, and can start after `date`:
+        // an empty window, not a range that panics.
+        if from > date {
+            return 0;
+        }
         self.spend
-            .range(from.add_days(1)..=date)
-            .map(|(_, yen)| *yen)
-            .sum::<Yen>()
+            .range(from..=date)
+            .fold(0, |sum: Yen, (_, yen)| sum.saturating_add(*yen))
             .max(0)
     }
 
@@ -120,7 +144,9 @@ impl MemberState {
         let mut expiring: Vec<Expiring> = Vec::new();
         for lot in self.live_lots(date) {
             match expiring.last_mut() {
-                Some(e) if e.expires_on == lot.expires_on => e.points += lot.points,
+                Some(e) if e.expires_on == lot.expires_on => {
+                    e.points = e.points.saturating_add(lot.points);
+                }
                 _ => expiring.push(Expiring {
                     points: lot.points,
                     expires_on: lot.expires_on,
@@ -147,12 +173,21 @@ impl MemberState {
     }
 
     /// Drops what can no longer matter on `date`: lots expired, coupons past their last day,
-    /// spend older than the tier window. Keeps a long-lived state small.
+    /// stamp days before it, spend older than the tier window. Keeps a long-lived state small.
     pub fn compact(&mut self, rules: &RuleSet, date: Date) {
         self.lots.retain(|l| l.expires_on >= date && l.points > 0);
         self.coupons.retain(|_, c| c.valid_until >= date);
-        let keep_from = date.add_months(-(rules.tiers.window_months as i32));
+        self.stamps.days.retain(|day| *day >= date);
+        let window = i32::try_from(rules.tiers.window_months).unwrap_or(i32::MAX);
+        let keep_from = date.add_months(-window);
         self.spend.retain(|day, _| *day > keep_from);
+    }
+
+    /// Compacts after an event of business date `latest`, keeping the late-recording window
+    /// behind it, so an event recorded late still finds what it needs. The till and the hub
+    /// call this after every outcome they apply.
+    pub fn settle(&mut self, rules: &RuleSet, latest: Date) {
+        self.compact(rules, latest.add_days(-LATE_RECORDING_DAYS));
     }
 
     /// Applies a sale's outcome (computed by [`crate::evaluate_sale`] on this or an earlier
@@ -169,7 +204,11 @@ impl MemberState {
         }
         if o.stamps.added > 0 || o.stamps.cards_completed > 0 {
             self.stamps.count = o.stamps.count_after;
-            self.stamps.last_stamp_on = Some(o.business_date);
+            // A sale recorded late does not move the latest stamp day back.
+            self.stamps.last_stamp_on = self.stamps.last_stamp_on.max(Some(o.business_date));
+        }
+        if let Some(day) = o.stamps.day {
+            self.stamps.days.insert(day);
         }
         for coupon in &o.coupons_issued {
             self.coupons
@@ -198,13 +237,19 @@ impl MemberState {
             self.stamps.count = o.stamp_count_after;
             self.stamps.last_stamp_on = o.last_stamp_on_after;
         }
-        self.add_spend(o.sale_business_date, -o.qualifying_spend_reversed_yen);
+        if let Some(day) = o.stamp_day_released {
+            self.stamps.days.remove(&day);
+        }
+        self.add_spend(
+            o.sale_business_date,
+            o.qualifying_spend_reversed_yen.saturating_neg(),
+        );
     }
 
     fn take_from_lot(&mut self, lot_id: &str, points: Points) {
         if let Some(i) = self.lots.iter().position(|l| l.lot_id == lot_id) {
             let lot = &mut self.lots[i];
-            lot.points = (lot.points - points).max(0);
+            lot.points = lot.points.saturating_sub(points).max(0);
             if lot.points == 0 {
                 self.lots.remove(i);
             }
@@ -216,7 +261,7 @@ impl MemberState {
             return;
         }
         if let Some(existing) = self.lots.iter_mut().find(|l| l.lot_id == lot.lot_id) {
-            existing.points += lot.points;
+            existing.points = existing.points.saturating_add(lot.points);
             return;
         }
         let key = |l: &PointLot| (l.expires_on, l.earned_on, l.lot_id.clone());
@@ -229,7 +274,7 @@ impl MemberState {
             return;
         }
         let day = self.spend.entry(date).or_insert(0);
-        *day += yen;
+        *day = day.saturating_add(yen);
         if *day == 0 {
             self.spend.remove(&date);
         }

@@ -952,6 +952,7 @@ fn stamp_table() {
             stamps: StampCard {
                 count: 3,
                 last_stamp_on: c.last_stamp_on.map(d),
+                ..Default::default()
             },
             ..holding_coupons(vec![coupon(
                 "c500",
@@ -1031,7 +1032,9 @@ fn a_full_card_issues_the_reward_and_starts_a_new_card() {
         state.stamps,
         StampCard {
             count: 0,
-            last_stamp_on: Some(d(DAY))
+            last_stamp_on: Some(d(DAY)),
+            // Each day that earned a stamp, remembered for sales recorded late.
+            days: (0..10).map(|n| start.add_days(n)).collect(),
         }
     );
     assert_eq!(
@@ -1835,6 +1838,7 @@ fn refund_fixture() -> (RuleSet, MemberState, Sale) {
         stamps: StampCard {
             count: 9,
             last_stamp_on: Some(d("2026-11-20")),
+            ..Default::default()
         },
         ..holding_coupons(vec![coupon(
             "off100",
@@ -2142,6 +2146,7 @@ fn refunding_a_card_completing_sale_revokes_the_reward() {
         stamps: StampCard {
             count: 9,
             last_stamp_on: Some(d("2026-11-21")),
+            ..Default::default()
         },
         ..MemberState::default()
     };
@@ -2178,6 +2183,7 @@ fn a_used_reward_is_listed_as_not_recovered() {
         stamps: StampCard {
             count: 9,
             last_stamp_on: None,
+            ..Default::default()
         },
         ..MemberState::default()
     };
@@ -2214,6 +2220,7 @@ fn stamps_taken_back_from_a_later_card() {
         stamps: StampCard {
             count: 9,
             last_stamp_on: None,
+            ..Default::default()
         },
         ..MemberState::default()
     };
@@ -2243,7 +2250,9 @@ fn stamps_taken_back_from_a_later_card() {
         state.stamps,
         StampCard {
             count: 0,
-            last_stamp_on: Some(d("2026-11-23"))
+            last_stamp_on: Some(d("2026-11-23")),
+            // The refunded sale's day is free again; the later one stays.
+            days: [d("2026-11-23")].into(),
         }
     );
     assert!(state.coupons.contains_key("s/card-1"));
@@ -2282,6 +2291,7 @@ fn refunding_in_parts_revokes_each_reward_of_a_sale_that_completed_several_cards
         stamps: StampCard {
             count: 2,
             last_stamp_on: None,
+            ..Default::default()
         },
         ..MemberState::default()
     };

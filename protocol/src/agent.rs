@@ -113,6 +113,16 @@ pub enum ScanOutcome {
     Member { member: MemberView },
     /// Not a usable member code, with a reason a cashier can act on.
     Rejected { reason: String, reason_code: String },
+    /// A valid card this till has no member for; a scan never makes one. `new_card`: the hub
+    /// answered that no member has it (the first sale enrols it). Otherwise the hub could not
+    /// be asked, so it may be a member this till has not seen yet: the sale is recorded as
+    /// usual and the points join the member's once the till is back online. `code` is the
+    /// card's member number (never a signed code).
+    NotKnown {
+        code: String,
+        new_card: bool,
+        message: String,
+    },
 }
 
 /// Live points that expire on one day.

@@ -15,6 +15,9 @@ pub enum ErrorCode {
     InvalidMemberCode,
     /// No member has this (valid) code.
     MemberNotFound,
+    /// This till has no member for the (valid) code and cannot ask the hub now: the card may
+    /// belong to a member it has not seen yet. Record the sale as usual.
+    MemberNotKnownHere,
     /// No sale with this id was recorded here.
     SaleNotFound,
     /// The same id was already used with a different body.

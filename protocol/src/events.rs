@@ -67,17 +67,27 @@ impl EventBody {
     }
 }
 
-/// The lowercase hex SHA-256 of `serde_json::to_vec(event)`: what a push carries beside each
-/// event, so the hub can tell a replay of the same content from other content under the same
-/// `seq` or `event_id`.
-pub fn content_hash(event: &Event) -> String {
+/// The event's bytes as the outbox stores them (compact JSON). Encoded once, when the event
+/// is recorded: from then on the bytes, not the types, are the event (docs/design.md §4).
+pub fn encode(event: &Event) -> Result<String, serde_json::Error> {
+    serde_json::to_string(event)
+}
+
+/// The lowercase hex SHA-256 of an event's stored bytes: what a push carries beside each event,
+/// so the hub can tell a replay of the same content from other content under the same `seq` or
+/// `event_id`.
+pub fn content_hash_of(bytes: &[u8]) -> String {
     use sha2::{Digest, Sha256};
-    // Serialising this plain data cannot fail (no maps with non-string keys, no floats).
-    let bytes = serde_json::to_vec(event).unwrap_or_default();
-    Sha256::digest(&bytes)
+    Sha256::digest(bytes)
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
+}
+
+/// [`content_hash_of`] the event as [`encode`] writes it.
+pub fn content_hash(event: &Event) -> String {
+    // Serialising this plain data cannot fail (no maps with non-string keys, no floats).
+    content_hash_of(&serde_json::to_vec(event).unwrap_or_default())
 }
 
 #[cfg(test)]
@@ -110,8 +120,13 @@ mod tests {
         );
         assert_eq!(h, content_hash(&e.clone()));
         assert_ne!(h, content_hash(&provisional(2)));
-        // A round trip through JSON keeps the hash: the hub recomputes it on what it parsed.
-        let back: Event = serde_json::from_slice(&serde_json::to_vec(&e).unwrap()).unwrap();
-        assert_eq!(content_hash(&back), h);
+        // The hash is of the bytes: the same event encoded is the same hash.
+        assert_eq!(content_hash_of(encode(&e).unwrap().as_bytes()), h);
+        // The bytes travel as they are in a push, whatever their key order or spacing.
+        let stored = r#"{ "seq": 1, "event_id": "x" }"#.to_owned();
+        let item = crate::sync::PushItem::from_stored(stored.clone()).unwrap();
+        let wire = serde_json::to_string(&crate::sync::PushRequest { events: vec![item] }).unwrap();
+        assert!(wire.contains(&stored), "{wire}");
+        assert!(wire.contains(&content_hash_of(stored.as_bytes())), "{wire}");
     }
 }

@@ -1,12 +1,12 @@
-//! Signup and card-link sessions (DESIGN §5): the kiosk's QR code, and what the agent, the hub
-//! and the LIFF page say about it.
+//! Signup and card-link sessions (docs/design.md §5): the kiosk's QR code, and what the agent,
+//! the hub and the LIFF page say about it.
 //!
 //! # The token
 //!
 //! The agent makes a token that the hub can check without having seen it before, so a customer
 //! can finish signing up on the phone's own data while the store's line is down. It is signed
 //! with a key both sides hold: **`key = SHA-256(terminal secret)`**, which is exactly what the
-//! hub stores for the terminal (it keeps only that hash, never the secret, DESIGN §7). The
+//! hub stores for the terminal (it keeps only that hash, never the secret, docs/design.md §7). The
 //! trade-off, accepted: whoever reads the hub's database can mint signup tokens for a terminal
 //! (not authenticate as it: that needs the secret itself). Such a token still needs a real LINE
 //! ID token to complete, and only names which store a member joined at.
@@ -278,10 +278,12 @@ pub fn verify(text: &str, key: &[u8; 32], now: DateTime<Utc>) -> Result<SignupTo
         return Err(TokenError::Signature);
     }
     let now = now.timestamp();
-    if token.expires_at + CLOCK_ALLOWANCE_SECS < now {
+    // Saturating: a forged or damaged token may carry any i64; a wrapped sum would read as
+    // "expired" (or "fine") instead of what it is.
+    if token.expires_at.saturating_add(CLOCK_ALLOWANCE_SECS) < now {
         return Err(TokenError::Expired);
     }
-    if token.expires_at > now + MAX_SESSION_SECS + CLOCK_ALLOWANCE_SECS {
+    if token.expires_at > now.saturating_add(MAX_SESSION_SECS + CLOCK_ALLOWANCE_SECS) {
         return Err(TokenError::TooLong);
     }
     Ok(token)
@@ -493,6 +495,22 @@ mod tests {
         assert_eq!(verify("S1.", &key, now()), Err(TokenError::Malformed));
         let cut = &text[..text.len() - 30];
         assert!(verify(cut, &key, now()).is_err());
+    }
+
+    #[test]
+    fn expiries_at_the_ends_of_time_are_refused_for_what_they_are() {
+        // The finding: a token expiring near i64::MAX read as "expired" (the sum wrapped).
+        let key = signing_key("k");
+        for (expires_at, expected) in [
+            (i64::MAX, TokenError::TooLong),
+            (i64::MAX - CLOCK_ALLOWANCE_SECS + 1, TokenError::TooLong),
+            (i64::MIN, TokenError::Expired),
+        ] {
+            let mut t = token(SignupKind::Signup);
+            t.expires_at = expires_at;
+            let text = sign(&t, &key).unwrap();
+            assert_eq!(verify(&text, &key, now()), Err(expected), "{expires_at}");
+        }
     }
 
     #[test]

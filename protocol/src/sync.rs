@@ -11,7 +11,7 @@
 //! Every call but enrolment and health carries `Authorization: Bearer {terminal_id}.{secret}`
 //! (split at the last `.`). Every answer to a terminal carries `hub_time` so the terminal can
 //! warn about a skewed clock. Errors are [`crate::ErrorBody`]. No personal data (birthday, name,
-//! LINE user id) ever appears in these types (DESIGN §7).
+//! LINE user id) ever appears in these types (docs/design.md §7).
 
 use std::collections::BTreeMap;
 
@@ -19,8 +19,6 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use tenpo_loyalty::{MemberState, RuleSet};
 use utoipa::ToSchema;
-
-use crate::events::Event;
 
 /// Most events accepted in one push.
 pub const MAX_PUSH_EVENTS: usize = 1000;
@@ -67,18 +65,34 @@ pub struct EnrollResponse {
     pub hub_time: DateTime<Utc>,
 }
 
-/// One event of a push, with the SHA-256 of its content ([`crate::events::content_hash`]).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+/// One event of a push: the event's bytes exactly as the terminal stored them when it
+/// recorded the event, and the SHA-256 of those bytes ([`crate::events::content_hash_of`]).
+///
+/// The bytes travel unchanged and the hub hashes what it received, so an agent and a hub whose
+/// types differ (a fleet is never on one version) agree on what is a replay and what is other
+/// content.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct PushItem {
-    /// The outbox event exactly as the terminal recorded it.
+    /// The outbox event exactly as the terminal recorded it ([`crate::events::Event`]).
     #[schema(value_type = Object)]
-    pub event: Event,
-    /// Lowercase hex SHA-256 of `serde_json::to_vec(&event)`.
+    pub event: Box<serde_json::value::RawValue>,
+    /// Lowercase hex SHA-256 of the `event` bytes as sent.
     pub content_hash: String,
 }
 
+impl PushItem {
+    /// An item for an event stored as `bytes` (its JSON, as recorded).
+    pub fn from_stored(bytes: String) -> Result<PushItem, serde_json::Error> {
+        let content_hash = crate::events::content_hash_of(bytes.as_bytes());
+        Ok(PushItem {
+            event: serde_json::value::RawValue::from_string(bytes)?,
+            content_hash,
+        })
+    }
+}
+
 /// `POST /v1/events`: at most [`MAX_PUSH_EVENTS`] events, in `seq` order.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct PushRequest {
     pub events: Vec<PushItem>,
 }
@@ -177,8 +191,8 @@ pub enum Change {
         /// Base64 (standard, padded) of the 32-byte Ed25519 public key.
         public_key: String,
     },
-    /// A signup or card link completed at the hub (DESIGN §5): the terminal that showed the
-    /// code learns of it here if it could not ask the hub at the time.
+    /// A signup or card link completed at the hub (docs/design.md §5): the terminal that showed
+    /// the code learns of it here if it could not ask the hub at the time.
     SignupCompleted {
         #[schema(value_type = Object)]
         signup: crate::signup::SignupCompletion,

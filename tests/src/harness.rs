@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use rusqlite::{Connection, OpenFlags};
 use serde_json::{Value, json};
 use tenpo_loyalty::RuleSet;
-use tenpo_protocol::events::{Event, content_hash};
+use tenpo_protocol::events::{Event, content_hash_of};
 use tenpo_protocol::sync::MemberSnapshot;
 use tokio::process::{Child, Command};
 
@@ -946,20 +946,33 @@ impl Agent {
                 Some("sale") => export.sales += 1,
                 Some("refund") => export.refunds += 1,
                 Some("event") => {
-                    let event: Event =
-                        serde_json::from_value(v["payload"].clone()).unwrap_or_else(|e| {
-                            panic!(
-                                "{}: an exported event is not an Event: {e}: {line}",
-                                self.name
-                            )
-                        });
+                    let raw = v["payload_raw"].as_str().unwrap_or_else(|| {
+                        panic!(
+                            "{}: an exported event has no payload_raw: {line}",
+                            self.name
+                        )
+                    });
+                    let event: Event = serde_json::from_str(raw).unwrap_or_else(|e| {
+                        panic!(
+                            "{}: an exported event is not an Event: {e}: {line}",
+                            self.name
+                        )
+                    });
+                    // The export's hash is of the stored bytes; an auditor recomputes it.
+                    let hash = content_hash_of(raw.as_bytes());
+                    assert_eq!(
+                        v["content_hash"].as_str(),
+                        Some(hash.as_str()),
+                        "{}: the export's content_hash is the hash of its payload_raw",
+                        self.name
+                    );
                     export.events.push(AgentEvent {
                         seq: v["seq"].as_u64().expect("an event's seq"),
                         event_id: v["event_id"].as_str().unwrap_or_default().to_owned(),
                         kind: v["kind"].as_str().unwrap_or_default().to_owned(),
                         acked: v["acked"].as_bool().unwrap_or(false),
                         quarantine_reason: v["quarantine_reason"].as_str().map(str::to_owned),
-                        hash: content_hash(&event),
+                        hash,
                         event,
                     });
                 }

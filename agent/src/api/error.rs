@@ -47,6 +47,7 @@ impl From<LedgerError> for ApiError {
                 ErrorCode::InvalidMemberCode,
             ),
             L::MemberNotFound(_) => (StatusCode::NOT_FOUND, ErrorCode::MemberNotFound),
+            L::NotKnownHere(_) => (StatusCode::NOT_FOUND, ErrorCode::MemberNotKnownHere),
             L::Revoked(_) => (
                 StatusCode::UNPROCESSABLE_ENTITY,
                 ErrorCode::InvalidMemberCode,
@@ -66,7 +67,12 @@ impl From<LedgerError> for ApiError {
             | L::Refund(
                 tenpo_loyalty::RefundError::BadLine { .. } | tenpo_loyalty::RefundError::NoLines,
             )
-            | L::InTheFuture(_) => (StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::InvalidRequest),
+            | L::InTheFuture(_)
+            | L::TooOld { .. } => (StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::InvalidRequest),
+            L::Sale(tenpo_loyalty::SaleError::InvalidRules { .. }) => {
+                tracing::error!(error = %e, "the rule set in force cannot be computed with");
+                (StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::Internal)
+            }
             L::Sale(_) | L::Refund(_) | L::MemberRequired => {
                 (StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::RuleViolation)
             }

@@ -48,36 +48,106 @@ pub struct AppState {
     pub token: Arc<str>,
     pub scans: Arc<Pipeline>,
     pub sync: Option<Arc<SyncLink>>,
+    /// Sales being recorded now, by `sale_id`: one attempt at a time per id.
+    pub in_flight: Arc<InFlight>,
+}
+
+/// One attempt at a time per sale id: a POS that gives up waiting and sends the same sale
+/// again while the first attempt is still deciding (asking the hub whether it is online, say)
+/// waits for that attempt and gets its answer, refusal or not. The idempotency check and the
+/// offline guard are thus one step per sale id: concurrent attempts get one answer. Once no
+/// attempt is in flight the id is forgotten here (the ledger's own record answers replays).
+#[derive(Debug, Default)]
+pub struct InFlight {
+    ids: std::sync::Mutex<
+        std::collections::HashMap<String, Arc<tokio::sync::Mutex<Option<Answer>>>>,
+    >,
+}
+
+/// An answer given to one attempt: what the request was, and the status and body sent back.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    request: String,
+    status: StatusCode,
+    body: axum::body::Bytes,
+}
+
+impl InFlight {
+    /// Waits for any other attempt of `id`; the guard ends this attempt's turn when dropped.
+    pub async fn enter(self: &Arc<Self>, id: &str) -> InFlightGuard {
+        let slot = {
+            let mut ids = self.ids.lock().unwrap_or_else(|e| e.into_inner());
+            ids.entry(id.to_owned()).or_default().clone()
+        };
+        let turn = slot.clone().lock_owned().await;
+        InFlightGuard {
+            owner: self.clone(),
+            id: id.to_owned(),
+            slot,
+            turn: Some(turn),
+        }
+    }
+}
+
+/// One attempt's turn at a sale id.
+#[derive(Debug)]
+pub struct InFlightGuard {
+    owner: Arc<InFlight>,
+    id: String,
+    slot: Arc<tokio::sync::Mutex<Option<Answer>>>,
+    turn: Option<tokio::sync::OwnedMutexGuard<Option<Answer>>>,
+}
+
+impl InFlightGuard {
+    /// The answer an attempt before this one gave to the same request, if it was in flight
+    /// when this one arrived.
+    fn earlier_answer(&self, request: &str) -> Option<Response> {
+        let answer = self.turn.as_ref()?.as_ref()?;
+        (answer.request == request).then(|| (answer.status, answer.body.clone()).into_response())
+    }
+
+    /// Keeps this attempt's answer for the attempts waiting behind it, and returns it.
+    async fn answer(&mut self, request: String, response: Response) -> Response {
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = match axum::body::to_bytes(response.into_body(), MAX_BODY_BYTES).await {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot keep a sale's answer for its retries");
+                return ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    ErrorCode::Internal,
+                    "the agent failed while answering: send the sale again",
+                )
+                .into_response();
+            }
+        };
+        if let Some(turn) = self.turn.as_mut() {
+            **turn = Some(Answer {
+                request,
+                status,
+                body: body.clone(),
+            });
+        }
+        (status, headers, body).into_response()
+    }
+}
+
+impl Drop for InFlightGuard {
+    fn drop(&mut self) {
+        self.turn.take();
+        let mut ids = self.owner.ids.lock().unwrap_or_else(|e| e.into_inner());
+        // Forget the id once no other attempt holds or waits for its slot (the map holds one
+        // reference, this guard another).
+        if Arc::strong_count(&self.slot) <= 2 {
+            ids.remove(&self.id);
+        }
+    }
 }
 
 impl AppState {
-    /// When a code is not cached and the hub is reachable, asks the hub (briefly) and caches
-    /// what it knows, so a member enrolled elsewhere is recognised here at once.
-    async fn cache_from_hub(&self, raw_code: &str) {
-        let Some(link) = &self.sync else { return };
-        if !link.shared.online.load(std::sync::atomic::Ordering::SeqCst) {
-            return;
-        }
-        let ledger = self.ledger.clone();
-        let code = raw_code.to_owned();
-        let missing = tokio::task::spawn_blocking(move || {
-            matches!(
-                ledger.lookup(&code, Utc::now()),
-                Err(LedgerError::MemberNotFound(_))
-            )
-        })
-        .await
-        .unwrap_or(false);
-        if !missing {
-            return;
-        }
-        let key = match self.ledger.code_key(raw_code, Utc::now()) {
-            Ok(k) => k,
-            Err(_) => return,
-        };
-        if let Err(e) = link.engine.lookup_online(&key).await {
-            tracing::warn!(error = %e, "online member lookup failed");
-        }
+    fn engine(&self) -> Option<&Engine> {
+        self.sync.as_deref().map(|link| &link.engine)
     }
 
     fn wake_sync(&self) {
@@ -141,10 +211,26 @@ async fn blocking<T: Send + 'static>(
     }
 }
 
-async fn health() -> Json<Health> {
-    Json(Health {
-        status: "ok".into(),
-    })
+/// `ok` only while a sale could be written now (the database takes a write lock): a till
+/// whose database is stuck answers 503, so the POS and monitoring see it as down.
+async fn health(State(state): State<AppState>) -> Result<Json<Health>, ApiError> {
+    let store = state.ledger.store().clone();
+    let checked = tokio::task::spawn_blocking(move || store.check_writable()).await;
+    let problem = match checked {
+        Ok(Ok(())) => {
+            return Ok(Json(Health {
+                status: "ok".into(),
+            }));
+        }
+        Ok(Err(e)) => e.to_string(),
+        Err(e) => e.to_string(),
+    };
+    tracing::error!(error = %problem, "health check: the database cannot take a write");
+    Err(ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        ErrorCode::Internal,
+        format!("the agent cannot write to its database: {problem}"),
+    ))
 }
 
 async fn status(State(state): State<AppState>) -> Result<Response, ApiError> {
@@ -173,8 +259,7 @@ async fn member(
     State(state): State<AppState>,
     Path(code): Path<String>,
 ) -> Result<Response, ApiError> {
-    let ledger = state.ledger.clone();
-    let view = blocking(move || ledger.lookup(&code, Utc::now())).await?;
+    let view = crate::lookup::view(&state.ledger, state.engine(), &code, Utc::now()).await?;
     Ok(Json(view).into_response())
 }
 
@@ -190,6 +275,20 @@ async fn record_sale(
     body: Result<Json<SaleRequest>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     let Json(req) = body?;
+    let mut turn = state.in_flight.enter(&req.sale_id).await;
+    let request = serde_json::to_string(&req).unwrap_or_default();
+    if let Some(answer) = turn.earlier_answer(&request) {
+        return Ok(answer);
+    }
+    let response = match sale_now(&state, req).await {
+        Ok(r) => r,
+        Err(e) => e.into_response(),
+    };
+    Ok(turn.answer(request, response).await)
+}
+
+/// Records a sale (the caller holds the sale id's turn).
+async fn sale_now(state: &AppState, req: SaleRequest) -> Result<Response, ApiError> {
     if req.redeem_points.unwrap_or(0) > 0
         && let Some(link) = &state.sync
     {
@@ -197,8 +296,12 @@ async fn record_sale(
         // counts as online.
         link.engine.confirm_online().await;
     }
-    if let Some(code) = &req.member_code {
-        state.cache_from_hub(code).await;
+    if let Some(raw) = &req.member_code
+        && let Ok(code) = state.ledger.parse_code(raw, Utc::now())
+    {
+        // A member the hub knows is fetched first, so the sale earns on their real state; a
+        // card nobody knows (or a hub out of reach) becomes a provisional member in the sale.
+        crate::lookup::find(&state.ledger, state.engine(), &code, Utc::now()).await?;
     }
     let ledger = state.ledger.clone();
     let (recorded, response) = blocking(move || ledger.record_sale(&req, Utc::now())).await?;

@@ -150,6 +150,40 @@ impl WriteTx<'_> {
         Ok(ids)
     }
 
+    /// Provisional members made at this till that hold `number` or one of `codes` but are not
+    /// `member_id` nor among `known` (its aliases and the ids the hub says it merged).
+    pub fn local_members_claiming(
+        &self,
+        member_id: &str,
+        number: &str,
+        codes: &[String],
+        known: &[String],
+    ) -> Result<Vec<String>, StoreError> {
+        let mut found: Vec<String> = Vec::new();
+        let mut by_code = self.tx.prepare_cached(
+            "SELECT m.member_id FROM member_codes c JOIN members m ON m.member_id = c.member_id
+             WHERE c.code = ?1 AND m.provisional = 1",
+        )?;
+        let mut by_number = self.tx.prepare_cached(
+            "SELECT member_id FROM members WHERE number = ?1 AND provisional = 1",
+        )?;
+        let mut candidates = Vec::new();
+        for code in codes {
+            for id in by_code.query_map([code], |r| r.get::<_, String>(0))? {
+                candidates.push(id?);
+            }
+        }
+        for id in by_number.query_map([number], |r| r.get::<_, String>(0))? {
+            candidates.push(id?);
+        }
+        for id in candidates {
+            if id != member_id && !known.contains(&id) && !found.contains(&id) {
+                found.push(id);
+            }
+        }
+        Ok(found)
+    }
+
     /// The member a (possibly merged, provisional) id now stands for.
     pub fn resolve_alias(&self, member_id: &str) -> Result<String, StoreError> {
         Ok(self

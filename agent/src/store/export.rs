@@ -7,6 +7,7 @@ use std::io::Write;
 
 use rusqlite::Connection;
 use serde_json::{Value, json};
+use tenpo_protocol::events::content_hash_of;
 
 use super::StoreError;
 
@@ -82,12 +83,17 @@ pub fn export_jsonl(conn: &Connection, out: &mut impl Write) -> Result<u64, Expo
     let mut rows = stmt.query([])?;
     while let Some(r) = rows.next()? {
         let seq = r.get::<_, i64>(0)?.unsigned_abs();
+        let payload: String = r.get(3)?;
         let line = json!({
             "record": "event",
             "seq": seq,
             "event_id": r.get::<_, String>(1)?,
             "kind": r.get::<_, String>(2)?,
-            "payload": parse(Some(r.get(3)?)),
+            // The event's bytes exactly as stored and sent, and their hash: what the hub holds
+            // for (terminal, seq), so an auditor can match the two records byte for byte.
+            "payload_raw": &payload,
+            "content_hash": content_hash_of(payload.as_bytes()),
+            "payload": parse(Some(payload)),
             "recorded_at": r.get::<_, String>(4)?,
             "acked": seq <= acked,
             "quarantine_reason": r.get::<_, Option<String>>(5)?,

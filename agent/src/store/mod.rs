@@ -23,7 +23,7 @@ use rusqlite::{
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tenpo_loyalty::{Date, Line, MemberState, RefundOutcome, SaleOutcome};
-use tenpo_protocol::events::{Event, EventBody};
+use tenpo_protocol::events::{Event, EventBody, encode};
 
 pub use cache::LocalOutcome;
 pub use export::{ExportError, export_jsonl};
@@ -48,8 +48,8 @@ pub enum StoreError {
         path: PathBuf,
         source: rusqlite::Error,
     },
-    #[error("the database lock was poisoned by a crashed thread; restart the agent")]
-    Poisoned,
+    #[error("the agent hit a bug handling this request ({0}); nothing was written")]
+    Bug(String),
     #[error(transparent)]
     Backup(#[from] backup::BackupError),
 }
@@ -132,6 +132,19 @@ fn parse_date(what: &'static str, text: &str) -> Result<Date, StoreError> {
         })
 }
 
+/// Runs `f`, turning a panic (a bug) into an error for this call alone.
+fn contain_panic<T>(f: impl FnOnce() -> T) -> Result<T, StoreError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(|payload| {
+        let what = payload
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".into());
+        tracing::error!(panic = %what, "a request hit a bug in the agent; rolled back");
+        StoreError::Bug(what)
+    })
+}
+
 fn configure(conn: &Connection) -> Result<(), rusqlite::Error> {
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "FULL")?;
@@ -195,12 +208,23 @@ impl Store {
         &self.path
     }
 
+    /// Takes a connection's lock even if a thread panicked holding it: a transaction open at
+    /// the panic was rolled back when it was dropped (and is rolled back here if not), so the
+    /// connection is sound. A request that fails, fails alone; the till keeps selling.
     fn lock(m: &Mutex<Connection>) -> Result<MutexGuard<'_, Connection>, StoreError> {
-        m.lock().map_err(|_| StoreError::Poisoned)
+        let conn = m.lock().unwrap_or_else(|poisoned| {
+            tracing::error!("a database lock was held by a thread that panicked; taken over");
+            m.clear_poison();
+            poisoned.into_inner()
+        });
+        if !conn.is_autocommit() {
+            conn.execute_batch("ROLLBACK")?;
+        }
+        Ok(conn)
     }
 
     /// Runs `f` in one `BEGIN IMMEDIATE` transaction: commits if it returns `Ok`, rolls back
-    /// otherwise.
+    /// otherwise. A panic in `f` (a bug) rolls back and fails this call alone.
     pub fn write<T, E>(&self, f: impl FnOnce(&mut WriteTx<'_>) -> Result<T, E>) -> Result<T, E>
     where
         E: From<StoreError>,
@@ -210,7 +234,7 @@ impl Store {
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(StoreError::from)?;
         let mut wtx = WriteTx { tx };
-        let value = f(&mut wtx)?;
+        let value = contain_panic(|| f(&mut wtx))??;
         wtx.tx.commit().map_err(StoreError::from)?;
         Ok(value)
     }
@@ -221,7 +245,13 @@ impl Store {
         f: impl FnOnce(&Connection) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         let conn = Self::lock(&self.reader)?;
-        f(&conn)
+        contain_panic(|| f(&conn))?
+    }
+
+    /// Whether a sale could be written now: the writer takes a write lock on the database
+    /// (`/v1/health` says ok only then).
+    pub fn check_writable(&self) -> Result<(), StoreError> {
+        self.write(|_| Ok::<(), StoreError>(()))
     }
 
     pub fn member_by_code(&self, code: &str) -> Result<Option<MemberRow>, StoreError> {
@@ -423,6 +453,12 @@ impl WriteTx<'_> {
             recorded_at: now.to_owned(),
             body,
         };
+        // Encoded once, here: these bytes are the event from now on, hashed and pushed as they
+        // are (docs/design.md §4).
+        let bytes = encode(&event).map_err(|e| StoreError::Corrupt {
+            what: "event to record",
+            detail: e.to_string(),
+        })?;
         self.tx
             .prepare_cached(
                 "INSERT INTO outbox (seq, event_id, kind, payload, recorded_at, member_id)
@@ -432,7 +468,7 @@ impl WriteTx<'_> {
                 seq,
                 event.event_id,
                 event.body.kind(),
-                to_json(&event)?,
+                bytes,
                 now,
                 event.body.member_id()
             ])?;

@@ -3,9 +3,8 @@
 //! the changes it covers).
 
 use rusqlite::params;
-use tenpo_protocol::events::Event;
 
-use super::{Store, StoreError, WriteTx, from_json, meta};
+use super::{Store, StoreError, WriteTx, meta};
 
 /// `meta` keys.
 const ACKED: &str = "acked_through_seq";
@@ -13,19 +12,23 @@ const CURSOR: &str = "feed_cursor";
 
 impl Store {
     /// Up to `limit` events after `after_seq`, in order.
-    pub fn pending_events(&self, after_seq: u64, limit: usize) -> Result<Vec<Event>, StoreError> {
+    /// Events after `after_seq`, as `(seq, the bytes stored when each was recorded)`: a push
+    /// sends those bytes unchanged (docs/design.md §4).
+    pub fn pending_events(
+        &self,
+        after_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<(u64, String)>, StoreError> {
+        let after = i64::try_from(after_seq).unwrap_or(i64::MAX);
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         self.read(|c| {
             let mut stmt = c.prepare_cached(
-                "SELECT payload FROM outbox WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+                "SELECT seq, payload FROM outbox WHERE seq > ?1 ORDER BY seq LIMIT ?2",
             )?;
-            let rows = stmt.query_map(params![after_seq as i64, limit as i64], |r| {
-                r.get::<_, String>(0)
+            let rows = stmt.query_map(params![after, limit], |r| {
+                Ok((r.get::<_, i64>(0)?.unsigned_abs(), r.get::<_, String>(1)?))
             })?;
-            let mut events = Vec::new();
-            for row in rows {
-                events.push(from_json("outbox event", &row?)?);
-            }
-            Ok(events)
+            Ok(rows.collect::<Result<_, _>>()?)
         })
     }
 

@@ -140,6 +140,30 @@ fn refuses_a_newer_schema_without_touching_it() {
 }
 
 #[test]
+fn a_panic_inside_a_write_fails_alone_and_the_next_write_succeeds() {
+    // The finding: one bad request poisoned the writer's lock and every later sale answered
+    // 500 until the agent was restarted.
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("t.db")).unwrap();
+    assert_eq!(record(&store, 1).unwrap(), 1);
+    let crashed: Result<(), StoreError> = store.write(|tx| {
+        tx.append_event(&who(), sale_event(2), "now")?;
+        panic!("a bug in the middle of a transaction");
+    });
+    match crashed {
+        Err(StoreError::Bug(what)) => assert!(what.contains("a bug in the middle"), "{what}"),
+        other => panic!("expected a contained bug, got {other:?}"),
+    }
+    let crashed_read: Result<(), StoreError> = store.read(|_| panic!("a bug while reading"));
+    assert!(matches!(crashed_read, Err(StoreError::Bug(_))));
+    // Nothing of the panicked transaction stayed, and the writer, the reader and the health
+    // check all work.
+    assert_eq!(record(&store, 2).unwrap(), 2);
+    assert_eq!(store.outbox_counts().unwrap().last_seq, 2);
+    store.check_writable().unwrap();
+}
+
+#[test]
 fn outbox_seq_is_gap_free_and_survives_reopen() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("t.db");
@@ -151,7 +175,7 @@ fn outbox_seq_is_gap_free_and_survives_reopen() {
         // A failed transaction takes no seq.
         let failed: Result<(), StoreError> = store.write(|tx| {
             tx.append_event(&who(), sale_event(99), "now")?;
-            Err(StoreError::Poisoned)
+            Err(StoreError::Bug("refused on purpose".into()))
         });
         assert!(failed.is_err());
     }
@@ -188,7 +212,8 @@ fn a_failed_write_leaves_nothing_behind() {
     assert_eq!(store.outbox_counts().unwrap().last_seq, 1);
 }
 
-/// DESIGN §4: the cache may be thrown away and rebuilt; the ledger and the outbox are untouched.
+/// docs/design.md §4: the cache may be thrown away and rebuilt; the ledger and the outbox are
+/// untouched.
 #[test]
 fn the_member_cache_can_be_dropped_without_touching_the_ledger() {
     let dir = tempfile::tempdir().unwrap();
@@ -257,7 +282,12 @@ fn unsent_events_take_the_enrolled_identity() {
         0,
         "idempotent"
     );
-    let events = store.pending_events(0, 10).unwrap();
+    let events: Vec<Event> = store
+        .pending_events(0, 10)
+        .unwrap()
+        .iter()
+        .map(|(_, bytes)| serde_json::from_str(bytes).unwrap())
+        .collect();
     assert_eq!(
         (events[0].store_id.as_str(), events[0].terminal_id.as_str()),
         ("s1", "t1"),
@@ -269,4 +299,18 @@ fn unsent_events_take_the_enrolled_identity() {
             ("shibuya-01", "t00007")
         );
     }
+}
+
+#[test]
+fn events_are_sent_as_the_bytes_stored_when_they_were_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("t.db")).unwrap();
+    record(&store, 1).unwrap();
+    let stored: String = store
+        .read(|c| Ok(c.query_row("SELECT payload FROM outbox WHERE seq = 1", [], |r| r.get(0))?))
+        .unwrap();
+    let pending = store.pending_events(0, 10).unwrap();
+    assert_eq!(pending, vec![(1, stored.clone())]);
+    let event: Event = serde_json::from_str(&stored).unwrap();
+    assert_eq!(tenpo_protocol::events::encode(&event).unwrap(), stored);
 }

@@ -1,5 +1,5 @@
 //! Applying the hub's change feed to the member cache, one page per transaction with its cursor
-//! (DESIGN §4: the cursor is stored in the same transaction as the changes it covers).
+//! (docs/design.md §4: the cursor is stored in the same transaction as the changes it covers).
 //!
 //! A member's state is the hub's snapshot plus this terminal's outcomes the snapshot does not
 //! include (`applied_through` for this terminal), so nothing is counted twice or dropped.
@@ -59,8 +59,20 @@ pub fn cache_member(
             ids.push(merged.clone());
         }
     }
-    let local = tx.local_outcomes(&ids, through)?;
+    let mut local = tx.local_outcomes(&ids, through)?;
+    // A card this till sold as a new (provisional) member that the hub knows as this member,
+    // before the hub has seen the till's event for it (a page in flight while the card was
+    // sold): the till's member becomes an alias, and all of its outcomes count, for none of
+    // them is in the hub's snapshot yet. Dropping it would hide the till's own sales.
+    let unmerged = tx.local_members_claiming(&m.member_id, &m.number, &m.codes, &ids)?;
+    if !unmerged.is_empty() {
+        tracing::info!(member = %m.member_id, provisional = ?unmerged, "a card sold here is a member the hub knows; merged");
+        local.extend(tx.local_outcomes(&unmerged, 0)?);
+        local.sort_by_key(|o| o.seq);
+    }
     let state = replay(&m.state, &local);
+    let mut merged_ids = m.merged_ids.clone();
+    merged_ids.extend(unmerged);
     let snapshot = Snapshot {
         member_id: &m.member_id,
         number: &m.number,
@@ -68,7 +80,7 @@ pub fn cache_member(
         codes: &m.codes,
         state: &m.state,
         through,
-        merged_ids: &m.merged_ids,
+        merged_ids: &merged_ids,
     };
     tx.upsert_snapshot(&snapshot, &state, now)
 }

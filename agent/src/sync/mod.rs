@@ -23,7 +23,6 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use tenpo_hw::source::Backoff;
 use tenpo_protocol::agent::SyncStatus;
-use tenpo_protocol::events::content_hash;
 use tenpo_protocol::sync::{PushItem, PushStatus};
 use tokio::sync::Notify;
 
@@ -107,13 +106,11 @@ impl Shared {
     }
 
     fn take_hub_behind(&self) -> Option<u64> {
-        self.hub_behind.lock().ok().and_then(|mut m| m.take())
+        relock(&self.hub_behind).take()
     }
 
     fn update(&self, f: impl FnOnce(&mut View)) {
-        if let Ok(mut v) = self.view.lock() {
-            f(&mut v);
-        }
+        f(&mut relock(&self.view));
     }
 
     /// Asks the engine to sync now.
@@ -123,7 +120,7 @@ impl Shared {
 
     /// The status shown in `/v1/status`.
     pub fn status(&self, acked_through: u64, members_cached: u64, quarantined: u64) -> SyncStatus {
-        let v = self.view.lock().map(|v| v.clone()).unwrap_or_default();
+        let v = relock(&self.view).clone();
         SyncStatus {
             hub_url: self.hub_url.clone(),
             online: self.online.load(Ordering::SeqCst),
@@ -147,6 +144,15 @@ pub enum SyncError {
     Store(#[from] StoreError),
     #[error("a database task failed: {0}")]
     Task(String),
+}
+
+/// Takes a lock whatever a panicking thread left: what these locks guard (status fields, a
+/// mark) is written whole, so it is sound, and a status that stopped updating would lie.
+fn relock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| {
+        m.clear_poison();
+        poisoned.into_inner()
+    })
 }
 
 /// The engine for one enrolled terminal.
@@ -188,11 +194,9 @@ impl Engine {
 
     fn saw_hub(&self, hub_time: DateTime<Utc>) {
         self.shared.online.store(true, Ordering::SeqCst);
-        if let Ok(mut last) = self.shared.last_contact.lock() {
-            *last = Some(std::time::Instant::now());
-        }
+        *relock(&self.shared.last_contact) = Some(std::time::Instant::now());
         let skew = (hub_time - Utc::now()).num_seconds();
-        let before = self.shared.view.lock().ok().and_then(|v| v.clock_skew_secs);
+        let before = relock(&self.shared.view).clock_skew_secs;
         if skew.abs() > MAX_SKEW_SECS && before.is_none_or(|b| b.abs() <= MAX_SKEW_SECS) {
             tracing::warn!(
                 skew_secs = skew,
@@ -226,16 +230,18 @@ impl Engine {
             let acked = store.outbox_counts()?.acked_through;
             let after = hub_behind.unwrap_or(acked).min(acked);
             let events = blocking(move || store.pending_events(after, batch)).await?;
-            let Some(last) = events.last().map(|e| e.seq) else {
+            let Some(last) = events.last().map(|(seq, _)| *seq) else {
                 return Ok(total);
             };
-            let items: Vec<PushItem> = events
+            let items = events
                 .into_iter()
-                .map(|event| PushItem {
-                    content_hash: content_hash(&event),
-                    event,
+                .map(|(seq, bytes)| {
+                    PushItem::from_stored(bytes).map_err(|e| StoreError::Corrupt {
+                        what: "outbox event",
+                        detail: format!("seq {seq}: {e}"),
+                    })
                 })
-                .collect();
+                .collect::<Result<Vec<PushItem>, StoreError>>()?;
             let response = match self.client.push(items).await {
                 Ok(r) => r,
                 Err(HubError::Refused { status: 413, .. }) if batch > 1 => {
@@ -309,10 +315,11 @@ impl Engine {
     async fn check_hub_mark(&self, mark: u64) -> Result<(), SyncError> {
         let store = self.ledger.store().clone();
         let ours = blocking(move || store.outbox_counts()).await?.acked_through;
-        if mark < ours
-            && let Ok(mut behind) = self.shared.hub_behind.lock()
-            && behind.is_none_or(|b| b != mark)
-        {
+        if mark >= ours {
+            return Ok(());
+        }
+        let mut behind = relock(&self.shared.hub_behind);
+        if behind.is_none_or(|b| b != mark) {
             tracing::error!(
                 hub_mark = mark,
                 acked = ours,
@@ -433,8 +440,8 @@ impl Engine {
 
     /// Makes sure "online" is true only if the hub answers now: a network that drops packets
     /// silently would otherwise look online until a sync request times out, and the offline
-    /// redemption cap (DESIGN §4) would not apply. Called before every redemption: one round
-    /// trip to the hub, at most [`PROBE_TIMEOUT`] when it has gone quiet.
+    /// redemption cap (docs/design.md §4) would not apply. Called before every redemption: one
+    /// round trip to the hub, at most [`PROBE_TIMEOUT`] when it has gone quiet.
     pub async fn confirm_online(&self) -> bool {
         match self.client.health(PROBE_TIMEOUT).await {
             Ok(health) => {
@@ -449,20 +456,20 @@ impl Engine {
         }
     }
 
-    /// Looks a code up at the hub and caches the member; `Ok(false)` if the hub does not know it
-    /// or does not answer in time.
-    pub async fn lookup_online(&self, code: &str) -> Result<bool, SyncError> {
+    /// Looks a code up at the hub (within [`ONLINE_LOOKUP_TIMEOUT`]) and caches the member it
+    /// knows.
+    pub async fn lookup_online(&self, code: &str) -> Result<OnlineLookup, SyncError> {
         let found = match self
             .client
             .member_by_code(code, ONLINE_LOOKUP_TIMEOUT)
             .await
         {
             Ok(found) => found,
-            Err(e) if e.is_unreachable() => return Ok(false),
+            Err(e) if e.is_unreachable() => return Ok(OnlineLookup::Unreachable),
             Err(e) => return Err(e.into()),
         };
         let Some(lookup) = found else {
-            return Ok(false);
+            return Ok(OnlineLookup::Unknown);
         };
         self.saw_hub(lookup.hub_time);
         let store = self.ledger.store().clone();
@@ -472,6 +479,17 @@ impl Engine {
             store.write(|tx| apply::cache_member(tx, &terminal, &lookup.member, &now))
         })
         .await?;
-        Ok(true)
+        Ok(OnlineLookup::Found)
     }
+}
+
+/// What the hub said of a code this till has not cached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnlineLookup {
+    /// A member: now in the cache.
+    Found,
+    /// The hub knows no member with this code: a new card.
+    Unknown,
+    /// The hub did not answer in time: whether the card is a member is not known here yet.
+    Unreachable,
 }

@@ -78,6 +78,7 @@ impl TestAgent {
             token: token.clone().into(),
             scans,
             sync: None,
+            in_flight: Default::default(),
         };
         tokio::spawn(api::serve(listener, state, async {
             let _ = stopped.await;

@@ -2,8 +2,8 @@
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::rejection::{BytesRejection, QueryRejection};
-use axum::extract::{Query, State};
+use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
@@ -14,7 +14,7 @@ use super::auth::AdminAuth;
 use super::error::{ApiError, parse_json};
 use crate::admin_api::{
     CouponRequest, EnrollmentCodeRequest, EnrollmentCodeResponse, ImportRequest, ListQuery,
-    MAX_IMPORT_ROWS, RevokeRequest, RulesLoaded,
+    MAX_IMPORT_ROWS, ResolveHeldRequest, RevokeRequest, RulesLoaded,
 };
 use crate::store::HubStore;
 
@@ -139,13 +139,17 @@ pub async fn revoke_code<S: HubStore>(
     Ok(Json(revoked).into_response())
 }
 
-fn list_args(query: Result<Query<ListQuery>, QueryRejection>) -> Result<(i64, u32), ApiError> {
+fn list_query(query: Result<Query<ListQuery>, QueryRejection>) -> Result<ListQuery, ApiError> {
     let Query(q) = query.map_err(|e| ApiError::invalid(format!("bad query: {e}")))?;
-    let limit = q.limit.unwrap_or(100);
-    if !(1..=1000).contains(&limit) {
+    if !(1..=1000).contains(&q.limit.unwrap_or(100)) {
         return Err(ApiError::invalid("limit must be between 1 and 1000"));
     }
-    Ok((q.after.unwrap_or(0), limit))
+    Ok(q)
+}
+
+fn list_args(query: Result<Query<ListQuery>, QueryRejection>) -> Result<(i64, u32), ApiError> {
+    let q = list_query(query)?;
+    Ok((q.after.unwrap_or(0), q.limit.unwrap_or(100)))
 }
 
 pub async fn conflicts<S: HubStore>(
@@ -162,6 +166,51 @@ pub async fn discrepancies<S: HubStore>(
     _: AdminAuth,
     query: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
-    let (after, limit) = list_args(query)?;
-    Ok(Json(app.store.discrepancies(after, limit).await?).into_response())
+    let q = list_query(query)?;
+    const CLASSES: [&str; 6] = [
+        "stamps",
+        "tier",
+        "balance",
+        "rules_unknown",
+        "amount",
+        "unclassified",
+    ];
+    if let Some(class) = &q.class
+        && !CLASSES.contains(&class.as_str())
+    {
+        return Err(ApiError::invalid(format!(
+            "class must be one of {}",
+            CLASSES.join(", ")
+        )));
+    }
+    let (after, limit) = (q.after.unwrap_or(0), q.limit.unwrap_or(100));
+    Ok(Json(app.store.discrepancies(after, limit, q.class).await?).into_response())
+}
+
+/// `GET /v1/admin/held`: outcomes held for review (`?open=true`: those still waiting).
+pub async fn held<S: HubStore>(
+    State(app): State<AppState<S>>,
+    _: AdminAuth,
+    query: Result<Query<ListQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let q = list_query(query)?;
+    let (after, limit) = (q.after.unwrap_or(0), q.limit.unwrap_or(100));
+    let open = q.open.unwrap_or(false);
+    Ok(Json(app.store.held(after, limit, open).await?).into_response())
+}
+
+/// `POST /v1/admin/held/{terminal_id}/{seq}`: release or dismiss a held outcome, with a reason.
+pub async fn resolve_held<S: HubStore>(
+    State(app): State<AppState<S>>,
+    _: AdminAuth,
+    path: Result<Path<(String, u64)>, PathRejection>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let Path((terminal_id, seq)) = path.map_err(|e| ApiError::invalid(format!("bad path: {e}")))?;
+    let req: ResolveHeldRequest = parse_json(&body?)?;
+    let view = app
+        .store
+        .resolve_held(terminal_id, seq, req.action, req.reason, Utc::now())
+        .await?;
+    Ok(Json(view).into_response())
 }

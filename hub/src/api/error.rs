@@ -59,6 +59,8 @@ impl From<StoreError> for ApiError {
             E::CursorReset(_) => (StatusCode::GONE, ErrorCode::CursorReset),
             E::RulesVersion { .. } | E::NoRuleSet => (StatusCode::CONFLICT, ErrorCode::Conflict),
             E::Invalid(_) => (StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::InvalidRequest),
+            E::NotFound(_) => (StatusCode::NOT_FOUND, ErrorCode::NotFound),
+            E::Decided(_) => (StatusCode::CONFLICT, ErrorCode::Conflict),
             E::Signup(_) => (StatusCode::CONFLICT, ErrorCode::Conflict),
             _ => {
                 tracing::error!(error = %e, "request failed inside the hub");

@@ -42,6 +42,8 @@ pub struct AppState<S> {
     pub enrollment_code_hours: u32,
     /// Signup with LINE: settings, LINE's verify endpoint, waiting terminals.
     pub signup: Arc<crate::signup::SignupService>,
+    /// How far a till's outcome may exceed the hub's evaluation before it is held.
+    pub review: crate::review::ReviewLimits,
 }
 
 impl<S> Clone for AppState<S> {
@@ -52,6 +54,7 @@ impl<S> Clone for AppState<S> {
             time_zone: self.time_zone,
             enrollment_code_hours: self.enrollment_code_hours,
             signup: self.signup.clone(),
+            review: self.review,
         }
     }
 }
@@ -73,6 +76,7 @@ impl<S> AppState<S> {
             time_zone,
             enrollment_code_hours: 24,
             signup: Arc::new(crate::signup::SignupService::disabled()),
+            review: crate::review::ReviewLimits::default(),
         }
     }
 
@@ -93,6 +97,11 @@ pub fn router<S: HubStore>(state: AppState<S>) -> Router {
         .route("/v1/admin/codes/revoke", post(a::revoke_code::<S>))
         .route("/v1/admin/conflicts", get(a::conflicts::<S>))
         .route("/v1/admin/discrepancies", get(a::discrepancies::<S>))
+        .route("/v1/admin/held", get(a::held::<S>))
+        .route(
+            "/v1/admin/held/{terminal_id}/{seq}",
+            post(a::resolve_held::<S>),
+        )
         .layer(DefaultBodyLimit::max(SMALL_BODY_BYTES))
         .merge(
             Router::new()
@@ -101,7 +110,7 @@ pub fn router<S: HubStore>(state: AppState<S>) -> Router {
                 .layer(DefaultBodyLimit::max(ADMIN_BODY_BYTES)),
         );
     Router::new()
-        .route("/v1/health", get(t::health))
+        .route("/v1/health", get(t::health::<S>))
         .route("/metrics", get(metrics::metrics::<S>))
         .route("/v1/openapi.json", get(openapi_json))
         .route("/v1/enroll", post(t::enroll::<S>))

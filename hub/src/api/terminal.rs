@@ -21,11 +21,22 @@ use crate::cursor;
 use crate::intake;
 use crate::store::HubStore;
 
-pub async fn health() -> Json<HubHealth> {
-    Json(HubHealth {
+/// `ok` only while the hub can take a write: a hub whose database is stuck answers 503, so
+/// terminals and monitoring see it as down rather than as healthy and failing every push.
+pub async fn health<S: HubStore>(State(app): State<AppState<S>>) -> Result<Response, ApiError> {
+    if let Err(e) = app.store.check_writable().await {
+        tracing::error!(error = %e, "health check: the database cannot take a write");
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::Internal,
+            format!("the hub cannot write to its database: {e}"),
+        ));
+    }
+    Ok(Json(HubHealth {
         status: "ok".into(),
         hub_time: Utc::now(),
     })
+    .into_response())
 }
 
 pub async fn enroll<S: HubStore>(
@@ -56,9 +67,10 @@ pub async fn enroll<S: HubStore>(
 }
 
 /// The push body, read leniently: one bad event is rejected alone, not the whole push.
+/// A push with each item left as the bytes that were sent (they are hashed as received).
 #[derive(Deserialize)]
 struct RawPush {
-    events: Vec<serde_json::Value>,
+    events: Vec<Box<serde_json::value::RawValue>>,
 }
 
 pub async fn push<S: HubStore>(
@@ -68,9 +80,10 @@ pub async fn push<S: HubStore>(
 ) -> Result<Response, ApiError> {
     let raw: RawPush = parse_json(&body?)?;
     let count = raw.events.len();
-    let incoming = intake::prepare(&terminal, raw.events)?;
+    let now = Utc::now();
+    let incoming = intake::prepare(&terminal, raw.events, app.business_date(now))?;
     let terminal_id = terminal.terminal_id.clone();
-    let outcome = app.store.push(terminal, incoming, Utc::now()).await?;
+    let outcome = app.store.push(terminal, incoming, app.review, now).await?;
     let tally = |s: PushStatus| outcome.results.iter().filter(|r| r.status == s).count();
     tracing::info!(
         terminal_id = %terminal_id,

@@ -207,7 +207,8 @@ async fn status<S: HubStore>(
         if let Some(record) = app.store.signup(id.clone()).await? {
             return Ok(answer(SignupState::Completed, Some(record)));
         }
-        let expired = token.expires_at + wire::CLOCK_ALLOWANCE_SECS < Utc::now().timestamp();
+        let expired =
+            token.expires_at.saturating_add(wire::CLOCK_ALLOWANCE_SECS) < Utc::now().timestamp();
         if expired {
             return Ok(answer(SignupState::Expired, None));
         }

@@ -16,10 +16,12 @@ use tenpo_loyalty::{Date, RuleSet};
 use tenpo_protocol::sync::{Change, MemberSnapshot, PushResult};
 
 use crate::admin_api::{
-    ConflictView, CouponReport, CouponRequest, DiscrepancyView, ImportReport, ImportRow, Revoked,
+    ConflictView, CouponReport, CouponRequest, DiscrepancyView, HeldAction, HeldView, ImportReport,
+    ImportRow, Revoked,
 };
 use crate::cursor::FeedPosition;
 use crate::intake::Incoming;
+use crate::review::ReviewLimits;
 
 pub use sqlite::{SqliteStore, backup};
 
@@ -91,6 +93,12 @@ pub enum StoreError {
     NoRuleSet,
     #[error("{0}")]
     Invalid(String),
+    /// What the request names does not exist.
+    #[error("{0}")]
+    NotFound(String),
+    /// A decision was already taken (a held outcome released or dismissed).
+    #[error("{0}")]
+    Decided(String),
     /// A signup or card link refused (used code, card linked elsewhere …).
     #[error("{0}")]
     Signup(#[from] crate::signup::Refusal),
@@ -122,8 +130,8 @@ pub enum StoreError {
     Random(#[from] crate::secrets::RandomError),
     #[error("a database worker thread failed: {0}; see the hub's log")]
     Worker(String),
-    #[error("a database lock was poisoned by a crashed thread: restart the hub")]
-    Poisoned,
+    #[error("the hub hit a bug handling this request ({0}); nothing was written")]
+    Bug(String),
 }
 
 /// The hub's storage. Every method is one atomic operation; `now` and `today` (the hub's
@@ -145,10 +153,13 @@ pub trait HubStore: Send + Sync + 'static {
 
     /// Stores a push of `terminal`'s events and applies what became contiguous, in one
     /// transaction.
+    /// An outcome that exceeds the hub's evaluation by more than `review` is stored and held
+    /// for a person, not applied.
     fn push(
         &self,
         terminal: Terminal,
         events: Vec<Incoming>,
+        review: ReviewLimits,
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<PushOutcome, StoreError>> + Send;
 
@@ -216,11 +227,35 @@ pub trait HubStore: Send + Sync + 'static {
         limit: u32,
     ) -> impl Future<Output = Result<Vec<ConflictView>, StoreError>> + Send;
 
+    /// Discrepancies after `after`, of `class` only when given.
     fn discrepancies(
         &self,
         after: i64,
         limit: u32,
+        class: Option<String>,
     ) -> impl Future<Output = Result<Vec<DiscrepancyView>, StoreError>> + Send;
+
+    /// Outcomes held for review after `after`; only those still waiting when `open_only`.
+    fn held(
+        &self,
+        after: i64,
+        limit: u32,
+        open_only: bool,
+    ) -> impl Future<Output = Result<Vec<HeldView>, StoreError>> + Send;
+
+    /// A person's decision on a held outcome: released (applied to the member now, and sent to
+    /// the terminals through the feed) or dismissed. Decided once.
+    fn resolve_held(
+        &self,
+        terminal_id: String,
+        seq: u64,
+        action: HeldAction,
+        reason: String,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<HeldView, StoreError>> + Send;
+
+    /// Whether a write can begin now (`/v1/health` says ok only then).
+    fn check_writable(&self) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// What `/metrics` shows: counts only, read without scanning a big table whole.
     fn counts(&self) -> impl Future<Output = Result<HubCounts, StoreError>> + Send;

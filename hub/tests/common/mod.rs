@@ -11,8 +11,8 @@ use tenpo_hub::api::{self, AppState};
 use tenpo_hub::client::AdminClient;
 use tenpo_hub::store::{HubStore, SqliteStore};
 use tenpo_loyalty::{Date, Line, MemberState, RuleSet, Sale, SaleOutcome, evaluate_sale};
-use tenpo_protocol::events::{Event, EventBody, content_hash};
-use tenpo_protocol::sync::{EnrollResponse, PushItem};
+use tenpo_protocol::events::{Event, EventBody, content_hash_of};
+use tenpo_protocol::sync::{EnrollResponse, PushItem, PushRequest};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
@@ -109,7 +109,17 @@ impl Hub {
     }
 
     pub async fn enroll(&self, store_id: &str) -> Till {
-        let made = self.admin().enrollment_code(store_id, None).await.unwrap();
+        self.enroll_as(store_id, None).await
+    }
+
+    /// Enrols a terminal of `store_id`, under the id `terminal_id` when given (new credentials
+    /// for a terminal the hub knows, or makes).
+    pub async fn enroll_as(&self, store_id: &str, terminal_id: Option<&str>) -> Till {
+        let made = self
+            .admin()
+            .enrollment_code_for(store_id, terminal_id, None)
+            .await
+            .unwrap();
         let r = self
             .http
             .post(self.url("/v1/enroll"))
@@ -124,6 +134,21 @@ impl Hub {
             store_id: e.store_id,
             secret: e.secret,
         }
+    }
+
+    /// Sends a push body exactly as given (its bytes are what the hub hashes).
+    pub async fn push_body(&self, till: &Till, body: String) -> (StatusCode, Value) {
+        let r = self
+            .http
+            .post(self.url("/v1/events"))
+            .header("authorization", till.auth())
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status();
+        (status, r.json().await.unwrap())
     }
 
     pub async fn push_items(&self, till: &Till, items: Value) -> (StatusCode, Value) {
@@ -141,10 +166,9 @@ impl Hub {
 
     /// Pushes events with their correct hashes; asserts 200.
     pub async fn push(&self, till: &Till, events: &[Event]) -> Value {
-        let items: Vec<PushItem> = events.iter().map(item).collect();
-        let (status, body) = self
-            .push_items(till, serde_json::to_value(items).unwrap())
-            .await;
+        let items: Vec<PushItem> = events.iter().map(stored_item).collect();
+        let request = serde_json::to_string(&PushRequest { events: items }).unwrap();
+        let (status, body) = self.push_body(till, request).await;
         assert_eq!(status, StatusCode::OK, "{body}");
         body
     }
@@ -200,24 +224,39 @@ impl Hub {
     }
 }
 
-pub fn item(event: &Event) -> PushItem {
-    PushItem {
-        event: event.clone(),
-        content_hash: content_hash(event),
-    }
+/// A push item as JSON: the event and the hash of its bytes as they will be sent. (A
+/// `serde_json::Value` writes its keys sorted, so the hash is of that writing; the hub hashes
+/// whatever bytes arrive.)
+pub fn item(event: &Event) -> Value {
+    let event = serde_json::to_value(event).unwrap();
+    let bytes = event.to_string();
+    json!({"event": event, "content_hash": content_hash_of(bytes.as_bytes())})
+}
+
+/// A push item exactly as an agent sends it: the bytes it stored when it recorded the event.
+pub fn stored_item(event: &Event) -> PushItem {
+    PushItem::from_stored(tenpo_protocol::events::encode(event).unwrap()).unwrap()
 }
 
 pub fn date(s: &str) -> Date {
     s.parse().unwrap()
 }
 
+/// An event as a till records it: a sale or refund is recorded on its business date (the hub
+/// refuses one recorded more than the late-recording window after it), anything else now.
 pub fn event(till: &Till, seq: u64, body: EventBody) -> Event {
+    let recorded_at = match &body {
+        EventBody::Sale { business_date, .. } | EventBody::Refund { business_date, .. } => {
+            format!("{business_date}T03:00:00+00:00")
+        }
+        EventBody::MemberProvisional { .. } => Utc::now().to_rfc3339(),
+    };
     Event {
         event_id: uuid::Uuid::now_v7().to_string(),
         seq,
         store_id: till.store_id.clone(),
         terminal_id: till.terminal_id.clone(),
-        recorded_at: Utc::now().to_rfc3339(),
+        recorded_at,
         body,
     }
 }

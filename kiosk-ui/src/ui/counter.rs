@@ -80,6 +80,16 @@ fn member_panel(ui: &mut Ui, counter: &mut Counter) {
             let member = member.clone();
             member_view(ui, lang, &member, &mut counter.coupons);
         }
+        Some(Scanned::NotKnown { code, message }) => {
+            ui.label(
+                RichText::new(code)
+                    .size(40.0)
+                    .monospace()
+                    .strong()
+                    .color(INK),
+            );
+            ui.label(RichText::new(message).size(26.0).color(WARN));
+        }
     }
 }
 

@@ -11,8 +11,7 @@ use tenpo_protocol::sync::MemberSnapshot;
 use super::members::{self, Touched};
 use super::{from_json, to_json};
 use crate::admin_api::{
-    ConflictView, CouponReport, CouponRequest, DiscrepancyView, ImportReport, ImportRow, Revoked,
-    RowRejection,
+    ConflictView, CouponReport, CouponRequest, ImportReport, ImportRow, Revoked, RowRejection,
 };
 use crate::secrets;
 use crate::store::{Enrolled, StoreError, Terminal};
@@ -464,7 +463,7 @@ pub(crate) fn revoke_code(
     })
 }
 
-fn json_or_text(text: String) -> serde_json::Value {
+pub(crate) fn json_or_text(text: String) -> serde_json::Value {
     serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text))
 }
 
@@ -487,34 +486,6 @@ pub(crate) fn conflicts(
             first: json_or_text(r.get(5)?),
             second: json_or_text(r.get(6)?),
             detected_at: r.get(7)?,
-        })
-    })?;
-    Ok(rows.collect::<Result<_, _>>()?)
-}
-
-pub(crate) fn discrepancies(
-    tx: &Transaction<'_>,
-    after: i64,
-    limit: u32,
-) -> Result<Vec<DiscrepancyView>, StoreError> {
-    let mut stmt = tx.prepare_cached(
-        "SELECT id, terminal_id, seq, event_id, sale_id, member_id, rules_version, till, hub,
-                detail, detected_at
-         FROM discrepancies WHERE id > ?1 ORDER BY id LIMIT ?2",
-    )?;
-    let rows = stmt.query_map(params![after, limit], |r| {
-        Ok(DiscrepancyView {
-            id: r.get(0)?,
-            terminal_id: r.get(1)?,
-            seq: r.get::<_, i64>(2)?.unsigned_abs(),
-            event_id: r.get(3)?,
-            sale_id: r.get(4)?,
-            member_id: r.get(5)?,
-            rules_version: r.get(6)?,
-            till: json_or_text(r.get(7)?),
-            hub: json_or_text(r.get(8)?),
-            detail: r.get(9)?,
-            detected_at: r.get(10)?,
         })
     })?;
     Ok(rows.collect::<Result<_, _>>()?)

@@ -15,6 +15,7 @@ use super::members::{self, Touched};
 use super::{from_json, to_json};
 use crate::apply::{self, RecordedSale};
 use crate::intake::Incoming;
+use crate::review::{self, ReviewLimits};
 use crate::store::{PushOutcome, StoreError, Terminal};
 
 /// Finds a loaded rule-set version.
@@ -239,6 +240,7 @@ pub(crate) fn push(
     rules: RulesLookup<'_>,
     terminal: &Terminal,
     incoming: Vec<Incoming>,
+    limits: ReviewLimits,
     now: DateTime<Utc>,
 ) -> Result<PushOutcome, StoreError> {
     let now_text = now.to_rfc3339();
@@ -277,7 +279,7 @@ pub(crate) fn push(
                 Some(e) => e,
                 None => from_json("stored event", &row.get::<_, String>(2)?)?,
             };
-            apply_event(tx, rules, &mut touched, tid, &event, &now_text)?;
+            apply_event(tx, rules, limits, &mut touched, tid, &event, &now_text)?;
         }
     }
     if mark > start {
@@ -295,6 +297,7 @@ pub(crate) fn push(
 fn apply_event(
     tx: &Transaction<'_>,
     rules: RulesLookup<'_>,
+    limits: ReviewLimits,
     touched: &mut Touched,
     terminal_id: &str,
     event: &Event,
@@ -337,12 +340,18 @@ fn apply_event(
                 coupon_ids,
                 outcome,
             };
-            if let Some(d) = apply::reevaluate(version_rules.as_deref(), &member.state, sale) {
-                tracing::warn!(terminal_id, seq = event.seq, sale_id = %sale_id, member = %real, detail = %d.detail, "sale differs on re-evaluation at the hub; the till's outcome is applied");
+            let verdict = review::review(version_rules.as_deref(), &member.state, sale, limits);
+            if let Some((class, d)) = &verdict.discrepancy {
+                let level = if class.expected() {
+                    "expected"
+                } else {
+                    "suspicious"
+                };
+                tracing::warn!(terminal_id, seq = event.seq, sale_id = %sale_id, member = %real, class = class.as_str(), level, detail = %d.detail, "sale differs on re-evaluation at the hub");
                 tx.prepare_cached(
                     "INSERT INTO discrepancies (terminal_id, seq, event_id, sale_id, member_id,
-                         rules_version, till, hub, detail, detected_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                         rules_version, till, hub, detail, detected_at, class)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
                 )?
                 .execute(params![
                     terminal_id,
@@ -354,16 +363,40 @@ fn apply_event(
                     to_json(&d.till)?,
                     to_json(&d.hub)?,
                     d.detail,
-                    now
+                    now,
+                    class.as_str()
                 ])?;
             }
-            apply::apply_sale(
-                member,
-                outcome,
-                version_rules.as_deref(),
-                terminal_id,
-                event.seq,
-            );
+            match (verdict.hold, &verdict.discrepancy) {
+                (Some(reason), Some((_, d))) => {
+                    tracing::error!(terminal_id, seq = event.seq, sale_id = %sale_id, member = %real, %reason, "sale held for review: its outcome is not applied");
+                    tx.prepare_cached(
+                        "INSERT OR IGNORE INTO held_events (terminal_id, seq, event_id, sale_id,
+                             member_id, reason, till, hub, held_at)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                    )?
+                    .execute(params![
+                        terminal_id,
+                        event.seq as i64,
+                        event.event_id,
+                        sale_id,
+                        real,
+                        reason,
+                        to_json(&d.till)?,
+                        to_json(&d.hub)?,
+                        now
+                    ])?;
+                    // Seen, not applied: the till stops adding its own outcome to the member.
+                    apply::mark_applied(member, terminal_id, event.seq);
+                }
+                _ => apply::apply_sale(
+                    member,
+                    outcome,
+                    version_rules.as_deref(),
+                    terminal_id,
+                    event.seq,
+                ),
+            }
         }
         EventBody::Refund {
             outcome: Some(outcome),

@@ -9,6 +9,7 @@ mod feed;
 mod intake;
 mod members;
 mod metrics;
+mod review;
 mod schema;
 mod signup;
 
@@ -26,10 +27,12 @@ use tenpo_protocol::sync::MemberSnapshot;
 
 use super::{ChangesPage, Enrolled, HubCounts, HubStore, PushOutcome, StoreError, Terminal};
 use crate::admin_api::{
-    ConflictView, CouponReport, CouponRequest, DiscrepancyView, ImportReport, ImportRow, Revoked,
+    ConflictView, CouponReport, CouponRequest, DiscrepancyView, HeldAction, HeldView, ImportReport,
+    ImportRow, Revoked,
 };
 use crate::cursor::FeedPosition;
 use crate::intake::Incoming;
+use crate::review::ReviewLimits;
 
 pub use schema::CURRENT_VERSION;
 
@@ -247,21 +250,51 @@ fn start(conn: &mut Connection, now: DateTime<Utc>) -> Result<(String, String), 
     Ok((epoch, run))
 }
 
+/// Runs `f`, turning a panic (a bug) into an error for this call alone.
+fn contain_panic<T>(f: impl FnOnce() -> T) -> Result<T, StoreError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(|payload| {
+        let what = payload
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".into());
+        tracing::error!(panic = %what, "a request hit a bug in the hub; rolled back");
+        StoreError::Bug(what)
+    })
+}
+
 impl Inner {
-    fn lock<T>(m: &Mutex<T>) -> Result<std::sync::MutexGuard<'_, T>, StoreError> {
-        m.lock().map_err(|_| StoreError::Poisoned)
+    /// Takes a lock even if a thread panicked while holding it: what it guards is a connection
+    /// whose transaction rolled back when the panic dropped it (checked below), or a pool of
+    /// such connections. A request that fails, fails alone; it never stops the next one.
+    fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+        m.lock().unwrap_or_else(|poisoned| {
+            tracing::error!("a database lock was held by a thread that panicked; taken over");
+            m.clear_poison();
+            poisoned.into_inner()
+        })
     }
 
-    /// Runs `f` in one `BEGIN IMMEDIATE` transaction: commits if it returns `Ok`.
+    /// Runs `f` in one `BEGIN IMMEDIATE` transaction: commits if it returns `Ok`. A panic in
+    /// `f` (a bug) rolls the transaction back and fails this call alone.
     fn write<T>(
         &self,
         f: impl FnOnce(&Transaction<'_>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let mut conn = Self::lock(&self.writer)?;
+        let mut conn = Self::lock(&self.writer);
+        if !conn.is_autocommit() {
+            conn.execute_batch("ROLLBACK")?;
+        }
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let value = f(&tx)?;
+        let value = contain_panic(|| f(&tx))??;
         tx.commit()?;
         Ok(value)
+    }
+
+    /// Whether a write can begin now: the writer is free of a stuck transaction and the
+    /// database takes a write lock (for `/v1/health`).
+    fn check_writable(&self) -> Result<(), StoreError> {
+        self.write(|_| Ok(()))
     }
 
     /// Runs `f` in a read transaction on a pooled read connection.
@@ -269,7 +302,7 @@ impl Inner {
         &self,
         f: impl FnOnce(&Transaction<'_>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let pooled = Self::lock(&self.readers)?.pop();
+        let pooled = Self::lock(&self.readers).pop();
         let mut conn = match pooled {
             Some(c) => c,
             None => {
@@ -288,23 +321,27 @@ impl Inner {
         };
         let result = (|| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred)?;
-            let value = f(&tx)?;
+            let value = contain_panic(|| f(&tx))??;
             tx.finish()?;
             Ok(value)
         })();
-        let mut pool = Self::lock(&self.readers)?;
-        if pool.len() < READERS_KEPT {
+        let mut pool = Self::lock(&self.readers);
+        if pool.len() < READERS_KEPT && conn.is_autocommit() {
             pool.push(conn);
         }
         result
     }
 
+    // The rule-set cache is only ever extended whole, so a poisoned lock still guards a
+    // consistent map: read it rather than report "no rules".
     fn rules(&self, version: u32) -> Option<Arc<RuleSet>> {
-        self.rules.read().ok()?.get(&version).cloned()
+        let cache = self.rules.read().unwrap_or_else(|e| e.into_inner());
+        cache.get(&version).cloned()
     }
 
     fn latest_rules(&self) -> Option<Arc<RuleSet>> {
-        self.rules.read().ok()?.values().next_back().cloned()
+        let cache = self.rules.read().unwrap_or_else(|e| e.into_inner());
+        cache.values().next_back().cloned()
     }
 }
 
@@ -329,10 +366,11 @@ impl HubStore for SqliteStore {
         &self,
         terminal: Terminal,
         events: Vec<Incoming>,
+        review: ReviewLimits,
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<PushOutcome, StoreError>> + Send {
         self.blocking(move |inner| {
-            inner.write(|tx| intake::push(tx, &|v| inner.rules(v), &terminal, events, now))
+            inner.write(|tx| intake::push(tx, &|v| inner.rules(v), &terminal, events, review, now))
         })
     }
 
@@ -380,11 +418,14 @@ impl HubStore for SqliteStore {
     ) -> impl Future<Output = Result<(), StoreError>> + Send {
         self.blocking(move |inner| {
             // The writer lock is held across the cache update, so versions land in order.
-            let mut conn = Inner::lock(&inner.writer)?;
+            let mut conn = Inner::lock(&inner.writer);
+            if !conn.is_autocommit() {
+                conn.execute_batch("ROLLBACK")?;
+            }
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            admin::load_rules(&tx, &rules, now)?;
+            contain_panic(|| admin::load_rules(&tx, &rules, now))??;
             tx.commit()?;
-            let mut cache = inner.rules.write().map_err(|_| StoreError::Poisoned)?;
+            let mut cache = inner.rules.write().unwrap_or_else(|e| e.into_inner());
             cache.insert(rules.version, Arc::new(rules));
             Ok(())
         })
@@ -435,8 +476,47 @@ impl HubStore for SqliteStore {
         &self,
         after: i64,
         limit: u32,
+        class: Option<String>,
     ) -> impl Future<Output = Result<Vec<DiscrepancyView>, StoreError>> + Send {
-        self.blocking(move |inner| inner.read(|tx| admin::discrepancies(tx, after, limit)))
+        self.blocking(move |inner| {
+            inner.read(|tx| review::discrepancies(tx, after, limit, class.as_deref()))
+        })
+    }
+
+    fn held(
+        &self,
+        after: i64,
+        limit: u32,
+        open_only: bool,
+    ) -> impl Future<Output = Result<Vec<HeldView>, StoreError>> + Send {
+        self.blocking(move |inner| inner.read(|tx| review::held(tx, after, limit, open_only)))
+    }
+
+    fn resolve_held(
+        &self,
+        terminal_id: String,
+        seq: u64,
+        action: HeldAction,
+        reason: String,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<HeldView, StoreError>> + Send {
+        self.blocking(move |inner| {
+            inner.write(|tx| {
+                review::resolve_held(
+                    tx,
+                    &|v| inner.rules(v),
+                    &terminal_id,
+                    seq,
+                    action,
+                    &reason,
+                    now,
+                )
+            })
+        })
+    }
+
+    fn check_writable(&self) -> impl Future<Output = Result<(), StoreError>> + Send {
+        self.blocking(|inner| inner.check_writable())
     }
 
     fn counts(&self) -> impl Future<Output = Result<HubCounts, StoreError>> + Send {
@@ -469,5 +549,47 @@ impl HubStore for SqliteStore {
         &self,
     ) -> impl Future<Output = Result<Option<crate::signup::CardKey>, StoreError>> + Send {
         self.blocking(|inner| inner.read(signup::card_key))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn a_panic_inside_a_transaction_fails_alone_and_the_next_write_succeeds() {
+        // The finding: one panicking request poisoned the writer's lock and every later write
+        // of every store answered 500 until a restart, while health said ok.
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("hub.db"), Utc::now()).unwrap();
+        let inner = &store.inner;
+        let crashed: Result<(), StoreError> = inner.write(|tx| {
+            tx.execute(
+                "INSERT INTO meta (key, value) VALUES ('half', 'written')",
+                [],
+            )?;
+            panic!("a bug in the middle of a push");
+        });
+        assert!(matches!(crashed, Err(StoreError::Bug(ref what)) if what.contains("a bug")));
+        let read: Result<(), StoreError> = inner.read(|_| panic!("a bug in a read"));
+        assert!(matches!(read, Err(StoreError::Bug(_))));
+        inner.check_writable().unwrap();
+        let half: Option<String> = inner
+            .read(|tx| {
+                Ok(tx
+                    .query_row("SELECT value FROM meta WHERE key = 'half'", [], |r| {
+                        r.get(0)
+                    })
+                    .optional()?)
+            })
+            .unwrap();
+        assert_eq!(half, None, "the panicked transaction rolled back");
+        inner
+            .write(|tx| {
+                tx.execute("INSERT INTO meta (key, value) VALUES ('next', 'ok')", [])?;
+                Ok(())
+            })
+            .unwrap();
     }
 }

@@ -144,7 +144,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         UNIQUE (kind, key)
     ) STRICT;
     "#,
-    // 2: signup with LINE (DESIGN §5). One member per LINE user, ever; the LINE user id is
+    // 2: signup with LINE (docs/design.md §5). One member per LINE user, ever; the LINE user id is
     // personal data and stays here. Each signup id (the token's nonce) is used once.
     r#"
     CREATE TABLE line_users (
@@ -180,6 +180,33 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     // or a hub restored from a backup older than the terminal).
     r#"
     ALTER TABLE enrollment_codes ADD COLUMN for_terminal TEXT;
+    "#,
+    // 5: one terminal cannot mint value (docs/design.md §7). Discrepancies are classified
+    // (stamps, tier, balance, rules_unknown: expected; amount: suspicious), and an outcome that
+    // gives more than the hub computes beyond the configured limits is held for a person: the
+    // event is stored, its outcome not applied until released.
+    r#"
+    ALTER TABLE discrepancies ADD COLUMN class TEXT NOT NULL DEFAULT 'unclassified';
+    CREATE INDEX discrepancies_by_class ON discrepancies(class, id);
+
+    CREATE TABLE held_events (
+        id                INTEGER PRIMARY KEY,
+        terminal_id       TEXT NOT NULL,
+        seq               INTEGER NOT NULL,
+        event_id          TEXT NOT NULL,
+        sale_id           TEXT NOT NULL,
+        member_id         TEXT NOT NULL,
+        reason            TEXT NOT NULL,
+        till              TEXT NOT NULL,
+        hub               TEXT NOT NULL,
+        held_at           TEXT NOT NULL,
+        -- released (the till's outcome applied) | dismissed (never applied)
+        resolution        TEXT,
+        resolution_reason TEXT,
+        resolved_at       TEXT,
+        UNIQUE (terminal_id, seq)
+    ) STRICT;
+    CREATE INDEX held_open ON held_events(id) WHERE resolution IS NULL;
     "#,
 ];
 

@@ -1,5 +1,5 @@
-//! Signups and card links in the SQLite store (DESIGN §5): one member per LINE user, ever; a
-//! signup id is used once; the LINE user id stays here and never enters the feed.
+//! Signups and card links in the SQLite store (docs/design.md §5): one member per LINE user,
+//! ever; a signup id is used once; the LINE user id stays here and never enters the feed.
 
 use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, Transaction, params};
@@ -139,6 +139,7 @@ pub(crate) fn complete(
                         stamps: StampCard {
                             count: req.welcome_stamps,
                             last_stamp_on: None,
+                            ..Default::default()
                         },
                         ..MemberState::default()
                     },

@@ -1,0 +1,315 @@
+//! The hub under a hostile or broken terminal: absurd dates and impossible numbers are refused
+//! per event (never panicking the hub or stopping other stores' writes), an outcome that mints
+//! value is held for a person, discrepancies are classified, seq values past what is stored
+//! are refused, and events are judged on the bytes that arrived.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::{card, date, event, import, item, provisional, statuses};
+use reqwest::StatusCode;
+use serde_json::json;
+use tenpo_loyalty::{MemberState, Sale, evaluate_sale};
+use tenpo_protocol::events::{EventBody, content_hash_of};
+
+/// A member sale of `amount` on `day`, evaluated on an empty state, as a till records it.
+fn member_sale(
+    till: &common::Till,
+    seq: u64,
+    member_id: &str,
+    sale_id: &str,
+    day: &str,
+    amount: i64,
+) -> (tenpo_protocol::events::Event, tenpo_loyalty::SaleOutcome) {
+    let rules = tenpo_loyalty::RuleSet::demo();
+    let outcome = evaluate_sale(
+        &rules,
+        &MemberState::default(),
+        &Sale {
+            sale_id: sale_id.into(),
+            store_id: till.store_id.clone(),
+            business_date: date(day),
+            lines: common::lines(amount),
+            redeem_points: 0,
+            coupon_ids: vec![],
+        },
+    )
+    .unwrap();
+    let e = event(
+        till,
+        seq,
+        EventBody::Sale {
+            sale_id: sale_id.into(),
+            member_id: Some(member_id.into()),
+            occurred_at: format!("{day}T03:00:00+00:00"),
+            business_date: date(day),
+            lines: common::lines(amount),
+            redeem_points: 0,
+            coupon_ids: vec![],
+            outcome: Some(outcome.clone()),
+        },
+    );
+    (e, outcome)
+}
+
+#[tokio::test]
+async fn a_sale_dated_year_one_is_refused_alone_and_the_hub_keeps_writing() {
+    // The finding: one terminal's sale with business date 0001-01-01 panicked the hub, and
+    // every write for every store answered 500 until a restart, while health said ok.
+    let hub = common::start().await;
+    hub.load_demo_rules().await;
+    let till = hub.enroll("s1").await;
+    let other = hub.enroll("s2").await;
+    let p = provisional(&till, 1, "m-1", &card(1));
+    let (mut bad, _) = member_sale(&till, 2, "m-1", "s-old", "2026-11-20", 1_000);
+    // Recorded now, dated year 1: no till records that.
+    bad.recorded_at = chrono::Utc::now().to_rfc3339();
+    if let EventBody::Sale {
+        business_date,
+        outcome: Some(o),
+        ..
+    } = &mut bad.body
+    {
+        *business_date = tenpo_loyalty::Date::MIN;
+        o.business_date = tenpo_loyalty::Date::MIN;
+    }
+    // And one from the future.
+    let (mut future, _) = member_sale(&till, 3, "m-1", "s-future", "2026-11-20", 1_000);
+    future.recorded_at = "2999-01-01T00:00:00+00:00".into();
+    let body = hub.push(&till, &[p, bad, future]).await;
+    assert_eq!(
+        statuses(&body),
+        ["stored", "rejected", "rejected"],
+        "{body}"
+    );
+    assert!(
+        body["results"][1]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("days before"),
+        "{body}"
+    );
+    assert!(
+        body["results"][2]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("future"),
+        "{body}"
+    );
+    assert_eq!(
+        body["acked_through"], 3,
+        "refused events never block the queue"
+    );
+    // Everything else still works: another store's push, health, this till's next sale.
+    let body = hub
+        .push(&other, &[provisional(&other, 1, "m-9", &card(9))])
+        .await;
+    assert_eq!(statuses(&body), ["stored"]);
+    let (next, _) = member_sale(&till, 4, "m-1", "s-ok", "2026-11-20", 1_000);
+    assert_eq!(statuses(&hub.push(&till, &[next]).await), ["stored"]);
+    let r = hub.http.get(hub.url("/v1/health")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(hub.state(&card(1)).await.balance(date("2026-11-20")), 10);
+}
+
+#[tokio::test]
+async fn an_outcome_with_impossible_numbers_is_rejected() {
+    let hub = common::start().await;
+    hub.load_demo_rules().await;
+    let till = hub.enroll("s1").await;
+    let p = provisional(&till, 1, "m-1", &card(1));
+    let (mut e, _) = member_sale(&till, 2, "m-1", "s-neg", "2026-11-20", 1_000);
+    if let EventBody::Sale {
+        outcome: Some(o), ..
+    } = &mut e.body
+    {
+        o.earned_points = -50;
+    }
+    let body = hub.push(&till, &[p, e]).await;
+    assert_eq!(statuses(&body), ["stored", "rejected"], "{body}");
+    assert_eq!(hub.state(&card(1)).await, MemberState::default());
+}
+
+#[tokio::test]
+async fn an_outcome_that_mints_points_is_held_for_review_not_applied() {
+    // The finding: one terminal pushed `earned_points: 1000000` for another store's member;
+    // it was applied and only a discrepancy row recorded.
+    let hub = common::start().await;
+    hub.load_demo_rules().await;
+    let code = card(5);
+    import(&hub, &[(&code, 300, 0, None)]).await;
+    let (_, found) = hub.lookup(&hub.enroll("s0").await, &code).await;
+    let member_id = found["member_id"].as_str().unwrap().to_owned();
+    let till = hub.enroll("s1").await;
+
+    let (mut minted, _) = member_sale(&till, 1, &member_id, "s-mint", "2026-11-20", 1_000);
+    if let EventBody::Sale {
+        outcome: Some(o), ..
+    } = &mut minted.body
+    {
+        o.earned_points = 1_000_000;
+        if let Some(lot) = &mut o.earned_lot {
+            lot.points = 1_000_000;
+        }
+    }
+    // An honest sale: the hub computes the same (the minted one was not applied).
+    let (honest, _) = member_sale(&till, 2, &member_id, "s-honest", "2026-11-20", 1_500);
+    let body = hub.push(&till, &[minted, honest]).await;
+    assert_eq!(statuses(&body), ["stored", "stored"], "{body}");
+    assert_eq!(body["acked_through"], 2);
+    // An honest difference: another till, offline, also gave the day's stamp. Applied, and
+    // classified as the expected kind.
+    let other = hub.enroll("s2").await;
+    let (second_stamp, _) = member_sale(&other, 1, &member_id, "s-stamp", "2026-11-20", 1_200);
+    assert_eq!(
+        statuses(&hub.push(&other, &[second_stamp]).await),
+        ["stored"]
+    );
+    let day = date("2026-11-20");
+    // 300 imported + 15 + 12 for the honest sales; the minted million is not there.
+    assert_eq!(hub.state(&code).await.balance(day), 327);
+
+    let admin = hub.admin();
+    let held = admin.held(0, 100, true).await.unwrap();
+    assert_eq!(held.len(), 1, "{held:?}");
+    assert_eq!(held[0].sale_id, "s-mint");
+    assert!(held[0].reason.contains("points more"), "{}", held[0].reason);
+    let all = admin.discrepancies(0, 100).await.unwrap();
+    let class = |sale: &str| {
+        all.iter()
+            .find(|d| d.sale_id == sale)
+            .map(|d| d.class.clone())
+    };
+    assert_eq!(class("s-mint").as_deref(), Some("amount"));
+    assert_eq!(class("s-honest"), None);
+    assert_eq!(class("s-stamp").as_deref(), Some("stamps"));
+    let stamps_only = admin
+        .discrepancies_of_class(0, 100, "stamps")
+        .await
+        .unwrap();
+    assert_eq!(stamps_only.len(), 1);
+
+    // A person decides: dismissed, nothing applied; deciding again is refused.
+    let decided = admin
+        .resolve_held(
+            &till.terminal_id,
+            1,
+            &tenpo_hub::admin_api::ResolveHeldRequest {
+                action: tenpo_hub::admin_api::HeldAction::Dismiss,
+                reason: "till tampered with; IT informed".into(),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(decided.resolution.as_deref(), Some("dismissed"));
+    assert!(
+        admin
+            .resolve_held(
+                &till.terminal_id,
+                1,
+                &tenpo_hub::admin_api::ResolveHeldRequest {
+                    action: tenpo_hub::admin_api::HeldAction::Release,
+                    reason: "changed my mind".into(),
+                },
+            )
+            .await
+            .is_err()
+    );
+    assert_eq!(hub.state(&code).await.balance(day), 327);
+    assert!(admin.held(0, 100, true).await.unwrap().is_empty());
+    assert_eq!(admin.held(0, 100, false).await.unwrap().len(), 1);
+    // A reason is required.
+    let r = hub
+        .http
+        .post(hub.url(&format!("/v1/admin/held/{}/2", till.terminal_id)))
+        .bearer_auth(common::ADMIN_TOKEN)
+        .json(&json!({"action": "release", "reason": " "}))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_client_error());
+}
+
+#[tokio::test]
+async fn a_released_outcome_is_applied_and_sent_to_the_terminals() {
+    let hub = common::start().await;
+    hub.load_demo_rules().await;
+    let till = hub.enroll("s1").await;
+    let p = provisional(&till, 1, "m-1", &card(1));
+    let (mut big, _) = member_sale(&till, 2, "m-1", "s-big", "2026-11-20", 1_000);
+    if let EventBody::Sale {
+        outcome: Some(o), ..
+    } = &mut big.body
+    {
+        o.earned_points = 5_000;
+        if let Some(lot) = &mut o.earned_lot {
+            lot.points = 5_000;
+        }
+    }
+    hub.push(&till, &[p, big]).await;
+    let day = date("2026-11-20");
+    assert_eq!(hub.state(&card(1)).await.balance(day), 0);
+    let (_, cursor) = hub.drain(&till, "").await;
+    hub.admin()
+        .resolve_held(
+            &till.terminal_id,
+            2,
+            &tenpo_hub::admin_api::ResolveHeldRequest {
+                action: tenpo_hub::admin_api::HeldAction::Release,
+                reason: "campaign the hub did not know; confirmed with the store".into(),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(hub.state(&card(1)).await.balance(day), 5_000);
+    let (changes, _) = hub.drain(&till, &cursor).await;
+    assert!(
+        changes.iter().any(|c| c["kind"] == "member"),
+        "the release reaches the terminals: {changes:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_seq_beyond_what_the_hub_stores_is_refused_whole() {
+    // The finding: seq values above i64::MAX were stored negative.
+    let hub = common::start().await;
+    let till = hub.enroll("s1").await;
+    let mut e = provisional(&till, 1, "m-1", &card(1));
+    e.seq = u64::MAX;
+    let (status, body) = hub.push_items(&till, json!([item(&e)])).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let body = hub.push(&till, &[]).await;
+    assert_eq!(body["acked_through"], 0);
+}
+
+#[tokio::test]
+async fn events_are_judged_on_the_bytes_that_arrived() {
+    let hub = common::start().await;
+    let till = hub.enroll("s1").await;
+    let e = provisional(&till, 1, "m-1", &card(1));
+    // The same event written with other spacing and key order, hashed as sent: stored once.
+    let mut value = serde_json::to_value(&e).unwrap();
+    value["an_unknown_field_from_a_newer_agent"] = json!(true);
+    let bytes = serde_json::to_string_pretty(&value).unwrap();
+    let push = |bytes: &str| {
+        format!(
+            r#"{{"events":[{{"event":{bytes},"content_hash":"{}"}}]}}"#,
+            content_hash_of(bytes.as_bytes())
+        )
+    };
+    let (status, body) = hub.push_body(&till, push(&bytes)).await;
+    assert_eq!(
+        (status, statuses(&body)),
+        (StatusCode::OK, vec!["stored".into()]),
+        "{body}"
+    );
+    // The same bytes again: a duplicate, not a conflict.
+    let (_, body) = hub.push_body(&till, push(&bytes)).await;
+    assert_eq!(statuses(&body), ["duplicate"]);
+    // Other bytes under the same seq: a conflict.
+    let (_, body) = hub
+        .push_body(&till, push(&serde_json::to_string(&e).unwrap()))
+        .await;
+    assert_eq!(statuses(&body), ["conflict"]);
+}
