@@ -162,6 +162,9 @@ pub struct SettingsArgs {
     /// Points per member per business day this till may redeem while the hub is unreachable.
     #[arg(long, env = "TENPO_OFFLINE_REDEEM_LIMIT")]
     pub offline_redeem_limit: Option<i64>,
+    /// Events per push to the hub, 1 to 1000 (`[sync] batch`) [default: 500].
+    #[arg(long, env = "TENPO_SYNC_BATCH")]
+    pub sync_batch: Option<usize>,
     /// The LIFF app id in the kiosk's signup QR code (`[signup] liff_id`).
     #[arg(long, env = "TENPO_LIFF_ID")]
     pub liff_id: Option<String>,
@@ -340,7 +343,7 @@ impl Settings {
                 "must be between 1000 and 3600000",
             ));
         }
-        let batch = file.sync.batch.unwrap_or(500);
+        let batch = args.sync_batch.or(file.sync.batch).unwrap_or(500);
         if !(1..=tenpo_protocol::sync::MAX_PUSH_EVENTS).contains(&batch) {
             return Err(invalid("sync.batch", "must be between 1 and 1000"));
         }
@@ -542,5 +545,38 @@ mod tests {
             ),
             "{err:?}"
         );
+    }
+
+    #[test]
+    fn the_push_batch_size_has_a_flag_over_the_file() {
+        let file = || parse("[sync]\nbatch = 200").unwrap_or_default();
+        let from_file = Settings::from_parts(
+            &SettingsArgs {
+                demo: true,
+                ..SettingsArgs::default()
+            },
+            file(),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(from_file.sync.batch, 200);
+        let flagged = SettingsArgs {
+            demo: true,
+            sync_batch: Some(50),
+            ..SettingsArgs::default()
+        };
+        let s = Settings::from_parts(&flagged, file()).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(s.sync.batch, 50);
+        let bad = SettingsArgs {
+            demo: true,
+            sync_batch: Some(0),
+            ..SettingsArgs::default()
+        };
+        assert!(matches!(
+            Settings::from_parts(&bad, FileConfig::default()),
+            Err(ConfigError::Invalid {
+                key: "sync.batch",
+                ..
+            })
+        ));
     }
 }

@@ -105,6 +105,37 @@ pub async fn run(settings: Settings) -> Result<()> {
     run_until(settings, shutdown_signal()).await
 }
 
+/// The data directory and the files in it, readable by the agent's user only (0700, 0600),
+/// also when an older version or a hand-made directory left them open to others.
+fn make_private(dir: &std::path::Path) -> Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let tighten = |path: &std::path::Path, mode: u32| -> Result<()> {
+            let meta = std::fs::symlink_metadata(path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            if !meta.file_type().is_symlink() && meta.permissions().mode() & 0o077 != 0 {
+                std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+                    .with_context(|| {
+                        format!("cannot make {} private (mode {mode:o})", path.display())
+                    })?;
+            }
+            Ok(())
+        };
+        tighten(dir, 0o700)?;
+        let entries = std::fs::read_dir(dir)
+            .with_context(|| format!("cannot read the data directory {}", dir.display()))?;
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let mode = if path.is_dir() { 0o700 } else { 0o600 };
+            tighten(&path, mode)?;
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = dir;
+    Ok(())
+}
+
 /// Runs the agent until `shutdown` resolves (the Windows service's stop request, say).
 pub async fn run_until(
     settings: Settings,
@@ -116,6 +147,7 @@ pub async fn run_until(
             settings.data_dir.display()
         )
     })?;
+    make_private(&settings.data_dir)?;
     let lock = crate::lock::DataDirLock::acquire(&settings.data_dir)?;
     let terminal = open(&settings).await?;
     let token = api::auth::load_or_create(&settings.data_dir)?;

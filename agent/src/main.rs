@@ -95,7 +95,20 @@ fn init_logging(format: LogFormat) {
     }
 }
 
-fn main() -> Result<()> {
+/// Errors a person can act on are printed as one line, `error: ` and the causes joined by `: `,
+/// never as a Rust backtrace (whatever `RUST_BACKTRACE` says), and the exit code is 1.
+fn main() -> std::process::ExitCode {
+    private_files();
+    match run() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Run(args) => {
@@ -224,6 +237,13 @@ fn enroll(
     }
     std::fs::create_dir_all(data_dir)
         .with_context(|| format!("cannot create {}", data_dir.display()))?;
+    // One writer per data directory: a running agent would keep the old credentials (and
+    // fail every sync with 401) while this writes new ones and re-stamps its outbox. Taken
+    // before the code is used, so a refusal costs no code.
+    let _lock = tenpo_agent::lock::DataDirLock::acquire(data_dir).context(
+        "stop the running agent first (`systemctl stop tenpo-agent`), enrol, then start it \
+         again",
+    )?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -329,4 +349,11 @@ fn export(args: &SettingsArgs, output: Option<PathBuf>) -> Result<()> {
     out.flush().context("writing the export")?;
     eprintln!("exported {n} records");
     Ok(())
+}
+
+/// Everything the agent makes (database, token, credentials, backups, logs) is readable by its
+/// user only, whatever umask it was started with (docs/design.md §7).
+fn private_files() {
+    #[cfg(unix)]
+    rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
 }

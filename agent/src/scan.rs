@@ -161,7 +161,10 @@ impl Pipeline {
 
     fn scan(&self, scanner: &str, frame: &[u8], at: Instant) -> Option<ScanEvent> {
         let now = Utc::now();
-        let raw = String::from_utf8_lossy(frame).into_owned();
+        let read = String::from_utf8_lossy(frame).into_owned();
+        // A signed LINE-card QR is never echoed: whoever reads the stream could replay it at
+        // another till within its time window (docs/design.md §7).
+        let line_card = read.contains(tenpo_protocol::card::PREFIX);
         let parsed = parse_frame(frame);
         let symbology = parsed
             .as_ref()
@@ -201,6 +204,12 @@ impl Pipeline {
             },
             Err(rejection) => rejected(&rejection),
         };
+        let raw = match (&outcome, line_card) {
+            (_, false) => read,
+            (ScanOutcome::Member { member }, true) => member.number.clone(),
+            (ScanOutcome::NotKnown { code, .. }, true) => code.clone(),
+            (ScanOutcome::Rejected { .. }, true) => format!("{}…", tenpo_protocol::card::PREFIX),
+        };
         let rejected_scan = matches!(outcome, ScanOutcome::Rejected { .. });
         if let ScanOutcome::Rejected { reason_code, .. } = &outcome {
             tracing::info!(scanner, reason = %reason_code, "scan rejected");
@@ -216,6 +225,7 @@ impl Pipeline {
             scan_id: self.next_id.fetch_add(1, Ordering::Relaxed),
             scanner: scanner.to_owned(),
             raw,
+            line_card,
             symbology,
             at: now,
             outcome,

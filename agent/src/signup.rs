@@ -389,7 +389,8 @@ impl Signups {
         text: &str,
         wait: Duration,
     ) -> Result<SignupStatus, SignupError> {
-        let claimed = wire::peek(text)?;
+        // Not a signup code at all (a typo, a probe): no such session, not a failure.
+        let claimed = wire::peek(text).map_err(|_| SignupError::NotFound)?;
         let session = match self.session(&claimed.id()) {
             Some(s) if s.text == text => s,
             Some(_) => return Err(SignupError::NotFound),

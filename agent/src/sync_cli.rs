@@ -89,13 +89,15 @@ async fn through_running_agent(settings: &Settings, first: Status) -> Result<()>
             .unwrap_or_default();
         bar.set_message(format!("{members} members cached {error}"));
         let passes = sync.as_ref().map_or(0, |s| s.passes);
-        if status.pending_events == 0 && passes > passes_before {
+        let online = sync.as_ref().is_some_and(|s| s.online);
+        if status.pending_events == 0 && passes > passes_before && online {
             bar.finish_with_message(format!("{members} members cached; nothing pending"));
             return Ok(());
         }
-        if !error.is_empty() && started.elapsed() > Duration::from_secs(60) {
+        // Not reached after several of the agent's own retries: say so, and fail.
+        if !error.is_empty() && started.elapsed() > Duration::from_secs(20) {
             bar.abandon();
-            bail!("sync keeps failing: {error}");
+            bail!("the hub could not be reached, nothing was synced: {error}");
         }
     }
 }

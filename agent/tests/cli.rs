@@ -125,7 +125,7 @@ fn runs_logs_json_and_stops_cleanly_on_sigterm() {
     assert!(
         http(
             port,
-            "GET /v1/health HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n"
+            "GET /v1/health HTTP/1.1\r\nhost: 127.0.0.1\r\nconnection: close\r\n\r\n"
         )
         .contains("\"ok\"")
     );
@@ -134,7 +134,7 @@ fn runs_logs_json_and_stops_cleanly_on_sigterm() {
     let answer = http(
         port,
         &format!(
-            "POST /v1/sales HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+            "POST /v1/sales HTTP/1.1\r\nhost: 127.0.0.1\r\nauthorization: Bearer {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
             token.trim(),
             body.len()
         ),
@@ -240,7 +240,7 @@ fn a_stdin_scanner_and_doctor() {
     let status = loop {
         let s = body_of(&http(
             port,
-            "GET /v1/status HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n",
+            "GET /v1/status HTTP/1.1\r\nhost: 127.0.0.1\r\nconnection: close\r\n\r\n",
         ));
         if s["scanners"][0]["scans"] == 2 {
             break s;
@@ -291,6 +291,98 @@ fn a_stdin_scanner_and_doctor() {
     assert!(report.contains("fix: "), "{report}");
 
     drop(stdin);
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+#[cfg(unix)]
+#[test]
+fn the_data_directory_and_its_files_are_private_whatever_the_umask() {
+    // The finding: run by hand with umask 022, the data directory was 0755 and tenpo.db 0644.
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let script = format!(
+        "umask 022; exec '{}' run --demo --listen 127.0.0.1:0 --data-dir '{}'",
+        env!("CARGO_BIN_EXE_tenpo-agent"),
+        data.display()
+    );
+    let mut child = Command::new("sh")
+        .args(["-c", &script])
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let port = recorded_port(&data);
+    assert!(
+        http(
+            port,
+            "GET /v1/health HTTP/1.1\r\nhost: 127.0.0.1\r\nconnection: close\r\n\r\n"
+        )
+        .contains("\"ok\"")
+    );
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&data), 0o700, "the data directory");
+    let mut files = 0;
+    for entry in std::fs::read_dir(&data).unwrap() {
+        let path = entry.unwrap().path();
+        let expected = if path.is_dir() { 0o700 } else { 0o600 };
+        assert_eq!(mode(&path), expected, "{}", path.display());
+        files += 1;
+    }
+    assert!(files >= 3, "tenpo.db, api-token, agent.lock at least");
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+#[test]
+fn an_expected_error_is_one_line_without_a_backtrace() {
+    // The finding: with RUST_BACKTRACE=1 in the environment, errors came with a Rust backtrace.
+    let out = agent()
+        .args(["validate", "/nonexistent/agent.toml"])
+        .env("RUST_BACKTRACE", "1")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.starts_with("error: "), "{stderr}");
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+    assert!(!stderr.to_lowercase().contains("backtrace"), "{stderr}");
+}
+
+#[test]
+fn enrol_is_refused_while_an_agent_runs_on_the_data_directory() {
+    // The finding: `enroll --force` was accepted while the agent ran; the running agent then
+    // failed every sync with 401.
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = agent()
+        .args(["run", "--demo", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    recorded_port(dir.path());
+    let out = agent()
+        .args([
+            "enroll",
+            "--hub",
+            "http://127.0.0.1:9",
+            "--code",
+            "AAAA-BBBB-CCCC",
+            "--force",
+        ])
+        .arg("--data-dir")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("stop the running agent"),
+        "{}",
+        text(&out)
+    );
+    assert!(!dir.path().join("hub.json").exists(), "nothing was written");
     child.kill().unwrap();
     child.wait().unwrap();
 }

@@ -25,9 +25,18 @@ struct Events {
 
 impl Events {
     async fn open(agent: &TestAgent) -> Events {
+        // Scans name members: the stream needs the local token.
+        let refused = agent
+            .client
+            .get(format!("{}/v1/scans/stream", agent.url))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(refused.status().as_u16(), 401);
         let response = agent
             .client
             .get(format!("{}/v1/scans/stream", agent.url))
+            .bearer_auth(&agent.token)
             .send()
             .await
             .unwrap();
@@ -182,13 +191,20 @@ async fn the_line_card_qr_is_checked_offline() {
         .unwrap()
     };
 
+    let signed = token(now, &key);
     master
-        .write_all(format!("]Q1{}\r", token(now, &key)).as_bytes())
+        .write_all(format!("]Q1{signed}\r").as_bytes())
         .unwrap();
     let e = events.next().await;
     assert_eq!(e["outcome"], "member", "{e}");
     assert_eq!(e["symbology"], "qr");
     assert_eq!(e["member"]["number"], STANDARD);
+    // The signed code is never echoed (another till would take it within its window).
+    assert_eq!(
+        (e["raw"].as_str(), e["line_card"].as_bool()),
+        (Some(STANDARD), Some(true))
+    );
+    assert!(!e.to_string().contains(&signed[3..20]), "{e}");
 
     // A screenshot from an hour ago stops working.
     master
@@ -197,6 +213,7 @@ async fn the_line_card_qr_is_checked_offline() {
     let e = events.next().await;
     assert_eq!(e["outcome"], "rejected", "{e}");
     assert!(e["reason"].as_str().unwrap().contains("refresh"), "{e}");
+    assert_eq!(e["raw"], "T1.…", "{e}");
 
     // Signed by someone else.
     let forger = SigningKey::from_bytes(&[9u8; 32]);
@@ -218,7 +235,13 @@ async fn a_stalled_subscriber_does_not_hold_scans_up() {
     let mut stalled =
         std::net::TcpStream::connect(agent.url.trim_start_matches("http://")).unwrap();
     stalled
-        .write_all(b"GET /v1/scans/stream HTTP/1.1\r\nhost: x\r\n\r\n")
+        .write_all(
+            format!(
+                "GET /v1/scans/stream HTTP/1.1\r\nhost: 127.0.0.1\r\nauthorization: Bearer {}\r\n\r\n",
+                agent.token
+            )
+            .as_bytes(),
+        )
         .unwrap();
     let mut events = Events::open(&agent).await;
     // 400 scans of distinct valid cards (each a new card), in bursts of 25, each burst read

@@ -88,11 +88,14 @@ pub struct ImportReport {
 #[serde(deny_unknown_fields)]
 pub struct CouponRequest {
     /// The coupon's id, the same for every member it goes to; made by the hub when absent
-    /// (`birthday-YYYY-MM` for birthday-month coupons).
+    /// (for birthday-month coupons, an opaque id, the same for the same month and year).
     #[serde(default)]
     pub coupon_id: Option<String>,
     #[serde(default)]
     pub member_ids: Vec<String>,
+    /// Members named by a card code or member number (what staff have in hand).
+    #[serde(default)]
+    pub card_codes: Vec<String>,
     /// 1 to 12.
     #[serde(default)]
     pub birthday_month: Option<u32>,
@@ -112,6 +115,9 @@ pub struct CouponReport {
     pub already_issued: u64,
     /// Named member ids the hub does not know.
     pub unknown_members: Vec<String>,
+    /// Named card codes that name no member.
+    #[serde(default)]
+    pub unknown_cards: Vec<String>,
 }
 
 /// `POST /v1/admin/codes/revoke`
@@ -226,4 +232,40 @@ pub struct ListQuery {
     /// Held outcomes still waiting for a person only (`GET /v1/admin/held`).
     #[serde(default)]
     pub open: Option<bool>,
+}
+
+/// `GET /v1/admin/terminals/{terminal_id}/events` and `…/sales/{sale_id}`: a terminal's events
+/// as the hub holds them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TerminalEvents {
+    pub terminal_id: String,
+    pub store_id: String,
+    /// The terminal's mark: every event 1..=this is held.
+    pub acked_through: u64,
+    pub events: Vec<EventAudit>,
+}
+
+/// One event slot: what arrived, what the hub made of it, and whether it is in the member's
+/// state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventAudit {
+    pub seq: u64,
+    pub event_id: Option<String>,
+    pub kind: Option<String>,
+    /// `stored`, `rejected` or `conflict`.
+    pub status: String,
+    pub reason: Option<String>,
+    /// SHA-256 of the bytes received: the same as the terminal's export shows for this seq.
+    pub content_hash: String,
+    pub received_at: String,
+    /// Whether its outcome is in the member's state at the hub.
+    pub applied: bool,
+    /// `waiting`, `released` or `dismissed` when it was held for review.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held: Option<String>,
+    /// Classes of the discrepancies found on re-evaluation, if any.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub discrepancies: Vec<String>,
+    /// The event as received.
+    pub event: serde_json::Value,
 }

@@ -6,6 +6,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tenpo_protocol::ErrorBody;
 
+use crate::admin_api::TerminalEvents;
 use crate::admin_api::{
     ConflictView, CouponReport, CouponRequest, DiscrepancyView, EnrollmentCodeRequest,
     EnrollmentCodeResponse, HeldView, ImportReport, ImportRequest, ImportRow, ResolveHeldRequest,
@@ -194,6 +195,34 @@ impl AdminClient {
     ) -> Result<Vec<DiscrepancyView>, ClientError> {
         self.get(&format!(
             "/v1/admin/discrepancies?after={after}&limit={limit}&class={class}"
+        ))
+        .await
+    }
+
+    /// A terminal's events as the hub holds them, after `after`.
+    pub async fn terminal_events(
+        &self,
+        terminal_id: &str,
+        after: u64,
+        limit: u32,
+    ) -> Result<TerminalEvents, ClientError> {
+        self.get(&format!(
+            "/v1/admin/terminals/{terminal_id}/events?after={after}&limit={limit}"
+        ))
+        .await
+    }
+
+    /// Every event a terminal sent about one of its sales.
+    pub async fn terminal_sale(
+        &self,
+        terminal_id: &str,
+        sale_id: &str,
+    ) -> Result<TerminalEvents, ClientError> {
+        // A sale id may hold `/`, `?` or `#`: escaped as a path segment.
+        let escaped =
+            percent_encoding::utf8_percent_encode(sale_id, percent_encoding::NON_ALPHANUMERIC);
+        self.get(&format!(
+            "/v1/admin/terminals/{terminal_id}/sales/{escaped}"
         ))
         .await
     }

@@ -105,15 +105,25 @@ pub async fn import_members(hub: &HubArgs, file: &Path, batch_size: usize) -> Re
     for r in &rejected {
         println!("line {}: {} — {}", r.line, r.card_code, r.reason);
     }
+    if !rejected.is_empty() {
+        bail!(
+            "{} rows were not imported: fix them and import the file again (rows already \
+             imported come back as duplicates)",
+            rejected.len()
+        );
+    }
     Ok(())
 }
 
 #[derive(Debug, Args)]
-#[command(group = clap::ArgGroup::new("who").required(true).args(["member", "birthday_month"]))]
+#[command(group = clap::ArgGroup::new("who").required(true).multiple(true).args(["card", "member", "birthday_month"]))]
 #[command(group = clap::ArgGroup::new("what").required(true).args(["value_yen", "points"]))]
 pub struct CouponArgs {
     #[command(flatten)]
     hub: HubArgs,
+    /// A member's card code or member number (repeat for several): what staff have in hand.
+    #[arg(long = "card")]
+    card: Vec<String>,
     /// A member id (repeat for several).
     #[arg(long = "member")]
     member: Vec<String>,
@@ -130,9 +140,12 @@ pub struct CouponArgs {
     #[arg(long)]
     valid_days: u32,
     /// The coupon id (issuing the same id again gives nobody a second one) [default:
-    /// birthday-YYYY-MM for birthday coupons, else a new id].
+    /// the same opaque id for a month's birthday coupons, else a new id].
     #[arg(long)]
     id: Option<String>,
+    /// Print the report as JSON (for scripts).
+    #[arg(long)]
+    json: bool,
 }
 
 pub async fn issue_coupon(args: &CouponArgs) -> Result<()> {
@@ -145,11 +158,25 @@ pub async fn issue_coupon(args: &CouponArgs) -> Result<()> {
         .issue_coupons(&CouponRequest {
             coupon_id: args.id.clone(),
             member_ids: args.member.clone(),
+            card_codes: args.card.clone(),
             birthday_month: args.birthday_month,
             benefit,
             valid_days: args.valid_days,
         })
         .await?;
+    let unknown = report.unknown_members.len() + report.unknown_cards.len();
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print_coupon_report(&report);
+    }
+    if unknown > 0 {
+        bail!("{unknown} of the members named are unknown: nothing was issued to them");
+    }
+    Ok(())
+}
+
+fn print_coupon_report(report: &tenpo_hub::admin_api::CouponReport) {
     println!(
         "coupon {} (valid {} to {}): issued to {} members, {} already had it",
         report.coupon_id,
@@ -161,7 +188,9 @@ pub async fn issue_coupon(args: &CouponArgs) -> Result<()> {
     for id in &report.unknown_members {
         println!("unknown member: {id}");
     }
-    Ok(())
+    for code in &report.unknown_cards {
+        println!("no member has the card: {code}");
+    }
 }
 
 pub async fn revoke_code(hub: &HubArgs, code: &str) -> Result<()> {
@@ -294,4 +323,80 @@ pub async fn held_decide(
         );
     }
     Ok(())
+}
+
+/// `tenpo-hub events --terminal T`: a terminal's events as the hub holds them.
+pub async fn events(hub: &HubArgs, terminal: &str, after: u64, json: bool) -> Result<()> {
+    let client = client(hub)?;
+    let mut after = after;
+    let mut all: Option<tenpo_hub::admin_api::TerminalEvents> = None;
+    loop {
+        let page = client.terminal_events(terminal, after, 1000).await?;
+        let Some(last) = page.events.last().map(|e| e.seq) else {
+            all.get_or_insert(page);
+            break;
+        };
+        after = last;
+        match &mut all {
+            Some(all) => all.events.extend(page.events),
+            None => all = Some(page),
+        }
+    }
+    let Some(all) = all else { return Ok(()) };
+    if json {
+        println!("{}", serde_json::to_string_pretty(&all)?);
+        return Ok(());
+    }
+    println!(
+        "terminal {} (store {}): {} events held, all through seq {}",
+        all.terminal_id,
+        all.store_id,
+        all.events.len(),
+        all.acked_through
+    );
+    for e in &all.events {
+        print_event(e);
+    }
+    Ok(())
+}
+
+/// `tenpo-hub sale --terminal T SALE_ID`: did the sale arrive, and what was applied.
+pub async fn sale(hub: &HubArgs, terminal: &str, sale_id: &str, json: bool) -> Result<()> {
+    let found = client(hub)?.terminal_sale(terminal, sale_id).await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&found)?);
+        return Ok(());
+    }
+    println!(
+        "sale {sale_id} of terminal {}: {} event(s)",
+        found.terminal_id,
+        found.events.len()
+    );
+    for e in &found.events {
+        print_event(e);
+    }
+    Ok(())
+}
+
+fn print_event(e: &tenpo_hub::admin_api::EventAudit) {
+    let mut notes = Vec::new();
+    notes.push(if e.applied { "applied" } else { "not applied" }.to_owned());
+    if let Some(h) = &e.held {
+        notes.push(format!("held for review: {h}"));
+    }
+    if !e.discrepancies.is_empty() {
+        notes.push(format!("discrepancy: {}", e.discrepancies.join(", ")));
+    }
+    if let Some(r) = &e.reason {
+        notes.push(r.clone());
+    }
+    println!(
+        "seq {} {} {} ({}) hash {}… {}",
+        e.seq,
+        e.kind.as_deref().unwrap_or("?"),
+        e.status,
+        notes.join("; "),
+        &e.content_hash.get(..12).unwrap_or(&e.content_hash),
+        e.received_at
+    );
 }

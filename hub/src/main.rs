@@ -101,6 +101,31 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// A terminal's events as the hub holds them: status, whether applied, held, discrepancies.
+    Events {
+        #[command(flatten)]
+        hub: HubArgs,
+        /// The terminal's id.
+        #[arg(long)]
+        terminal: String,
+        /// Only events after this seq.
+        #[arg(long, default_value_t = 0)]
+        after: u64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Did a terminal's sale arrive, and what was applied (the sale and its refunds).
+    Sale {
+        #[command(flatten)]
+        hub: HubArgs,
+        /// The terminal's id.
+        #[arg(long)]
+        terminal: String,
+        /// The POS's sale id.
+        sale_id: String,
+        #[arg(long)]
+        json: bool,
+    },
     /// List till outcomes held for review (an outcome giving more than the hub computes).
     Held {
         #[command(flatten)]
@@ -166,7 +191,20 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
         .context("cannot start the async runtime")
 }
 
-fn main() -> Result<()> {
+/// Errors a person can act on are printed as one line, `error: ` and the causes joined by `: `,
+/// never as a Rust backtrace (whatever `RUST_BACKTRACE` says), and the exit code is 1.
+fn main() -> std::process::ExitCode {
+    private_files();
+    match run() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve(args) => {
@@ -237,6 +275,18 @@ async fn admin(command: Command) -> Result<()> {
         Command::Conflicts { hub, json } => c::conflicts(&hub, json).await,
         Command::Discrepancies { hub, json } => c::discrepancies(&hub, json).await,
         Command::Held { hub, open, json } => c::held(&hub, open, json).await,
+        Command::Events {
+            hub,
+            terminal,
+            after,
+            json,
+        } => c::events(&hub, &terminal, after, json).await,
+        Command::Sale {
+            hub,
+            terminal,
+            sale_id,
+            json,
+        } => c::sale(&hub, &terminal, &sale_id, json).await,
         Command::HeldDecide {
             hub,
             terminal,
@@ -255,4 +305,11 @@ fn parse_held_action(s: &str) -> Result<tenpo_hub::admin_api::HeldAction, String
         "dismiss" => Ok(tenpo_hub::admin_api::HeldAction::Dismiss),
         other => Err(format!("{other:?}: expected release or dismiss")),
     }
+}
+
+/// Everything the hub makes (database, its copies, the admin token) is readable by its user
+/// only, whatever umask it was started with (docs/design.md §7).
+fn private_files() {
+    #[cfg(unix)]
+    rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
 }

@@ -239,8 +239,10 @@ fn the_binary_serves_imports_a_csv_and_reports_rejected_lines() {
         ],
     );
     let stdout = String::from_utf8_lossy(&out.stdout);
+    // Rows were refused: the command says which, and fails (a script must notice).
+    assert!(!out.status.success(), "refused rows must fail the command");
     assert!(
-        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).contains("4 rows were not imported"),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
@@ -280,6 +282,39 @@ fn the_binary_serves_imports_a_csv_and_reports_rejected_lines() {
     );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("issued to 1 members"), "{stdout}");
+    assert!(out.status.success());
+    // By card code, as staff have it; an unknown card fails the command, with the card named.
+    let out = admin_cmd(
+        &served.base,
+        &[
+            "issue-coupon",
+            "--card",
+            &card(1),
+            "--card",
+            &card(9),
+            "--points",
+            "50",
+            "--valid-days",
+            "7",
+            "--json",
+        ],
+    );
+    assert!(
+        !out.status.success(),
+        "an unknown card must fail the command"
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["issued"], 1, "{report}");
+    assert_eq!(
+        report["unknown_cards"],
+        serde_json::json!([card(9)]),
+        "{report}"
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("unknown"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let out = admin_cmd(&served.base, &["enroll-code", "--store", "store-9"]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
@@ -351,4 +386,44 @@ fn validate_names_bad_keys() {
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains(key), "{key}: {err}");
     }
+}
+
+#[cfg(unix)]
+#[test]
+fn the_data_directory_and_its_files_are_private_whatever_the_umask() {
+    use std::os::unix::fs::PermissionsExt;
+    // The hub runs under `sh -c 'umask 022; exec tenpo-hub serve …'`.
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("hub-data");
+    let script = format!(
+        "umask 022; exec '{BIN}' --log-format json serve --listen 127.0.0.1:0 --data-dir '{}'",
+        data.display()
+    );
+    let mut child = Command::new("sh")
+        .args(["-c", &script])
+        .env_remove("TENPO_HUB_ADMIN_TOKEN")
+        .env_remove("TENPO_HUB_ADMIN_TOKEN_FILE")
+        .env_remove("TENPO_HUB_CONFIG")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let ready = BufReader::new(stderr)
+        .lines()
+        .take(50)
+        .any(|l| l.unwrap().contains("tenpo-hub ready"));
+    assert!(ready, "the hub never said it was ready");
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&data), 0o700, "the data directory");
+    let mut files = 0;
+    for entry in std::fs::read_dir(&data).unwrap() {
+        let path = entry.unwrap().path();
+        let expected = if path.is_dir() { 0o700 } else { 0o600 };
+        assert_eq!(mode(&path), expected, "{}", path.display());
+        files += 1;
+    }
+    assert!(files >= 2, "hub.db and the admin token at least");
+    child.kill().unwrap();
+    child.wait().unwrap();
 }

@@ -219,6 +219,32 @@ async fn an_outcome_that_mints_points_is_held_for_review_not_applied() {
     assert_eq!(hub.state(&code).await.balance(day), 327);
     assert!(admin.held(0, 100, true).await.unwrap().is_empty());
     assert_eq!(admin.held(0, 100, false).await.unwrap().len(), 1);
+    // The audit path: did each sale arrive, and what was applied.
+    let minted = admin
+        .terminal_sale(&till.terminal_id, "s-mint")
+        .await
+        .unwrap();
+    assert_eq!(minted.events.len(), 1);
+    let e = &minted.events[0];
+    assert_eq!((e.status.as_str(), e.applied), ("stored", false), "{e:?}");
+    assert_eq!(e.held.as_deref(), Some("dismissed"));
+    assert_eq!(e.discrepancies, ["amount"]);
+    let honest = admin
+        .terminal_sale(&till.terminal_id, "s-honest")
+        .await
+        .unwrap();
+    assert!(honest.events[0].applied && honest.events[0].held.is_none());
+    let all = admin
+        .terminal_events(&till.terminal_id, 0, 100)
+        .await
+        .unwrap();
+    assert_eq!((all.acked_through, all.events.len()), (2, 2));
+    assert!(
+        admin
+            .terminal_sale(&till.terminal_id, "never-sent")
+            .await
+            .is_err()
+    );
     // A reason is required.
     let r = hub
         .http

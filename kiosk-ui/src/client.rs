@@ -174,6 +174,7 @@ impl AgentClient {
         let mut response = self
             .stream_http
             .get(format!("{}/v1/scans/stream", self.base))
+            .bearer_auth(&self.token)
             .header("accept", "text/event-stream")
             .send()
             .await

@@ -319,9 +319,7 @@ impl Kiosk {
                 self.screen = Screen::Notice(reason);
                 Vec::new()
             }
-            ScanOutcome::Member { .. } | ScanOutcome::NotKnown { .. }
-                if scan.raw.trim().starts_with(tenpo_protocol::card::PREFIX) =>
-            {
+            ScanOutcome::Member { .. } | ScanOutcome::NotKnown { .. } if scan.line_card => {
                 self.screen = Screen::AlreadyLineCard;
                 Vec::new()
             }

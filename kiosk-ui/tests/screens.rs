@@ -230,6 +230,7 @@ fn card_link_from_a_scan_then_linked() {
             scan_id: 1,
             scanner: "front".into(),
             raw: "2000000000015".into(),
+            line_card: false,
             symbology: "ean13".into(),
             at: now(),
             outcome: ScanOutcome::Member {
@@ -295,6 +296,7 @@ fn refused_cards_say_why() {
             scan_id: 2,
             scanner: "front".into(),
             raw: "2000000000016".into(),
+            line_card: false,
             symbology: "ean13".into(),
             at: now(),
             outcome: ScanOutcome::Rejected {
@@ -321,7 +323,8 @@ fn refused_cards_say_why() {
         Event::Scan(ScanEvent {
             scan_id: 3,
             scanner: "front".into(),
-            raw: "T1.AQAAAAE".into(),
+            raw: "2900000000017".into(),
+            line_card: true,
             symbology: "qr".into(),
             at: now(),
             outcome: ScanOutcome::Member {
@@ -406,6 +409,7 @@ fn scanned(c: &mut Counter, outcome: ScanOutcome) {
         scan_id: 1,
         scanner: "till".into(),
         raw: "2000000000015".into(),
+        line_card: false,
         symbology: "ean13".into(),
         at: now(),
         outcome,

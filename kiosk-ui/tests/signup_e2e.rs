@@ -227,6 +227,7 @@ async fn a_scanned_paper_card_links_to_line_and_keeps_its_balance() {
             scan_id: 1,
             scanner: "kiosk".into(),
             raw: card.into(),
+            line_card: false,
             symbology: "ean13".into(),
             at: Utc::now(),
             outcome: tenpo_protocol::agent::ScanOutcome::Member {

@@ -97,7 +97,12 @@ pub struct ScanEvent {
     pub scan_id: u64,
     pub scanner: String,
     /// The code as read, after framing (not valid UTF-8 is shown with replacement characters).
+    /// A signed LINE-card QR is never echoed (another till would accept it within its time
+    /// window): for one, this is the card's member number, or `T1.…` when it was refused.
     pub raw: String,
+    /// Whether the code was the LINE card's signed QR.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub line_card: bool,
     /// `ean13`, `ean8`, `codabar`, `code128`, `qr`, … or `unknown`.
     pub symbology: String,
     #[schema(value_type = String, format = DateTime)]
@@ -330,6 +335,24 @@ fn field(field: impl Into<String>, problem: impl Into<String>) -> FieldError {
         field: field.into(),
         problem: problem.into(),
     }
+}
+
+/// Whether text that reaches terminals and screens (a terminal's name, a reason) is free of
+/// control characters (NUL, newlines, escapes) and of the invisible marks that reorder or hide
+/// text (bidirectional overrides and isolates, zero-width characters): what a cashier or IT
+/// person reads is what is there.
+pub fn is_plain_text(value: &str) -> bool {
+    !value.chars().any(|c| {
+        c.is_control()
+            || matches!(
+                c,
+                '\u{200B}'..='\u{200F}'
+                    | '\u{202A}'..='\u{202E}'
+                    | '\u{2060}'..='\u{2069}'
+                    | '\u{061C}'
+                    | '\u{FEFF}'
+            )
+    })
 }
 
 /// Ids are 1 to 64 printable ASCII characters without spaces.

@@ -61,6 +61,11 @@ pub enum ErrorCode {
     LineAccountTaken,
     /// LINE (or the hub's link to it) is not available now: try again in a moment.
     LineUnavailable,
+    /// The request took longer than the server allows (a slow or stalled client): send it again.
+    Timeout,
+    /// The request named a host this server does not answer for (the local API answers only
+    /// `127.0.0.1`, `localhost` and `[::1]`, against DNS rebinding).
+    MisdirectedRequest,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]

@@ -163,6 +163,9 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/sales", post(record_sale))
         .route("/v1/sales/{sale_id}/refunds", post(record_refund))
         .route("/v1/sync", post(sync_now))
+        // Scans name members and cards: only the counter screen and the kiosk, which hold the
+        // token, follow them.
+        .route("/v1/scans/stream", get(scan_stream))
         .route("/v1/signups", post(crate::signup::open))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
@@ -172,7 +175,6 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/health", get(health))
         .route("/v1/status", get(status))
         .route("/v1/members/{code}", get(member))
-        .route("/v1/scans/stream", get(scan_stream))
         .route("/v1/signups/{token}", get(crate::signup::status))
         .route("/v1/openapi.json", get(openapi_json))
         .route("/metrics", get(metrics::metrics))
@@ -180,6 +182,8 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        // Loopback names only: a web page cannot reach member data through DNS rebinding.
+        .layer(middleware::from_fn(tenpo_edge::loopback_host_only))
         .with_state(state)
 }
 
@@ -189,9 +193,8 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    // Bounded: header-read and request timeouts, a connection limit, panics answered 500.
+    tenpo_edge::serve(listener, router(state), tenpo_edge::Limits::AGENT, shutdown).await
 }
 
 /// Runs a ledger call on the blocking pool.

@@ -214,3 +214,32 @@ pub async fn resolve_held<S: HubStore>(
         .await?;
     Ok(Json(view).into_response())
 }
+
+/// `GET /v1/admin/terminals/{terminal_id}/events?after=SEQ&limit=N`: the audit path.
+pub async fn terminal_events<S: HubStore>(
+    State(app): State<AppState<S>>,
+    _: AdminAuth,
+    path: Result<Path<String>, PathRejection>,
+    query: Result<Query<ListQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Path(terminal_id) = path.map_err(|e| ApiError::invalid(format!("bad path: {e}")))?;
+    let q = list_query(query)?;
+    let after = u64::try_from(q.after.unwrap_or(0).max(0)).unwrap_or(0);
+    let events = app
+        .store
+        .terminal_events(terminal_id, after, q.limit.unwrap_or(100))
+        .await?;
+    Ok(Json(events).into_response())
+}
+
+/// `GET /v1/admin/terminals/{terminal_id}/sales/{sale_id}`: did the sale arrive, what was
+/// applied.
+pub async fn terminal_sale<S: HubStore>(
+    State(app): State<AppState<S>>,
+    _: AdminAuth,
+    path: Result<Path<(String, String)>, PathRejection>,
+) -> Result<Response, ApiError> {
+    let Path((terminal_id, sale_id)) =
+        path.map_err(|e| ApiError::invalid(format!("bad path: {e}")))?;
+    Ok(Json(app.store.terminal_sale(terminal_id, sale_id).await?).into_response())
+}

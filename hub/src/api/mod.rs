@@ -99,6 +99,14 @@ pub fn router<S: HubStore>(state: AppState<S>) -> Router {
         .route("/v1/admin/discrepancies", get(a::discrepancies::<S>))
         .route("/v1/admin/held", get(a::held::<S>))
         .route(
+            "/v1/admin/terminals/{terminal_id}/events",
+            get(a::terminal_events::<S>),
+        )
+        .route(
+            "/v1/admin/terminals/{terminal_id}/sales/{sale_id}",
+            get(a::terminal_sale::<S>),
+        )
+        .route(
             "/v1/admin/held/{terminal_id}/{seq}",
             post(a::resolve_held::<S>),
         )
@@ -135,9 +143,8 @@ pub async fn serve<S: HubStore>(
     state: AppState<S>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    // Bounded: header-read and request timeouts, a connection limit, panics answered 500.
+    tenpo_edge::serve(listener, router(state), tenpo_edge::Limits::HUB, shutdown).await
 }
 
 async fn openapi_json() -> Response {

@@ -46,10 +46,11 @@ pub async fn enroll<S: HubStore>(
     let req: EnrollRequest = parse_json(&body?)?;
     let name = req.terminal_name.map(|n| n.trim().to_owned());
     if let Some(n) = &name
-        && (n.chars().count() > 64 || n.chars().any(char::is_control))
+        && (n.chars().count() > 64 || !tenpo_protocol::agent::is_plain_text(n))
     {
         return Err(ApiError::invalid(
-            "terminal_name must be at most 64 characters, without control characters",
+            "terminal_name must be at most 64 characters, without control characters or \
+             invisible direction marks",
         ));
     }
     let enrolled = app.store.enroll(req.code, name, Utc::now()).await?;

@@ -15,6 +15,7 @@ use chrono::{DateTime, Utc};
 use tenpo_loyalty::{Date, RuleSet};
 use tenpo_protocol::sync::{Change, MemberSnapshot, PushResult};
 
+use crate::admin_api::TerminalEvents;
 use crate::admin_api::{
     ConflictView, CouponReport, CouponRequest, DiscrepancyView, HeldAction, HeldView, ImportReport,
     ImportRow, Revoked,
@@ -253,6 +254,21 @@ pub trait HubStore: Send + Sync + 'static {
         reason: String,
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<HeldView, StoreError>> + Send;
+
+    /// A terminal's event slots after `after` (the audit path).
+    fn terminal_events(
+        &self,
+        terminal_id: String,
+        after: u64,
+        limit: u32,
+    ) -> impl Future<Output = Result<TerminalEvents, StoreError>> + Send;
+
+    /// Every event a terminal sent about one of its sales: did it arrive, what was applied.
+    fn terminal_sale(
+        &self,
+        terminal_id: String,
+        sale_id: String,
+    ) -> impl Future<Output = Result<TerminalEvents, StoreError>> + Send;
 
     /// Whether a write can begin now (`/v1/health` says ok only then).
     fn check_writable(&self) -> impl Future<Output = Result<(), StoreError>> + Send;

@@ -329,8 +329,11 @@ pub(crate) fn import_members(
 
 fn check_coupon(req: &CouponRequest) -> Result<(), StoreError> {
     let bad = |m: String| Err(StoreError::Invalid(m));
-    match (req.member_ids.is_empty(), req.birthday_month) {
-        (true, None) => return bad("name members (`member_ids`) or a `birthday_month`".into()),
+    let named = req.member_ids.is_empty() && req.card_codes.is_empty();
+    match (named, req.birthday_month) {
+        (true, None) => {
+            return bad("name members (`card_codes` or `member_ids`) or a `birthday_month`".into());
+        }
         (false, Some(_)) => {
             return bad("name members or a birthday month, not both".into());
         }
@@ -362,7 +365,17 @@ pub(crate) fn issue_coupons(
     check_coupon(&req)?;
     let coupon_id = match (&req.coupon_id, req.birthday_month) {
         (Some(id), _) => id.trim().to_owned(),
-        (None, Some(m)) => format!("birthday-{:04}-{m:02}", today.year()),
+        // Coupons reach every terminal: the id must not say the members' birth month
+        // (docs/design.md §7). Opaque, yet the same for the same month and year of this hub's
+        // database, so running the month's issue twice gives nobody a second one.
+        (None, Some(m)) => {
+            let epoch: String = tx
+                .prepare_cached("SELECT value FROM meta WHERE key = 'epoch'")?
+                .query_row([], |r| r.get(0))?;
+            let digest =
+                secrets::sha256(format!("{epoch}/birthday/{}/{m}", today.year()).as_bytes());
+            format!("coupon-{}", &secrets::hex(&digest)[..16])
+        }
         (None, None) => format!(
             "coupon-{}-{}",
             today.to_string().replace('-', ""),
@@ -389,6 +402,15 @@ pub(crate) fn issue_coupons(
                 targets.insert(real);
             }
             None => unknown_members.push(id.clone()),
+        }
+    }
+    let mut unknown_cards = Vec::new();
+    for code in &req.card_codes {
+        match members::code_owner(tx, code.trim())? {
+            Some(owner) => {
+                targets.insert(owner);
+            }
+            None => unknown_cards.push(code.clone()),
         }
     }
     let valid_until = today.add_days(i64::from(req.valid_days) - 1);
@@ -426,6 +448,7 @@ pub(crate) fn issue_coupons(
         issued,
         already_issued,
         unknown_members,
+        unknown_cards,
     })
 }
 
@@ -435,9 +458,11 @@ pub(crate) fn revoke_code(
     now: DateTime<Utc>,
 ) -> Result<Revoked, StoreError> {
     let code = code.trim();
-    if code.is_empty() || code.len() > 128 {
+    // Revoked codes reach every terminal: printable ASCII only (no NUL, newline or direction
+    // mark that would show one code as another).
+    if code.is_empty() || code.len() > 128 || !code.bytes().all(|b| b.is_ascii_graphic()) {
         return Err(StoreError::Invalid(
-            "the code must be 1 to 128 characters".into(),
+            "the code must be 1 to 128 printable characters without spaces".into(),
         ));
     }
     let now_text = now.to_rfc3339();

@@ -5,6 +5,7 @@
 //! consistent snapshot. SQLite is synchronous: every operation runs on the blocking pool.
 
 mod admin;
+mod audit;
 mod feed;
 mod intake;
 mod members;
@@ -26,6 +27,7 @@ use tenpo_loyalty::{Date, RuleSet};
 use tenpo_protocol::sync::MemberSnapshot;
 
 use super::{ChangesPage, Enrolled, HubCounts, HubStore, PushOutcome, StoreError, Terminal};
+use crate::admin_api::TerminalEvents;
 use crate::admin_api::{
     ConflictView, CouponReport, CouponRequest, DiscrepancyView, HeldAction, HeldView, ImportReport,
     ImportRow, Revoked,
@@ -513,6 +515,23 @@ impl HubStore for SqliteStore {
                 )
             })
         })
+    }
+
+    fn terminal_events(
+        &self,
+        terminal_id: String,
+        after: u64,
+        limit: u32,
+    ) -> impl Future<Output = Result<TerminalEvents, StoreError>> + Send {
+        self.blocking(move |inner| inner.read(|tx| audit::events(tx, &terminal_id, after, limit)))
+    }
+
+    fn terminal_sale(
+        &self,
+        terminal_id: String,
+        sale_id: String,
+    ) -> impl Future<Output = Result<TerminalEvents, StoreError>> + Send {
+        self.blocking(move |inner| inner.read(|tx| audit::sale(tx, &terminal_id, &sale_id)))
     }
 
     fn check_writable(&self) -> impl Future<Output = Result<(), StoreError>> + Send {
