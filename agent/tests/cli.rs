@@ -386,3 +386,35 @@ fn enrol_is_refused_while_an_agent_runs_on_the_data_directory() {
     child.kill().unwrap();
     child.wait().unwrap();
 }
+
+#[test]
+fn logs_to_a_file_or_the_journal_carry_no_colour_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = agent()
+        .args(["run", "--demo", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path())
+        .env_remove("NO_COLOR")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut seen = Vec::new();
+    for line in lines.take(40) {
+        let line = line.unwrap();
+        let ready = line.contains("tenpo-agent ready");
+        seen.push(line);
+        if ready {
+            break;
+        }
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(
+        seen.iter().any(|l| l.contains("tenpo-agent ready")),
+        "{seen:?}"
+    );
+    assert!(
+        seen.iter().all(|l| !l.contains('\u{1b}')),
+        "colour codes in a piped log: {seen:?}"
+    );
+}

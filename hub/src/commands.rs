@@ -32,10 +32,15 @@ pub async fn enroll_code(
     store: &str,
     terminal: Option<&str>,
     valid_hours: Option<u32>,
+    json: bool,
 ) -> Result<()> {
     let made = client(hub)?
         .enrollment_code_for(store, terminal, valid_hours)
         .await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&made)?);
+        return Ok(());
+    }
     println!("enrolment code for store {}: {}", made.store_id, made.code);
     println!("valid once, until {}", made.expires_at.to_rfc3339());
     match &made.terminal_id {
@@ -193,8 +198,12 @@ fn print_coupon_report(report: &tenpo_hub::admin_api::CouponReport) {
     }
 }
 
-pub async fn revoke_code(hub: &HubArgs, code: &str) -> Result<()> {
+pub async fn revoke_code(hub: &HubArgs, code: &str, json: bool) -> Result<()> {
     let revoked = client(hub)?.revoke_code(code).await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&revoked)?);
+        return Ok(());
+    }
     match revoked.member_id {
         Some(m) => println!("code {} revoked (it named member {m})", revoked.code),
         None => println!("code {} revoked (it named no member)", revoked.code),

@@ -61,6 +61,9 @@ enum Command {
         /// credentials file, or a hub restored from a backup older than the terminal).
         #[arg(long = "terminal")]
         terminal: Option<String>,
+        /// Print `{store_id, code, expires_at, terminal_id?}` as JSON (for scripts).
+        #[arg(long)]
+        json: bool,
     },
     /// Load a rule set (TOML) as the newest version; its `version` must be higher than any
     /// loaded.
@@ -85,6 +88,9 @@ enum Command {
         #[command(flatten)]
         hub: HubArgs,
         code: String,
+        /// Print `{code, member_id}` as JSON (for scripts).
+        #[arg(long)]
+        json: bool,
     },
     /// List replays that came with other content than the event the hub holds.
     Conflicts {
@@ -173,8 +179,13 @@ enum Command {
 
 fn init_logging(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    // Colour only for a person at a terminal: a log file or the journal gets plain text (and
+    // NO_COLOR is honoured).
+    use std::io::IsTerminal;
+    let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(colour)
         .with_writer(std::io::stderr);
     match format {
         LogFormat::Text => builder.init(),
@@ -263,7 +274,8 @@ async fn admin(command: Command) -> Result<()> {
             store,
             valid_hours,
             terminal,
-        } => c::enroll_code(&hub, &store, terminal.as_deref(), valid_hours).await,
+            json,
+        } => c::enroll_code(&hub, &store, terminal.as_deref(), valid_hours, json).await,
         Command::LoadRules { hub, file } => c::load_rules(&hub, &file).await,
         Command::ImportMembers {
             hub,
@@ -271,7 +283,7 @@ async fn admin(command: Command) -> Result<()> {
             batch_size,
         } => c::import_members(&hub, &file, batch_size).await,
         Command::IssueCoupon(args) => c::issue_coupon(&args).await,
-        Command::RevokeCode { hub, code } => c::revoke_code(&hub, &code).await,
+        Command::RevokeCode { hub, code, json } => c::revoke_code(&hub, &code, json).await,
         Command::Conflicts { hub, json } => c::conflicts(&hub, json).await,
         Command::Discrepancies { hub, json } => c::discrepancies(&hub, json).await,
         Command::Held { hub, open, json } => c::held(&hub, open, json).await,

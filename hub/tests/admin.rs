@@ -321,6 +321,18 @@ fn the_binary_serves_imports_a_csv_and_reports_rejected_lines() {
         stdout.contains("enrolment code for store store-9"),
         "{stdout}"
     );
+    // Scripts get JSON.
+    let out = admin_cmd(
+        &served.base,
+        &["enroll-code", "--store", "store-9", "--json"],
+    );
+    assert!(out.status.success());
+    let made: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(made["store_id"], "store-9", "{made}");
+    assert!(
+        made["code"].as_str().is_some_and(|c| c.len() >= 8),
+        "{made}"
+    );
     let out = admin_cmd(&served.base, &["conflicts"]);
     assert!(String::from_utf8_lossy(&out.stdout).contains("0 conflicts"));
     let out = admin_cmd(&served.base, &["discrepancies", "--json"]);
