@@ -61,9 +61,16 @@ hub_deb="target/debian/tenpo-hub_${version}-1_${arch}.deb"
 step "contents (dpkg-deb -c, -I)"
 work=$(mktemp -d)
 pids=()
+installed=0
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   rm -rf "$work"
+  # Whatever happened, leave no installed terminal or hub behind: an enrolled /var/lib/tenpo
+  # would be read by later test runs on this machine (the agent's default data directory).
+  if [ "$installed" = 1 ]; then
+    apt-get purge -y -qq tenpo-terminal tenpo-hub >/dev/null 2>&1 || true
+    rm -rf /var/lib/tenpo /var/lib/tenpo-hub /var/lib/tenpo-kiosk
+  fi
 }
 trap cleanup EXIT
 dpkg-deb -c "$terminal_deb" | awk '{print $1, $2, $6}' | tee "$work/terminal.files"
@@ -99,6 +106,7 @@ step "install both packages on this machine"
 apt-get purge -y -qq tenpo-terminal tenpo-hub >/dev/null 2>&1 || true
 rm -rf /var/lib/tenpo /var/lib/tenpo-hub
 # With its recommends (cage, xwayland), as a store's kiosk machine gets it.
+installed=1
 apt-get install -y -qq "./$terminal_deb" "./$hub_deb" >/dev/null
 id tenpo | grep -q '(dialout)' && id tenpo | grep -q '(input)' || fail "tenpo is not in dialout and input: $(id tenpo)"
 [ "$(stat -c '%U:%G %a' /var/lib/tenpo)" = "tenpo:tenpo 750" ] || fail "/var/lib/tenpo: $(stat -c '%U:%G %a' /var/lib/tenpo)"

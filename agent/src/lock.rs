@@ -33,12 +33,21 @@ pub enum LockError {
 
 fn lock_file(dir: &Path) -> Result<File, LockError> {
     let path = dir.join(LOCK_FILE);
-    OpenOptions::new()
+    let file = OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
         .open(&path)
-        .map_err(|source| LockError::Io { path, source })
+        .map_err(|source| LockError::Io {
+            path: path.clone(),
+            source,
+        })?;
+    // Made by root (`sudo tenpo-agent enroll`), the lock file must still be the agent's, who
+    // owns the data directory: else the service cannot take it (files are 0600).
+    if let Err(e) = crate::store::backup::match_owner(&path, dir) {
+        tracing::warn!(path = %path.display(), error = %e, "cannot give the lock file to the data directory's owner");
+    }
+    Ok(file)
 }
 
 impl DataDirLock {

@@ -57,13 +57,17 @@ pub async fn enroll_code(
     Ok(())
 }
 
-pub async fn load_rules(hub: &HubArgs, file: &Path) -> Result<()> {
+pub async fn load_rules(hub: &HubArgs, file: &Path, json: bool) -> Result<()> {
     let text = std::fs::read_to_string(file)
         .with_context(|| format!("cannot read the rule set {}", file.display()))?;
     let loaded = client(hub)?
         .load_rules(text)
         .await
         .with_context(|| format!("loading {}", file.display()))?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&loaded)?);
+        return Ok(());
+    }
     println!(
         "rule set {:?} version {} loaded: terminals get it from the change feed",
         loaded.name, loaded.version
@@ -71,7 +75,12 @@ pub async fn load_rules(hub: &HubArgs, file: &Path) -> Result<()> {
     Ok(())
 }
 
-pub async fn import_members(hub: &HubArgs, file: &Path, batch_size: usize) -> Result<()> {
+pub async fn import_members(
+    hub: &HubArgs,
+    file: &Path,
+    batch_size: usize,
+    json: bool,
+) -> Result<()> {
     if !(1..=MAX_IMPORT_ROWS).contains(&batch_size) {
         bail!("--batch-size must be between 1 and {MAX_IMPORT_ROWS}");
     }
@@ -103,12 +112,17 @@ pub async fn import_members(hub: &HubArgs, file: &Path, batch_size: usize) -> Re
     }
     bar.finish_and_clear();
     rejected.sort_by_key(|r| r.line);
-    println!(
-        "{imported} members imported, {} rows rejected",
-        rejected.len()
-    );
-    for r in &rejected {
-        println!("line {}: {} — {}", r.line, r.card_code, r.reason);
+    if json {
+        let report = serde_json::json!({ "imported": imported, "rejected": rejected });
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!(
+            "{imported} members imported, {} rows rejected",
+            rejected.len()
+        );
+        for r in &rejected {
+            println!("line {}: {} — {}", r.line, r.card_code, r.reason);
+        }
     }
     if !rejected.is_empty() {
         bail!(
@@ -211,16 +225,27 @@ pub async fn revoke_code(hub: &HubArgs, code: &str, json: bool) -> Result<()> {
     Ok(())
 }
 
+/// Every row of a listing read page by page (`after` the last row's id), in order.
+async fn every_page<T, F, Fut>(mut page: F, id: impl Fn(&T) -> i64) -> Result<Vec<T>>
+where
+    F: FnMut(i64) -> Fut,
+    Fut: std::future::Future<Output = Result<Vec<T>, tenpo_hub::client::ClientError>>,
+{
+    let mut all = Vec::new();
+    let mut after = 0;
+    loop {
+        let rows = page(after).await?;
+        let Some(last) = rows.last() else {
+            return Ok(all);
+        };
+        after = id(last);
+        all.extend(rows);
+    }
+}
+
 pub async fn conflicts(hub: &HubArgs, json: bool) -> Result<()> {
     let client = client(hub)?;
-    let mut after = 0;
-    let mut all = Vec::new();
-    loop {
-        let page = client.conflicts(after, 1000).await?;
-        let Some(last) = page.last() else { break };
-        after = last.id;
-        all.extend(page);
-    }
+    let all = every_page(|after| client.conflicts(after, 1000), |row| row.id).await?;
     if json {
         println!("{}", serde_json::to_string_pretty(&all)?);
         return Ok(());
@@ -242,14 +267,7 @@ pub async fn conflicts(hub: &HubArgs, json: bool) -> Result<()> {
 
 pub async fn discrepancies(hub: &HubArgs, json: bool) -> Result<()> {
     let client = client(hub)?;
-    let mut after = 0;
-    let mut all = Vec::new();
-    loop {
-        let page = client.discrepancies(after, 1000).await?;
-        let Some(last) = page.last() else { break };
-        after = last.id;
-        all.extend(page);
-    }
+    let all = every_page(|after| client.discrepancies(after, 1000), |row| row.id).await?;
     if json {
         println!("{}", serde_json::to_string_pretty(&all)?);
         return Ok(());
@@ -275,14 +293,7 @@ pub async fn discrepancies(hub: &HubArgs, json: bool) -> Result<()> {
 /// `tenpo-hub held`: till outcomes held for review.
 pub async fn held(hub: &HubArgs, open: bool, json: bool) -> Result<()> {
     let client = client(hub)?;
-    let mut after = 0;
-    let mut all = Vec::new();
-    loop {
-        let page = client.held(after, 1000, open).await?;
-        let Some(last) = page.last() else { break };
-        after = last.id;
-        all.extend(page);
-    }
+    let all = every_page(|after| client.held(after, 1000, open), |row| row.id).await?;
     if json {
         println!("{}", serde_json::to_string_pretty(&all)?);
         return Ok(());

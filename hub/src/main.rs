@@ -71,6 +71,9 @@ enum Command {
         #[command(flatten)]
         hub: HubArgs,
         file: PathBuf,
+        /// Print what was loaded as JSON (for scripts).
+        #[arg(long)]
+        json: bool,
     },
     /// Import paper-card members from CSV: `card_code,points,qualifying_spend_yen,birthday`.
     ImportMembers {
@@ -80,6 +83,9 @@ enum Command {
         /// Rows per request (at most 1000).
         #[arg(long, default_value_t = 1000)]
         batch_size: usize,
+        /// Print `{imported, rejected: [{line, card_code, reason}]}` as JSON (for scripts).
+        #[arg(long)]
+        json: bool,
     },
     /// Give members a coupon: named members, or everyone with a birthday in a month.
     IssueCoupon(commands::CouponArgs),
@@ -276,12 +282,13 @@ async fn admin(command: Command) -> Result<()> {
             terminal,
             json,
         } => c::enroll_code(&hub, &store, terminal.as_deref(), valid_hours, json).await,
-        Command::LoadRules { hub, file } => c::load_rules(&hub, &file).await,
+        Command::LoadRules { hub, file, json } => c::load_rules(&hub, &file, json).await,
         Command::ImportMembers {
             hub,
             file,
             batch_size,
-        } => c::import_members(&hub, &file, batch_size).await,
+            json,
+        } => c::import_members(&hub, &file, batch_size, json).await,
         Command::IssueCoupon(args) => c::issue_coupon(&args).await,
         Command::RevokeCode { hub, code, json } => c::revoke_code(&hub, &code, json).await,
         Command::Conflicts { hub, json } => c::conflicts(&hub, json).await,

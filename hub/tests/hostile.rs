@@ -339,3 +339,83 @@ async fn events_are_judged_on_the_bytes_that_arrived() {
         .await;
     assert_eq!(statuses(&body), ["conflict"]);
 }
+
+#[tokio::test]
+async fn health_says_ok_only_while_the_hub_could_write() {
+    let hub = common::start().await;
+    let url = hub.url("/v1/health");
+    assert_eq!(hub.http.get(&url).send().await.unwrap().status(), 200);
+    // Another process holds the database's write lock: no push could be stored, so health
+    // must not say ok (the hub waits its busy timeout first).
+    let other = rusqlite::Connection::open(hub.dir.path().join("hub.db")).unwrap();
+    other.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let r = hub.http.get(&url).send().await.unwrap();
+    assert_eq!(r.status(), 503);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("cannot write"),
+        "{body}"
+    );
+    other.execute_batch("ROLLBACK").unwrap();
+    assert_eq!(hub.http.get(&url).send().await.unwrap().status(), 200);
+}
+
+#[tokio::test]
+async fn back_dated_sales_from_a_till_agree_with_the_hub_whatever_the_order() {
+    // A POS flushing its own queue: 11-30 (stamp), 12-01 (stamp), 11-30 again (no stamp). The
+    // hub re-evaluates each in the till's order and finds what the till found.
+    let hub = common::start().await;
+    let rules = hub.load_demo_rules().await;
+    let till = hub.enroll("s1").await;
+    let p = provisional(&till, 1, "m-1", &card(1));
+    let mut state = MemberState::default();
+    let mut events = vec![p];
+    for (n, (id, day)) in [
+        ("a", "2026-11-30"),
+        ("b", "2026-12-01"),
+        ("c", "2026-11-30"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let o = evaluate_sale(
+            &rules,
+            &state,
+            &Sale {
+                sale_id: id.into(),
+                store_id: till.store_id.clone(),
+                business_date: date(day),
+                lines: common::lines(1_500),
+                redeem_points: 0,
+                coupon_ids: vec![],
+            },
+        )
+        .unwrap();
+        state.apply_sale(&o);
+        let mut e = event(
+            &till,
+            n as u64 + 2,
+            EventBody::Sale {
+                sale_id: id.into(),
+                member_id: Some("m-1".into()),
+                occurred_at: format!("{day}T03:00:00+00:00"),
+                business_date: date(day),
+                lines: common::lines(1_500),
+                redeem_points: 0,
+                coupon_ids: vec![],
+                outcome: Some(o),
+            },
+        );
+        // All recorded on 12-01 (the flush).
+        e.recorded_at = "2026-12-01T05:00:00+00:00".into();
+        events.push(e);
+    }
+    assert_eq!(state.stamps.count, 2, "the till gave two stamps");
+    let body = hub.push(&till, &events).await;
+    assert_eq!(statuses(&body), ["stored"; 4]);
+    assert!(hub.admin().discrepancies(0, 100).await.unwrap().is_empty());
+    assert_eq!(hub.state(&card(1)).await.stamps.count, 2);
+}
