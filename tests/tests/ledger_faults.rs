@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use tenpo_e2e::card_code;
 use tenpo_e2e::harness::{World, sale_body, sync_u64, wait_until};
-use tenpo_e2e::proxy::{Fault, FaultProxy};
+use tenpo_e2e::proxy::{Fault, FaultKind, FaultProxy};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_lookup_asks_the_hub_and_offline_says_not_known_here() {
@@ -100,8 +100,16 @@ async fn retries_of_a_sale_during_a_slow_online_probe_get_its_answer() {
     proxy.set(Fault::Delay(Duration::from_millis(100)));
     let body = sale_body("slow-1", Some(&rich), &[2_000], 500);
     let first = till.sale(&body);
+    let delayed_before = proxy.hits(FaultKind::Delay);
     let retries = async {
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        // Once the first attempt's probe is at the proxy (being delayed), new requests to the
+        // hub are refused.
+        wait_until(
+            "the first attempt's probe to reach the hub",
+            Duration::from_secs(10),
+            || async { proxy.hits(FaultKind::Delay) > delayed_before },
+        )
+        .await;
         proxy.set(Fault::Refuse);
         futures_util::future::join_all((0..3).map(|_| till.sale(&body))).await
     };

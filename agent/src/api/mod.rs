@@ -300,10 +300,12 @@ async fn sale_now(state: &AppState, req: SaleRequest) -> Result<Response, ApiErr
         link.engine.confirm_online().await;
     }
     if let Some(raw) = &req.member_code
+        && state.sync.is_some()
         && let Ok(code) = state.ledger.parse_code(raw, Utc::now())
     {
-        // A member the hub knows is fetched first, so the sale earns on their real state; a
-        // card nobody knows (or a hub out of reach) becomes a provisional member in the sale.
+        // Enrolled: a member the hub knows but this till has not cached is fetched first, so
+        // the sale earns on their real state; a card nobody knows (or a hub out of reach)
+        // becomes a provisional member in the sale. Standalone, the ledger's own read serves.
         crate::lookup::find(&state.ledger, state.engine(), &code, Utc::now()).await?;
     }
     let ledger = state.ledger.clone();
