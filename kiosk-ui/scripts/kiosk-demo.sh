@@ -6,16 +6,39 @@
 #   bash kiosk-ui/scripts/kiosk-demo.sh --screenshot out.png # under Xvfb: a screenshot of the real
 #                                                            # kiosk window, its QR read back by zbarimg
 #
-# Binaries come from $BIN (default target/debug: `cargo build -p tenpo-hub -p tenpo-agent
-# -p tenpo-kiosk` first). Everything listens on 127.0.0.1 and lives in a temporary directory that
-# is removed at the end; every process started here is stopped by its id.
+# It builds the binaries it runs (debug profile); with $BIN set it runs those in $BIN instead
+# (CI, after its own build). Everything listens on 127.0.0.1 and lives in a temporary directory
+# that is removed at the end; every process started here is stopped by its id.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-BIN=${BIN:-target/debug}
 SHOT=""
 if [ "${1:-}" = "--screenshot" ]; then
   SHOT=${2:?"--screenshot needs a file name"}
+fi
+
+# The tools it calls, checked before anything starts; each missing one is named with its package.
+missing=()
+need() { command -v "$1" >/dev/null 2>&1 || missing+=("$1 (Debian/Ubuntu package: $2)"); }
+need curl curl
+if [ -n "$SHOT" ]; then
+  need xvfb-run xvfb
+  need xauth xauth
+  need import imagemagick
+  need zbarimg zbar-tools
+fi
+[ -n "${BIN:-}" ] || need cargo "rustup, https://rustup.rs"
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "kiosk-demo: missing tools:" >&2
+  printf '  %s\n' "${missing[@]}" >&2
+  echo "install them (e.g. sudo apt-get install curl xvfb xauth imagemagick zbar-tools) and run again" >&2
+  exit 2
+fi
+
+if [ -z "${BIN:-}" ]; then
+  echo "kiosk-demo: building tenpo-hub, tenpo-agent and tenpo-kiosk (debug) ..." >&2
+  cargo build -q -p tenpo-hub -p tenpo-agent -p tenpo-kiosk
+  BIN=target/debug
 fi
 CHANNEL=1234567890
 LIFF_ID=1234567890-AbCdEfGh
@@ -34,7 +57,7 @@ cleanup() {
 trap cleanup EXIT
 
 for b in tenpo-line-standin tenpo-hub tenpo-agent tenpo-kiosk; do
-  [ -x "$BIN/$b" ] || { echo "missing $BIN/$b: cargo build -p tenpo-hub -p tenpo-agent -p tenpo-kiosk" >&2; exit 1; }
+  [ -x "$BIN/$b" ] || { echo "kiosk-demo: no $BIN/$b (unset BIN and the script builds it)" >&2; exit 1; }
 done
 
 # Polls a URL until it answers (at most 30 s).
@@ -81,19 +104,32 @@ if [ -z "$SHOT" ]; then
 fi
 
 # Under Xvfb: the real window, full screen; screenshots until zbarimg reads the QR (30 s at most).
+rm -f "$SHOT"
 xvfb-run -a -s "-screen 0 1280x800x24" bash -c '
   set -u
   "$@" >"'"$WORK"'/kiosk.log" 2>&1 &
   kiosk=$!
   for _ in $(seq 1 60); do
     sleep 0.5
-    import -window root "'"$SHOT"'" 2>/dev/null || continue
+    kill -0 "$kiosk" 2>/dev/null || { echo exited >"'"$WORK"'/kiosk.exited"; break; }
+    import -window root "'"$SHOT"'" 2>>"'"$WORK"'/import.log" || continue
     if zbarimg --raw -q "'"$SHOT"'" >"'"$WORK"'/qr.txt" 2>/dev/null; then break; fi
   done
   kill "$kiosk" 2>/dev/null; wait "$kiosk" 2>/dev/null
   true
 ' _ "${KIOSK[@]}"
 
+# Say what failed: the kiosk itself, the screenshot, or the QR on it.
+if [ -e "$WORK/kiosk.exited" ]; then
+  echo "the kiosk exited before its QR could be read; its log:" >&2
+  tail -n 20 "$WORK/kiosk.log" >&2 || true
+  exit 1
+fi
+if [ ! -s "$SHOT" ]; then
+  echo "no screenshot could be taken of the Xvfb display (ImageMagick's import):" >&2
+  tail -n 5 "$WORK/import.log" >&2 || true
+  exit 1
+fi
 TEXT=$(cat "$WORK/qr.txt" 2>/dev/null || true)
 case "$TEXT" in
   "https://liff.line.me/$LIFF_ID?t=S1."*)

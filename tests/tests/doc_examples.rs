@@ -61,35 +61,120 @@ fn validates(program: &str, file: &Path) {
 
 #[test]
 fn every_sample_config_validates() {
-    for file in [
-        "docs/agent.example.toml",
-        "packaging/linux/agent.toml",
-        "packaging/windows/agent.toml",
-    ] {
+    for file in ["packaging/linux/agent.toml", "packaging/windows/agent.toml"] {
         validates("tenpo-agent", &root().join(file));
+        // With every commented-out setting turned on, too: each names a real key with a value
+        // the agent takes.
+        let dir = tempfile::tempdir().unwrap();
+        let all = dir.path().join("all.toml");
+        std::fs::write(&all, uncommented(&read(file))).unwrap();
+        validates("tenpo-agent", &all);
     }
     validates("tenpo-hub", &root().join("packaging/linux/hub.toml"));
 }
 
-#[test]
-fn the_example_config_names_every_section_the_agent_reads() {
-    let text = std::fs::read_to_string(root().join("docs/agent.example.toml")).unwrap();
-    for section in ["[scan]", "[sync]", "[signup]", "[[scanners]]"] {
-        assert!(
-            text.contains(section),
-            "docs/agent.example.toml lacks {section}"
-        );
+fn read(file: &str) -> String {
+    std::fs::read_to_string(root().join(file)).unwrap()
+}
+
+/// The file with its commented-out settings and tables (`# key = value`, `# [table]`) turned on.
+fn uncommented(text: &str) -> String {
+    text.lines()
+        .map(|line| {
+            let Some(rest) = line.strip_prefix("# ") else {
+                return line.to_owned();
+            };
+            let table = rest.starts_with('[') && rest.trim_end().ends_with(']');
+            let key = rest.split_once(" = ").is_some_and(|(k, _)| {
+                !k.is_empty() && k.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
+            });
+            if table || key { rest.to_owned() } else { line.to_owned() }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Every setting in a config as `table.key = value`, in file order (scanner tables by index).
+fn settings(text: &str) -> Vec<(String, toml::Value)> {
+    let table: toml::Table = toml::from_str(&uncommented(text)).unwrap();
+    let mut out = Vec::new();
+    for (key, value) in table {
+        match value {
+            toml::Value::Table(t) => {
+                out.extend(t.into_iter().map(|(k, v)| (format!("{key}.{k}"), v)));
+            }
+            toml::Value::Array(items) if items.iter().all(toml::Value::is_table) => {
+                for (i, item) in items.into_iter().enumerate() {
+                    if let toml::Value::Table(t) = item {
+                        out.extend(t.into_iter().map(|(k, v)| (format!("{key}[{i}].{k}"), v)));
+                    }
+                }
+            }
+            v => out.push((key, v)),
+        }
     }
+    out
+}
+
+/// The Linux package's config is the one that names every setting (README links it); the
+/// Windows one has the same settings with the same defaults, paths aside.
+#[test]
+fn the_packaged_configs_name_every_setting_alike() {
+    let linux = settings(&read("packaging/linux/agent.toml"));
+    let keys: Vec<&str> = linux.iter().map(|(k, _)| k.as_str()).collect();
     for key in [
-        "batch",
-        "offline_redeem_limit",
-        "interval_ms",
-        "liff_id",
-        "session_secs",
+        "data_dir",
+        "listen",
+        "store_id",
+        "terminal_id",
+        "rules",
+        "time_zone",
+        "log_format",
+        "scan.debounce_ms",
+        "scan.codabar_check",
+        "scan.card_skew_secs",
+        "scan.card_keys",
+        "sync.interval_ms",
+        "sync.offline_redeem_limit",
+        "sync.batch",
+        "signup.liff_id",
+        "signup.session_secs",
+        "scanners[0].usb",
+        "scanners[0].baud",
+        "scanners[0].data_bits",
+        "scanners[0].parity",
+        "scanners[0].stop_bits",
+        "scanners[0].terminator",
+        "scanners[0].idle_ms",
+        "scanners[0].prefix",
+        "scanners[0].suffix",
+        "scanners[0].max_len",
+        "scanners[1].layout",
+        "scanners[1].grab",
     ] {
         assert!(
-            text.contains(&format!("{key} =")),
-            "docs/agent.example.toml lacks {key}"
+            keys.contains(&key),
+            "packaging/linux/agent.toml does not name {key}"
+        );
+    }
+    let windows = settings(&read("packaging/windows/agent.toml"));
+    let paths = ["data_dir", "rules", "scanners[0].path"];
+    for (key, value) in &windows {
+        if paths.contains(&key.as_str()) {
+            continue;
+        }
+        let theirs = linux.iter().find(|(k, _)| k == key).map(|(_, v)| v);
+        assert_eq!(
+            theirs,
+            Some(value),
+            "{key}: the Windows config says {value}, the Linux one {theirs:?}"
+        );
+    }
+    for (key, _) in linux.iter().filter(|(k, _)| !k.starts_with("scanners[1]")) {
+        assert!(
+            windows.iter().any(|(k, _)| k == key),
+            "packaging/windows/agent.toml lacks {key} (keyboard-wedge scanners aside, it names \
+             what the Linux one does)"
         );
     }
 }
@@ -146,4 +231,39 @@ fn card_codes_in_the_docs_are_what_the_docs_say() {
         }
     }
     assert!(checked >= 5, "the docs show card codes");
+}
+
+/// On a machine without the tools the kiosk demo calls, it names each with its package before
+/// starting anything (it once ran on, then blamed the QR code).
+#[test]
+fn the_kiosk_demo_names_the_tools_it_lacks() {
+    let bare = tempfile::tempdir().unwrap();
+    // Only what a shell needs to reach the check: no curl, cargo, xvfb-run, import or zbarimg.
+    for tool in ["bash", "dirname"] {
+        let found = ["/usr/bin", "/bin"]
+            .iter()
+            .map(|d| Path::new(d).join(tool))
+            .find(|p| p.exists())
+            .unwrap();
+        std::os::unix::fs::symlink(found, bare.path().join(tool)).unwrap();
+    }
+    let out = Command::new(bare.path().join("bash"))
+        .arg(root().join("kiosk-ui/scripts/kiosk-demo.sh"))
+        .args(["--screenshot", "shot.png"])
+        .env_clear()
+        .env("PATH", bare.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    for named in [
+        "curl (Debian/Ubuntu package: curl)",
+        "xvfb-run (Debian/Ubuntu package: xvfb)",
+        "import (Debian/Ubuntu package: imagemagick)",
+        "zbarimg (Debian/Ubuntu package: zbar-tools)",
+        "cargo",
+    ] {
+        assert!(stderr.contains(named), "{named} not named in: {stderr}");
+    }
+    assert!(!stderr.contains("QR"), "{stderr}");
 }
