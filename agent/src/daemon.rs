@@ -185,7 +185,7 @@ pub async fn run_until(
         terminal_id = %settings.terminal_id,
         rules = %format!("{} v{}", rules.name, rules.version),
         pending_events = counts.pending,
-        mode = if terminal.sync.is_some() { "online" } else { "standalone" },
+        mode = if terminal.sync.is_some() { "enrolled" } else { "standalone" },
         "tenpo-agent ready"
     );
     let scanners = Arc::new(Scanners::new(&settings.scanners));

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use tenpo_hw::source::{Kind, ScannerConfig, usb};
-use tenpo_protocol::agent::Status;
+use tenpo_protocol::agent::{ScannerStatus, Status};
 
 use crate::config::Settings;
 use crate::daemon::DB_FILE;
@@ -93,10 +93,21 @@ pub fn run(settings: &Settings, live: Option<&Status>) -> Vec<Check> {
         || "from the hub".to_owned(),
         |r| format!("{} v{}", r.name, r.version),
     );
-    let mut checks = vec![ok(format!(
-        "config: store {}, terminal {}, rules {rules}",
-        settings.store_id, settings.terminal_id
-    ))];
+    let mut checks = vec![match live {
+        // What the running agent runs with, whatever flags or config it was started with.
+        Some(s) => ok(format!(
+            "running agent: store {}, terminal {}, rules {} v{}, data in {}",
+            s.store_id,
+            s.terminal_id,
+            s.rule_set_name,
+            s.rule_set_version,
+            settings.data_dir.display()
+        )),
+        None => ok(format!(
+            "config: store {}, terminal {}, rules {rules}",
+            settings.store_id, settings.terminal_id
+        )),
+    }];
     checks.extend(database(settings));
     checks.push(disk(&settings.data_dir));
     checks.push(match live {
@@ -104,6 +115,12 @@ pub fn run(settings: &Settings, live: Option<&Status>) -> Vec<Check> {
             "agent running at {} ({} pending events, business date {})",
             settings.listen, s.pending_events, s.business_date
         )),
+        // An enrolled terminal whose agent is stopped sells nothing to members and syncs
+        // nothing: that is a failure, not a warning.
+        None if settings.credentials.is_some() => fail(
+            format!("agent not running (not answering at {})", settings.listen),
+            START_HINT,
+        ),
         None => warn(
             format!("agent not answering at {}", settings.listen),
             START_HINT,
@@ -126,10 +143,18 @@ pub fn run(settings: &Settings, live: Option<&Status>) -> Vec<Check> {
         });
     }
     let ports = usb::list_ports();
-    for scanner in &settings.scanners {
-        checks.push(scanner_check(scanner, &ports, live));
+    // A running agent's scanners are the ones it reports (it may have been started with
+    // `--scanner`); the configured ones otherwise.
+    let live_scanners = live.map(|l| l.scanners.as_slice()).unwrap_or_default();
+    for scanner in live_scanners {
+        checks.push(live_scanner_check(scanner));
     }
-    if settings.scanners.is_empty() {
+    if live.is_none() {
+        for scanner in &settings.scanners {
+            checks.push(scanner_check(scanner, &ports, None));
+        }
+    }
+    if live_scanners.is_empty() && (live.is_some() || settings.scanners.is_empty()) {
         checks.push(warn(
             "no scanner configured",
             if cfg!(windows) {
@@ -443,27 +468,31 @@ fn clock(skew: i64, card_skew_secs: i64) -> Check {
     }
 }
 
+/// A scanner as the running agent reports it.
+fn live_scanner_check(st: &ScannerStatus) -> Check {
+    if st.connected {
+        ok(format!(
+            "scanner {}: connected ({}), {} scans, {} rejected",
+            st.name,
+            st.detail.as_deref().unwrap_or("-"),
+            st.scans,
+            st.rejections
+        ))
+    } else {
+        fail(
+            format!(
+                "scanner {}: not connected: {}",
+                st.name,
+                st.last_error.as_deref().unwrap_or("unknown")
+            ),
+            "check the cable and the port in the config; the agent retries by itself",
+        )
+    }
+}
+
 fn scanner_check(s: &ScannerConfig, ports: &[usb::PortInfo], live: Option<&Status>) -> Check {
-    let state = live.and_then(|l| l.scanners.iter().find(|x| x.name == s.name));
-    if let Some(st) = state {
-        return if st.connected {
-            ok(format!(
-                "scanner {}: connected ({}), {} scans, {} rejected",
-                s.name,
-                st.detail.as_deref().unwrap_or("-"),
-                st.scans,
-                st.rejections
-            ))
-        } else {
-            fail(
-                format!(
-                    "scanner {}: not connected: {}",
-                    s.name,
-                    st.last_error.as_deref().unwrap_or("unknown")
-                ),
-                "check the cable and the port in the config; the agent retries by itself",
-            )
-        };
+    if let Some(st) = live.and_then(|l| l.scanners.iter().find(|x| x.name == s.name)) {
+        return live_scanner_check(st);
     }
     match s.kind {
         Kind::Stdin => ok(format!("scanner {}: standard input", s.name)),
@@ -504,20 +533,6 @@ fn scanner_check(s: &ScannerConfig, ports: &[usb::PortInfo], live: Option<&Statu
             }
         }
     }
-}
-
-/// Asks a running agent for its status (2 s timeout).
-pub async fn live_status(listen: std::net::SocketAddr) -> Option<Status> {
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(2))
-        .build()
-        .ok()?;
-    let response = client
-        .get(format!("http://{listen}/v1/status"))
-        .send()
-        .await
-        .ok()?;
-    response.json::<Status>().await.ok()
 }
 
 #[cfg(test)]

@@ -8,7 +8,8 @@
 //! - [`signup`]: the kiosk's signup and card-link sessions (docs/design.md §5);
 //! - [`sync`]: enrolment, and the engine that pushes the outbox and pulls the change feed;
 //! - [`config`]: settings from file, flags and environment;
-//! - [`daemon`]: start-up and clean shutdown; [`doctor`]: what is wrong with this terminal.
+//! - [`daemon`]: start-up and clean shutdown; [`doctor`]: what is wrong with this terminal;
+//!   [`report`]: `status`; [`locate`]: which agent those two look at.
 
 pub mod api;
 pub mod config;
@@ -16,8 +17,10 @@ pub mod daemon;
 pub mod demo;
 pub mod doctor;
 pub mod ledger;
+pub mod locate;
 pub mod lock;
 pub mod lookup;
+pub mod report;
 pub mod scan;
 pub mod signup;
 pub mod store;

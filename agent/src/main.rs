@@ -2,7 +2,7 @@
 
 use std::io::Write;
 use std::path::PathBuf;
-use std::time::Duration;
+use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
@@ -30,7 +30,14 @@ enum Command {
     /// Run the agent: the local API on loopback, standalone when no hub is configured.
     Run(SettingsArgs),
     /// Show the terminal's state: from the running agent, or from its database when stopped.
-    Status(SettingsArgs),
+    /// Exits 0 when the agent runs, 3 when it does not.
+    Status {
+        #[command(flatten)]
+        settings: SettingsArgs,
+        /// The same report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Say what is wrong with this terminal: config, database, scanners, the running agent.
     /// Exits 1 when something failed.
     Doctor(SettingsArgs),
@@ -65,6 +72,10 @@ enum Command {
         /// Required: sync at once and wait until nothing is pending.
         #[arg(long)]
         now: bool,
+        /// With a running agent: give up (exit 1) when the hub has not answered for this many
+        /// seconds; the agent keeps retrying by itself.
+        #[arg(long, env = "TENPO_SYNC_WAIT_SECS", default_value_t = 20)]
+        wait_secs: u64,
     },
     /// Run as a Windows service (started by the service manager: `sc start tenpo-agent`).
     #[cfg(windows)]
@@ -102,23 +113,32 @@ fn init_logging(format: LogFormat) {
 
 /// Errors a person can act on are printed as one line, `error: ` and the causes joined by `: `,
 /// never as a Rust backtrace (whatever `RUST_BACKTRACE` says), and the exit code is 1.
-fn main() -> std::process::ExitCode {
+fn main() -> ExitCode {
     private_files();
     match run() {
-        Ok(()) => std::process::ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
-            std::process::ExitCode::FAILURE
+            ExitCode::FAILURE
         }
     }
 }
 
-fn run() -> Result<()> {
+fn run() -> Result<ExitCode> {
     let cli = Cli::parse();
     match cli.command {
+        Command::Status { settings, json } => status(&settings, json),
+        Command::Doctor(args) => doctor(&args),
+        command => run_command(command, cli.log_format).map(|()| ExitCode::SUCCESS),
+    }
+}
+
+/// The commands that exit 0 on success and 1 on an error.
+fn run_command(command: Command, log_format: Option<LogFormat>) -> Result<()> {
+    match command {
         Command::Run(args) => {
             let settings = Settings::resolve(&args)?;
-            init_logging(cli.log_format.or(settings.log_format).unwrap_or_default());
+            init_logging(log_format.or(settings.log_format).unwrap_or_default());
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)
                 .max_blocking_threads(8)
@@ -127,8 +147,8 @@ fn run() -> Result<()> {
                 .context("cannot start the async runtime")?;
             runtime.block_on(daemon::run(settings))
         }
-        Command::Status(args) => status(&args),
-        Command::Doctor(args) => doctor(&args),
+        // Answered by `run`, with their own exit codes.
+        Command::Status { .. } | Command::Doctor(_) => Ok(()),
         Command::Validate { config } => validate(&config),
         Command::Enroll {
             hub,
@@ -143,12 +163,16 @@ fn run() -> Result<()> {
             &data_dir.unwrap_or_else(config::default_data_dir),
             force,
         ),
-        Command::Sync { settings, now } => {
+        Command::Sync {
+            settings,
+            now,
+            wait_secs,
+        } => {
             if !now {
                 bail!("say `tenpo-agent sync --now`: the running agent syncs by itself otherwise");
             }
-            init_logging(cli.log_format.unwrap_or_default());
-            tenpo_agent::sync_cli::sync_now(&settings)
+            init_logging(log_format.unwrap_or_default());
+            tenpo_agent::sync_cli::sync_now(&settings, std::time::Duration::from_secs(wait_secs))
         }
         Command::Export { settings, output } => export(&settings, output),
         #[cfg(windows)]
@@ -182,47 +206,33 @@ fn validate(path: &std::path::Path) -> Result<()> {
     Ok(())
 }
 
-fn status(args: &SettingsArgs) -> Result<()> {
-    let settings = Settings::resolve(args)?;
-    let listen = tenpo_agent::lock::running_agent(&settings.data_dir).unwrap_or(settings.listen);
-    let url = format!("http://{listen}/v1/status");
-    let runtime = tokio::runtime::Builder::new_current_thread()
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .context("cannot start the async runtime")?;
-    let live = runtime.block_on(async {
-        let client = reqwest::Client::builder()
-            .timeout(Duration::from_secs(2))
-            .build()
-            .ok()?;
-        let response = client.get(&url).send().await.ok()?;
-        response.json::<serde_json::Value>().await.ok()
-    });
-    if let Some(status) = live {
-        println!("agent running at {listen}");
-        println!("{}", serde_json::to_string_pretty(&status)?);
-        return Ok(());
-    }
-    let db = settings.data_dir.join(DB_FILE);
-    if !db.exists() {
-        bail!(
-            "the agent is not running at {} and has no database at {}",
-            settings.listen,
-            db.display()
+        .context("cannot start the async runtime")
+}
+
+/// LSB's "program is not running", as `systemctl status` answers.
+const NOT_RUNNING: u8 = 3;
+
+fn status(args: &SettingsArgs, json: bool) -> Result<ExitCode> {
+    let located = runtime()?.block_on(tenpo_agent::locate::locate(args));
+    let settings = located.settings?;
+    let report = tenpo_agent::report::build(&settings, located.running.as_ref());
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!(
+            "{}",
+            tenpo_agent::report::render(&report, chrono::Utc::now())
         );
     }
-    let store = Store::open_read_only(&db).with_context(|| format!("opening {}", db.display()))?;
-    let counts = store.outbox_counts()?;
-    println!(
-        "agent NOT running at {} (read from {})",
-        settings.listen,
-        db.display()
-    );
-    println!("schema version:  {}", store.schema_version()?);
-    println!("events recorded: {}", counts.last_seq);
-    println!("pending events:  {}", counts.pending);
-    println!("quarantined:     {}", counts.quarantined);
-    Ok(())
+    Ok(if report.running {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(NOT_RUNNING)
+    })
 }
 
 fn enroll(
@@ -302,24 +312,27 @@ fn enroll(
     Ok(())
 }
 
-fn doctor(args: &SettingsArgs) -> Result<()> {
-    let settings = match Settings::resolve(args) {
+fn doctor(args: &SettingsArgs) -> Result<ExitCode> {
+    let runtime = runtime()?;
+    let located = runtime.block_on(tenpo_agent::locate::locate(args));
+    let fail = |e: &dyn std::fmt::Display| {
+        println!(
+            "FAIL config: {e}\n     fix: correct it; `tenpo-agent validate FILE` names the key"
+        );
+    };
+    if let Some(e) = &located.config_error {
+        fail(e);
+    }
+    let settings = match located.settings {
         Ok(s) => s,
         Err(e) => {
-            println!(
-                "FAIL config: {e}\n     fix: correct it; `tenpo-agent validate FILE` names the key"
-            );
-            std::process::exit(1);
+            fail(&e);
+            println!("1 problem(s) found");
+            return Ok(ExitCode::FAILURE);
         }
     };
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
-    let listen = tenpo_agent::lock::running_agent(&settings.data_dir).unwrap_or(settings.listen);
-    let settings = Settings { listen, ..settings };
-    let live = runtime.block_on(tenpo_agent::doctor::live_status(settings.listen));
-    let mut checks = tenpo_agent::doctor::run(&settings, live.as_ref());
+    let live = located.running.as_ref().and_then(|r| r.status.as_ref());
+    let mut checks = tenpo_agent::doctor::run(&settings, live);
     checks.extend(runtime.block_on(tenpo_agent::doctor::hub(&settings)));
     for check in &checks {
         println!("{check}");
@@ -327,13 +340,14 @@ fn doctor(args: &SettingsArgs) -> Result<()> {
     let failed = checks
         .iter()
         .filter(|c| c.level == tenpo_agent::doctor::Level::Fail)
-        .count();
+        .count()
+        + usize::from(located.config_error.is_some());
     if failed > 0 {
         println!("{failed} problem(s) found");
-        std::process::exit(1);
+        return Ok(ExitCode::FAILURE);
     }
     println!("no problems found");
-    Ok(())
+    Ok(ExitCode::SUCCESS)
 }
 
 fn export(args: &SettingsArgs, output: Option<PathBuf>) -> Result<()> {

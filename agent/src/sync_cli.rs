@@ -23,7 +23,8 @@ fn bar(total: u64) -> ProgressBar {
     bar
 }
 
-pub fn sync_now(args: &SettingsArgs) -> Result<()> {
+/// `give_up`: how long to let a running agent retry a hub that does not answer.
+pub fn sync_now(args: &SettingsArgs, give_up: Duration) -> Result<()> {
     let settings = Settings::resolve(args)?;
     if settings.credentials.is_none() {
         bail!(
@@ -43,20 +44,24 @@ pub fn sync_now(args: &SettingsArgs) -> Result<()> {
                 listen: addr,
                 ..settings
             };
-            let Some(status) = crate::doctor::live_status(addr).await else {
+            let Some(status) = crate::locate::live_status(addr).await else {
                 bail!(
                     "the agent running on {} does not answer at {addr}",
                     settings.data_dir.display()
                 );
             };
-            return through_running_agent(&settings, status).await;
+            return through_running_agent(&settings, status, give_up).await;
         }
         let _lock = crate::lock::DataDirLock::acquire(&settings.data_dir)?;
         in_process(&settings).await
     })
 }
 
-async fn through_running_agent(settings: &Settings, first: Status) -> Result<()> {
+async fn through_running_agent(
+    settings: &Settings,
+    first: Status,
+    give_up: Duration,
+) -> Result<()> {
     let token = std::fs::read_to_string(settings.data_dir.join(crate::api::auth::TOKEN_FILE))
         .context("cannot read the agent's API token")?;
     let client = reqwest::Client::builder()
@@ -77,7 +82,7 @@ async fn through_running_agent(settings: &Settings, first: Status) -> Result<()>
     let started = Instant::now();
     loop {
         tokio::time::sleep(Duration::from_millis(250)).await;
-        let Some(status) = crate::doctor::live_status(settings.listen).await else {
+        let Some(status) = crate::locate::live_status(settings.listen).await else {
             bail!("the agent stopped answering");
         };
         let sync = status.sync.clone();
@@ -94,8 +99,8 @@ async fn through_running_agent(settings: &Settings, first: Status) -> Result<()>
             bar.finish_with_message(format!("{members} members cached; nothing pending"));
             return Ok(());
         }
-        // Not reached after several of the agent's own retries: say so, and fail.
-        if !error.is_empty() && started.elapsed() > Duration::from_secs(20) {
+        // Not reached after the agent's own retries: say so, and fail.
+        if !error.is_empty() && started.elapsed() > give_up {
             bar.abandon();
             bail!("the hub could not be reached, nothing was synced: {error}");
         }

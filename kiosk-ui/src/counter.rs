@@ -139,10 +139,10 @@ impl Counter {
                     (Mode::Standalone, _) | (_, None) => Link::Standalone {
                         pending: status.pending_events,
                     },
-                    (Mode::Online, Some(sync)) if sync.online => Link::Online {
+                    (Mode::Enrolled, Some(sync)) if sync.online => Link::Online {
                         pending: status.pending_events,
                     },
-                    (Mode::Online, Some(sync)) => Link::Offline {
+                    (Mode::Enrolled, Some(sync)) => Link::Offline {
                         pending: status.pending_events,
                         error: sync.last_error.clone(),
                     },

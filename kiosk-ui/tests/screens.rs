@@ -380,7 +380,7 @@ fn online(pending: u64, up: bool) -> Status {
     Status {
         store_id: "shibuya-01".into(),
         terminal_id: "t00001".into(),
-        mode: Mode::Online,
+        mode: Mode::Enrolled,
         pending_events: pending,
         rule_set_version: 1,
         rule_set_name: "demo".into(),
@@ -399,6 +399,7 @@ fn online(pending: u64, up: bool) -> Status {
             members_cached: 3,
             quarantined: 0,
             passes: 1,
+            next_attempt_at: None,
         }),
     }
 }

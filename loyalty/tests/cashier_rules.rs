@@ -20,7 +20,13 @@ fn line(sku: &str, amount_yen: i64) -> Line {
     }
 }
 
-fn sell(rules: &RuleSet, state: &mut MemberState, id: &str, date: Date, lines: &[Line]) -> SaleOutcome {
+fn sell(
+    rules: &RuleSet,
+    state: &mut MemberState,
+    id: &str,
+    date: Date,
+    lines: &[Line],
+) -> SaleOutcome {
     let outcome = evaluate_sale(
         rules,
         state,
@@ -45,10 +51,19 @@ fn page() -> String {
 /// The row must be in the page, spaces between the cells aside.
 fn says(page: &str, cells: &[&str]) {
     let found = page.lines().any(|l| {
-        let row: Vec<&str> = l.trim().trim_matches('|').split('|').map(str::trim).collect();
+        let row: Vec<&str> = l
+            .trim()
+            .trim_matches('|')
+            .split('|')
+            .map(str::trim)
+            .collect();
         row == cells
     });
-    assert!(found, "docs/cashier.md has no row | {} |", cells.join(" | "));
+    assert!(
+        found,
+        "docs/cashier.md has no row | {} |",
+        cells.join(" | ")
+    );
 }
 
 #[test]
@@ -64,7 +79,14 @@ fn the_multiplier_comes_before_rounding_down() {
         sell(&rules, &mut premier, "big", day(1), &[line("tv", 50_000)]);
         let p = sell(&rules, &mut premier, "s", day(2), &[line("tea", amount)]);
         assert_eq!(p.tier_at_start, "premier");
-        says(&page, &[text, &s.earned_points.to_string(), &p.earned_points.to_string()]);
+        says(
+            &page,
+            &[
+                text,
+                &s.earned_points.to_string(),
+                &p.earned_points.to_string(),
+            ],
+        );
     }
 }
 
@@ -96,14 +118,28 @@ fn a_partial_refund_keeps_the_stamp_until_the_visit_is_refunded_whole() {
     let tea = refund(&state, &[], vec![line("tea", 400)], "r1");
     assert_eq!(tea.stamps_reversed, 0);
     assert_eq!(tea.stamp_day_released, None);
-    says(&page, &["Refund the tea (¥400)", &format!("−{}", tea.reversed_points), "none"]);
+    says(
+        &page,
+        &[
+            "Refund the tea (¥400)",
+            &format!("−{}", tea.reversed_points),
+            "none",
+        ],
+    );
     state.apply_refund(&tea);
 
     let bento = refund(&state, &[line("tea", 400)], vec![line("bento", 800)], "r2");
     assert_eq!(bento.stamps_reversed, 1);
     assert_eq!(bento.stamp_day_released, Some(day(3)));
     assert_eq!(tea.reversed_points + bento.reversed_points, 12);
-    says(&page, &["Then refund the bento (¥800)", &format!("−{}", bento.reversed_points), "−1"]);
+    says(
+        &page,
+        &[
+            "Then refund the bento (¥800)",
+            &format!("−{}", bento.reversed_points),
+            "−1",
+        ],
+    );
     state.apply_refund(&bento);
 
     // The day is free again: the customer's next visit that day earns its stamp.
@@ -123,6 +159,9 @@ fn one_stamp_a_day_and_only_from_the_minimum_spend() {
         (first.stamps.added, second.stamps.added, small.stamps.added),
         (1, 0, 0)
     );
-    assert!(page.contains("at most one stamp a day"), "the page states the one-a-day rule");
+    assert!(
+        page.contains("at most one stamp a day"),
+        "the page states the one-a-day rule"
+    );
     assert!(page.contains("¥1,000"), "the page states the minimum spend");
 }

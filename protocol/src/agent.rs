@@ -22,8 +22,10 @@ pub struct Health {
 pub enum Mode {
     /// No hub configured: everything is local.
     Standalone,
-    /// Enrolled with a hub.
-    Online,
+    /// Enrolled with a hub; whether the hub answers now is `sync.online`. (Called `online`
+    /// before 0.2, which read as "the hub answers" while it was down; still read as such.)
+    #[serde(alias = "online")]
+    Enrolled,
 }
 
 /// `GET /v1/status`
@@ -68,6 +70,11 @@ pub struct SyncStatus {
     pub quarantined: u64,
     /// Completed sync passes (push, then pull to the end of the feed) since start.
     pub passes: u64,
+    /// When the agent next calls the hub by itself: the pull interval after a good pass, the
+    /// back-off after a failure (a sale or `sync --now` calls it sooner).
+    #[serde(default)]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub next_attempt_at: Option<DateTime<chrono::Utc>>,
 }
 
 /// A scanner as `/v1/status` and `tenpo-agent doctor` show it.

@@ -88,7 +88,11 @@ fn uncommented(text: &str) -> String {
             let key = rest.split_once(" = ").is_some_and(|(k, _)| {
                 !k.is_empty() && k.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
             });
-            if table || key { rest.to_owned() } else { line.to_owned() }
+            if table || key {
+                rest.to_owned()
+            } else {
+                line.to_owned()
+            }
         })
         .collect::<Vec<_>>()
         .join("\n")

@@ -110,7 +110,7 @@ pub async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError
     let now = Utc::now();
     let who = state.ledger.identity();
     let mode = if state.sync.is_some() {
-        "online"
+        "enrolled"
     } else {
         "standalone"
     };

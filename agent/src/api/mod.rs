@@ -244,7 +244,7 @@ async fn status(State(state): State<AppState>) -> Result<Response, ApiError> {
         if let Some(link) = link {
             let store = ledger.store();
             let counts = store.outbox_counts()?;
-            status.mode = tenpo_protocol::agent::Mode::Online;
+            status.mode = tenpo_protocol::agent::Mode::Enrolled;
             status.sync = Some(link.shared.status(
                 counts.acked_through,
                 store.members_cached()?,

@@ -87,6 +87,7 @@ struct View {
     last_pull_at: Option<DateTime<Utc>>,
     last_error: Option<String>,
     clock_skew_secs: Option<i64>,
+    next_attempt_at: Option<DateTime<Utc>>,
 }
 
 impl Shared {
@@ -132,6 +133,7 @@ impl Shared {
             members_cached,
             quarantined,
             passes: self.passes.load(Ordering::SeqCst),
+            next_attempt_at: v.next_attempt_at,
         }
     }
 }
@@ -430,6 +432,10 @@ impl Engine {
                     delay
                 }
             };
+            let next = chrono::Duration::from_std(wait)
+                .ok()
+                .and_then(|w| Utc::now().checked_add_signed(w));
+            self.shared.update(|v| v.next_attempt_at = next);
             tokio::select! {
                 () = &mut stop => return,
                 () = self.shared.wake.notified() => {}
