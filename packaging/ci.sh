@@ -40,14 +40,20 @@ as_tenpo_hub=(setpriv --reuid=tenpo-hub --regid=tenpo-hub --init-groups --)
 step "system packages"
 # mingw links the Windows build; wixl writes the MSI and msitools reads it back; systemd gives
 # systemd-analyze; sqlite3 loads the v1 database; wine64 runs the Windows agent as a service;
-# Xvfb shows the installed kiosk's first frame.
+# Xvfb shows the installed kiosk's first frame; lintian is Debian's own check of the packages.
 DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-  gcc-mingw-w64-x86-64 wixl msitools systemd sqlite3 adduser curl wine64 xvfb xauth >/dev/null
+  gcc-mingw-w64-x86-64 wixl msitools systemd sqlite3 adduser curl wine64 xvfb xauth lintian >/dev/null
 command -v cargo-deb >/dev/null || cargo install --locked --quiet cargo-deb --version 3.8.0
 
 step "release build (tenpo-agent, tenpo-hub, tenpo-kiosk)"
 cargo build --release --locked -p tenpo-agent -p tenpo-hub -p tenpo-kiosk \
   --bin tenpo-agent --bin tenpo-hub --bin tenpo-kiosk
+
+step "manual pages (from each binary's command-line definition)"
+rm -rf target/man
+target/release/tenpo-agent man target/man/terminal
+target/release/tenpo-kiosk --man target/man/terminal
+target/release/tenpo-hub man target/man/hub
 
 step ".deb files"
 cargo deb --no-build -p tenpo-agent >/dev/null
@@ -57,6 +63,10 @@ arch=$(dpkg --print-architecture)
 terminal_deb="target/debian/tenpo-terminal_${version}-1_${arch}.deb"
 hub_deb="target/debian/tenpo-hub_${version}-1_${arch}.deb"
 [ -f "$terminal_deb" ] && [ -f "$hub_deb" ] || { ls target/debian; fail "the .deb files are not where expected"; }
+
+step "lintian (any error or warning fails)"
+lintian --fail-on error,warning --tag-display-limit 0 "$terminal_deb" "$hub_deb" \
+  || fail "lintian found problems in the packages (above)"
 
 step "contents (dpkg-deb -c, -I)"
 work=$(mktemp -d)
@@ -78,6 +88,9 @@ expect "$work/terminal.files" \
   '-rwxr-xr-x (root/root|0/0) \./usr/bin/tenpo-agent' \
   '-rwxr-xr-x (root/root|0/0) \./usr/bin/tenpo-kiosk' \
   '-rw-r--r-- (root/root|0/0) \./etc/tenpo/agent\.toml' \
+  '-rw-r--r-- (root/root|0/0) \./usr/share/man/man1/tenpo-agent\.1\.gz' \
+  '-rw-r--r-- (root/root|0/0) \./usr/share/man/man1/tenpo-agent-status\.1\.gz' \
+  '-rw-r--r-- (root/root|0/0) \./usr/share/man/man1/tenpo-kiosk\.1\.gz' \
   '-rw-r--r-- (root/root|0/0) \./(usr/)?lib/systemd/system/tenpo-agent\.service' \
   '-rw-r--r-- (root/root|0/0) \./(usr/)?lib/systemd/system/tenpo-kiosk\.service' \
   '-rw-r--r-- (root/root|0/0) \./usr/lib/udev/rules\.d/60-tenpo-scanners\.rules' \
@@ -88,6 +101,7 @@ expect "$work/terminal.info" ' Package: tenpo-terminal' " Version: ${version}-1"
   ' Recommends: cage, xwayland'
 dpkg-deb -c "$hub_deb" | awk '{print $1, $2, $6}' | tee "$work/hub.files"
 expect "$work/hub.files" '-rwxr-xr-x (root/root|0/0) \./usr/bin/tenpo-hub' \
+  '-rw-r--r-- (root/root|0/0) \./usr/share/man/man1/tenpo-hub\.1\.gz' \
   '-rw-r--r-- (root/root|0/0) \./etc/tenpo-hub/hub\.toml' \
   '-rw-r--r-- (root/root|0/0) \./(usr/)?lib/systemd/system/tenpo-hub\.service'
 grep -q tenpo-line-standin "$work/hub.files" && fail "the hub package must not ship the LINE stand-in"

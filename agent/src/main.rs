@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use tenpo_agent::config::{self, LogFormat, Settings, SettingsArgs};
 use tenpo_agent::daemon::{self, DB_FILE};
 use tenpo_agent::store::{Store, export_jsonl};
@@ -27,6 +27,13 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Writes the manual pages (section 1: the command and each subcommand) into DIR; the
+    /// packages are built with them.
+    #[command(hide = true)]
+    Man {
+        /// Where the pages go (made if missing).
+        dir: PathBuf,
+    },
     /// Run the agent: the local API on loopback, standalone when no hub is configured.
     Run(SettingsArgs),
     /// Show the terminal's state: from the running agent, or from its database when stopped.
@@ -150,6 +157,7 @@ fn run_command(command: Command, log_format: Option<LogFormat>) -> Result<()> {
         // Answered by `run`, with their own exit codes.
         Command::Status { .. } | Command::Doctor(_) => Ok(()),
         Command::Validate { config } => validate(&config),
+        Command::Man { dir } => man(&dir),
         Command::Enroll {
             hub,
             code,
@@ -375,4 +383,11 @@ fn export(args: &SettingsArgs, output: Option<PathBuf>) -> Result<()> {
 fn private_files() {
     #[cfg(unix)]
     rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
+}
+
+/// The manual pages, from the command-line definition itself: they cannot drift from `--help`.
+fn man(dir: &std::path::Path) -> Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    clap_mangen::generate_to(Cli::command(), dir)
+        .with_context(|| format!("cannot write the manual pages to {}", dir.display()))
 }

@@ -7,7 +7,7 @@ mod serve;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
 use tenpo_hub::config::{self, LogFormat, ServeArgs, Settings};
 use tracing_subscriber::EnvFilter;
 
@@ -40,6 +40,13 @@ pub struct HubArgs {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Writes the manual pages (section 1: the command and each subcommand) into DIR; the
+    /// packages are built with them.
+    #[command(hide = true)]
+    Man {
+        /// Where the pages go (made if missing).
+        dir: PathBuf,
+    },
     /// Run the hub until Ctrl-C or SIGTERM.
     Serve(ServeArgs),
     /// Check a config file: unknown keys and bad values are errors naming the key.
@@ -230,6 +237,7 @@ fn run() -> Result<()> {
             runtime()?.block_on(serve::run(settings))
         }
         Command::Validate { config } => validate(&config),
+        Command::Man { dir } => man(&dir),
         Command::Backup {
             config,
             data_dir,
@@ -314,7 +322,10 @@ async fn admin(command: Command) -> Result<()> {
             reason,
             json,
         } => c::held_decide(&hub, &terminal, seq, action, reason, json).await,
-        Command::Serve(_) | Command::Validate { .. } | Command::Backup { .. } => Ok(()),
+        Command::Serve(_)
+        | Command::Validate { .. }
+        | Command::Backup { .. }
+        | Command::Man { .. } => Ok(()),
     }
 }
 
@@ -331,4 +342,11 @@ fn parse_held_action(s: &str) -> Result<tenpo_hub::admin_api::HeldAction, String
 fn private_files() {
     #[cfg(unix)]
     rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
+}
+
+/// The manual pages, from the command-line definition itself: they cannot drift from `--help`.
+fn man(dir: &std::path::Path) -> Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    clap_mangen::generate_to(Cli::command(), dir)
+        .with_context(|| format!("cannot write the manual pages to {}", dir.display()))
 }

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use clap::{Parser, ValueEnum};
+use clap::{CommandFactory, Parser, ValueEnum};
 use tenpo_kiosk::app::{CounterApp, FirstFrame, KioskApp};
 use tenpo_kiosk::client::{AgentClient, read_token};
 use tenpo_kiosk::kiosk::KioskConfig;
@@ -50,6 +50,9 @@ struct Cli {
     /// Print the time to the first frame and exit (benchmark).
     #[arg(long, hide = true)]
     exit_after_first_frame: bool,
+    /// Write the manual page into DIR and exit (the package is built with it).
+    #[arg(long, hide = true, value_name = "DIR")]
+    man: Option<PathBuf>,
 }
 
 fn main() -> Result<()> {
@@ -61,6 +64,11 @@ fn main() -> Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
+    if let Some(dir) = &cli.man {
+        std::fs::create_dir_all(dir)?;
+        clap_mangen::Man::new(Cli::command()).generate_to(dir)?;
+        return Ok(());
+    }
     let token = read_token(&cli.token_file)?;
     let client = AgentClient::new(&cli.agent, &token)?;
     let font = tenpo_kiosk::fonts::find()?;

@@ -271,3 +271,67 @@ fn the_kiosk_demo_names_the_tools_it_lacks() {
     }
     assert!(!stderr.contains("QR"), "{stderr}");
 }
+
+/// Each package's Debian changelog opens on the version being built (lintian checks the rest
+/// of the packages in CI, packaging/ci.sh).
+#[test]
+fn the_package_changelogs_name_the_version_built() {
+    let cargo = std::fs::read_to_string(root().join("Cargo.toml")).unwrap();
+    let manifest: toml::Table = toml::from_str(&cargo).unwrap();
+    let version = manifest["workspace"]["package"]["version"]
+        .as_str()
+        .unwrap();
+    for (dir, package) in [("terminal", "tenpo-terminal"), ("hub", "tenpo-hub")] {
+        let log = read(&format!("packaging/linux/{dir}/changelog"));
+        let first = log.lines().next().unwrap();
+        assert!(
+            first.starts_with(&format!("{package} ({version}-")),
+            "packaging/linux/{dir}/changelog opens with {first:?}: add an entry for {version}"
+        );
+        assert!(
+            log.lines().all(|l| l.chars().count() <= 80),
+            "lines over 80 characters"
+        );
+    }
+}
+
+/// The manual pages the packages carry come from the binaries: one per command and per visible
+/// subcommand.
+#[test]
+fn the_binaries_write_their_manual_pages() {
+    let dir = tempfile::tempdir().unwrap();
+    for (program, args, pages) in [
+        (
+            "tenpo-agent",
+            vec!["man"],
+            vec![
+                "tenpo-agent.1",
+                "tenpo-agent-status.1",
+                "tenpo-agent-doctor.1",
+            ],
+        ),
+        (
+            "tenpo-hub",
+            vec!["man"],
+            vec!["tenpo-hub.1", "tenpo-hub-serve.1", "tenpo-hub-sale.1"],
+        ),
+    ] {
+        let out = Command::new(bin(program))
+            .args(args)
+            .arg(dir.path())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        for page in pages {
+            let text = std::fs::read_to_string(dir.path().join(page)).unwrap();
+            assert!(
+                text.starts_with(".ie") || text.contains(".TH"),
+                "{page} is not a manual page"
+            );
+        }
+    }
+}
