@@ -305,9 +305,8 @@ pub fn admin_token(
         path: path.clone(),
         problem,
     };
-    let token = crate::secrets::hex(
-        &crate::secrets::random_bytes::<32>().map_err(|e| make_err(e.to_string()))?,
-    );
+    let token =
+        hex::encode(crate::secrets::random_bytes::<32>().map_err(|e| make_err(e.to_string()))?);
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]

@@ -163,41 +163,9 @@ impl StandIn {
     }
 }
 
-/// Decodes an `application/x-www-form-urlencoded` body.
+/// Decodes an `application/x-www-form-urlencoded` body (the `form_urlencoded` crate).
 pub fn parse_form(body: &[u8]) -> BTreeMap<String, String> {
-    fn hex(b: u8) -> Option<u8> {
-        char::from(b).to_digit(16).map(|d| d as u8)
-    }
-    fn decode(s: &str) -> String {
-        let bytes = s.as_bytes();
-        let mut out = Vec::with_capacity(bytes.len());
-        let mut i = 0;
-        while i < bytes.len() {
-            let escaped = match bytes.get(i..i + 3) {
-                Some([b'%', h, l]) => hex(*h).zip(hex(*l)).map(|(h, l)| h * 16 + l),
-                _ => None,
-            };
-            match (escaped, bytes[i]) {
-                (Some(b), _) => {
-                    out.push(b);
-                    i += 3;
-                    continue;
-                }
-                (None, b'+') => out.push(b' '),
-                (None, b) => out.push(b),
-            }
-            i += 1;
-        }
-        String::from_utf8_lossy(&out).into_owned()
-    }
-    String::from_utf8_lossy(body)
-        .split('&')
-        .filter(|pair| !pair.is_empty())
-        .map(|pair| {
-            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            (decode(k), decode(v))
-        })
-        .collect()
+    form_urlencoded::parse(body).into_owned().collect()
 }
 
 fn line_error(description: &str) -> Response {

@@ -15,27 +15,16 @@ pub fn random_bytes<const N: usize>() -> Result<[u8; N], RandomError> {
     Ok(bytes)
 }
 
-/// Lowercase hex of bytes.
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// SHA-256 of bytes.
 pub fn sha256(bytes: &[u8]) -> [u8; 32] {
     Sha256::digest(bytes).into()
 }
 
-/// Compares without leaking, through timing, where two values differ.
-pub fn same(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
+pub use tenpo_protocol::signup::same;
 
 /// A new terminal secret: 64 hex characters (32 random bytes).
 pub fn new_secret() -> Result<String, RandomError> {
-    Ok(hex(&random_bytes::<32>()?))
+    Ok(hex::encode(random_bytes::<32>()?))
 }
 
 /// Crockford's base32: no I, L, O or U; a typed O is read as 0, I and L as 1.

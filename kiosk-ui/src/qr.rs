@@ -1,29 +1,19 @@
-//! QR codes as egui textures: one pixel per module (rxing at size 0 × 0), drawn scaled up with
+//! QR codes as egui textures: one pixel per module, drawn scaled up with
 //! nearest-neighbour filtering so the modules stay crisp at any size.
 
 use egui::{Color32, ColorImage, TextureHandle, TextureOptions};
-use rxing::qrcode::QRCodeWriter;
-use rxing::{BarcodeFormat, EncodeHints, Writer};
 
-/// Why a text could not become a QR code.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("cannot make a QR code of this text: {0}")]
-pub struct QrError(pub String);
+pub use tenpo_protocol::qr::QrError;
 
-/// The QR code of `text` (error correction M, a 4-module quiet zone), one pixel per module.
+/// The QR code of `text` (`tenpo_protocol::qr`: error correction M, a 4-module quiet zone),
+/// one pixel per module.
 pub fn encode(text: &str) -> Result<ColorImage, QrError> {
-    let hints = EncodeHints {
-        ErrorCorrection: Some("M".into()),
-        ..EncodeHints::default()
-    };
-    let matrix = QRCodeWriter
-        .encode_with_hints(text, &BarcodeFormat::QR_CODE, 0, 0, &hints)
-        .map_err(|e| QrError(e.to_string()))?;
-    let (w, h) = (matrix.getWidth(), matrix.getHeight());
+    let matrix = tenpo_protocol::qr::encode(text)?;
+    let (w, h) = (matrix.width(), matrix.height());
     let mut pixels = Vec::with_capacity(w as usize * h as usize);
     for y in 0..h {
         for x in 0..w {
-            pixels.push(if matrix.get(x, y) {
+            pixels.push(if matrix.is_dark(x, y) {
                 Color32::BLACK
             } else {
                 Color32::WHITE

@@ -78,10 +78,7 @@ pub fn encode(event: &Event) -> Result<String, serde_json::Error> {
 /// `event_id`.
 pub fn content_hash_of(bytes: &[u8]) -> String {
     use sha2::{Digest, Sha256};
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hex::encode(Sha256::digest(bytes))
 }
 
 /// [`content_hash_of`] the event as [`encode`] writes it.

@@ -9,6 +9,8 @@ pub mod codes;
 mod error;
 pub mod events;
 pub mod openapi;
+#[cfg(feature = "qr")]
+pub mod qr;
 pub mod signup;
 pub mod sync;
 

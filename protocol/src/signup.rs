@@ -206,22 +206,16 @@ pub fn signing_key(secret: &str) -> [u8; 32] {
     Sha256::digest(secret.as_bytes()).into()
 }
 
-/// HMAC-SHA256 (RFC 2104), also used by the LINE stand-in for its ID tokens.
+/// HMAC-SHA256 (RFC 2104, RustCrypto's `hmac`), also used by the LINE stand-in for its ID
+/// tokens.
 pub fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
-    const BLOCK: usize = 64;
-    let mut block = [0u8; BLOCK];
-    if key.len() > BLOCK {
-        block[..32].copy_from_slice(&Sha256::digest(key));
-    } else {
-        block[..key.len()].copy_from_slice(key);
-    }
-    let mut inner = Sha256::new();
-    inner.update(block.map(|b| b ^ 0x36));
-    inner.update(message);
-    let mut outer = Sha256::new();
-    outer.update(block.map(|b| b ^ 0x5c));
-    outer.update(inner.finalize());
-    outer.finalize().into()
+    use hmac::{Mac, SimpleHmac};
+    // HMAC takes a key of any length: `new_from_slice` cannot fail for it.
+    let Ok(mut mac) = SimpleHmac::<Sha256>::new_from_slice(key) else {
+        return [0; 32];
+    };
+    mac.update(message);
+    mac.finalize().into_bytes().into()
 }
 
 fn tag(payload: &[u8], key: &[u8; 32]) -> [u8; TAG_LEN] {
@@ -234,9 +228,10 @@ fn tag(payload: &[u8], key: &[u8; 32]) -> [u8; TAG_LEN] {
     out
 }
 
-/// Compares without leaking, through timing, where two values differ.
+/// Compares without leaking, through timing, where two values differ (`subtle`).
 pub fn same(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    use subtle::ConstantTimeEq;
+    bool::from(a.ct_eq(b))
 }
 
 /// Signs a token with the terminal's key and returns its text.

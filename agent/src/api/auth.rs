@@ -1,8 +1,10 @@
 //! The local API's write token: made on first start in `<data-dir>/api-token`, readable by the
 //! agent's user only; writes carry it as `Authorization: Bearer <token>`.
 
+// Compares without leaking, through timing, how much of the token matched (`subtle`).
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use tenpo_protocol::signup::same;
 
 use axum::extract::{Request, State};
 use axum::http::StatusCode;
@@ -69,14 +71,6 @@ pub fn load_or_create(data_dir: &Path) -> Result<String, TokenError> {
     file.sync_all().map_err(create)?;
     tracing::info!(path = %path.display(), "created the local API token");
     Ok(token)
-}
-
-/// Compares without leaking, through timing, how much of the token matched.
-fn same(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// Middleware for write routes: the bearer token or 401.

@@ -163,8 +163,41 @@ pub fn take_effect(ledger: &Ledger, applied: &Applied) {
 }
 
 /// The rule set the hub last sent, if any (used at start-up).
+///
+/// A cached rule set that no longer reads is an error, not "no rule set yet": the terminal
+/// would otherwise start on another program (or refuse to start offline) without saying why.
 pub fn cached_rules(tx: &WriteTx<'_>) -> Result<Option<RuleSet>, StoreError> {
-    Ok(tx
-        .meta(HUB_RULES)?
-        .and_then(|text| serde_json::from_str::<RuleSet>(&text).ok()))
+    tx.meta(HUB_RULES)?
+        .map(|text| {
+            serde_json::from_str::<RuleSet>(&text).map_err(|e| StoreError::Corrupt {
+                what: "the hub's rule set cached in the database",
+                detail: e.to_string(),
+            })
+        })
+        .transpose()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use crate::store::Store;
+
+    #[test]
+    fn a_damaged_cached_rule_set_is_an_error_not_none() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("tenpo.db")).unwrap();
+        assert!(store.write(|tx| cached_rules(tx)).unwrap().is_none());
+        let json = serde_json::to_string(&RuleSet::demo()).unwrap();
+        store.write(|tx| tx.set_meta(HUB_RULES, &json)).unwrap();
+        assert_eq!(
+            store.write(|tx| cached_rules(tx)).unwrap().map(|r| r.name),
+            Some("demo".to_owned())
+        );
+        store
+            .write(|tx| tx.set_meta(HUB_RULES, "{\"version\": 1, \"name\":"))
+            .unwrap();
+        let err = store.write(|tx| cached_rules(tx)).unwrap_err();
+        assert!(err.to_string().contains("rule set"), "{err}");
+    }
 }

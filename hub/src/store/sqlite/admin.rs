@@ -195,7 +195,7 @@ fn terminal_store(tx: &Transaction<'_>, terminal_id: &str) -> Result<Option<Stri
 /// enrolled after the backup (whose agent still holds it).
 fn new_terminal_id(tx: &Transaction<'_>) -> Result<String, StoreError> {
     loop {
-        let id = format!("t{}", &secrets::hex(&secrets::random_bytes::<5>()?));
+        let id = format!("t{}", &hex::encode(secrets::random_bytes::<5>()?));
         if terminal_store(tx, &id)?.is_none() {
             return Ok(id);
         }
@@ -374,12 +374,12 @@ pub(crate) fn issue_coupons(
                 .query_row([], |r| r.get(0))?;
             let digest =
                 secrets::sha256(format!("{epoch}/birthday/{}/{m}", today.year()).as_bytes());
-            format!("coupon-{}", &secrets::hex(&digest)[..16])
+            format!("coupon-{}", &hex::encode(digest)[..16])
         }
         (None, None) => format!(
             "coupon-{}-{}",
             today.to_string().replace('-', ""),
-            secrets::hex(&secrets::random_bytes::<3>()?)
+            hex::encode(secrets::random_bytes::<3>()?)
         ),
     };
     tenpo_protocol::agent::check_id("coupon_id", &coupon_id)

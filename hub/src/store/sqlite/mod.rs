@@ -223,7 +223,7 @@ fn start(conn: &mut Connection, now: DateTime<Utc>) -> Result<(String, String), 
     let epoch = match epoch {
         Some(e) => e,
         None => {
-            let e = crate::secrets::hex(&crate::secrets::random_bytes::<8>()?);
+            let e = hex::encode(crate::secrets::random_bytes::<8>()?);
             tx.execute("INSERT INTO meta (key, value) VALUES ('epoch', ?1)", [&e])?;
             e
         }
@@ -246,7 +246,7 @@ fn start(conn: &mut Connection, now: DateTime<Utc>) -> Result<(String, String), 
         members::log_change(&tx, "signing_key", &key_id.to_string())?;
         tracing::info!(key_id, "made a new card signing key");
     }
-    let run = crate::secrets::hex(&crate::secrets::random_bytes::<8>()?);
+    let run = hex::encode(crate::secrets::random_bytes::<8>()?);
     feed::record_run(&tx, &run, now)?;
     tx.commit()?;
     Ok((epoch, run))
