@@ -19,6 +19,7 @@ use chrono::Utc;
 use tenpo_agent::ledger::Ledger;
 use tenpo_agent::store::{Identity, Store};
 use tenpo_agent::sync::{Credentials, Engine, HubClient, Shared, SyncConfig};
+use tenpo_e2e::harness::free_port;
 use tenpo_loyalty::RuleSet;
 use tenpo_protocol::agent::{SaleLine, SaleRequest};
 
@@ -27,14 +28,6 @@ fn bin_dir() -> PathBuf {
         .parent()
         .unwrap()
         .to_owned()
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 struct Hub {

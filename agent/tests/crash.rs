@@ -11,17 +11,10 @@ use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
 use serde_json::json;
+use tenpo_e2e::harness::free_port;
 
 const KILLS: usize = 5;
 const CLIENTS: usize = 3;
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 fn start_agent(dir: &std::path::Path, port: u16) -> Child {
     Command::new(env!("CARGO_BIN_EXE_tenpo-agent"))
