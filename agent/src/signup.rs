@@ -20,13 +20,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::Json;
-use axum::extract::rejection::JsonRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
+use tenpo_edge::{Json, Path, Query};
 use tenpo_hw::source::Backoff;
 use tenpo_protocol::ErrorCode;
 use tenpo_protocol::signup::{
@@ -468,9 +467,8 @@ fn signups(state: &AppState) -> Result<Arc<Signups>, ApiError> {
 /// `POST /v1/signups`
 pub async fn open(
     State(state): State<AppState>,
-    body: Result<Json<SignupRequest>, JsonRejection>,
+    Json(req): Json<SignupRequest>,
 ) -> Result<Response, ApiError> {
-    let Json(req) = body?;
     let session = signups(&state)?.open(req.card_code.as_deref(), Utc::now())?;
     Ok((StatusCode::CREATED, Json(session)).into_response())
 }

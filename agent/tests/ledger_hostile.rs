@@ -167,3 +167,36 @@ async fn health_says_ok_only_while_a_sale_could_be_written() {
     let (status, _) = agent.get("/v1/health").await;
     assert_eq!(status, 200);
 }
+
+/// serde reads a struct from an array of its fields: a body (or a sale line) in that form was
+/// recorded as a sale. Only JSON objects are requests; anything else changes nothing.
+#[tokio::test]
+async fn bodies_and_lines_must_be_objects() {
+    let agent = TestAgent::start().await;
+    let token = agent.token.clone();
+    let before = agent.fingerprint();
+    for (path, body) in [
+        ("/v1/sales", r#"["st-arr-1", null, null, [["a", null, 1, 100]], null, null]"#),
+        (
+            "/v1/sales",
+            r#"{"sale_id":"st-arr-2","lines":[["a", null, 1, 100]]}"#,
+        ),
+        ("/v1/sales", r#""a sale""#),
+        ("/v1/sales/pos-1/refunds", r#"["r-arr-1", null, [["a", null, 1, 100]]]"#),
+    ] {
+        let (status, answer) = agent
+            .post_raw(path, body.as_bytes().to_vec(), Some(&token))
+            .await;
+        assert_eq!(status, 422, "{path} {body}: {answer}");
+        assert_eq!(answer["error"]["code"], "invalid_request", "{answer}");
+    }
+    assert_eq!(agent.fingerprint(), before, "nothing may have been recorded");
+    // The same sale as an object is taken.
+    let (status, answer) = agent
+        .post(
+            "/v1/sales",
+            &json!({"sale_id": "st-arr-1", "lines": [{"sku": "a", "quantity": 1, "amount_yen": 100}]}),
+        )
+        .await;
+    assert_eq!(status, 201, "{answer}");
+}

@@ -12,7 +12,17 @@
 //! - [`json_errors`]: refusals axum answers as plain text (a path or query that does not parse)
 //!   become the JSON error body too.
 //!
+//! - [`ApiError`] and the extractors [`Json`], [`Query`], [`Path`]: one error body for both
+//!   servers, and request refusals (not JSON, not an object, a query that does not parse) made
+//!   in one place.
+//!
 //! Every refusal here is the same JSON error body as the rest of the API.
+
+mod error;
+mod extract;
+
+pub use error::{ApiError, method_not_allowed, not_found};
+pub use extract::{Json, Path, Query, is_json, parse_json};
 
 use std::future::Future;
 use std::sync::Arc;

@@ -63,6 +63,7 @@ pub struct ImportRow {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ImportRequest {
+    #[serde(deserialize_with = "tenpo_protocol::strict::objects")]
     pub rows: Vec<ImportRow>,
 }
 

@@ -419,3 +419,46 @@ async fn back_dated_sales_from_a_till_agree_with_the_hub_whatever_the_order() {
     assert!(hub.admin().discrepancies(0, 100).await.unwrap().is_empty());
     assert_eq!(hub.state(&card(1)).await.stamps.count, 2);
 }
+
+/// serde reads a struct from an array of its fields: `["s1"]` made an enrolment code and a
+/// member import took rows as arrays. Only JSON objects are requests; nothing else changes
+/// anything.
+#[tokio::test]
+async fn bodies_and_rows_must_be_objects() {
+    let hub = common::start().await;
+    hub.load_demo_rules().await;
+    let admin = format!("Bearer {}", common::ADMIN_TOKEN);
+    let post = |path: &str, auth: Option<&str>, body: &str| {
+        let mut r = hub
+            .http
+            .post(hub.url(path))
+            .header("content-type", "application/json")
+            .body(body.to_owned());
+        if let Some(a) = auth {
+            r = r.header("authorization", a.to_owned());
+        }
+        r.send()
+    };
+    let code = card(77);
+    for (path, auth, body) in [
+        ("/v1/enroll", None, r#"["x"]"#.to_owned()),
+        ("/v1/admin/enrollment-codes", Some(admin.as_str()), r#"["s1"]"#.to_owned()),
+        (
+            "/v1/admin/members/import",
+            Some(admin.as_str()),
+            format!(r#"{{"rows":[[2, "{code}", 100, 0, null]]}}"#),
+        ),
+    ] {
+        let r = post(path, auth, &body).await.unwrap();
+        let status = r.status();
+        let answer: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{path}: {answer}");
+        assert_eq!(answer["error"]["code"], "invalid_request", "{answer}");
+    }
+    // The row as an object is taken; as an array it made no member.
+    let till = hub.enroll("s1").await;
+    let (status, _) = hub.lookup(&till, &code).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let report = import(&hub, &[(&code, 100, 0, None)]).await;
+    assert_eq!(report.imported, 1);
+}

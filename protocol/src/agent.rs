@@ -264,6 +264,7 @@ pub struct SaleRequest {
     #[serde(default)]
     #[schema(value_type = Option<String>, format = DateTime)]
     pub occurred_at: Option<DateTime<FixedOffset>>,
+    #[serde(deserialize_with = "crate::strict::objects")]
     pub lines: Vec<SaleLine>,
     /// Points the customer chose to redeem, in whole points.
     #[serde(default)]
@@ -304,6 +305,7 @@ pub struct RefundRequest {
     #[schema(value_type = Option<String>, format = DateTime)]
     pub occurred_at: Option<DateTime<FixedOffset>>,
     /// Lines of the sale by `sku`, with the quantity and amount refunded.
+    #[serde(deserialize_with = "crate::strict::objects")]
     pub lines: Vec<SaleLine>,
 }
 

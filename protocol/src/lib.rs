@@ -12,6 +12,7 @@ pub mod openapi;
 #[cfg(feature = "qr")]
 pub mod qr;
 pub mod signup;
+pub mod strict;
 pub mod sync;
 
 pub use error::{ErrorBody, ErrorCode, ErrorDetail};

@@ -12,14 +12,14 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::rejection::JsonRejection;
-use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router, middleware};
+use axum::{Router, middleware};
 use chrono::Utc;
+use tenpo_edge::{Json, Path};
 use tenpo_protocol::agent::{Health, RefundRequest, SaleRequest};
 use tenpo_protocol::limits::MAX_BODY_BYTES;
 use tenpo_protocol::{ErrorCode, openapi};
@@ -179,8 +179,8 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/openapi.json", get(openapi_json))
         .route("/metrics", get(metrics::metrics))
         .merge(writes)
-        .fallback(not_found)
-        .method_not_allowed_fallback(method_not_allowed)
+        .fallback(tenpo_edge::not_found)
+        .method_not_allowed_fallback(tenpo_edge::method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         // Loopback names only: a web page cannot reach member data through DNS rebinding.
         .layer(middleware::from_fn(tenpo_edge::loopback_host_only))
@@ -275,9 +275,8 @@ fn created_or_replayed(recorded: Recorded) -> StatusCode {
 
 async fn record_sale(
     State(state): State<AppState>,
-    body: Result<Json<SaleRequest>, JsonRejection>,
+    Json(req): Json<SaleRequest>,
 ) -> Result<Response, ApiError> {
-    let Json(req) = body?;
     let mut turn = state.in_flight.enter(&req.sale_id).await;
     let request = serde_json::to_string(&req).unwrap_or_default();
     if let Some(answer) = turn.earlier_answer(&request) {
@@ -324,9 +323,8 @@ async fn sale_now(state: &AppState, req: SaleRequest) -> Result<Response, ApiErr
 async fn record_refund(
     State(state): State<AppState>,
     Path(sale_id): Path<String>,
-    body: Result<Json<RefundRequest>, JsonRejection>,
+    Json(req): Json<RefundRequest>,
 ) -> Result<Response, ApiError> {
-    let Json(req) = body?;
     let ledger = state.ledger.clone();
     let (recorded, response) =
         blocking(move || ledger.record_refund(&sale_id, &req, Utc::now())).await?;
@@ -384,20 +382,4 @@ async fn sync_now(State(state): State<AppState>) -> Result<Response, ApiError> {
 
 async fn openapi_json() -> Response {
     Json(openapi::agent_api()).into_response()
-}
-
-async fn not_found() -> ApiError {
-    ApiError::new(
-        StatusCode::NOT_FOUND,
-        ErrorCode::NotFound,
-        "no such endpoint: see /v1/openapi.json",
-    )
-}
-
-async fn method_not_allowed() -> ApiError {
-    ApiError::new(
-        StatusCode::METHOD_NOT_ALLOWED,
-        ErrorCode::MethodNotAllowed,
-        "this endpoint does not take that method: see /v1/openapi.json",
-    )
 }

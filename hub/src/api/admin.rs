@@ -1,9 +1,8 @@
 //! The admin endpoints (`/v1/admin/...`), behind the admin token.
 
-use axum::Json;
 use axum::body::Bytes;
-use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
@@ -11,19 +10,19 @@ use tenpo_loyalty::RuleSet;
 
 use super::AppState;
 use super::auth::AdminAuth;
-use super::error::{ApiError, parse_json};
+use super::error::ApiError;
 use crate::admin_api::{
     CouponRequest, EnrollmentCodeRequest, EnrollmentCodeResponse, ImportRequest, ListQuery,
     MAX_IMPORT_ROWS, ResolveHeldRequest, RevokeRequest, RulesLoaded,
 };
 use crate::store::HubStore;
+use tenpo_edge::{Json, Path, Query, parse_json};
 
 pub async fn enrollment_code<S: HubStore>(
     State(app): State<AppState<S>>,
     _: AdminAuth,
-    body: Result<Bytes, BytesRejection>,
+    Json(req): Json<EnrollmentCodeRequest>,
 ) -> Result<Response, ApiError> {
-    let req: EnrollmentCodeRequest = parse_json(&body?)?;
     tenpo_protocol::agent::check_id("store_id", &req.store_id)
         .map_err(|e| ApiError::invalid(e.to_string()))?;
     if let Some(terminal) = &req.terminal_id {
@@ -65,6 +64,7 @@ pub async fn load_rules<S: HubStore>(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
+    // TOML or JSON: the raw bytes, not the JSON extractor.
     let body = body?;
     let is_json = headers
         .get("content-type")
@@ -91,9 +91,8 @@ pub async fn load_rules<S: HubStore>(
 pub async fn import_members<S: HubStore>(
     State(app): State<AppState<S>>,
     _: AdminAuth,
-    body: Result<Bytes, BytesRejection>,
+    Json(req): Json<ImportRequest>,
 ) -> Result<Response, ApiError> {
-    let req: ImportRequest = parse_json(&body?)?;
     if req.rows.len() > MAX_IMPORT_ROWS {
         return Err(ApiError::invalid(format!(
             "{} rows in one request; at most {MAX_IMPORT_ROWS}",
@@ -118,9 +117,8 @@ pub async fn import_members<S: HubStore>(
 pub async fn issue_coupons<S: HubStore>(
     State(app): State<AppState<S>>,
     _: AdminAuth,
-    body: Result<Bytes, BytesRejection>,
+    Json(req): Json<CouponRequest>,
 ) -> Result<Response, ApiError> {
-    let req: CouponRequest = parse_json(&body?)?;
     let now = Utc::now();
     let report = app
         .store
@@ -132,22 +130,20 @@ pub async fn issue_coupons<S: HubStore>(
 pub async fn revoke_code<S: HubStore>(
     State(app): State<AppState<S>>,
     _: AdminAuth,
-    body: Result<Bytes, BytesRejection>,
+    Json(req): Json<RevokeRequest>,
 ) -> Result<Response, ApiError> {
-    let req: RevokeRequest = parse_json(&body?)?;
     let revoked = app.store.revoke_code(req.code, Utc::now()).await?;
     Ok(Json(revoked).into_response())
 }
 
-fn list_query(query: Result<Query<ListQuery>, QueryRejection>) -> Result<ListQuery, ApiError> {
-    let Query(q) = query.map_err(|e| ApiError::invalid(format!("bad query: {e}")))?;
+fn list_query(q: ListQuery) -> Result<ListQuery, ApiError> {
     if !(1..=1000).contains(&q.limit.unwrap_or(100)) {
         return Err(ApiError::invalid("limit must be between 1 and 1000"));
     }
     Ok(q)
 }
 
-fn list_args(query: Result<Query<ListQuery>, QueryRejection>) -> Result<(i64, u32), ApiError> {
+fn list_args(query: ListQuery) -> Result<(i64, u32), ApiError> {
     let q = list_query(query)?;
     Ok((q.after.unwrap_or(0), q.limit.unwrap_or(100)))
 }
@@ -155,7 +151,7 @@ fn list_args(query: Result<Query<ListQuery>, QueryRejection>) -> Result<(i64, u3
 pub async fn conflicts<S: HubStore>(
     State(app): State<AppState<S>>,
     _: AdminAuth,
-    query: Result<Query<ListQuery>, QueryRejection>,
+    Query(query): Query<ListQuery>,
 ) -> Result<Response, ApiError> {
     let (after, limit) = list_args(query)?;
     Ok(Json(app.store.conflicts(after, limit).await?).into_response())
@@ -164,7 +160,7 @@ pub async fn conflicts<S: HubStore>(
 pub async fn discrepancies<S: HubStore>(
     State(app): State<AppState<S>>,
     _: AdminAuth,
-    query: Result<Query<ListQuery>, QueryRejection>,
+    Query(query): Query<ListQuery>,
 ) -> Result<Response, ApiError> {
     let q = list_query(query)?;
     const CLASSES: [&str; 6] = [
@@ -191,7 +187,7 @@ pub async fn discrepancies<S: HubStore>(
 pub async fn held<S: HubStore>(
     State(app): State<AppState<S>>,
     _: AdminAuth,
-    query: Result<Query<ListQuery>, QueryRejection>,
+    Query(query): Query<ListQuery>,
 ) -> Result<Response, ApiError> {
     let q = list_query(query)?;
     let (after, limit) = (q.after.unwrap_or(0), q.limit.unwrap_or(100));
@@ -203,11 +199,9 @@ pub async fn held<S: HubStore>(
 pub async fn resolve_held<S: HubStore>(
     State(app): State<AppState<S>>,
     _: AdminAuth,
-    path: Result<Path<(String, u64)>, PathRejection>,
-    body: Result<Bytes, BytesRejection>,
+    Path((terminal_id, seq)): Path<(String, u64)>,
+    Json(req): Json<ResolveHeldRequest>,
 ) -> Result<Response, ApiError> {
-    let Path((terminal_id, seq)) = path.map_err(|e| ApiError::invalid(format!("bad path: {e}")))?;
-    let req: ResolveHeldRequest = parse_json(&body?)?;
     let view = app
         .store
         .resolve_held(terminal_id, seq, req.action, req.reason, Utc::now())
@@ -219,10 +213,9 @@ pub async fn resolve_held<S: HubStore>(
 pub async fn terminal_events<S: HubStore>(
     State(app): State<AppState<S>>,
     _: AdminAuth,
-    path: Result<Path<String>, PathRejection>,
-    query: Result<Query<ListQuery>, QueryRejection>,
+    Path(terminal_id): Path<String>,
+    Query(query): Query<ListQuery>,
 ) -> Result<Response, ApiError> {
-    let Path(terminal_id) = path.map_err(|e| ApiError::invalid(format!("bad path: {e}")))?;
     let q = list_query(query)?;
     let after = u64::try_from(q.after.unwrap_or(0).max(0)).unwrap_or(0);
     let events = app
@@ -237,9 +230,7 @@ pub async fn terminal_events<S: HubStore>(
 pub async fn terminal_sale<S: HubStore>(
     State(app): State<AppState<S>>,
     _: AdminAuth,
-    path: Result<Path<(String, String)>, PathRejection>,
+    Path((terminal_id, sale_id)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
-    let Path((terminal_id, sale_id)) =
-        path.map_err(|e| ApiError::invalid(format!("bad path: {e}")))?;
     Ok(Json(app.store.terminal_sale(terminal_id, sale_id).await?).into_response())
 }

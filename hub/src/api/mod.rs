@@ -11,14 +11,12 @@ use std::future::Future;
 use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Datelike, Utc};
 use chrono_tz::Tz;
 use tenpo_loyalty::Date;
-use tenpo_protocol::ErrorCode;
 use tenpo_protocol::sync::MAX_PUSH_BODY_BYTES;
 use tokio::net::TcpListener;
 
@@ -132,8 +130,8 @@ pub fn router<S: HubStore>(state: AppState<S>) -> Router {
         )
         .merge(admin)
         .merge(crate::signup::api::routes::<S>())
-        .fallback(not_found)
-        .method_not_allowed_fallback(method_not_allowed)
+        .fallback(tenpo_edge::not_found)
+        .method_not_allowed_fallback(tenpo_edge::method_not_allowed)
         .with_state(state)
 }
 
@@ -149,20 +147,4 @@ pub async fn serve<S: HubStore>(
 
 async fn openapi_json() -> Response {
     Json(tenpo_protocol::openapi::hub_api()).into_response()
-}
-
-async fn not_found() -> ApiError {
-    ApiError::new(
-        StatusCode::NOT_FOUND,
-        ErrorCode::NotFound,
-        "no such endpoint: see /v1/openapi.json",
-    )
-}
-
-async fn method_not_allowed() -> ApiError {
-    ApiError::new(
-        StatusCode::METHOD_NOT_ALLOWED,
-        ErrorCode::MethodNotAllowed,
-        "this endpoint does not take that method: see /v1/openapi.json",
-    )
 }

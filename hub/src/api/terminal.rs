@@ -1,9 +1,6 @@
 //! The terminal endpoints: enrolment, push, change feed, online lookup, health.
 
-use axum::Json;
-use axum::body::Bytes;
-use axum::extract::rejection::{BytesRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
@@ -16,10 +13,11 @@ use tenpo_protocol::sync::{
 
 use super::AppState;
 use super::auth::TerminalAuth;
-use super::error::{ApiError, parse_json};
+use super::error::ApiError;
 use crate::cursor;
 use crate::intake;
 use crate::store::HubStore;
+use tenpo_edge::{Json, Path, Query};
 
 /// `ok` only while the hub can take a write: a hub whose database is stuck answers 503, so
 /// terminals and monitoring see it as down rather than as healthy and failing every push.
@@ -41,9 +39,8 @@ pub async fn health<S: HubStore>(State(app): State<AppState<S>>) -> Result<Respo
 
 pub async fn enroll<S: HubStore>(
     State(app): State<AppState<S>>,
-    body: Result<Bytes, BytesRejection>,
+    Json(req): Json<EnrollRequest>,
 ) -> Result<Response, ApiError> {
-    let req: EnrollRequest = parse_json(&body?)?;
     let name = req.terminal_name.map(|n| n.trim().to_owned());
     if let Some(n) = &name
         && (n.chars().count() > 64 || !tenpo_protocol::agent::is_plain_text(n))
@@ -69,17 +66,16 @@ pub async fn enroll<S: HubStore>(
 
 /// The push body, read leniently: one bad event is rejected alone, not the whole push.
 /// A push with each item left as the bytes that were sent (they are hashed as received).
-#[derive(Deserialize)]
-struct RawPush {
+#[derive(Debug, Deserialize)]
+pub struct RawPush {
     events: Vec<Box<serde_json::value::RawValue>>,
 }
 
 pub async fn push<S: HubStore>(
     State(app): State<AppState<S>>,
     TerminalAuth(terminal): TerminalAuth,
-    body: Result<Bytes, BytesRejection>,
+    Json(raw): Json<RawPush>,
 ) -> Result<Response, ApiError> {
-    let raw: RawPush = parse_json(&body?)?;
     let count = raw.events.len();
     let now = Utc::now();
     let incoming = intake::prepare(&terminal, raw.events, app.business_date(now))?;
@@ -107,9 +103,9 @@ pub async fn push<S: HubStore>(
 pub async fn changes<S: HubStore>(
     State(app): State<AppState<S>>,
     TerminalAuth(terminal): TerminalAuth,
-    query: Result<Query<ChangesQuery>, QueryRejection>,
+    Query(query): Query<ChangesQuery>,
 ) -> Result<Response, ApiError> {
-    let Query(q) = query.map_err(|e| ApiError::invalid(format!("bad query: {e}")))?;
+    let q = query;
     let limit = q.limit.unwrap_or(DEFAULT_CHANGES_LIMIT);
     if !(1..=MAX_CHANGES_LIMIT).contains(&limit) {
         return Err(ApiError::invalid(format!(

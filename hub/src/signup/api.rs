@@ -9,13 +9,11 @@
 
 use std::time::Duration;
 
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
+use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
 use chrono::Utc;
 use serde::Deserialize;
 use tenpo_protocol::ErrorCode;
@@ -27,9 +25,10 @@ use tenpo_protocol::signup::{
 use super::card;
 use super::{CompleteSignup, LineError, Refusal, SignupRecord};
 use crate::api::auth::TerminalAuth;
-use crate::api::error::{ApiError, parse_json};
+use crate::api::error::ApiError;
 use crate::api::{AppState, SMALL_BODY_BYTES};
 use crate::store::{HubStore, StoreError};
+use tenpo_edge::Json;
 
 /// Longest wait a terminal may ask for.
 const MAX_WAIT_SECS: u64 = 30;
@@ -121,9 +120,8 @@ fn refusal(e: StoreError) -> ApiError {
 async fn complete<S: HubStore>(
     State(app): State<AppState<S>>,
     Path(text): Path<String>,
-    body: Result<Bytes, BytesRejection>,
+    Json(req): Json<CompleteRequest>,
 ) -> Result<Response, ApiError> {
-    let req: CompleteRequest = parse_json(&body?)?;
     let token = check_token(&app, &text).await?;
     let line = card::line_client(&app)?;
     let claims = line

@@ -6,10 +6,7 @@
 //!
 //! The LINE user id is only used to find the member; it is not in the answer.
 
-use axum::Json;
-use axum::body::Bytes;
 use axum::extract::State;
-use axum::extract::rejection::BytesRejection;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
@@ -20,8 +17,9 @@ use tenpo_protocol::signup::{CardResponse, CompleteRequest, DigitalCard};
 use super::LineClient;
 use super::api::line_error;
 use crate::api::AppState;
-use crate::api::error::{ApiError, parse_json};
+use crate::api::error::ApiError;
 use crate::store::HubStore;
+use tenpo_edge::Json;
 
 /// How long a rotating card QR is accepted (terminals allow some clock skew besides).
 pub const CARD_QR_SECS: u16 = 300;
@@ -82,9 +80,8 @@ pub fn id_token(req: &CompleteRequest) -> Result<&str, ApiError> {
 
 pub async fn my_card<S: HubStore>(
     State(app): State<AppState<S>>,
-    body: Result<Bytes, BytesRejection>,
+    Json(req): Json<CompleteRequest>,
 ) -> Result<Response, ApiError> {
-    let req: CompleteRequest = parse_json(&body?)?;
     let line = line_client(&app)?;
     let now = Utc::now();
     let claims = line
