@@ -176,13 +176,19 @@ async fn bodies_and_lines_must_be_objects() {
     let token = agent.token.clone();
     let before = agent.fingerprint();
     for (path, body) in [
-        ("/v1/sales", r#"["st-arr-1", null, null, [["a", null, 1, 100]], null, null]"#),
+        (
+            "/v1/sales",
+            r#"["st-arr-1", null, null, [["a", null, 1, 100]], null, null]"#,
+        ),
         (
             "/v1/sales",
             r#"{"sale_id":"st-arr-2","lines":[["a", null, 1, 100]]}"#,
         ),
         ("/v1/sales", r#""a sale""#),
-        ("/v1/sales/pos-1/refunds", r#"["r-arr-1", null, [["a", null, 1, 100]]]"#),
+        (
+            "/v1/sales/pos-1/refunds",
+            r#"["r-arr-1", null, [["a", null, 1, 100]]]"#,
+        ),
     ] {
         let (status, answer) = agent
             .post_raw(path, body.as_bytes().to_vec(), Some(&token))
@@ -190,7 +196,11 @@ async fn bodies_and_lines_must_be_objects() {
         assert_eq!(status, 422, "{path} {body}: {answer}");
         assert_eq!(answer["error"]["code"], "invalid_request", "{answer}");
     }
-    assert_eq!(agent.fingerprint(), before, "nothing may have been recorded");
+    assert_eq!(
+        agent.fingerprint(),
+        before,
+        "nothing may have been recorded"
+    );
     // The same sale as an object is taken.
     let (status, answer) = agent
         .post(

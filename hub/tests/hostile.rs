@@ -442,7 +442,11 @@ async fn bodies_and_rows_must_be_objects() {
     let code = card(77);
     for (path, auth, body) in [
         ("/v1/enroll", None, r#"["x"]"#.to_owned()),
-        ("/v1/admin/enrollment-codes", Some(admin.as_str()), r#"["s1"]"#.to_owned()),
+        (
+            "/v1/admin/enrollment-codes",
+            Some(admin.as_str()),
+            r#"["s1"]"#.to_owned(),
+        ),
         (
             "/v1/admin/members/import",
             Some(admin.as_str()),

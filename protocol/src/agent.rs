@@ -230,13 +230,16 @@ pub struct MemberView {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SaleLine {
+    #[schema(min_length = 1, max_length = 64, pattern = "^[!-~]+$")]
     pub sku: String,
     /// Lines in an excluded category (gift cards, say) earn nothing.
     #[serde(default)]
     pub category: Option<String>,
     /// Whole units, at least 1.
+    #[schema(minimum = 1, maximum = 100_000)]
     pub quantity: i64,
     /// The line's total in yen, tax included, 0 or more.
+    #[schema(value_type = i64, minimum = 0, maximum = 10_000_000_000_i64)]
     pub amount_yen: Yen,
 }
 
@@ -256,6 +259,7 @@ impl From<&SaleLine> for Line {
 #[serde(deny_unknown_fields)]
 pub struct SaleRequest {
     /// The POS's id for the sale: the idempotency key.
+    #[schema(min_length = 1, max_length = 64, pattern = "^[!-~]+$")]
     pub sale_id: String,
     /// The scanned member code; a sale without one is recorded and earns nothing.
     #[serde(default)]
@@ -265,11 +269,14 @@ pub struct SaleRequest {
     #[schema(value_type = Option<String>, format = DateTime)]
     pub occurred_at: Option<DateTime<FixedOffset>>,
     #[serde(deserialize_with = "crate::strict::objects")]
+    #[schema(min_items = 1, max_items = 500)]
     pub lines: Vec<SaleLine>,
     /// Points the customer chose to redeem, in whole points.
     #[serde(default)]
+    #[schema(value_type = Option<i64>, minimum = 0)]
     pub redeem_points: Option<Points>,
     #[serde(default)]
+    #[schema(max_items = 20)]
     pub coupon_ids: Option<Vec<String>>,
 }
 
@@ -299,6 +306,7 @@ pub struct SaleResponse {
 #[serde(deny_unknown_fields)]
 pub struct RefundRequest {
     /// The POS's id for the refund: the idempotency key.
+    #[schema(min_length = 1, max_length = 64, pattern = "^[!-~]+$")]
     pub refund_id: String,
     /// When the refund happened (RFC 3339); now if absent.
     #[serde(default)]
@@ -306,6 +314,7 @@ pub struct RefundRequest {
     pub occurred_at: Option<DateTime<FixedOffset>>,
     /// Lines of the sale by `sku`, with the quantity and amount refunded.
     #[serde(deserialize_with = "crate::strict::objects")]
+    #[schema(min_items = 1, max_items = 500)]
     pub lines: Vec<SaleLine>,
 }
 

@@ -3,6 +3,7 @@
 //!
 //! Everything here is data: no I/O, no storage, no HTTP server.
 
+pub mod admin;
 pub mod agent;
 pub mod card;
 pub mod codes;

@@ -50,6 +50,7 @@ pub struct EnrollRequest {
     pub code: String,
     /// A name for the terminal, for IT's lists (at most 64 characters).
     #[serde(default)]
+    #[schema(max_length = 64)]
     pub terminal_name: Option<String>,
 }
 
@@ -77,6 +78,7 @@ pub struct PushItem {
     #[schema(value_type = Object)]
     pub event: Box<serde_json::value::RawValue>,
     /// Lowercase hex SHA-256 of the `event` bytes as sent.
+    #[schema(pattern = "^[0-9a-f]{64}$")]
     pub content_hash: String,
 }
 
@@ -94,6 +96,7 @@ impl PushItem {
 /// `POST /v1/events`: at most [`MAX_PUSH_EVENTS`] events, in `seq` order.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct PushRequest {
+    #[schema(max_items = 1000)]
     pub events: Vec<PushItem>,
 }
 

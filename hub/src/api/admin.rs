@@ -93,6 +93,12 @@ pub async fn import_members<S: HubStore>(
     _: AdminAuth,
     Json(req): Json<ImportRequest>,
 ) -> Result<Response, ApiError> {
+    if let Some(row) = req.rows.iter().find(|r| i64::try_from(r.line).is_err()) {
+        return Err(ApiError::invalid(format!(
+            "line {} is not a line number of any file",
+            row.line
+        )));
+    }
     if req.rows.len() > MAX_IMPORT_ROWS {
         return Err(ApiError::invalid(format!(
             "{} rows in one request; at most {MAX_IMPORT_ROWS}",

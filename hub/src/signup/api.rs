@@ -10,7 +10,7 @@
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -28,7 +28,7 @@ use crate::api::auth::TerminalAuth;
 use crate::api::error::ApiError;
 use crate::api::{AppState, SMALL_BODY_BYTES};
 use crate::store::{HubStore, StoreError};
-use tenpo_edge::Json;
+use tenpo_edge::{Json, Path, Query};
 
 /// Longest wait a terminal may ask for.
 const MAX_WAIT_SECS: u64 = 30;

@@ -1,0 +1,473 @@
+//! The hub's document: the sync contract terminals speak, the signup and card endpoints the LIFF
+//! page calls, and the reference hub's admin API (tag `admin`), which a CRM that implements the
+//! sync contract need not offer.
+
+use utoipa::OpenApi;
+
+use super::{ANY_SERVER, Everywhere, bearer};
+use crate::admin::{
+    ConflictView, CouponReport, CouponRequest, DiscrepancyView, EnrollmentCodeRequest,
+    EnrollmentCodeResponse, EventAudit, HeldAction, HeldView, ImportReport, ImportRequest,
+    ImportRow, ResolveHeldRequest, RevokeRequest, Revoked, RowRejection, RulesLoaded,
+    TerminalEvents,
+};
+use crate::error::{ErrorBody, ErrorCode, ErrorDetail};
+use crate::signup::{
+    CardResponse, CompleteRequest, CompleteResponse, DigitalCard, SignupKind, SignupState,
+    TerminalSignupStatus,
+};
+use crate::sync::{
+    Change, ChangesQuery, ChangesResponse, EnrollRequest, EnrollResponse, HubHealth, MemberLookup,
+    MemberSnapshot, PushItem, PushRequest, PushResponse, PushResult, PushStatus,
+};
+
+/// The hub's API, as the reference hub serves it at `GET /v1/openapi.json`. A CRM team can
+/// implement the sync contract (the untagged and `signup` operations) or run the reference hub.
+pub fn hub_api() -> utoipa::openapi::OpenApi {
+    let mut doc = HubApi::openapi();
+    doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
+    if let Some(components) = doc.components.as_mut() {
+        components.add_security_scheme(
+            "terminal",
+            bearer("`{terminal_id}.{secret}` from enrolment, split at the last `.`"),
+        );
+        components.add_security_scheme(
+            "admin",
+            bearer("the hub's admin token (`<data-dir>/admin-token`, or TENPO_HUB_ADMIN_TOKEN)"),
+        );
+    }
+    Everywhere {
+        answers: ANY_SERVER,
+    }
+    .apply(&mut doc);
+    doc
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "tenpo hub API",
+        description = "Between store terminals and the central hub. Every write is idempotent. \
+                       Terminals authenticate with `Authorization: Bearer {terminal_id}.{secret}` \
+                       (from `POST /v1/enroll`). Every answer to a terminal carries `hub_time`. \
+                       Request bodies are JSON objects. Errors are `{\"error\": {\"code\", \
+                       \"message\"}}`; `410 cursor_reset` on the change feed means: start again \
+                       from an empty cursor, keep the outbox. Operations tagged `admin` are the \
+                       reference hub's own administration (the admin token)."
+    ),
+    paths(
+        hub_health,
+        enroll,
+        push_events,
+        changes,
+        member_by_code,
+        signup_page,
+        signup_complete,
+        signup_terminal_status,
+        my_card,
+        hub_metrics,
+        admin_enrollment_code,
+        admin_load_rules,
+        admin_import_members,
+        admin_issue_coupons,
+        admin_revoke_code,
+        admin_conflicts,
+        admin_discrepancies,
+        admin_held,
+        admin_resolve_held,
+        admin_terminal_events,
+        admin_terminal_sale,
+        hub_openapi_json
+    ),
+    components(schemas(
+        HubHealth,
+        EnrollRequest,
+        EnrollResponse,
+        PushRequest,
+        PushItem,
+        PushResponse,
+        PushResult,
+        PushStatus,
+        ChangesQuery,
+        ChangesResponse,
+        Change,
+        MemberSnapshot,
+        MemberLookup,
+        CompleteRequest,
+        CompleteResponse,
+        CardResponse,
+        DigitalCard,
+        SignupKind,
+        SignupState,
+        TerminalSignupStatus,
+        EnrollmentCodeRequest,
+        EnrollmentCodeResponse,
+        RulesLoaded,
+        ImportRequest,
+        ImportRow,
+        ImportReport,
+        RowRejection,
+        CouponRequest,
+        CouponReport,
+        RevokeRequest,
+        Revoked,
+        ConflictView,
+        DiscrepancyView,
+        HeldView,
+        HeldAction,
+        ResolveHeldRequest,
+        TerminalEvents,
+        EventAudit,
+        ErrorBody,
+        ErrorDetail,
+        ErrorCode
+    ))
+)]
+struct HubApi;
+
+#[utoipa::path(
+    get,
+    path = "/v1/health",
+    responses(
+        (status = 200, body = HubHealth),
+        (status = 503, body = ErrorBody, description = "the hub cannot write to its database"),
+    )
+)]
+#[allow(dead_code)]
+fn hub_health() {}
+
+#[utoipa::path(
+    post,
+    path = "/v1/enroll",
+    request_body = EnrollRequest,
+    responses(
+        (status = 201, body = EnrollResponse, description = "enrolled: keep the secret, it is shown once"),
+        (status = 400, body = ErrorBody, description = "the body is not JSON"),
+        (status = 403, body = ErrorBody, description = "the code is unknown, used or expired (`enrollment_code_invalid`)"),
+        (status = 413, body = ErrorBody),
+        (status = 415, body = ErrorBody, description = "send JSON (`Content-Type: application/json`)"),
+        (status = 422, body = ErrorBody, description = "not a JSON object of this shape, or a terminal name with control or invisible characters"),
+    )
+)]
+#[allow(dead_code)]
+fn enroll() {}
+
+#[utoipa::path(
+    post,
+    path = "/v1/events",
+    request_body = PushRequest,
+    security(("terminal" = [])),
+    responses(
+        (status = 200, body = PushResponse, description = "committed; one result per event, in order"),
+        (status = 400, body = ErrorBody, description = "not JSON: nothing stored"),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody, description = "an event of another terminal or store: nothing stored"),
+        (status = 413, body = ErrorBody),
+        (status = 415, body = ErrorBody, description = "send JSON (`Content-Type: application/json`)"),
+        (status = 422, body = ErrorBody, description = "too many events, or an event without a `seq`: nothing stored"),
+    )
+)]
+#[allow(dead_code)]
+fn push_events() {}
+
+#[utoipa::path(
+    get,
+    path = "/v1/changes",
+    params(
+        ("cursor" = Option<String>, Query, description = "`next_cursor` of the last read; empty for a full snapshot (a damaged one is answered 410)"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 5000, description = "changes per page, default 1000"),
+    ),
+    security(("terminal" = [])),
+    responses(
+        (status = 200, body = ChangesResponse),
+        (status = 401, body = ErrorBody),
+        (status = 410, body = ErrorBody, description = "`cursor_reset`: start again with an empty cursor"),
+        (status = 422, body = ErrorBody, description = "a limit outside 1 to 5000"),
+    )
+)]
+#[allow(dead_code)]
+fn changes() {}
+
+#[utoipa::path(
+    get,
+    path = "/v1/members/by-code/{code}",
+    params(("code" = String, Path, pattern = "^[!-~]{1,128}$", description = "a member code the terminal has not cached")),
+    security(("terminal" = [])),
+    responses(
+        (status = 200, body = MemberLookup),
+        (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody, description = "no member has this code"),
+        (status = 422, body = ErrorBody, description = "not 1 to 128 characters"),
+    )
+)]
+#[allow(dead_code)]
+fn member_by_code() {}
+
+#[utoipa::path(
+    get,
+    path = "/liff/signup",
+    tag = "signup",
+    responses((status = 200, content_type = "text/html; charset=utf-8", body = String,
+        description = "the LIFF page the kiosk's QR code opens in LINE"))
+)]
+#[allow(dead_code)]
+fn signup_page() {}
+
+#[utoipa::path(
+    post,
+    path = "/v1/signups/{token}/complete",
+    tag = "signup",
+    params(("token" = String, Path, description = "the token from the kiosk's QR code")),
+    request_body = CompleteRequest,
+    responses(
+        (status = 200, body = CompleteResponse, description = "the member (new or existing) and their digital card"),
+        (status = 400, body = ErrorBody, description = "the body is not JSON"),
+        (status = 401, body = ErrorBody, description = "`line_token_rejected`: LINE refused the ID token"),
+        (status = 403, body = ErrorBody, description = "`signup_invalid`: the token was not made by a terminal of this hub"),
+        (status = 409, body = ErrorBody, description = "used already, the card is linked elsewhere, or this LINE account has a card"),
+        (status = 410, body = ErrorBody, description = "`signup_expired`: scan a new QR code"),
+        (status = 413, body = ErrorBody),
+        (status = 415, body = ErrorBody, description = "send JSON (`Content-Type: application/json`)"),
+        (status = 422, body = ErrorBody, description = "not a JSON object of this shape"),
+        (status = 502, body = ErrorBody, description = "`line_unavailable`: LINE could not be asked; try again"),
+    )
+)]
+#[allow(dead_code)]
+fn signup_complete() {}
+
+#[utoipa::path(
+    get,
+    path = "/v1/signups/{token}/status",
+    tag = "signup",
+    params(
+        ("token" = String, Path, description = "a token this terminal made"),
+        ("wait" = Option<u64>, Query, minimum = 0, description = "seconds to wait for a change (at most 30 are waited)"),
+    ),
+    security(("terminal" = [])),
+    responses(
+        (status = 200, body = TerminalSignupStatus),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody, description = "the token belongs to another terminal, or is not one"),
+        (status = 410, body = ErrorBody, description = "`signup_expired`"),
+        (status = 422, body = ErrorBody, description = "`wait` is not a whole number of seconds"),
+    )
+)]
+#[allow(dead_code)]
+fn signup_terminal_status() {}
+
+#[utoipa::path(
+    post,
+    path = "/v1/cards/me",
+    tag = "signup",
+    request_body = CompleteRequest,
+    responses(
+        (status = 200, body = CardResponse, description = "the member's digital card, signed afresh"),
+        (status = 400, body = ErrorBody, description = "the body is not JSON"),
+        (status = 401, body = ErrorBody, description = "`line_token_rejected`: LINE refused the ID token"),
+        (status = 404, body = ErrorBody, description = "this LINE account has no card yet"),
+        (status = 413, body = ErrorBody),
+        (status = 415, body = ErrorBody, description = "send JSON (`Content-Type: application/json`)"),
+        (status = 422, body = ErrorBody, description = "not a JSON object of this shape"),
+        (status = 503, body = ErrorBody, description = "LINE or the card keys are not available now; try again"),
+    )
+)]
+#[allow(dead_code)]
+fn my_card() {}
+
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "admin",
+    security(("admin" = [])),
+    responses(
+        (status = 200, content_type = "text/plain; version=0.0.4", body = String, description = "Prometheus text exposition"),
+        (status = 401, body = ErrorBody),
+    )
+)]
+#[allow(dead_code)]
+fn hub_metrics() {}
+
+#[utoipa::path(
+    post,
+    path = "/v1/admin/enrollment-codes",
+    tag = "admin",
+    security(("admin" = [])),
+    request_body = EnrollmentCodeRequest,
+    responses(
+        (status = 201, body = EnrollmentCodeResponse, description = "a one-time code for one terminal of the store"),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
+        (status = 422, body = ErrorBody, description = "a bad store or terminal id, or hours outside 1 to 720"),
+    )
+)]
+#[allow(dead_code)]
+fn admin_enrollment_code() {}
+
+#[utoipa::path(
+    post,
+    path = "/v1/admin/rule-sets",
+    tag = "admin",
+    security(("admin" = [])),
+    request_body(content = String, content_type = "application/toml",
+        description = "the rule set as TOML (or as JSON with `Content-Type: application/json`)"),
+    responses(
+        (status = 201, body = RulesLoaded, description = "in force from now, and sent to every terminal"),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "not a newer version than the one in force"),
+        (status = 413, body = ErrorBody),
+        (status = 422, body = ErrorBody, description = "the rule set does not read, or is not valid"),
+    )
+)]
+#[allow(dead_code)]
+fn admin_load_rules() {}
+
+#[utoipa::path(
+    post,
+    path = "/v1/admin/members/import",
+    tag = "admin",
+    security(("admin" = [])),
+    request_body = ImportRequest,
+    responses(
+        (status = 200, body = ImportReport, description = "rows imported, and each refused row with its reason"),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "no rule set loaded yet"),
+        (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
+        (status = 422, body = ErrorBody, description = "more than 1000 rows, or not a JSON object of this shape"),
+    )
+)]
+#[allow(dead_code)]
+fn admin_import_members() {}
+
+#[utoipa::path(
+    post,
+    path = "/v1/admin/coupons",
+    tag = "admin",
+    security(("admin" = [])),
+    request_body = CouponRequest,
+    responses(
+        (status = 200, body = CouponReport),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
+        (status = 422, body = ErrorBody, description = "no members named, or values outside what a coupon takes"),
+    )
+)]
+#[allow(dead_code)]
+fn admin_issue_coupons() {}
+
+#[utoipa::path(
+    post,
+    path = "/v1/admin/codes/revoke",
+    tag = "admin",
+    security(("admin" = [])),
+    request_body = RevokeRequest,
+    responses(
+        (status = 200, body = Revoked, description = "revoked: every terminal refuses it from its next pull"),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
+        (status = 422, body = ErrorBody, description = "not a printable code of at most 128 characters"),
+    )
+)]
+#[allow(dead_code)]
+fn admin_revoke_code() {}
+
+#[utoipa::path(
+    get,
+    path = "/v1/admin/conflicts",
+    tag = "admin",
+    security(("admin" = [])),
+    params(crate::admin::ListQuery),
+    responses(
+        (status = 200, body = Vec<ConflictView>),
+        (status = 401, body = ErrorBody),
+        (status = 422, body = ErrorBody, description = "a limit outside 1 to 1000"),
+    )
+)]
+#[allow(dead_code)]
+fn admin_conflicts() {}
+
+#[utoipa::path(
+    get,
+    path = "/v1/admin/discrepancies",
+    tag = "admin",
+    security(("admin" = [])),
+    params(crate::admin::ListQuery),
+    responses(
+        (status = 200, body = Vec<DiscrepancyView>),
+        (status = 401, body = ErrorBody),
+        (status = 422, body = ErrorBody, description = "a limit outside 1 to 1000, or an unknown class"),
+    )
+)]
+#[allow(dead_code)]
+fn admin_discrepancies() {}
+
+#[utoipa::path(
+    get,
+    path = "/v1/admin/held",
+    tag = "admin",
+    security(("admin" = [])),
+    params(crate::admin::ListQuery),
+    responses(
+        (status = 200, body = Vec<HeldView>),
+        (status = 401, body = ErrorBody),
+        (status = 422, body = ErrorBody, description = "a limit outside 1 to 1000"),
+    )
+)]
+#[allow(dead_code)]
+fn admin_held() {}
+
+#[utoipa::path(
+    post,
+    path = "/v1/admin/held/{terminal_id}/{seq}",
+    tag = "admin",
+    security(("admin" = [])),
+    params(
+        ("terminal_id" = String, Path),
+        ("seq" = u64, Path, minimum = 1),
+    ),
+    request_body = ResolveHeldRequest,
+    responses(
+        (status = 200, body = HeldView, description = "released (applied now) or dismissed"),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody, description = "nothing held under this terminal and seq"),
+        (status = 409, body = ErrorBody, description = "decided already"),
+        (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
+        (status = 422, body = ErrorBody, description = "no reason given, or not a JSON object of this shape"),
+    )
+)]
+#[allow(dead_code)]
+fn admin_resolve_held() {}
+
+#[utoipa::path(
+    get,
+    path = "/v1/admin/terminals/{terminal_id}/events",
+    tag = "admin",
+    security(("admin" = [])),
+    params(("terminal_id" = String, Path), crate::admin::ListQuery),
+    responses(
+        (status = 200, body = TerminalEvents, description = "the terminal's events as the hub holds them, from `after`"),
+        (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody, description = "no such terminal"),
+        (status = 422, body = ErrorBody, description = "a limit outside 1 to 1000"),
+    )
+)]
+#[allow(dead_code)]
+fn admin_terminal_events() {}
+
+#[utoipa::path(
+    get,
+    path = "/v1/admin/terminals/{terminal_id}/sales/{sale_id}",
+    tag = "admin",
+    security(("admin" = [])),
+    params(("terminal_id" = String, Path), ("sale_id" = String, Path)),
+    responses(
+        (status = 200, body = TerminalEvents, description = "the events of this sale (and its refunds): did it arrive, what was applied"),
+        (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody, description = "no such terminal"),
+    )
+)]
+#[allow(dead_code)]
+fn admin_terminal_sale() {}
+
+#[utoipa::path(get, path = "/v1/openapi.json", responses((status = 200, body = Object, description = "this document")))]
+#[allow(dead_code)]
+fn hub_openapi_json() {}
