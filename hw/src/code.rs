@@ -3,7 +3,7 @@
 //! - Paper cards: a 13-digit in-store JAN (prefix 20–29) with its check digit, or Codabar (NW-7)
 //!   with the store's check scheme.
 //! - The LINE digital card: its static member barcode (Code 128 carrying the in-store JAN), and its
-//!   rotating QR signed by the hub ([`tenpo_protocol::card`]), checked here offline against the
+//!   rotating QR signed by the hub ([`tenpo_codes::card`]), checked here offline against the
 //!   hub's public keys and a time window.
 //!
 //! Anything else is a [`Rejection`] whose message tells the cashier what to do. Nothing here
@@ -14,7 +14,7 @@ use std::fmt;
 
 use ed25519_dalek::{Signature, VerifyingKey};
 use serde::{Deserialize, Serialize};
-use tenpo_protocol::card;
+use tenpo_codes::card;
 
 use crate::aim::split_aim;
 use crate::framing::DEFAULT_MAX_LEN;

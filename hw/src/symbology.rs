@@ -47,8 +47,8 @@ impl fmt::Display for Symbology {
     }
 }
 
-/// The GS1 check digit; the rule lives in `tenpo-protocol` (the hub numbers members with it).
-pub use tenpo_protocol::codes::gtin_check_digit;
+/// The GS1 check digit; the rule lives in `tenpo-codes` (the hub numbers members with it too).
+pub use tenpo_codes::codes::gtin_check_digit;
 
 /// True when `s` is 13 ASCII digits whose last one is the GS1 check digit of the others.
 pub fn ean13_valid(s: &str) -> bool {

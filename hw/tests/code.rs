@@ -1,17 +1,17 @@
 //! Classification of every symbology, every rejection's message, and the LINE card QR signed by
-//! the hub (`tenpo_protocol::card::sign`) and verified here.
+//! the hub (`tenpo_codes::card::sign`) and verified here.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::HashSet;
 
 use ed25519_dalek::SigningKey;
+use tenpo_codes::card::{self, CardToken};
 use tenpo_hw::code::DEFAULT_CARD_SKEW_SECS;
 use tenpo_hw::{
     CodabarCheck, CodeRules, KeyError, KeyRing, MemberCode, Rejection, Scan, Symbology, classify,
     parse_frame, parse_member_code,
 };
-use tenpo_protocol::card::{self, CardToken};
 
 const NOW: i64 = 1_760_000_000;
 /// An in-store JAN: 200000000001 and its check digit 5.

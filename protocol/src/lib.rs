@@ -5,8 +5,6 @@
 
 pub mod admin;
 pub mod agent;
-pub mod card;
-pub mod codes;
 mod error;
 pub mod events;
 pub mod openapi;
@@ -17,6 +15,9 @@ pub mod strict;
 pub mod sync;
 
 pub use error::{ErrorBody, ErrorCode, ErrorDetail};
+/// The card code formats live in `tenpo-codes` (the scanner code uses them without the wire
+/// types); here for everything that speaks the wire.
+pub use tenpo_codes::{card, codes};
 
 /// Limits every server applies before looking at a request's content.
 pub mod limits {

@@ -52,6 +52,7 @@ fn dependencies() -> BTreeMap<String, Vec<String>> {
 /// The layers, bottom up: a crate depends only on crates of lower layers.
 const LAYERS: &[(&str, u8)] = &[
     ("tenpo-loyalty", 0),
+    ("tenpo-codes", 0),
     ("tenpo-protocol", 1),
     ("tenpo-edge", 2),
     ("tenpo-hw", 2),
@@ -103,7 +104,19 @@ fn each_crate_keeps_to_what_it_may_know() {
     let rules: &[(&str, &[&[&str]])] = &[
         ("tenpo-protocol", &[&storage, &servers]),
         ("tenpo-edge", &[&storage, &["tenpo-loyalty"]]),
-        ("tenpo-hw", &[&storage, &servers]),
+        // The scanner code knows card codes, not the wire types (nor the loyalty engine).
+        (
+            "tenpo-hw",
+            &[&storage, &servers, &["tenpo-protocol", "tenpo-loyalty"]],
+        ),
+        (
+            "tenpo-codes",
+            &[
+                &storage,
+                &servers,
+                &["tenpo-protocol", "tenpo-loyalty", "serde"],
+            ],
+        ),
         // The kiosk talks to the agent's API only (reqwest): no database, no server.
         (
             "tenpo-kiosk",

@@ -14,7 +14,7 @@ use ed25519_dalek::SigningKey;
 use libfuzzer_sys::fuzz_target;
 use tenpo_hw::framing::{FrameEvent, Framer, FramerConfig, Terminator};
 use tenpo_hw::{CodabarCheck, CodeRules, KeyRing, MemberCode, classify, parse_frame};
-use tenpo_protocol::card::{self, CardToken};
+use tenpo_codes::card::{self, CardToken};
 
 const NOW: i64 = 1_760_000_000;
 
