@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use chrono_tz::Tz;
-use clap::{Args, ValueEnum};
+use clap::Args;
 use serde::Deserialize;
 use tenpo_hw::source::ScannerConfig;
 use tenpo_hw::{CodabarCheck, CodeRules, KeyRing};
@@ -42,15 +42,8 @@ pub fn default_data_dir() -> PathBuf {
 /// The data directory of `run --demo` (relative to the working directory).
 pub const DEMO_DATA_DIR: &str = ".tenpo-demo";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum LogFormat {
-    /// Human-readable lines.
-    #[default]
-    Text,
-    /// One JSON object per line, for log collectors.
-    Json,
-}
+/// `--log-format` / `log_format` (shared with the other binary: `tenpo_support::logging`).
+pub use tenpo_support::logging::LogFormat;
 
 /// The config file (`--config`, `TENPO_CONFIG`). Every key is optional.
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -9,7 +9,6 @@ use clap::{CommandFactory, Parser, Subcommand};
 use tenpo_agent::config::{self, LogFormat, Settings, SettingsArgs};
 use tenpo_agent::daemon::{self, DB_FILE};
 use tenpo_agent::store::{Store, export_jsonl};
-use tracing_subscriber::EnvFilter;
 
 #[cfg(windows)]
 mod service;
@@ -103,19 +102,7 @@ enum Command {
 }
 
 fn init_logging(format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    // Colour only for a person at a terminal: a log file or the journal gets plain text (and
-    // NO_COLOR is honoured).
-    use std::io::IsTerminal;
-    let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(colour)
-        .with_writer(std::io::stderr);
-    match format {
-        LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().init(),
-    }
+    tenpo_support::logging::init(format);
 }
 
 /// Errors a person can act on are printed as one line, `error: ` and the causes joined by `: `,

@@ -26,13 +26,13 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use tenpo_edge::{Json, Path, Query};
-use tenpo_hw::source::Backoff;
 use tenpo_protocol::ErrorCode;
 use tenpo_protocol::signup::{
     self as wire, SignupCompletion, SignupKind, SignupRequest, SignupSession, SignupState,
     SignupStatus, SignupToken, TerminalSignupStatus, TokenError,
 };
 use tenpo_protocol::sync::{MemberSnapshot, bearer};
+use tenpo_support::Backoff;
 use tokio::sync::watch;
 
 use crate::api::{ApiError, AppState};

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use chrono_tz::Tz;
-use clap::{Args, ValueEnum};
+use clap::Args;
 use serde::Deserialize;
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:7400";
@@ -21,15 +21,8 @@ pub const ADMIN_TOKEN_ENV: &str = "TENPO_HUB_ADMIN_TOKEN";
 /// Shortest admin token accepted.
 pub const MIN_ADMIN_TOKEN_LEN: usize = 16;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum LogFormat {
-    /// Human-readable lines.
-    #[default]
-    Text,
-    /// One JSON object per line, for log collectors.
-    Json,
-}
+/// `--log-format` / `log_format` (shared with the other binary: `tenpo_support::logging`).
+pub use tenpo_support::logging::LogFormat;
 
 /// The config file. Every key is optional.
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -9,7 +9,6 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::{Args, CommandFactory, Parser, Subcommand};
 use tenpo_hub::config::{self, LogFormat, ServeArgs, Settings};
-use tracing_subscriber::EnvFilter;
 
 /// tenpo's reference hub: enrolment, event intake, change feed, and its admin.
 #[derive(Debug, Parser)]
@@ -191,19 +190,7 @@ enum Command {
 }
 
 fn init_logging(format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    // Colour only for a person at a terminal: a log file or the journal gets plain text (and
-    // NO_COLOR is honoured).
-    use std::io::IsTerminal;
-    let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(colour)
-        .with_writer(std::io::stderr);
-    match format {
-        LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().init(),
-    }
+    tenpo_support::logging::init(format);
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime> {

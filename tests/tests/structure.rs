@@ -53,6 +53,7 @@ fn dependencies() -> BTreeMap<String, Vec<String>> {
 const LAYERS: &[(&str, u8)] = &[
     ("tenpo-loyalty", 0),
     ("tenpo-codes", 0),
+    ("tenpo-support", 0),
     ("tenpo-protocol", 1),
     ("tenpo-edge", 2),
     ("tenpo-hw", 2),

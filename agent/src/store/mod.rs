@@ -145,13 +145,9 @@ fn contain_panic<T>(f: impl FnOnce() -> T) -> Result<T, StoreError> {
     })
 }
 
+/// WAL, `synchronous=FULL`, foreign keys, the busy timeout: as the hub opens its file.
 fn configure(conn: &Connection) -> Result<(), rusqlite::Error> {
-    conn.pragma_update(None, "journal_mode", "WAL")?;
-    conn.pragma_update(None, "synchronous", "FULL")?;
-    conn.pragma_update(None, "foreign_keys", "ON")?;
-    conn.busy_timeout(std::time::Duration::from_secs(5))?;
-    conn.set_prepared_statement_cache_capacity(64);
-    Ok(())
+    tenpo_support::sqlite::configure(conn)
 }
 
 impl Store {
@@ -175,8 +171,7 @@ impl Store {
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )
         .map_err(open_err)?;
-        reader.busy_timeout(std::time::Duration::from_secs(5))?;
-        reader.set_prepared_statement_cache_capacity(64);
+        tenpo_support::sqlite::configure_reader(&reader)?;
         Ok(Store {
             path: path.to_owned(),
             writer: Mutex::new(writer),
@@ -193,7 +188,7 @@ impl Store {
                 source,
             },
         )?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        tenpo_support::sqlite::configure_reader(&conn)?;
         let found = schema::version(&conn)?;
         if found > CURRENT_VERSION {
             return Err(StoreError::SchemaTooNew {

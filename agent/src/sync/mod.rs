@@ -21,9 +21,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use tenpo_hw::source::Backoff;
 use tenpo_protocol::agent::SyncStatus;
 use tenpo_protocol::sync::{PushItem, PushStatus};
+use tenpo_support::Backoff;
 use tokio::sync::Notify;
 
 pub use client::{HubClient, HubError};

@@ -5,7 +5,6 @@
 //! and hands frames and state changes to a [`Sink`]. A source whose device goes away reopens it
 //! with exponential backoff and full jitter (no busy loop) until it is told to stop.
 
-mod backoff;
 mod config;
 pub mod keyboard;
 pub mod serial;
@@ -16,10 +15,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-pub use backoff::Backoff;
 pub use config::{
     ConfigError, Kind, Layout, ParitySetting, ScannerConfig, TerminatorSetting, parse_usb_id,
 };
+pub use tenpo_support::Backoff;
 
 /// What a source reports.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -80,13 +80,9 @@ pub(crate) fn from_json<T: DeserializeOwned>(
     })
 }
 
+/// WAL, `synchronous=FULL`, foreign keys, the busy timeout: as the agent opens its file.
 fn configure(conn: &Connection) -> Result<(), rusqlite::Error> {
-    conn.pragma_update(None, "journal_mode", "WAL")?;
-    conn.pragma_update(None, "synchronous", "FULL")?;
-    conn.pragma_update(None, "foreign_keys", "ON")?;
-    conn.busy_timeout(std::time::Duration::from_secs(10))?;
-    conn.set_prepared_statement_cache_capacity(128);
-    Ok(())
+    tenpo_support::sqlite::configure(conn)
 }
 
 /// Creates the database file readable by the hub's user only (it holds the signing key and
@@ -145,7 +141,7 @@ pub fn backup(db: &Path, to: &Path) -> Result<(), StoreError> {
                 source,
             }
         })?;
-    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    tenpo_support::sqlite::configure_reader(&conn)?;
     create_private(to).map_err(|source| StoreError::Io {
         path: to.to_owned(),
         source,
@@ -316,8 +312,7 @@ impl Inner {
                     path: self.path.clone(),
                     source,
                 })?;
-                c.busy_timeout(std::time::Duration::from_secs(10))?;
-                c.set_prepared_statement_cache_capacity(64);
+                tenpo_support::sqlite::configure_reader(&c)?;
                 c
             }
         };

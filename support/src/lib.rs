@@ -1,0 +1,16 @@
+//! What tenpo's programs share outside HTTP (which is `tenpo-edge`), so each lives once:
+//!
+//! - [`Backoff`]: exponential back-off with full jitter, for scanners that went away, the sync
+//!   engine and the signup poll;
+//! - [`logging`] (feature `logging`): the log format setting and the subscriber of both binaries
+//!   (plain text off a terminal, JSON for collectors);
+//! - [`sqlite`] (feature `sqlite`): how the agent and the hub open a SQLite file, so their
+//!   settings cannot drift apart (they had: a 5 s and a 10 s busy timeout).
+
+mod backoff;
+#[cfg(feature = "logging")]
+pub mod logging;
+#[cfg(feature = "sqlite")]
+pub mod sqlite;
+
+pub use backoff::Backoff;
