@@ -16,9 +16,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use tenpo_hub::admin_api::ImportRow;
+use tenpo_hub::admin::ImportRow;
+use tenpo_hub::admin::client::AdminClient;
 use tenpo_hub::api::{self, AppState};
-use tenpo_hub::client::AdminClient;
 use tenpo_hub::store::SqliteStore;
 use tenpo_loyalty::{Date, Line, MemberState, RuleSet, Sale, evaluate_sale};
 use tenpo_protocol::events::{Event, EventBody, encode};

@@ -5,8 +5,8 @@ use std::path::Path;
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
-use tenpo_hub::admin_api::{CouponRequest, MAX_IMPORT_ROWS, RowRejection};
-use tenpo_hub::client::AdminClient;
+use tenpo_hub::admin::client::AdminClient;
+use tenpo_hub::admin::{CouponRequest, MAX_IMPORT_ROWS, RowRejection};
 use tenpo_hub::config::{self, ADMIN_TOKEN_ENV};
 use tenpo_loyalty::CouponBenefit;
 
@@ -195,7 +195,7 @@ pub async fn issue_coupon(args: &CouponArgs) -> Result<()> {
     Ok(())
 }
 
-fn print_coupon_report(report: &tenpo_hub::admin_api::CouponReport) {
+fn print_coupon_report(report: &tenpo_hub::admin::CouponReport) {
     println!(
         "coupon {} (valid {} to {}): issued to {} members, {} already had it",
         report.coupon_id,
@@ -229,7 +229,7 @@ pub async fn revoke_code(hub: &HubArgs, code: &str, json: bool) -> Result<()> {
 async fn every_page<T, F, Fut>(mut page: F, id: impl Fn(&T) -> i64) -> Result<Vec<T>>
 where
     F: FnMut(i64) -> Fut,
-    Fut: std::future::Future<Output = Result<Vec<T>, tenpo_hub::client::ClientError>>,
+    Fut: std::future::Future<Output = Result<Vec<T>, tenpo_hub::admin::client::ClientError>>,
 {
     let mut all = Vec::new();
     let mut after = 0;
@@ -320,7 +320,7 @@ pub async fn held_decide(
     hub: &HubArgs,
     terminal: &str,
     seq: u64,
-    action: tenpo_hub::admin_api::HeldAction,
+    action: tenpo_hub::admin::HeldAction,
     reason: String,
     json: bool,
 ) -> Result<()> {
@@ -328,7 +328,7 @@ pub async fn held_decide(
         .resolve_held(
             terminal,
             seq,
-            &tenpo_hub::admin_api::ResolveHeldRequest { action, reason },
+            &tenpo_hub::admin::ResolveHeldRequest { action, reason },
         )
         .await?;
     if json {
@@ -349,7 +349,7 @@ pub async fn held_decide(
 pub async fn events(hub: &HubArgs, terminal: &str, after: u64, json: bool) -> Result<()> {
     let client = client(hub)?;
     let mut after = after;
-    let mut all: Option<tenpo_hub::admin_api::TerminalEvents> = None;
+    let mut all: Option<tenpo_hub::admin::TerminalEvents> = None;
     loop {
         let page = client.terminal_events(terminal, after, 1000).await?;
         let Some(last) = page.events.last().map(|e| e.seq) else {
@@ -398,7 +398,7 @@ pub async fn sale(hub: &HubArgs, terminal: &str, sale_id: &str, json: bool) -> R
     Ok(())
 }
 
-fn print_event(e: &tenpo_hub::admin_api::EventAudit) {
+fn print_event(e: &tenpo_hub::admin::EventAudit) {
     let mut notes = Vec::new();
     notes.push(if e.applied { "applied" } else { "not applied" }.to_owned());
     if let Some(h) = &e.held {

@@ -14,14 +14,7 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
-/// A place in one hub database's change log.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FeedPosition {
-    pub epoch: String,
-    /// The hub run that served it; `None` for a cursor from before runs were recorded.
-    pub run: Option<String>,
-    pub position: u64,
-}
+pub use crate::store::model::FeedPosition;
 
 /// Why a cursor cannot be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

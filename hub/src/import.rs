@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 
-use crate::admin_api::{ImportRow, RowRejection};
+use crate::admin::{ImportRow, RowRejection};
 
 /// The columns, by name; `birthday` may be absent.
 pub const COLUMNS: [&str; 4] = ["card_code", "points", "qualifying_spend_yen", "birthday"];

@@ -14,17 +14,7 @@ use crate::store::Terminal;
 /// Longest id (event, member, sale) the hub stores.
 const MAX_EVENT_ID_LEN: usize = 64;
 
-/// One pushed event, checked.
-#[derive(Debug, Clone)]
-pub struct Incoming {
-    pub seq: u64,
-    /// What identifies this content: the SHA-256 of the event's bytes as received when it is
-    /// well-formed, else of the whole item. A replay with the same value is the same push.
-    pub hash: String,
-    /// Stored as received: the event's bytes when well-formed, else the item's.
-    pub payload: String,
-    pub verdict: Result<Event, String>,
-}
+pub use crate::store::model::Incoming;
 
 /// Why a whole push is refused (nothing stored).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

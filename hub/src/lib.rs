@@ -4,12 +4,12 @@
 //!   the admin API — generic over the storage trait [`store::HubStore`].
 //! - [`store`]: the trait and its default backend, an embedded SQLite file.
 //! - [`intake`] and [`apply`]: what a push and an event mean, shared by every backend.
-//! - [`client`]: the admin API's client, used by the `tenpo-hub` admin commands.
+//! - [`admin`]: the reference hub's administration (wire types, endpoints, the client the
+//!   `tenpo-hub` admin commands use).
 
-pub mod admin_api;
+pub mod admin;
 pub mod api;
 pub mod apply;
-pub mod client;
 pub mod config;
 pub mod cursor;
 pub mod import;

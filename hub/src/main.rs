@@ -166,7 +166,7 @@ enum Command {
         seq: u64,
         /// `release` or `dismiss`.
         #[arg(long, value_parser = parse_held_action)]
-        action: tenpo_hub::admin_api::HeldAction,
+        action: tenpo_hub::admin::HeldAction,
         /// Why, for the audit trail.
         #[arg(long)]
         reason: String,
@@ -316,10 +316,10 @@ async fn admin(command: Command) -> Result<()> {
     }
 }
 
-fn parse_held_action(s: &str) -> Result<tenpo_hub::admin_api::HeldAction, String> {
+fn parse_held_action(s: &str) -> Result<tenpo_hub::admin::HeldAction, String> {
     match s {
-        "release" => Ok(tenpo_hub::admin_api::HeldAction::Release),
-        "dismiss" => Ok(tenpo_hub::admin_api::HeldAction::Dismiss),
+        "release" => Ok(tenpo_hub::admin::HeldAction::Release),
+        "dismiss" => Ok(tenpo_hub::admin::HeldAction::Dismiss),
         other => Err(format!("{other:?}: expected release or dismiss")),
     }
 }

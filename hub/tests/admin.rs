@@ -112,7 +112,7 @@ async fn import_reports_each_refused_row() {
     assert_eq!(state.spend.values().sum::<i64>(), 20_000);
     // Too many rows in one request.
     let rows = (0..1001)
-        .map(|i| tenpo_hub::admin_api::ImportRow {
+        .map(|i| tenpo_hub::admin::ImportRow {
             line: i,
             card_code: card(100 + i),
             points: 0,

@@ -197,7 +197,8 @@ async fn admin_calls_need_the_admin_token() {
             assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{path} with {auth:?}");
         }
     }
-    let bad = tenpo_hub::client::AdminClient::new(&hub.base, "nope-nope-nope-nope".into()).unwrap();
+    let bad = tenpo_hub::admin::client::AdminClient::new(&hub.base, "nope-nope-nope-nope".into())
+        .unwrap();
     let err = bad.enrollment_code("s", None).await.unwrap_err();
     assert!(err.to_string().contains("401"), "{err}");
 }

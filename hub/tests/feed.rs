@@ -176,7 +176,7 @@ async fn birthday_coupons_reach_the_feed_without_the_birthday() {
     let till = hub.enroll("s1").await;
     let (_, cursor) = hub.drain(&till, "").await;
 
-    let request = tenpo_hub::admin_api::CouponRequest {
+    let request = tenpo_hub::admin::CouponRequest {
         coupon_id: None,
         member_ids: vec![],
         card_codes: vec![],
@@ -206,7 +206,7 @@ async fn birthday_coupons_reach_the_feed_without_the_birthday() {
     // Coupons to named members too; unknown ids are reported.
     let named = hub
         .admin()
-        .issue_coupons(&tenpo_hub::admin_api::CouponRequest {
+        .issue_coupons(&tenpo_hub::admin::CouponRequest {
             coupon_id: Some("welcome".into()),
             member_ids: vec![m[0]["member_id"].as_str().unwrap().into(), "nobody".into()],
             card_codes: vec![],

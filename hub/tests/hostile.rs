@@ -195,8 +195,8 @@ async fn an_outcome_that_mints_points_is_held_for_review_not_applied() {
         .resolve_held(
             &till.terminal_id,
             1,
-            &tenpo_hub::admin_api::ResolveHeldRequest {
-                action: tenpo_hub::admin_api::HeldAction::Dismiss,
+            &tenpo_hub::admin::ResolveHeldRequest {
+                action: tenpo_hub::admin::HeldAction::Dismiss,
                 reason: "till tampered with; IT informed".into(),
             },
         )
@@ -208,8 +208,8 @@ async fn an_outcome_that_mints_points_is_held_for_review_not_applied() {
             .resolve_held(
                 &till.terminal_id,
                 1,
-                &tenpo_hub::admin_api::ResolveHeldRequest {
-                    action: tenpo_hub::admin_api::HeldAction::Release,
+                &tenpo_hub::admin::ResolveHeldRequest {
+                    action: tenpo_hub::admin::HeldAction::Release,
                     reason: "changed my mind".into(),
                 },
             )
@@ -281,8 +281,8 @@ async fn a_released_outcome_is_applied_and_sent_to_the_terminals() {
         .resolve_held(
             &till.terminal_id,
             2,
-            &tenpo_hub::admin_api::ResolveHeldRequest {
-                action: tenpo_hub::admin_api::HeldAction::Release,
+            &tenpo_hub::admin::ResolveHeldRequest {
+                action: tenpo_hub::admin::HeldAction::Release,
                 reason: "campaign the hub did not know; confirmed with the store".into(),
             },
         )

@@ -5,7 +5,7 @@
 mod common;
 
 use chrono::{Duration, Utc};
-use tenpo_hub::admin_api::ImportRow;
+use tenpo_hub::admin::ImportRow;
 use tenpo_hub::intake;
 use tenpo_hub::review::ReviewLimits;
 use tenpo_hub::store::{HubStore, SqliteStore, StoreError};

@@ -1,7 +1,6 @@
 //! The hub's HTTP API (axum), generic over the storage ([`HubStore`]): handlers only parse,
 //! call one store operation, and answer.
 
-pub mod admin;
 pub mod auth;
 pub mod error;
 pub mod metrics;
@@ -87,7 +86,7 @@ impl<S> AppState<S> {
 
 /// The hub's routes.
 pub fn router<S: HubStore>(state: AppState<S>) -> Router {
-    use admin as a;
+    use crate::admin::api as a;
     use terminal as t;
     let admin = Router::new()
         .route("/v1/admin/enrollment-codes", post(a::enrollment_code::<S>))

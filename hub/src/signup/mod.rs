@@ -16,12 +16,6 @@ pub mod line;
 pub mod page;
 pub mod qr;
 
-use std::fmt;
-
-use chrono::{DateTime, Utc};
-use tenpo_loyalty::Date;
-use tenpo_protocol::signup::{SignupKind, SignupToken};
-use tenpo_protocol::sync::MemberSnapshot;
 use tokio::sync::watch;
 
 pub use line::{LineClient, LineError, VerifiedIdToken};
@@ -55,76 +49,7 @@ impl Default for LineSettings {
     }
 }
 
-/// What a completion asks of the store, once the token and the ID token are checked.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CompleteSignup {
-    pub token: SignupToken,
-    /// LINE's `sub`: personal data, kept at the hub only.
-    pub line_user_id: String,
-    pub today: Date,
-    /// Stamps a new member starts with.
-    pub welcome_stamps: u32,
-}
-
-/// A completed signup as the store holds it.
-#[derive(Clone, PartialEq, Eq)]
-pub struct SignupRecord {
-    pub signup_id: String,
-    pub kind: SignupKind,
-    pub store_id: String,
-    pub terminal_id: String,
-    pub member: MemberSnapshot,
-    pub line_user_id: String,
-    /// The LINE account already had this member (nothing new was made).
-    pub existing_member: bool,
-    pub completed_at: DateTime<Utc>,
-}
-
-impl fmt::Debug for SignupRecord {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SignupRecord")
-            .field("signup_id", &self.signup_id)
-            .field("kind", &self.kind)
-            .field("terminal_id", &self.terminal_id)
-            .field("member_id", &self.member.member_id)
-            .field("line_user_id", &"<personal>")
-            .finish_non_exhaustive()
-    }
-}
-
-/// Why the store refused a completion, in words for the customer's phone.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum Refusal {
-    #[error("this code was already used by another LINE account: scan a fresh code at the kiosk")]
-    Used,
-    #[error(
-        "this card is already linked to another LINE account: ask the staff to help with this card"
-    )]
-    CardLinkedElsewhere,
-    #[error(
-        "this LINE account already has member number {number}: one member per LINE account; \
-         ask the staff to move the card's points"
-    )]
-    LineAccountTaken { number: String },
-    #[error("this card was cancelled by the head office: ask the staff for help")]
-    CardRevoked,
-}
-
-/// The hub's card-signing key (the secret half): never logged.
-#[derive(Clone, PartialEq, Eq)]
-pub struct CardKey {
-    pub key_id: u32,
-    pub secret: [u8; 32],
-}
-
-impl fmt::Debug for CardKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("CardKey")
-            .field("key_id", &self.key_id)
-            .field("secret", &"<redacted>")
-            .finish()
-    }
-}
+pub use crate::store::model::{CardKey, CompleteSignup, Refusal, SignupRecord};
 
 /// Signup as the handlers see it: settings, LINE, and a signal for waiting terminals.
 #[derive(Debug)]

@@ -7,78 +7,33 @@
 //! push) and [`crate::apply`] (applying and re-evaluating events), so a second backend reuses
 //! them.
 
+pub mod model;
 pub mod sqlite;
 
 use std::future::Future;
 
 use chrono::{DateTime, Utc};
 use tenpo_loyalty::{Date, RuleSet};
-use tenpo_protocol::sync::{Change, MemberSnapshot, PushResult};
+use tenpo_protocol::sync::MemberSnapshot;
 
-use crate::admin_api::TerminalEvents;
-use crate::admin_api::{
+use crate::admin::TerminalEvents;
+use crate::admin::{
     ConflictView, CouponReport, CouponRequest, DiscrepancyView, HeldAction, HeldView, ImportReport,
     ImportRow, Revoked,
 };
-use crate::cursor::FeedPosition;
-use crate::intake::Incoming;
 use crate::review::ReviewLimits;
 
+pub use model::{
+    CardKey, ChangesPage, CompleteSignup, Enrolled, FeedPosition, HubCounts, Incoming, PushOutcome,
+    Refusal, SignupRecord, Terminal,
+};
 pub use sqlite::{SqliteStore, backup};
 
-/// An enrolled terminal, as authentication finds it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Terminal {
-    pub terminal_id: String,
-    pub store_id: String,
-    /// SHA-256 of the terminal's secret.
-    pub secret_hash: [u8; 32],
-    /// The highest seq of this terminal's events held contiguously from 1.
-    pub acked_through: u64,
-}
-
-/// What enrolment hands back once.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Enrolled {
-    pub store_id: String,
-    pub terminal_id: String,
-    pub secret: String,
-}
-
-/// The answer to a push, committed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PushOutcome {
-    pub acked_through: u64,
-    pub results: Vec<PushResult>,
-}
-
-/// One read of the change feed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ChangesPage {
-    pub changes: Vec<Change>,
-    pub next: FeedPosition,
-    pub more: bool,
-}
-
-/// The hub's numbers for `/metrics`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct HubCounts {
-    /// Enrolled terminals, and the stores they belong to.
-    pub terminals: u64,
-    pub stores: u64,
-    /// Event slots held (stored, rejected or conflicting), ever.
-    pub events: u64,
-    /// Of those, the ones after a gap in their terminal's seq: held, not applied yet.
-    pub events_waiting: u64,
-    pub conflicts: u64,
-    pub discrepancies: u64,
-    pub members: u64,
-    /// The newest rule-set version (0 before the first).
-    pub rule_set_version: u64,
-}
-
 /// What can go wrong, in words a CRM operator or IT person can act on. The first group are
-/// refusals of a request; the rest are failures of the hub itself.
+/// refusals of a request (the caller's to fix: [`StoreError::is_refusal`], answered 4xx); the
+/// rest are failures of the hub itself (answered 500 without their cause, which is logged).
+/// No backend's own error type appears here: a backend turns its errors into `Database` or
+/// `Open` with their text.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("the enrolment code {0}: ask the hub's administrator for a new one")]
@@ -102,9 +57,9 @@ pub enum StoreError {
     Decided(String),
     /// A signup or card link refused (used code, card linked elsewhere …).
     #[error("{0}")]
-    Signup(#[from] crate::signup::Refusal),
+    Signup(#[from] Refusal),
     #[error("database error: {0}")]
-    Sqlite(#[from] rusqlite::Error),
+    Database(String),
     #[error(
         "the database is at schema version {found}, newer than this hub knows ({known}): \
          install the newer tenpo-hub; the database was not touched"
@@ -112,10 +67,10 @@ pub enum StoreError {
     SchemaTooNew { found: u32, known: u32 },
     #[error("damaged record in the database ({what}): {detail}")]
     Corrupt { what: &'static str, detail: String },
-    #[error("cannot open the database at {path}: {source}")]
+    #[error("cannot open the database at {path}: {detail}")]
     Open {
         path: std::path::PathBuf,
-        source: rusqlite::Error,
+        detail: String,
     },
     #[error(
         "another tenpo-hub is already serving {path}: one hub per database (stop the other one, \
@@ -133,6 +88,25 @@ pub enum StoreError {
     Worker(String),
     #[error("the hub hit a bug handling this request ({0}); nothing was written")]
     Bug(String),
+}
+
+impl StoreError {
+    /// Whether the store refused the request (its content, or the state it asks about), as
+    /// opposed to failing itself.
+    pub fn is_refusal(&self) -> bool {
+        use StoreError as E;
+        matches!(
+            self,
+            E::EnrollmentCode(_)
+                | E::CursorReset(_)
+                | E::RulesVersion { .. }
+                | E::NoRuleSet
+                | E::Invalid(_)
+                | E::NotFound(_)
+                | E::Decided(_)
+                | E::Signup(_)
+        )
+    }
 }
 
 /// The hub's storage. Every method is one atomic operation; `now` and `today` (the hub's
@@ -279,18 +253,18 @@ pub trait HubStore: Send + Sync + 'static {
     /// Completes a checked signup or card link in one transaction: a new member, the member
     /// already linked to the LINE user, or the card's member; the signup id is recorded as used
     /// and the completion enters the feed. The same signup again from the same LINE user answers
-    /// the same; from another, [`crate::signup::Refusal::Used`].
+    /// the same; from another, [`Refusal::Used`].
     fn complete_signup(
         &self,
-        request: crate::signup::CompleteSignup,
+        request: CompleteSignup,
         now: DateTime<Utc>,
-    ) -> impl Future<Output = Result<crate::signup::SignupRecord, StoreError>> + Send;
+    ) -> impl Future<Output = Result<SignupRecord, StoreError>> + Send;
 
     /// A completed signup by id, with its member as it is now.
     fn signup(
         &self,
         signup_id: String,
-    ) -> impl Future<Output = Result<Option<crate::signup::SignupRecord>, StoreError>> + Send;
+    ) -> impl Future<Output = Result<Option<SignupRecord>, StoreError>> + Send;
 
     /// The member linked to a LINE user (LINE's `sub`), as it is now.
     fn member_by_line_user(
@@ -299,7 +273,5 @@ pub trait HubStore: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Option<MemberSnapshot>, StoreError>> + Send;
 
     /// The newest active card-signing key (the secret half), for the digital card.
-    fn card_key(
-        &self,
-    ) -> impl Future<Output = Result<Option<crate::signup::CardKey>, StoreError>> + Send;
+    fn card_key(&self) -> impl Future<Output = Result<Option<CardKey>, StoreError>> + Send;
 }

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use chrono::Utc;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
+use tenpo_hub::admin::client::AdminClient;
 use tenpo_hub::api::{self, AppState};
-use tenpo_hub::client::AdminClient;
 use tenpo_hub::store::{HubStore, SqliteStore};
 use tenpo_loyalty::{Date, Line, MemberState, RuleSet, Sale, SaleOutcome, evaluate_sale};
 use tenpo_protocol::events::{Event, EventBody, content_hash_of};
@@ -335,12 +335,12 @@ pub fn card(n: u64) -> String {
 pub async fn import(
     hub: &Hub,
     rows: &[(&str, i64, i64, Option<&str>)],
-) -> tenpo_hub::admin_api::ImportReport {
+) -> tenpo_hub::admin::ImportReport {
     let rows = rows
         .iter()
         .enumerate()
         .map(
-            |(i, (code, points, spend, birthday))| tenpo_hub::admin_api::ImportRow {
+            |(i, (code, points, spend, birthday))| tenpo_hub::admin::ImportRow {
                 line: i as u64 + 2,
                 card_code: (*code).into(),
                 points: *points,

@@ -10,7 +10,7 @@ use tenpo_protocol::sync::MemberSnapshot;
 
 use super::members::{self, Touched};
 use super::{from_json, to_json};
-use crate::admin_api::{
+use crate::admin::{
     ConflictView, CouponReport, CouponRequest, ImportReport, ImportRow, Revoked, RowRejection,
 };
 use crate::secrets;

@@ -5,7 +5,7 @@
 use rusqlite::{OptionalExtension, Transaction, params};
 
 use super::admin::json_or_text;
-use crate::admin_api::{EventAudit, TerminalEvents};
+use crate::admin::{EventAudit, TerminalEvents};
 use crate::store::StoreError;
 
 const COLUMNS: &str = "e.seq, e.event_id, e.kind, e.status, e.reason, e.hash, e.received_at, \

@@ -27,8 +27,8 @@ use tenpo_loyalty::{Date, RuleSet};
 use tenpo_protocol::sync::MemberSnapshot;
 
 use super::{ChangesPage, Enrolled, HubCounts, HubStore, PushOutcome, StoreError, Terminal};
-use crate::admin_api::TerminalEvents;
-use crate::admin_api::{
+use crate::admin::TerminalEvents;
+use crate::admin::{
     ConflictView, CouponReport, CouponRequest, DiscrepancyView, HeldAction, HeldView, ImportReport,
     ImportRow, Revoked,
 };
@@ -78,6 +78,13 @@ pub(crate) fn from_json<T: DeserializeOwned>(
         what,
         detail: e.to_string(),
     })
+}
+
+/// SQLite's errors, as the store's own (the trait names no backend's types).
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> StoreError {
+        StoreError::Database(e.to_string())
+    }
 }
 
 /// WAL, `synchronous=FULL`, foreign keys, the busy timeout: as the agent opens its file.
@@ -138,7 +145,7 @@ pub fn backup(db: &Path, to: &Path) -> Result<(), StoreError> {
         Connection::open_with_flags(db, OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(|source| {
             StoreError::Open {
                 path: db.to_owned(),
-                source,
+                detail: source.to_string(),
             }
         })?;
     tenpo_support::sqlite::configure_reader(&conn)?;
@@ -160,9 +167,9 @@ impl SqliteStore {
     /// Opens (creating if needed) the database at `path`, migrates it, and makes the feed
     /// epoch and the first card signing key on first start.
     pub fn open(path: &Path, now: DateTime<Utc>) -> Result<SqliteStore, StoreError> {
-        let open_err = |source| StoreError::Open {
+        let open_err = |source: rusqlite::Error| StoreError::Open {
             path: path.to_owned(),
-            source,
+            detail: source.to_string(),
         };
         create_private(path).map_err(|source| StoreError::Io {
             path: path.to_owned(),
@@ -310,7 +317,7 @@ impl Inner {
                 )
                 .map_err(|source| StoreError::Open {
                     path: self.path.clone(),
-                    source,
+                    detail: source.to_string(),
                 })?;
                 tenpo_support::sqlite::configure_reader(&c)?;
                 c

@@ -10,7 +10,7 @@ use super::admin::json_or_text;
 use super::from_json;
 use super::intake::RulesLookup;
 use super::members;
-use crate::admin_api::{DiscrepancyView, HeldAction, HeldView};
+use crate::admin::{DiscrepancyView, HeldAction, HeldView};
 use crate::apply;
 use crate::store::StoreError;
 

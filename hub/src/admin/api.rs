@@ -8,13 +8,13 @@ use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 use tenpo_loyalty::RuleSet;
 
-use super::AppState;
-use super::auth::AdminAuth;
-use super::error::ApiError;
-use crate::admin_api::{
+use crate::admin::{
     CouponRequest, EnrollmentCodeRequest, EnrollmentCodeResponse, ImportRequest, ListQuery,
     MAX_IMPORT_ROWS, ResolveHeldRequest, RevokeRequest, RulesLoaded,
 };
+use crate::api::AppState;
+use crate::api::auth::AdminAuth;
+use crate::api::error::ApiError;
 use crate::store::HubStore;
 use tenpo_edge::{Json, Path, Query, parse_json};
 

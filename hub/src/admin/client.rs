@@ -6,8 +6,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tenpo_protocol::ErrorBody;
 
-use crate::admin_api::TerminalEvents;
-use crate::admin_api::{
+use crate::admin::TerminalEvents;
+use crate::admin::{
     ConflictView, CouponReport, CouponRequest, DiscrepancyView, EnrollmentCodeRequest,
     EnrollmentCodeResponse, HeldView, ImportReport, ImportRequest, ImportRow, ResolveHeldRequest,
     RevokeRequest, Revoked, RulesLoaded,
