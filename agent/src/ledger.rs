@@ -367,8 +367,7 @@ impl Ledger {
             let mut state_after = None;
             if let (Some(m), Some(o)) = (&member, &outcome) {
                 let mut state = m.state.clone();
-                state.apply_sale(o);
-                state.settle(&rules, date);
+                state.take_sale(o, Some(&rules));
                 tx.save_member_state(&m.member_id, &state, &now_text)?;
                 state_after = Some(state);
             }
@@ -549,7 +548,8 @@ impl Ledger {
                         &earlier,
                         &refund,
                     )?;
-                    state.apply_refund(&outcome);
+                    // Applied as the hub applies it (no compaction after a refund).
+                    state.take_refund(&outcome, None);
                     tx.save_member_state(member_id, &state, &now_text)?;
                     (Some(outcome), state.balance(date))
                 }

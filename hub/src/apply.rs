@@ -174,10 +174,7 @@ pub fn apply_sale(
     terminal_id: &str,
     seq: u64,
 ) {
-    member.state.apply_sale(outcome);
-    if let Some(rules) = rules {
-        member.state.settle(rules, outcome.business_date);
-    }
+    member.state.take_sale(outcome, rules);
     mark_applied(member, terminal_id, seq);
 }
 

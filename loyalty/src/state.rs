@@ -190,6 +190,24 @@ impl MemberState {
         self.compact(rules, latest.add_days(-LATE_RECORDING_DAYS));
     }
 
+    /// What the till, its feed replay and the hub all do with a sale's outcome: apply it, then,
+    /// with the rules when they are known, compact behind its business date ([`Self::settle`]).
+    /// One place, so the till and the hub keep the same history behind each member.
+    pub fn take_sale(&mut self, o: &SaleOutcome, rules: Option<&RuleSet>) {
+        self.apply_sale(o);
+        if let Some(rules) = rules {
+            self.settle(rules, o.business_date);
+        }
+    }
+
+    /// [`Self::take_sale`] for a refund's outcome.
+    pub fn take_refund(&mut self, o: &RefundOutcome, rules: Option<&RuleSet>) {
+        self.apply_refund(o);
+        if let Some(rules) = rules {
+            self.settle(rules, o.business_date);
+        }
+    }
+
     /// Applies a sale's outcome (computed by [`crate::evaluate_sale`] on this or an earlier
     /// state).
     pub fn apply_sale(&mut self, o: &SaleOutcome) {

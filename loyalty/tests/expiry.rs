@@ -127,3 +127,37 @@ fn summary_groups_points_by_expiry_day() {
     let later = state.summary(&rules, d("2027-11-01"));
     assert_eq!(later.balance, 5);
 }
+
+/// What the till and the hub do with an outcome, in one place: `take_sale` applies it and, with
+/// the rules, drops what can no longer matter behind its date; without them it only applies.
+#[test]
+fn taking_an_outcome_applies_it_then_compacts_behind_its_date() {
+    let rules = RuleSet::demo();
+    let mut state = two_lots();
+    let late = Date::from_ymd(2030, 1, 10).unwrap();
+    let sale = tenpo_loyalty::Sale {
+        sale_id: "late".into(),
+        store_id: "st".into(),
+        business_date: late,
+        lines: vec![tenpo_loyalty::Line {
+            sku: "tea".into(),
+            category: None,
+            quantity: 1,
+            amount_yen: 1_000,
+        }],
+        redeem_points: 0,
+        coupon_ids: vec![],
+    };
+    let outcome = evaluate_sale(&rules, &state, &sale).unwrap();
+    let mut applied_only = state.clone();
+    applied_only.take_sale(&outcome, None);
+    let mut by_hand = state.clone();
+    by_hand.apply_sale(&outcome);
+    assert_eq!(applied_only, by_hand);
+    state.take_sale(&outcome, Some(&rules));
+    by_hand.settle(&rules, late);
+    assert_eq!(state, by_hand);
+    // The lots long expired by 2030 are gone; the balance is what the sale earned.
+    assert!(state.lots.len() < applied_only.lots.len(), "{state:?}");
+    assert_eq!(state.balance(late), outcome.earned_points);
+}

@@ -28,17 +28,18 @@ pub struct Applied {
     pub signups: Vec<tenpo_protocol::signup::SignupCompletion>,
 }
 
-/// The snapshot with the local outcomes on top, in recording order.
+/// The snapshot with the local outcomes on top, in recording order (applied, not compacted:
+/// the snapshot is the hub's, compacted there).
 pub fn replay(snapshot: &MemberState, local: &[LocalOutcome]) -> MemberState {
     let mut state = snapshot.clone();
     for outcome in local {
         match &outcome.body {
             EventBody::Sale {
                 outcome: Some(o), ..
-            } => state.apply_sale(o),
+            } => state.take_sale(o, None),
             EventBody::Refund {
                 outcome: Some(o), ..
-            } => state.apply_refund(o),
+            } => state.take_refund(o, None),
             _ => {}
         }
     }

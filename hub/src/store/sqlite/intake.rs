@@ -402,7 +402,7 @@ fn apply_event(
             outcome: Some(outcome),
             ..
         } => {
-            member.state.apply_refund(outcome);
+            member.state.take_refund(outcome, None);
             apply::mark_applied(member, terminal_id, event.seq);
         }
         _ => apply::mark_applied(member, terminal_id, event.seq),
