@@ -20,22 +20,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::extract::State;
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
-use serde::Deserialize;
-use tenpo_edge::{Json, Path, Query};
-use tenpo_protocol::ErrorCode;
 use tenpo_protocol::signup::{
-    self as wire, SignupCompletion, SignupKind, SignupRequest, SignupSession, SignupState,
-    SignupStatus, SignupToken, TerminalSignupStatus, TokenError,
+    self as wire, SignupCompletion, SignupKind, SignupSession, SignupState, SignupStatus,
+    SignupToken, TerminalSignupStatus, TokenError,
 };
 use tenpo_protocol::sync::{MemberSnapshot, bearer};
 use tenpo_support::Backoff;
 use tokio::sync::watch;
 
-use crate::api::{ApiError, AppState};
 use crate::ledger::Ledger;
 use crate::sync::{Credentials, HubError, Shared};
 
@@ -46,7 +39,8 @@ const MAX_SESSIONS: usize = 32;
 /// How long the agent waits at the hub per question.
 const HUB_WAIT_SECS: u64 = 20;
 /// Longest wait a kiosk may ask for.
-const MAX_WAIT_SECS: u64 = 30;
+/// The longest a status request waits for a change.
+pub const MAX_WAIT_SECS: u64 = 30;
 
 /// The `[signup]` settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,26 +79,6 @@ pub enum SignupError {
     Token(#[from] TokenError),
     #[error("no randomness from the operating system: {0}")]
     Random(String),
-}
-
-impl From<SignupError> for ApiError {
-    fn from(e: SignupError) -> ApiError {
-        let (status, code) = match &e {
-            SignupError::NotEnrolled | SignupError::NoLiffId => {
-                (StatusCode::CONFLICT, ErrorCode::InvalidRequest)
-            }
-            SignupError::Code(_) | SignupError::AlreadyLine => (
-                StatusCode::UNPROCESSABLE_ENTITY,
-                ErrorCode::InvalidMemberCode,
-            ),
-            SignupError::NotFound => (StatusCode::NOT_FOUND, ErrorCode::NotFound),
-            SignupError::Token(_) | SignupError::Random(_) => {
-                tracing::error!(error = %e, "signup session failed");
-                (StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::Internal)
-            }
-        };
-        ApiError::new(status, code, e.to_string())
-    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -454,38 +428,4 @@ impl Signups {
             hub_reachable: self.hub_reachable.load(Ordering::SeqCst),
         }
     }
-}
-
-fn signups(state: &AppState) -> Result<Arc<Signups>, ApiError> {
-    state
-        .sync
-        .as_ref()
-        .map(|link| link.signups.clone())
-        .ok_or_else(|| SignupError::NotEnrolled.into())
-}
-
-/// `POST /v1/signups`
-pub async fn open(
-    State(state): State<AppState>,
-    Json(req): Json<SignupRequest>,
-) -> Result<Response, ApiError> {
-    let session = signups(&state)?.open(req.card_code.as_deref(), Utc::now())?;
-    Ok((StatusCode::CREATED, Json(session)).into_response())
-}
-
-#[derive(Debug, Deserialize)]
-pub struct WaitQuery {
-    #[serde(default)]
-    wait: Option<u64>,
-}
-
-/// `GET /v1/signups/{token}?wait=N`
-pub async fn status(
-    State(state): State<AppState>,
-    Path(token): Path<String>,
-    Query(q): Query<WaitQuery>,
-) -> Result<Response, ApiError> {
-    let wait = Duration::from_secs(q.wait.unwrap_or(0).min(MAX_WAIT_SECS));
-    let status = signups(&state)?.status(&token, wait).await?;
-    Ok(Json(status).into_response())
 }

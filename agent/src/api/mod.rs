@@ -6,6 +6,7 @@
 pub mod auth;
 mod error;
 pub mod metrics;
+mod signup;
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -166,7 +167,7 @@ pub fn router(state: AppState) -> Router {
         // Scans name members and cards: only the counter screen and the kiosk, which hold the
         // token, follow them.
         .route("/v1/scans/stream", get(scan_stream))
-        .route("/v1/signups", post(crate::signup::open))
+        .route("/v1/signups", post(signup::open))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             auth::require_token,
@@ -175,7 +176,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/health", get(health))
         .route("/v1/status", get(status))
         .route("/v1/members/{code}", get(member))
-        .route("/v1/signups/{token}", get(crate::signup::status))
+        .route("/v1/signups/{token}", get(signup::status))
         .route("/v1/openapi.json", get(openapi_json))
         .route("/metrics", get(metrics::metrics))
         .merge(writes)
