@@ -25,6 +25,31 @@ pub enum Found {
     NotKnownHere(String),
 }
 
+/// What a sale needs from the hub before the ledger records it, on an enrolled terminal:
+/// whether the hub answers now (a redemption is capped offline, docs/design.md §4), and the
+/// member of a code this till has not cached (so the sale earns on their real state; a card
+/// nobody knows, or a hub out of reach, becomes a provisional member in the sale). Standalone,
+/// nothing: the ledger's own read serves.
+pub async fn before_sale(
+    ledger: &Arc<Ledger>,
+    engine: Option<&Engine>,
+    req: &tenpo_protocol::agent::SaleRequest,
+    now: DateTime<Utc>,
+) -> Result<(), LedgerError> {
+    let Some(engine) = engine else {
+        return Ok(());
+    };
+    if req.redeem_points.unwrap_or(0) > 0 {
+        engine.confirm_online().await;
+    }
+    if let Some(raw) = &req.member_code
+        && let Ok(code) = ledger.parse_code(raw, now)
+    {
+        find(ledger, Some(engine), &code, now).await?;
+    }
+    Ok(())
+}
+
 /// The member for a checked code, asking the hub when the cache does not have it.
 pub async fn find(
     ledger: &Arc<Ledger>,

@@ -292,22 +292,7 @@ async fn record_sale(
 
 /// Records a sale (the caller holds the sale id's turn).
 async fn sale_now(state: &AppState, req: SaleRequest) -> Result<Response, ApiError> {
-    if req.redeem_points.unwrap_or(0) > 0
-        && let Some(link) = &state.sync
-    {
-        // Decides whether the offline redemption cap applies: only a hub that answers now
-        // counts as online.
-        link.engine.confirm_online().await;
-    }
-    if let Some(raw) = &req.member_code
-        && state.sync.is_some()
-        && let Ok(code) = state.ledger.parse_code(raw, Utc::now())
-    {
-        // Enrolled: a member the hub knows but this till has not cached is fetched first, so
-        // the sale earns on their real state; a card nobody knows (or a hub out of reach)
-        // becomes a provisional member in the sale. Standalone, the ledger's own read serves.
-        crate::lookup::find(&state.ledger, state.engine(), &code, Utc::now()).await?;
-    }
+    crate::lookup::before_sale(&state.ledger, state.engine(), &req, Utc::now()).await?;
     let ledger = state.ledger.clone();
     let (recorded, response) = blocking(move || ledger.record_sale(&req, Utc::now())).await?;
     state.wake_sync();
