@@ -175,7 +175,7 @@ for _ in $(seq 1 100); do
 done
 expect "$work/agent.metrics" 'tenpo_agent_events_pending 0' 'tenpo_agent_sales_total 1' \
   'tenpo_agent_hub_online 1' 'tenpo_agent_events_recorded_total 2' \
-  'tenpo_agent_info\{version="'"$version"'",store_id="ci-store-01",terminal_id="[^"]+",mode="online"\} 1'
+  'tenpo_agent_info\{version="'"$version"'",store_id="ci-store-01",terminal_id="[^"]+",mode="enrolled"\} 1'
 code=$(curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:7400/metrics)
 [ "$code" = 401 ] || fail "the hub's /metrics answered $code without a token"
 curl -fsS -H "Authorization: Bearer $TENPO_HUB_ADMIN_TOKEN" http://127.0.0.1:7400/metrics > "$work/hub.metrics"
