@@ -186,7 +186,7 @@ step "doctor against the running agent"
 for who in root tenpo; do
   runuser -u "$who" -- tenpo-agent doctor --config /etc/tenpo/agent.toml | tee "$work/doctor.out" \
     || fail "doctor as $who found a problem"
-  expect "$work/doctor.out" 'ok   config: store ci-store-01, .*' 'ok   database integrity \(quick_check\)' \
+  expect "$work/doctor.out" 'ok   running agent: store ci-store-01, .*' 'ok   database integrity \(quick_check\)' \
     'ok   agent running at 127\.0\.0\.1:7480 .*' 'ok   hub http://127\.0\.0\.1:7400 reachable .*' \
     "ok   the hub accepts this terminal's credentials .*" 'ok   clock agrees with the hub.s' \
     'ok   no events waiting for the hub' 'ok   free disk: .*' 'no problems found'
@@ -214,7 +214,7 @@ grep -q 'tenpo-agent stopped' "$work/agent.log" || fail "no clean stop in the ag
 kill -TERM "$hub_pid"; wait "$hub_pid" || fail "the hub did not stop cleanly"
 if tenpo-agent doctor --config /etc/tenpo/agent.toml > "$work/doctor.out"; then fail "doctor passed with the hub down"; fi
 expect "$work/doctor.out" 'FAIL hub http://127\.0\.0\.1:7400 not reachable: .*' '     fix: check the network.*' \
-  'WARN agent not answering at 127\.0\.0\.1:7480' '1 problem\(s\) found'
+  'FAIL agent not running \(not answering at 127\.0\.0\.1:7480\)' '2 problem\(s\) found'
 
 step "upgrade: a database written by the previous release (schema v1)"
 fixture=packaging/tests/upgrade-v1
