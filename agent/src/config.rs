@@ -185,37 +185,13 @@ pub struct Settings {
     pub signup: crate::signup::SignupConfig,
 }
 
-/// A setting that cannot be used, naming it.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    #[error("cannot read the config file {path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("config file {path}: {message}")]
-    Parse { path: PathBuf, message: String },
-    #[error("setting `{key}`: {problem}")]
-    Invalid { key: &'static str, problem: String },
-}
-
-fn invalid(key: &'static str, problem: impl Into<String>) -> ConfigError {
-    ConfigError::Invalid {
-        key,
-        problem: problem.into(),
-    }
-}
+/// A setting that cannot be used, naming it (shared with the hub: `tenpo_support::config`).
+pub use tenpo_support::config::ConfigError;
+use tenpo_support::config::invalid;
 
 /// Reads and parses a config file; unknown keys are errors.
 pub fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-        path: path.to_owned(),
-        source,
-    })?;
-    toml::from_str(&text).map_err(|e| ConfigError::Parse {
-        path: path.to_owned(),
-        message: e.to_string(),
-    })
+    tenpo_support::config::read_toml(path)
 }
 
 /// Reads a rule set file and checks it.
@@ -304,17 +280,8 @@ impl Settings {
                 )?,
             ),
         };
-        let tz_name = args
-            .time_zone
-            .clone()
-            .or(file.time_zone)
-            .unwrap_or_else(|| "Asia/Tokyo".into());
-        let time_zone: Tz = tz_name.parse().map_err(|_| {
-            invalid(
-                "time_zone",
-                format!("{tz_name:?} is not an IANA time zone like Asia/Tokyo"),
-            )
-        })?;
+        let time_zone =
+            tenpo_support::config::time_zone(args.time_zone.clone().or(file.time_zone))?;
         let rules = match args.rules.clone().or(file.rules) {
             Some(path) => Some(read_rules(&path)?),
             None if demo => Some(RuleSet::demo()),

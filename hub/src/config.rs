@@ -11,7 +11,7 @@ use serde::Deserialize;
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:7400";
 pub const DEFAULT_DATA_DIR: &str = "/var/lib/tenpo-hub";
-pub const DEFAULT_TIME_ZONE: &str = "Asia/Tokyo";
+pub use tenpo_support::config::DEFAULT_TIME_ZONE;
 /// The database file inside the data directory.
 pub const DB_FILE: &str = "hub.db";
 /// Where `serve` keeps the admin token it made, when none is given.
@@ -121,38 +121,13 @@ pub struct Settings {
     pub review: crate::review::ReviewLimits,
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    #[error("cannot read the config file {path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("config file {path}: {message}")]
-    Parse { path: PathBuf, message: String },
-    #[error("setting `{key}`: {problem}")]
-    Invalid { key: &'static str, problem: String },
-    #[error("the admin token in {path}: {problem}")]
-    Token { path: PathBuf, problem: String },
-}
-
-fn invalid(key: &'static str, problem: impl Into<String>) -> ConfigError {
-    ConfigError::Invalid {
-        key,
-        problem: problem.into(),
-    }
-}
+/// A setting that cannot be used, naming it (shared with the agent: `tenpo_support::config`).
+pub use tenpo_support::config::ConfigError;
+use tenpo_support::config::invalid;
 
 /// Reads and parses a config file; unknown keys are errors naming the key.
 pub fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-        path: path.to_owned(),
-        source,
-    })?;
-    toml::from_str(&text).map_err(|e| ConfigError::Parse {
-        path: path.to_owned(),
-        message: e.to_string(),
-    })
+    tenpo_support::config::read_toml(path)
 }
 
 impl Settings {
@@ -176,17 +151,8 @@ impl Settings {
                 format!("{listen_text:?} is not an address like {DEFAULT_LISTEN}"),
             )
         })?;
-        let tz_name = args
-            .time_zone
-            .clone()
-            .or(file.time_zone)
-            .unwrap_or_else(|| DEFAULT_TIME_ZONE.into());
-        let time_zone = tz_name.parse().map_err(|_| {
-            invalid(
-                "time_zone",
-                format!("{tz_name:?} is not an IANA time zone like Asia/Tokyo"),
-            )
-        })?;
+        let time_zone =
+            tenpo_support::config::time_zone(args.time_zone.clone().or(file.time_zone))?;
         let hours = file.enrollment_code_hours.unwrap_or(24);
         if !(1..=24 * 30).contains(&hours) {
             return Err(invalid(
@@ -255,7 +221,8 @@ impl Settings {
 /// Checks a token's shape.
 fn check_token(path: &Path, token: &str) -> Result<(), ConfigError> {
     if token.len() < MIN_ADMIN_TOKEN_LEN || !token.bytes().all(|b| b.is_ascii_graphic()) {
-        return Err(ConfigError::Token {
+        return Err(ConfigError::Secret {
+            what: "admin token",
             path: path.to_owned(),
             problem: format!(
                 "must be at least {MIN_ADMIN_TOKEN_LEN} printable characters without spaces"
@@ -267,7 +234,8 @@ fn check_token(path: &Path, token: &str) -> Result<(), ConfigError> {
 
 /// Reads a token file (first line, trimmed).
 pub fn read_token_file(path: &Path) -> Result<String, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Token {
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Secret {
+        what: "admin token",
         path: path.to_owned(),
         problem: format!("cannot read it: {e}"),
     })?;
@@ -294,7 +262,8 @@ pub fn admin_token(
     if path.exists() {
         return Ok((read_token_file(&path)?, format!("file {}", path.display())));
     }
-    let make_err = |problem: String| ConfigError::Token {
+    let make_err = |problem: String| ConfigError::Secret {
+        what: "admin token",
         path: path.clone(),
         problem,
     };

@@ -2,12 +2,15 @@
 //!
 //! - [`Backoff`]: exponential back-off with full jitter, for scanners that went away, the sync
 //!   engine and the signup poll;
+//! - [`config`] (feature `config`): how a settings file is read and a bad setting reported;
 //! - [`logging`] (feature `logging`): the log format setting and the subscriber of both binaries
 //!   (plain text off a terminal, JSON for collectors);
 //! - [`sqlite`] (feature `sqlite`): how the agent and the hub open a SQLite file, so their
 //!   settings cannot drift apart (they had: a 5 s and a 10 s busy timeout).
 
 mod backoff;
+#[cfg(feature = "config")]
+pub mod config;
 #[cfg(feature = "logging")]
 pub mod logging;
 #[cfg(feature = "sqlite")]

@@ -117,7 +117,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
 pub const CURRENT_VERSION: u32 = MIGRATIONS.len() as u32;
 
 pub(crate) fn version(conn: &Connection) -> Result<u32, StoreError> {
-    Ok(conn.pragma_query_value(None, "user_version", |row| row.get(0))?)
+    Ok(tenpo_support::sqlite::version(conn)?)
 }
 
 /// Brings the database up to [`CURRENT_VERSION`], one migration per transaction.
@@ -125,25 +125,11 @@ pub(crate) fn migrate(conn: &mut Connection) -> Result<u32, StoreError> {
     migrate_to(conn, CURRENT_VERSION)
 }
 
+/// Brings the database up to `target` (older versions are how the upgrade tests make old files).
 pub(crate) fn migrate_to(conn: &mut Connection, target: u32) -> Result<u32, StoreError> {
-    let found = version(conn)?;
-    if found > CURRENT_VERSION {
-        return Err(StoreError::SchemaTooNew {
-            found,
-            known: CURRENT_VERSION,
-        });
-    }
-    for (index, sql) in MIGRATIONS
-        .iter()
-        .enumerate()
-        .skip(found as usize)
-        .take(target.saturating_sub(found) as usize)
-    {
-        let tx = conn.transaction()?;
-        tx.execute_batch(sql)?;
-        tx.pragma_update(None, "user_version", index as u32 + 1)?;
-        tx.commit()?;
-        tracing::info!(version = index + 1, "database schema migrated");
-    }
-    version(conn)
+    use tenpo_support::sqlite::MigrateError;
+    tenpo_support::sqlite::migrate(conn, MIGRATIONS, target).map_err(|e| match e {
+        MigrateError::TooNew { found, known } => StoreError::SchemaTooNew { found, known },
+        MigrateError::Sqlite(e) => e.into(),
+    })
 }
