@@ -18,7 +18,7 @@ use tenpo_protocol::agent::{
     CouponView, ExpiringPoints, FieldError, MemberView, Mode, NextTier, PointsView, RefundRequest,
     RefundResponse, SaleRequest, SaleResponse, StampsView, Status,
 };
-use tenpo_protocol::events::EventBody;
+use tenpo_protocol::events::{EventBody, RefundEvent, SaleEvent};
 
 use crate::store::{Identity, MemberRow, RefundRow, SaleRow, Store, StoreError, WriteTx};
 use tenpo_hw::{CodeRules, MemberCode, Rejection, parse_member_code};
@@ -336,6 +336,15 @@ impl Ledger {
         let hash = hash_of(&[&json_bytes(req)]);
         let now_text = now.to_rfc3339();
         let rules = self.rules();
+        // The engine's sale: what is evaluated, and what the event records.
+        let sale = Sale {
+            sale_id: req.sale_id.clone(),
+            store_id: self.who.store_id.clone(),
+            business_date: date,
+            lines,
+            redeem_points,
+            coupon_ids,
+        };
 
         self.store.write(|tx| {
             if let Some(existing) = tx.sale(&req.sale_id)? {
@@ -351,14 +360,6 @@ impl Ledger {
             };
             let outcome = match &member {
                 Some(m) => {
-                    let sale = Sale {
-                        sale_id: req.sale_id.clone(),
-                        store_id: self.who.store_id.clone(),
-                        business_date: date,
-                        lines: lines.clone(),
-                        redeem_points,
-                        coupon_ids: coupon_ids.clone(),
-                    };
                     self.check_offline_redemption(tx, &m.member_id, date, redeem_points)?;
                     Some(evaluate_sale(&rules, &m.state, &sale)?)
                 }
@@ -381,16 +382,12 @@ impl Ledger {
             );
             let seq = tx.append_event(
                 &self.who,
-                EventBody::Sale {
-                    sale_id: req.sale_id.clone(),
-                    member_id: member.as_ref().map(|m| m.member_id.clone()),
-                    occurred_at: at.to_rfc3339(),
-                    business_date: date,
-                    lines: lines.clone(),
-                    redeem_points,
-                    coupon_ids: coupon_ids.clone(),
-                    outcome: outcome.clone(),
-                },
+                EventBody::Sale(SaleEvent::new(
+                    sale.clone(),
+                    member.as_ref().map(|m| m.member_id.clone()),
+                    at.to_rfc3339(),
+                    outcome.clone(),
+                )),
                 &now_text,
             )?;
             tx.insert_sale(
@@ -399,7 +396,7 @@ impl Ledger {
                     request_hash: hash.clone(),
                     member_id: member.map(|m| m.member_id),
                     business_date: date,
-                    lines: lines.clone(),
+                    lines: sale.lines.clone(),
                     outcome,
                     response: response_json(&response)?,
                 },
@@ -580,7 +577,7 @@ impl Ledger {
             }
             let seq = tx.append_event(
                 &self.who,
-                EventBody::Refund {
+                EventBody::Refund(RefundEvent {
                     refund_id: req.refund_id.clone(),
                     sale_id: sale_id.to_owned(),
                     member_id: sale.member_id.clone(),
@@ -588,7 +585,7 @@ impl Ledger {
                     business_date: date,
                     lines: lines.clone(),
                     outcome: outcome.clone(),
-                },
+                }),
                 &now_text,
             )?;
             tx.insert_refund(

@@ -21,7 +21,7 @@ use tenpo_hub::admin::client::AdminClient;
 use tenpo_hub::api::{self, AppState};
 use tenpo_hub::store::SqliteStore;
 use tenpo_loyalty::{Date, Line, MemberState, RuleSet, Sale, evaluate_sale};
-use tenpo_protocol::events::{Event, EventBody, encode};
+use tenpo_protocol::events::{Event, EventBody, SaleEvent, encode};
 use tenpo_protocol::sync::{EnrollResponse, PushItem, PushRequest, PushResponse, bearer};
 
 const TOKEN: &str = "bench-admin-token-0123456789";
@@ -90,7 +90,7 @@ fn backlog(
             terminal_id: enrolled.terminal_id.clone(),
             // Recorded on its business day (the hub refuses a sale recorded much later).
             recorded_at: format!("{day}T03:00:00+00:00"),
-            body: EventBody::Sale {
+            body: EventBody::Sale(SaleEvent {
                 sale_id,
                 member_id: Some(members[m].0.clone()),
                 occurred_at: Utc::now().to_rfc3339(),
@@ -99,7 +99,7 @@ fn backlog(
                 redeem_points: redeem,
                 coupon_ids: vec![],
                 outcome: Some(outcome),
-            },
+            }),
         };
         // As an agent sends it: the bytes it stored when it recorded the event.
         items.push(PushItem::from_stored(encode(&event).unwrap()).unwrap());

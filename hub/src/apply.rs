@@ -7,7 +7,7 @@
 //! [`Discrepancy`], never applied.
 
 use serde::Serialize;
-use tenpo_loyalty::{Date, Line, MemberState, Points, RuleSet, Sale, SaleError, SaleOutcome, Yen};
+use tenpo_loyalty::{MemberState, Points, RuleSet, Sale, SaleError, SaleOutcome, Yen};
 use tenpo_protocol::sync::MemberSnapshot;
 
 /// The figures of a sale a customer sees and a discrepancy compares.
@@ -99,26 +99,15 @@ pub struct Discrepancy {
     pub detail: String,
 }
 
-/// A member sale as recorded by a till.
-#[derive(Debug, Clone, Copy)]
-pub struct RecordedSale<'a> {
-    pub sale_id: &'a str,
-    pub store_id: &'a str,
-    pub business_date: Date,
-    pub lines: &'a [Line],
-    pub redeem_points: Points,
-    pub coupon_ids: &'a [String],
-    pub outcome: &'a SaleOutcome,
-}
-
-/// Re-evaluates a sale with `rules` (the version recorded on its outcome, if the hub has it)
-/// against `before`, the hub's state of the member before the event.
+/// Re-evaluates a till's `sale` with `rules` (the version recorded on its `outcome`, if the
+/// hub has it) against `before`, the hub's state of the member before the event.
 pub fn reevaluate(
     rules: Option<&RuleSet>,
     before: &MemberState,
-    sale: RecordedSale<'_>,
+    sale: &Sale,
+    outcome: &SaleOutcome,
 ) -> Option<Discrepancy> {
-    let till = Figures::of(sale.outcome);
+    let till = Figures::of(outcome);
     let Some(rules) = rules else {
         return Some(Discrepancy {
             till,
@@ -127,23 +116,11 @@ pub fn reevaluate(
             hub_tier: None,
             detail: format!(
                 "rule set version {} is unknown to the hub: load it with `tenpo-hub load-rules`",
-                sale.outcome.rules_version
+                outcome.rules_version
             ),
         });
     };
-    let evaluated = tenpo_loyalty::evaluate_sale(
-        rules,
-        before,
-        &Sale {
-            sale_id: sale.sale_id.to_owned(),
-            store_id: sale.store_id.to_owned(),
-            business_date: sale.business_date,
-            lines: sale.lines.to_vec(),
-            redeem_points: sale.redeem_points,
-            coupon_ids: sale.coupon_ids.to_vec(),
-        },
-    );
-    match evaluated {
+    match tenpo_loyalty::evaluate_sale(rules, before, sale) {
         Ok(hub_outcome) => {
             let hub = Figures::of(&hub_outcome);
             let diffs = till.differences(&hub);
@@ -192,24 +169,22 @@ pub fn mark_applied(member: &mut MemberSnapshot, terminal_id: &str, seq: u64) {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use tenpo_loyalty::{PointLot, evaluate_sale};
+    use tenpo_loyalty::{Line, PointLot, evaluate_sale};
 
-    fn sale(redeem: Points) -> (Vec<Line>, Sale) {
-        let lines = vec![Line {
-            sku: "tea".into(),
-            category: None,
-            quantity: 1,
-            amount_yen: 2_000,
-        }];
-        let s = Sale {
+    fn sale(redeem: Points) -> Sale {
+        Sale {
             sale_id: "s1".into(),
             store_id: "st".into(),
             business_date: "2026-11-22".parse().unwrap(),
-            lines: lines.clone(),
+            lines: vec![Line {
+                sku: "tea".into(),
+                category: None,
+                quantity: 1,
+                amount_yen: 2_000,
+            }],
             redeem_points: redeem,
             coupon_ids: vec![],
-        };
-        (lines, s)
+        }
     }
 
     #[test]
@@ -222,24 +197,15 @@ mod tests {
             expires_on: "2027-11-30".parse().unwrap(),
             points: 500,
         });
-        let (lines, s) = sale(300);
+        let s = sale(300);
         let o = evaluate_sale(&rules, &state, &s).unwrap();
-        let rec = RecordedSale {
-            sale_id: "s1",
-            store_id: "st",
-            business_date: s.business_date,
-            lines: &lines,
-            redeem_points: 300,
-            coupon_ids: &[],
-            outcome: &o,
-        };
-        assert_eq!(reevaluate(Some(&rules), &state, rec), None);
+        assert_eq!(reevaluate(Some(&rules), &state, &s, &o), None);
         // The hub's member has fewer points (another till spent them): reported.
-        let d = reevaluate(Some(&rules), &MemberState::default(), rec).unwrap();
+        let d = reevaluate(Some(&rules), &MemberState::default(), &s, &o).unwrap();
         assert!(d.hub.is_none());
         assert!(d.detail.contains("refuses"), "{}", d.detail);
         // Unknown rules: reported, named.
-        let d = reevaluate(None, &state, rec).unwrap();
+        let d = reevaluate(None, &state, &s, &o).unwrap();
         assert!(d.detail.contains("version 1"), "{}", d.detail);
     }
 }

@@ -6,7 +6,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use serde_json::value::RawValue;
 use tenpo_loyalty::{Date, LATE_RECORDING_DAYS, RefundOutcome, SaleOutcome};
-use tenpo_protocol::events::{Event, EventBody, content_hash_of};
+use tenpo_protocol::events::{Event, EventBody, RefundEvent, SaleEvent, content_hash_of};
 use tenpo_protocol::sync::MAX_PUSH_EVENTS;
 
 use crate::store::Terminal;
@@ -222,13 +222,13 @@ fn check_event(e: &Event, today: Date) -> Result<(), String> {
             check_len("member_id", member_id)?;
             check_len("code", code)
         }
-        EventBody::Sale {
+        EventBody::Sale(SaleEvent {
             sale_id,
             member_id,
             outcome,
             business_date,
             ..
-        } => {
+        }) => {
             check_len("sale_id", sale_id)?;
             check_dates(*business_date, &e.recorded_at, today)?;
             if let Some(o) = outcome {
@@ -254,13 +254,13 @@ fn check_event(e: &Event, today: Date) -> Result<(), String> {
                 _ => Ok(()),
             }
         }
-        EventBody::Refund {
+        EventBody::Refund(RefundEvent {
             refund_id,
             member_id,
             outcome,
             business_date,
             ..
-        } => {
+        }) => {
             check_len("refund_id", refund_id)?;
             check_dates(*business_date, &e.recorded_at, today)?;
             if let Some(o) = outcome {

@@ -5,9 +5,9 @@
 //! held for a person to review, not applied. Pure: storage records what this decides.
 
 use serde::{Deserialize, Serialize};
-use tenpo_loyalty::{MemberState, Points, RuleSet, Sale, SaleError, Yen};
+use tenpo_loyalty::{MemberState, Points, RuleSet, Sale, SaleError, SaleOutcome, Yen};
 
-use crate::apply::{Discrepancy, Figures, RecordedSale, reevaluate};
+use crate::apply::{Discrepancy, Figures, reevaluate};
 
 /// How far a till's outcome may exceed the hub's evaluation of the same sale before it is held
 /// (`[review]` in the hub's config).
@@ -80,10 +80,11 @@ pub struct Review {
 pub fn review(
     rules: Option<&RuleSet>,
     before: &MemberState,
-    sale: RecordedSale<'_>,
+    sale: &Sale,
+    outcome: &SaleOutcome,
     limits: ReviewLimits,
 ) -> Review {
-    let Some(d) = reevaluate(rules, before, sale) else {
+    let Some(d) = reevaluate(rules, before, sale, outcome) else {
         return Review {
             discrepancy: None,
             hold: None,
@@ -98,7 +99,7 @@ pub fn review(
         (None, Some(rules)) => earning_only(rules, before, sale),
         (None, None) => Figures::default(),
     };
-    let class = classify(rules.is_some(), &d, sale);
+    let class = classify(rules.is_some(), &d, outcome);
     let extra_points = till.earned_points.saturating_sub(reference.earned_points);
     let extra_yen = till.discount_yen.saturating_sub(reference.discount_yen);
     let hold = if extra_points > limits.max_extra_points {
@@ -122,21 +123,18 @@ pub fn review(
 
 /// The hub's figures for the sale's lines alone: what they earn with nothing redeemed and no
 /// coupon used.
-fn earning_only(rules: &RuleSet, before: &MemberState, sale: RecordedSale<'_>) -> Figures {
+fn earning_only(rules: &RuleSet, before: &MemberState, sale: &Sale) -> Figures {
     let plain = Sale {
-        sale_id: sale.sale_id.to_owned(),
-        store_id: sale.store_id.to_owned(),
-        business_date: sale.business_date,
-        lines: sale.lines.to_vec(),
         redeem_points: 0,
         coupon_ids: Vec::new(),
+        ..sale.clone()
     };
     tenpo_loyalty::evaluate_sale(rules, before, &plain)
         .map(|o| Figures::of(&o))
         .unwrap_or_default()
 }
 
-fn classify(rules_known: bool, d: &Discrepancy, sale: RecordedSale<'_>) -> DiscrepancyClass {
+fn classify(rules_known: bool, d: &Discrepancy, outcome: &SaleOutcome) -> DiscrepancyClass {
     if !rules_known {
         return DiscrepancyClass::RulesUnknown;
     }
@@ -158,7 +156,7 @@ fn classify(rules_known: bool, d: &Discrepancy, sale: RecordedSale<'_>) -> Discr
     let only_earning_differs = till.redeemed_points == hub.redeemed_points
         && till.discount_yen == hub.discount_yen
         && till.coupons_used == hub.coupons_used;
-    if only_earning_differs && d.hub_tier.as_deref() != Some(sale.outcome.tier_at_start.as_str()) {
+    if only_earning_differs && d.hub_tier.as_deref() != Some(outcome.tier_at_start.as_str()) {
         return DiscrepancyClass::Tier;
     }
     DiscrepancyClass::Amount

@@ -7,7 +7,7 @@ mod common;
 use common::{card, date, event, import, provisional, sale};
 use reqwest::StatusCode;
 use tenpo_loyalty::{MemberState, Refund, evaluate_refund};
-use tenpo_protocol::events::EventBody;
+use tenpo_protocol::events::{EventBody, RefundEvent, SaleEvent};
 use tenpo_protocol::sync::MemberSnapshot;
 
 fn snapshot(body: &serde_json::Value) -> MemberSnapshot {
@@ -49,7 +49,7 @@ async fn sale_and_refund_outcomes_apply_to_the_member() {
     assert_eq!(after_sale.balance(date("2026-11-20")), 500 - 200 + 28);
 
     // A refund of the whole sale, as the till evaluates it.
-    let EventBody::Sale { lines, .. } = &s1.body else {
+    let EventBody::Sale(SaleEvent { lines, .. }) = &s1.body else {
         unreachable!()
     };
     let refund = evaluate_refund(
@@ -68,7 +68,7 @@ async fn sale_and_refund_outcomes_apply_to_the_member() {
     let r = event(
         &till,
         2,
-        EventBody::Refund {
+        EventBody::Refund(RefundEvent {
             refund_id: "r-1".into(),
             sale_id: "s-1".into(),
             member_id: Some(id.clone()),
@@ -76,7 +76,7 @@ async fn sale_and_refund_outcomes_apply_to_the_member() {
             business_date: date("2026-11-21"),
             lines: lines.clone(),
             outcome: Some(refund.clone()),
-        },
+        }),
     );
     hub.push(&till, &[r]).await;
     let after_refund = hub.state(&code).await;
@@ -118,7 +118,7 @@ async fn a_till_outcome_that_differs_is_applied_and_reported() {
     if let Some(lot) = generous.earned_lot.as_mut() {
         lot.points += 50;
     }
-    if let EventBody::Sale { outcome, .. } = &mut s.body {
+    if let EventBody::Sale(SaleEvent { outcome, .. }) = &mut s.body {
         *outcome = Some(generous.clone());
     }
     hub.push(&a, &[s]).await;

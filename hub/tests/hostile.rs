@@ -11,7 +11,7 @@ use common::{card, date, event, import, item, provisional, statuses};
 use reqwest::StatusCode;
 use serde_json::json;
 use tenpo_loyalty::{MemberState, Sale, evaluate_sale};
-use tenpo_protocol::events::{EventBody, content_hash_of};
+use tenpo_protocol::events::{EventBody, SaleEvent, content_hash_of};
 
 /// A member sale of `amount` on `day`, evaluated on an empty state, as a till records it.
 fn member_sale(
@@ -39,7 +39,7 @@ fn member_sale(
     let e = event(
         till,
         seq,
-        EventBody::Sale {
+        EventBody::Sale(SaleEvent {
             sale_id: sale_id.into(),
             member_id: Some(member_id.into()),
             occurred_at: format!("{day}T03:00:00+00:00"),
@@ -48,7 +48,7 @@ fn member_sale(
             redeem_points: 0,
             coupon_ids: vec![],
             outcome: Some(outcome.clone()),
-        },
+        }),
     );
     (e, outcome)
 }
@@ -65,11 +65,11 @@ async fn a_sale_dated_year_one_is_refused_alone_and_the_hub_keeps_writing() {
     let (mut bad, _) = member_sale(&till, 2, "m-1", "s-old", "2026-11-20", 1_000);
     // Recorded now, dated year 1: no till records that.
     bad.recorded_at = chrono::Utc::now().to_rfc3339();
-    if let EventBody::Sale {
+    if let EventBody::Sale(SaleEvent {
         business_date,
         outcome: Some(o),
         ..
-    } = &mut bad.body
+    }) = &mut bad.body
     {
         *business_date = tenpo_loyalty::Date::MIN;
         o.business_date = tenpo_loyalty::Date::MIN;
@@ -120,9 +120,9 @@ async fn an_outcome_with_impossible_numbers_is_rejected() {
     let till = hub.enroll("s1").await;
     let p = provisional(&till, 1, "m-1", &card(1));
     let (mut e, _) = member_sale(&till, 2, "m-1", "s-neg", "2026-11-20", 1_000);
-    if let EventBody::Sale {
+    if let EventBody::Sale(SaleEvent {
         outcome: Some(o), ..
-    } = &mut e.body
+    }) = &mut e.body
     {
         o.earned_points = -50;
     }
@@ -144,9 +144,9 @@ async fn an_outcome_that_mints_points_is_held_for_review_not_applied() {
     let till = hub.enroll("s1").await;
 
     let (mut minted, _) = member_sale(&till, 1, &member_id, "s-mint", "2026-11-20", 1_000);
-    if let EventBody::Sale {
+    if let EventBody::Sale(SaleEvent {
         outcome: Some(o), ..
-    } = &mut minted.body
+    }) = &mut minted.body
     {
         o.earned_points = 1_000_000;
         if let Some(lot) = &mut o.earned_lot {
@@ -264,9 +264,9 @@ async fn a_released_outcome_is_applied_and_sent_to_the_terminals() {
     let till = hub.enroll("s1").await;
     let p = provisional(&till, 1, "m-1", &card(1));
     let (mut big, _) = member_sale(&till, 2, "m-1", "s-big", "2026-11-20", 1_000);
-    if let EventBody::Sale {
+    if let EventBody::Sale(SaleEvent {
         outcome: Some(o), ..
-    } = &mut big.body
+    }) = &mut big.body
     {
         o.earned_points = 5_000;
         if let Some(lot) = &mut o.earned_lot {
@@ -398,7 +398,7 @@ async fn back_dated_sales_from_a_till_agree_with_the_hub_whatever_the_order() {
         let mut e = event(
             &till,
             n as u64 + 2,
-            EventBody::Sale {
+            EventBody::Sale(SaleEvent {
                 sale_id: id.into(),
                 member_id: Some("m-1".into()),
                 occurred_at: format!("{day}T03:00:00+00:00"),
@@ -407,7 +407,7 @@ async fn back_dated_sales_from_a_till_agree_with_the_hub_whatever_the_order() {
                 redeem_points: 0,
                 coupon_ids: vec![],
                 outcome: Some(o),
-            },
+            }),
         );
         // All recorded on 12-01 (the flush).
         e.recorded_at = "2026-12-01T05:00:00+00:00".into();

@@ -7,7 +7,7 @@ use common::{card, item, provisional, statuses};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tenpo_loyalty::MemberState;
-use tenpo_protocol::events::EventBody;
+use tenpo_protocol::events::{EventBody, SaleEvent};
 
 #[tokio::test]
 async fn replays_are_duplicates_and_other_content_is_a_conflict() {
@@ -248,10 +248,10 @@ async fn a_sale_may_follow_its_provisional_member_in_one_push() {
     );
     assert!(matches!(
         anon.body,
-        EventBody::Sale {
+        EventBody::Sale(SaleEvent {
             member_id: None,
             ..
-        }
+        })
     ));
     let body = hub.push(&till, &[anon]).await;
     assert_eq!(statuses(&body), ["stored"]);

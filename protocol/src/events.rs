@@ -6,7 +6,7 @@
 //! without overruling what the customer was told.
 
 use serde::{Deserialize, Serialize};
-use tenpo_loyalty::{Date, Line, Points, RefundOutcome, SaleOutcome};
+use tenpo_loyalty::{Date, Line, Points, RefundOutcome, Sale, SaleOutcome};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Event {
@@ -23,27 +23,81 @@ pub struct Event {
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum EventBody {
     /// A new valid card seen at this till before the hub knew it.
-    MemberProvisional { member_id: String, code: String },
-    Sale {
-        sale_id: String,
+    MemberProvisional {
+        member_id: String,
+        code: String,
+    },
+    Sale(SaleEvent),
+    Refund(RefundEvent),
+}
+
+/// A sale as the till recorded it: the engine's [`Sale`] (its store is the event's) and the
+/// [`SaleOutcome`] the customer was told. On the wire its fields sit beside `"kind": "sale"`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SaleEvent {
+    pub sale_id: String,
+    pub member_id: Option<String>,
+    pub occurred_at: String,
+    pub business_date: Date,
+    pub lines: Vec<Line>,
+    pub redeem_points: Points,
+    pub coupon_ids: Vec<String>,
+    /// `None` for a sale without a member.
+    pub outcome: Option<SaleOutcome>,
+}
+
+impl SaleEvent {
+    /// The event of `sale`, evaluated for `member_id` (if any) at `occurred_at`.
+    pub fn new(
+        sale: Sale,
         member_id: Option<String>,
         occurred_at: String,
-        business_date: Date,
-        lines: Vec<Line>,
-        redeem_points: Points,
-        coupon_ids: Vec<String>,
-        /// `None` for a sale without a member.
         outcome: Option<SaleOutcome>,
-    },
-    Refund {
-        refund_id: String,
-        sale_id: String,
-        member_id: Option<String>,
-        occurred_at: String,
-        business_date: Date,
-        lines: Vec<Line>,
-        outcome: Option<RefundOutcome>,
-    },
+    ) -> SaleEvent {
+        let Sale {
+            sale_id,
+            store_id: _,
+            business_date,
+            lines,
+            redeem_points,
+            coupon_ids,
+        } = sale;
+        SaleEvent {
+            sale_id,
+            member_id,
+            occurred_at,
+            business_date,
+            lines,
+            redeem_points,
+            coupon_ids,
+            outcome,
+        }
+    }
+
+    /// The engine's sale this event records, at `store_id` (the event's store): what the hub
+    /// evaluates again with the same rule set.
+    pub fn sale(&self, store_id: &str) -> Sale {
+        Sale {
+            sale_id: self.sale_id.clone(),
+            store_id: store_id.to_owned(),
+            business_date: self.business_date,
+            lines: self.lines.clone(),
+            redeem_points: self.redeem_points,
+            coupon_ids: self.coupon_ids.clone(),
+        }
+    }
+}
+
+/// A refund as the till recorded it. On the wire its fields sit beside `"kind": "refund"`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefundEvent {
+    pub refund_id: String,
+    pub sale_id: String,
+    pub member_id: Option<String>,
+    pub occurred_at: String,
+    pub business_date: Date,
+    pub lines: Vec<Line>,
+    pub outcome: Option<RefundOutcome>,
 }
 
 impl EventBody {
@@ -51,9 +105,8 @@ impl EventBody {
     pub fn member_id(&self) -> Option<&str> {
         match self {
             EventBody::MemberProvisional { member_id, .. } => Some(member_id),
-            EventBody::Sale { member_id, .. } | EventBody::Refund { member_id, .. } => {
-                member_id.as_deref()
-            }
+            EventBody::Sale(SaleEvent { member_id, .. })
+            | EventBody::Refund(RefundEvent { member_id, .. }) => member_id.as_deref(),
         }
     }
 
@@ -61,8 +114,8 @@ impl EventBody {
     pub fn kind(&self) -> &'static str {
         match self {
             EventBody::MemberProvisional { .. } => "member_provisional",
-            EventBody::Sale { .. } => "sale",
-            EventBody::Refund { .. } => "refund",
+            EventBody::Sale(_) => "sale",
+            EventBody::Refund(_) => "refund",
         }
     }
 }
@@ -104,6 +157,38 @@ mod tests {
                 code: "2000000000015".into(),
             },
         }
+    }
+
+    /// The sale event is the engine's sale and outcome, and its bytes are the shape every
+    /// earlier version wrote: the fields flat beside `"kind"`, in this order.
+    #[test]
+    fn a_sale_event_is_the_engines_sale_on_the_same_wire() {
+        let sale = Sale {
+            sale_id: "s-1".into(),
+            store_id: "st-9".into(),
+            business_date: "2026-11-22".parse().unwrap(),
+            lines: vec![Line {
+                sku: "tea".into(),
+                category: None,
+                quantity: 2,
+                amount_yen: 600,
+            }],
+            redeem_points: 0,
+            coupon_ids: vec![],
+        };
+        let ev = SaleEvent::new(sale.clone(), None, "2026-11-22T01:00:00+00:00".into(), None);
+        assert_eq!(ev.sale("st-9"), sale);
+        let json = serde_json::to_string(&EventBody::Sale(ev.clone())).unwrap();
+        assert_eq!(
+            json,
+            r#"{"kind":"sale","sale_id":"s-1","member_id":null,"occurred_at":"2026-11-22T01:00:00+00:00","business_date":"2026-11-22","lines":[{"sku":"tea","category":null,"quantity":2,"amount_yen":600}],"redeem_points":0,"coupon_ids":[],"outcome":null}"#
+        );
+        let back: EventBody = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, EventBody::Sale(ev));
+        let refund = r#"{"kind":"refund","refund_id":"r-1","sale_id":"s-1","member_id":"m1","occurred_at":"2026-11-22T02:00:00+00:00","business_date":"2026-11-22","lines":[],"outcome":null}"#;
+        let back: EventBody = serde_json::from_str(refund).unwrap();
+        assert_eq!(back.member_id(), Some("m1"));
+        assert_eq!(serde_json::to_string(&back).unwrap(), refund);
     }
 
     #[test]

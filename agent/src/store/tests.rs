@@ -1,7 +1,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use super::*;
-use tenpo_protocol::events::EventBody;
+use tenpo_protocol::events::{EventBody, SaleEvent};
 
 fn who() -> Identity {
     Identity {
@@ -11,7 +11,7 @@ fn who() -> Identity {
 }
 
 fn sale_event(n: u32) -> EventBody {
-    EventBody::Sale {
+    EventBody::Sale(SaleEvent {
         sale_id: format!("sale-{n}"),
         member_id: None,
         occurred_at: "2026-11-22T10:00:00+09:00".into(),
@@ -20,7 +20,7 @@ fn sale_event(n: u32) -> EventBody {
         redeem_points: 0,
         coupon_ids: vec![],
         outcome: None,
-    }
+    })
 }
 
 fn record(store: &Store, n: u32) -> Result<u64, StoreError> {

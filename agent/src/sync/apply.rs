@@ -6,7 +6,7 @@
 
 use base64::Engine;
 use tenpo_loyalty::{MemberState, RuleSet};
-use tenpo_protocol::events::EventBody;
+use tenpo_protocol::events::{EventBody, RefundEvent, SaleEvent};
 use tenpo_protocol::sync::{Change, MemberSnapshot};
 
 use crate::ledger::Ledger;
@@ -34,12 +34,12 @@ pub fn replay(snapshot: &MemberState, local: &[LocalOutcome]) -> MemberState {
     let mut state = snapshot.clone();
     for outcome in local {
         match &outcome.body {
-            EventBody::Sale {
+            EventBody::Sale(SaleEvent {
                 outcome: Some(o), ..
-            } => state.take_sale(o, None),
-            EventBody::Refund {
+            }) => state.take_sale(o, None),
+            EventBody::Refund(RefundEvent {
                 outcome: Some(o), ..
-            } => state.take_refund(o, None),
+            }) => state.take_refund(o, None),
             _ => {}
         }
     }

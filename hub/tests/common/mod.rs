@@ -11,7 +11,7 @@ use tenpo_hub::admin::client::AdminClient;
 use tenpo_hub::api::{self, AppState};
 use tenpo_hub::store::{HubStore, SqliteStore};
 use tenpo_loyalty::{Date, Line, MemberState, RuleSet, Sale, SaleOutcome, evaluate_sale};
-use tenpo_protocol::events::{Event, EventBody, content_hash_of};
+use tenpo_protocol::events::{Event, EventBody, RefundEvent, SaleEvent, content_hash_of};
 use tenpo_protocol::sync::{EnrollResponse, PushItem, PushRequest};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -246,7 +246,8 @@ pub fn date(s: &str) -> Date {
 /// refuses one recorded more than the late-recording window after it), anything else now.
 pub fn event(till: &Till, seq: u64, body: EventBody) -> Event {
     let recorded_at = match &body {
-        EventBody::Sale { business_date, .. } | EventBody::Refund { business_date, .. } => {
+        EventBody::Sale(SaleEvent { business_date, .. })
+        | EventBody::Refund(RefundEvent { business_date, .. }) => {
             format!("{business_date}T03:00:00+00:00")
         }
         EventBody::MemberProvisional { .. } => Utc::now().to_rfc3339(),
@@ -312,7 +313,7 @@ pub fn sale(
     let e = event(
         till,
         seq,
-        EventBody::Sale {
+        EventBody::Sale(SaleEvent {
             sale_id: sale_id.into(),
             member_id: member_id.map(str::to_owned),
             occurred_at: Utc::now().to_rfc3339(),
@@ -321,7 +322,7 @@ pub fn sale(
             redeem_points: redeem,
             coupon_ids: vec![],
             outcome: outcome.clone(),
-        },
+        }),
     );
     (e, outcome)
 }

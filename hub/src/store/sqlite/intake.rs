@@ -8,12 +8,12 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, Transaction, params};
 use tenpo_loyalty::RuleSet;
-use tenpo_protocol::events::{Event, EventBody};
+use tenpo_protocol::events::{Event, EventBody, RefundEvent, SaleEvent};
 use tenpo_protocol::sync::{PushResult, PushStatus};
 
 use super::members::{self, Touched};
 use super::{from_json, to_json};
-use crate::apply::{self, RecordedSale};
+use crate::apply;
 use crate::intake::Incoming;
 use crate::review::{self, ReviewLimits};
 use crate::store::{PushOutcome, StoreError, Terminal};
@@ -129,7 +129,8 @@ fn refusal(tx: &Transaction<'_>, event: &Event) -> Result<Option<String>, StoreE
             return Ok(members::is_revoked(tx, code)?
                 .then(|| format!("the card code {code} is revoked at the hub")));
         }
-        EventBody::Sale { member_id, .. } | EventBody::Refund { member_id, .. } => member_id,
+        EventBody::Sale(SaleEvent { member_id, .. })
+        | EventBody::Refund(RefundEvent { member_id, .. }) => member_id,
     };
     match member {
         Some(id) if members::resolve(tx, id)?.is_none() => Ok(Some(format!(
@@ -305,12 +306,12 @@ fn apply_event(
 ) -> Result<(), StoreError> {
     let named = match &event.body {
         EventBody::MemberProvisional { member_id, .. } => member_id,
-        EventBody::Sale {
+        EventBody::Sale(SaleEvent {
             member_id: Some(m), ..
-        }
-        | EventBody::Refund {
+        })
+        | EventBody::Refund(RefundEvent {
             member_id: Some(m), ..
-        } => m,
+        }) => m,
         _ => return Ok(()),
     };
     let Some(real) = members::resolve(tx, named)? else {
@@ -321,26 +322,21 @@ fn apply_event(
         return Ok(());
     };
     match &event.body {
-        EventBody::Sale {
-            sale_id,
-            business_date,
-            lines,
-            redeem_points,
-            coupon_ids,
-            outcome: Some(outcome),
-            ..
-        } => {
-            let version_rules = rules(outcome.rules_version);
-            let sale = RecordedSale {
+        EventBody::Sale(
+            recorded @ SaleEvent {
                 sale_id,
-                store_id: &event.store_id,
-                business_date: *business_date,
-                lines,
-                redeem_points: *redeem_points,
-                coupon_ids,
+                outcome: Some(outcome),
+                ..
+            },
+        ) => {
+            let version_rules = rules(outcome.rules_version);
+            let verdict = review::review(
+                version_rules.as_deref(),
+                &member.state,
+                &recorded.sale(&event.store_id),
                 outcome,
-            };
-            let verdict = review::review(version_rules.as_deref(), &member.state, sale, limits);
+                limits,
+            );
             if let Some((class, d)) = &verdict.discrepancy {
                 let level = if class.expected() {
                     "expected"
@@ -398,10 +394,10 @@ fn apply_event(
                 ),
             }
         }
-        EventBody::Refund {
+        EventBody::Refund(RefundEvent {
             outcome: Some(outcome),
             ..
-        } => {
+        }) => {
             member.state.take_refund(outcome, None);
             apply::mark_applied(member, terminal_id, event.seq);
         }

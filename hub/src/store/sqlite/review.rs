@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, Transaction, params};
-use tenpo_protocol::events::{Event, EventBody};
+use tenpo_protocol::events::{Event, EventBody, SaleEvent};
 
 use super::admin::json_or_text;
 use super::from_json;
@@ -121,10 +121,10 @@ pub(crate) fn resolve_held(
             .prepare_cached("SELECT payload FROM events WHERE terminal_id = ?1 AND seq = ?2")?
             .query_row(params![terminal_id, seq_sql], |r| r.get(0))?;
         let event: Event = from_json("held event", &payload)?;
-        let EventBody::Sale {
+        let EventBody::Sale(SaleEvent {
             outcome: Some(outcome),
             ..
-        } = &event.body
+        }) = &event.body
         else {
             return Err(StoreError::Corrupt {
                 what: "held event",
