@@ -346,6 +346,28 @@ pub async fn held_decide(
 }
 
 /// `tenpo-hub events --terminal T`: a terminal's events as the hub holds them.
+/// `tenpo-hub terminals`: every enrolled terminal, one line each.
+pub async fn terminals(hub: &HubArgs, json: bool) -> Result<()> {
+    let all = client(hub)?.all_terminals().await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&all)?);
+        return Ok(());
+    }
+    println!("{} terminals", all.len());
+    for t in &all {
+        println!(
+            "{} store {}: {} events held, applied through seq {}, last event {} (enrolled {})",
+            t.terminal_id,
+            t.store_id,
+            t.events_held,
+            t.acked_through,
+            t.last_received_at.as_deref().unwrap_or("never"),
+            t.enrolled_at
+        );
+    }
+    Ok(())
+}
+
 pub async fn events(hub: &HubArgs, terminal: &str, after: u64, json: bool) -> Result<()> {
     let client = client(hub)?;
     let mut after = after;

@@ -119,6 +119,13 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// The enrolled terminals: store, events held, how far each is applied, latest arrival.
+    Terminals {
+        #[command(flatten)]
+        hub: HubArgs,
+        #[arg(long)]
+        json: bool,
+    },
     /// A terminal's events as the hub holds them: status, whether applied, held, discrepancies.
     Events {
         #[command(flatten)]
@@ -289,6 +296,7 @@ async fn admin(command: Command) -> Result<()> {
         Command::Conflicts { hub, json } => c::conflicts(&hub, json).await,
         Command::Discrepancies { hub, json } => c::discrepancies(&hub, json).await,
         Command::Held { hub, open, json } => c::held(&hub, open, json).await,
+        Command::Terminals { hub, json } => c::terminals(&hub, json).await,
         Command::Events {
             hub,
             terminal,

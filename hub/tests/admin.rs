@@ -439,3 +439,75 @@ fn the_data_directory_and_its_files_are_private_whatever_the_umask() {
     child.kill().unwrap();
     child.wait().unwrap();
 }
+
+/// The audit path's index: every enrolled terminal, its mark, how many slots the hub holds
+/// for it and when the latest came, in id order a page at a time; a bad page is refused.
+#[tokio::test]
+async fn terminals_are_listed_with_their_marks() {
+    let hub = common::start().await;
+    let admin = hub.admin();
+    assert!(admin.all_terminals().await.unwrap().is_empty());
+    let a = hub.enroll("st-1").await;
+    let b = hub.enroll("st-2").await;
+    hub.push(&a, &[common::provisional(&a, 1, "m-a", &card(1))])
+        .await;
+    hub.push(
+        &a,
+        &[
+            common::provisional(&a, 2, "m-b", &card(2)),
+            // seq 4 before 3: held, not applied past the gap.
+            common::provisional(&a, 4, "m-c", &card(3)),
+        ],
+    )
+    .await;
+    let all = admin.all_terminals().await.unwrap();
+    let ids: Vec<&str> = all.iter().map(|t| t.terminal_id.as_str()).collect();
+    let mut sorted = ids.clone();
+    sorted.sort_unstable();
+    assert_eq!(ids, sorted, "in id order");
+    let view = |id: &str| all.iter().find(|t| t.terminal_id == id).unwrap().clone();
+    let (va, vb) = (view(&a.terminal_id), view(&b.terminal_id));
+    assert_eq!(
+        (va.store_id.as_str(), va.acked_through, va.events_held),
+        ("st-1", 2, 3)
+    );
+    assert!(va.last_received_at.is_some());
+    assert_eq!(
+        (
+            vb.store_id.as_str(),
+            vb.acked_through,
+            vb.events_held,
+            vb.last_received_at
+        ),
+        ("st-2", 0, 0, None)
+    );
+    // A page of one, then the next after it.
+    let first = admin.terminals("", 1).await.unwrap();
+    let next = admin.terminals(&first[0].terminal_id, 1).await.unwrap();
+    assert_eq!(
+        vec![first[0].terminal_id.clone(), next[0].terminal_id.clone()],
+        ids
+    );
+    // Refused: a limit outside 1..=1000, an `after` longer than any id, no token.
+    for query in [
+        "limit=0",
+        "limit=1001",
+        &format!("after={}", "x".repeat(65)),
+    ] {
+        let r = hub
+            .http
+            .get(hub.url(&format!("/v1/admin/terminals?{query}")))
+            .bearer_auth(common::ADMIN_TOKEN)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY, "{query}");
+    }
+    let r = hub
+        .http
+        .get(hub.url("/v1/admin/terminals"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+}

@@ -245,6 +245,34 @@ pub struct ListQuery {
     pub open: Option<bool>,
 }
 
+/// `GET /v1/admin/terminals` query: terminals in id order, a page at a time.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct TerminalsQuery {
+    /// Only terminals whose id sorts after this one.
+    #[serde(default)]
+    #[param(max_length = 64)]
+    pub after: Option<String>,
+    /// At most 1000; 100 when absent.
+    #[serde(default)]
+    #[param(minimum = 1, maximum = 1000)]
+    pub limit: Option<u32>,
+}
+
+/// One enrolled terminal as the hub sees it: where it is, and how far its events reached.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct TerminalView {
+    pub terminal_id: String,
+    pub store_id: String,
+    pub enrolled_at: String,
+    /// The terminal's mark: every event 1..=this is held and applied in order.
+    pub acked_through: u64,
+    /// Event slots the hub holds for it (stored, rejected or conflicting).
+    pub events_held: u64,
+    /// When its latest event arrived; `None` before its first push.
+    pub last_received_at: Option<String>,
+}
+
 /// `GET /v1/admin/terminals/{terminal_id}/events` and `…/sales/{sale_id}`: a terminal's events
 /// as the hub holds them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]

@@ -12,9 +12,9 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use rusqlite::{Connection, OpenFlags};
 use serde_json::{Value, json};
 use tenpo_loyalty::RuleSet;
+use tenpo_protocol::admin::{TerminalEvents, TerminalView};
 use tenpo_protocol::events::{Event, content_hash_of};
 use tenpo_protocol::sync::MemberSnapshot;
 use tokio::process::{Child, Command};
@@ -551,45 +551,34 @@ impl Hub {
         t
     }
 
-    /// Every event slot the hub holds and every terminal's mark, read from its database
-    /// (read-only). Safe while it runs (WAL), though the tests read it once the hub is stopped.
-    pub fn ledger(&self) -> HubLedger {
-        let conn = Connection::open_with_flags(
-            self.dir.join("hub.db"),
-            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )
-        .expect("open the hub database read-only");
-        let mut stmt = conn
-            .prepare(
-                "SELECT terminal_id, seq, event_id, status, reason, hash FROM events
-                 ORDER BY terminal_id, seq",
-            )
-            .expect("the hub's events table");
-        let events = stmt
-            .query_map([], |r| {
-                Ok(HubEvent {
-                    terminal_id: r.get(0)?,
-                    seq: r.get::<_, i64>(1)?.unsigned_abs(),
-                    event_id: r.get(2)?,
-                    status: r.get(3)?,
-                    reason: r.get(4)?,
-                    hash: r.get(5)?,
-                })
-            })
-            .expect("read the hub's events")
-            .collect::<Result<_, _>>()
-            .expect("read the hub's events");
-        let mut stmt = conn
-            .prepare("SELECT terminal_id, acked_through FROM terminals")
-            .expect("the hub's terminals table");
-        let marks = stmt
-            .query_map([], |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?.unsigned_abs()))
-            })
-            .expect("read the hub's terminals")
-            .collect::<Result<_, _>>()
-            .expect("read the hub's terminals");
-        HubLedger { events, marks }
+    /// Every event slot the hub holds and every terminal's mark, through its audit path
+    /// (`tenpo-hub terminals` and `tenpo-hub events`), as IT would ask: never from its tables.
+    pub async fn ledger(&self) -> HubLedger {
+        let out = self.admin(&["terminals", "--json"]).await;
+        let terminals: Vec<TerminalView> =
+            serde_json::from_str(&out).unwrap_or_else(|e| panic!("terminals JSON: {e}: {out}"));
+        let mut ledger = HubLedger::default();
+        for t in terminals {
+            let out = self
+                .admin(&["events", "--terminal", &t.terminal_id, "--json"])
+                .await;
+            let held: TerminalEvents =
+                serde_json::from_str(&out).unwrap_or_else(|e| panic!("events JSON: {e}: {out}"));
+            assert_eq!(held.acked_through, t.acked_through, "one mark, two answers");
+            assert_eq!(held.events.len() as u64, t.events_held, "{t:?}");
+            ledger
+                .events
+                .extend(held.events.into_iter().map(|e| HubEvent {
+                    terminal_id: t.terminal_id.clone(),
+                    seq: e.seq,
+                    event_id: e.event_id,
+                    status: e.status,
+                    reason: e.reason,
+                    hash: e.content_hash,
+                }));
+            ledger.marks.insert(t.terminal_id, t.acked_through);
+        }
+        ledger
     }
 }
 

@@ -121,8 +121,9 @@ async fn a_terminal_enrolled_after_the_backup_is_enrolled_again_and_loses_nothin
     checks::views_agree(&hub, &[&a], &codes, &world.rules).await;
     let export = a.export().await;
     a.stop().await;
+    let ledger = hub.ledger().await;
     hub.stop().await;
-    let summary = checks::ledger_union(&hub.ledger(), &[(a.terminal_id(), &export)]);
+    let summary = checks::ledger_union(&ledger, &[(a.terminal_id(), &export)]);
     assert_eq!(summary.events as u64, sent);
     println!(
         "re-enrolment after a restore: {sent} events the restored hub had lost, all sent again \
@@ -259,8 +260,9 @@ async fn restored_hub(added: u64, how: Backup) {
         discrepancies.first()
     );
     a.stop().await;
+    let ledger = hub.ledger().await;
     hub.stop().await;
-    let summary = checks::ledger_union(&hub.ledger(), &[(a.terminal_id(), &export)]);
+    let summary = checks::ledger_union(&ledger, &[(a.terminal_id(), &export)]);
     println!(
         "cursor reset: hub restored from a backup behind the cursor; {pending} events pending at \
          the reset and 3 acknowledged after the backup, all pushed; members cached {cached_before} → {cached_after} (the {} added \

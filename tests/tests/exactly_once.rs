@@ -233,9 +233,9 @@ async fn every_event_once_and_one_view_under_network_faults() {
     for agent in [&mut a, &mut b] {
         agent.stop().await;
     }
+    let ledger = hub.ledger().await;
     hub.stop().await;
     let totals = hub.push_totals();
-    let ledger = hub.ledger();
     assert_eq!(
         (totals.stored, totals.conflict, totals.rejected),
         (ledger.events.len() as u64, 0, 0),

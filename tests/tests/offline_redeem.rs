@@ -164,11 +164,9 @@ async fn offline_redemption_is_bounded_per_till_and_the_overspend_reported() {
     for agent in [&mut a, &mut b] {
         agent.stop().await;
     }
+    let ledger = hub.ledger().await;
     hub.stop().await;
-    let summary = checks::ledger_union(
-        &hub.ledger(),
-        &[(a.terminal_id(), &ea), (b.terminal_id(), &eb)],
-    );
+    let summary = checks::ledger_union(&ledger, &[(a.terminal_id(), &ea), (b.terminal_id(), &eb)]);
     println!(
         "offline redemption: limit {LIMIT}/member/day/till; each till refused beyond it \
          ({refusal:?}); {poor}: {POOR_POINTS} pts, {redeemed_poor} redeemed offline on two tills, \

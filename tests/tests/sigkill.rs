@@ -175,6 +175,7 @@ async fn every_event_once_across_sigkills_of_agent_and_hub() {
         discrepancies.first()
     );
     a.stop().await;
+    let ledger = hub.ledger().await;
     hub.stop().await;
     let totals = hub.push_totals();
     assert!(
@@ -182,7 +183,6 @@ async fn every_event_once_across_sigkills_of_agent_and_hub() {
         "no push was ever sent again after the hub stored it: the kills missed ({totals})"
     );
     assert_eq!((totals.conflict, totals.rejected), (0, 0), "{totals}");
-    let ledger = hub.ledger();
     let summary = checks::ledger_union(&ledger, &[(a.terminal_id(), &export)]);
     let t = proxy.traffic();
     println!(

@@ -173,6 +173,27 @@ fn the_engine_reads_no_clock_and_draws_no_randomness() {
 }
 
 #[test]
+fn end_to_end_tests_read_the_hub_through_its_audit_path() {
+    let manifest = std::fs::read_to_string(root().join("tests/Cargo.toml")).unwrap();
+    assert!(
+        !manifest.contains("rusqlite"),
+        "tenpo-e2e must not open a database: it sees the hub as IT does"
+    );
+    for (path, text) in sources(&root().join("tests")) {
+        if path.ends_with("structure.rs") {
+            continue;
+        }
+        for banned in ["rusqlite", "FROM events", "FROM terminals"] {
+            assert!(
+                !text.contains(banned),
+                "{} mentions {banned}: read the hub with `tenpo-hub terminals` / `events`",
+                path.display()
+            );
+        }
+    }
+}
+
+#[test]
 fn the_kiosk_never_opens_the_database() {
     for (path, text) in sources(&root().join("kiosk-ui/src")) {
         for banned in ["tenpo.db", "rusqlite", "hub.json"] {

@@ -10,7 +10,7 @@ use tenpo_loyalty::RuleSet;
 
 use crate::admin::{
     CouponRequest, EnrollmentCodeRequest, EnrollmentCodeResponse, ImportRequest, ListQuery,
-    MAX_IMPORT_ROWS, ResolveHeldRequest, RevokeRequest, RulesLoaded,
+    MAX_IMPORT_ROWS, ResolveHeldRequest, RevokeRequest, RulesLoaded, TerminalsQuery,
 };
 use crate::api::AppState;
 use crate::api::auth::AdminAuth;
@@ -216,6 +216,25 @@ pub async fn resolve_held<S: HubStore>(
 }
 
 /// `GET /v1/admin/terminals/{terminal_id}/events?after=SEQ&limit=N`: the audit path.
+/// `GET /v1/admin/terminals`: the enrolled terminals, a page at a time.
+pub async fn terminals<S: HubStore>(
+    State(app): State<AppState<S>>,
+    _: AdminAuth,
+    Query(query): Query<TerminalsQuery>,
+) -> Result<Response, ApiError> {
+    let limit = query.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::invalid("limit must be between 1 and 1000"));
+    }
+    let after = query.after.unwrap_or_default();
+    if after.len() > 64 {
+        return Err(ApiError::invalid(
+            "after is a terminal id: at most 64 bytes",
+        ));
+    }
+    Ok(Json(app.store.terminals(after, limit).await?).into_response())
+}
+
 pub async fn terminal_events<S: HubStore>(
     State(app): State<AppState<S>>,
     _: AdminAuth,

@@ -6,12 +6,12 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tenpo_protocol::ErrorBody;
 
-use crate::admin::TerminalEvents;
 use crate::admin::{
     ConflictView, CouponReport, CouponRequest, DiscrepancyView, EnrollmentCodeRequest,
     EnrollmentCodeResponse, HeldView, ImportReport, ImportRequest, ImportRow, ResolveHeldRequest,
     RevokeRequest, Revoked, RulesLoaded,
 };
+use crate::admin::{TerminalEvents, TerminalView};
 
 /// Why an admin call failed.
 #[derive(Debug, thiserror::Error)]
@@ -197,6 +197,37 @@ impl AdminClient {
             "/v1/admin/discrepancies?after={after}&limit={limit}&class={class}"
         ))
         .await
+    }
+
+    /// Enrolled terminals whose ids sort after `after`.
+    pub async fn terminals(
+        &self,
+        after: &str,
+        limit: u32,
+    ) -> Result<Vec<TerminalView>, ClientError> {
+        // Terminal ids are the hub's own (`t` and hex digits), but `after` is the caller's.
+        let escaped =
+            percent_encoding::utf8_percent_encode(after, percent_encoding::NON_ALPHANUMERIC);
+        self.get(&format!(
+            "/v1/admin/terminals?after={escaped}&limit={limit}"
+        ))
+        .await
+    }
+
+    /// Every enrolled terminal, a page of 1000 at a time.
+    pub async fn all_terminals(&self) -> Result<Vec<TerminalView>, ClientError> {
+        let mut all: Vec<TerminalView> = Vec::new();
+        loop {
+            let after = all
+                .last()
+                .map(|t| t.terminal_id.clone())
+                .unwrap_or_default();
+            let page = self.terminals(&after, 1000).await?;
+            if page.is_empty() {
+                return Ok(all);
+            }
+            all.extend(page);
+        }
     }
 
     /// A terminal's events as the hub holds them, after `after`.

@@ -95,6 +95,7 @@ pub fn router<S: HubStore>(state: AppState<S>) -> Router {
         .route("/v1/admin/conflicts", get(a::conflicts::<S>))
         .route("/v1/admin/discrepancies", get(a::discrepancies::<S>))
         .route("/v1/admin/held", get(a::held::<S>))
+        .route("/v1/admin/terminals", get(a::terminals::<S>))
         .route(
             "/v1/admin/terminals/{terminal_id}/events",
             get(a::terminal_events::<S>),

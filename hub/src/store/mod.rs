@@ -16,11 +16,11 @@ use chrono::{DateTime, Utc};
 use tenpo_loyalty::{Date, RuleSet};
 use tenpo_protocol::sync::MemberSnapshot;
 
-use crate::admin::TerminalEvents;
 use crate::admin::{
     ConflictView, CouponReport, CouponRequest, DiscrepancyView, HeldAction, HeldView, ImportReport,
     ImportRow, Revoked,
 };
+use crate::admin::{TerminalEvents, TerminalView};
 use crate::review::ReviewLimits;
 
 pub use model::{
@@ -228,6 +228,13 @@ pub trait HubStore: Send + Sync + 'static {
         reason: String,
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<HeldView, StoreError>> + Send;
+
+    /// Enrolled terminals with ids after `after`, in id order (the audit path's index).
+    fn terminals(
+        &self,
+        after: String,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<TerminalView>, StoreError>> + Send;
 
     /// A terminal's event slots after `after` (the audit path).
     fn terminal_events(

@@ -9,7 +9,7 @@ use crate::admin::{
     ConflictView, CouponReport, CouponRequest, DiscrepancyView, EnrollmentCodeRequest,
     EnrollmentCodeResponse, EventAudit, HeldAction, HeldView, ImportReport, ImportRequest,
     ImportRow, ResolveHeldRequest, RevokeRequest, Revoked, RowRejection, RulesLoaded,
-    TerminalEvents,
+    TerminalEvents, TerminalView,
 };
 use crate::error::{ErrorBody, ErrorCode, ErrorDetail};
 use crate::signup::{
@@ -75,6 +75,7 @@ pub fn hub_api() -> utoipa::openapi::OpenApi {
         admin_discrepancies,
         admin_held,
         admin_resolve_held,
+        admin_terminals,
         admin_terminal_events,
         admin_terminal_sale,
         hub_openapi_json
@@ -117,6 +118,7 @@ pub fn hub_api() -> utoipa::openapi::OpenApi {
         HeldAction,
         ResolveHeldRequest,
         TerminalEvents,
+        TerminalView,
         EventAudit,
         ErrorBody,
         ErrorDetail,
@@ -436,6 +438,21 @@ fn admin_held() {}
 )]
 #[allow(dead_code)]
 fn admin_resolve_held() {}
+
+#[utoipa::path(
+    get,
+    path = "/v1/admin/terminals",
+    tag = "admin",
+    security(("admin" = [])),
+    params(crate::admin::TerminalsQuery),
+    responses(
+        (status = 200, body = Vec<TerminalView>, description = "enrolled terminals in id order, after `after`: each one's mark, events held and latest arrival"),
+        (status = 401, body = ErrorBody),
+        (status = 422, body = ErrorBody, description = "a limit outside 1 to 1000, or an `after` longer than a terminal id"),
+    )
+)]
+#[allow(dead_code)]
+fn admin_terminals() {}
 
 #[utoipa::path(
     get,

@@ -88,6 +88,7 @@ fn hub_document_names_every_path_and_schema() {
         "ErrorBody",
         "CompleteResponse",
         "TerminalEvents",
+        "TerminalView",
         "HeldView",
     ] {
         assert!(

@@ -5,7 +5,7 @@
 use rusqlite::{OptionalExtension, Transaction, params};
 
 use super::admin::json_or_text;
-use crate::admin::{EventAudit, TerminalEvents};
+use crate::admin::{EventAudit, TerminalEvents, TerminalView};
 use crate::store::StoreError;
 
 const COLUMNS: &str = "e.seq, e.event_id, e.kind, e.status, e.reason, e.hash, e.received_at, \
@@ -106,4 +106,32 @@ pub(crate) fn sale(
         acked_through,
         events,
     })
+}
+
+/// Enrolled terminals whose id sorts after `after`, in id order: what each holds and when it
+/// last sent something.
+pub(crate) fn terminals(
+    tx: &Transaction<'_>,
+    after: &str,
+    limit: u32,
+) -> Result<Vec<TerminalView>, StoreError> {
+    let mut stmt = tx.prepare_cached(
+        "SELECT t.terminal_id, t.store_id, t.enrolled_at, t.acked_through,
+                (SELECT count(*) FROM events e WHERE e.terminal_id = t.terminal_id),
+                (SELECT max(e.received_at) FROM events e WHERE e.terminal_id = t.terminal_id)
+         FROM terminals t WHERE t.terminal_id > ?1 ORDER BY t.terminal_id LIMIT ?2",
+    )?;
+    let rows = stmt
+        .query_map(params![after, limit], |r| {
+            Ok(TerminalView {
+                terminal_id: r.get(0)?,
+                store_id: r.get(1)?,
+                enrolled_at: r.get(2)?,
+                acked_through: r.get::<_, i64>(3)?.unsigned_abs(),
+                events_held: r.get::<_, i64>(4)?.unsigned_abs(),
+                last_received_at: r.get(5)?,
+            })
+        })?
+        .collect::<Result<_, _>>()?;
+    Ok(rows)
 }

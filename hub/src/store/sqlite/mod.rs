@@ -27,11 +27,11 @@ use tenpo_loyalty::{Date, RuleSet};
 use tenpo_protocol::sync::MemberSnapshot;
 
 use super::{ChangesPage, Enrolled, HubCounts, HubStore, PushOutcome, StoreError, Terminal};
-use crate::admin::TerminalEvents;
 use crate::admin::{
     ConflictView, CouponReport, CouponRequest, DiscrepancyView, HeldAction, HeldView, ImportReport,
     ImportRow, Revoked,
 };
+use crate::admin::{TerminalEvents, TerminalView};
 use crate::cursor::FeedPosition;
 use crate::intake::Incoming;
 use crate::review::ReviewLimits;
@@ -517,6 +517,14 @@ impl HubStore for SqliteStore {
                 )
             })
         })
+    }
+
+    fn terminals(
+        &self,
+        after: String,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<TerminalView>, StoreError>> + Send {
+        self.blocking(move |inner| inner.read(|tx| audit::terminals(tx, &after, limit)))
     }
 
     fn terminal_events(
