@@ -624,3 +624,7 @@ impl Ledger {
         })
     }
 }
+
+#[cfg(test)]
+#[path = "ledger_tests.rs"]
+mod tests;

@@ -499,3 +499,6 @@ pub enum OnlineLookup {
     /// The hub did not answer in time: whether the card is a member is not known here yet.
     Unreachable,
 }
+
+#[cfg(test)]
+mod tests;
