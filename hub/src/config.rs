@@ -68,6 +68,12 @@ pub struct LineSection {
     pub api_base: Option<String>,
     /// Stamps a new member starts with (default 1; 0 for none).
     pub welcome_stamps: Option<u32>,
+    /// A file holding the Messaging API channel's secret: webhooks are checked with it.
+    pub channel_secret_file: Option<PathBuf>,
+    /// A file holding the Messaging API channel's access token: messages are sent with it.
+    pub access_token_file: Option<PathBuf>,
+    /// The rich menu members get (`richmenu-…`).
+    pub member_rich_menu_id: Option<String>,
 }
 
 /// Flags of `tenpo-hub serve`.
@@ -98,6 +104,12 @@ pub struct ServeArgs {
     /// LINE's API base (`[line] api_base`) [default: https://api.line.me].
     #[arg(long, env = "TENPO_HUB_LINE_API")]
     pub line_api: Option<String>,
+    /// A file holding the Messaging API channel secret (`[line] channel_secret_file`).
+    #[arg(long, env = "TENPO_HUB_LINE_CHANNEL_SECRET_FILE")]
+    pub line_channel_secret_file: Option<PathBuf>,
+    /// A file holding the Messaging API access token (`[line] access_token_file`).
+    #[arg(long, env = "TENPO_HUB_LINE_ACCESS_TOKEN_FILE")]
+    pub line_access_token_file: Option<PathBuf>,
     /// Points a till may give beyond the hub's evaluation before the sale is held for review
     /// (`[review] max_extra_points`) [default: 2000].
     #[arg(long, env = "TENPO_HUB_REVIEW_MAX_EXTRA_POINTS")]
@@ -118,6 +130,8 @@ pub struct Settings {
     pub enrollment_code_hours: u32,
     pub log_format: Option<LogFormat>,
     pub line: crate::signup::LineSettings,
+    /// The official account (the Messaging API channel).
+    pub messaging: crate::line::MessagingSettings,
     pub review: crate::review::ReviewLimits,
 }
 
@@ -184,6 +198,35 @@ impl Settings {
         if line.welcome_stamps > 100 {
             return Err(invalid("line.welcome_stamps", "must be at most 100"));
         }
+        let secret = |what, path: Option<PathBuf>| {
+            path.map(|p| tenpo_support::config::read_secret_file(what, &p))
+                .transpose()
+        };
+        let messaging = crate::line::MessagingSettings {
+            channel_secret: secret(
+                "LINE channel secret",
+                args.line_channel_secret_file
+                    .clone()
+                    .or(file.line.channel_secret_file),
+            )?,
+            access_token: secret(
+                "LINE access token",
+                args.line_access_token_file
+                    .clone()
+                    .or(file.line.access_token_file),
+            )?,
+            member_rich_menu_id: file.line.member_rich_menu_id,
+        };
+        if let Some(menu) = &messaging.member_rich_menu_id
+            && !(menu.starts_with("richmenu-")
+                && menu.len() <= 100
+                && menu.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
+        {
+            return Err(invalid(
+                "line.member_rich_menu_id",
+                "must be a rich menu id like richmenu-88c05ef6921ae53f8b58a25f3a65faf7",
+            ));
+        }
         let defaults = crate::review::ReviewLimits::default();
         let review = crate::review::ReviewLimits {
             max_extra_points: args
@@ -204,6 +247,7 @@ impl Settings {
         Ok(Settings {
             review,
             line,
+            messaging,
             data_dir: args
                 .data_dir
                 .clone()

@@ -6,6 +6,7 @@
 //! - [`intake`] and [`apply`]: what a push and an event mean, shared by every backend.
 //! - [`admin`]: the reference hub's administration (wire types, endpoints, the client the
 //!   `tenpo-hub` admin commands use).
+//! - [`line`]: the official LINE account: its webhook and each LINE user's friendship.
 
 pub mod admin;
 pub mod api;
@@ -14,7 +15,7 @@ pub mod config;
 pub mod cursor;
 pub mod import;
 pub mod intake;
-pub mod line_standin;
+pub mod line;
 pub mod review;
 pub mod secrets;
 pub mod signup;

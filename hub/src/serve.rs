@@ -33,6 +33,15 @@ pub async fn run(settings: Settings) -> Result<()> {
         }
         None => tracing::info!("signup with LINE off: set [line] channel_id to enable it"),
     }
+    state.line = Arc::new(
+        tenpo_hub::line::OfficialAccount::new(settings.messaging.clone(), &settings.line.api_base)
+            .context("setting up the official LINE account")?,
+    );
+    if settings.messaging.channel_secret.is_some() {
+        tracing::info!("LINE webhook enabled at /line/webhook");
+    } else {
+        tracing::info!("LINE webhook off: set [line] channel_secret_file to enable it");
+    }
     let shutdown = shutdown_signal();
     let listener = TcpListener::bind(settings.listen).await.with_context(|| {
         format!(

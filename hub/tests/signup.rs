@@ -9,8 +9,8 @@ use std::sync::Arc;
 
 use chrono::Utc;
 use serde_json::{Value, json};
-use tenpo_hub::line_standin::{IdTokenClaims, StandIn, router};
 use tenpo_hub::signup::{LineSettings, SignupService};
+use tenpo_line::standin::{IdTokenClaims, StandIn, router};
 use tenpo_protocol::signup::{self as wire, SignupKind, SignupToken};
 
 use common::{Hub, Till};

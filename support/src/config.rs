@@ -55,6 +55,25 @@ pub fn read_toml<T: DeserializeOwned>(path: &Path) -> Result<T, ConfigError> {
     })
 }
 
+/// Reads a secret kept in a file of its own (its first line, trimmed): a token, a channel
+/// secret. `what` names it in the error; the secret itself is never in an error or a log.
+pub fn read_secret_file(what: &'static str, path: &Path) -> Result<String, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Secret {
+        what,
+        path: path.to_owned(),
+        problem: format!("cannot read it: {e}"),
+    })?;
+    let secret = text.lines().next().unwrap_or_default().trim().to_owned();
+    if secret.is_empty() || !secret.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(ConfigError::Secret {
+            what,
+            path: path.to_owned(),
+            problem: "its first line must hold it: printable characters, no spaces".into(),
+        });
+    }
+    Ok(secret)
+}
+
 /// The `time_zone` setting: an IANA name, [`DEFAULT_TIME_ZONE`] when unset.
 pub fn time_zone(name: Option<String>) -> Result<Tz, ConfigError> {
     let name = name.unwrap_or_else(|| DEFAULT_TIME_ZONE.to_owned());
@@ -90,6 +109,16 @@ mod tests {
         assert!(e.contains("x.toml") && e.contains("lissten"), "{e}");
         let e = read_toml::<File>(&dir.join("absent.toml")).unwrap_err();
         assert!(matches!(e, ConfigError::Read { .. }), "{e}");
+        std::fs::write(&path, "s3cret-value\nignored\n").unwrap();
+        assert_eq!(
+            read_secret_file("channel secret", &path).unwrap(),
+            "s3cret-value"
+        );
+        std::fs::write(&path, "\n").unwrap();
+        let e = read_secret_file("channel secret", &path)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("channel secret") && e.contains("x.toml"), "{e}");
         std::fs::remove_dir_all(&dir).unwrap();
 
         assert_eq!(time_zone(None).unwrap(), chrono_tz::Asia::Tokyo);

@@ -55,8 +55,10 @@ HUB=http://127.0.0.1:$HP
 "$BIN/tenpo-line-standin" --listen "127.0.0.1:$SP" --channel "$CHANNEL:demo-channel-secret" \
   >"$WORK/standin.log" 2>&1 &
 PIDS+=($!)
+echo "contract-line-channel-secret" >"$WORK/line-secret"
 TENPO_HUB_ADMIN_TOKEN=$ADMIN_TOKEN "$BIN/tenpo-hub" serve --data-dir "$WORK/hub" --listen "127.0.0.1:$HP" \
-  --line-channel-id "$CHANNEL" --liff-id "$LIFF_ID" --line-api "http://127.0.0.1:$SP" >"$WORK/hub.log" 2>&1 &
+  --line-channel-id "$CHANNEL" --liff-id "$LIFF_ID" --line-api "http://127.0.0.1:$SP" \
+  --line-channel-secret-file "$WORK/line-secret" >"$WORK/hub.log" 2>&1 &
 PIDS+=($!)
 "$BIN/tenpo-agent" run --demo --data-dir "$WORK/agent" --listen "127.0.0.1:$AP" >"$WORK/agent.log" 2>&1 &
 PIDS+=($!)

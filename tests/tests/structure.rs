@@ -54,6 +54,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("tenpo-loyalty", 0),
     ("tenpo-codes", 0),
     ("tenpo-support", 0),
+    ("tenpo-line", 0),
     ("tenpo-protocol", 1),
     ("tenpo-edge", 2),
     ("tenpo-hw", 2),
@@ -118,6 +119,22 @@ fn each_crate_keeps_to_what_it_may_know() {
                 &["tenpo-protocol", "tenpo-loyalty", "serde"],
             ],
         ),
+        // LINE as tenpo uses it knows nothing of tenpo (members, points, storage); the agent
+        // never talks to LINE (only the hub and the kiosk's phone do).
+        (
+            "tenpo-line",
+            &[
+                &storage,
+                &[
+                    "tenpo-loyalty",
+                    "tenpo-protocol",
+                    "tenpo-codes",
+                    "tenpo-support",
+                    "tenpo-edge",
+                ],
+            ],
+        ),
+        ("tenpo-agent", &[&["tenpo-line"]]),
         // The kiosk talks to the agent's API only (reqwest): no database, no server.
         (
             "tenpo-kiosk",

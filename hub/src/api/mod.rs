@@ -41,6 +41,8 @@ pub struct AppState<S> {
     pub signup: Arc<crate::signup::SignupService>,
     /// How far a till's outcome may exceed the hub's evaluation before it is held.
     pub review: crate::review::ReviewLimits,
+    /// The official LINE account: its webhook secret and the Messaging API.
+    pub line: Arc<crate::line::OfficialAccount>,
 }
 
 impl<S> Clone for AppState<S> {
@@ -52,6 +54,7 @@ impl<S> Clone for AppState<S> {
             enrollment_code_hours: self.enrollment_code_hours,
             signup: self.signup.clone(),
             review: self.review,
+            line: self.line.clone(),
         }
     }
 }
@@ -74,6 +77,7 @@ impl<S> AppState<S> {
             enrollment_code_hours: 24,
             signup: Arc::new(crate::signup::SignupService::disabled()),
             review: crate::review::ReviewLimits::default(),
+            line: Arc::new(crate::line::OfficialAccount::default()),
         }
     }
 
@@ -130,6 +134,13 @@ pub fn router<S: HubStore>(state: AppState<S>) -> Router {
         )
         .merge(admin)
         .merge(crate::signup::api::routes::<S>())
+        .merge(
+            Router::new()
+                .route("/line/webhook", post(crate::line::webhook::webhook::<S>))
+                .layer(DefaultBodyLimit::max(
+                    crate::line::webhook::MAX_WEBHOOK_BYTES,
+                )),
+        )
         .fallback(tenpo_edge::not_found)
         .method_not_allowed_fallback(tenpo_edge::method_not_allowed)
         .with_state(state)

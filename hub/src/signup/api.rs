@@ -23,7 +23,7 @@ use tenpo_protocol::signup::{
 };
 
 use super::card;
-use super::{CompleteSignup, LineError, Refusal, SignupRecord};
+use super::{CompleteSignup, LoginError, Refusal, SignupRecord};
 use crate::api::auth::TerminalAuth;
 use crate::api::error::ApiError;
 use crate::api::{AppState, SMALL_BODY_BYTES};
@@ -81,9 +81,9 @@ async fn check_token<S: HubStore>(app: &AppState<S>, text: &str) -> Result<Signu
     Ok(token)
 }
 
-pub(super) fn line_error(e: LineError) -> ApiError {
+pub(super) fn line_error(e: LoginError) -> ApiError {
     match e {
-        LineError::Unavailable(detail) => {
+        LoginError::Unavailable(detail) => {
             tracing::warn!(%detail, "LINE's verify endpoint failed");
             ApiError::new(
                 StatusCode::BAD_GATEWAY,

@@ -14,7 +14,7 @@ use tenpo_protocol::ErrorCode;
 use tenpo_protocol::card::{self, CardToken};
 use tenpo_protocol::signup::{CardResponse, CompleteRequest, DigitalCard};
 
-use super::LineClient;
+use super::LoginClient;
 use super::api::line_error;
 use crate::api::AppState;
 use crate::api::error::ApiError;
@@ -56,7 +56,7 @@ pub async fn issue<S: HubStore>(app: &AppState<S>, number: &str) -> Result<Digit
 }
 
 /// LINE's client, or why signup with LINE is off at this hub.
-pub fn line_client<S: HubStore>(app: &AppState<S>) -> Result<&LineClient, ApiError> {
+pub fn line_client<S: HubStore>(app: &AppState<S>) -> Result<&LoginClient, ApiError> {
     app.signup.line().ok_or_else(|| {
         ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,

@@ -1,7 +1,7 @@
 //! Signup with LINE at the hub (docs/design.md §5): the LIFF page, completing a kiosk's signup or
 //! card link with LINE's ID token, and the terminal's question about its own session.
 //!
-//! - [`line`]: LINE's verify endpoint, as the hub calls it (`aud` and `exp` checked again here).
+//! - LINE's verify endpoint is `tenpo_line::login` (`aud` and `exp` checked again there).
 //! - [`api`]: the HTTP handlers; [`page`]: the LIFF page; [`card`]: the digital member card the
 //!   page shows (a rotating signed QR, drawn by [`qr`]).
 //! - The storage side is [`crate::store::HubStore::complete_signup`]: one transaction decides
@@ -12,13 +12,12 @@
 
 pub mod api;
 pub mod card;
-pub mod line;
 pub mod page;
 pub mod qr;
 
 use tokio::sync::watch;
 
-pub use line::{LineClient, LineError, VerifiedIdToken};
+pub use tenpo_line::login::{LoginClient, LoginError, VerifiedIdToken};
 
 /// LINE's API base, used unless configured otherwise.
 pub const DEFAULT_LINE_API: &str = "https://api.line.me";
@@ -55,16 +54,16 @@ pub use crate::store::model::{CardKey, CompleteSignup, Refusal, SignupRecord};
 #[derive(Debug)]
 pub struct SignupService {
     pub settings: LineSettings,
-    line: Option<LineClient>,
+    line: Option<LoginClient>,
     completed: watch::Sender<u64>,
 }
 
 impl SignupService {
     /// Signup with these settings; without a channel id, completions are refused with a
     /// message saying so.
-    pub fn new(settings: LineSettings) -> Result<SignupService, LineError> {
+    pub fn new(settings: LineSettings) -> Result<SignupService, LoginError> {
         let line = match &settings.channel_id {
-            Some(channel) => Some(LineClient::new(&settings.api_base, channel)?),
+            Some(channel) => Some(LoginClient::new(&settings.api_base, channel)?),
             None => None,
         };
         Ok(SignupService {
@@ -83,7 +82,7 @@ impl SignupService {
         }
     }
 
-    pub fn line(&self) -> Option<&LineClient> {
+    pub fn line(&self) -> Option<&LoginClient> {
         self.line.as_ref()
     }
 

@@ -24,8 +24,8 @@ use crate::admin::{TerminalEvents, TerminalView};
 use crate::review::ReviewLimits;
 
 pub use model::{
-    CardKey, ChangesPage, CompleteSignup, Enrolled, FeedPosition, HubCounts, Incoming, PushOutcome,
-    Refusal, SignupRecord, Terminal,
+    CardKey, ChangesPage, CompleteSignup, Enrolled, FeedPosition, Friendship, HubCounts, Incoming,
+    LineEvent, LineIntake, PushOutcome, Refusal, SignupRecord, Terminal,
 };
 pub use sqlite::{SqliteStore, backup};
 
@@ -228,6 +228,21 @@ pub trait HubStore: Send + Sync + 'static {
         reason: String,
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<HeldView, StoreError>> + Send;
+
+    /// Takes one LINE webhook delivery in one transaction: each event once by its
+    /// `webhookEventId`; follow and unfollow set the user's friendship unless a later one is
+    /// already held (LINE's `timestamp` orders them, not arrival).
+    fn line_events(
+        &self,
+        events: Vec<LineEvent>,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<LineIntake, StoreError>> + Send;
+
+    /// A LINE user's friendship with the official account, if the hub has seen one.
+    fn friendship(
+        &self,
+        line_user_id: String,
+    ) -> impl Future<Output = Result<Option<Friendship>, StoreError>> + Send;
 
     /// Enrolled terminals with ids after `after`, in id order (the audit path's index).
     fn terminals(

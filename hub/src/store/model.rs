@@ -153,3 +153,48 @@ impl fmt::Debug for CardKey {
             .finish()
     }
 }
+
+/// One LINE webhook event as the store keeps it (`POST /line/webhook`).
+#[derive(Clone, PartialEq, Eq)]
+pub struct LineEvent {
+    /// LINE's ULID for the event: redeliveries carry the same.
+    pub webhook_event_id: String,
+    pub kind: String,
+    /// When it happened at LINE (ms since the epoch).
+    pub occurred_at_ms: i64,
+    /// The LINE user (personal data: never logged).
+    pub user_id: Option<String>,
+    /// `follow` (true) or `unfollow` (false): the friendship it sets.
+    pub following: Option<bool>,
+}
+
+impl fmt::Debug for LineEvent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LineEvent")
+            .field("webhook_event_id", &self.webhook_event_id)
+            .field("kind", &self.kind)
+            .field("occurred_at_ms", &self.occurred_at_ms)
+            .field("following", &self.following)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a webhook delivery did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct LineIntake {
+    /// Events seen for the first time.
+    pub new: u32,
+    /// Events already held (a redelivery): nothing done again.
+    pub duplicate: u32,
+}
+
+/// A LINE user's friendship with the official account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Friendship {
+    /// Following now; false once they blocked the account (until they unblock it).
+    pub following: bool,
+    /// When the latest follow or unfollow happened at LINE (ms).
+    pub changed_at_ms: i64,
+    /// When they first followed (ms), if they ever did.
+    pub first_followed_at_ms: Option<i64>,
+}

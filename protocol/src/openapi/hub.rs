@@ -64,6 +64,7 @@ pub fn hub_api() -> utoipa::openapi::OpenApi {
         signup_page,
         signup_complete,
         signup_terminal_status,
+        line_webhook,
         my_card,
         hub_metrics,
         admin_enrollment_code,
@@ -236,6 +237,29 @@ fn signup_page() {}
 )]
 #[allow(dead_code)]
 fn signup_complete() {}
+
+#[utoipa::path(
+    post,
+    path = "/line/webhook",
+    tag = "line",
+    description = "LINE's Messaging API posts the official account's events here. The \
+                   `x-line-signature` header (any case) must be the Base64 HMAC-SHA256 of the raw \
+                   body under the channel secret: it is checked before the body is read. Events \
+                   are taken once by `webhookEventId`; follow and unfollow keep each LINE user's \
+                   friendship with the account.",
+    params(("x-line-signature" = String, Header, description = "Base64 HMAC-SHA256 of the body")),
+    request_body(content = Object, content_type = "application/json",
+        description = "`{\"destination\": bot user id, \"events\": [...]}` in LINE's webhook shapes"),
+    responses(
+        (status = 200, body = Object, description = "taken (new events stored, redeliveries ignored)"),
+        (status = 400, body = ErrorBody, description = "signed correctly, but not a LINE webhook body"),
+        (status = 401, body = ErrorBody, description = "the signature is missing or does not match: nothing was read"),
+        (status = 413, body = ErrorBody),
+        (status = 503, body = ErrorBody, description = "`line_unavailable`: the webhook is not set up at this hub"),
+    )
+)]
+#[allow(dead_code)]
+fn line_webhook() {}
 
 #[utoipa::path(
     get,

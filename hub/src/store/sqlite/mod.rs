@@ -8,6 +8,7 @@ mod admin;
 mod audit;
 mod feed;
 mod intake;
+mod line;
 mod members;
 mod metrics;
 mod review;
@@ -26,7 +27,10 @@ use serde::de::DeserializeOwned;
 use tenpo_loyalty::{Date, RuleSet};
 use tenpo_protocol::sync::MemberSnapshot;
 
-use super::{ChangesPage, Enrolled, HubCounts, HubStore, PushOutcome, StoreError, Terminal};
+use super::{
+    ChangesPage, Enrolled, Friendship, HubCounts, HubStore, LineEvent, LineIntake, PushOutcome,
+    StoreError, Terminal,
+};
 use crate::admin::{
     ConflictView, CouponReport, CouponRequest, DiscrepancyView, HeldAction, HeldView, ImportReport,
     ImportRow, Revoked,
@@ -517,6 +521,21 @@ impl HubStore for SqliteStore {
                 )
             })
         })
+    }
+
+    fn line_events(
+        &self,
+        events: Vec<LineEvent>,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<LineIntake, StoreError>> + Send {
+        self.blocking(move |inner| inner.write(|tx| line::take(tx, &events, now)))
+    }
+
+    fn friendship(
+        &self,
+        line_user_id: String,
+    ) -> impl Future<Output = Result<Option<Friendship>, StoreError>> + Send {
+        self.blocking(move |inner| inner.read(|tx| line::friendship(tx, &line_user_id)))
     }
 
     fn terminals(

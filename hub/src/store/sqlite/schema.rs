@@ -208,6 +208,23 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     ) STRICT;
     CREATE INDEX held_open ON held_events(id) WHERE resolution IS NULL;
     "#,
+    // LINE webhook events, once each (LINE redelivers), and each LINE user's friendship with
+    // the official account (docs/design.md §10). Times from LINE are its ms timestamps.
+    r#"
+    CREATE TABLE line_webhook_events (
+        webhook_event_id TEXT PRIMARY KEY,
+        kind             TEXT NOT NULL,
+        occurred_at_ms   INTEGER NOT NULL,
+        received_at      TEXT NOT NULL
+    ) STRICT, WITHOUT ROWID;
+
+    CREATE TABLE line_friends (
+        line_user_id         TEXT PRIMARY KEY,
+        following            INTEGER NOT NULL,
+        changed_at_ms        INTEGER NOT NULL,
+        first_followed_at_ms INTEGER
+    ) STRICT, WITHOUT ROWID;
+    "#,
 ];
 
 /// The schema version this binary writes.

@@ -1,5 +1,5 @@
-//! `tenpo-line-standin`: a local stand-in for LINE's platform (`tenpo_hub::line_standin`), for
-//! tests and the demo. Never point a production hub at it.
+//! `tenpo-line-standin`: a local stand-in for LINE's platform (`tenpo_line::standin`), for tests
+//! and the demo. Never point a production hub at it.
 //!
 //! ```sh
 //! tenpo-line-standin --listen 127.0.0.1:7410 --channel 1234567890:demo-channel-secret
@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use clap::Parser;
-use tenpo_hub::line_standin::{StandIn, router};
+use tenpo_line::standin::{MessagingChannel, StandIn, router};
 
 #[derive(Debug, Parser)]
 #[command(name = "tenpo-line-standin", version)]
@@ -31,6 +31,24 @@ struct Cli {
         required = true
     )]
     channels: Vec<String>,
+    /// The Messaging API channel's access token (the stand-in answers the Messaging API only
+    /// with one).
+    #[arg(
+        long,
+        env = "TENPO_LINE_STANDIN_MESSAGING_TOKEN",
+        requires = "messaging_secret"
+    )]
+    messaging_token: Option<String>,
+    /// The Messaging API channel's secret: what its webhooks are signed with.
+    #[arg(long, env = "TENPO_LINE_STANDIN_MESSAGING_SECRET")]
+    messaging_secret: Option<String>,
+    /// The official account's bot user id: the `destination` of its webhooks.
+    #[arg(
+        long,
+        env = "TENPO_LINE_STANDIN_BOT_USER_ID",
+        default_value = "U00000000000000000000000000000b07"
+    )]
+    bot_user_id: String,
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -59,7 +77,15 @@ async fn main() -> Result<()> {
         bail!("the LINE stand-in listens on loopback only, not {addr}");
     }
     tracing::info!(listen = %addr, channels = channels.len(), "LINE stand-in ready");
-    axum::serve(listener, router(Arc::new(StandIn::new(channels))))
+    let mut standin = StandIn::new(channels);
+    if let (Some(token), Some(secret)) = (cli.messaging_token, cli.messaging_secret) {
+        standin = standin.with_messaging(MessagingChannel {
+            access_token: token,
+            channel_secret: secret,
+            bot_user_id: cli.bot_user_id,
+        });
+    }
+    axum::serve(listener, router(Arc::new(standin)))
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;
         })

@@ -1,4 +1,4 @@
-//! LINE's "verify ID token" endpoint, as the hub calls it:
+//! LINE Login's "verify ID token" endpoint, as the hub calls it:
 //! `POST {api}/oauth2/v2.1/verify` with the form `id_token`, `client_id`. LINE answers the
 //! token's claims, or `400 {"error": "invalid_request", "error_description": "…"}`. The hub
 //! checks `aud` (our channel) and `exp` again itself, so a misbehaving proxy cannot widen what
@@ -11,7 +11,7 @@ use serde::Deserialize;
 
 /// What went wrong verifying an ID token.
 #[derive(Debug, thiserror::Error)]
-pub enum LineError {
+pub enum LoginError {
     /// LINE answered that the token is not good (its own words in `description`).
     #[error("LINE refused the ID token: {description}")]
     Rejected {
@@ -59,7 +59,7 @@ struct ErrorAnswer {
 
 /// A client of LINE's verify endpoint for one channel.
 #[derive(Debug, Clone)]
-pub struct LineClient {
+pub struct LoginClient {
     http: reqwest::Client,
     verify_url: String,
     channel_id: String,
@@ -70,30 +70,30 @@ pub fn check_claims(
     claims: &VerifiedIdToken,
     channel_id: &str,
     now: DateTime<Utc>,
-) -> Result<(), LineError> {
+) -> Result<(), LoginError> {
     if claims.aud != channel_id {
-        return Err(LineError::Mismatch(format!(
+        return Err(LoginError::Mismatch(format!(
             "was issued for another LINE channel ({}), not this one ({channel_id})",
             claims.aud
         )));
     }
     if claims.exp <= now.timestamp() {
-        return Err(LineError::Mismatch("has expired".into()));
+        return Err(LoginError::Mismatch("has expired".into()));
     }
     if claims.sub.is_empty() {
-        return Err(LineError::Mismatch("names no LINE user".into()));
+        return Err(LoginError::Mismatch("names no LINE user".into()));
     }
     Ok(())
 }
 
-impl LineClient {
-    pub fn new(api_base: &str, channel_id: &str) -> Result<LineClient, LineError> {
+impl LoginClient {
+    pub fn new(api_base: &str, channel_id: &str) -> Result<LoginClient, LoginError> {
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(3))
             .timeout(Duration::from_secs(10))
             .build()
-            .map_err(|e| LineError::Unavailable(format!("cannot build an HTTP client: {e}")))?;
-        Ok(LineClient {
+            .map_err(|e| LoginError::Unavailable(format!("cannot build an HTTP client: {e}")))?;
+        Ok(LoginClient {
             http,
             verify_url: format!("{}/oauth2/v2.1/verify", api_base.trim_end_matches('/')),
             channel_id: channel_id.to_owned(),
@@ -109,34 +109,34 @@ impl LineClient {
         &self,
         id_token: &str,
         now: DateTime<Utc>,
-    ) -> Result<VerifiedIdToken, LineError> {
+    ) -> Result<VerifiedIdToken, LoginError> {
         let response = self
             .http
             .post(&self.verify_url)
             .form(&[("id_token", id_token), ("client_id", &self.channel_id)])
             .send()
             .await
-            .map_err(|e| LineError::Unavailable(e.to_string()))?;
+            .map_err(|e| LoginError::Unavailable(e.to_string()))?;
         let status = response.status();
         let bytes = response
             .bytes()
             .await
-            .map_err(|e| LineError::Unavailable(format!("the answer was cut: {e}")))?;
+            .map_err(|e| LoginError::Unavailable(format!("the answer was cut: {e}")))?;
         if status.is_server_error() || status.as_u16() == 429 {
-            return Err(LineError::Unavailable(format!("LINE answered {status}")));
+            return Err(LoginError::Unavailable(format!("LINE answered {status}")));
         }
         if !status.is_success() {
             let answer: ErrorAnswer = serde_json::from_slice(&bytes).map_err(|_| {
-                LineError::Unavailable(format!("LINE answered {status} without an error body"))
+                LoginError::Unavailable(format!("LINE answered {status} without an error body"))
             })?;
-            return Err(LineError::Rejected {
+            return Err(LoginError::Rejected {
                 status: status.as_u16(),
                 error: answer.error,
                 description: answer.error_description,
             });
         }
         let claims: VerifiedIdToken = serde_json::from_slice(&bytes)
-            .map_err(|e| LineError::Unavailable(format!("LINE's answer is unreadable: {e}")))?;
+            .map_err(|e| LoginError::Unavailable(format!("LINE's answer is unreadable: {e}")))?;
         check_claims(&claims, &self.channel_id, now)?;
         Ok(claims)
     }

@@ -1,0 +1,70 @@
+//! The official LINE account's webhook events and friendships in the SQLite store.
+
+use chrono::{DateTime, Utc};
+use rusqlite::{OptionalExtension, Transaction, params};
+
+use crate::store::StoreError;
+use crate::store::model::{Friendship, LineEvent, LineIntake};
+
+/// Stores one delivery: each event once; follow and unfollow set the friendship unless a later
+/// change is already held.
+pub(crate) fn take(
+    tx: &Transaction<'_>,
+    events: &[LineEvent],
+    now: DateTime<Utc>,
+) -> Result<LineIntake, StoreError> {
+    let now = now.to_rfc3339();
+    let mut tally = LineIntake::default();
+    for e in events {
+        let inserted = tx
+            .prepare_cached(
+                "INSERT OR IGNORE INTO line_webhook_events
+                     (webhook_event_id, kind, occurred_at_ms, received_at)
+                 VALUES (?1, ?2, ?3, ?4)",
+            )?
+            .execute(params![e.webhook_event_id, e.kind, e.occurred_at_ms, now])?;
+        if inserted == 0 {
+            tally.duplicate += 1;
+            continue;
+        }
+        tally.new += 1;
+        let (Some(user), Some(following)) = (&e.user_id, e.following) else {
+            continue;
+        };
+        // An older change arriving late (redelivered after a newer one) changes nothing.
+        tx.prepare_cached(
+            "INSERT INTO line_friends (line_user_id, following, changed_at_ms, first_followed_at_ms)
+             VALUES (?1, ?2, ?3, CASE WHEN ?2 THEN ?3 END)
+             ON CONFLICT (line_user_id) DO UPDATE SET
+                 following = excluded.following,
+                 changed_at_ms = excluded.changed_at_ms,
+                 first_followed_at_ms = min(coalesce(line_friends.first_followed_at_ms,
+                                                     excluded.first_followed_at_ms),
+                                            coalesce(excluded.first_followed_at_ms,
+                                                     line_friends.first_followed_at_ms))
+             WHERE excluded.changed_at_ms >= line_friends.changed_at_ms",
+        )?
+        .execute(params![user, following, e.occurred_at_ms])?;
+    }
+    Ok(tally)
+}
+
+/// A LINE user's friendship, if the hub has seen one.
+pub(crate) fn friendship(
+    tx: &Transaction<'_>,
+    line_user_id: &str,
+) -> Result<Option<Friendship>, StoreError> {
+    Ok(tx
+        .prepare_cached(
+            "SELECT following, changed_at_ms, first_followed_at_ms FROM line_friends
+             WHERE line_user_id = ?1",
+        )?
+        .query_row([line_user_id], |r| {
+            Ok(Friendship {
+                following: r.get(0)?,
+                changed_at_ms: r.get(1)?,
+                first_followed_at_ms: r.get(2)?,
+            })
+        })
+        .optional()?)
+}
