@@ -168,20 +168,14 @@ fn path_id(what: &str, id: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// A retry key is a UUID (LINE answers 400 to anything else).
+/// A retry key is a UUID in its hyphenated form (LINE answers 400 to anything else).
 fn check_retry_key(key: &str) -> Result<(), ApiError> {
-    let groups: Vec<&str> = key.split('-').collect();
-    let shape = groups.iter().map(|g| g.len()).collect::<Vec<_>>() == [8, 4, 4, 4, 12];
-    if !shape
-        || !groups
-            .iter()
-            .all(|g| g.bytes().all(|b| b.is_ascii_hexdigit()))
-    {
-        return Err(ApiError::Invalid(format!(
+    match uuid::Uuid::try_parse(key) {
+        Ok(u) if u.hyphenated().to_string().eq_ignore_ascii_case(key) => Ok(()),
+        _ => Err(ApiError::Invalid(format!(
             "the retry key {key:?} is not a UUID"
-        )));
+        ))),
     }
-    Ok(())
 }
 
 fn header(response: &reqwest::Response, name: &str) -> Option<String> {

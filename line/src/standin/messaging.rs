@@ -73,11 +73,7 @@ fn unauthorised(standin: &StandIn, headers: &HeaderMap) -> Option<Response> {
 }
 
 fn is_uuid(key: &str) -> bool {
-    let groups: Vec<&str> = key.split('-').collect();
-    groups.iter().map(|g| g.len()).collect::<Vec<_>>() == [8, 4, 4, 4, 12]
-        && groups
-            .iter()
-            .all(|g| g.bytes().all(|b| b.is_ascii_hexdigit()))
+    uuid::Uuid::try_parse(key).is_ok_and(|u| u.hyphenated().to_string().eq_ignore_ascii_case(key))
 }
 
 #[derive(Deserialize)]
