@@ -222,6 +222,21 @@ async fn forged_missing_and_malformed_deliveries_change_nothing() {
 }
 
 #[tokio::test]
+async fn an_oversized_delivery_is_refused_unread() {
+    let hub = hub().await;
+    let filler = "x".repeat(tenpo_hub::line::webhook::MAX_WEBHOOK_BYTES);
+    let body = json!({"destination": "U0", "events": [], "filler": filler}).to_string();
+    let (s, b) = post_raw(
+        &hub,
+        body.as_bytes(),
+        Some(&sign(SECRET.as_bytes(), body.as_bytes())),
+    )
+    .await;
+    assert_eq!(s, StatusCode::PAYLOAD_TOO_LARGE, "{b}");
+    assert_eq!(b["error"]["code"], "payload_too_large");
+}
+
+#[tokio::test]
 async fn a_hub_without_the_channel_secret_says_so() {
     let hub = common::start().await;
     let body = br#"{"destination": "U0", "events": []}"#;
