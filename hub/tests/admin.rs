@@ -488,6 +488,19 @@ async fn terminals_are_listed_with_their_marks() {
         vec![first[0].terminal_id.clone(), next[0].terminal_id.clone()],
         ids
     );
+    // 64 characters of any kind are an `after` (the document's `maxLength` counts characters):
+    // found by Schemathesis with multi-byte ones.
+    let r = hub
+        .http
+        .get(hub.url(&format!(
+            "/v1/admin/terminals?after={}",
+            common::encode(&"é".repeat(64))
+        )))
+        .bearer_auth(common::ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
     // Refused: a limit outside 1..=1000, an `after` longer than any id, no token.
     for query in [
         "limit=0",

@@ -227,9 +227,10 @@ pub async fn terminals<S: HubStore>(
         return Err(ApiError::invalid("limit must be between 1 and 1000"));
     }
     let after = query.after.unwrap_or_default();
-    if after.len() > 64 {
+    // Characters, as the document's `maxLength` counts them (not bytes).
+    if after.chars().count() > 64 {
         return Err(ApiError::invalid(
-            "after is a terminal id: at most 64 bytes",
+            "after is a terminal id: at most 64 characters",
         ));
     }
     Ok(Json(app.store.terminals(after, limit).await?).into_response())
