@@ -284,22 +284,41 @@ impl MessagingClient {
         }
     }
 
+    /// Sends a request that succeeds only with a 2xx: LINE's body and request id, or the error
+    /// for its answer.
+    async fn call(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> Result<(Vec<u8>, Option<String>), ApiError> {
+        let (status, request_id, _, bytes) = self.send(request).await?;
+        if (200..300).contains(&status) {
+            Ok((bytes, request_id))
+        } else {
+            Err(Self::error(status, request_id, &bytes))
+        }
+    }
+
+    /// [`Self::call`], reading the answer as `T` (`what` names it in the error).
+    async fn call_json<T: serde::de::DeserializeOwned>(
+        &self,
+        request: reqwest::RequestBuilder,
+        what: &str,
+    ) -> Result<(T, Option<String>), ApiError> {
+        let (bytes, request_id) = self.call(request).await?;
+        match serde_json::from_slice(&bytes) {
+            Ok(v) => Ok((v, request_id)),
+            Err(e) => Err(ApiError::Unavailable {
+                detail: format!("LINE's {what} is unreadable: {e}"),
+                request_id,
+            }),
+        }
+    }
+
     /// `GET /v2/bot/profile/{userId}` (friends only; others are `404`).
     pub async fn profile(&self, user_id: &str) -> Result<Profile, ApiError> {
         path_id("the user", user_id)?;
-        let (status, request_id, _, bytes) = self
-            .send(
-                self.http
-                    .get(format!("{}/v2/bot/profile/{user_id}", self.base)),
-            )
-            .await?;
-        if !(200..300).contains(&status) {
-            return Err(Self::error(status, request_id, &bytes));
-        }
-        serde_json::from_slice(&bytes).map_err(|e| ApiError::Unavailable {
-            detail: format!("LINE's profile is unreadable: {e}"),
-            request_id,
-        })
+        let url = format!("{}/v2/bot/profile/{user_id}", self.base);
+        Ok(self.call_json(self.http.get(url), "profile").await?.0)
     }
 
     /// `POST /v2/bot/user/{userId}/richmenu/{richMenuId}`: this user's rich menu (it outranks
@@ -307,33 +326,18 @@ impl MessagingClient {
     pub async fn link_rich_menu(&self, user_id: &str, rich_menu_id: &str) -> Result<(), ApiError> {
         path_id("the user", user_id)?;
         path_id("the rich menu", rich_menu_id)?;
-        let (status, request_id, _, bytes) = self
-            .send(self.http.post(format!(
-                "{}/v2/bot/user/{user_id}/richmenu/{rich_menu_id}",
-                self.base
-            )))
-            .await?;
-        if (200..300).contains(&status) {
-            Ok(())
-        } else {
-            Err(Self::error(status, request_id, &bytes))
-        }
+        let url = format!(
+            "{}/v2/bot/user/{user_id}/richmenu/{rich_menu_id}",
+            self.base
+        );
+        self.call(self.http.post(url)).await.map(|_| ())
     }
 
     /// `DELETE /v2/bot/user/{userId}/richmenu`: back to the default rich menu.
     pub async fn unlink_rich_menu(&self, user_id: &str) -> Result<(), ApiError> {
         path_id("the user", user_id)?;
-        let (status, request_id, _, bytes) = self
-            .send(
-                self.http
-                    .delete(format!("{}/v2/bot/user/{user_id}/richmenu", self.base)),
-            )
-            .await?;
-        if (200..300).contains(&status) {
-            Ok(())
-        } else {
-            Err(Self::error(status, request_id, &bytes))
-        }
+        let url = format!("{}/v2/bot/user/{user_id}/richmenu", self.base);
+        self.call(self.http.delete(url)).await.map(|_| ())
     }
 
     /// `GET /v2/bot/message/quota`: the plan's monthly limit.
@@ -345,16 +349,8 @@ impl MessagingClient {
             #[serde(default)]
             value: Option<u64>,
         }
-        let (status, request_id, _, bytes) = self
-            .send(self.http.get(format!("{}/v2/bot/message/quota", self.base)))
-            .await?;
-        if !(200..300).contains(&status) {
-            return Err(Self::error(status, request_id, &bytes));
-        }
-        let a: Answer = serde_json::from_slice(&bytes).map_err(|e| ApiError::Unavailable {
-            detail: format!("LINE's quota is unreadable: {e}"),
-            request_id: request_id.clone(),
-        })?;
+        let url = format!("{}/v2/bot/message/quota", self.base);
+        let (a, request_id): (Answer, _) = self.call_json(self.http.get(url), "quota").await?;
         match (a.kind.as_str(), a.value) {
             ("none", _) => Ok(Quota::Unlimited),
             ("limited", Some(v)) => Ok(Quota::Limited(v)),
@@ -372,21 +368,9 @@ impl MessagingClient {
         struct Answer {
             total_usage: u64,
         }
-        let (status, request_id, _, bytes) = self
-            .send(
-                self.http
-                    .get(format!("{}/v2/bot/message/quota/consumption", self.base)),
-            )
-            .await?;
-        if !(200..300).contains(&status) {
-            return Err(Self::error(status, request_id, &bytes));
-        }
-        serde_json::from_slice::<Answer>(&bytes)
-            .map(|a| a.total_usage)
-            .map_err(|e| ApiError::Unavailable {
-                detail: format!("LINE's consumption is unreadable: {e}"),
-                request_id,
-            })
+        let url = format!("{}/v2/bot/message/quota/consumption", self.base);
+        let (a, _): (Answer, _) = self.call_json(self.http.get(url), "consumption").await?;
+        Ok(a.total_usage)
     }
 }
 
