@@ -7,8 +7,10 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 out=${1:-target/windows}
 target_dir=${CARGO_TARGET_DIR:-target}
-cargo build --release --locked --target x86_64-pc-windows-gnu -p tenpo-agent --bin tenpo-agent
-exe="$target_dir/x86_64-pc-windows-gnu/release/tenpo-agent.exe"
+# PROFILE=dev (CI's package check) builds faster; what ships is the release build.
+profile=${PROFILE:-release}
+cargo build --profile "$profile" --locked --target x86_64-pc-windows-gnu -p tenpo-agent --bin tenpo-agent
+exe="$target_dir/x86_64-pc-windows-gnu/$([ "$profile" = dev ] && echo debug || echo "$profile")/tenpo-agent.exe"
 # The workspace's version (every crate takes it).
 version=$(sed -n '/^\[workspace.package\]/,/^\[/s/^version = "\(.*\)"/\1/p' Cargo.toml)
 mkdir -p "$out"
