@@ -74,6 +74,11 @@ pub struct LineSection {
     pub access_token_file: Option<PathBuf>,
     /// The rich menu members get (`richmenu-…`).
     pub member_rich_menu_id: Option<String>,
+    /// Requests to LINE per second at most (default 100; LINE allows 2,000 pushes a second).
+    pub send_rate_per_second: Option<u32>,
+    /// When less than this share of the month's quota is left, only transactional messages go
+    /// (default 10).
+    pub quota_reserve_percent: Option<u8>,
 }
 
 /// Flags of `tenpo-hub serve`.
@@ -216,6 +221,33 @@ impl Settings {
                     .or(file.line.access_token_file),
             )?,
             member_rich_menu_id: file.line.member_rich_menu_id,
+            sender: {
+                let defaults = crate::line::sender::SenderSettings::default();
+                let rate = file
+                    .line
+                    .send_rate_per_second
+                    .unwrap_or(defaults.rate_per_second.get());
+                let Some(rate_per_second) =
+                    std::num::NonZeroU32::new(rate).filter(|r| r.get() <= 2000)
+                else {
+                    return Err(invalid(
+                        "line.send_rate_per_second",
+                        "must be 1 to 2000 (LINE's limit for pushes)",
+                    ));
+                };
+                let reserve_percent = file
+                    .line
+                    .quota_reserve_percent
+                    .unwrap_or(defaults.reserve_percent);
+                if reserve_percent > 100 {
+                    return Err(invalid("line.quota_reserve_percent", "must be 0 to 100"));
+                }
+                crate::line::sender::SenderSettings {
+                    rate_per_second,
+                    reserve_percent,
+                    ..defaults
+                }
+            },
         };
         if let Some(menu) = &messaging.member_rich_menu_id
             && !(menu.starts_with("richmenu-")

@@ -37,6 +37,22 @@ pub async fn run(settings: Settings) -> Result<()> {
         tenpo_hub::line::OfficialAccount::new(settings.messaging.clone(), &settings.line.api_base)
             .context("setting up the official LINE account")?,
     );
+    match &state.line.client {
+        Some(client) => {
+            let sender = tenpo_hub::line::sender::Sender::new(
+                state.store.clone(),
+                client.clone(),
+                settings.messaging.sender,
+                state.line.outbox_written.clone(),
+            );
+            tokio::spawn(sender.run());
+            tracing::info!(
+                rate_per_second = settings.messaging.sender.rate_per_second.get(),
+                "LINE messages: the outbox is sent"
+            );
+        }
+        None => tracing::info!("LINE messages off: set [line] access_token_file to send them"),
+    }
     if settings.messaging.channel_secret.is_some() {
         tracing::info!("LINE webhook enabled at /line/webhook");
     } else {

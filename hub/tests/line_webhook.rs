@@ -50,33 +50,6 @@ async fn hub() -> common::Hub {
     .await
 }
 
-fn event(kind: &str, id: &str, timestamp: i64, user: &str) -> Value {
-    let mut e = json!({
-        "type": kind, "mode": "active", "timestamp": timestamp,
-        "source": {"type": "user", "userId": user},
-        "webhookEventId": id, "deliveryContext": {"isRedelivery": false},
-    });
-    if kind == "follow" {
-        e["replyToken"] = json!("nHuyWiB7yP5Zw52FIkcQobQuGDXCTA");
-        e["follow"] = json!({"isUnblocked": false});
-    }
-    e
-}
-
-/// Delivers `events` through the stand-in, signed as LINE signs; the hub's status.
-async fn deliver(standin: &str, hub: &common::Hub, events: Vec<Value>) -> u16 {
-    let r: Value = reqwest::Client::new()
-        .post(format!("{standin}/standin/webhooks"))
-        .json(&json!({"url": hub.url("/line/webhook"), "events": events}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    r["status"].as_u64().unwrap() as u16
-}
-
 async fn friendship(hub: &common::Hub, user: &str) -> Option<Friendship> {
     hub.store.friendship(user.into()).await.unwrap()
 }
@@ -100,10 +73,15 @@ async fn follow_and_unfollow_keep_the_friendship_once_and_in_lines_order() {
     let (standin, hub) = (standin().await, hub().await);
     assert_eq!(friendship(&hub, USER).await, None);
     assert_eq!(
-        deliver(
+        common::deliver_webhook(
             &standin,
             &hub,
-            vec![event("follow", "01J0000000000000000000000A", 1_000, USER)]
+            vec![common::line_event(
+                "follow",
+                "01J0000000000000000000000A",
+                1_000,
+                USER
+            )]
         )
         .await,
         200
@@ -114,13 +92,21 @@ async fn follow_and_unfollow_keep_the_friendship_once_and_in_lines_order() {
         (true, 1_000, Some(1_000))
     );
     // Blocked, then the follow redelivered (same id): still blocked, nothing done twice.
-    let unfollow = event("unfollow", "01J0000000000000000000000B", 2_000, USER);
-    assert_eq!(deliver(&standin, &hub, vec![unfollow.clone()]).await, 200);
+    let unfollow = common::line_event("unfollow", "01J0000000000000000000000B", 2_000, USER);
     assert_eq!(
-        deliver(
+        common::deliver_webhook(&standin, &hub, vec![unfollow.clone()]).await,
+        200
+    );
+    assert_eq!(
+        common::deliver_webhook(
             &standin,
             &hub,
-            vec![event("follow", "01J0000000000000000000000A", 1_000, USER)]
+            vec![common::line_event(
+                "follow",
+                "01J0000000000000000000000A",
+                1_000,
+                USER
+            )]
         )
         .await,
         200
@@ -128,24 +114,29 @@ async fn follow_and_unfollow_keep_the_friendship_once_and_in_lines_order() {
     assert!(!friendship(&hub, USER).await.unwrap().following);
     // An older follow under a new id, arriving late: LINE's time decides, still blocked.
     assert_eq!(
-        deliver(
+        common::deliver_webhook(
             &standin,
             &hub,
-            vec![event("follow", "01J0000000000000000000000C", 1_500, USER)]
+            vec![common::line_event(
+                "follow",
+                "01J0000000000000000000000C",
+                1_500,
+                USER
+            )]
         )
         .await,
         200
     );
     assert!(!friendship(&hub, USER).await.unwrap().following);
     // Unblocked later: following again; the first follow is still the first.
-    let mut unblock = event("follow", "01J0000000000000000000000D", 3_000, USER);
+    let mut unblock = common::line_event("follow", "01J0000000000000000000000D", 3_000, USER);
     unblock["follow"] = json!({"isUnblocked": true});
     // Unknown kinds and events without a user ride along and are kept, not failed.
     let unknown = json!({"type": "membership", "mode": "active", "timestamp": 3_001,
         "source": {"type": "user", "userId": USER}, "webhookEventId": "01J0000000000000000000000E",
         "deliveryContext": {"isRedelivery": false}, "membership": {"type": "joined"}});
     assert_eq!(
-        deliver(&standin, &hub, vec![unblock, unknown.clone()]).await,
+        common::deliver_webhook(&standin, &hub, vec![unblock, unknown.clone()]).await,
         200
     );
     let f = friendship(&hub, USER).await.unwrap();
@@ -154,7 +145,10 @@ async fn follow_and_unfollow_keep_the_friendship_once_and_in_lines_order() {
         (true, 3_000, Some(1_000))
     );
     // The whole batch again is all duplicates.
-    assert_eq!(deliver(&standin, &hub, vec![unknown, unfollow]).await, 200);
+    assert_eq!(
+        common::deliver_webhook(&standin, &hub, vec![unknown, unfollow]).await,
+        200
+    );
     assert!(friendship(&hub, USER).await.unwrap().following);
 }
 
@@ -162,7 +156,8 @@ async fn follow_and_unfollow_keep_the_friendship_once_and_in_lines_order() {
 async fn forged_missing_and_malformed_deliveries_change_nothing() {
     let hub = hub().await;
     let body =
-        json!({"destination": "U0", "events": [event("follow", "01J1", 1, USER)]}).to_string();
+        json!({"destination": "U0", "events": [common::line_event("follow", "01J1", 1, USER)]})
+            .to_string();
     let good = sign(SECRET.as_bytes(), body.as_bytes());
     // No signature; another secret's; the body changed by one byte after signing.
     let (s, b) = post_raw(&hub, body.as_bytes(), None).await;
@@ -210,7 +205,7 @@ async fn forged_missing_and_malformed_deliveries_change_nothing() {
     let r: Value = reqwest::Client::new()
         .post(format!("{standin}/standin/webhooks"))
         .json(&json!({"url": hub.url("/line/webhook"), "secret": "wrong",
-                      "events": [event("unfollow", "01J2", 2, USER)]}))
+                      "events": [common::line_event("unfollow", "01J2", 2, USER)]}))
         .send()
         .await
         .unwrap()

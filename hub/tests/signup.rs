@@ -11,7 +11,7 @@ use chrono::Utc;
 use serde_json::{Value, json};
 use tenpo_hub::signup::{LineSettings, SignupService};
 use tenpo_line::standin::{IdTokenClaims, StandIn, router};
-use tenpo_protocol::signup::{self as wire, SignupKind, SignupToken};
+use tenpo_protocol::signup::{self as wire, SignupKind};
 
 use common::{Hub, Till};
 
@@ -53,33 +53,6 @@ async fn world() -> World {
         till,
         standin,
         standin_url,
-    }
-}
-
-fn token(till: &Till, kind: SignupKind, card: Option<&str>, expires_in: i64) -> String {
-    let mut nonce = [0u8; wire::NONCE_LEN];
-    getrandom_fill(&mut nonce);
-    let t = SignupToken {
-        kind,
-        store_id: till.store_id.clone(),
-        terminal_id: till.terminal_id.clone(),
-        expires_at: Utc::now().timestamp() + expires_in,
-        nonce,
-        card_code: card.map(str::to_owned),
-    };
-    wire::sign(&t, &wire::signing_key(&till.secret)).unwrap()
-}
-
-fn getrandom_fill(out: &mut [u8]) {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static N: AtomicU64 = AtomicU64::new(1);
-    let n = N.fetch_add(1, Ordering::SeqCst).to_be_bytes();
-    let t = Utc::now()
-        .timestamp_nanos_opt()
-        .unwrap_or_default()
-        .to_be_bytes();
-    for (i, b) in out.iter_mut().enumerate() {
-        *b = n[i % 8] ^ t[(i + 3) % 8];
     }
 }
 
@@ -135,7 +108,7 @@ fn code(body: &Value) -> &str {
 #[tokio::test]
 async fn a_signup_makes_one_member_per_line_user_and_enters_the_feed() {
     let w = world().await;
-    let t = token(&w.till, SignupKind::Signup, None, 300);
+    let t = common::signup_token(&w.till, SignupKind::Signup, None, 300);
     let (s, before) = w.status(&w.till, &t).await;
     assert_eq!((s, before["state"].as_str()), (200, Some("waiting")));
 
@@ -165,7 +138,7 @@ async fn a_signup_makes_one_member_per_line_user_and_enters_the_feed() {
     let (s, used) = w.complete(&t, &w.id_token(CHANNEL, "Ubob", 600)).await;
     assert_eq!((s, code(&used)), (409, "signup_used"), "{used}");
     // The same LINE account at another kiosk code: the same member, nothing new.
-    let t2 = token(&w.till, SignupKind::Signup, None, 300);
+    let t2 = common::signup_token(&w.till, SignupKind::Signup, None, 300);
     let (s, again) = w.complete(&t2, &w.id_token(CHANNEL, "Ualice", 600)).await;
     assert_eq!(s, 200);
     assert_eq!(again["member_number"], number.as_str());
@@ -195,7 +168,7 @@ async fn refused_tokens() {
     let w = world().await;
     let id = w.id_token(CHANNEL, "Ucarol", 600);
     // Expired (beyond the clock allowance).
-    let expired = token(
+    let expired = common::signup_token(
         &w.till,
         SignupKind::Signup,
         None,
@@ -206,14 +179,17 @@ async fn refused_tokens() {
     // Forged: signed with another key.
     let mut forged_till = w.till.clone();
     forged_till.secret = "0".repeat(64);
-    let forged = token(&forged_till, SignupKind::Signup, None, 300);
+    let forged = common::signup_token(&forged_till, SignupKind::Signup, None, 300);
     let (s, body) = w.complete(&forged, &id).await;
     assert_eq!((s, code(&body)), (403, "signup_invalid"), "{body}");
     // Another store's claim under this terminal.
     let mut wrong_store = w.till.clone();
     wrong_store.store_id = "elsewhere".into();
     let (s, body) = w
-        .complete(&token(&wrong_store, SignupKind::Signup, None, 300), &id)
+        .complete(
+            &common::signup_token(&wrong_store, SignupKind::Signup, None, 300),
+            &id,
+        )
         .await;
     assert_eq!((s, code(&body)), (403, "signup_invalid"), "{body}");
     // Garbage.
@@ -221,7 +197,7 @@ async fn refused_tokens() {
     assert_eq!((s, code(&body)), (403, "signup_invalid"), "{body}");
     // A terminal asking about another terminal's session.
     let other = w.hub.enroll("shibuya-01").await;
-    let mine = token(&w.till, SignupKind::Signup, None, 300);
+    let mine = common::signup_token(&w.till, SignupKind::Signup, None, 300);
     let (s, body) = w.status(&other, &mine).await;
     assert_eq!((s, code(&body)), (403, "forbidden"), "{body}");
     // None of these used the token up.
@@ -232,7 +208,7 @@ async fn refused_tokens() {
 #[tokio::test]
 async fn refused_id_tokens_carry_lines_words() {
     let w = world().await;
-    let t = token(&w.till, SignupKind::Signup, None, 300);
+    let t = common::signup_token(&w.till, SignupKind::Signup, None, 300);
     let cases = [
         (w.id_token(OTHER, "Udave", 600), "Invalid IdToken Audience."),
         (w.id_token(CHANNEL, "Udave", -10), "IdToken expired."),
@@ -272,7 +248,7 @@ async fn card_links_keep_the_member_and_refuse_a_second_line_account() {
     common::import(&w.hub, &[(first.as_str(), 700, 0, None)]).await;
     let (s, body) = w
         .complete(
-            &token(&w.till, SignupKind::CardLink, Some(&first), 300),
+            &common::signup_token(&w.till, SignupKind::CardLink, Some(&first), 300),
             &w.id_token(CHANNEL, "Ueve", 600),
         )
         .await;
@@ -286,7 +262,7 @@ async fn card_links_keep_the_member_and_refuse_a_second_line_account() {
     // The same card, another LINE account.
     let (s, body) = w
         .complete(
-            &token(&w.till, SignupKind::CardLink, Some(&first), 300),
+            &common::signup_token(&w.till, SignupKind::CardLink, Some(&first), 300),
             &w.id_token(CHANNEL, "Ufrank", 600),
         )
         .await;
@@ -295,7 +271,7 @@ async fn card_links_keep_the_member_and_refuse_a_second_line_account() {
     common::import(&w.hub, &[(second.as_str(), 10, 0, None)]).await;
     let (s, body) = w
         .complete(
-            &token(&w.till, SignupKind::CardLink, Some(&second), 300),
+            &common::signup_token(&w.till, SignupKind::CardLink, Some(&second), 300),
             &w.id_token(CHANNEL, "Ueve", 600),
         )
         .await;
@@ -370,7 +346,7 @@ async fn the_member_card_is_a_fresh_signed_qr_for_its_line_account_only() {
     assert_eq!((s, code(&body)), (404, "member_not_found"), "{body}");
     assert!(body["error"]["message"].as_str().unwrap().contains("kiosk"));
 
-    let t = token(&w.till, SignupKind::Signup, None, 300);
+    let t = common::signup_token(&w.till, SignupKind::Signup, None, 300);
     let (s, done) = w.complete(&t, &w.id_token(CHANNEL, "Uerin", 600)).await;
     assert_eq!(s, 200, "{done}");
     let number = done["member_number"].as_str().unwrap();

@@ -86,6 +86,22 @@ pub fn render(c: &HubCounts) -> String {
         "The newest rule-set version loaded (0: none yet).",
         c.rule_set_version,
     );
+    let m = &c.messages;
+    let _ = writeln!(
+        out,
+        "# HELP tenpo_hub_line_messages Messages in the outbox, per state (docs/design.md §10).\n\
+         # TYPE tenpo_hub_line_messages gauge"
+    );
+    for (state, n) in [
+        ("pending", m.pending),
+        ("sending", m.sending),
+        ("sent", m.sent),
+        ("failed", m.failed),
+        ("unreachable", m.unreachable),
+        ("expired", m.expired),
+    ] {
+        let _ = writeln!(out, "tenpo_hub_line_messages{{state=\"{state}\"}} {n}");
+    }
     let _ = writeln!(
         out,
         "# HELP tenpo_hub_info The hub's version.\n# TYPE tenpo_hub_info gauge\n\
@@ -106,6 +122,10 @@ mod tests {
             events: 120,
             events_waiting: 2,
             conflicts: 1,
+            messages: crate::store::OutboxCounts {
+                failed: 2,
+                ..Default::default()
+            },
             ..HubCounts::default()
         });
         for line in [
@@ -115,6 +135,8 @@ mod tests {
             "tenpo_hub_conflicts_total 1",
             "tenpo_hub_discrepancies_total 0",
             "# TYPE tenpo_hub_conflicts_total counter",
+            "tenpo_hub_line_messages{state=\"failed\"} 2",
+            "tenpo_hub_line_messages{state=\"sent\"} 0",
         ] {
             assert!(text.lines().any(|l| l == line), "{line} in\n{text}");
         }

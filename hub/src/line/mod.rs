@@ -5,9 +5,17 @@
 //!
 //! LINE user ids are personal data: they stay in the hub's database and are never logged.
 
+pub mod sender;
 pub mod webhook;
 
-use tenpo_line::messaging::MessagingClient;
+use std::sync::Arc;
+
+use chrono::Duration;
+use tenpo_line::messaging::{Message, MessagingClient};
+use tokio::sync::Notify;
+
+use crate::store::outbox::{Greeting, MessageAction, MessageClass, NewMessage};
+use sender::SenderSettings;
 
 /// The `[line]` settings of the Messaging API channel (the official account).
 #[derive(Clone, Default, PartialEq, Eq)]
@@ -18,6 +26,8 @@ pub struct MessagingSettings {
     pub access_token: Option<String>,
     /// The rich menu members get (`member_rich_menu_id`).
     pub member_rich_menu_id: Option<String>,
+    /// How the outbox's sender paces itself.
+    pub sender: SenderSettings,
 }
 
 impl std::fmt::Debug for MessagingSettings {
@@ -30,6 +40,7 @@ impl std::fmt::Debug for MessagingSettings {
             )
             .field("access_token", &self.access_token.as_ref().map(|_| "<set>"))
             .field("member_rich_menu_id", &self.member_rich_menu_id)
+            .field("sender", &self.sender)
             .finish()
     }
 }
@@ -40,6 +51,8 @@ pub struct OfficialAccount {
     pub settings: MessagingSettings,
     /// The Messaging API, when an access token is set.
     pub client: Option<MessagingClient>,
+    /// Notified after rows are written to the outbox, so the sender goes at once.
+    pub outbox_written: Arc<Notify>,
 }
 
 impl OfficialAccount {
@@ -52,6 +65,50 @@ impl OfficialAccount {
             Some(token) => Some(MessagingClient::new(api_base, token)?),
             None => None,
         };
-        Ok(OfficialAccount { settings, client })
+        Ok(OfficialAccount {
+            settings,
+            client,
+            outbox_written: Arc::new(Notify::new()),
+        })
     }
+
+    /// What a member who has just become reachable in LINE gets: the member rich menu (if one
+    /// is set) and the welcome. Nothing without an access token: no sender could send it.
+    pub fn greeting(&self) -> Greeting {
+        if self.client.is_none() {
+            return Greeting::default();
+        }
+        let rich_menu = self
+            .settings
+            .member_rich_menu_id
+            .as_ref()
+            .map(|id| NewMessage {
+                scenario: "rich_menu".into(),
+                class: MessageClass::Transactional,
+                action: MessageAction::LinkRichMenu {
+                    rich_menu_id: id.clone(),
+                },
+                expires_after: Some(Duration::days(1)),
+            });
+        let welcome = serde_json::to_string(&welcome_messages())
+            .ok()
+            .map(|messages_json| NewMessage {
+                scenario: "welcome".into(),
+                class: MessageClass::Transactional,
+                action: MessageAction::Push { messages_json },
+                // A welcome a week late is worse than none.
+                expires_after: Some(Duration::days(7)),
+            });
+        Greeting { rich_menu, welcome }
+    }
+}
+
+/// The welcome, in Japanese (the language members have not chosen yet; their profile form
+/// sets it).
+pub fn welcome_messages() -> Vec<Message> {
+    vec![Message::Text {
+        text: "会員登録ありがとうございます。会員カードは、このトークのメニューからいつでも\
+               開けます。ポイントとスタンプはお会計のたびに貯まります。"
+            .into(),
+    }]
 }

@@ -68,7 +68,11 @@ pub async fn webhook<S: HubStore>(
     let hook = tenpo_line::webhook::parse(&body).map_err(|e| ApiError::malformed(e.to_string()))?;
     let received = hook.events.len();
     let events: Vec<LineEvent> = hook.events.into_iter().map(for_store).collect();
-    let tally = app.store.line_events(events, Utc::now()).await?;
+    let tally = app
+        .store
+        .line_events(events, app.line.greeting(), Utc::now())
+        .await?;
+    app.line.outbox_written.notify_one();
     // Counts only: the events name LINE users, who are never logged.
     tracing::info!(
         received,

@@ -145,12 +145,14 @@ async fn complete<S: HubStore>(
                 line_user_id: claims.sub,
                 today: app.business_date(now),
                 welcome_stamps: welcome,
+                greeting: app.line.greeting(),
             },
             now,
         )
         .await
         .map_err(refusal)?;
     app.signup.notify();
+    app.line.outbox_written.notify_one();
     tracing::info!(
         signup_id = %record.signup_id,
         kind = ?record.kind,

@@ -8,6 +8,7 @@
 //! them.
 
 pub mod model;
+pub mod outbox;
 pub mod sqlite;
 
 use std::future::Future;
@@ -27,6 +28,7 @@ pub use model::{
     CardKey, ChangesPage, CompleteSignup, Enrolled, FeedPosition, Friendship, HubCounts, Incoming,
     LineEvent, LineIntake, PushOutcome, Refusal, SignupRecord, Terminal,
 };
+pub use outbox::{Claim, Greeting, MessageOutcome, MessageView, OutboxCounts, OutboxMessage};
 pub use sqlite::{SqliteStore, backup};
 
 /// What can go wrong, in words a CRM operator or IT person can act on. The first group are
@@ -231,12 +233,38 @@ pub trait HubStore: Send + Sync + 'static {
 
     /// Takes one LINE webhook delivery in one transaction: each event once by its
     /// `webhookEventId`; follow and unfollow set the user's friendship unless a later one is
-    /// already held (LINE's `timestamp` orders them, not arrival).
+    /// already held (LINE's `timestamp` orders them, not arrival); a new follow from a member
+    /// writes `greeting` to the message outbox in the same transaction.
     fn line_events(
         &self,
         events: Vec<LineEvent>,
+        greeting: Greeting,
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<LineIntake, StoreError>> + Send;
+
+    /// Claims due outbox rows for a sender (docs/design.md §10): transactional first, oldest
+    /// first, only for LINE users who follow the account; each leased until `now + lease`.
+    fn claim_messages(
+        &self,
+        claim: Claim,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Vec<OutboxMessage>, StoreError>> + Send;
+
+    /// Records how claimed rows' attempts ended, in one transaction.
+    fn finish_messages(
+        &self,
+        outcomes: Vec<(i64, MessageOutcome)>,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Outbox rows per state.
+    fn outbox_counts(&self) -> impl Future<Output = Result<OutboxCounts, StoreError>> + Send;
+
+    /// A member's messages, oldest first.
+    fn member_messages(
+        &self,
+        member_id: String,
+    ) -> impl Future<Output = Result<Vec<MessageView>, StoreError>> + Send;
 
     /// A LINE user's friendship with the official account, if the hub has seen one.
     fn friendship(

@@ -60,6 +60,8 @@ pub struct HubCounts {
     pub members: u64,
     /// The newest rule-set version (0 before the first).
     pub rule_set_version: u64,
+    /// The message outbox, per state.
+    pub messages: crate::store::outbox::OutboxCounts,
 }
 
 /// A place in one hub database's change log.
@@ -92,6 +94,9 @@ pub struct CompleteSignup {
     pub today: Date,
     /// Stamps a new member starts with.
     pub welcome_stamps: u32,
+    /// What the member gets in LINE when this signup links their account (written in the same
+    /// transaction; nothing for a replay or a LINE account already linked to the member).
+    pub greeting: crate::store::outbox::Greeting,
 }
 
 /// A completed signup as the store holds it.

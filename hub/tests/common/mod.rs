@@ -12,6 +12,7 @@ use tenpo_hub::api::{self, AppState};
 use tenpo_hub::store::{HubStore, SqliteStore};
 use tenpo_loyalty::{Date, Line, MemberState, RuleSet, Sale, SaleOutcome, evaluate_sale};
 use tenpo_protocol::events::{Event, EventBody, RefundEvent, SaleEvent, content_hash_of};
+use tenpo_protocol::signup::{self as wire, SignupKind, SignupToken};
 use tenpo_protocol::sync::{EnrollResponse, PushItem, PushRequest};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -374,4 +375,85 @@ pub fn encode(value: &str) -> String {
             }
         })
         .collect()
+}
+
+/// A LINE webhook event of `kind` from `user`, as LINE sends it.
+pub fn line_event(kind: &str, id: &str, timestamp: i64, user: &str) -> Value {
+    let mut e = json!({
+        "type": kind, "mode": "active", "timestamp": timestamp,
+        "source": {"type": "user", "userId": user},
+        "webhookEventId": id, "deliveryContext": {"isRedelivery": false},
+    });
+    if kind == "follow" {
+        e["replyToken"] = json!("nHuyWiB7yP5Zw52FIkcQobQuGDXCTA");
+        e["follow"] = json!({"isUnblocked": false});
+    }
+    e
+}
+
+/// Delivers `events` to the hub's webhook through the stand-in, signed as LINE signs; the hub's status.
+pub async fn deliver_webhook(standin: &str, hub: &Hub, events: Vec<Value>) -> u16 {
+    let r: Value = reqwest::Client::new()
+        .post(format!("{standin}/standin/webhooks"))
+        .json(&json!({"url": hub.url("/line/webhook"), "events": events}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    r["status"].as_u64().unwrap() as u16
+}
+
+/// A signup token the till would show, signed with its secret.
+pub fn signup_token(till: &Till, kind: SignupKind, card: Option<&str>, expires_in: i64) -> String {
+    let mut nonce = [0u8; wire::NONCE_LEN];
+    getrandom_fill(&mut nonce);
+    let t = SignupToken {
+        kind,
+        store_id: till.store_id.clone(),
+        terminal_id: till.terminal_id.clone(),
+        expires_at: Utc::now().timestamp() + expires_in,
+        nonce,
+        card_code: card.map(str::to_owned),
+    };
+    wire::sign(&t, &wire::signing_key(&till.secret)).unwrap()
+}
+
+fn getrandom_fill(out: &mut [u8]) {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(1);
+    let n = N.fetch_add(1, Ordering::SeqCst).to_be_bytes();
+    let t = Utc::now()
+        .timestamp_nanos_opt()
+        .unwrap_or_default()
+        .to_be_bytes();
+    for (i, b) in out.iter_mut().enumerate() {
+        *b = n[i % 8] ^ t[(i + 3) % 8];
+    }
+}
+
+/// `user` signs up with LINE at `till`'s kiosk (the stand-in issues their ID token for LINE
+/// Login `channel`); their member id.
+pub async fn sign_up_with_line(
+    hub: &Hub,
+    till: &Till,
+    standin: &tenpo_line::standin::StandIn,
+    channel: &str,
+    user: &str,
+) -> String {
+    let token = signup_token(till, SignupKind::Signup, None, 300);
+    let id_token = standin
+        .id_token(&tenpo_line::standin::IdTokenClaims::new(channel, user, 600))
+        .unwrap();
+    let r = hub
+        .http
+        .post(hub.url(&format!("/v1/signups/{token}/complete")))
+        .json(&json!({ "id_token": id_token }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    let member = hub.store.member_by_line_user(user.into()).await;
+    member.unwrap().unwrap().member_id
 }

@@ -4,7 +4,8 @@
 //! answer carries `x-line-request-id`; errors are LINE's `{"message", "details"}` bodies.
 //!
 //! It records what it accepted (`GET /standin/record`) and can be told to fail the next pushes
-//! (`POST /standin/fail`), to cap the month (`POST /standin/quota`), and to send a signed
+//! (`POST /standin/fail`), to cap the month (`POST /standin/quota`), to answer accepted pushes
+//! late (`POST /standin/latency`), and to send a signed
 //! webhook to a URL (`POST /standin/webhooks`), which also keeps its own friend list true.
 
 use std::sync::Arc;
@@ -82,6 +83,68 @@ struct PushBody {
     messages: Vec<Value>,
 }
 
+/// Takes a valid push under the lock: a replay (409), a told failure, the month's limit, or
+/// accepted and recorded. Answers the request id, the sent messages and the latency to wait.
+fn accept(
+    standin: &StandIn,
+    retry_key: Option<String>,
+    req: PushBody,
+) -> Result<(String, Vec<Value>, std::time::Duration), Box<Response>> {
+    let mut state = standin.lock();
+    if let Some(key) = &retry_key
+        && let Some(accepted) = state.retry_keys.get(key).cloned()
+    {
+        state.record.replays += 1;
+        drop(state);
+        let mut r = line_error(
+            standin,
+            StatusCode::CONFLICT,
+            "The retry key is already accepted",
+        );
+        if let Ok(v) = HeaderValue::from_str(&accepted) {
+            r.headers_mut().insert("x-line-accepted-request-id", v);
+        }
+        return Err(Box::new(r));
+    }
+    if let Some(status) = state.failures.pop_front() {
+        drop(state);
+        let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let message = match status.as_u16() {
+            429 => "Too Many Requests",
+            500.. => "Internal server error",
+            _ => "The request was refused",
+        };
+        return Err(Box::new(line_error(standin, status, message)));
+    }
+    let friend = state.friends.get(&req.to).is_some_and(|f| f.following);
+    if friend && state.quota.is_some_and(|q| state.record.consumption >= q) {
+        drop(state);
+        return Err(Box::new(line_error(
+            standin,
+            StatusCode::TOO_MANY_REQUESTS,
+            "You have reached your monthly limit.",
+        )));
+    }
+    let request_id = standin.next_request_id();
+    if let Some(key) = &retry_key {
+        state.retry_keys.insert(key.clone(), request_id.clone());
+    }
+    // Messages to users who blocked the account are accepted and not counted (LINE's rule).
+    if friend {
+        state.record.consumption += 1;
+    }
+    let sent: Vec<Value> = (0..req.messages.len())
+        .map(|i| json!({"id": format!("{request_id}{i}"), "quoteToken": format!("q{request_id}{i}")}))
+        .collect();
+    state.record.pushes.push(RecordedPush {
+        request_id: request_id.clone(),
+        retry_key,
+        to: req.to,
+        messages: req.messages,
+    });
+    Ok((request_id, sent, state.latency))
+}
+
 pub(super) async fn push(
     State(standin): State<Arc<StandIn>>,
     headers: HeaderMap,
@@ -119,59 +182,14 @@ pub(super) async fn push(
                    "details": [{"message": "Size must be between 1 and 5", "property": "messages"}]}),
         );
     }
-    let mut state = standin.lock();
-    if let Some(key) = &retry_key
-        && let Some(accepted) = state.retry_keys.get(key).cloned()
-    {
-        state.record.replays += 1;
-        drop(state);
-        let mut r = line_error(
-            &standin,
-            StatusCode::CONFLICT,
-            "The retry key is already accepted",
-        );
-        if let Ok(v) = HeaderValue::from_str(&accepted) {
-            r.headers_mut().insert("x-line-accepted-request-id", v);
-        }
-        return r;
+    let (request_id, sent, latency) = match accept(&standin, retry_key, req) {
+        Ok(accepted) => accepted,
+        Err(r) => return *r,
+    };
+    // Accepted and recorded: a sender that dies now never hears it (`/standin/latency`).
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
     }
-    if let Some(status) = state.failures.pop_front() {
-        drop(state);
-        let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        let message = match status.as_u16() {
-            429 => "Too Many Requests",
-            500.. => "Internal server error",
-            _ => "The request was refused",
-        };
-        return line_error(&standin, status, message);
-    }
-    let friend = state.friends.get(&req.to).is_some_and(|f| f.following);
-    if friend && state.quota.is_some_and(|q| state.record.consumption >= q) {
-        drop(state);
-        return line_error(
-            &standin,
-            StatusCode::TOO_MANY_REQUESTS,
-            "You have reached your monthly limit.",
-        );
-    }
-    let request_id = standin.next_request_id();
-    if let Some(key) = &retry_key {
-        state.retry_keys.insert(key.clone(), request_id.clone());
-    }
-    // Messages to users who blocked the account are accepted and not counted (LINE's rule).
-    if friend {
-        state.record.consumption += 1;
-    }
-    let sent: Vec<Value> = (0..req.messages.len())
-        .map(|i| json!({"id": format!("{request_id}{i}"), "quoteToken": format!("q{request_id}{i}")}))
-        .collect();
-    state.record.pushes.push(RecordedPush {
-        request_id: request_id.clone(),
-        retry_key,
-        to: req.to,
-        messages: req.messages,
-    });
-    drop(state);
     let mut r = (StatusCode::OK, Json(json!({ "sentMessages": sent }))).into_response();
     if let Ok(v) = HeaderValue::from_str(&request_id) {
         r.headers_mut().insert("x-line-request-id", v);
@@ -279,6 +297,20 @@ pub(super) async fn set_quota(
     Json(q): Json<SetQuota>,
 ) -> StatusCode {
     standin.lock().quota = q.limit;
+    StatusCode::NO_CONTENT
+}
+
+/// `POST /standin/latency`: each accepted push is answered `ms` later.
+#[derive(Debug, Deserialize)]
+pub(super) struct SetLatency {
+    ms: u64,
+}
+
+pub(super) async fn set_latency(
+    State(standin): State<Arc<StandIn>>,
+    Json(l): Json<SetLatency>,
+) -> StatusCode {
+    standin.lock().latency = std::time::Duration::from_millis(l.ms.min(60_000));
     StatusCode::NO_CONTENT
 }
 

@@ -4,7 +4,8 @@
 //! LINE's documented request and response shapes, records what it accepted, can be told to
 //! fail, and sends signed webhooks. Its own endpoints are under `/standin/`.
 //!
-//! `POST /standin/outage {"on": true}` makes LINE's endpoints answer `500` until turned off.
+//! `POST /standin/outage {"on": true}` makes LINE's endpoints answer `500` until turned off;
+//! `POST /standin/latency {"ms": 50}` delays each accepted push's answer.
 
 pub mod login;
 pub mod messaging;
@@ -68,6 +69,9 @@ struct Held {
     failures: VecDeque<u16>,
     /// The month's limit; `None`: unlimited.
     quota: Option<u64>,
+    /// How long an accepted push waits before it is answered: the window in which a sender
+    /// that dies has had its message accepted without hearing so.
+    latency: std::time::Duration,
     record: Record,
 }
 
@@ -188,6 +192,7 @@ pub fn router(standin: Arc<StandIn>) -> Router {
         .route("/standin/outage", post(outage))
         .route("/standin/fail", post(m::fail))
         .route("/standin/quota", post(m::set_quota))
+        .route("/standin/latency", post(m::set_latency))
         .route("/standin/record", get(m::record))
         .route("/standin/webhooks", post(m::send_webhook))
         .route("/standin/health", get(health))

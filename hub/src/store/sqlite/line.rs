@@ -5,14 +5,19 @@ use rusqlite::{OptionalExtension, Transaction, params};
 
 use crate::store::StoreError;
 use crate::store::model::{Friendship, LineEvent, LineIntake};
+use crate::store::outbox::Greeting;
+
+use super::{outbox, signup};
 
 /// Stores one delivery: each event once; follow and unfollow set the friendship unless a later
-/// change is already held.
+/// change is already held; a new follow from a member writes `greeting` to the outbox.
 pub(crate) fn take(
     tx: &Transaction<'_>,
     events: &[LineEvent],
+    greeting: &Greeting,
     now: DateTime<Utc>,
 ) -> Result<LineIntake, StoreError> {
+    let at = now;
     let now = now.to_rfc3339();
     let mut tally = LineIntake::default();
     for e in events {
@@ -45,6 +50,9 @@ pub(crate) fn take(
              WHERE excluded.changed_at_ms >= line_friends.changed_at_ms",
         )?
         .execute(params![user, following, e.occurred_at_ms])?;
+        if following && let Some(member_id) = signup::member_of_line_user(tx, user)? {
+            outbox::greet(tx, greeting, &member_id, user, at)?;
+        }
     }
     Ok(tally)
 }

@@ -25,5 +25,6 @@ pub(super) fn counts(tx: &Transaction<'_>) -> Result<HubCounts, StoreError> {
         discrepancies: count("SELECT COUNT(*) FROM discrepancies")?,
         members: count("SELECT COUNT(*) FROM members")?,
         rule_set_version: count("SELECT MAX(version) FROM rule_sets")?,
+        messages: super::outbox::counts(tx)?,
     })
 }

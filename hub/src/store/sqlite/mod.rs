@@ -11,6 +11,7 @@ mod intake;
 mod line;
 mod members;
 mod metrics;
+mod outbox;
 mod review;
 mod schema;
 mod signup;
@@ -28,8 +29,8 @@ use tenpo_loyalty::{Date, RuleSet};
 use tenpo_protocol::sync::MemberSnapshot;
 
 use super::{
-    ChangesPage, Enrolled, Friendship, HubCounts, HubStore, LineEvent, LineIntake, PushOutcome,
-    StoreError, Terminal,
+    ChangesPage, Claim, Enrolled, Friendship, Greeting, HubCounts, HubStore, LineEvent, LineIntake,
+    MessageOutcome, MessageView, OutboxCounts, OutboxMessage, PushOutcome, StoreError, Terminal,
 };
 use crate::admin::{
     ConflictView, CouponReport, CouponRequest, DiscrepancyView, HeldAction, HeldView, ImportReport,
@@ -255,6 +256,14 @@ fn start(conn: &mut Connection, now: DateTime<Utc>) -> Result<(String, String), 
     }
     let run = hex::encode(crate::secrets::random_bytes::<8>()?);
     feed::record_run(&tx, &run, now)?;
+    let released = outbox::release_leases(&tx)?;
+    if released > 0 {
+        // Sent again with their retry keys: LINE answers 409 for any it had accepted.
+        tracing::info!(
+            released,
+            "messages claimed by the previous run are due again"
+        );
+    }
     tx.commit()?;
     Ok((epoch, run))
 }
@@ -526,9 +535,10 @@ impl HubStore for SqliteStore {
     fn line_events(
         &self,
         events: Vec<LineEvent>,
+        greeting: Greeting,
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<LineIntake, StoreError>> + Send {
-        self.blocking(move |inner| inner.write(|tx| line::take(tx, &events, now)))
+        self.blocking(move |inner| inner.write(|tx| line::take(tx, &events, &greeting, now)))
     }
 
     fn friendship(
@@ -536,6 +546,33 @@ impl HubStore for SqliteStore {
         line_user_id: String,
     ) -> impl Future<Output = Result<Option<Friendship>, StoreError>> + Send {
         self.blocking(move |inner| inner.read(|tx| line::friendship(tx, &line_user_id)))
+    }
+
+    fn claim_messages(
+        &self,
+        claim: Claim,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Vec<OutboxMessage>, StoreError>> + Send {
+        self.blocking(move |inner| inner.write(|tx| outbox::claim(tx, claim, now)))
+    }
+
+    fn finish_messages(
+        &self,
+        outcomes: Vec<(i64, MessageOutcome)>,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        self.blocking(move |inner| inner.write(|tx| outbox::finish(tx, &outcomes, now)))
+    }
+
+    fn outbox_counts(&self) -> impl Future<Output = Result<OutboxCounts, StoreError>> + Send {
+        self.blocking(move |inner| inner.read(outbox::counts))
+    }
+
+    fn member_messages(
+        &self,
+        member_id: String,
+    ) -> impl Future<Output = Result<Vec<MessageView>, StoreError>> + Send {
+        self.blocking(move |inner| inner.read(|tx| outbox::of_member(tx, &member_id)))
     }
 
     fn terminals(

@@ -225,6 +225,35 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         first_followed_at_ms INTEGER
     ) STRICT, WITHOUT ROWID;
     "#,
+    // The message outbox (docs/design.md §10): a message is a row written in the same
+    // transaction as its cause; senders claim rows (a lease), and `message_id` is LINE's
+    // `X-Line-Retry-Key` on every attempt, so a resend after a crash is never a second message.
+    // `dedupe_key` is what makes a cause write its message once (`welcome:<member>`).
+    r#"
+    CREATE TABLE messages (
+        id             INTEGER PRIMARY KEY,
+        message_id     TEXT NOT NULL UNIQUE,
+        dedupe_key     TEXT NOT NULL UNIQUE,
+        member_id      TEXT,
+        line_user_id   TEXT NOT NULL,
+        scenario       TEXT NOT NULL,
+        class          TEXT NOT NULL,
+        channel        TEXT NOT NULL,
+        action         TEXT NOT NULL,
+        body           TEXT NOT NULL,
+        -- pending | sending | sent | failed | unreachable | expired
+        state          TEXT NOT NULL,
+        attempts       INTEGER NOT NULL DEFAULT 0,
+        not_before_ms  INTEGER NOT NULL,
+        expires_at_ms  INTEGER,
+        lease_until_ms INTEGER,
+        last_error     TEXT,
+        request_id     TEXT,
+        created_at     TEXT NOT NULL,
+        sent_at        TEXT
+    ) STRICT;
+    CREATE INDEX messages_state ON messages(state, class, id);
+    "#,
 ];
 
 /// The schema version this binary writes.

@@ -7,7 +7,7 @@ use tenpo_loyalty::{MemberState, StampCard};
 use tenpo_protocol::signup::{SignupCompletion, SignupKind};
 use tenpo_protocol::sync::{Change, MemberSnapshot};
 
-use super::members;
+use super::{members, outbox};
 use crate::signup::{CardKey, CompleteSignup, Refusal, SignupRecord};
 use crate::store::StoreError;
 
@@ -58,7 +58,7 @@ fn new_number(tx: &Transaction<'_>) -> Result<String, StoreError> {
     }
 }
 
-fn member_of_line_user(
+pub(crate) fn member_of_line_user(
     tx: &Transaction<'_>,
     line_user: &str,
 ) -> Result<Option<String>, StoreError> {
@@ -207,6 +207,9 @@ pub(crate) fn complete(
         now_text
     ])?;
     members::log_change(tx, "signup", &signup_id)?;
+    if !existing {
+        outbox::greet(tx, &req.greeting, &member_id, &req.line_user_id, now)?;
+    }
     record(tx, &signup_id)?.ok_or_else(|| StoreError::Corrupt {
         what: "signup",
         detail: "not found after insert".into(),

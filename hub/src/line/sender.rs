@@ -1,0 +1,315 @@
+//! The outbox's LINE sender (docs/design.md §10): claims due rows, sends each with its UUID as
+//! `X-Line-Retry-Key`, and records LINE's answer.
+//!
+//! - **Exactly once.** A row is claimed with a lease before it is sent and finished after;
+//!   a sender that dies in between leaves it `sending`, and it is sent again with the same retry
+//!   key once the lease runs out (at once when the SQLite hub restarts): LINE answers `409` for a
+//!   key it accepted, which counts as sent.
+//! - **Under the configured rate** (a token bucket, `governor`) and **the month's quota**:
+//!   quota and consumption are read from LINE every minute; when less than the reserve is left,
+//!   only transactional rows are claimed, and nothing once it is used up.
+//! - **Failures**: `429` pauses the whole sender (growing back-off) and the row waits; `5xx` or
+//!   no answer retries the row with back-off; another `4xx` fails it with LINE's reason, kept.
+
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use governor::{DefaultDirectRateLimiter, Quota as Rate, RateLimiter};
+use tenpo_line::messaging::{ApiError, Message, MessagingClient, Pushed, Quota};
+use tenpo_support::Backoff;
+use tokio::sync::Notify;
+
+use crate::store::outbox::MessageAction;
+use crate::store::{Claim, HubStore, MessageOutcome, OutboxMessage};
+
+/// How the sender paces itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SenderSettings {
+    /// Requests to LINE per second at most (`[line] send_rate_per_second`).
+    pub rate_per_second: NonZeroU32,
+    /// When less than this share of the month's quota is left, marketing waits
+    /// (`[line] quota_reserve_percent`).
+    pub reserve_percent: u8,
+    /// Rows claimed at once: also the most requests in flight.
+    pub batch: u32,
+    /// How long a claim holds a row before another sender may take it.
+    pub lease: Duration,
+}
+
+impl Default for SenderSettings {
+    fn default() -> Self {
+        SenderSettings {
+            rate_per_second: NonZeroU32::new(100).unwrap_or(NonZeroU32::MIN),
+            reserve_percent: 10,
+            batch: 64,
+            lease: Duration::from_secs(60),
+        }
+    }
+}
+
+/// How often LINE is asked for the month's quota and consumption.
+const QUOTA_EVERY: Duration = Duration::from_secs(60);
+/// How long the sender sleeps with nothing due, unless woken.
+const IDLE: Duration = Duration::from_secs(1);
+
+/// Back-off of one row after `attempts` attempts that LINE could not take: 2 s doubling to
+/// 10 minutes.
+fn retry_delay(attempts: u32) -> Duration {
+    let factor = 1u32
+        .checked_shl(attempts.saturating_sub(1).min(20))
+        .unwrap_or(u32::MAX);
+    Duration::from_secs(2)
+        .saturating_mul(factor)
+        .min(Duration::from_secs(600))
+}
+
+/// What is left of the month's messages, as last read from LINE.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Left {
+    Unlimited,
+    /// This many of `limit` left.
+    Limited {
+        left: u64,
+        limit: u64,
+    },
+}
+
+/// The sender of one hub process.
+pub struct Sender<S> {
+    store: Arc<S>,
+    client: MessagingClient,
+    settings: SenderSettings,
+    wake: Arc<Notify>,
+    rate: Arc<DefaultDirectRateLimiter>,
+}
+
+impl<S> std::fmt::Debug for Sender<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sender")
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S: HubStore> Sender<S> {
+    /// `wake` is notified by whatever writes rows, so they go at once.
+    pub fn new(
+        store: Arc<S>,
+        client: MessagingClient,
+        settings: SenderSettings,
+        wake: Arc<Notify>,
+    ) -> Sender<S> {
+        // Bursts of at most a tenth of a second's worth: smooth, not a second's worth at once.
+        let burst = NonZeroU32::new(settings.rate_per_second.get() / 10).unwrap_or(NonZeroU32::MIN);
+        let rate = Arc::new(RateLimiter::direct(
+            Rate::per_second(settings.rate_per_second).allow_burst(burst),
+        ));
+        Sender {
+            store,
+            client,
+            settings,
+            wake,
+            rate,
+        }
+    }
+
+    /// Sends until the process ends. Errors are logged and waited out, never fatal: the rows
+    /// stay in the outbox.
+    pub async fn run(self) {
+        let mut left: Option<Left> = None;
+        let mut quota_read: Option<Instant> = None;
+        let mut paused = Backoff::new(Duration::from_secs(1), Duration::from_secs(60));
+        let mut store_trouble = Backoff::new(Duration::from_millis(200), Duration::from_secs(30));
+        loop {
+            if quota_read.is_none_or(|t| t.elapsed() >= QUOTA_EVERY) {
+                match self.read_quota().await {
+                    Ok(l) => left = Some(l),
+                    // The last reading stands; with none yet, send and let LINE say no.
+                    Err(e) => tracing::warn!(error = %e, "cannot read the month's LINE quota"),
+                }
+                quota_read = Some(Instant::now());
+            }
+            let (limit, transactional_only) = match left {
+                Some(Left::Limited { left: 0, .. }) => {
+                    // Used up: wait for the next reading (the month may turn).
+                    self.idle(QUOTA_EVERY).await;
+                    quota_read = None;
+                    continue;
+                }
+                Some(Left::Limited { left, limit }) => (
+                    u64::from(self.settings.batch).min(left) as u32,
+                    left.saturating_mul(100)
+                        < limit.saturating_mul(u64::from(self.settings.reserve_percent)),
+                ),
+                Some(Left::Unlimited) | None => (self.settings.batch, false),
+            };
+            let claim = Claim {
+                limit,
+                lease: chrono::Duration::from_std(self.settings.lease)
+                    .unwrap_or(chrono::Duration::seconds(60)),
+                transactional_only,
+            };
+            let claimed = match self.store.claim_messages(claim, Utc::now()).await {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot claim messages from the outbox");
+                    tokio::time::sleep(store_trouble.next_delay()).await;
+                    continue;
+                }
+            };
+            store_trouble.reset();
+            if claimed.is_empty() {
+                self.idle(IDLE).await;
+                continue;
+            }
+            let outcomes = self.send_all(claimed).await;
+            let sent = outcomes
+                .iter()
+                .filter(|(_, o)| matches!(o, Attempt::Sent(_)))
+                .count() as u64;
+            if let Some(Left::Limited { left: l, .. }) = &mut left {
+                *l = l.saturating_sub(sent);
+            }
+            let limited = outcomes.iter().any(|(_, o)| matches!(o, Attempt::Limited));
+            let finished: Vec<(i64, MessageOutcome)> = outcomes
+                .into_iter()
+                .map(|(m, a)| (m.id, a.into_outcome(&m)))
+                .collect();
+            // Rows not finished (the store failing) are sent again after their lease, with the
+            // same retry key: LINE answers 409 for those it has.
+            if let Err(e) = self.store.finish_messages(finished, Utc::now()).await {
+                tracing::error!(error = %e, "cannot record what LINE answered");
+            }
+            if limited {
+                let pause = paused.next_delay().max(Duration::from_secs(1));
+                tracing::warn!(
+                    pause_ms = pause.as_millis() as u64,
+                    "LINE answered 429: sending paused"
+                );
+                quota_read = None;
+                tokio::time::sleep(pause).await;
+            } else {
+                paused.reset();
+            }
+        }
+    }
+
+    async fn idle(&self, at_most: Duration) {
+        tokio::select! {
+            () = self.wake.notified() => {}
+            () = tokio::time::sleep(at_most) => {}
+        }
+    }
+
+    async fn read_quota(&self) -> Result<Left, ApiError> {
+        match self.client.quota().await? {
+            Quota::Unlimited => Ok(Left::Unlimited),
+            Quota::Limited(limit) => {
+                let used = self.client.consumption().await?;
+                Ok(Left::Limited {
+                    left: limit.saturating_sub(used),
+                    limit,
+                })
+            }
+        }
+    }
+
+    /// Sends a claimed batch, each request waiting for the rate, all in flight together.
+    async fn send_all(&self, claimed: Vec<OutboxMessage>) -> Vec<(OutboxMessage, Attempt)> {
+        let mut tasks = tokio::task::JoinSet::new();
+        for m in claimed {
+            let client = self.client.clone();
+            let rate = self.rate.clone();
+            tasks.spawn(async move {
+                rate.until_ready().await;
+                let attempt = attempt(&client, &m).await;
+                (m, attempt)
+            });
+        }
+        let mut done = Vec::new();
+        while let Some(joined) = tasks.join_next().await {
+            match joined {
+                Ok(pair) => done.push(pair),
+                // A panicking send is a bug; its row is sent again after the lease.
+                Err(e) => tracing::error!(error = %e, "a LINE send task failed"),
+            }
+        }
+        done
+    }
+}
+
+/// How one request went.
+#[derive(Debug)]
+enum Attempt {
+    Sent(Option<String>),
+    /// `429`: the row waits and the sender pauses.
+    Limited,
+    Again(String),
+    Refused(String),
+}
+
+impl Attempt {
+    fn into_outcome(self, m: &OutboxMessage) -> MessageOutcome {
+        let later = |d: Duration| Utc::now() + chrono::Duration::from_std(d).unwrap_or_default();
+        match self {
+            Attempt::Sent(request_id) => MessageOutcome::Sent { request_id },
+            Attempt::Limited => MessageOutcome::Retry {
+                not_before: later(Duration::from_secs(1)),
+                error: "LINE answered 429 (too many requests or the month's quota)".into(),
+            },
+            Attempt::Again(error) => MessageOutcome::Retry {
+                not_before: later(retry_delay(m.attempts)),
+                error,
+            },
+            Attempt::Refused(error) => MessageOutcome::Failed { error },
+        }
+    }
+}
+
+async fn attempt(client: &MessagingClient, m: &OutboxMessage) -> Attempt {
+    let result = match &m.action {
+        MessageAction::Push { messages_json } => {
+            let messages: Vec<Message> = match serde_json::from_str(messages_json) {
+                Ok(v) => v,
+                Err(e) => {
+                    return Attempt::Refused(format!("the stored message is unreadable: {e}"));
+                }
+            };
+            client
+                .push(&m.line_user_id, &messages, &m.message_id)
+                .await
+                .map(|p| match p {
+                    Pushed::Accepted { request_id } => request_id,
+                    Pushed::AlreadyAccepted {
+                        accepted_request_id,
+                    } => accepted_request_id,
+                })
+        }
+        MessageAction::LinkRichMenu { rich_menu_id } => client
+            .link_rich_menu(&m.line_user_id, rich_menu_id)
+            .await
+            .map(|()| None),
+    };
+    match result {
+        Ok(request_id) => Attempt::Sent(request_id),
+        Err(ApiError::RateLimited { .. }) => Attempt::Limited,
+        Err(e) if e.retryable() => Attempt::Again(e.to_string()),
+        Err(e) => Attempt::Refused(e.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_row_backs_off_from_two_seconds_to_ten_minutes() {
+        assert_eq!(retry_delay(1), Duration::from_secs(2));
+        assert_eq!(retry_delay(2), Duration::from_secs(4));
+        assert_eq!(retry_delay(5), Duration::from_secs(32));
+        assert_eq!(retry_delay(10), Duration::from_secs(600));
+        assert_eq!(retry_delay(u32::MAX), Duration::from_secs(600));
+    }
+}

@@ -1,0 +1,168 @@
+//! The message outbox in the store's language (docs/design.md §10): what a cause writes in its
+//! own transaction ([`NewMessage`]), what a sender claims ([`OutboxMessage`]) and what it reports
+//! back ([`MessageOutcome`]). The rows name LINE users, who are personal data: the types here
+//! never print them.
+
+use std::fmt;
+
+use chrono::{DateTime, Duration, Utc};
+
+/// Why a message is sent, which decides what waits when the month's quota runs short.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum MessageClass {
+    /// The member's own business (a welcome, a coupon issued): outside the caps, sent first.
+    Transactional,
+    /// The store's news: capped per member, waits when the quota is short.
+    Marketing,
+}
+
+impl MessageClass {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MessageClass::Transactional => "transactional",
+            MessageClass::Marketing => "marketing",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<MessageClass> {
+        match text {
+            "transactional" => Some(MessageClass::Transactional),
+            "marketing" => Some(MessageClass::Marketing),
+            _ => None,
+        }
+    }
+}
+
+/// What sending a row does at LINE.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MessageAction {
+    /// Push these LINE messages (a JSON array of 1 to 5 message objects).
+    Push { messages_json: String },
+    /// Link this rich menu to the user (the member menu).
+    LinkRichMenu { rich_menu_id: String },
+}
+
+impl MessageAction {
+    /// The action's name and body as the store keeps them.
+    pub fn to_parts(&self) -> (&'static str, &str) {
+        match self {
+            MessageAction::Push { messages_json } => ("push", messages_json),
+            MessageAction::LinkRichMenu { rich_menu_id } => ("link_rich_menu", rich_menu_id),
+        }
+    }
+
+    pub fn from_parts(action: &str, body: String) -> Option<MessageAction> {
+        match action {
+            "push" => Some(MessageAction::Push {
+                messages_json: body,
+            }),
+            "link_rich_menu" => Some(MessageAction::LinkRichMenu { rich_menu_id: body }),
+            _ => None,
+        }
+    }
+}
+
+/// A message a cause writes in its own transaction. Whom it goes to is the cause's business
+/// (the member's linked LINE user); the store adds the retry key and the state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewMessage {
+    /// The scenario that wrote it (`welcome`, `rich_menu`, …): reports and caps count by it.
+    pub scenario: String,
+    pub class: MessageClass,
+    pub action: MessageAction,
+    /// Not sent at all once this old: a welcome a week late is worse than none.
+    pub expires_after: Option<Duration>,
+}
+
+/// What a member who has just become reachable in LINE gets (a signup linking their LINE
+/// account, or a follow of the account by a member): the member rich menu, linked each time,
+/// and the welcome, written only if the member was never welcomed. `None`: nothing of that kind
+/// (no rich menu configured, or no access token to send with).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Greeting {
+    pub rich_menu: Option<NewMessage>,
+    pub welcome: Option<NewMessage>,
+}
+
+/// A row a sender has claimed: it holds it until its lease runs out.
+#[derive(Clone, PartialEq, Eq)]
+pub struct OutboxMessage {
+    pub id: i64,
+    /// The message's UUID: LINE's `X-Line-Retry-Key`, the same on every attempt.
+    pub message_id: String,
+    /// The recipient (personal data: never logged).
+    pub line_user_id: String,
+    pub scenario: String,
+    pub class: MessageClass,
+    pub action: MessageAction,
+    /// Attempts so far, this one included.
+    pub attempts: u32,
+}
+
+impl fmt::Debug for OutboxMessage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OutboxMessage")
+            .field("id", &self.id)
+            .field("message_id", &self.message_id)
+            .field("scenario", &self.scenario)
+            .field("class", &self.class)
+            .field("attempts", &self.attempts)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a sender asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Claim {
+    /// At most this many rows.
+    pub limit: u32,
+    /// Held this long; then another sender may take the row again (same retry key).
+    pub lease: Duration,
+    /// Only transactional rows: the month's quota is short.
+    pub transactional_only: bool,
+}
+
+/// How one attempt ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MessageOutcome {
+    /// LINE has it (first time, or `409`: accepted before).
+    Sent { request_id: Option<String> },
+    /// Try again from `not_before` (429, 5xx, no answer).
+    Retry {
+        not_before: DateTime<Utc>,
+        error: String,
+    },
+    /// LINE refused it for good (another 4xx): kept with LINE's reason, never retried.
+    Failed { error: String },
+}
+
+/// Rows per state, for `/metrics` and the operators.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct OutboxCounts {
+    /// Waiting to be sent (including rows waiting for the user to follow the account).
+    pub pending: u64,
+    /// Claimed by a sender now.
+    pub sending: u64,
+    pub sent: u64,
+    /// Refused by LINE for good.
+    pub failed: u64,
+    /// Not sent: the user blocked the account and no other channel reaches them.
+    pub unreachable: u64,
+    /// Not sent in time.
+    pub expired: u64,
+}
+
+/// One message as operators and the member's history see it (no recipient, no body).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct MessageView {
+    pub message_id: String,
+    pub scenario: String,
+    pub class: &'static str,
+    /// pending | sending | sent | failed | unreachable | expired
+    pub state: String,
+    pub attempts: u32,
+    /// Why the last attempt did not send it (LINE's reason and request id).
+    pub last_error: Option<String>,
+    pub created_at: String,
+    pub sent_at: Option<String>,
+}

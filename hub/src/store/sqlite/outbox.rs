@@ -1,0 +1,530 @@
+//! The message outbox in the SQLite store (docs/design.md §10): rows written by their causes'
+//! transactions, claimed by the sender with a lease, finished with LINE's answer.
+//!
+//! Only LINE users who follow the account are sent to: a row for a user the hub has not seen
+//! follow waits (a welcome written at signup goes once the follow arrives), and a row for a user
+//! who blocked the account is set `unreachable` when it comes due. Email, for members who chose
+//! it or blocked the account, is the seam [`reroute_blocked`] (the email channel itself comes
+//! with wishes and notifications).
+
+use chrono::{DateTime, Utc};
+use rusqlite::{Transaction, params};
+
+use crate::store::StoreError;
+use crate::store::outbox::{
+    Claim, Greeting, MessageAction, MessageClass, MessageOutcome, MessageView, NewMessage,
+    OutboxCounts, OutboxMessage,
+};
+
+/// Writes `message` for `line_user_id` unless a message with `dedupe_key` was ever written.
+/// Answers whether it was written.
+pub(crate) fn enqueue(
+    tx: &Transaction<'_>,
+    dedupe_key: &str,
+    member_id: Option<&str>,
+    line_user_id: &str,
+    message: &NewMessage,
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let (action, body) = message.action.to_parts();
+    let now_ms = now.timestamp_millis();
+    let expires = message
+        .expires_after
+        .map(|d| now_ms.saturating_add(d.num_milliseconds()));
+    let written = tx
+        .prepare_cached(
+            "INSERT OR IGNORE INTO messages
+                 (message_id, dedupe_key, member_id, line_user_id, scenario, class, channel,
+                  action, body, state, not_before_ms, expires_at_ms, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'line', ?7, ?8, 'pending', ?9, ?10, ?11)",
+        )?
+        .execute(params![
+            uuid::Uuid::now_v7().to_string(),
+            dedupe_key,
+            member_id,
+            line_user_id,
+            message.scenario,
+            message.class.as_str(),
+            action,
+            body,
+            now_ms,
+            expires,
+            now.to_rfc3339(),
+        ])?;
+    Ok(written == 1)
+}
+
+/// Greets a member who has just become reachable in LINE: the rich menu (once per member and
+/// menu: LINE keeps a user's menu across a block and unblock) and the welcome (once per member,
+/// ever).
+pub(crate) fn greet(
+    tx: &Transaction<'_>,
+    greeting: &Greeting,
+    member_id: &str,
+    line_user_id: &str,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    if let Some(menu) = &greeting.rich_menu {
+        let key = match &menu.action {
+            MessageAction::LinkRichMenu { rich_menu_id } => {
+                format!("rich_menu:{member_id}:{rich_menu_id}")
+            }
+            MessageAction::Push { .. } => format!("rich_menu:{member_id}"),
+        };
+        enqueue(tx, &key, Some(member_id), line_user_id, menu, now)?;
+    }
+    if let Some(welcome) = &greeting.welcome {
+        let key = format!("welcome:{member_id}");
+        enqueue(tx, &key, Some(member_id), line_user_id, welcome, now)?;
+    }
+    Ok(())
+}
+
+/// Rows that came due for users who blocked the account: no LINE message reaches them. This is
+/// where email takes over for members who chose or allow it (the wishes and notifications
+/// issue); until then they are set `unreachable`, with the reason.
+fn reroute_blocked(tx: &Transaction<'_>, now_ms: i64) -> Result<(), StoreError> {
+    tx.prepare_cached(
+        "UPDATE messages SET state = 'unreachable', lease_until_ms = NULL,
+             last_error = 'the LINE user has blocked the official account'
+         WHERE state = 'pending' AND channel = 'line' AND not_before_ms <= ?1
+           AND line_user_id IN (SELECT line_user_id FROM line_friends WHERE following = 0)",
+    )?
+    .execute([now_ms])?;
+    Ok(())
+}
+
+/// Claims up to `claim.limit` due rows for users who follow the account, transactional first,
+/// oldest first; each is leased until `now + claim.lease` and its attempt counted. A row whose
+/// lease ran out (its sender died) is due again, with the same retry key.
+pub(crate) fn claim(
+    tx: &Transaction<'_>,
+    claim: Claim,
+    now: DateTime<Utc>,
+) -> Result<Vec<OutboxMessage>, StoreError> {
+    let now_ms = now.timestamp_millis();
+    tx.prepare_cached(
+        "UPDATE messages SET state = 'expired', lease_until_ms = NULL
+         WHERE state = 'pending' AND expires_at_ms <= ?1",
+    )?
+    .execute([now_ms])?;
+    reroute_blocked(tx, now_ms)?;
+    // A lease that ran out: its sender died or hung. Due again, with the same retry key.
+    tx.prepare_cached(
+        "UPDATE messages SET state = 'pending', lease_until_ms = NULL
+         WHERE state = 'sending' AND lease_until_ms <= ?1",
+    )?
+    .execute([now_ms])?;
+    let mut claimed = due(tx, MessageClass::Transactional, now_ms, claim.limit)?;
+    let room = claim
+        .limit
+        .saturating_sub(u32::try_from(claimed.len()).unwrap_or(u32::MAX));
+    if !claim.transactional_only && room > 0 {
+        claimed.extend(due(tx, MessageClass::Marketing, now_ms, room)?);
+    }
+    let lease_until = now_ms.saturating_add(claim.lease.num_milliseconds());
+    let mut lease = tx.prepare_cached(
+        "UPDATE messages SET state = 'sending', attempts = attempts + 1, lease_until_ms = ?2
+         WHERE id = ?1",
+    )?;
+    for m in &claimed {
+        lease.execute(params![m.id, lease_until])?;
+    }
+    Ok(claimed)
+}
+
+/// Up to `limit` due rows of one class for users who follow the account, oldest first (the
+/// index `messages_state` walks them in order).
+fn due(
+    tx: &Transaction<'_>,
+    class: MessageClass,
+    now_ms: i64,
+    limit: u32,
+) -> Result<Vec<OutboxMessage>, StoreError> {
+    let mut select = tx.prepare_cached(
+        "SELECT m.id, m.message_id, m.line_user_id, m.scenario, m.action, m.body, m.attempts
+         FROM messages m JOIN line_friends f
+              ON f.line_user_id = m.line_user_id AND f.following = 1
+         WHERE m.state = 'pending' AND m.class = ?1 AND m.channel = 'line'
+           AND m.not_before_ms <= ?2
+         ORDER BY m.id
+         LIMIT ?3",
+    )?;
+    let rows = select.query_map(params![class.as_str(), now_ms, limit], |r| {
+        Ok((
+            r.get::<_, i64>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, String>(2)?,
+            r.get::<_, String>(3)?,
+            r.get::<_, String>(4)?,
+            r.get::<_, String>(5)?,
+            r.get::<_, i64>(6)?,
+        ))
+    })?;
+    let mut due = Vec::new();
+    for row in rows {
+        let (id, message_id, line_user_id, scenario, action, body, attempts) = row?;
+        let action =
+            MessageAction::from_parts(&action, body).ok_or_else(|| StoreError::Corrupt {
+                what: "message action",
+                detail: format!("message {id}: {action}"),
+            })?;
+        due.push(OutboxMessage {
+            id,
+            message_id,
+            line_user_id,
+            scenario,
+            class,
+            action,
+            attempts: u32::try_from(attempts.saturating_add(1)).unwrap_or(u32::MAX),
+        });
+    }
+    Ok(due)
+}
+
+/// Records how each claimed row's attempt ended. A row no longer `sending` (another sender took
+/// it after the lease ran out and finished it) is left as it is.
+pub(crate) fn finish(
+    tx: &Transaction<'_>,
+    outcomes: &[(i64, MessageOutcome)],
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let now_text = now.to_rfc3339();
+    for (id, outcome) in outcomes {
+        match outcome {
+            MessageOutcome::Sent { request_id } => tx
+                .prepare_cached(
+                    "UPDATE messages SET state = 'sent', sent_at = ?2, request_id = ?3,
+                         lease_until_ms = NULL, last_error = NULL
+                     WHERE id = ?1 AND state = 'sending'",
+                )?
+                .execute(params![id, now_text, request_id])?,
+            MessageOutcome::Retry { not_before, error } => tx
+                .prepare_cached(
+                    "UPDATE messages SET state = 'pending', not_before_ms = ?2, last_error = ?3,
+                         lease_until_ms = NULL
+                     WHERE id = ?1 AND state = 'sending'",
+                )?
+                .execute(params![id, not_before.timestamp_millis(), error])?,
+            MessageOutcome::Failed { error } => tx
+                .prepare_cached(
+                    "UPDATE messages SET state = 'failed', last_error = ?2, lease_until_ms = NULL
+                     WHERE id = ?1 AND state = 'sending'",
+                )?
+                .execute(params![id, error])?,
+        };
+    }
+    Ok(())
+}
+
+/// Rows claimed by a hub process that is gone. SQLite's store is one process (the database is
+/// locked to it), so at its start no other sender can hold a lease: every `sending` row is due.
+pub(crate) fn release_leases(tx: &Transaction<'_>) -> Result<usize, StoreError> {
+    Ok(tx.execute(
+        "UPDATE messages SET state = 'pending', lease_until_ms = NULL WHERE state = 'sending'",
+        [],
+    )?)
+}
+
+/// Rows per state.
+pub(crate) fn counts(tx: &Transaction<'_>) -> Result<OutboxCounts, StoreError> {
+    let mut counts = OutboxCounts::default();
+    let mut stmt = tx.prepare_cached("SELECT state, COUNT(*) FROM messages GROUP BY state")?;
+    let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
+    for row in rows {
+        let (state, n) = row?;
+        let n = n.unsigned_abs();
+        match state.as_str() {
+            "pending" => counts.pending = n,
+            "sending" => counts.sending = n,
+            "sent" => counts.sent = n,
+            "failed" => counts.failed = n,
+            "unreachable" => counts.unreachable = n,
+            "expired" => counts.expired = n,
+            other => {
+                return Err(StoreError::Corrupt {
+                    what: "message state",
+                    detail: other.to_owned(),
+                });
+            }
+        }
+    }
+    Ok(counts)
+}
+
+/// A member's messages, oldest first.
+pub(crate) fn of_member(
+    tx: &Transaction<'_>,
+    member_id: &str,
+) -> Result<Vec<MessageView>, StoreError> {
+    let mut stmt = tx.prepare_cached(
+        "SELECT message_id, scenario, class, state, attempts, last_error, created_at, sent_at
+         FROM messages WHERE member_id = ?1 ORDER BY id",
+    )?;
+    let rows = stmt.query_map([member_id], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, String>(2)?,
+            r.get::<_, String>(3)?,
+            r.get::<_, i64>(4)?,
+            r.get::<_, Option<String>>(5)?,
+            r.get::<_, String>(6)?,
+            r.get::<_, Option<String>>(7)?,
+        ))
+    })?;
+    let mut views = Vec::new();
+    for row in rows {
+        let (message_id, scenario, class, state, attempts, last_error, created_at, sent_at) = row?;
+        let class = MessageClass::parse(&class)
+            .ok_or_else(|| StoreError::Corrupt {
+                what: "message class",
+                detail: class.clone(),
+            })?
+            .as_str();
+        views.push(MessageView {
+            message_id,
+            scenario,
+            class,
+            state,
+            attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
+            last_error,
+            created_at,
+            sent_at,
+        });
+    }
+    Ok(views)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use chrono::{Duration, TimeZone};
+    use rusqlite::Connection;
+
+    use super::*;
+
+    fn db() -> Connection {
+        let mut conn = Connection::open_in_memory().unwrap();
+        super::super::schema::migrate(&mut conn).unwrap();
+        conn
+    }
+
+    fn at(secs: i64) -> DateTime<Utc> {
+        Utc.timestamp_opt(1_800_000_000 + secs, 0).unwrap()
+    }
+
+    fn message(class: MessageClass, expires: Option<Duration>) -> NewMessage {
+        NewMessage {
+            scenario: "test".into(),
+            class,
+            action: MessageAction::Push {
+                messages_json: r#"[{"type":"text","text":"hi"}]"#.into(),
+            },
+            expires_after: expires,
+        }
+    }
+
+    fn follow(tx: &Transaction<'_>, user: &str, following: bool) {
+        tx.execute(
+            "INSERT INTO line_friends (line_user_id, following, changed_at_ms) VALUES (?1, ?2, 1)
+             ON CONFLICT (line_user_id) DO UPDATE SET following = excluded.following",
+            params![user, following],
+        )
+        .unwrap();
+    }
+
+    fn claim_now(
+        tx: &Transaction<'_>,
+        limit: u32,
+        transactional_only: bool,
+        now: DateTime<Utc>,
+    ) -> Vec<String> {
+        let c = Claim {
+            limit,
+            lease: Duration::seconds(60),
+            transactional_only,
+        };
+        claim(tx, c, now)
+            .unwrap()
+            .into_iter()
+            .map(|m| m.line_user_id)
+            .collect()
+    }
+
+    fn state_of(tx: &Transaction<'_>, user: &str) -> String {
+        tx.query_row(
+            "SELECT state FROM messages WHERE line_user_id = ?1",
+            [user],
+            |r| r.get(0),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn a_cause_writes_its_message_once() {
+        let mut conn = db();
+        let tx = conn.transaction().unwrap();
+        let m = message(MessageClass::Transactional, None);
+        assert!(enqueue(&tx, "welcome:m1", Some("m1"), "Ua", &m, at(0)).unwrap());
+        assert!(!enqueue(&tx, "welcome:m1", Some("m1"), "Ua", &m, at(5)).unwrap());
+        assert_eq!(counts(&tx).unwrap().pending, 1);
+    }
+
+    #[test]
+    fn transactional_goes_first_and_alone_when_the_quota_is_short() {
+        let mut conn = db();
+        let tx = conn.transaction().unwrap();
+        for (key, user, class) in [
+            ("a", "Umarketing1", MessageClass::Marketing),
+            ("b", "Utransactional", MessageClass::Transactional),
+            ("c", "Umarketing2", MessageClass::Marketing),
+        ] {
+            follow(&tx, user, true);
+            enqueue(&tx, key, None, user, &message(class, None), at(0)).unwrap();
+        }
+        assert_eq!(claim_now(&tx, 10, true, at(1)), ["Utransactional"]);
+        assert_eq!(claim_now(&tx, 1, false, at(1)), ["Umarketing1"]);
+        assert_eq!(claim_now(&tx, 10, false, at(1)), ["Umarketing2"]);
+        assert!(
+            claim_now(&tx, 10, false, at(1)).is_empty(),
+            "all are leased"
+        );
+    }
+
+    #[test]
+    fn only_followers_are_sent_to_and_a_blocked_user_is_unreachable() {
+        let mut conn = db();
+        let tx = conn.transaction().unwrap();
+        let m = message(MessageClass::Transactional, None);
+        enqueue(&tx, "never-followed", None, "Unew", &m, at(0)).unwrap();
+        enqueue(&tx, "blocked", None, "Ublocked", &m, at(0)).unwrap();
+        follow(&tx, "Ublocked", false);
+        assert!(claim_now(&tx, 10, false, at(1)).is_empty());
+        assert_eq!(state_of(&tx, "Unew"), "pending", "waits for the follow");
+        assert_eq!(state_of(&tx, "Ublocked"), "unreachable");
+        follow(&tx, "Unew", true);
+        follow(&tx, "Ublocked", true);
+        assert_eq!(
+            claim_now(&tx, 10, false, at(2)),
+            ["Unew"],
+            "unreachable stays so"
+        );
+    }
+
+    #[test]
+    fn a_lapsed_lease_is_claimed_again_with_the_same_retry_key() {
+        let mut conn = db();
+        let tx = conn.transaction().unwrap();
+        follow(&tx, "Ua", true);
+        enqueue(
+            &tx,
+            "k",
+            None,
+            "Ua",
+            &message(MessageClass::Transactional, None),
+            at(0),
+        )
+        .unwrap();
+        let c = Claim {
+            limit: 10,
+            lease: Duration::seconds(60),
+            transactional_only: false,
+        };
+        let first = claim(&tx, c, at(1)).unwrap();
+        assert!(claim(&tx, c, at(60)).unwrap().is_empty(), "still leased");
+        let again = claim(&tx, c, at(61)).unwrap();
+        assert_eq!(again.len(), 1);
+        assert_eq!(again[0].message_id, first[0].message_id);
+        assert_eq!(again[0].attempts, 2);
+        // The first sender finishing late changes nothing the second one holds... both say sent.
+        finish(
+            &tx,
+            &[(
+                first[0].id,
+                MessageOutcome::Sent {
+                    request_id: Some("r1".into()),
+                },
+            )],
+            at(62),
+        )
+        .unwrap();
+        finish(
+            &tx,
+            &[(
+                again[0].id,
+                MessageOutcome::Failed {
+                    error: "late".into(),
+                },
+            )],
+            at(63),
+        )
+        .unwrap();
+        assert_eq!(
+            state_of(&tx, "Ua"),
+            "sent",
+            "a finished row is not finished again"
+        );
+        assert!(claim(&tx, c, at(999)).unwrap().is_empty());
+    }
+
+    #[test]
+    fn retry_waits_its_time_failed_stays_and_a_late_welcome_expires() {
+        let mut conn = db();
+        let tx = conn.transaction().unwrap();
+        // Ulate has not followed yet: its welcome waits, and is too old by the time they do.
+        for user in ["Uretry", "Ufail"] {
+            follow(&tx, user, true);
+        }
+        let m = message(MessageClass::Transactional, Some(Duration::seconds(100)));
+        enqueue(&tx, "r", None, "Uretry", &m, at(0)).unwrap();
+        enqueue(&tx, "f", None, "Ufail", &m, at(0)).unwrap();
+        enqueue(&tx, "l", None, "Ulate", &m, at(0)).unwrap();
+        let c = Claim {
+            limit: 10,
+            lease: Duration::seconds(60),
+            transactional_only: false,
+        };
+        let claimed = claim(&tx, c, at(1)).unwrap();
+        assert_eq!(claimed.len(), 2);
+        let id = |u: &str| claimed.iter().find(|m| m.line_user_id == u).unwrap().id;
+        finish(
+            &tx,
+            &[
+                (
+                    id("Uretry"),
+                    MessageOutcome::Retry {
+                        not_before: at(30),
+                        error: "HTTP 500".into(),
+                    },
+                ),
+                (
+                    id("Ufail"),
+                    MessageOutcome::Failed {
+                        error: "LINE refused (400)".into(),
+                    },
+                ),
+            ],
+            at(2),
+        )
+        .unwrap();
+        assert!(
+            claim(&tx, c, at(29)).unwrap().is_empty(),
+            "not before its time"
+        );
+        let again = claim(&tx, c, at(30)).unwrap();
+        assert_eq!(again.len(), 1);
+        finish(
+            &tx,
+            &[(again[0].id, MessageOutcome::Sent { request_id: None })],
+            at(31),
+        )
+        .unwrap();
+        follow(&tx, "Ulate", true);
+        assert!(claim(&tx, c, at(101)).unwrap().is_empty());
+        assert_eq!(state_of(&tx, "Ulate"), "expired");
+        assert_eq!(state_of(&tx, "Ufail"), "failed");
+        let n = counts(&tx).unwrap();
+        assert_eq!((n.sent, n.failed, n.expired), (1, 1, 1));
+    }
+}
