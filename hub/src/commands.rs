@@ -347,6 +347,53 @@ pub async fn held_decide(
 
 /// `tenpo-hub events --terminal T`: a terminal's events as the hub holds them.
 /// `tenpo-hub terminals`: every enrolled terminal, one line each.
+pub async fn preview_message(
+    hub: &HubArgs,
+    scenario: &str,
+    member: &str,
+    json: bool,
+) -> Result<()> {
+    let preview = client(hub)?.preview_message(member, scenario).await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&preview)?);
+        return Ok(());
+    }
+    println!(
+        "{} ({}, in {}):",
+        preview.scenario, preview.class, preview.language
+    );
+    for m in &preview.messages {
+        // A text message's text, or a Flex bubble's texts and its button.
+        let mut lines = Vec::new();
+        if let Some(t) = m["text"].as_str() {
+            lines.push(t.to_owned());
+        }
+        for part in m["contents"]["body"]["contents"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            if let Some(t) = part["text"].as_str() {
+                lines.push(t.to_owned());
+            }
+        }
+        for b in m["contents"]["footer"]["contents"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            let a = &b["action"];
+            if let (Some(label), Some(uri)) = (a["label"].as_str(), a["uri"].as_str()) {
+                lines.push(format!("[{label}] → {uri}"));
+            }
+        }
+        for l in lines {
+            println!("  {l}");
+        }
+    }
+    Ok(())
+}
+
 pub async fn terminals(hub: &HubArgs, json: bool) -> Result<()> {
     let all = client(hub)?.all_terminals().await?;
     if json {

@@ -43,6 +43,9 @@ pub struct FileConfig {
     /// When a till's outcome is held for review (the `[review]` table).
     #[serde(default)]
     pub review: ReviewSection,
+    /// Which messages members get (the `[scenarios]` table).
+    #[serde(default)]
+    pub scenarios: crate::scenarios::config::ScenariosSection,
 }
 
 /// The `[review]` table: how far a till's outcome may exceed the hub's own evaluation of the
@@ -138,6 +141,7 @@ pub struct Settings {
     /// The official account (the Messaging API channel).
     pub messaging: crate::line::MessagingSettings,
     pub review: crate::review::ReviewLimits,
+    pub scenarios: crate::scenarios::ScenarioSettings,
 }
 
 /// A setting that cannot be used, naming it (shared with the agent: `tenpo_support::config`).
@@ -207,6 +211,7 @@ impl Settings {
             path.map(|p| tenpo_support::config::read_secret_file(what, &p))
                 .transpose()
         };
+        let scenarios = crate::scenarios::config::resolve(file.scenarios)?;
         let messaging = crate::line::MessagingSettings {
             channel_secret: secret(
                 "LINE channel secret",
@@ -245,6 +250,9 @@ impl Settings {
                 crate::line::sender::SenderSettings {
                     rate_per_second,
                     reserve_percent,
+                    marketing_per_week: scenarios.marketing_per_week,
+                    quiet_hours: scenarios.quiet_hours,
+                    time_zone,
                     ..defaults
                 }
             },
@@ -278,6 +286,7 @@ impl Settings {
         }
         Ok(Settings {
             review,
+            scenarios,
             line,
             messaging,
             data_dir: args

@@ -6,7 +6,9 @@
 //! - [`intake`] and [`apply`]: what a push and an event mean, shared by every backend.
 //! - [`admin`]: the reference hub's administration (wire types, endpoints, the client the
 //!   `tenpo-hub` admin commands use).
-//! - [`line`]: the official LINE account: its webhook and each LINE user's friendship.
+//! - [`line`]: the official LINE account: its webhook, each LINE user's friendship, and the
+//!   sender of the message outbox.
+//! - [`scenarios`]: which messages a member gets, and when, in their language.
 
 pub mod admin;
 pub mod api;
@@ -17,6 +19,7 @@ pub mod import;
 pub mod intake;
 pub mod line;
 pub mod review;
+pub mod scenarios;
 pub mod secrets;
 pub mod signup;
 pub mod store;

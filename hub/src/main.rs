@@ -119,6 +119,19 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// What a scenario's LINE message would say to a member now, in their language (nothing is
+    /// sent): welcome, tier_progress, points_expiring, birthday or stamp_card_full.
+    PreviewMessage {
+        #[command(flatten)]
+        hub: HubArgs,
+        scenario: String,
+        /// The member's card code or member number.
+        #[arg(long)]
+        member: String,
+        /// Print the LINE message objects as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// The enrolled terminals: store, events held, how far each is applied, latest arrival.
     Terminals {
         #[command(flatten)]
@@ -297,6 +310,12 @@ async fn admin(command: Command) -> Result<()> {
         Command::Discrepancies { hub, json } => c::discrepancies(&hub, json).await,
         Command::Held { hub, open, json } => c::held(&hub, open, json).await,
         Command::Terminals { hub, json } => c::terminals(&hub, json).await,
+        Command::PreviewMessage {
+            hub,
+            scenario,
+            member,
+            json,
+        } => c::preview_message(&hub, &scenario, &member, json).await,
         Command::Events {
             hub,
             terminal,

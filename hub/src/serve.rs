@@ -33,10 +33,14 @@ pub async fn run(settings: Settings) -> Result<()> {
         }
         None => tracing::info!("signup with LINE off: set [line] channel_id to enable it"),
     }
-    state.line = Arc::new(
+    let mut account =
         tenpo_hub::line::OfficialAccount::new(settings.messaging.clone(), &settings.line.api_base)
-            .context("setting up the official LINE account")?,
-    );
+            .context("setting up the official LINE account")?;
+    let scenarios = Arc::new(tenpo_hub::scenarios::Scenarios {
+        settings: settings.scenarios.clone(),
+    });
+    account.scenarios = scenarios.clone();
+    state.line = Arc::new(account);
     match &state.line.client {
         Some(client) => {
             let sender = tenpo_hub::line::sender::Sender::new(
@@ -46,12 +50,23 @@ pub async fn run(settings: Settings) -> Result<()> {
                 state.line.outbox_written.clone(),
             );
             tokio::spawn(sender.run());
+            // Causes write their scenarios' messages only when they can be sent.
+            state.store.set_planner(scenarios.clone());
             tracing::info!(
                 rate_per_second = settings.messaging.sender.rate_per_second.get(),
                 "LINE messages: the outbox is sent"
             );
         }
         None => tracing::info!("LINE messages off: set [line] access_token_file to send them"),
+    }
+    if state.line.client.is_some() || settings.scenarios.birthday.is_some() {
+        // The daily scan: the birthday month's coupons (with or without LINE) and the
+        // messages of the day.
+        tokio::spawn(tenpo_hub::scenarios::daily::schedule(
+            state.store.clone(),
+            settings.scenarios.clone(),
+            settings.time_zone,
+        ));
     }
     if settings.messaging.channel_secret.is_some() {
         tracing::info!("LINE webhook enabled at /line/webhook");

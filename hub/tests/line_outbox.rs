@@ -7,137 +7,13 @@
 
 mod common;
 
-use std::num::NonZeroU32;
-use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::{Value, json};
-use tenpo_hub::line::sender::{Sender, SenderSettings};
-use tenpo_hub::line::{MessagingSettings, OfficialAccount};
-use tenpo_hub::signup::{LineSettings, SignupService};
+use serde_json::json;
+use tenpo_hub::scenarios::ScenarioSettings;
 use tenpo_hub::store::{HubStore, MessageView};
-use tenpo_line::standin::{MessagingChannel, Record, StandIn, router};
 
-use common::{Hub, Till};
-
-const CHANNEL: &str = "1234567890";
-const SECRET: &str = "0123456789abcdef0123456789abcdef";
-const TOKEN: &str = "messaging-access-token";
-const MENU: &str = "richmenu-88c05ef6921ae53f8b58a25f3a65faf7";
-
-struct World {
-    hub: Hub,
-    till: Till,
-    standin: Arc<StandIn>,
-    standin_url: String,
-}
-
-async fn world() -> World {
-    let standin = Arc::new(
-        StandIn::new([(CHANNEL.to_owned(), "login-secret".to_owned())]).with_messaging(
-            MessagingChannel {
-                access_token: TOKEN.into(),
-                channel_secret: SECRET.into(),
-                bot_user_id: "U00000000000000000000000000000b07".into(),
-            },
-        ),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let standin_url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(axum::serve(listener, router(standin.clone())).into_future());
-    let settings = MessagingSettings {
-        channel_secret: Some(SECRET.into()),
-        access_token: Some(TOKEN.into()),
-        member_rich_menu_id: Some(MENU.into()),
-        sender: SenderSettings {
-            rate_per_second: NonZeroU32::new(1000).unwrap(),
-            ..SenderSettings::default()
-        },
-    };
-    let account = Arc::new(OfficialAccount::new(settings.clone(), &standin_url).unwrap());
-    let (api, line) = (standin_url.clone(), account.clone());
-    let hub = common::start_with(tempfile::tempdir().unwrap(), move |state| {
-        state.signup = Arc::new(
-            SignupService::new(LineSettings {
-                channel_id: Some(CHANNEL.into()),
-                liff_id: Some("1234567890-AbCdEfGh".into()),
-                api_base: api,
-                welcome_stamps: 1,
-            })
-            .unwrap(),
-        );
-        state.line = line;
-    })
-    .await;
-    let sender = Sender::new(
-        hub.store.clone(),
-        account.client.clone().unwrap(),
-        settings.sender,
-        account.outbox_written.clone(),
-    );
-    tokio::spawn(sender.run());
-    hub.load_demo_rules().await;
-    let till = hub.enroll("shibuya-01").await;
-    World {
-        hub,
-        till,
-        standin,
-        standin_url,
-    }
-}
-
-impl World {
-    /// `user` signs up at the kiosk with LINE; their member id.
-    async fn sign_up(&self, user: &str) -> String {
-        common::sign_up_with_line(&self.hub, &self.till, &self.standin, CHANNEL, user).await
-    }
-
-    /// LINE delivers these events (follow and unfollow also change the stand-in's friends).
-    async fn deliver(&self, events: Vec<Value>) {
-        let status = common::deliver_webhook(&self.standin_url, &self.hub, events).await;
-        assert_eq!(status, 200);
-    }
-
-    async fn fail_next(&self, status: u16, count: usize) {
-        let r = reqwest::Client::new()
-            .post(format!("{}/standin/fail", self.standin_url))
-            .json(&json!({"status": status, "count": count}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 204);
-    }
-
-    async fn messages(&self, member_id: &str) -> Vec<MessageView> {
-        self.hub
-            .store
-            .member_messages(member_id.into())
-            .await
-            .unwrap()
-    }
-
-    /// Waits (bounded) until `done` holds of the member's messages; they are answered.
-    async fn until(
-        &self,
-        member_id: &str,
-        what: &str,
-        done: impl Fn(&[MessageView]) -> bool,
-    ) -> Vec<MessageView> {
-        for _ in 0..200 {
-            let m = self.messages(member_id).await;
-            if done(&m) {
-                return m;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("{what}: {:#?}", self.messages(member_id).await);
-    }
-
-    fn pushes_to(&self, user: &str) -> Vec<tenpo_line::standin::RecordedPush> {
-        let record: Record = self.standin.record();
-        record.pushes.into_iter().filter(|p| p.to == user).collect()
-    }
-}
+use common::line::{MENU, world};
 
 fn states(m: &[MessageView]) -> Vec<(&str, &str)> {
     m.iter()
@@ -153,7 +29,7 @@ fn all_done(m: &[MessageView]) -> bool {
 
 #[tokio::test]
 async fn a_signup_is_welcomed_once_it_follows_and_never_twice() {
-    let w = world().await;
+    let w = world(ScenarioSettings::default(), 1).await;
     let alice = "U4af4980629000000000000000000a11c";
     let member = w.sign_up(alice).await;
     // Written with the signup; held until LINE says Alice follows the account.
@@ -223,7 +99,7 @@ async fn a_signup_is_welcomed_once_it_follows_and_never_twice() {
 
 #[tokio::test]
 async fn nobody_who_blocked_the_account_is_sent_to() {
-    let w = world().await;
+    let w = world(ScenarioSettings::default(), 1).await;
     let bob = "U4af4980629000000000000000000b0b0";
     let member = w.sign_up(bob).await;
     // Bob followed and blocked before the hub sent anything.
@@ -244,7 +120,7 @@ async fn nobody_who_blocked_the_account_is_sent_to() {
 
 #[tokio::test]
 async fn lines_failures_are_retried_or_kept_with_its_reason() {
-    let w = world().await;
+    let w = world(ScenarioSettings::default(), 1).await;
     // 500, then 429: both retried, and the welcome arrives once.
     w.fail_next(500, 1).await;
     w.fail_next(429, 1).await;
@@ -287,7 +163,7 @@ async fn lines_failures_are_retried_or_kept_with_its_reason() {
 
 #[tokio::test]
 async fn a_used_up_quota_sends_nothing_and_keeps_the_message() {
-    let w = world().await;
+    let w = world(ScenarioSettings::default(), 1).await;
     let set_quota = |limit: Option<u64>| {
         let url = format!("{}/standin/quota", w.standin_url);
         async move {

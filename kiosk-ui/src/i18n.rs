@@ -194,26 +194,8 @@ fn pair(msg: Msg) -> (&'static str, &'static str) {
     }
 }
 
-/// Yen with thousands separators: `¥12,345`.
-pub fn yen(amount: i64) -> String {
-    format!("¥{}", group(amount))
-}
-
-/// An integer with thousands separators.
-pub fn group(n: i64) -> String {
-    let digits = n.unsigned_abs().to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3 + 1);
-    if n < 0 {
-        out.push('-');
-    }
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
+// Yen and points with thousands separators: the same words as the hub's LINE messages.
+pub use tenpo_protocol::display::{group, yen};
 
 /// What the countdown shows: whole minutes while more than one is left ("あと 5分"), then
 /// `0:ss`. The screen is drawn again only when this text changes.

@@ -308,3 +308,18 @@ pub struct EventAudit {
     /// The event as received.
     pub event: serde_json::Value,
 }
+
+/// `GET /v1/admin/members/{code}/messages/{scenario}/preview`: what a scenario would send this
+/// member now, in their language (nothing is written or sent).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct MessagePreview {
+    /// `welcome`, `tier_progress`, `points_expiring`, `birthday` or `stamp_card_full`.
+    pub scenario: String,
+    /// `transactional` or `marketing`.
+    pub class: String,
+    /// `ja` or `en`: the member's language.
+    pub language: String,
+    /// The LINE message objects, as pushed.
+    #[schema(value_type = Vec<Object>)]
+    pub messages: Vec<serde_json::Value>,
+}

@@ -5,6 +5,7 @@
 
 pub mod admin;
 pub mod agent;
+pub mod display;
 mod error;
 pub mod events;
 pub mod openapi;

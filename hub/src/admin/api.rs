@@ -260,3 +260,58 @@ pub async fn terminal_sale<S: HubStore>(
 ) -> Result<Response, ApiError> {
     Ok(Json(app.store.terminal_sale(terminal_id, sale_id).await?).into_response())
 }
+
+/// `GET /v1/admin/members/{code}/messages/{scenario}/preview`: what a scenario would send the
+/// member now, in their language. Nothing is written or sent.
+pub async fn preview_message<S: HubStore>(
+    State(app): State<AppState<S>>,
+    _: AdminAuth,
+    Path((code, scenario)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    use crate::scenarios::PreviewError;
+    use crate::store::outbox::Recipient;
+    if !crate::scenarios::SCENARIOS.contains(&scenario.as_str()) {
+        return Err(ApiError::new(
+            axum::http::StatusCode::NOT_FOUND,
+            tenpo_protocol::ErrorCode::NotFound,
+            PreviewError::Unknown(scenario).to_string(),
+        ));
+    }
+    let Some(member) = app.store.member_by_code(code.trim().to_owned()).await? else {
+        return Err(ApiError::new(
+            axum::http::StatusCode::NOT_FOUND,
+            tenpo_protocol::ErrorCode::MemberNotFound,
+            "no member has this card code or member number",
+        ));
+    };
+    let Some(rules) = app.store.current_rules().await? else {
+        return Err(ApiError::invalid(
+            "no rule set is loaded yet: load one first",
+        ));
+    };
+    let profile = app.store.member_profile(member.member_id.clone()).await?;
+    let recipient = Recipient {
+        member_id: &member.member_id,
+        number: &member.number,
+        state: &member.state,
+        profile: &profile,
+    };
+    let today = app.business_date(chrono::Utc::now());
+    let (class, messages) = app
+        .line
+        .scenarios
+        .preview(&scenario, &recipient, &rules, today)
+        .map_err(|e| ApiError::invalid(e.to_string()))?;
+    let messages = messages
+        .iter()
+        .map(serde_json::to_value)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| ApiError::invalid(format!("the message cannot be shown: {e}")))?;
+    Ok(Json(tenpo_protocol::admin::MessagePreview {
+        scenario,
+        class: class.as_str().to_owned(),
+        language: profile.language.as_str().to_owned(),
+        messages,
+    })
+    .into_response())
+}

@@ -214,6 +214,23 @@ impl AdminClient {
         .await
     }
 
+    /// What `scenario` would send the member with `code` now.
+    pub async fn preview_message(
+        &self,
+        code: &str,
+        scenario: &str,
+    ) -> Result<tenpo_protocol::admin::MessagePreview, ClientError> {
+        let enc = |s: &str| {
+            percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
+        };
+        self.get(&format!(
+            "/v1/admin/members/{}/messages/{}/preview",
+            enc(code),
+            enc(scenario)
+        ))
+        .await
+    }
+
     /// Every enrolled terminal, a page of 1000 at a time.
     pub async fn all_terminals(&self) -> Result<Vec<TerminalView>, ClientError> {
         let mut all: Vec<TerminalView> = Vec::new();

@@ -101,6 +101,10 @@ pub fn router<S: HubStore>(state: AppState<S>) -> Router {
         .route("/v1/admin/held", get(a::held::<S>))
         .route("/v1/admin/terminals", get(a::terminals::<S>))
         .route(
+            "/v1/admin/members/{code}/messages/{scenario}/preview",
+            get(a::preview_message::<S>),
+        )
+        .route(
             "/v1/admin/terminals/{terminal_id}/events",
             get(a::terminal_events::<S>),
         )

@@ -11,9 +11,10 @@ pub mod webhook;
 use std::sync::Arc;
 
 use chrono::Duration;
-use tenpo_line::messaging::{Message, MessagingClient};
+use tenpo_line::messaging::MessagingClient;
 use tokio::sync::Notify;
 
+use crate::scenarios::Scenarios;
 use crate::store::outbox::{Greeting, MessageAction, MessageClass, NewMessage};
 use sender::SenderSettings;
 
@@ -53,6 +54,8 @@ pub struct OfficialAccount {
     pub client: Option<MessagingClient>,
     /// Notified after rows are written to the outbox, so the sender goes at once.
     pub outbox_written: Arc<Notify>,
+    /// Which messages members get, in their language.
+    pub scenarios: Arc<Scenarios>,
 }
 
 impl OfficialAccount {
@@ -69,6 +72,7 @@ impl OfficialAccount {
             settings,
             client,
             outbox_written: Arc::new(Notify::new()),
+            scenarios: Arc::new(Scenarios::default()),
         })
     }
 
@@ -90,8 +94,10 @@ impl OfficialAccount {
                 },
                 expires_after: Some(Duration::days(1)),
             });
-        let welcome = serde_json::to_string(&welcome_messages())
-            .ok()
+        let welcome = self
+            .scenarios
+            .welcome()
+            .and_then(|messages| serde_json::to_string(&messages).ok())
             .map(|messages_json| NewMessage {
                 scenario: "welcome".into(),
                 class: MessageClass::Transactional,
@@ -101,14 +107,4 @@ impl OfficialAccount {
             });
         Greeting { rich_menu, welcome }
     }
-}
-
-/// The welcome, in Japanese (the language members have not chosen yet; their profile form
-/// sets it).
-pub fn welcome_messages() -> Vec<Message> {
-    vec![Message::Text {
-        text: "会員登録ありがとうございます。会員カードは、このトークのメニューからいつでも\
-               開けます。ポイントとスタンプはお会計のたびに貯まります。"
-            .into(),
-    }]
 }

@@ -8,6 +8,8 @@
 //! - **Under the configured rate** (a token bucket, `governor`) and **the month's quota**:
 //!   quota and consumption are read from LINE every minute; when less than the reserve is left,
 //!   only transactional rows are claimed, and nothing once it is used up.
+//! - **Care**: in quiet hours (store time) only transactional rows are claimed; marketing waits,
+//!   and goes to a member at most `marketing_per_week` times in any 7 days.
 //! - **Failures**: `429` pauses the whole sender (growing back-off) and the row waits; `5xx` or
 //!   no answer retries the row with back-off; another `4xx` fails it with LINE's reason, kept.
 
@@ -15,12 +17,13 @@ use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use chrono::Utc;
+use chrono::{Timelike, Utc};
 use governor::{DefaultDirectRateLimiter, Quota as Rate, RateLimiter};
 use tenpo_line::messaging::{ApiError, Message, MessagingClient, Pushed, Quota};
 use tenpo_support::Backoff;
 use tokio::sync::Notify;
 
+use crate::scenarios::QuietHours;
 use crate::store::outbox::MessageAction;
 use crate::store::{Claim, HubStore, MessageOutcome, OutboxMessage};
 
@@ -36,6 +39,11 @@ pub struct SenderSettings {
     pub batch: u32,
     /// How long a claim holds a row before another sender may take it.
     pub lease: Duration,
+    /// Marketing messages per member in any 7 days (`[scenarios] marketing_per_week`).
+    pub marketing_per_week: u32,
+    /// No marketing then, in `time_zone` (`[scenarios] quiet_hours`): it waits.
+    pub quiet_hours: QuietHours,
+    pub time_zone: chrono_tz::Tz,
 }
 
 impl Default for SenderSettings {
@@ -45,6 +53,9 @@ impl Default for SenderSettings {
             reserve_percent: 10,
             batch: 64,
             lease: Duration::from_secs(60),
+            marketing_per_week: 2,
+            quiet_hours: QuietHours { start: 21, end: 9 },
+            time_zone: chrono_tz::Asia::Tokyo,
         }
     }
 }
@@ -145,11 +156,14 @@ impl<S: HubStore> Sender<S> {
                 ),
                 Some(Left::Unlimited) | None => (self.settings.batch, false),
             };
+            let hour = Utc::now().with_timezone(&self.settings.time_zone).hour();
+            let quiet = self.settings.quiet_hours.contains(hour);
             let claim = Claim {
                 limit,
                 lease: chrono::Duration::from_std(self.settings.lease)
                     .unwrap_or(chrono::Duration::seconds(60)),
-                transactional_only,
+                transactional_only: transactional_only || quiet,
+                marketing_per_week: self.settings.marketing_per_week,
             };
             let claimed = match self.store.claim_messages(claim, Utc::now()).await {
                 Ok(c) => c,

@@ -28,7 +28,9 @@ pub use model::{
     CardKey, ChangesPage, CompleteSignup, Enrolled, FeedPosition, Friendship, HubCounts, Incoming,
     LineEvent, LineIntake, PushOutcome, Refusal, SignupRecord, Terminal,
 };
-pub use outbox::{Claim, Greeting, MessageOutcome, MessageView, OutboxCounts, OutboxMessage};
+pub use outbox::{
+    Claim, Greeting, LinkedPage, MessageOutcome, MessageView, OutboxCounts, OutboxMessage,
+};
 pub use sqlite::{SqliteStore, backup};
 
 /// What can go wrong, in words a CRM operator or IT person can act on. The first group are
@@ -259,6 +261,22 @@ pub trait HubStore: Send + Sync + 'static {
 
     /// Outbox rows per state.
     fn outbox_counts(&self) -> impl Future<Output = Result<OutboxCounts, StoreError>> + Send;
+
+    /// The daily scan: the scenarios' messages for up to `limit` members linked to LINE after
+    /// `after` (member id order), one transaction; nothing without scenarios or a rule set.
+    fn scan_linked(
+        &self,
+        today: Date,
+        after: String,
+        limit: u32,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<LinkedPage, StoreError>> + Send;
+
+    /// A member's profile choices (the defaults until they fill the form in).
+    fn member_profile(
+        &self,
+        member_id: String,
+    ) -> impl Future<Output = Result<outbox::Profile, StoreError>> + Send;
 
     /// A member's messages, oldest first.
     fn member_messages(

@@ -118,8 +118,10 @@ pub struct Claim {
     pub limit: u32,
     /// Held this long; then another sender may take the row again (same retry key).
     pub lease: Duration,
-    /// Only transactional rows: the month's quota is short.
+    /// Only transactional rows: the month's quota is short, or it is quiet hours.
     pub transactional_only: bool,
+    /// Marketing messages a member may be sent in any 7 days.
+    pub marketing_per_week: u32,
 }
 
 /// How one attempt ended.
@@ -165,4 +167,104 @@ pub struct MessageView {
     pub last_error: Option<String>,
     pub created_at: String,
     pub sent_at: Option<String>,
+}
+
+/// A message a scenario plans for a member: written unless `dedupe_key` was ever written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Planned {
+    pub dedupe_key: String,
+    pub message: NewMessage,
+}
+
+/// A LINE-linked member as the scenarios see them.
+#[derive(Debug, Clone, Copy)]
+pub struct Recipient<'a> {
+    pub member_id: &'a str,
+    pub number: &'a str,
+    pub state: &'a tenpo_loyalty::MemberState,
+    /// The member's choices from their profile (defaults until they fill it in).
+    pub profile: &'a Profile,
+}
+
+/// What a member chose in their profile form (docs/design.md §10). Personal data: the hub's
+/// alone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Profile {
+    /// `ja` or `en`.
+    pub language: Language,
+    /// Store news (tier progress, points expiring): messages the member may turn off.
+    pub marketing: bool,
+}
+
+impl Default for Profile {
+    fn default() -> Self {
+        Profile {
+            language: Language::Ja,
+            marketing: true,
+        }
+    }
+}
+
+/// The languages messages are written in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Language {
+    #[default]
+    Ja,
+    En,
+}
+
+impl Language {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Language::Ja => "ja",
+            Language::En => "en",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Language> {
+        match text {
+            "ja" => Some(Language::Ja),
+            "en" => Some(Language::En),
+            _ => None,
+        }
+    }
+}
+
+/// Decides which messages a cause brings (the hub's scenarios, `crate::scenarios`). The store
+/// calls it inside the cause's transaction for members linked to LINE, and writes what it
+/// plans; it must be quick and pure (no I/O).
+pub trait Planner: Send + Sync + fmt::Debug {
+    /// After one of the member's sales was applied at the hub (`state` is after it).
+    fn after_sale(
+        &self,
+        member: &Recipient<'_>,
+        outcome: &tenpo_loyalty::SaleOutcome,
+        rules: Option<&tenpo_loyalty::RuleSet>,
+    ) -> Vec<Planned>;
+
+    /// The daily scan, once per business day (`today`), for each linked member.
+    fn daily(
+        &self,
+        member: &Recipient<'_>,
+        rules: &tenpo_loyalty::RuleSet,
+        today: tenpo_loyalty::Date,
+    ) -> Vec<Planned>;
+
+    /// A birthday coupon was granted to the member now.
+    fn birthday_coupon(
+        &self,
+        member: &Recipient<'_>,
+        coupon: &tenpo_loyalty::Coupon,
+    ) -> Vec<Planned>;
+}
+
+/// One page of the daily scan of members linked to LINE.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct LinkedPage {
+    /// Members looked at.
+    pub members: u64,
+    /// Messages written.
+    pub messages: u64,
+    /// Where the next page starts; `None`: the scan is done.
+    pub next: Option<String>,
 }

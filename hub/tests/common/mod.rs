@@ -2,6 +2,8 @@
 //! that build events the way a terminal does.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod line;
+
 use std::sync::Arc;
 
 use chrono::Utc;
@@ -442,7 +444,23 @@ pub async fn sign_up_with_line(
     channel: &str,
     user: &str,
 ) -> String {
-    let token = signup_token(till, SignupKind::Signup, None, 300);
+    link_with_line(hub, till, standin, channel, user, None).await
+}
+
+/// The same, or with `card`: the paper card's member linked to `user`'s LINE account.
+pub async fn link_with_line(
+    hub: &Hub,
+    till: &Till,
+    standin: &tenpo_line::standin::StandIn,
+    channel: &str,
+    user: &str,
+    card: Option<&str>,
+) -> String {
+    let kind = match card {
+        Some(_) => SignupKind::CardLink,
+        None => SignupKind::Signup,
+    };
+    let token = signup_token(till, kind, card, 300);
     let id_token = standin
         .id_token(&tenpo_line::standin::IdTokenClaims::new(channel, user, 600))
         .unwrap();

@@ -8,8 +8,8 @@ use super::{ANY_SERVER, Everywhere, bearer};
 use crate::admin::{
     ConflictView, CouponReport, CouponRequest, DiscrepancyView, EnrollmentCodeRequest,
     EnrollmentCodeResponse, EventAudit, HeldAction, HeldView, ImportReport, ImportRequest,
-    ImportRow, ResolveHeldRequest, RevokeRequest, Revoked, RowRejection, RulesLoaded,
-    TerminalEvents, TerminalView,
+    ImportRow, MessagePreview, ResolveHeldRequest, RevokeRequest, Revoked, RowRejection,
+    RulesLoaded, TerminalEvents, TerminalView,
 };
 use crate::error::{ErrorBody, ErrorCode, ErrorDetail};
 use crate::signup::{
@@ -79,6 +79,7 @@ pub fn hub_api() -> utoipa::openapi::OpenApi {
         admin_terminals,
         admin_terminal_events,
         admin_terminal_sale,
+        admin_preview_message,
         hub_openapi_json
     ),
     components(schemas(
@@ -120,6 +121,7 @@ pub fn hub_api() -> utoipa::openapi::OpenApi {
         ResolveHeldRequest,
         TerminalEvents,
         TerminalView,
+        MessagePreview,
         EventAudit,
         ErrorBody,
         ErrorDetail,
@@ -508,6 +510,25 @@ fn admin_terminal_events() {}
 )]
 #[allow(dead_code)]
 fn admin_terminal_sale() {}
+
+#[utoipa::path(
+    get,
+    path = "/v1/admin/members/{code}/messages/{scenario}/preview",
+    tag = "admin",
+    security(("admin" = [])),
+    params(
+        ("code" = String, Path, description = "a card code or member number"),
+        ("scenario" = String, Path, description = "welcome, tier_progress, points_expiring, birthday or stamp_card_full"),
+    ),
+    responses(
+        (status = 200, body = MessagePreview, description = "what the scenario would send the member now, in their language; nothing is written or sent"),
+        (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody, description = "no member has this code, or no such scenario"),
+        (status = 422, body = ErrorBody, description = "the scenario has nothing to say to this member now (no next tier, no points to lapse), or no rule set is loaded"),
+    )
+)]
+#[allow(dead_code)]
+fn admin_preview_message() {}
 
 #[utoipa::path(get, path = "/v1/openapi.json", responses((status = 200, body = Object, description = "this document")))]
 #[allow(dead_code)]

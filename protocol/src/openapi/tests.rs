@@ -74,6 +74,7 @@ fn hub_document_names_every_path_and_schema() {
         "/v1/admin/held/{terminal_id}/{seq}",
         "/v1/admin/terminals/{terminal_id}/events",
         "/v1/admin/terminals/{terminal_id}/sales/{sale_id}",
+        "/v1/admin/members/{code}/messages/{scenario}/preview",
         "/v1/openapi.json",
     ] {
         assert!(doc["paths"][path].is_object(), "missing {path}");

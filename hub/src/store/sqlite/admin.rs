@@ -14,6 +14,7 @@ use crate::admin::{
     ConflictView, CouponReport, CouponRequest, ImportReport, ImportRow, Revoked, RowRejection,
 };
 use crate::secrets;
+use crate::store::outbox::Planner;
 use crate::store::{Enrolled, StoreError, Terminal};
 
 /// Largest points balance an import accepts.
@@ -359,6 +360,7 @@ fn check_coupon(req: &CouponRequest) -> Result<(), StoreError> {
 pub(crate) fn issue_coupons(
     tx: &Transaction<'_>,
     req: CouponRequest,
+    planner: Option<&dyn Planner>,
     today: Date,
     now: DateTime<Utc>,
 ) -> Result<CouponReport, StoreError> {
@@ -437,6 +439,10 @@ pub(crate) fn issue_coupons(
         if let Some(m) = touched.get(tx, member_id)? {
             m.state.coupons.insert(coupon_id.clone(), coupon.clone());
             issued += 1;
+            // A birthday coupon is announced to a member linked to LINE (docs/design.md §10).
+            if let (Some(planner), Some(_)) = (planner, req.birthday_month) {
+                super::outbox::plan(tx, m, now, |r| planner.birthday_coupon(r, &coupon))?;
+            }
         }
     }
     touched.flush(tx, &now_text)?;

@@ -12,10 +12,11 @@ use tenpo_protocol::events::{Event, EventBody, RefundEvent, SaleEvent};
 use tenpo_protocol::sync::{PushResult, PushStatus};
 
 use super::members::{self, Touched};
-use super::{from_json, to_json};
+use super::{from_json, outbox, to_json};
 use crate::apply;
 use crate::intake::Incoming;
 use crate::review::{self, ReviewLimits};
+use crate::store::outbox::Planner;
 use crate::store::{PushOutcome, StoreError, Terminal};
 
 /// Finds a loaded rule-set version.
@@ -242,6 +243,7 @@ pub(crate) fn push(
     terminal: &Terminal,
     incoming: Vec<Incoming>,
     limits: ReviewLimits,
+    planner: Option<&dyn Planner>,
     now: DateTime<Utc>,
 ) -> Result<PushOutcome, StoreError> {
     let now_text = now.to_rfc3339();
@@ -280,7 +282,13 @@ pub(crate) fn push(
                 Some(e) => e,
                 None => from_json("stored event", &row.get::<_, String>(2)?)?,
             };
-            apply_event(tx, rules, limits, &mut touched, tid, &event, &now_text)?;
+            let ctx = Applying {
+                rules,
+                limits,
+                planner,
+                now,
+            };
+            apply_event(tx, &ctx, &mut touched, tid, &event, &now_text)?;
         }
     }
     if mark > start {
@@ -295,10 +303,18 @@ pub(crate) fn push(
 }
 
 /// Applies one stored event, in its terminal's `seq` order.
+/// What applying an event needs besides the event.
+struct Applying<'a> {
+    rules: RulesLookup<'a>,
+    limits: ReviewLimits,
+    /// The scenarios: the messages a sale brings (none without LINE messaging).
+    planner: Option<&'a dyn Planner>,
+    now: DateTime<Utc>,
+}
+
 fn apply_event(
     tx: &Transaction<'_>,
-    rules: RulesLookup<'_>,
-    limits: ReviewLimits,
+    ctx: &Applying<'_>,
     touched: &mut Touched,
     terminal_id: &str,
     event: &Event,
@@ -329,13 +345,13 @@ fn apply_event(
                 ..
             },
         ) => {
-            let version_rules = rules(outcome.rules_version);
+            let version_rules = (ctx.rules)(outcome.rules_version);
             let verdict = review::review(
                 version_rules.as_deref(),
                 &member.state,
                 &recorded.sale(&event.store_id),
                 outcome,
-                limits,
+                ctx.limits,
             );
             if let Some((class, d)) = &verdict.discrepancy {
                 let level = if class.expected() {
@@ -385,13 +401,21 @@ fn apply_event(
                     // Seen, not applied: the till stops adding its own outcome to the member.
                     apply::mark_applied(member, terminal_id, event.seq);
                 }
-                _ => apply::apply_sale(
-                    member,
-                    outcome,
-                    version_rules.as_deref(),
-                    terminal_id,
-                    event.seq,
-                ),
+                _ => {
+                    apply::apply_sale(
+                        member,
+                        outcome,
+                        version_rules.as_deref(),
+                        terminal_id,
+                        event.seq,
+                    );
+                    if let Some(planner) = ctx.planner {
+                        let rules = version_rules.as_deref();
+                        outbox::plan(tx, member, ctx.now, |m| {
+                            planner.after_sale(m, outcome, rules)
+                        })?;
+                    }
+                }
             }
         }
         EventBody::Refund(RefundEvent {

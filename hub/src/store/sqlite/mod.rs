@@ -13,6 +13,7 @@ mod members;
 mod metrics;
 mod outbox;
 mod review;
+mod scan;
 mod schema;
 mod signup;
 
@@ -28,9 +29,11 @@ use serde::de::DeserializeOwned;
 use tenpo_loyalty::{Date, RuleSet};
 use tenpo_protocol::sync::MemberSnapshot;
 
+use super::outbox::Planner;
 use super::{
     ChangesPage, Claim, Enrolled, Friendship, Greeting, HubCounts, HubStore, LineEvent, LineIntake,
-    MessageOutcome, MessageView, OutboxCounts, OutboxMessage, PushOutcome, StoreError, Terminal,
+    LinkedPage, MessageOutcome, MessageView, OutboxCounts, OutboxMessage, PushOutcome, StoreError,
+    Terminal,
 };
 use crate::admin::{
     ConflictView, CouponReport, CouponRequest, DiscrepancyView, HeldAction, HeldView, ImportReport,
@@ -66,6 +69,8 @@ struct Inner {
     epoch: String,
     /// Names this run of the hub in feed cursors (recorded in `feed_runs`).
     run: String,
+    /// The scenarios: which messages a cause brings (none until set).
+    planner: RwLock<Option<Arc<dyn Planner>>>,
 }
 
 pub(crate) fn to_json<T: Serialize>(value: &T) -> Result<String, StoreError> {
@@ -195,8 +200,19 @@ impl SqliteStore {
                 rules: RwLock::new(rules),
                 epoch,
                 run,
+                planner: RwLock::new(None),
             }),
         })
+    }
+
+    /// Sets the scenarios whose messages each cause writes (`tenpo-hub serve` does, when LINE
+    /// messaging is set up).
+    pub fn set_planner(&self, planner: Arc<dyn Planner>) {
+        *self
+            .inner
+            .planner
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(planner);
     }
 
     pub fn path(&self) -> &Path {
@@ -351,6 +367,13 @@ impl Inner {
 
     // The rule-set cache is only ever extended whole, so a poisoned lock still guards a
     // consistent map: read it rather than report "no rules".
+    fn planner(&self) -> Option<Arc<dyn Planner>> {
+        self.planner
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
     fn rules(&self, version: u32) -> Option<Arc<RuleSet>> {
         let cache = self.rules.read().unwrap_or_else(|e| e.into_inner());
         cache.get(&version).cloned()
@@ -387,7 +410,18 @@ impl HubStore for SqliteStore {
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<PushOutcome, StoreError>> + Send {
         self.blocking(move |inner| {
-            inner.write(|tx| intake::push(tx, &|v| inner.rules(v), &terminal, events, review, now))
+            let planner = inner.planner();
+            inner.write(|tx| {
+                intake::push(
+                    tx,
+                    &|v| inner.rules(v),
+                    &terminal,
+                    events,
+                    review,
+                    planner.as_deref(),
+                    now,
+                )
+            })
         })
     }
 
@@ -470,7 +504,10 @@ impl HubStore for SqliteStore {
         today: Date,
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<CouponReport, StoreError>> + Send {
-        self.blocking(move |inner| inner.write(|tx| admin::issue_coupons(tx, request, today, now)))
+        self.blocking(move |inner| {
+            let planner = inner.planner();
+            inner.write(|tx| admin::issue_coupons(tx, request, planner.as_deref(), today, now))
+        })
     }
 
     fn revoke_code(
@@ -566,6 +603,28 @@ impl HubStore for SqliteStore {
 
     fn outbox_counts(&self) -> impl Future<Output = Result<OutboxCounts, StoreError>> + Send {
         self.blocking(move |inner| inner.read(outbox::counts))
+    }
+
+    fn scan_linked(
+        &self,
+        today: Date,
+        after: String,
+        limit: u32,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<LinkedPage, StoreError>> + Send {
+        self.blocking(move |inner| {
+            let (Some(planner), Some(rules)) = (inner.planner(), inner.latest_rules()) else {
+                return Ok(LinkedPage::default());
+            };
+            inner.write(|tx| scan::linked(tx, planner.as_ref(), &rules, today, &after, limit, now))
+        })
+    }
+
+    fn member_profile(
+        &self,
+        member_id: String,
+    ) -> impl Future<Output = Result<super::outbox::Profile, StoreError>> + Send {
+        self.blocking(move |inner| inner.read(|tx| outbox::profile(tx, &member_id)))
     }
 
     fn member_messages(

@@ -12,9 +12,10 @@ use rusqlite::{Transaction, params};
 
 use crate::store::StoreError;
 use crate::store::outbox::{
-    Claim, Greeting, MessageAction, MessageClass, MessageOutcome, MessageView, NewMessage,
-    OutboxCounts, OutboxMessage,
+    Claim, Greeting, Language, MessageAction, MessageClass, MessageOutcome, MessageView,
+    NewMessage, OutboxCounts, OutboxMessage, Planned, Profile, Recipient,
 };
+use tenpo_protocol::sync::MemberSnapshot;
 
 /// Writes `message` for `line_user_id` unless a message with `dedupe_key` was ever written.
 /// Answers whether it was written.
@@ -52,6 +53,56 @@ pub(crate) fn enqueue(
             now.to_rfc3339(),
         ])?;
     Ok(written == 1)
+}
+
+/// A member's profile choices (the defaults until they fill the form in).
+pub(crate) fn profile(tx: &Transaction<'_>, member_id: &str) -> Result<Profile, StoreError> {
+    use rusqlite::OptionalExtension;
+    let row: Option<(String, bool)> = tx
+        .prepare_cached("SELECT language, marketing FROM member_profiles WHERE member_id = ?1")?
+        .query_row([member_id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    Ok(match row {
+        Some((language, marketing)) => Profile {
+            language: Language::parse(&language).unwrap_or_default(),
+            marketing,
+        },
+        None => Profile::default(),
+    })
+}
+
+/// Writes what `plan` plans for `member` if they are linked to LINE (nobody else can be sent
+/// a LINE message); answers how many messages were new.
+pub(crate) fn plan(
+    tx: &Transaction<'_>,
+    member: &MemberSnapshot,
+    now: DateTime<Utc>,
+    plan: impl FnOnce(&Recipient<'_>) -> Vec<Planned>,
+) -> Result<u32, StoreError> {
+    let Some(line_user) = super::signup::line_user_of_member(tx, &member.member_id)? else {
+        return Ok(0);
+    };
+    let profile = profile(tx, &member.member_id)?;
+    let recipient = Recipient {
+        member_id: &member.member_id,
+        number: &member.number,
+        state: &member.state,
+        profile: &profile,
+    };
+    let mut written = 0;
+    for p in plan(&recipient) {
+        if enqueue(
+            tx,
+            &p.dedupe_key,
+            Some(&member.member_id),
+            &line_user,
+            &p.message,
+            now,
+        )? {
+            written += 1;
+        }
+    }
+    Ok(written)
 }
 
 /// Greets a member who has just become reachable in LINE: the rich menu (once per member and
@@ -120,17 +171,64 @@ pub(crate) fn claim(
         .limit
         .saturating_sub(u32::try_from(claimed.len()).unwrap_or(u32::MAX));
     if !claim.transactional_only && room > 0 {
-        claimed.extend(due(tx, MessageClass::Marketing, now_ms, room)?);
+        claimed.extend(under_cap(tx, claim, now, room)?);
     }
-    let lease_until = now_ms.saturating_add(claim.lease.num_milliseconds());
-    let mut lease = tx.prepare_cached(
-        "UPDATE messages SET state = 'sending', attempts = attempts + 1, lease_until_ms = ?2
-         WHERE id = ?1",
-    )?;
-    for m in &claimed {
-        lease.execute(params![m.id, lease_until])?;
+    for m in claimed
+        .iter()
+        .filter(|m| m.class == MessageClass::Transactional)
+    {
+        lease(tx, m.id, claim, now_ms)?;
     }
     Ok(claimed)
+}
+
+/// Up to `room` due marketing rows whose members are under the cap: at most
+/// `claim.marketing_per_week` marketing messages sent (or being sent) to a member in any 7 days.
+/// A row over the cap waits an hour before it is looked at again.
+fn under_cap(
+    tx: &Transaction<'_>,
+    claim: Claim,
+    now: DateTime<Utc>,
+    room: u32,
+) -> Result<Vec<OutboxMessage>, StoreError> {
+    let now_ms = now.timestamp_millis();
+    let since = (now - chrono::Duration::days(7)).to_rfc3339();
+    let mut taken = Vec::new();
+    let candidates = due(tx, MessageClass::Marketing, now_ms, room.saturating_mul(4))?;
+    for m in candidates {
+        if taken.len() as u32 >= room {
+            break;
+        }
+        let recent: i64 = tx
+            .prepare_cached(
+                "SELECT COUNT(*) FROM messages s
+                 WHERE s.member_id = (SELECT member_id FROM messages WHERE id = ?1)
+                   AND s.class = 'marketing'
+                   AND (s.state = 'sending' OR (s.state = 'sent' AND s.sent_at > ?2))",
+            )?
+            .query_row(params![m.id, since], |r| r.get(0))?;
+        if recent >= i64::from(claim.marketing_per_week) {
+            tx.prepare_cached("UPDATE messages SET not_before_ms = ?2 WHERE id = ?1")?
+                .execute(params![m.id, now_ms.saturating_add(3_600_000)])?;
+            continue;
+        }
+        // Leased now, so the next candidate of the same member counts it.
+        lease(tx, m.id, claim, now_ms)?;
+        taken.push(m);
+    }
+    Ok(taken)
+}
+
+fn lease(tx: &Transaction<'_>, id: i64, claim: Claim, now_ms: i64) -> Result<(), StoreError> {
+    tx.prepare_cached(
+        "UPDATE messages SET state = 'sending', attempts = attempts + 1, lease_until_ms = ?2
+         WHERE id = ?1 AND state = 'pending'",
+    )?
+    .execute(params![
+        id,
+        now_ms.saturating_add(claim.lease.num_milliseconds())
+    ])?;
+    Ok(())
 }
 
 /// Up to `limit` due rows of one class for users who follow the account, oldest first (the
@@ -344,6 +442,7 @@ mod tests {
             limit,
             lease: Duration::seconds(60),
             transactional_only,
+            marketing_per_week: 2,
         };
         claim(tx, c, now)
             .unwrap()
@@ -430,6 +529,7 @@ mod tests {
             limit: 10,
             lease: Duration::seconds(60),
             transactional_only: false,
+            marketing_per_week: 2,
         };
         let first = claim(&tx, c, at(1)).unwrap();
         assert!(claim(&tx, c, at(60)).unwrap().is_empty(), "still leased");
@@ -484,6 +584,7 @@ mod tests {
             limit: 10,
             lease: Duration::seconds(60),
             transactional_only: false,
+            marketing_per_week: 2,
         };
         let claimed = claim(&tx, c, at(1)).unwrap();
         assert_eq!(claimed.len(), 2);

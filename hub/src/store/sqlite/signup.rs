@@ -79,7 +79,7 @@ pub(crate) fn member_of_line(
     }
 }
 
-fn line_user_of_member(
+pub(crate) fn line_user_of_member(
     tx: &Transaction<'_>,
     member_id: &str,
 ) -> Result<Option<String>, StoreError> {
