@@ -63,6 +63,16 @@ pub fn encode(text: &str) -> Result<QrMatrix, QrError> {
     })
 }
 
+/// The bars of an EAN-13 (JAN) code for `digits` (13, the last the check digit), quiet zones
+/// included: `true` is a dark module. The member barcode 1D scanners read.
+pub fn ean13(digits: &str) -> Result<Vec<bool>, QrError> {
+    use rxing::oned::EAN13Writer;
+    let matrix = EAN13Writer
+        .encode(digits, &BarcodeFormat::EAN_13, 0, 0)
+        .map_err(|e| QrError(e.to_string()))?;
+    Ok((0..matrix.getWidth()).map(|x| matrix.get(x, 0)).collect())
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -77,5 +87,16 @@ mod tests {
         assert!(!m.is_dark(0, 0));
         assert!(m.is_dark(4, 4));
         assert!(!m.is_dark(1_000, 4));
+    }
+
+    #[test]
+    fn an_ean13_has_its_guard_bars_and_quiet_zones() {
+        let bars = ean13("2000000000015").unwrap();
+        // 95 modules of code between quiet zones; the start guard is dark-light-dark.
+        let first = bars.iter().position(|&b| b).unwrap();
+        assert_eq!(&bars[first..first + 3], &[true, false, true]);
+        let last = bars.iter().rposition(|&b| b).unwrap();
+        assert_eq!(last - first + 1, 95);
+        assert!(ean13("2000000000016").is_err(), "a wrong check digit");
     }
 }

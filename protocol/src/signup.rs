@@ -387,6 +387,92 @@ pub struct CardResponse {
     pub qr_svg: String,
     /// Ask again after this many seconds, before the QR stops being accepted.
     pub refresh_secs: u16,
+    /// The next points to lapse, soonest first (at most 3).
+    #[serde(default)]
+    pub expiring: Vec<CardExpiry>,
+    /// The next tier and how far it is; `None` at the top tier (or with no rule set).
+    #[serde(default)]
+    pub next_tier: Option<CardNextTier>,
+    /// Coupons the till can redeem now or later (the birthday coupon among them).
+    #[serde(default)]
+    pub coupons: Vec<CardCoupon>,
+    /// The member number as an EAN-13 (JAN) barcode, for 1D scanners (SVG).
+    #[serde(default)]
+    pub barcode_svg: String,
+    /// What the member chose in their profile.
+    #[serde(default)]
+    pub profile: CardProfile,
+}
+
+/// Points that lapse on a day.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct CardExpiry {
+    pub points: i64,
+    #[schema(value_type = String, format = Date)]
+    pub expires_on: tenpo_loyalty::Date,
+}
+
+/// "¥X to premier".
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct CardNextTier {
+    pub name: String,
+    pub remaining_yen: i64,
+    /// How far along, 0 to 100 (spend so far over the next tier's threshold).
+    pub progress_percent: u8,
+}
+
+/// A coupon on the card.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct CardCoupon {
+    pub coupon_id: String,
+    /// `¥500 off` as the member reads it, in Japanese and English.
+    pub title_ja: String,
+    pub title_en: String,
+    #[schema(value_type = String, format = Date)]
+    pub valid_from: tenpo_loyalty::Date,
+    #[schema(value_type = String, format = Date)]
+    pub valid_until: tenpo_loyalty::Date,
+}
+
+/// The member's choices (`POST /v1/cards/me/profile`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema, Default)]
+pub struct CardProfile {
+    /// `ja` or `en`.
+    pub language: String,
+    /// Store news (tier progress, points lapsing) in LINE.
+    pub marketing: bool,
+    /// `YYYY-MM-DD`, if given.
+    #[serde(default)]
+    pub birthday: Option<String>,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub email: Option<String>,
+}
+
+/// `POST /v1/cards/me/profile`: LINE's ID token and the member's choices.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProfileRequest {
+    pub id_token: String,
+    /// `ja` or `en`.
+    pub language: String,
+    pub marketing: bool,
+    /// `YYYY-MM-DD`; not in the future. Empty or absent: not given.
+    #[serde(default)]
+    pub birthday: Option<String>,
+    /// At most 50 characters.
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub email: Option<String>,
+}
+
+/// `200` for `POST /v1/cards/me/unlink`: the member whose LINE link went (their card and points
+/// stay, under this number).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct UnlinkResponse {
+    pub member_number: String,
 }
 
 /// `GET /v1/signups/{token}/status?wait=N` (terminal auth): the terminal asks about its own

@@ -305,6 +305,10 @@ async fn attempt(client: &MessagingClient, m: &OutboxMessage) -> Attempt {
             .link_rich_menu(&m.line_user_id, rich_menu_id)
             .await
             .map(|()| None),
+        MessageAction::UnlinkRichMenu => client
+            .unlink_rich_menu(&m.line_user_id)
+            .await
+            .map(|()| None),
     };
     match result {
         Ok(request_id) => Attempt::Sent(request_id),

@@ -40,6 +40,8 @@ pub fn routes<S: HubStore>() -> Router<AppState<S>> {
         .route("/v1/signups/{token}/complete", post(complete::<S>))
         .route("/v1/signups/{token}/status", get(status::<S>))
         .route("/v1/cards/me", post(card::my_card::<S>))
+        .route("/v1/cards/me/profile", post(super::profile::save::<S>))
+        .route("/v1/cards/me/unlink", post(super::profile::unlink::<S>))
         .layer(axum::extract::DefaultBodyLimit::max(SMALL_BODY_BYTES))
 }
 

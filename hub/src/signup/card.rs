@@ -12,13 +12,16 @@ use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 use tenpo_protocol::ErrorCode;
 use tenpo_protocol::card::{self, CardToken};
-use tenpo_protocol::signup::{CardResponse, CompleteRequest, DigitalCard};
+use tenpo_protocol::signup::{
+    CardCoupon, CardExpiry, CardNextTier, CardProfile, CardResponse, CompleteRequest, DigitalCard,
+};
 
 use super::LoginClient;
 use super::api::line_error;
 use crate::api::AppState;
 use crate::api::error::ApiError;
 use crate::store::HubStore;
+use crate::store::outbox::Profile;
 use tenpo_edge::Json;
 
 /// How long a rotating card QR is accepted (terminals allow some clock skew besides).
@@ -113,22 +116,85 @@ pub async fn my_card<S: HubStore>(
     })?;
     let rules = app.store.current_rules().await?;
     let today = app.business_date(now);
-    let (points, tier, stamps, card_size) = match rules {
-        Some(rules) => {
-            let s = member.state.summary(&rules, today);
-            (s.balance, s.tier, s.stamps, s.card_size)
-        }
-        None => (member.state.balance(today), String::new(), 0, 0),
-    };
-    Ok(Json(CardResponse {
-        member_number: member.number,
-        points,
-        tier,
-        stamps,
-        card_size,
+    let profile = app.store.member_profile(member.member_id.clone()).await?;
+    let barcode_svg = super::qr::barcode_svg(&member.number).unwrap_or_else(|e| {
+        // A member number that is not a JAN (an imported paper card's code): no 1D barcode.
+        tracing::warn!(error = %e, "no barcode for this member number");
+        String::new()
+    });
+    let mut answer = CardResponse {
+        member_number: member.number.clone(),
+        points: member.state.balance(today),
+        tier: String::new(),
+        stamps: 0,
+        card_size: 0,
         card,
         qr_svg,
         refresh_secs: REFRESH_SECS,
-    })
-    .into_response())
+        expiring: Vec::new(),
+        next_tier: None,
+        coupons: Vec::new(),
+        barcode_svg,
+        profile: card_profile(&profile),
+    };
+    if let Some(rules) = rules {
+        let s = member.state.summary(&rules, today);
+        answer.points = s.balance;
+        answer.tier = s.tier;
+        answer.stamps = s.stamps;
+        answer.card_size = s.card_size;
+        answer.expiring = s
+            .expiring
+            .iter()
+            .take(3)
+            .map(|e| CardExpiry {
+                points: e.points,
+                expires_on: e.expires_on,
+            })
+            .collect();
+        answer.next_tier = s.next_tier.map(|(name, remaining)| {
+            let goal = s.qualifying_spend.saturating_add(remaining).max(1);
+            let percent = (s.qualifying_spend.max(0).saturating_mul(100) / goal).clamp(0, 100);
+            CardNextTier {
+                name,
+                remaining_yen: remaining,
+                progress_percent: u8::try_from(percent).unwrap_or(100),
+            }
+        });
+        answer.coupons = s.coupons.iter().map(card_coupon).collect();
+    }
+    Ok(Json(answer).into_response())
+}
+
+/// The profile as the card page shows it.
+pub fn card_profile(p: &Profile) -> CardProfile {
+    CardProfile {
+        language: p.language.as_str().to_owned(),
+        marketing: p.marketing,
+        birthday: p.birthday.map(|b| b.to_string()),
+        name: p.name.clone(),
+        email: p.email.clone(),
+    }
+}
+
+fn card_coupon(c: &tenpo_loyalty::Coupon) -> CardCoupon {
+    use tenpo_loyalty::CouponBenefit;
+    use tenpo_protocol::display::{group, yen};
+    let (title_ja, title_en) = match c.benefit {
+        CouponBenefit::Discount { value_yen } => (
+            format!("{}引き", yen(value_yen)),
+            format!("{} off", yen(value_yen)),
+        ),
+        CouponBenefit::PointsBonus { points } => (
+            format!("{} pt プレゼント", group(points)),
+            format!("{} bonus points", group(points)),
+        ),
+    };
+    CardCoupon {
+        coupon_id: c.coupon_id.clone(),
+        title_ja,
+        title_en,
+        valid_from: c.valid_from,
+        valid_until: c.valid_until,
+    }
 }

@@ -13,6 +13,7 @@
 pub mod api;
 pub mod card;
 pub mod page;
+pub mod profile;
 pub mod qr;
 
 use tokio::sync::watch;

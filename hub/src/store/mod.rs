@@ -278,6 +278,24 @@ pub trait HubStore: Send + Sync + 'static {
         member_id: String,
     ) -> impl Future<Output = Result<outbox::Profile, StoreError>> + Send;
 
+    /// Saves a member's profile (the LIFF form).
+    fn save_profile(
+        &self,
+        member_id: String,
+        profile: outbox::Profile,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// A LINE user unlinks their account from their member (LINE requires that they can): the
+    /// link goes, waiting messages are not sent, `goodbye` is written; the member and their card
+    /// stay. Answers the member's id, or `None` when the LINE user had no member.
+    fn unlink_line(
+        &self,
+        line_user_id: String,
+        goodbye: Option<outbox::NewMessage>,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Option<String>, StoreError>> + Send;
+
     /// A member's messages, oldest first.
     fn member_messages(
         &self,

@@ -40,6 +40,8 @@ pub enum MessageAction {
     Push { messages_json: String },
     /// Link this rich menu to the user (the member menu).
     LinkRichMenu { rich_menu_id: String },
+    /// Back to the account's default menu (the user unlinked their membership).
+    UnlinkRichMenu,
 }
 
 impl MessageAction {
@@ -48,6 +50,7 @@ impl MessageAction {
         match self {
             MessageAction::Push { messages_json } => ("push", messages_json),
             MessageAction::LinkRichMenu { rich_menu_id } => ("link_rich_menu", rich_menu_id),
+            MessageAction::UnlinkRichMenu => ("unlink_rich_menu", ""),
         }
     }
 
@@ -57,6 +60,7 @@ impl MessageAction {
                 messages_json: body,
             }),
             "link_rich_menu" => Some(MessageAction::LinkRichMenu { rich_menu_id: body }),
+            "unlink_rich_menu" => Some(MessageAction::UnlinkRichMenu),
             _ => None,
         }
     }
@@ -187,13 +191,16 @@ pub struct Recipient<'a> {
 }
 
 /// What a member chose in their profile form (docs/design.md §10). Personal data: the hub's
-/// alone.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// alone, never logged (its `Debug` shows only the choices).
+#[derive(Clone, PartialEq, Eq)]
 pub struct Profile {
     /// `ja` or `en`.
     pub language: Language,
     /// Store news (tier progress, points expiring): messages the member may turn off.
     pub marketing: bool,
+    pub birthday: Option<tenpo_loyalty::Date>,
+    pub name: Option<String>,
+    pub email: Option<String>,
 }
 
 impl Default for Profile {
@@ -201,7 +208,19 @@ impl Default for Profile {
         Profile {
             language: Language::Ja,
             marketing: true,
+            birthday: None,
+            name: None,
+            email: None,
         }
+    }
+}
+
+impl fmt::Debug for Profile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Profile")
+            .field("language", &self.language)
+            .field("marketing", &self.marketing)
+            .finish_non_exhaustive()
     }
 }
 

@@ -13,8 +13,9 @@ use crate::admin::{
 };
 use crate::error::{ErrorBody, ErrorCode, ErrorDetail};
 use crate::signup::{
-    CardResponse, CompleteRequest, CompleteResponse, DigitalCard, SignupKind, SignupState,
-    TerminalSignupStatus,
+    CardCoupon, CardExpiry, CardNextTier, CardProfile, CardResponse, CompleteRequest,
+    CompleteResponse, DigitalCard, ProfileRequest, SignupKind, SignupState, TerminalSignupStatus,
+    UnlinkResponse,
 };
 use crate::sync::{
     Change, ChangesQuery, ChangesResponse, EnrollRequest, EnrollResponse, HubHealth, MemberLookup,
@@ -66,6 +67,8 @@ pub fn hub_api() -> utoipa::openapi::OpenApi {
         signup_terminal_status,
         line_webhook,
         my_card,
+        my_profile,
+        unlink_line,
         hub_metrics,
         admin_enrollment_code,
         admin_load_rules,
@@ -100,6 +103,12 @@ pub fn hub_api() -> utoipa::openapi::OpenApi {
         CompleteResponse,
         CardResponse,
         DigitalCard,
+        CardExpiry,
+        CardNextTier,
+        CardCoupon,
+        CardProfile,
+        ProfileRequest,
+        UnlinkResponse,
         SignupKind,
         SignupState,
         TerminalSignupStatus,
@@ -301,6 +310,46 @@ fn signup_terminal_status() {}
 )]
 #[allow(dead_code)]
 fn my_card() {}
+
+#[utoipa::path(
+    post,
+    path = "/v1/cards/me/profile",
+    tag = "signup",
+    request_body = ProfileRequest,
+    responses(
+        (status = 200, body = CardProfile, description = "saved: the member's choices as kept"),
+        (status = 400, body = ErrorBody, description = "the body is not JSON"),
+        (status = 401, body = ErrorBody, description = "`line_token_rejected`: LINE refused the ID token"),
+        (status = 404, body = ErrorBody, description = "this LINE account is not a member"),
+        (status = 413, body = ErrorBody),
+        (status = 415, body = ErrorBody, description = "send JSON (`Content-Type: application/json`)"),
+        (status = 422, body = ErrorBody, description = "a birthday in the future or not a date, an email that is not one, a name too long, a language other than ja or en; nothing stored"),
+        (status = 502, body = ErrorBody, description = "LINE could not check the ID token now; try again"),
+        (status = 503, body = ErrorBody, description = "signup with LINE is not set up at this hub"),
+    )
+)]
+#[allow(dead_code)]
+fn my_profile() {}
+
+#[utoipa::path(
+    post,
+    path = "/v1/cards/me/unlink",
+    tag = "signup",
+    request_body = CompleteRequest,
+    responses(
+        (status = 200, body = UnlinkResponse, description = "the LINE account is no longer the member's; the member, points and card stay"),
+        (status = 400, body = ErrorBody, description = "the body is not JSON"),
+        (status = 401, body = ErrorBody, description = "`line_token_rejected`: LINE refused the ID token"),
+        (status = 404, body = ErrorBody, description = "this LINE account is not a member"),
+        (status = 413, body = ErrorBody),
+        (status = 415, body = ErrorBody, description = "send JSON (`Content-Type: application/json`)"),
+        (status = 422, body = ErrorBody, description = "not a JSON object of this shape"),
+        (status = 502, body = ErrorBody, description = "LINE could not check the ID token now; try again"),
+        (status = 503, body = ErrorBody, description = "signup with LINE is not set up at this hub"),
+    )
+)]
+#[allow(dead_code)]
+fn unlink_line() {}
 
 #[utoipa::path(
     get,

@@ -62,6 +62,8 @@ fn hub_document_names_every_path_and_schema() {
         "/v1/signups/{token}/complete",
         "/v1/signups/{token}/status",
         "/v1/cards/me",
+        "/v1/cards/me/profile",
+        "/v1/cards/me/unlink",
         "/metrics",
         "/v1/admin/enrollment-codes",
         "/v1/admin/rule-sets",

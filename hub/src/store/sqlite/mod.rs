@@ -627,6 +627,28 @@ impl HubStore for SqliteStore {
         self.blocking(move |inner| inner.read(|tx| outbox::profile(tx, &member_id)))
     }
 
+    fn save_profile(
+        &self,
+        member_id: String,
+        profile: super::outbox::Profile,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        self.blocking(move |inner| {
+            inner.write(|tx| outbox::save_profile(tx, &member_id, &profile, now))
+        })
+    }
+
+    fn unlink_line(
+        &self,
+        line_user_id: String,
+        goodbye: Option<super::outbox::NewMessage>,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Option<String>, StoreError>> + Send {
+        self.blocking(move |inner| {
+            inner.write(|tx| outbox::unlink(tx, &line_user_id, goodbye.as_ref(), now))
+        })
+    }
+
     fn member_messages(
         &self,
         member_id: String,

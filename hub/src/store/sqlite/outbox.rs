@@ -58,17 +58,92 @@ pub(crate) fn enqueue(
 /// A member's profile choices (the defaults until they fill the form in).
 pub(crate) fn profile(tx: &Transaction<'_>, member_id: &str) -> Result<Profile, StoreError> {
     use rusqlite::OptionalExtension;
-    let row: Option<(String, bool)> = tx
-        .prepare_cached("SELECT language, marketing FROM member_profiles WHERE member_id = ?1")?
-        .query_row([member_id], |r| Ok((r.get(0)?, r.get(1)?)))
+    type Row = (
+        Option<String>,
+        Option<bool>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+    );
+    let row: Option<Row> = tx
+        .prepare_cached(
+            "SELECT p.language, p.marketing, p.name, p.email, m.birthday
+             FROM members m LEFT JOIN member_profiles p ON p.member_id = m.member_id
+             WHERE m.member_id = ?1",
+        )?
+        .query_row([member_id], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+        })
         .optional()?;
-    Ok(match row {
-        Some((language, marketing)) => Profile {
-            language: Language::parse(&language).unwrap_or_default(),
-            marketing,
-        },
-        None => Profile::default(),
+    let Some((language, marketing, name, email, birthday)) = row else {
+        return Ok(Profile::default());
+    };
+    let d = Profile::default();
+    Ok(Profile {
+        language: language
+            .as_deref()
+            .and_then(Language::parse)
+            .unwrap_or(d.language),
+        marketing: marketing.unwrap_or(d.marketing),
+        birthday: birthday.and_then(|b| b.parse().ok()),
+        name,
+        email,
     })
+}
+
+/// Saves a member's profile (the birthday in `members`, the rest in `member_profiles`).
+pub(crate) fn save_profile(
+    tx: &Transaction<'_>,
+    member_id: &str,
+    p: &Profile,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let now = now.to_rfc3339();
+    tx.prepare_cached(
+        "INSERT INTO member_profiles (member_id, language, marketing, name, email, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+         ON CONFLICT (member_id) DO UPDATE SET language = excluded.language,
+             marketing = excluded.marketing, name = excluded.name, email = excluded.email,
+             updated_at = excluded.updated_at",
+    )?
+    .execute(params![
+        member_id,
+        p.language.as_str(),
+        p.marketing,
+        p.name,
+        p.email,
+        now
+    ])?;
+    tx.prepare_cached("UPDATE members SET birthday = ?2 WHERE member_id = ?1")?
+        .execute(params![member_id, p.birthday.map(|b| b.to_string())])?;
+    Ok(())
+}
+
+/// A LINE user unlinks their account from the member: the link goes, their waiting messages
+/// are not sent, and `goodbye` (the rich menu's unlink) is written. Answers the member's id.
+pub(crate) fn unlink(
+    tx: &Transaction<'_>,
+    line_user_id: &str,
+    goodbye: Option<&NewMessage>,
+    now: DateTime<Utc>,
+) -> Result<Option<String>, StoreError> {
+    let Some(member_id) = super::signup::member_of_line_user(tx, line_user_id)? else {
+        return Ok(None);
+    };
+    tx.prepare_cached("DELETE FROM line_users WHERE line_user_id = ?1")?
+        .execute([line_user_id])?;
+    tx.prepare_cached(
+        "UPDATE messages SET state = 'expired', lease_until_ms = NULL,
+             last_error = 'the member unlinked their LINE account'
+         WHERE line_user_id = ?1 AND state = 'pending'",
+    )?
+    .execute([line_user_id])?;
+    if let Some(m) = goodbye {
+        let key = format!("unlink:{member_id}:{}", now.timestamp_millis());
+        enqueue(tx, &key, None, line_user_id, m, now)?;
+    }
+    super::members::log_change(tx, "member", &member_id)?;
+    Ok(Some(member_id))
 }
 
 /// Writes what `plan` plans for `member` if they are linked to LINE (nobody else can be sent
@@ -120,7 +195,9 @@ pub(crate) fn greet(
             MessageAction::LinkRichMenu { rich_menu_id } => {
                 format!("rich_menu:{member_id}:{rich_menu_id}")
             }
-            MessageAction::Push { .. } => format!("rich_menu:{member_id}"),
+            MessageAction::Push { .. } | MessageAction::UnlinkRichMenu => {
+                format!("rich_menu:{member_id}")
+            }
         };
         enqueue(tx, &key, Some(member_id), line_user_id, menu, now)?;
     }

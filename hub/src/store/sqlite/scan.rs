@@ -4,9 +4,11 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Transaction, params};
 use tenpo_loyalty::{Date, RuleSet};
 
-use super::{members, outbox};
+use tenpo_protocol::sync::MemberSnapshot;
+
+use super::{from_json, outbox};
 use crate::store::StoreError;
-use crate::store::outbox::{LinkedPage, Planner};
+use crate::store::outbox::{Language, LinkedPage, Planner, Profile, Recipient};
 
 /// Plans the day's messages for up to `limit` linked members after `after` (member id order).
 pub(crate) fn linked(
@@ -18,23 +20,61 @@ pub(crate) fn linked(
     limit: u32,
     now: DateTime<Utc>,
 ) -> Result<LinkedPage, StoreError> {
-    let ids: Vec<String> = tx
-        .prepare_cached(
-            "SELECT member_id FROM line_users WHERE member_id > ?1 ORDER BY member_id LIMIT ?2",
-        )?
-        .query_map(params![after, limit], |r| r.get(0))?
-        .collect::<Result<_, _>>()?;
+    // One statement for the page: the member, their LINE user and their profile choices.
+    let mut stmt = tx.prepare_cached(
+        "SELECT lu.member_id, lu.line_user_id, m.snapshot, p.language, p.marketing
+         FROM line_users lu
+         JOIN members m ON m.member_id = lu.member_id
+         LEFT JOIN member_profiles p ON p.member_id = lu.member_id
+         WHERE lu.member_id > ?1 ORDER BY lu.member_id LIMIT ?2",
+    )?;
+    let rows = stmt.query_map(params![after, limit], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, String>(2)?,
+            r.get::<_, Option<String>>(3)?,
+            r.get::<_, Option<bool>>(4)?,
+        ))
+    })?;
     let mut page = LinkedPage::default();
-    for id in &ids {
-        let Some(member) = members::load(tx, id)? else {
-            continue;
+    let mut last = None;
+    let mut seen = 0u32;
+    for row in rows {
+        let (member_id, line_user, snapshot, language, marketing) = row?;
+        seen += 1;
+        let member: MemberSnapshot = from_json("member snapshot", &snapshot)?;
+        let profile = match (language, marketing) {
+            (Some(language), Some(marketing)) => Profile {
+                language: Language::parse(&language).unwrap_or_default(),
+                marketing,
+                ..Profile::default()
+            },
+            _ => Profile::default(),
+        };
+        let recipient = Recipient {
+            member_id: &member.member_id,
+            number: &member.number,
+            state: &member.state,
+            profile: &profile,
         };
         page.members += 1;
-        let written = outbox::plan(tx, &member, now, |r| planner.daily(r, rules, today))?;
-        page.messages += u64::from(written);
+        for p in planner.daily(&recipient, rules, today) {
+            if outbox::enqueue(
+                tx,
+                &p.dedupe_key,
+                Some(&member_id),
+                &line_user,
+                &p.message,
+                now,
+            )? {
+                page.messages += 1;
+            }
+        }
+        last = Some(member_id);
     }
-    if ids.len() as u32 == limit {
-        page.next = ids.last().cloned();
+    if seen == limit {
+        page.next = last;
     }
     Ok(page)
 }

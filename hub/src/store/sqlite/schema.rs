@@ -255,13 +255,16 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     CREATE INDEX messages_state ON messages(state, class, id);
     "#,
     // What a member chose in their profile (docs/design.md §10): the language of their
-    // messages and whether they want store news. Personal data, the hub's alone. Marketing
+    // messages, whether they want store news, and the name and email they gave (the birthday
+    // is `members.birthday`). Personal data, the hub's alone. Marketing
     // messages are capped per member: `messages_by_member` counts what each was sent.
     r#"
     CREATE TABLE member_profiles (
         member_id  TEXT PRIMARY KEY REFERENCES members(member_id),
         language   TEXT NOT NULL,
         marketing  INTEGER NOT NULL,
+        name       TEXT,
+        email      TEXT,
         updated_at TEXT NOT NULL
     ) STRICT, WITHOUT ROWID;
     CREATE INDEX messages_by_member ON messages(member_id, class, sent_at);

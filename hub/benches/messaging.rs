@@ -1,0 +1,186 @@
+//! Talking to members (docs/design.md §8, §10), measured on this machine:
+//!
+//! - **a scenario over every member**: the daily scan of N members linked to LINE (default
+//!   1,000,000), each with a lot of points about to lapse, selected and queued (one message
+//!   each);
+//! - **sending**: the hub's sender pushing the first M of those (default 20,000) to the LINE
+//!   stand-in on loopback, at the highest rate LINE allows (2,000 a second), then checked:
+//!   each accepted once, by retry key.
+//!
+//! The members are written straight into a fresh SQLite database before the hub's store opens
+//! it (a million signups would measure the fixture, not the scan). Run:
+//! `cargo bench -p tenpo-hub --bench messaging` (sizes: `TENPO_BENCH_MEMBERS`,
+//! `TENPO_BENCH_SEND`). Prints a Markdown table.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
+
+use std::collections::BTreeSet;
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use rusqlite::{Connection, params};
+use tenpo_hub::line::sender::{Sender, SenderSettings};
+use tenpo_hub::scenarios::{QuietHours, ScenarioSettings, Scenarios, daily};
+use tenpo_hub::store::{HubStore, SqliteStore};
+use tenpo_line::messaging::MessagingClient;
+use tenpo_line::standin::{MessagingChannel, StandIn, router};
+use tenpo_loyalty::{Date, MemberState, PointLot};
+use tenpo_protocol::sync::MemberSnapshot;
+
+const TOKEN: &str = "bench-messaging-token";
+
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// `n` members, each linked to a LINE user who follows the account, each with 500 points
+/// lapsing 10 days after `today`.
+fn populate(db: &std::path::Path, n: usize, today: Date) {
+    let mut conn = Connection::open(db).unwrap();
+    let tx = conn.transaction().unwrap();
+    let now = Utc::now().to_rfc3339();
+    {
+        let mut member = tx
+            .prepare(
+                "INSERT INTO members (member_id, number, snapshot, created_at, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?4)",
+            )
+            .unwrap();
+        let mut code = tx
+            .prepare("INSERT INTO member_codes (code, member_id) VALUES (?1, ?2)")
+            .unwrap();
+        let mut link = tx
+            .prepare(
+                "INSERT INTO line_users (line_user_id, member_id, linked_at) VALUES (?1, ?2, ?3)",
+            )
+            .unwrap();
+        let mut friend = tx
+            .prepare(
+                "INSERT INTO line_friends (line_user_id, following, changed_at_ms) VALUES (?1, 1, 1)",
+            )
+            .unwrap();
+        for i in 0..n {
+            let number = tenpo_protocol::codes::with_check_digit(&format!("23{i:010}")).unwrap();
+            let member_id = format!("m{i:09}");
+            let user = format!("U{i:032x}");
+            let snapshot = MemberSnapshot {
+                member_id: member_id.clone(),
+                number: number.clone(),
+                codes: vec![number.clone()],
+                provisional: false,
+                state: MemberState {
+                    lots: vec![PointLot {
+                        lot_id: format!("import-{i}"),
+                        earned_on: today.add_days(-300),
+                        expires_on: today.add_days(10),
+                        points: 500,
+                    }],
+                    ..MemberState::default()
+                },
+                applied_through: Default::default(),
+                merged_ids: Vec::new(),
+            };
+            let json = serde_json::to_string(&snapshot).unwrap();
+            member
+                .execute(params![member_id, number, json, now])
+                .unwrap();
+            code.execute(params![number, member_id]).unwrap();
+            link.execute(params![user, member_id, now]).unwrap();
+            friend.execute(params![user]).unwrap();
+        }
+    }
+    tx.commit().unwrap();
+}
+
+#[tokio::main]
+async fn main() {
+    let members = env_usize("TENPO_BENCH_MEMBERS", 1_000_000);
+    let to_send = env_usize("TENPO_BENCH_SEND", 20_000).min(members);
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("hub.db");
+    let today: Date = "2026-12-01".parse().unwrap();
+
+    // The schema, then the members, then the store as the hub opens it.
+    drop(SqliteStore::open(&db, Utc::now()).unwrap());
+    let t = Instant::now();
+    populate(&db, members, today);
+    eprintln!(
+        "fixture: {members} members in {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
+    let store = Arc::new(SqliteStore::open(&db, Utc::now()).unwrap());
+    let rules: tenpo_loyalty::RuleSet =
+        toml::from_str(include_str!("../../loyalty/examples/demo-rules.toml")).unwrap();
+    store.load_rules(rules, Utc::now()).await.unwrap();
+    let settings = ScenarioSettings {
+        card_url: Some("https://liff.line.me/1234567890-AbCdEfGh/card".into()),
+        ..ScenarioSettings::default()
+    };
+    store.set_planner(Arc::new(Scenarios {
+        settings: settings.clone(),
+    }));
+
+    let t = Instant::now();
+    let report = daily::run_day(store.as_ref(), &settings, today)
+        .await
+        .unwrap();
+    let scan = t.elapsed();
+    assert_eq!(report.messages, members as u64);
+    let pending = store.outbox_counts().await.unwrap().pending;
+    assert_eq!(pending, members as u64);
+
+    // Sending: the stand-in on loopback, the sender at LINE's own limit.
+    let standin = Arc::new(StandIn::new([]).with_messaging(MessagingChannel {
+        access_token: TOKEN.into(),
+        channel_secret: "bench-secret".into(),
+        bot_user_id: "U00000000000000000000000000000b07".into(),
+    }));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(axum::serve(listener, router(standin.clone())).into_future());
+    let client = MessagingClient::new(&base, TOKEN).unwrap();
+    let sender = Sender::new(
+        store.clone(),
+        client,
+        SenderSettings {
+            rate_per_second: NonZeroU32::new(2000).unwrap(),
+            batch: 256,
+            quiet_hours: QuietHours { start: 0, end: 0 },
+            marketing_per_week: u32::MAX,
+            ..SenderSettings::default()
+        },
+        Arc::new(tokio::sync::Notify::new()),
+    );
+    let t = Instant::now();
+    let task = tokio::spawn(sender.run());
+    while standin.record().pushes.len() < to_send {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let send = t.elapsed();
+    task.abort();
+    let record = standin.record();
+    let keys: BTreeSet<_> = record.pushes.iter().map(|p| &p.retry_key).collect();
+    assert_eq!(keys.len(), record.pushes.len(), "a message accepted twice");
+
+    println!("| what | figure | budget (DESIGN §8) |");
+    println!("|---|---|---|");
+    println!(
+        "| points-expiring scan of {members} linked members, each queued a message | {:.1} s ({:.0} members/s) | ≤ 10 s for 1,000,000 |",
+        scan.as_secs_f64(),
+        members as f64 / scan.as_secs_f64()
+    );
+    println!(
+        "| sending {} messages to the LINE stand-in at a configured 2,000/s | {:.0} messages/s ({:.1} s) | ≥ 1,000/s per hub process |",
+        record.pushes.len(),
+        record.pushes.len() as f64 / send.as_secs_f64(),
+        send.as_secs_f64()
+    );
+    println!(
+        "| messages accepted twice (by retry key) | {} | 0 |",
+        record.pushes.len() - keys.len()
+    );
+}

@@ -1,0 +1,208 @@
+//! The member's own page in LINE (docs/design.md §10): the profile form and "unlink LINE".
+//!
+//! - `POST /v1/cards/me/profile` (LINE's ID token the credential): the member's language, store
+//!   news yes or no, and optionally birthday, name and email. Each is checked (a birthday in the
+//!   future, an email that is not one: a clear `422`, nothing stored). A birthday in this month,
+//!   with the birthday scenario on, brings this month's coupon at once.
+//! - `POST /v1/cards/me/unlink`: the LINE account is no longer the member's (LINE requires that
+//!   a member can do this). The member, their points and their card stay; messages waiting for
+//!   them are not sent; their rich menu goes back to the account's default.
+//!
+//! What is given here is personal data: it stays at the hub and is never logged.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use chrono::Utc;
+use tenpo_loyalty::Date;
+use tenpo_protocol::ErrorCode;
+use tenpo_protocol::admin::CouponRequest;
+use tenpo_protocol::signup::{CompleteRequest, ProfileRequest, UnlinkResponse};
+
+use super::api::line_error;
+use super::card::{card_profile, id_token, line_client};
+use crate::api::AppState;
+use crate::api::error::ApiError;
+use crate::store::HubStore;
+use crate::store::outbox::{Language, MessageAction, MessageClass, NewMessage, Profile};
+use tenpo_edge::Json;
+
+/// The longest name kept.
+pub const MAX_NAME_CHARS: usize = 50;
+
+/// A form field, trimmed; blank is not given.
+fn given(v: &Option<String>) -> Option<&str> {
+    v.as_deref().map(str::trim).filter(|s| !s.is_empty())
+}
+
+/// The form's answers as a profile, or what is wrong with them (in the member's words).
+pub fn check(req: &ProfileRequest, today: Date) -> Result<Profile, String> {
+    let language = Language::parse(&req.language)
+        .ok_or_else(|| format!("language is ja or en, not {:?}", req.language))?;
+    let birthday = match given(&req.birthday) {
+        None => None,
+        Some(text) => {
+            let date: Date = text
+                .parse()
+                .map_err(|_| format!("the birthday {text:?} is not a date like 1990-04-01"))?;
+            if date > today {
+                return Err(format!("the birthday {date} is in the future"));
+            }
+            if date.year() < 1900 {
+                return Err(format!("the birthday {date} is before 1900"));
+            }
+            Some(date)
+        }
+    };
+    let name = given(&req.name).map(str::to_owned);
+    if let Some(n) = &name
+        && (n.chars().count() > MAX_NAME_CHARS || n.chars().any(char::is_control))
+    {
+        return Err(format!(
+            "the name is at most {MAX_NAME_CHARS} characters, on one line"
+        ));
+    }
+    let email = match given(&req.email) {
+        None => None,
+        Some(text) => {
+            let parsed: email_address::EmailAddress = text
+                .parse()
+                .map_err(|_| format!("{text:?} is not an email address"))?;
+            Some(parsed.to_string())
+        }
+    };
+    Ok(Profile {
+        language,
+        marketing: req.marketing,
+        birthday,
+        name,
+        email,
+    })
+}
+
+pub async fn save<S: HubStore>(
+    State(app): State<AppState<S>>,
+    Json(req): Json<ProfileRequest>,
+) -> Result<Response, ApiError> {
+    let line = line_client(&app)?;
+    let now = Utc::now();
+    let token = id_token(&CompleteRequest {
+        id_token: req.id_token.clone(),
+    })?
+    .to_owned();
+    let claims = line.verify(&token, now).await.map_err(line_error)?;
+    let today = app.business_date(now);
+    let profile = check(&req, today).map_err(ApiError::invalid)?;
+    let Some(member) = app.store.member_by_line_user(claims.sub).await? else {
+        return Err(not_a_member());
+    };
+    app.store
+        .save_profile(member.member_id.clone(), profile.clone(), now)
+        .await?;
+    // A birthday this month: this month's coupon now, not next month's scan (and announced).
+    if let (Some(birthday), Some(coupon)) =
+        (profile.birthday, &app.line.scenarios.settings.birthday)
+        && birthday.month() == today.month()
+    {
+        let request = CouponRequest {
+            coupon_id: None,
+            member_ids: Vec::new(),
+            card_codes: Vec::new(),
+            birthday_month: Some(today.month()),
+            benefit: coupon.benefit,
+            valid_days: coupon.valid_days,
+        };
+        app.store.issue_coupons(request, today, now).await?;
+        app.line.outbox_written.notify_one();
+    }
+    tracing::info!(member_id = %member.member_id, "profile saved");
+    Ok(Json(card_profile(&profile)).into_response())
+}
+
+pub async fn unlink<S: HubStore>(
+    State(app): State<AppState<S>>,
+    Json(req): Json<CompleteRequest>,
+) -> Result<Response, ApiError> {
+    let line = line_client(&app)?;
+    let now = Utc::now();
+    let claims = line
+        .verify(id_token(&req)?, now)
+        .await
+        .map_err(line_error)?;
+    let Some(member) = app.store.member_by_line_user(claims.sub.clone()).await? else {
+        return Err(not_a_member());
+    };
+    // Back to the account's default menu, if this hub gave the member one.
+    let goodbye = (app.line.client.is_some() && app.line.settings.member_rich_menu_id.is_some())
+        .then(|| NewMessage {
+            scenario: "rich_menu".into(),
+            class: MessageClass::Transactional,
+            action: MessageAction::UnlinkRichMenu,
+            expires_after: Some(chrono::Duration::days(1)),
+        });
+    app.store.unlink_line(claims.sub, goodbye, now).await?;
+    app.line.outbox_written.notify_one();
+    tracing::info!(member_id = %member.member_id, "LINE account unlinked");
+    Ok((
+        StatusCode::OK,
+        Json(UnlinkResponse {
+            member_number: member.number,
+        }),
+    )
+        .into_response())
+}
+
+fn not_a_member() -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        ErrorCode::MemberNotFound,
+        "this LINE account is not a member: scan the QR code on the store's kiosk to join",
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn req(birthday: &str, email: &str, name: &str, language: &str) -> ProfileRequest {
+        ProfileRequest {
+            id_token: "t".into(),
+            language: language.into(),
+            marketing: false,
+            birthday: Some(birthday.into()),
+            name: Some(name.into()),
+            email: Some(email.into()),
+        }
+    }
+
+    #[test]
+    fn the_form_is_checked_and_blanks_are_not_given() {
+        let today: Date = "2026-12-01".parse().unwrap();
+        let p = check(
+            &req("1990-04-01", " hanako@example.jp ", "花子", "en"),
+            today,
+        )
+        .unwrap();
+        assert_eq!(p.birthday, Some("1990-04-01".parse().unwrap()));
+        assert_eq!(p.email.as_deref(), Some("hanako@example.jp"));
+        assert_eq!((p.language, p.marketing), (Language::En, false));
+        let blank = check(&req("", " ", "", "ja"), today).unwrap();
+        assert_eq!(
+            (blank.birthday, blank.email, blank.name),
+            (None, None, None)
+        );
+        for (bad, words) in [
+            (req("2027-01-01", "", "", "ja"), "in the future"),
+            (req("1850-01-01", "", "", "ja"), "before 1900"),
+            (req("1990-02-30", "", "", "ja"), "is not a date"),
+            (req("", "hanako@", "", "ja"), "not an email address"),
+            (req("", "", &"あ".repeat(51), "ja"), "at most 50"),
+            (req("", "", "a\nb", "ja"), "on one line"),
+            (req("", "", "", "fr"), "language is ja or en"),
+        ] {
+            let e = check(&bad, today).unwrap_err();
+            assert!(e.contains(words), "{e}");
+        }
+    }
+}

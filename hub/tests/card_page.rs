@@ -1,0 +1,222 @@
+//! The member's own page in LINE (docs/design.md §6, §10) over real HTTP: the card answer with
+//! lapsing points, the next tier, coupons and the 1D barcode; the profile form, checked (bad
+//! input: a clear 422, nothing stored), whose language the messages then use and whose
+//! birthday this month brings this month's coupon; and "unlink LINE".
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use serde_json::{Value, json};
+use tenpo_hub::scenarios::{BirthdayCoupon, ScenarioSettings};
+use tenpo_hub::store::HubStore;
+use tenpo_line::standin::IdTokenClaims;
+use tenpo_loyalty::CouponBenefit;
+
+use common::line::{CHANNEL, MENU, World, world};
+
+fn settings() -> ScenarioSettings {
+    ScenarioSettings {
+        birthday: Some(BirthdayCoupon {
+            benefit: CouponBenefit::Discount { value_yen: 500 },
+            valid_days: 31,
+        }),
+        ..ScenarioSettings::default()
+    }
+}
+
+fn id_token(w: &World, user: &str) -> String {
+    w.standin
+        .id_token(&IdTokenClaims::new(CHANNEL, user, 600))
+        .unwrap()
+}
+
+async fn post(w: &World, path: &str, body: Value) -> (u16, Value) {
+    let r = w
+        .hub
+        .http
+        .post(w.hub.url(path))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
+}
+
+async fn card(w: &World, user: &str) -> (u16, Value) {
+    post(w, "/v1/cards/me", json!({ "id_token": id_token(w, user) })).await
+}
+
+#[tokio::test]
+async fn the_card_shows_what_a_member_asks_about_at_the_till() {
+    let w = world(settings(), 1).await;
+    let user = "U00000000000000000000000000c4a7d";
+    let member_id = w.sign_up(user).await;
+    let m = w
+        .hub
+        .store
+        .member_by_line_user(user.into())
+        .await
+        .unwrap()
+        .unwrap();
+    let rules = w.hub.store.current_rules().await.unwrap().unwrap();
+    let (sale, _) = common::sale(
+        &w.till,
+        1,
+        Some(&member_id),
+        &rules,
+        &m.state,
+        "c1",
+        45_000,
+        0,
+    );
+    w.hub.push(&w.till, &[sale]).await;
+
+    let (status, c) = card(&w, user).await;
+    assert_eq!(status, 200, "{c}");
+    assert_eq!(c["points"], 450);
+    assert_eq!(c["expiring"][0]["points"], 450);
+    assert!(
+        c["expiring"][0]["expires_on"]
+            .as_str()
+            .unwrap()
+            .starts_with("20")
+    );
+    assert_eq!(
+        c["next_tier"],
+        json!({"name": "premier", "remaining_yen": 5000, "progress_percent": 90})
+    );
+    let svg = c["barcode_svg"].as_str().unwrap();
+    assert!(svg.starts_with("<svg") && svg.contains(&format!("member barcode {}", m.number)));
+    assert_eq!(c["profile"]["language"], "ja");
+    assert_eq!(c["profile"]["marketing"], true);
+    assert!(c["coupons"].as_array().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn the_profile_form_is_checked_saved_and_used() {
+    let w = world(settings(), 1).await;
+    let user = "U00000000000000000000000000f0a11";
+    let member_id = w.sign_up(user).await;
+    let today = chrono::Utc::now()
+        .with_timezone(&chrono_tz::Asia::Tokyo)
+        .date_naive();
+    let future = (today + chrono::Days::new(2)).to_string();
+    for (body, words) in [
+        (
+            json!({"language": "ja", "marketing": true, "birthday": future}),
+            "in the future",
+        ),
+        (
+            json!({"language": "ja", "marketing": true, "email": "hanako@"}),
+            "not an email",
+        ),
+        (json!({"language": "fr", "marketing": true}), "ja or en"),
+        (
+            json!({"language": "ja", "marketing": true, "birthday": "1990-13-01"}),
+            "not a date",
+        ),
+    ] {
+        let mut body = body;
+        body["id_token"] = json!(id_token(&w, user));
+        let (status, answer) = post(&w, "/v1/cards/me/profile", body).await;
+        assert_eq!(status, 422, "{answer}");
+        let message = answer["error"]["message"].as_str().unwrap();
+        assert!(message.contains(words), "{message}");
+    }
+    let kept = w.hub.store.member_profile(member_id.clone()).await.unwrap();
+    assert_eq!((kept.birthday, kept.email), (None, None), "nothing stored");
+
+    // A birthday this month (years ago), English, no store news.
+    let birthday = format!("1990-{}", &today.to_string()[5..]);
+    let (status, saved) = post(
+        &w,
+        "/v1/cards/me/profile",
+        json!({"id_token": id_token(&w, user), "language": "en", "marketing": false,
+               "birthday": birthday, "name": "Hanako", "email": "hanako@example.jp"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{saved}");
+    assert_eq!(saved["language"], "en");
+    assert_eq!(saved["email"], "hanako@example.jp");
+    let (_, c) = card(&w, user).await;
+    assert_eq!(c["profile"]["birthday"], json!(birthday));
+    let coupons = c["coupons"].as_array().unwrap();
+    assert_eq!(
+        coupons.len(),
+        1,
+        "this month's birthday coupon at once: {c}"
+    );
+    assert_eq!(coupons[0]["title_en"], "¥500 off");
+    let messages = w.messages(&member_id).await;
+    assert!(
+        messages.iter().any(|m| m.scenario == "birthday"),
+        "{messages:?}"
+    );
+    // The member's language is the messages' language now.
+    let p = w
+        .hub
+        .admin()
+        .preview_message(c["member_number"].as_str().unwrap(), "welcome")
+        .await
+        .unwrap();
+    assert_eq!(p.language, "en");
+    assert!(
+        p.messages[0]["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("Welcome")
+    );
+}
+
+#[tokio::test]
+async fn a_member_unlinks_their_line_account_and_keeps_their_card() {
+    let w = world(settings(), 1).await;
+    let user = "U00000000000000000000000000d1e5e";
+    let member_id = w.sign_up(user).await;
+    w.deliver(vec![common::line_event("follow", "01UNLINKF", 1_000, user)])
+        .await;
+    w.until(&member_id, "menu linked", |m| {
+        m.iter().all(|v| v.state == "sent") && m.len() == 2
+    })
+    .await;
+    assert_eq!(
+        w.standin.record().rich_menus.get(user).map(String::as_str),
+        Some(MENU)
+    );
+
+    let (status, answer) = post(
+        &w,
+        "/v1/cards/me/unlink",
+        json!({"id_token": id_token(&w, user)}),
+    )
+    .await;
+    assert_eq!(status, 200, "{answer}");
+    let number = answer["member_number"].as_str().unwrap().to_owned();
+    assert!(
+        w.hub
+            .store
+            .member_by_line_user(user.into())
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let (status, _) = card(&w, user).await;
+    assert_eq!(status, 404, "the LINE account has no card now");
+    // The card itself still works at the till, and the default menu is back.
+    let (status, _) = w.hub.lookup(&w.till, &number).await;
+    assert_eq!(status, 200);
+    for _ in 0..100 {
+        if !w.standin.record().rich_menus.contains_key(user) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(!w.standin.record().rich_menus.contains_key(user));
+    let (status, _) = post(
+        &w,
+        "/v1/cards/me/unlink",
+        json!({"id_token": id_token(&w, user)}),
+    )
+    .await;
+    assert_eq!(status, 404, "a second unlink: nothing to unlink");
+}
