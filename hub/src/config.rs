@@ -77,6 +77,9 @@ pub struct LineSection {
     pub access_token_file: Option<PathBuf>,
     /// The rich menu members get (`richmenu-…`).
     pub member_rich_menu_id: Option<String>,
+    /// Where the LIFF page loads the LIFF SDK from (default LINE's; the stand-in's in tests and
+    /// demos).
+    pub liff_sdk_url: Option<String>,
     /// Requests to LINE per second at most (default 100; LINE allows 2,000 pushes a second).
     pub send_rate_per_second: Option<u32>,
     /// When less than this share of the month's quota is left, only transactional messages go
@@ -195,7 +198,16 @@ impl Settings {
                 .line
                 .welcome_stamps
                 .unwrap_or(crate::signup::DEFAULT_WELCOME_STAMPS),
+            liff_sdk_url: file
+                .line
+                .liff_sdk_url
+                .clone()
+                .unwrap_or_else(|| crate::signup::page::LIFF_SDK.into()),
         };
+        if !(line.liff_sdk_url.starts_with("https://") || line.liff_sdk_url.starts_with("http://"))
+        {
+            return Err(invalid("line.liff_sdk_url", "must be an http(s):// URL"));
+        }
         if let Some(id) = &line.channel_id
             && (id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit()))
         {

@@ -94,6 +94,7 @@ async fn a_hub_killed_mid_send_sends_each_message_once() {
                 liff_id: Some("1234567890-AbCdEfGh".into()),
                 api_base: api,
                 welcome_stamps: 1,
+                ..LineSettings::default()
             })
             .unwrap(),
         );

@@ -41,6 +41,7 @@ async fn world() -> World {
                 liff_id: Some("1234567890-AbCdEfGh".into()),
                 api_base: api,
                 welcome_stamps: 1,
+                ..LineSettings::default()
             })
             .unwrap(),
         );

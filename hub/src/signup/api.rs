@@ -48,7 +48,10 @@ pub fn routes<S: HubStore>() -> Router<AppState<S>> {
 async fn liff_page<S: HubStore>(State(app): State<AppState<S>>) -> Response {
     (
         [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
-        super::page::html(app.signup.settings.liff_id.as_deref()),
+        super::page::html(
+            app.signup.settings.liff_id.as_deref(),
+            &app.signup.settings.liff_sdk_url,
+        ),
     )
         .into_response()
 }

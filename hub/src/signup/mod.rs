@@ -36,6 +36,9 @@ pub struct LineSettings {
     pub api_base: String,
     /// Stamps a new member starts with (capped below the card size of the program in force).
     pub welcome_stamps: u32,
+    /// Where the LIFF page loads LINE's LIFF SDK from: LINE's ([`page::LIFF_SDK`]) unless a
+    /// test or demo serves the stand-in's (`[line] liff_sdk_url`).
+    pub liff_sdk_url: String,
 }
 
 impl Default for LineSettings {
@@ -45,6 +48,7 @@ impl Default for LineSettings {
             liff_id: None,
             api_base: DEFAULT_LINE_API.into(),
             welcome_stamps: DEFAULT_WELCOME_STAMPS,
+            liff_sdk_url: page::LIFF_SDK.into(),
         }
     }
 }

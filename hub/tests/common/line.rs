@@ -68,6 +68,7 @@ pub async fn world(scenarios: ScenarioSettings, welcome_stamps: u32) -> World {
                 liff_id: Some("1234567890-AbCdEfGh".into()),
                 api_base: api,
                 welcome_stamps,
+                ..LineSettings::default()
             })
             .unwrap(),
         );

@@ -41,6 +41,9 @@ pub struct Record {
     pub rich_menus: std::collections::BTreeMap<String, String>,
     /// Messages counted this month (pushes to friends).
     pub consumption: u64,
+    /// ID tokens the LIFF stub's login gave out.
+    #[serde(default)]
+    pub liff_logins: u64,
 }
 
 fn answer(standin: &StandIn, status: StatusCode, body: Value) -> Response {

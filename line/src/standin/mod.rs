@@ -1,12 +1,14 @@
 //! A local stand-in for LINE's platform, for tests and the demo (docs/design.md §9: LINE's
 //! servers cannot be reached from here, so nothing else is mocked). It answers LINE Login's
-//! verify endpoint ([`login`]) and the Messaging API endpoints tenpo calls ([`messaging`]) in
+//! verify endpoint ([`login`]), the Messaging API endpoints tenpo calls ([`messaging`]) and, for
+//! pages in a real browser, a LIFF SDK ([`liff`]), in
 //! LINE's documented request and response shapes, records what it accepted, can be told to
 //! fail, and sends signed webhooks. Its own endpoints are under `/standin/`.
 //!
 //! `POST /standin/outage {"on": true}` makes LINE's endpoints answer `500` until turned off;
 //! `POST /standin/latency {"ms": 50}` delays each accepted push's answer.
 
+mod liff;
 pub mod login;
 pub mod messaging;
 
@@ -189,6 +191,8 @@ pub fn router(standin: Arc<StandIn>) -> Router {
         .route("/v2/bot/message/quota", get(m::quota))
         .route("/v2/bot/message/quota/consumption", get(m::consumption))
         .route("/standin/id-tokens", post(login::issue))
+        .route("/liff/sdk.js", get(liff::sdk))
+        .route("/standin/liff/id-token", get(liff::id_token))
         .route("/standin/outage", post(outage))
         .route("/standin/fail", post(m::fail))
         .route("/standin/quota", post(m::set_quota))

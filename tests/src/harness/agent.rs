@@ -240,6 +240,18 @@ impl Agent {
         .await
     }
 
+    /// `POST /v1/signups {}`: a signup session, as the kiosk opens one.
+    pub async fn open_signup(&self) -> Reply {
+        self.reply(
+            self.http
+                .post(format!("{}/v1/signups", self.url()))
+                .bearer_auth(&self.token)
+                .json(&serde_json::json!({})),
+            "open a signup",
+        )
+        .await
+    }
+
     /// `GET /v1/members/{code}`
     pub async fn member(&self, code: &str) -> Reply {
         self.reply(

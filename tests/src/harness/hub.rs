@@ -10,6 +10,8 @@ pub struct Hub {
     pub(super) child: Option<Child>,
     pub(super) log: PathBuf,
     pub(super) http: reqwest::Client,
+    /// A config file (`--config`), when the test gives one.
+    pub(super) config: Option<PathBuf>,
 }
 
 /// One event slot as the hub holds it (`events` table).
@@ -52,6 +54,11 @@ impl Hub {
             .arg("--data-dir")
             .arg(&self.dir)
             .args(["--listen", &format!("127.0.0.1:{}", self.port)])
+            .args(
+                self.config
+                    .iter()
+                    .flat_map(|c| [OsStr::new("--config"), c.as_os_str()]),
+            )
             .env("TENPO_HUB_ADMIN_TOKEN", ADMIN_TOKEN)
             .env("RUST_LOG", "info")
             .env("NO_COLOR", "1")

@@ -9,6 +9,7 @@
 //! hub process and its admin CLI, `agent.rs` an agent process and its local API.
 #![allow(clippy::expect_used)]
 
+use std::ffi::OsStr;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -24,9 +25,11 @@ use tokio::process::{Child, Command};
 
 mod agent;
 mod hub;
+mod line;
 
 pub use agent::{Agent, AgentEvent, Credential, Export, Reply};
 pub use hub::{Hub, HubEvent, HubLedger, PushTotals};
+pub use line::LineStandIn;
 
 /// The demo program as TOML: what the hub loads and the agents start with.
 pub const DEMO_RULES_TOML: &str = include_str!("../../../loyalty/examples/demo-rules.toml");
@@ -302,12 +305,23 @@ impl World {
 
     /// Starts a hub on a free port with its data in `<world>/hub`, and loads the demo rules.
     pub async fn start_hub(&self) -> Hub {
+        self.start_hub_with("").await
+    }
+
+    /// The same, with `config` as its config file (TOML).
+    pub async fn start_hub_with(&self, config: &str) -> Hub {
+        let file = (!config.is_empty()).then(|| {
+            let file = self.path.join("hub.toml");
+            std::fs::write(&file, config).expect("the hub's config file");
+            file
+        });
         let mut hub = Hub {
             dir: self.path.join("hub"),
             port: free_port(),
             child: None,
             log: self.path.join("hub.log"),
             http: http(),
+            config: file,
         };
         hub.start().await;
         hub.load_rules(&self.rules_file()).await;

@@ -1,0 +1,314 @@
+//! The member card page in a real browser (docs/design.md §5, §6, §10): headless Chromium,
+//! driven through chromedriver, opens the kiosk's signup link on the `tenpo-hub` binary, with
+//! the LINE stand-in's LIFF SDK logging a LINE user in. The member joins, the card shows, its QR
+//! code (read back from the page) is accepted by the terminal's agent, the page outlives its ID
+//! token (LIFF logs in again), the profile form is saved (a bad email refused first), and the
+//! member unlinks LINE.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::Duration;
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{Value, json};
+use tenpo_e2e::harness::{LineStandIn, World, free_port, wait_for};
+use tokio::process::{Child, Command};
+
+const CHANNEL: &str = "1234567890";
+const LIFF: &str = "1234567890-AbCdEfGh";
+const USER: &str = "U0000000000000000000000000c4a2d5";
+/// The stand-in's ID tokens last this long: the test outlives one.
+const TOKEN_SECS: u64 = 10;
+
+/// Chromium through chromedriver, headless, phone-sized, on loopback.
+struct Browser {
+    client: Client,
+    _driver: Child,
+}
+
+impl Browser {
+    async fn start(world: &World) -> Browser {
+        let port = free_port();
+        let driver = Command::new("chromedriver")
+            .arg(format!("--port={port}"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("chromedriver (Debian chromium-driver) is needed for this test");
+        let profile = world.path().join("chromium-profile");
+        let caps: serde_json::Map<String, Value> = serde_json::from_value(json!({
+            "goog:chromeOptions": {
+                "binary": "/usr/bin/chromium",
+                "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                         "--no-first-run", "--disable-background-networking",
+                         "--disable-component-update", "--disable-sync",
+                         "--window-size=390,844",
+                         format!("--user-data-dir={}", profile.display())]
+            }
+        }))
+        .unwrap();
+        let url = format!("http://127.0.0.1:{port}");
+        let client = wait_for("chromedriver starts", Duration::from_secs(30), || {
+            let (url, caps) = (url.clone(), caps.clone());
+            async move {
+                ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+                    .capabilities(caps)
+                    .connect(&url)
+                    .await
+                    .ok()
+            }
+        })
+        .await;
+        Browser {
+            client,
+            _driver: driver,
+        }
+    }
+
+    async fn text(&self, id: &str) -> String {
+        match self.client.find(Locator::Id(id)).await {
+            Ok(e) => e.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        }
+    }
+
+    /// Waits (bounded) until the element `id` shows `what`.
+    async fn until_text(&self, id: &str, what: &str) -> String {
+        wait_for(
+            &format!("#{id} shows {what:?}"),
+            Duration::from_secs(30),
+            || async {
+                let t = self.text(id).await;
+                t.contains(what).then_some(t)
+            },
+        )
+        .await
+    }
+}
+
+/// The QR code the page draws (its SVG's unit squares), read back with an independent decoder.
+async fn read_qr(browser: &Browser) -> String {
+    let svg = browser
+        .client
+        .execute("return document.querySelector('#qr svg').outerHTML", vec![])
+        .await
+        .unwrap();
+    let svg = svg.as_str().unwrap();
+    let view: Vec<u32> = svg
+        .split("viewBox=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .split(' ')
+        .map(|n| n.parse().unwrap())
+        .collect();
+    let (w, h) = (view[2], view[3]);
+    let scale = 4;
+    let mut luma = vec![255u8; (w * h * scale * scale) as usize];
+    let path = svg
+        .split(" d=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap();
+    for square in path.split('M').filter(|s| !s.is_empty()) {
+        let xy: Vec<u32> = square
+            .split('h')
+            .next()
+            .unwrap()
+            .split(' ')
+            .map(|n| n.parse().unwrap())
+            .collect();
+        for dy in 0..scale {
+            for dx in 0..scale {
+                let (x, y) = (xy[0] * scale + dx, xy[1] * scale + dy);
+                luma[(y * w * scale + x) as usize] = 0;
+            }
+        }
+    }
+    rxing::helpers::detect_in_luma(luma, w * scale, h * scale, None)
+        .expect("the page's QR code reads")
+        .getText()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn a_customer_joins_from_the_kiosk_and_uses_the_card_in_a_real_browser() {
+    let world = World::new("member-card-browser");
+    let line = LineStandIn::start(&world, CHANNEL, "login-channel-secret", "messaging-token").await;
+    let sdk = format!(
+        "{}/liff/sdk.js?channel={CHANNEL}&user={USER}&valid={TOKEN_SECS}",
+        line.url()
+    );
+    let hub = world
+        .start_hub_with(&format!(
+            "[line]\nchannel_id = \"{CHANNEL}\"\nliff_id = \"{LIFF}\"\napi_base = \"{}\"\n\
+             liff_sdk_url = \"{sdk}\"\n",
+            line.url()
+        ))
+        .await;
+    let mut agent = world
+        .enroll_agent("till", &hub, "shibuya-01", &hub.url())
+        .await;
+    agent.set_args(&["--liff-id", LIFF]);
+    agent.start().await;
+    let session = agent.open_signup().await;
+    assert!(session.ok(), "{:?}", session.body);
+    let token = session.body["token"].as_str().unwrap().to_owned();
+    assert!(
+        session.body["liff_url"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("?t={token}"))
+    );
+
+    // The kiosk's QR code, opened in LINE: LIFF logs the user in and the page joins them.
+    let browser = Browser::start(&world).await;
+    browser
+        .client
+        .goto(&format!("{}/liff/signup?t={token}", hub.url()))
+        .await
+        .unwrap();
+    browser.until_text("title", "ようこそ").await;
+    let number = wait_for("the member number", Duration::from_secs(30), || async {
+        let n = browser.text("number").await;
+        (n.len() == 13).then_some(n)
+    })
+    .await;
+    assert_eq!(
+        browser.text("stamp-count").await,
+        "1 / 10",
+        "the welcome stamp"
+    );
+    assert!(browser.text("coupons").await.contains("ありません"));
+
+    // The QR code on the screen is the member at the till.
+    let qr = read_qr(&browser).await;
+    let code =
+        percent_encoding::utf8_percent_encode(&qr, percent_encoding::NON_ALPHANUMERIC).to_string();
+    let seen = agent.member(&code).await;
+    assert!(
+        seen.ok(),
+        "the agent refused the card's QR: {:?}",
+        seen.body
+    );
+    assert_eq!(seen.body["number"], number.as_str());
+
+    // The ID token lapses; the page logs in again through LIFF and shows the card again.
+    tokio::time::sleep(Duration::from_secs(TOKEN_SECS - 3)).await;
+    browser
+        .client
+        .execute(
+            "window.oldPage = true; window.tenpoRefresh(); return true;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    wait_for("a second LIFF login", Duration::from_secs(30), || async {
+        (line.record().await["liff_logins"].as_u64() >= Some(2)).then_some(())
+    })
+    .await;
+    // LIFF returns to the same URL (the kiosk's link again, which answers as before): a new
+    // page, showing the card.
+    wait_for(
+        "the card again, on a new page",
+        Duration::from_secs(30),
+        || async {
+            let old = browser
+                .client
+                .execute("return window.oldPage === true;", vec![])
+                .await
+                .ok()?;
+            (old == json!(false) && browser.text("number").await == number).then_some(())
+        },
+    )
+    .await;
+
+    // The profile form: a bad email is refused with the hub's words, then saved.
+    browser
+        .client
+        .find(Locator::Id("open-profile"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let email = browser.client.find(Locator::Id("email")).await.unwrap();
+    email.send_keys("hanako@").await.unwrap();
+    browser
+        .client
+        .find(Locator::Id("save-profile"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    browser
+        .until_text("profile-result", "not an email address")
+        .await;
+    email.clear().await.unwrap();
+    email.send_keys("hanako@example.jp").await.unwrap();
+    browser
+        .client
+        .find(Locator::Css("#language option[value=en]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    browser
+        .client
+        .find(Locator::Id("save-profile"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    browser.until_text("profile-result", "保存しました").await;
+    let preview = hub
+        .admin(&["preview-message", "welcome", "--member", &number])
+        .await;
+    assert!(preview.contains("in en"), "{preview}");
+
+    // Unlink LINE: the card and its points stay at the till.
+    browser
+        .client
+        .find(Locator::Id("open-unlink"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    browser
+        .client
+        .find(Locator::Id("confirm-unlink"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    browser.until_text("title", "LINE連携を解除しました").await;
+    assert!(browser.text("result").await.contains(&number));
+    let fresh = reqwest::get(format!(
+        "{}/standin/liff/id-token?channel={CHANNEL}&user={USER}",
+        line.url()
+    ))
+    .await
+    .unwrap()
+    .text()
+    .await
+    .unwrap();
+    let card = reqwest::Client::new()
+        .post(format!("{}/v1/cards/me", hub.url()))
+        .json(&json!({ "id_token": fresh }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(card.status(), 404, "the LINE account has no card now");
+    let seen = agent.member(&number).await;
+    assert!(seen.ok(), "{:?}", seen.body);
+    browser.client.close().await.unwrap();
+}
