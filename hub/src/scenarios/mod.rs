@@ -273,7 +273,7 @@ impl Planner for Scenarios {
         planned
     }
 
-    fn daily(&self, member: &Recipient<'_>, rules: &RuleSet, today: Date) -> Vec<Planned> {
+    fn daily(&self, member: &Recipient<'_>, _rules: &RuleSet, today: Date) -> Vec<Planned> {
         let Some(rule) = self.settings.points_expiring else {
             return Vec::new();
         };
@@ -281,12 +281,23 @@ impl Planner for Scenarios {
             return Vec::new();
         }
         let horizon = today.add_days(i64::from(rule.days_before));
-        member
-            .state
-            .summary(rules, today)
-            .expiring
+        // The live lots, soonest first, summed per day (what the card shows as lapsing).
+        let mut expiring: Vec<(Date, Points)> = Vec::new();
+        for lot in member.state.live_lots(today) {
+            if lot.expires_on > horizon {
+                break;
+            }
+            match expiring.last_mut() {
+                Some((day, points)) if *day == lot.expires_on => {
+                    *points = points.saturating_add(lot.points);
+                }
+                _ => expiring.push((lot.expires_on, lot.points)),
+            }
+        }
+        expiring
             .into_iter()
-            .filter(|e| e.expires_on <= horizon && e.points >= rule.min_points)
+            .map(|(expires_on, points)| tenpo_loyalty::Expiring { points, expires_on })
+            .filter(|e| e.points >= rule.min_points)
             .filter_map(|e| {
                 let key = format!("points_expiring:{}:{}", member.member_id, e.expires_on);
                 let text = Text::PointsExpiring {

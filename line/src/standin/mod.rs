@@ -130,6 +130,11 @@ impl StandIn {
         );
     }
 
+    /// How many pushes the stand-in accepted so far (without copying the record).
+    pub fn accepted(&self) -> usize {
+        self.lock().record.pushes.len()
+    }
+
     /// What the stand-in accepted so far.
     pub fn record(&self) -> Record {
         self.lock().record.clone()

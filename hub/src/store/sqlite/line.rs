@@ -50,7 +50,13 @@ pub(crate) fn take(
              WHERE excluded.changed_at_ms >= line_friends.changed_at_ms",
         )?
         .execute(params![user, following, e.occurred_at_ms])?;
-        if following && let Some(member_id) = signup::member_of_line_user(tx, user)? {
+        // What holds now (a late, older change did not change it).
+        let follows_now: bool = tx
+            .prepare_cached("SELECT following FROM line_friends WHERE line_user_id = ?1")?
+            .query_row([user], |r| r.get(0))?;
+        if !follows_now {
+            outbox::blocked(tx, user)?;
+        } else if following && let Some(member_id) = signup::member_of_line_user(tx, user)? {
             outbox::greet(tx, greeting, &member_id, user, at)?;
         }
     }

@@ -8,7 +8,7 @@
 //! with wishes and notifications).
 
 use chrono::{DateTime, Utc};
-use rusqlite::{Transaction, params};
+use rusqlite::{OptionalExtension, Transaction, params};
 
 use crate::store::StoreError;
 use crate::store::outbox::{
@@ -52,12 +52,20 @@ pub(crate) fn enqueue(
             expires,
             now.to_rfc3339(),
         ])?;
+    if written == 1 {
+        let following: Option<bool> = tx
+            .prepare_cached("SELECT following FROM line_friends WHERE line_user_id = ?1")?
+            .query_row([line_user_id], |r| r.get(0))
+            .optional()?;
+        if following == Some(false) {
+            blocked(tx, line_user_id)?;
+        }
+    }
     Ok(written == 1)
 }
 
 /// A member's profile choices (the defaults until they fill the form in).
 pub(crate) fn profile(tx: &Transaction<'_>, member_id: &str) -> Result<Profile, StoreError> {
-    use rusqlite::OptionalExtension;
     type Row = (
         Option<String>,
         Option<bool>,
@@ -208,17 +216,17 @@ pub(crate) fn greet(
     Ok(())
 }
 
-/// Rows that came due for users who blocked the account: no LINE message reaches them. This is
-/// where email takes over for members who chose or allow it (the wishes and notifications
-/// issue); until then they are set `unreachable`, with the reason.
-fn reroute_blocked(tx: &Transaction<'_>, now_ms: i64) -> Result<(), StoreError> {
+/// A LINE user blocked the account (or a message is written for one who has): no LINE message
+/// reaches them. This is where email takes over for members who chose or allow it (the wishes
+/// and notifications issue); until then their waiting rows are set `unreachable`, with the
+/// reason. Called when the unfollow arrives and when a row is written, so claiming never scans.
+pub(crate) fn blocked(tx: &Transaction<'_>, line_user_id: &str) -> Result<(), StoreError> {
     tx.prepare_cached(
         "UPDATE messages SET state = 'unreachable', lease_until_ms = NULL,
              last_error = 'the LINE user has blocked the official account'
-         WHERE state = 'pending' AND channel = 'line' AND not_before_ms <= ?1
-           AND line_user_id IN (SELECT line_user_id FROM line_friends WHERE following = 0)",
+         WHERE state = 'pending' AND channel = 'line' AND line_user_id = ?1",
     )?
-    .execute([now_ms])?;
+    .execute([line_user_id])?;
     Ok(())
 }
 
@@ -231,12 +239,14 @@ pub(crate) fn claim(
     now: DateTime<Utc>,
 ) -> Result<Vec<OutboxMessage>, StoreError> {
     let now_ms = now.timestamp_millis();
+    // Pinned to the partial index on expiry: through `messages_state` this would read every
+    // pending row at every claim.
     tx.prepare_cached(
-        "UPDATE messages SET state = 'expired', lease_until_ms = NULL
+        "UPDATE messages INDEXED BY messages_pending_expiry
+         SET state = 'expired', lease_until_ms = NULL
          WHERE state = 'pending' AND expires_at_ms <= ?1",
     )?
     .execute([now_ms])?;
-    reroute_blocked(tx, now_ms)?;
     // A lease that ran out: its sender died or hung. Due again, with the same retry key.
     tx.prepare_cached(
         "UPDATE messages SET state = 'pending', lease_until_ms = NULL
@@ -317,8 +327,10 @@ fn due(
     limit: u32,
 ) -> Result<Vec<OutboxMessage>, StoreError> {
     let mut select = tx.prepare_cached(
+        // The plan is pinned: walk `messages_state` in id order, looking each user up (a plan
+        // driven from the friends, or a partial index, sorts every pending row per claim).
         "SELECT m.id, m.message_id, m.line_user_id, m.scenario, m.action, m.body, m.attempts
-         FROM messages m JOIN line_friends f
+         FROM messages AS m INDEXED BY messages_state CROSS JOIN line_friends AS f
               ON f.line_user_id = m.line_user_id AND f.following = 1
          WHERE m.state = 'pending' AND m.class = ?1 AND m.channel = 'line'
            AND m.not_before_ms <= ?2
@@ -575,7 +587,12 @@ mod tests {
         let m = message(MessageClass::Transactional, None);
         enqueue(&tx, "never-followed", None, "Unew", &m, at(0)).unwrap();
         enqueue(&tx, "blocked", None, "Ublocked", &m, at(0)).unwrap();
+        // The unfollow arrives (`line::take` calls this), then a row is written for them.
         follow(&tx, "Ublocked", false);
+        blocked(&tx, "Ublocked").unwrap();
+        follow(&tx, "Ublate", false);
+        enqueue(&tx, "blocked-before", None, "Ublate", &m, at(0)).unwrap();
+        assert_eq!(state_of(&tx, "Ublate"), "unreachable");
         assert!(claim_now(&tx, 10, false, at(1)).is_empty());
         assert_eq!(state_of(&tx, "Unew"), "pending", "waits for the follow");
         assert_eq!(state_of(&tx, "Ublocked"), "unreachable");

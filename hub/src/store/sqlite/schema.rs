@@ -253,6 +253,8 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         sent_at        TEXT
     ) STRICT;
     CREATE INDEX messages_state ON messages(state, class, id);
+    CREATE INDEX messages_pending_by_user ON messages(line_user_id) WHERE state = 'pending';
+    CREATE INDEX messages_pending_expiry ON messages(expires_at_ms) WHERE state = 'pending';
     "#,
     // What a member chose in their profile (docs/design.md §10): the language of their
     // messages, whether they want store news, and the name and email they gave (the birthday
