@@ -115,6 +115,10 @@ async fn the_profile_form_is_checked_saved_and_used() {
             json!({"language": "ja", "marketing": true, "birthday": "1990-13-01"}),
             "not a date",
         ),
+        (
+            json!({"language": "ja", "marketing": true, "channel": "email"}),
+            "give an email address",
+        ),
     ] {
         let mut body = body;
         body["id_token"] = json!(id_token(&w, user));
@@ -132,12 +136,14 @@ async fn the_profile_form_is_checked_saved_and_used() {
         &w,
         "/v1/cards/me/profile",
         json!({"id_token": id_token(&w, user), "language": "en", "marketing": false,
-               "birthday": birthday, "name": "Hanako", "email": "hanako@example.jp"}),
+               "birthday": birthday, "name": "Hanako", "email": "hanako@example.jp",
+               "channel": "email"}),
     )
     .await;
     assert_eq!(status, 200, "{saved}");
     assert_eq!(saved["language"], "en");
     assert_eq!(saved["email"], "hanako@example.jp");
+    assert_eq!(saved["channel"], "email");
     let (_, c) = card(&w, user).await;
     assert_eq!(c["profile"]["birthday"], json!(birthday));
     let coupons = c["coupons"].as_array().unwrap();

@@ -439,8 +439,11 @@ pub struct CardCoupon {
 pub struct CardProfile {
     /// `ja` or `en`.
     pub language: String,
-    /// Store news (tier progress, points lapsing) in LINE.
+    /// Store news (tier progress, points lapsing).
     pub marketing: bool,
+    /// `line` or `email`: how the member wants to be written to.
+    #[serde(default)]
+    pub channel: String,
     /// `YYYY-MM-DD`, if given.
     #[serde(default)]
     pub birthday: Option<String>,
@@ -458,6 +461,9 @@ pub struct ProfileRequest {
     /// `ja` or `en`.
     pub language: String,
     pub marketing: bool,
+    /// `line` (the default) or `email` (which needs `email`).
+    #[serde(default)]
+    pub channel: Option<String>,
     /// `YYYY-MM-DD`; not in the future. Empty or absent: not given.
     #[serde(default)]
     pub birthday: Option<String>,

@@ -251,14 +251,16 @@ async fn a_customer_joins_from_the_kiosk_and_uses_the_card_in_a_real_browser() {
         .await;
     email.clear().await.unwrap();
     email.send_keys("hanako@example.jp").await.unwrap();
-    browser
-        .client
-        .find(Locator::Css("#language option[value=en]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    for choice in ["#language option[value=en]", "#channel option[value=email]"] {
+        browser
+            .client
+            .find(Locator::Css(choice))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+    }
     browser
         .client
         .find(Locator::Id("save-profile"))
@@ -268,6 +270,11 @@ async fn a_customer_joins_from_the_kiosk_and_uses_the_card_in_a_real_browser() {
         .await
         .unwrap();
     browser.until_text("profile-result", "保存しました").await;
+    // What the hub kept, asked as the page asks.
+    let kept = card_of(&line, &hub.url()).await;
+    assert_eq!(kept.0, 200);
+    assert_eq!(kept.1["profile"]["channel"], "email");
+    assert_eq!(kept.1["profile"]["email"], "hanako@example.jp");
     let preview = hub
         .admin(&["preview-message", "welcome", "--member", &number])
         .await;
@@ -292,6 +299,15 @@ async fn a_customer_joins_from_the_kiosk_and_uses_the_card_in_a_real_browser() {
         .unwrap();
     browser.until_text("title", "LINE連携を解除しました").await;
     assert!(browser.text("result").await.contains(&number));
+    let (status, _) = card_of(&line, &hub.url()).await;
+    assert_eq!(status, 404, "the LINE account has no card now");
+    let seen = agent.member(&number).await;
+    assert!(seen.ok(), "{:?}", seen.body);
+    browser.client.close().await.unwrap();
+}
+
+/// `POST /v1/cards/me` with a fresh ID token for the page's LINE user: what the page is told.
+async fn card_of(line: &LineStandIn, hub: &str) -> (u16, Value) {
     let fresh = reqwest::get(format!(
         "{}/standin/liff/id-token?channel={CHANNEL}&user={USER}",
         line.url()
@@ -301,14 +317,11 @@ async fn a_customer_joins_from_the_kiosk_and_uses_the_card_in_a_real_browser() {
     .text()
     .await
     .unwrap();
-    let card = reqwest::Client::new()
-        .post(format!("{}/v1/cards/me", hub.url()))
+    let r = reqwest::Client::new()
+        .post(format!("{hub}/v1/cards/me"))
         .json(&json!({ "id_token": fresh }))
         .send()
         .await
         .unwrap();
-    assert_eq!(card.status(), 404, "the LINE account has no card now");
-    let seen = agent.member(&number).await;
-    assert!(seen.ok(), "{:?}", seen.body);
-    browser.client.close().await.unwrap();
+    (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
 }

@@ -171,6 +171,7 @@ pub fn card_profile(p: &Profile) -> CardProfile {
     CardProfile {
         language: p.language.as_str().to_owned(),
         marketing: p.marketing,
+        channel: p.channel.as_str().to_owned(),
         birthday: p.birthday.map(|b| b.to_string()),
         name: p.name.clone(),
         email: p.email.clone(),

@@ -24,7 +24,7 @@ use super::card::{card_profile, id_token, line_client};
 use crate::api::AppState;
 use crate::api::error::ApiError;
 use crate::store::HubStore;
-use crate::store::outbox::{Language, MessageAction, MessageClass, NewMessage, Profile};
+use crate::store::outbox::{Channel, Language, MessageAction, MessageClass, NewMessage, Profile};
 use tenpo_edge::Json;
 
 /// The longest name kept.
@@ -71,9 +71,19 @@ pub fn check(req: &ProfileRequest, today: Date) -> Result<Profile, String> {
             Some(parsed.to_string())
         }
     };
+    let channel = match given(&req.channel) {
+        None => Channel::Line,
+        Some(text) => {
+            Channel::parse(text).ok_or_else(|| format!("channel is line or email, not {text:?}"))?
+        }
+    };
+    if channel == Channel::Email && email.is_none() {
+        return Err("to hear from us by email, give an email address".into());
+    }
     Ok(Profile {
         language,
         marketing: req.marketing,
+        channel,
         birthday,
         name,
         email,
@@ -173,6 +183,7 @@ mod tests {
             birthday: Some(birthday.into()),
             name: Some(name.into()),
             email: Some(email.into()),
+            channel: None,
         }
     }
 
@@ -200,6 +211,20 @@ mod tests {
             (req("", "", &"あ".repeat(51), "ja"), "at most 50"),
             (req("", "", "a\nb", "ja"), "on one line"),
             (req("", "", "", "fr"), "language is ja or en"),
+            (
+                ProfileRequest {
+                    channel: Some("email".into()),
+                    ..req("", "", "", "ja")
+                },
+                "give an email address",
+            ),
+            (
+                ProfileRequest {
+                    channel: Some("fax".into()),
+                    ..req("", "", "", "ja")
+                },
+                "line or email",
+            ),
         ] {
             let e = check(&bad, today).unwrap_err();
             assert!(e.contains(words), "{e}");

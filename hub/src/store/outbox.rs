@@ -198,6 +198,8 @@ pub struct Profile {
     pub language: Language,
     /// Store news (tier progress, points expiring): messages the member may turn off.
     pub marketing: bool,
+    /// How they want to be written to.
+    pub channel: Channel,
     pub birthday: Option<tenpo_loyalty::Date>,
     pub name: Option<String>,
     pub email: Option<String>,
@@ -208,6 +210,7 @@ impl Default for Profile {
         Profile {
             language: Language::Ja,
             marketing: true,
+            channel: Channel::Line,
             birthday: None,
             name: None,
             email: None,
@@ -220,7 +223,34 @@ impl fmt::Debug for Profile {
         f.debug_struct("Profile")
             .field("language", &self.language)
             .field("marketing", &self.marketing)
+            .field("channel", &self.channel)
             .finish_non_exhaustive()
+    }
+}
+
+/// How a member wants to be written to. Email is kept as the member's choice; messages go by
+/// email once the email channel exists (wishes and notifications), by LINE until then.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Channel {
+    #[default]
+    Line,
+    Email,
+}
+
+impl Channel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::Line => "line",
+            Channel::Email => "email",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Channel> {
+        match text {
+            "line" => Some(Channel::Line),
+            "email" => Some(Channel::Email),
+            _ => None,
+        }
     }
 }
 

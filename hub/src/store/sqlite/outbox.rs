@@ -12,7 +12,7 @@ use rusqlite::{OptionalExtension, Transaction, params};
 
 use crate::store::StoreError;
 use crate::store::outbox::{
-    Claim, Greeting, Language, MessageAction, MessageClass, MessageOutcome, MessageView,
+    Channel, Claim, Greeting, Language, MessageAction, MessageClass, MessageOutcome, MessageView,
     NewMessage, OutboxCounts, OutboxMessage, Planned, Profile, Recipient,
 };
 use tenpo_protocol::sync::MemberSnapshot;
@@ -72,18 +72,26 @@ pub(crate) fn profile(tx: &Transaction<'_>, member_id: &str) -> Result<Profile, 
         Option<String>,
         Option<String>,
         Option<String>,
+        Option<String>,
     );
     let row: Option<Row> = tx
         .prepare_cached(
-            "SELECT p.language, p.marketing, p.name, p.email, m.birthday
+            "SELECT p.language, p.marketing, p.channel, p.name, p.email, m.birthday
              FROM members m LEFT JOIN member_profiles p ON p.member_id = m.member_id
              WHERE m.member_id = ?1",
         )?
         .query_row([member_id], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+            ))
         })
         .optional()?;
-    let Some((language, marketing, name, email, birthday)) = row else {
+    let Some((language, marketing, channel, name, email, birthday)) = row else {
         return Ok(Profile::default());
     };
     let d = Profile::default();
@@ -93,6 +101,10 @@ pub(crate) fn profile(tx: &Transaction<'_>, member_id: &str) -> Result<Profile, 
             .and_then(Language::parse)
             .unwrap_or(d.language),
         marketing: marketing.unwrap_or(d.marketing),
+        channel: channel
+            .as_deref()
+            .and_then(Channel::parse)
+            .unwrap_or(d.channel),
         birthday: birthday.and_then(|b| b.parse().ok()),
         name,
         email,
@@ -108,16 +120,18 @@ pub(crate) fn save_profile(
 ) -> Result<(), StoreError> {
     let now = now.to_rfc3339();
     tx.prepare_cached(
-        "INSERT INTO member_profiles (member_id, language, marketing, name, email, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+        "INSERT INTO member_profiles
+             (member_id, language, marketing, channel, name, email, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
          ON CONFLICT (member_id) DO UPDATE SET language = excluded.language,
-             marketing = excluded.marketing, name = excluded.name, email = excluded.email,
-             updated_at = excluded.updated_at",
+             marketing = excluded.marketing, channel = excluded.channel, name = excluded.name,
+             email = excluded.email, updated_at = excluded.updated_at",
     )?
     .execute(params![
         member_id,
         p.language.as_str(),
         p.marketing,
+        p.channel.as_str(),
         p.name,
         p.email,
         now

@@ -265,6 +265,8 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         member_id  TEXT PRIMARY KEY REFERENCES members(member_id),
         language   TEXT NOT NULL,
         marketing  INTEGER NOT NULL,
+        -- line | email: how the member wants to be written to
+        channel    TEXT NOT NULL DEFAULT 'line',
         name       TEXT,
         email      TEXT,
         updated_at TEXT NOT NULL
