@@ -5,7 +5,7 @@ use rusqlite::{OptionalExtension, Transaction, params};
 
 use crate::store::StoreError;
 use crate::store::model::{Friendship, LineEvent, LineIntake};
-use crate::store::outbox::Greeting;
+use crate::store::outbox::{Greeting, NewMessage};
 
 use super::{outbox, signup};
 
@@ -81,4 +81,31 @@ pub(crate) fn friendship(
             })
         })
         .optional()?)
+}
+
+/// A LINE user unlinks their account from the member: the link goes, their waiting messages
+/// are not sent, and `goodbye` (the rich menu's unlink) is written. Answers the member's id.
+pub(crate) fn unlink(
+    tx: &Transaction<'_>,
+    line_user_id: &str,
+    goodbye: Option<&NewMessage>,
+    now: DateTime<Utc>,
+) -> Result<Option<String>, StoreError> {
+    let Some(member_id) = signup::member_of_line_user(tx, line_user_id)? else {
+        return Ok(None);
+    };
+    tx.prepare_cached("DELETE FROM line_users WHERE line_user_id = ?1")?
+        .execute([line_user_id])?;
+    tx.prepare_cached(
+        "UPDATE messages SET state = 'expired', lease_until_ms = NULL,
+             last_error = 'the member unlinked their LINE account'
+         WHERE line_user_id = ?1 AND state = 'pending'",
+    )?
+    .execute([line_user_id])?;
+    if let Some(m) = goodbye {
+        let key = format!("unlink:{member_id}:{}", now.timestamp_millis());
+        outbox::enqueue(tx, &key, None, line_user_id, m, now)?;
+    }
+    super::members::log_change(tx, "member", &member_id)?;
+    Ok(Some(member_id))
 }

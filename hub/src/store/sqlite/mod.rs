@@ -12,6 +12,7 @@ mod line;
 mod members;
 mod metrics;
 mod outbox;
+mod profiles;
 mod review;
 mod scan;
 mod schema;
@@ -624,7 +625,7 @@ impl HubStore for SqliteStore {
         &self,
         member_id: String,
     ) -> impl Future<Output = Result<super::outbox::Profile, StoreError>> + Send {
-        self.blocking(move |inner| inner.read(|tx| outbox::profile(tx, &member_id)))
+        self.blocking(move |inner| inner.read(|tx| profiles::profile(tx, &member_id)))
     }
 
     fn save_profile(
@@ -634,7 +635,7 @@ impl HubStore for SqliteStore {
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<(), StoreError>> + Send {
         self.blocking(move |inner| {
-            inner.write(|tx| outbox::save_profile(tx, &member_id, &profile, now))
+            inner.write(|tx| profiles::save_profile(tx, &member_id, &profile, now))
         })
     }
 
@@ -645,7 +646,7 @@ impl HubStore for SqliteStore {
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<Option<String>, StoreError>> + Send {
         self.blocking(move |inner| {
-            inner.write(|tx| outbox::unlink(tx, &line_user_id, goodbye.as_ref(), now))
+            inner.write(|tx| line::unlink(tx, &line_user_id, goodbye.as_ref(), now))
         })
     }
 

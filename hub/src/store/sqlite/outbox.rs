@@ -3,17 +3,17 @@
 //!
 //! Only LINE users who follow the account are sent to: a row for a user the hub has not seen
 //! follow waits (a welcome written at signup goes once the follow arrives), and a row for a user
-//! who blocked the account is set `unreachable` when it comes due. Email, for members who chose
-//! it or blocked the account, is the seam [`reroute_blocked`] (the email channel itself comes
-//! with wishes and notifications).
+//! who blocked the account is set `unreachable` when the unfollow arrives or the row is written.
+//! Email, for members who chose it or blocked the account, is the seam [`blocked`] (the email
+//! channel itself comes with wishes and notifications).
 
 use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, Transaction, params};
 
 use crate::store::StoreError;
 use crate::store::outbox::{
-    Channel, Claim, Greeting, Language, MessageAction, MessageClass, MessageOutcome, MessageView,
-    NewMessage, OutboxCounts, OutboxMessage, Planned, Profile, Recipient,
+    Claim, Greeting, MessageAction, MessageClass, MessageOutcome, MessageView, NewMessage,
+    OutboxCounts, OutboxMessage, Planned, Recipient,
 };
 use tenpo_protocol::sync::MemberSnapshot;
 
@@ -64,110 +64,6 @@ pub(crate) fn enqueue(
     Ok(written == 1)
 }
 
-/// A member's profile choices (the defaults until they fill the form in).
-pub(crate) fn profile(tx: &Transaction<'_>, member_id: &str) -> Result<Profile, StoreError> {
-    type Row = (
-        Option<String>,
-        Option<bool>,
-        Option<String>,
-        Option<String>,
-        Option<String>,
-        Option<String>,
-    );
-    let row: Option<Row> = tx
-        .prepare_cached(
-            "SELECT p.language, p.marketing, p.channel, p.name, p.email, m.birthday
-             FROM members m LEFT JOIN member_profiles p ON p.member_id = m.member_id
-             WHERE m.member_id = ?1",
-        )?
-        .query_row([member_id], |r| {
-            Ok((
-                r.get(0)?,
-                r.get(1)?,
-                r.get(2)?,
-                r.get(3)?,
-                r.get(4)?,
-                r.get(5)?,
-            ))
-        })
-        .optional()?;
-    let Some((language, marketing, channel, name, email, birthday)) = row else {
-        return Ok(Profile::default());
-    };
-    let d = Profile::default();
-    Ok(Profile {
-        language: language
-            .as_deref()
-            .and_then(Language::parse)
-            .unwrap_or(d.language),
-        marketing: marketing.unwrap_or(d.marketing),
-        channel: channel
-            .as_deref()
-            .and_then(Channel::parse)
-            .unwrap_or(d.channel),
-        birthday: birthday.and_then(|b| b.parse().ok()),
-        name,
-        email,
-    })
-}
-
-/// Saves a member's profile (the birthday in `members`, the rest in `member_profiles`).
-pub(crate) fn save_profile(
-    tx: &Transaction<'_>,
-    member_id: &str,
-    p: &Profile,
-    now: DateTime<Utc>,
-) -> Result<(), StoreError> {
-    let now = now.to_rfc3339();
-    tx.prepare_cached(
-        "INSERT INTO member_profiles
-             (member_id, language, marketing, channel, name, email, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
-         ON CONFLICT (member_id) DO UPDATE SET language = excluded.language,
-             marketing = excluded.marketing, channel = excluded.channel, name = excluded.name,
-             email = excluded.email, updated_at = excluded.updated_at",
-    )?
-    .execute(params![
-        member_id,
-        p.language.as_str(),
-        p.marketing,
-        p.channel.as_str(),
-        p.name,
-        p.email,
-        now
-    ])?;
-    tx.prepare_cached("UPDATE members SET birthday = ?2 WHERE member_id = ?1")?
-        .execute(params![member_id, p.birthday.map(|b| b.to_string())])?;
-    Ok(())
-}
-
-/// A LINE user unlinks their account from the member: the link goes, their waiting messages
-/// are not sent, and `goodbye` (the rich menu's unlink) is written. Answers the member's id.
-pub(crate) fn unlink(
-    tx: &Transaction<'_>,
-    line_user_id: &str,
-    goodbye: Option<&NewMessage>,
-    now: DateTime<Utc>,
-) -> Result<Option<String>, StoreError> {
-    let Some(member_id) = super::signup::member_of_line_user(tx, line_user_id)? else {
-        return Ok(None);
-    };
-    tx.prepare_cached("DELETE FROM line_users WHERE line_user_id = ?1")?
-        .execute([line_user_id])?;
-    tx.prepare_cached(
-        "UPDATE messages SET state = 'expired', lease_until_ms = NULL,
-             last_error = 'the member unlinked their LINE account'
-         WHERE line_user_id = ?1 AND state = 'pending'",
-    )?
-    .execute([line_user_id])?;
-    if let Some(m) = goodbye {
-        let key = format!("unlink:{member_id}:{}", now.timestamp_millis());
-        enqueue(tx, &key, None, line_user_id, m, now)?;
-    }
-    super::members::log_change(tx, "member", &member_id)?;
-    Ok(Some(member_id))
-}
-
 /// Writes what `plan` plans for `member` if they are linked to LINE (nobody else can be sent
 /// a LINE message); answers how many messages were new.
 pub(crate) fn plan(
@@ -179,7 +75,7 @@ pub(crate) fn plan(
     let Some(line_user) = super::signup::line_user_of_member(tx, &member.member_id)? else {
         return Ok(0);
     };
-    let profile = profile(tx, &member.member_id)?;
+    let profile = super::profiles::profile(tx, &member.member_id)?;
     let recipient = Recipient {
         member_id: &member.member_id,
         number: &member.number,
@@ -498,242 +394,5 @@ pub(crate) fn of_member(
 }
 
 #[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used)]
-    use chrono::{Duration, TimeZone};
-    use rusqlite::Connection;
-
-    use super::*;
-
-    fn db() -> Connection {
-        let mut conn = Connection::open_in_memory().unwrap();
-        super::super::schema::migrate(&mut conn).unwrap();
-        conn
-    }
-
-    fn at(secs: i64) -> DateTime<Utc> {
-        Utc.timestamp_opt(1_800_000_000 + secs, 0).unwrap()
-    }
-
-    fn message(class: MessageClass, expires: Option<Duration>) -> NewMessage {
-        NewMessage {
-            scenario: "test".into(),
-            class,
-            action: MessageAction::Push {
-                messages_json: r#"[{"type":"text","text":"hi"}]"#.into(),
-            },
-            expires_after: expires,
-        }
-    }
-
-    fn follow(tx: &Transaction<'_>, user: &str, following: bool) {
-        tx.execute(
-            "INSERT INTO line_friends (line_user_id, following, changed_at_ms) VALUES (?1, ?2, 1)
-             ON CONFLICT (line_user_id) DO UPDATE SET following = excluded.following",
-            params![user, following],
-        )
-        .unwrap();
-    }
-
-    fn claim_now(
-        tx: &Transaction<'_>,
-        limit: u32,
-        transactional_only: bool,
-        now: DateTime<Utc>,
-    ) -> Vec<String> {
-        let c = Claim {
-            limit,
-            lease: Duration::seconds(60),
-            transactional_only,
-            marketing_per_week: 2,
-        };
-        claim(tx, c, now)
-            .unwrap()
-            .into_iter()
-            .map(|m| m.line_user_id)
-            .collect()
-    }
-
-    fn state_of(tx: &Transaction<'_>, user: &str) -> String {
-        tx.query_row(
-            "SELECT state FROM messages WHERE line_user_id = ?1",
-            [user],
-            |r| r.get(0),
-        )
-        .unwrap()
-    }
-
-    #[test]
-    fn a_cause_writes_its_message_once() {
-        let mut conn = db();
-        let tx = conn.transaction().unwrap();
-        let m = message(MessageClass::Transactional, None);
-        assert!(enqueue(&tx, "welcome:m1", Some("m1"), "Ua", &m, at(0)).unwrap());
-        assert!(!enqueue(&tx, "welcome:m1", Some("m1"), "Ua", &m, at(5)).unwrap());
-        assert_eq!(counts(&tx).unwrap().pending, 1);
-    }
-
-    #[test]
-    fn transactional_goes_first_and_alone_when_the_quota_is_short() {
-        let mut conn = db();
-        let tx = conn.transaction().unwrap();
-        for (key, user, class) in [
-            ("a", "Umarketing1", MessageClass::Marketing),
-            ("b", "Utransactional", MessageClass::Transactional),
-            ("c", "Umarketing2", MessageClass::Marketing),
-        ] {
-            follow(&tx, user, true);
-            enqueue(&tx, key, None, user, &message(class, None), at(0)).unwrap();
-        }
-        assert_eq!(claim_now(&tx, 10, true, at(1)), ["Utransactional"]);
-        assert_eq!(claim_now(&tx, 1, false, at(1)), ["Umarketing1"]);
-        assert_eq!(claim_now(&tx, 10, false, at(1)), ["Umarketing2"]);
-        assert!(
-            claim_now(&tx, 10, false, at(1)).is_empty(),
-            "all are leased"
-        );
-    }
-
-    #[test]
-    fn only_followers_are_sent_to_and_a_blocked_user_is_unreachable() {
-        let mut conn = db();
-        let tx = conn.transaction().unwrap();
-        let m = message(MessageClass::Transactional, None);
-        enqueue(&tx, "never-followed", None, "Unew", &m, at(0)).unwrap();
-        enqueue(&tx, "blocked", None, "Ublocked", &m, at(0)).unwrap();
-        // The unfollow arrives (`line::take` calls this), then a row is written for them.
-        follow(&tx, "Ublocked", false);
-        blocked(&tx, "Ublocked").unwrap();
-        follow(&tx, "Ublate", false);
-        enqueue(&tx, "blocked-before", None, "Ublate", &m, at(0)).unwrap();
-        assert_eq!(state_of(&tx, "Ublate"), "unreachable");
-        assert!(claim_now(&tx, 10, false, at(1)).is_empty());
-        assert_eq!(state_of(&tx, "Unew"), "pending", "waits for the follow");
-        assert_eq!(state_of(&tx, "Ublocked"), "unreachable");
-        follow(&tx, "Unew", true);
-        follow(&tx, "Ublocked", true);
-        assert_eq!(
-            claim_now(&tx, 10, false, at(2)),
-            ["Unew"],
-            "unreachable stays so"
-        );
-    }
-
-    #[test]
-    fn a_lapsed_lease_is_claimed_again_with_the_same_retry_key() {
-        let mut conn = db();
-        let tx = conn.transaction().unwrap();
-        follow(&tx, "Ua", true);
-        enqueue(
-            &tx,
-            "k",
-            None,
-            "Ua",
-            &message(MessageClass::Transactional, None),
-            at(0),
-        )
-        .unwrap();
-        let c = Claim {
-            limit: 10,
-            lease: Duration::seconds(60),
-            transactional_only: false,
-            marketing_per_week: 2,
-        };
-        let first = claim(&tx, c, at(1)).unwrap();
-        assert!(claim(&tx, c, at(60)).unwrap().is_empty(), "still leased");
-        let again = claim(&tx, c, at(61)).unwrap();
-        assert_eq!(again.len(), 1);
-        assert_eq!(again[0].message_id, first[0].message_id);
-        assert_eq!(again[0].attempts, 2);
-        // The first sender finishing late changes nothing the second one holds... both say sent.
-        finish(
-            &tx,
-            &[(
-                first[0].id,
-                MessageOutcome::Sent {
-                    request_id: Some("r1".into()),
-                },
-            )],
-            at(62),
-        )
-        .unwrap();
-        finish(
-            &tx,
-            &[(
-                again[0].id,
-                MessageOutcome::Failed {
-                    error: "late".into(),
-                },
-            )],
-            at(63),
-        )
-        .unwrap();
-        assert_eq!(
-            state_of(&tx, "Ua"),
-            "sent",
-            "a finished row is not finished again"
-        );
-        assert!(claim(&tx, c, at(999)).unwrap().is_empty());
-    }
-
-    #[test]
-    fn retry_waits_its_time_failed_stays_and_a_late_welcome_expires() {
-        let mut conn = db();
-        let tx = conn.transaction().unwrap();
-        // Ulate has not followed yet: its welcome waits, and is too old by the time they do.
-        for user in ["Uretry", "Ufail"] {
-            follow(&tx, user, true);
-        }
-        let m = message(MessageClass::Transactional, Some(Duration::seconds(100)));
-        enqueue(&tx, "r", None, "Uretry", &m, at(0)).unwrap();
-        enqueue(&tx, "f", None, "Ufail", &m, at(0)).unwrap();
-        enqueue(&tx, "l", None, "Ulate", &m, at(0)).unwrap();
-        let c = Claim {
-            limit: 10,
-            lease: Duration::seconds(60),
-            transactional_only: false,
-            marketing_per_week: 2,
-        };
-        let claimed = claim(&tx, c, at(1)).unwrap();
-        assert_eq!(claimed.len(), 2);
-        let id = |u: &str| claimed.iter().find(|m| m.line_user_id == u).unwrap().id;
-        finish(
-            &tx,
-            &[
-                (
-                    id("Uretry"),
-                    MessageOutcome::Retry {
-                        not_before: at(30),
-                        error: "HTTP 500".into(),
-                    },
-                ),
-                (
-                    id("Ufail"),
-                    MessageOutcome::Failed {
-                        error: "LINE refused (400)".into(),
-                    },
-                ),
-            ],
-            at(2),
-        )
-        .unwrap();
-        assert!(
-            claim(&tx, c, at(29)).unwrap().is_empty(),
-            "not before its time"
-        );
-        let again = claim(&tx, c, at(30)).unwrap();
-        assert_eq!(again.len(), 1);
-        finish(
-            &tx,
-            &[(again[0].id, MessageOutcome::Sent { request_id: None })],
-            at(31),
-        )
-        .unwrap();
-        follow(&tx, "Ulate", true);
-        assert!(claim(&tx, c, at(101)).unwrap().is_empty());
-        assert_eq!(state_of(&tx, "Ulate"), "expired");
-        assert_eq!(state_of(&tx, "Ufail"), "failed");
-        let n = counts(&tx).unwrap();
-        assert_eq!((n.sent, n.failed, n.expired), (1, 1, 1));
-    }
-}
+#[path = "outbox_tests.rs"]
+mod tests;
