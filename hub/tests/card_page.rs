@@ -131,7 +131,8 @@ async fn the_profile_form_is_checked_saved_and_used() {
     assert_eq!((kept.birthday, kept.email), (None, None), "nothing stored");
 
     // A birthday this month (years ago), English, no store news.
-    let birthday = format!("1990-{}", &today.to_string()[5..]);
+    // The first of this month (any year has it, unlike a 29 February).
+    let birthday = format!("1990-{}-01", &today.to_string()[5..7]);
     let (status, saved) = post(
         &w,
         "/v1/cards/me/profile",
@@ -158,6 +159,17 @@ async fn the_profile_form_is_checked_saved_and_used() {
         messages.iter().any(|m| m.scenario == "birthday"),
         "{messages:?}"
     );
+    // A birthday is given once: another month would bring another coupon.
+    let (status, answer) = post(
+        &w,
+        "/v1/cards/me/profile",
+        json!({"id_token": id_token(&w, user), "language": "en", "marketing": false,
+               "birthday": format!("1990-{}-02", &today.to_string()[5..7])}),
+    )
+    .await;
+    assert_eq!(status, 422, "{answer}");
+    let message = answer["error"]["message"].as_str().unwrap();
+    assert!(message.contains("ask at a store"), "{message}");
     // The member's language is the messages' language now.
     let p = w
         .hub

@@ -211,14 +211,15 @@ impl MessagingClient {
                 .send()
                 .await
                 .map_err(|e| ApiError::Unavailable {
-                    detail: e.to_string(),
+                    // Without the URL: a user's id is in the path of several calls.
+                    detail: e.without_url().to_string(),
                     request_id: None,
                 })?;
         let status = response.status().as_u16();
         let request_id = header(&response, "x-line-request-id");
         let accepted = header(&response, "x-line-accepted-request-id");
         let body = response.bytes().await.map_err(|e| ApiError::Unavailable {
-            detail: format!("the answer was cut: {e}"),
+            detail: format!("the answer was cut: {}", e.without_url()),
             request_id: request_id.clone(),
         })?;
         Ok((status, request_id, accepted, body.to_vec()))

@@ -10,8 +10,10 @@
 //!   only transactional rows are claimed, and nothing once it is used up.
 //! - **Care**: in quiet hours (store time) only transactional rows are claimed; marketing waits,
 //!   and goes to a member at most `marketing_per_week` times in any 7 days.
-//! - **Failures**: `429` pauses the whole sender (growing back-off) and the row waits; `5xx` or
-//!   no answer retries the row with back-off; another `4xx` fails it with LINE's reason, kept.
+//! - **Failures**: `429` pauses the whole sender (growing back-off) and the row waits; `5xx`,
+//!   no answer, or `401`/`403` (the channel's token, not the message) retries the row with
+//!   back-off; another `4xx` fails it with LINE's reason, kept. A row whose outcome is still
+//!   unknown 23 hours after its first try is failed: LINE forgets its retry key at 24.
 
 use std::num::NonZeroU32;
 use std::sync::Arc;
@@ -314,6 +316,16 @@ async fn attempt(client: &MessagingClient, m: &OutboxMessage) -> Attempt {
         Ok(request_id) => Attempt::Sent(request_id),
         Err(ApiError::RateLimited { .. }) => Attempt::Limited,
         Err(e) if e.retryable() => Attempt::Again(e.to_string()),
+        // The channel's token, not the message: an operator renewing the token must not fail
+        // the whole queue for good. Retried with back-off until the token works again.
+        Err(
+            e @ ApiError::Refused {
+                status: 401 | 403, ..
+            },
+        ) => {
+            tracing::error!(error = %e, "LINE refused the channel access token: set [line] access_token_file to a valid token");
+            Attempt::Again(e.to_string())
+        }
         Err(e) => Attempt::Refused(e.to_string()),
     }
 }

@@ -106,13 +106,28 @@ pub async fn save<S: HubStore>(
     let Some(member) = app.store.member_by_line_user(claims.sub).await? else {
         return Err(not_a_member());
     };
+    // A birthday is given once: changing it each month would bring a coupon each month.
+    let before = app.store.member_profile(member.member_id.clone()).await?;
+    if let (Some(kept), Some(new)) = (before.birthday, profile.birthday)
+        && kept != new
+    {
+        return Err(ApiError::invalid(format!(
+            "your birthday is registered as {kept}: to correct it, ask at a store"
+        )));
+    }
+    let profile = Profile {
+        birthday: before.birthday.or(profile.birthday),
+        ..profile
+    };
     app.store
         .save_profile(member.member_id.clone(), profile.clone(), now)
         .await?;
-    // A birthday this month: this month's coupon now, not next month's scan (and announced).
-    if let (Some(birthday), Some(coupon)) =
-        (profile.birthday, &app.line.scenarios.settings.birthday)
-        && birthday.month() == today.month()
+    // A birthday given now, in this month: this month's coupon now (and announced).
+    if let (None, Some(birthday), Some(coupon)) = (
+        before.birthday,
+        profile.birthday,
+        &app.line.scenarios.settings.birthday,
+    ) && birthday.month() == today.month()
     {
         let request = CouponRequest {
             coupon_id: None,

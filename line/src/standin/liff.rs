@@ -1,8 +1,10 @@
 //! A stand-in for LINE's LIFF SDK (`GET /liff/sdk.js`), for pages tested in a real browser:
 //! LINE's SDK (`https://static.line-scdn.net/liff/edge/2/sdk.js`) cannot be reached from here.
 //! It gives the page the `liff` object tenpo's pages use — `init`, `isInClient`, `isLoggedIn`,
-//! `login`, `logout`, `getIDToken`, `getDecodedIDToken` — and its login returns to the page
-//! with a real ID token from this stand-in, signed for the LINE Login channel, as LINE's does.
+//! `login`, `logout`, `getIDToken`, `getDecodedIDToken` — with real ID tokens from this
+//! stand-in, signed for the LINE Login channel. As in LINE's own browser (the stub says it is
+//! in the client), each `init` (each page load) logs the user in with a new token; `login` (for
+//! external browsers) returns to the page with a new one.
 //!
 //! Who is logged in comes from the script's own URL:
 //! `/liff/sdk.js?channel=1234567890&user=U…&valid=600` (`valid`: the token's seconds, short to
@@ -30,15 +32,16 @@ const SDK: &str = r#"(() => {
       return JSON.parse(atob(p + "===".slice((p.length + 3) % 4)));
     } catch (e) { return null; }
   };
+  const fresh = async () => {
+    const token = await (await fetch(login)).text();
+    sessionStorage.setItem(KEY, token);
+  };
   window.liff = {
-    init: async () => {},
+    init: fresh,
     isInClient: () => true,
     isLoggedIn: () => !!sessionStorage.getItem(KEY),
     login: (options) => {
-      fetch(login).then((r) => r.text()).then((token) => {
-        sessionStorage.setItem(KEY, token);
-        location.replace((options && options.redirectUri) || location.href);
-      });
+      fresh().then(() => location.replace((options && options.redirectUri) || location.href));
     },
     logout: () => sessionStorage.removeItem(KEY),
     getIDToken: () => sessionStorage.getItem(KEY),

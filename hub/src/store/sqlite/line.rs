@@ -102,6 +102,11 @@ pub(crate) fn unlink(
          WHERE line_user_id = ?1 AND state = 'pending'",
     )?
     .execute([line_user_id])?;
+    // In flight now: if LINE does not take it, it is not tried again.
+    tx.prepare_cached(
+        "UPDATE messages SET expires_at_ms = 0 WHERE line_user_id = ?1 AND state = 'sending'",
+    )?
+    .execute([line_user_id])?;
     if let Some(m) = goodbye {
         let key = format!("unlink:{member_id}:{}", now.timestamp_millis());
         outbox::enqueue(tx, &key, None, line_user_id, m, now)?;

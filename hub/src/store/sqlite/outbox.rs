@@ -17,6 +17,10 @@ use crate::store::outbox::{
 };
 use tenpo_protocol::sync::MemberSnapshot;
 
+/// How long after a message's first try it may still be tried again with its retry key: LINE
+/// keeps a key for 24 hours; an hour is kept in hand.
+const RETRY_KEY_WINDOW_MS: i64 = 23 * 3_600_000;
+
 /// Writes `message` for `line_user_id` unless a message with `dedupe_key` was ever written.
 /// Answers whether it was written.
 pub(crate) fn enqueue(
@@ -109,15 +113,34 @@ pub(crate) fn greet(
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
     if let Some(menu) = &greeting.rich_menu {
+        // Once per link (a member who unlinks and links again gets it again) and menu.
+        let linked_at: String = tx
+            .prepare_cached("SELECT linked_at FROM line_users WHERE line_user_id = ?1")?
+            .query_row([line_user_id], |r| r.get(0))
+            .optional()?
+            .unwrap_or_default();
         let key = match &menu.action {
             MessageAction::LinkRichMenu { rich_menu_id } => {
-                format!("rich_menu:{member_id}:{rich_menu_id}")
+                format!("rich_menu:{member_id}:{linked_at}:{rich_menu_id}")
             }
             MessageAction::Push { .. } | MessageAction::UnlinkRichMenu => {
-                format!("rich_menu:{member_id}")
+                format!("rich_menu:{member_id}:{linked_at}")
             }
         };
-        enqueue(tx, &key, Some(member_id), line_user_id, menu, now)?;
+        if !enqueue(tx, &key, Some(member_id), line_user_id, menu, now)? {
+            // Written before but never linked (it lapsed waiting for the follow, or the user
+            // had blocked the account): linking a menu twice is harmless, so it goes again.
+            let now_ms = now.timestamp_millis();
+            let expires = menu
+                .expires_after
+                .map(|d| now_ms.saturating_add(d.num_milliseconds()));
+            tx.prepare_cached(
+                "UPDATE messages SET state = 'pending', not_before_ms = ?2, expires_at_ms = ?3,
+                     attempts = 0, first_attempt_ms = NULL, last_error = NULL
+                 WHERE dedupe_key = ?1 AND state IN ('expired', 'unreachable')",
+            )?
+            .execute(params![key, now_ms, expires])?;
+        }
     }
     if let Some(welcome) = &greeting.welcome {
         let key = format!("welcome:{member_id}");
@@ -135,6 +158,11 @@ pub(crate) fn blocked(tx: &Transaction<'_>, line_user_id: &str) -> Result<(), St
         "UPDATE messages SET state = 'unreachable', lease_until_ms = NULL,
              last_error = 'the LINE user has blocked the official account'
          WHERE state = 'pending' AND channel = 'line' AND line_user_id = ?1",
+    )?
+    .execute([line_user_id])?;
+    // In flight now: if LINE does not take it, it is not tried again.
+    tx.prepare_cached(
+        "UPDATE messages SET expires_at_ms = 0 WHERE state = 'sending' AND line_user_id = ?1",
     )?
     .execute([line_user_id])?;
     Ok(())
@@ -163,6 +191,16 @@ pub(crate) fn claim(
          WHERE state = 'sending' AND lease_until_ms <= ?1",
     )?
     .execute([now_ms])?;
+    // Tried before, outcome unknown (no answer, 5xx, a crash), first tried 23 hours ago or
+    // more: LINE forgets the retry key at 24 hours, so another try could be a second message.
+    tx.prepare_cached(
+        "UPDATE messages INDEXED BY messages_retrying
+         SET state = 'failed', lease_until_ms = NULL,
+             last_error = 'not sent again: LINE may have it, and its retry key lapses 24 hours \
+                           after the first try (last: ' || coalesce(last_error, 'no answer') || ')'
+         WHERE state = 'pending' AND attempts > 0 AND first_attempt_ms <= ?1",
+    )?
+    .execute([now_ms.saturating_sub(RETRY_KEY_WINDOW_MS)])?;
     let mut claimed = due(tx, MessageClass::Transactional, now_ms, claim.limit)?;
     let room = claim
         .limit
@@ -218,12 +256,14 @@ fn under_cap(
 
 fn lease(tx: &Transaction<'_>, id: i64, claim: Claim, now_ms: i64) -> Result<(), StoreError> {
     tx.prepare_cached(
-        "UPDATE messages SET state = 'sending', attempts = attempts + 1, lease_until_ms = ?2
+        "UPDATE messages SET state = 'sending', attempts = attempts + 1, lease_until_ms = ?2,
+             first_attempt_ms = coalesce(first_attempt_ms, ?3)
          WHERE id = ?1 AND state = 'pending'",
     )?
     .execute(params![
         id,
-        now_ms.saturating_add(claim.lease.num_milliseconds())
+        now_ms.saturating_add(claim.lease.num_milliseconds()),
+        now_ms
     ])?;
     Ok(())
 }

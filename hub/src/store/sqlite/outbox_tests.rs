@@ -238,3 +238,75 @@ fn retry_waits_its_time_failed_stays_and_a_late_welcome_expires() {
     let n = counts(&tx).unwrap();
     assert_eq!((n.sent, n.failed, n.expired), (1, 1, 1));
 }
+
+#[test]
+fn an_unknown_outcome_is_not_tried_again_after_lines_retry_window() {
+    let mut conn = db();
+    let tx = conn.transaction().unwrap();
+    follow(&tx, "Ua", true);
+    let m = message(MessageClass::Transactional, Some(Duration::days(30)));
+    enqueue(&tx, "k", None, "Ua", &m, at(0)).unwrap();
+    let c = Claim {
+        limit: 10,
+        lease: Duration::seconds(60),
+        transactional_only: false,
+        marketing_per_week: 2,
+    };
+    let first = claim(&tx, c, at(1)).unwrap();
+    let no_answer = MessageOutcome::Retry {
+        not_before: at(2),
+        error: "HTTP 500".into(),
+    };
+    finish(&tx, &[(first[0].id, no_answer)], at(2)).unwrap();
+    // Within 23 hours of the first try: again, with the same key.
+    assert_eq!(claim(&tx, c, at(22 * 3600)).unwrap().len(), 1);
+    finish(
+        &tx,
+        &[(
+            first[0].id,
+            MessageOutcome::Retry {
+                not_before: at(22 * 3600 + 1),
+                error: "HTTP 500".into(),
+            },
+        )],
+        at(22 * 3600 + 1),
+    )
+    .unwrap();
+    // Past it: LINE may have it and would take the key as new; failed, never a second one.
+    assert!(claim(&tx, c, at(23 * 3600 + 2)).unwrap().is_empty());
+    assert_eq!(state_of(&tx, "Ua"), "failed");
+    let why: String = tx
+        .query_row("SELECT last_error FROM messages", [], |r| r.get(0))
+        .unwrap();
+    assert!(
+        why.contains("retry key lapses 24 hours") && why.contains("HTTP 500"),
+        "{why}"
+    );
+}
+
+#[test]
+fn a_block_stops_a_message_in_flight_from_being_tried_again() {
+    let mut conn = db();
+    let tx = conn.transaction().unwrap();
+    follow(&tx, "Ua", true);
+    let m = message(MessageClass::Transactional, None);
+    enqueue(&tx, "k", None, "Ua", &m, at(0)).unwrap();
+    let c = Claim {
+        limit: 10,
+        lease: Duration::seconds(60),
+        transactional_only: false,
+        marketing_per_week: 2,
+    };
+    let sending = claim(&tx, c, at(1)).unwrap();
+    // The unfollow arrives while LINE is being asked; LINE then answers 500.
+    follow(&tx, "Ua", false);
+    blocked(&tx, "Ua").unwrap();
+    follow(&tx, "Ua", true);
+    let no_answer = MessageOutcome::Retry {
+        not_before: at(3),
+        error: "HTTP 500".into(),
+    };
+    finish(&tx, &[(sending[0].id, no_answer)], at(2)).unwrap();
+    assert!(claim(&tx, c, at(10)).unwrap().is_empty());
+    assert_eq!(state_of(&tx, "Ua"), "expired");
+}

@@ -81,6 +81,15 @@ pub(crate) fn save_profile(
         p.email,
         now
     ])?;
+    if !p.marketing {
+        // Store news turned off: what is queued of it is not sent either.
+        tx.prepare_cached(
+            "UPDATE messages SET state = 'expired', lease_until_ms = NULL,
+                 last_error = 'the member turned store news off'
+             WHERE member_id = ?1 AND class = 'marketing' AND state = 'pending'",
+        )?
+        .execute([member_id])?;
+    }
     tx.prepare_cached("UPDATE members SET birthday = ?2 WHERE member_id = ?1")?
         .execute(params![member_id, p.birthday.map(|b| b.to_string())])?;
     Ok(())

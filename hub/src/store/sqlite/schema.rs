@@ -244,6 +244,9 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         -- pending | sending | sent | failed | unreachable | expired
         state          TEXT NOT NULL,
         attempts       INTEGER NOT NULL DEFAULT 0,
+        -- LINE keeps a retry key for 24 hours after its first request: an outcome still
+        -- unknown after that is failed, never risked twice
+        first_attempt_ms INTEGER,
         not_before_ms  INTEGER NOT NULL,
         expires_at_ms  INTEGER,
         lease_until_ms INTEGER,
@@ -255,6 +258,8 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     CREATE INDEX messages_state ON messages(state, class, id);
     CREATE INDEX messages_pending_by_user ON messages(line_user_id) WHERE state = 'pending';
     CREATE INDEX messages_pending_expiry ON messages(expires_at_ms) WHERE state = 'pending';
+    CREATE INDEX messages_retrying ON messages(first_attempt_ms)
+        WHERE state = 'pending' AND attempts > 0;
     "#,
     // What a member chose in their profile (docs/design.md §10): the language of their
     // messages, whether they want store news, and the name and email they gave (the birthday
