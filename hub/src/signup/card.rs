@@ -81,23 +81,37 @@ pub fn id_token(req: &CompleteRequest) -> Result<&str, ApiError> {
     Ok(&req.id_token)
 }
 
+/// The member of the LINE account that sent `id_token` (checked with LINE first), and that
+/// account's LINE user id: what the card page's calls start from.
+pub async fn member_of<S: HubStore>(
+    app: &AppState<S>,
+    id_token: &str,
+    now: chrono::DateTime<Utc>,
+) -> Result<(String, tenpo_protocol::sync::MemberSnapshot), ApiError> {
+    let line = line_client(app)?;
+    let request = CompleteRequest {
+        id_token: id_token.to_owned(),
+    };
+    let claims = line
+        .verify(self::id_token(&request)?, now)
+        .await
+        .map_err(line_error)?;
+    match app.store.member_by_line_user(claims.sub.clone()).await? {
+        Some(member) => Ok((claims.sub, member)),
+        None => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            ErrorCode::MemberNotFound,
+            "this LINE account is not a member yet: scan the QR code on the store's kiosk to join",
+        )),
+    }
+}
+
 pub async fn my_card<S: HubStore>(
     State(app): State<AppState<S>>,
     Json(req): Json<CompleteRequest>,
 ) -> Result<Response, ApiError> {
-    let line = line_client(&app)?;
     let now = Utc::now();
-    let claims = line
-        .verify(id_token(&req)?, now)
-        .await
-        .map_err(line_error)?;
-    let Some(member) = app.store.member_by_line_user(claims.sub).await? else {
-        return Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            ErrorCode::MemberNotFound,
-            "this LINE account is not a member yet: scan the QR code on the store's kiosk to join",
-        ));
-    };
+    let (_, member) = member_of(&app, &req.id_token, now).await?;
     let card = issue(&app, &member.number).await?;
     if card.qr.is_empty() {
         return Err(ApiError::new(

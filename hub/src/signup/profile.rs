@@ -15,12 +15,10 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 use tenpo_loyalty::Date;
-use tenpo_protocol::ErrorCode;
 use tenpo_protocol::admin::CouponRequest;
 use tenpo_protocol::signup::{CompleteRequest, ProfileRequest, UnlinkResponse};
 
-use super::api::line_error;
-use super::card::{card_profile, id_token, line_client};
+use super::card::{card_profile, member_of};
 use crate::api::AppState;
 use crate::api::error::ApiError;
 use crate::store::HubStore;
@@ -94,18 +92,10 @@ pub async fn save<S: HubStore>(
     State(app): State<AppState<S>>,
     Json(req): Json<ProfileRequest>,
 ) -> Result<Response, ApiError> {
-    let line = line_client(&app)?;
     let now = Utc::now();
-    let token = id_token(&CompleteRequest {
-        id_token: req.id_token.clone(),
-    })?
-    .to_owned();
-    let claims = line.verify(&token, now).await.map_err(line_error)?;
+    let (_, member) = member_of(&app, &req.id_token, now).await?;
     let today = app.business_date(now);
     let profile = check(&req, today).map_err(ApiError::invalid)?;
-    let Some(member) = app.store.member_by_line_user(claims.sub).await? else {
-        return Err(not_a_member());
-    };
     // A birthday is given once: changing it each month would bring a coupon each month.
     let before = app.store.member_profile(member.member_id.clone()).await?;
     if let (Some(kept), Some(new)) = (before.birthday, profile.birthday)
@@ -148,15 +138,8 @@ pub async fn unlink<S: HubStore>(
     State(app): State<AppState<S>>,
     Json(req): Json<CompleteRequest>,
 ) -> Result<Response, ApiError> {
-    let line = line_client(&app)?;
     let now = Utc::now();
-    let claims = line
-        .verify(id_token(&req)?, now)
-        .await
-        .map_err(line_error)?;
-    let Some(member) = app.store.member_by_line_user(claims.sub.clone()).await? else {
-        return Err(not_a_member());
-    };
+    let (line_user, member) = member_of(&app, &req.id_token, now).await?;
     // Back to the account's default menu, if this hub gave the member one.
     let goodbye = (app.line.client.is_some() && app.line.settings.member_rich_menu_id.is_some())
         .then(|| NewMessage {
@@ -165,7 +148,7 @@ pub async fn unlink<S: HubStore>(
             action: MessageAction::UnlinkRichMenu,
             expires_after: Some(chrono::Duration::days(1)),
         });
-    app.store.unlink_line(claims.sub, goodbye, now).await?;
+    app.store.unlink_line(line_user, goodbye, now).await?;
     app.line.outbox_written.notify_one();
     tracing::info!(member_id = %member.member_id, "LINE account unlinked");
     Ok((
@@ -175,14 +158,6 @@ pub async fn unlink<S: HubStore>(
         }),
     )
         .into_response())
-}
-
-fn not_a_member() -> ApiError {
-    ApiError::new(
-        StatusCode::NOT_FOUND,
-        ErrorCode::MemberNotFound,
-        "this LINE account is not a member: scan the QR code on the store's kiosk to join",
-    )
 }
 
 #[cfg(test)]
