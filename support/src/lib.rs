@@ -9,6 +9,8 @@
 //!   settings cannot drift apart (they had: a 5 s and a 10 s busy timeout).
 
 mod backoff;
+#[cfg(feature = "sqlite")]
+pub mod checkpointer;
 #[cfg(feature = "config")]
 pub mod config;
 #[cfg(feature = "logging")]

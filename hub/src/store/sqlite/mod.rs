@@ -29,6 +29,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tenpo_loyalty::{Date, RuleSet};
 use tenpo_protocol::sync::MemberSnapshot;
+use tenpo_support::checkpointer::Checkpointer;
 
 use super::outbox::Planner;
 use super::{
@@ -72,7 +73,13 @@ struct Inner {
     run: String,
     /// The scenarios: which messages a cause brings (none until set).
     planner: RwLock<Option<Arc<dyn Planner>>>,
+    /// Copies the WAL into the file off the writer's path: no request or scan page carries a
+    /// checkpoint. Stops when the store is dropped.
+    _checkpointer: Checkpointer,
 }
+
+/// How often the WAL is checkpointed (passively) into the file.
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
 
 pub(crate) fn to_json<T: Serialize>(value: &T) -> Result<String, StoreError> {
     serde_json::to_string(value).map_err(|e| StoreError::Corrupt {
@@ -192,6 +199,11 @@ impl SqliteStore {
         schema::migrate(&mut writer)?;
         let (epoch, run) = start(&mut writer, now)?;
         let rules = admin::all_rules(&writer)?;
+        let checkpointer =
+            Checkpointer::start(path, &writer, CHECKPOINT_EVERY).map_err(|e| StoreError::Open {
+                path: path.to_owned(),
+                detail: e.to_string(),
+            })?;
         Ok(SqliteStore {
             inner: Arc::new(Inner {
                 path: path.to_owned(),
@@ -202,6 +214,7 @@ impl SqliteStore {
                 epoch,
                 run,
                 planner: RwLock::new(None),
+                _checkpointer: checkpointer,
             }),
         })
     }
