@@ -66,7 +66,11 @@ fn populate(db: &std::path::Path, n: usize, today: Date) {
         for i in 0..n {
             let number = tenpo_protocol::codes::with_check_digit(&format!("23{i:010}")).unwrap();
             let member_id = format!("m{i:09}");
-            let user = format!("U{i:032x}");
+            // LINE user ids are random: scattered, as they are, through every index on them.
+            let user = format!(
+                "U{:032x}",
+                (i as u128 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15_f39c_c060_5ced_c835)
+            );
             let snapshot = MemberSnapshot {
                 member_id: member_id.clone(),
                 number: number.clone(),
@@ -94,6 +98,9 @@ fn populate(db: &std::path::Path, n: usize, today: Date) {
         }
     }
     tx.commit().unwrap();
+    // The fixture in the file, as a day's data would be: the scan does not pay for copying it.
+    conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+        .unwrap();
 }
 
 #[tokio::main]
@@ -120,9 +127,10 @@ async fn main() {
         card_url: Some("https://liff.line.me/1234567890-AbCdEfGh/card".into()),
         ..ScenarioSettings::default()
     };
-    store.set_planner(Arc::new(Scenarios {
+    let scenarios = Arc::new(Scenarios {
         settings: settings.clone(),
-    }));
+    });
+    store.set_planner(scenarios.clone());
 
     let t = Instant::now();
     let report = daily::run_day(store.as_ref(), &settings, today)
@@ -146,6 +154,7 @@ async fn main() {
     let sender = Sender::new(
         store.clone(),
         client,
+        scenarios,
         SenderSettings {
             rate_per_second: NonZeroU32::new(2000).unwrap(),
             batch: 256,

@@ -46,6 +46,7 @@ pub async fn run(settings: Settings) -> Result<()> {
             let sender = tenpo_hub::line::sender::Sender::new(
                 state.store.clone(),
                 client.clone(),
+                scenarios.clone(),
                 settings.messaging.sender,
                 state.line.outbox_written.clone(),
             );

@@ -54,7 +54,7 @@ async fn a_signup_is_welcomed_once_it_follows_and_never_twice() {
     let welcome = sent.iter().find(|v| v.scenario == "welcome").unwrap();
     assert_eq!(
         pushes[0].retry_key.as_deref(),
-        Some(welcome.message_id.as_str()),
+        welcome.message_id.as_deref(),
         "the message's id is LINE's retry key"
     );
     assert!(

@@ -89,10 +89,18 @@ enum Left {
     },
 }
 
+/// Turns what a scenario said (`MessageAction::Compose`) into LINE messages as it is sent: the
+/// hub's scenarios (`crate::scenarios::Scenarios`).
+pub trait Composer: Send + Sync {
+    /// A clear reason when the stored words cannot be read (the message then fails).
+    fn compose(&self, said_json: &str) -> Result<Vec<Message>, String>;
+}
+
 /// The sender of one hub process.
 pub struct Sender<S> {
     store: Arc<S>,
     client: MessagingClient,
+    composer: Arc<dyn Composer>,
     settings: SenderSettings,
     wake: Arc<Notify>,
     rate: Arc<DefaultDirectRateLimiter>,
@@ -111,6 +119,7 @@ impl<S: HubStore> Sender<S> {
     pub fn new(
         store: Arc<S>,
         client: MessagingClient,
+        composer: Arc<dyn Composer>,
         settings: SenderSettings,
         wake: Arc<Notify>,
     ) -> Sender<S> {
@@ -122,6 +131,7 @@ impl<S: HubStore> Sender<S> {
         Sender {
             store,
             client,
+            composer,
             settings,
             wake,
             rate,
@@ -237,10 +247,11 @@ impl<S: HubStore> Sender<S> {
         let mut tasks = tokio::task::JoinSet::new();
         for m in claimed {
             let client = self.client.clone();
+            let composer = self.composer.clone();
             let rate = self.rate.clone();
             tasks.spawn(async move {
                 rate.until_ready().await;
-                let attempt = attempt(&client, &m).await;
+                let attempt = attempt(&client, composer.as_ref(), &m).await;
                 (m, attempt)
             });
         }
@@ -284,49 +295,65 @@ impl Attempt {
     }
 }
 
-async fn attempt(client: &MessagingClient, m: &OutboxMessage) -> Attempt {
+/// Why a push row did not go.
+enum Unsent {
+    /// What the row holds is not a message (a bug or a damaged row: never retried).
+    Unreadable(String),
+    Line(ApiError),
+}
+
+/// Pushes `messages` (or why there are none) to the row's user with its retry key.
+async fn push(
+    client: &MessagingClient,
+    m: &OutboxMessage,
+    messages: Result<Vec<Message>, String>,
+) -> Result<Option<String>, Unsent> {
+    let messages = messages.map_err(Unsent::Unreadable)?;
+    match client.push(&m.line_user_id, &messages, &m.message_id).await {
+        Ok(Pushed::Accepted { request_id }) => Ok(request_id),
+        Ok(Pushed::AlreadyAccepted {
+            accepted_request_id,
+        }) => Ok(accepted_request_id),
+        Err(e) => Err(Unsent::Line(e)),
+    }
+}
+
+async fn attempt(client: &MessagingClient, composer: &dyn Composer, m: &OutboxMessage) -> Attempt {
     let result = match &m.action {
         MessageAction::Push { messages_json } => {
-            let messages: Vec<Message> = match serde_json::from_str(messages_json) {
-                Ok(v) => v,
-                Err(e) => {
-                    return Attempt::Refused(format!("the stored message is unreadable: {e}"));
-                }
-            };
-            client
-                .push(&m.line_user_id, &messages, &m.message_id)
-                .await
-                .map(|p| match p {
-                    Pushed::Accepted { request_id } => request_id,
-                    Pushed::AlreadyAccepted {
-                        accepted_request_id,
-                    } => accepted_request_id,
-                })
+            let stored = serde_json::from_str(messages_json).map_err(|e| e.to_string());
+            push(client, m, stored).await
         }
+        MessageAction::Compose { said_json } => push(client, m, composer.compose(said_json)).await,
         MessageAction::LinkRichMenu { rich_menu_id } => client
             .link_rich_menu(&m.line_user_id, rich_menu_id)
             .await
-            .map(|()| None),
+            .map(|()| None)
+            .map_err(Unsent::Line),
         MessageAction::UnlinkRichMenu => client
             .unlink_rich_menu(&m.line_user_id)
             .await
-            .map(|()| None),
+            .map(|()| None)
+            .map_err(Unsent::Line),
     };
     match result {
         Ok(request_id) => Attempt::Sent(request_id),
-        Err(ApiError::RateLimited { .. }) => Attempt::Limited,
-        Err(e) if e.retryable() => Attempt::Again(e.to_string()),
+        Err(Unsent::Unreadable(e)) => {
+            Attempt::Refused(format!("the stored message is unreadable: {e}"))
+        }
+        Err(Unsent::Line(ApiError::RateLimited { .. })) => Attempt::Limited,
+        Err(Unsent::Line(e)) if e.retryable() => Attempt::Again(e.to_string()),
         // The channel's token, not the message: an operator renewing the token must not fail
         // the whole queue for good. Retried with back-off until the token works again.
-        Err(
+        Err(Unsent::Line(
             e @ ApiError::Refused {
                 status: 401 | 403, ..
             },
-        ) => {
+        )) => {
             tracing::error!(error = %e, "LINE refused the channel access token: set [line] access_token_file to a valid token");
             Attempt::Again(e.to_string())
         }
-        Err(e) => Attempt::Refused(e.to_string()),
+        Err(Unsent::Line(e)) => Attempt::Refused(e.to_string()),
     }
 }
 

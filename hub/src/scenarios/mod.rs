@@ -115,18 +115,18 @@ impl Scenarios {
         class: MessageClass,
         text: &Text,
     ) -> Option<Planned> {
-        let messages = templates::render(
-            text,
-            member.profile.language,
-            self.settings.card_url.as_deref(),
-        );
-        let messages_json = serde_json::to_string(&messages).ok()?;
+        // What it says, not the LINE messages: composed when sent (`Composer`).
+        let said = templates::Said {
+            language: member.profile.language,
+            text: text.clone(),
+        };
+        let said_json = serde_json::to_string(&said).ok()?;
         Some(Planned {
             dedupe_key,
             message: NewMessage {
                 scenario: text.scenario().to_owned(),
                 class,
-                action: MessageAction::Push { messages_json },
+                action: MessageAction::Compose { said_json },
                 expires_after: Some(lifetime(text.scenario())),
             },
         })
@@ -141,6 +141,12 @@ impl Scenarios {
                 self.settings.card_url.as_deref(),
             )
         })
+    }
+}
+
+impl crate::line::sender::Composer for Scenarios {
+    fn compose(&self, said_json: &str) -> Result<Vec<tenpo_line::messaging::Message>, String> {
+        templates::compose(said_json, self.settings.card_url.as_deref()).map_err(|e| e.to_string())
     }
 }
 

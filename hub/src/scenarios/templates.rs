@@ -3,6 +3,7 @@
 //! Amounts are grouped (`¥12,345`, `3,347 pt`). No message names the member: LINE shows it to
 //! them alone, and the outbox keeps the body.
 
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tenpo_line::messaging::Message;
 use tenpo_loyalty::{Coupon, CouponBenefit, Date, Points, Yen};
@@ -11,7 +12,8 @@ use tenpo_protocol::display::{group, yen};
 use crate::store::outbox::Language;
 
 /// What a message says.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Text {
     Welcome,
     TierProgress { tier: String, remaining: Yen },
@@ -108,6 +110,20 @@ impl Text {
             ),
         }
     }
+}
+
+/// What the outbox keeps of a scenario's message (`MessageAction::Compose`): the words'
+/// inputs and the member's language, composed into LINE messages by [`compose`] when sent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Said {
+    pub language: Language,
+    pub text: Text,
+}
+
+/// The LINE messages of a stored [`Said`], a button to `card_url` when set.
+pub fn compose(said_json: &str, card_url: Option<&str>) -> Result<Vec<Message>, serde_json::Error> {
+    let said: Said = serde_json::from_str(said_json)?;
+    Ok(render(&said.text, said.language, card_url))
 }
 
 /// `2027年1月31日`.
@@ -221,5 +237,28 @@ mod tests {
         assert_eq!(button["type"], "uri");
         let plain = render(&Text::Welcome, Language::En, None);
         assert!(matches!(&plain[0], Message::Text { text } if text.starts_with("Welcome")));
+    }
+
+    #[test]
+    fn what_is_kept_composes_to_what_would_have_been_rendered() {
+        let said = Said {
+            language: Language::En,
+            text: Text::PointsExpiring {
+                points: 1_300,
+                expires_on: "2027-01-31".parse().unwrap(),
+            },
+        };
+        let json = serde_json::to_string(&said).unwrap();
+        assert_eq!(
+            json,
+            r#"{"language":"en","text":{"points_expiring":{"points":1300,"expires_on":"2027-01-31"}}}"#
+        );
+        let url = Some("https://liff.line.me/1234567890-AbCdEfGh/card");
+        assert_eq!(
+            compose(&json, url).unwrap(),
+            render(&said.text, Language::En, url)
+        );
+        assert!(compose(r#"{"language":"fr","text":"welcome"}"#, url).is_err());
+        assert!(compose("[1,", url).is_err());
     }
 }

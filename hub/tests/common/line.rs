@@ -78,6 +78,7 @@ pub async fn world(scenarios: ScenarioSettings, welcome_stamps: u32) -> World {
     let sender = Sender::new(
         hub.store.clone(),
         account.client.clone().unwrap(),
+        planner.clone(),
         settings.sender,
         account.outbox_written.clone(),
     );

@@ -97,11 +97,12 @@ pub(crate) fn unlink(
     tx.prepare_cached("DELETE FROM line_users WHERE line_user_id = ?1")?
         .execute([line_user_id])?;
     tx.prepare_cached(
-        "UPDATE messages SET state = 'expired', lease_until_ms = NULL,
+        "UPDATE messages INDEXED BY messages_by_member
+         SET state = 'expired', lease_until_ms = NULL,
              last_error = 'the member unlinked their LINE account'
-         WHERE line_user_id = ?1 AND state = 'pending'",
+         WHERE member_id = ?2 AND line_user_id = ?1 AND state = 'pending'",
     )?
-    .execute([line_user_id])?;
+    .execute([line_user_id, member_id.as_str()])?;
     // In flight now: if LINE does not take it, it is not tried again.
     tx.prepare_cached(
         "UPDATE messages SET expires_at_ms = 0 WHERE line_user_id = ?1 AND state = 'sending'",

@@ -31,6 +31,29 @@ pub(crate) fn enqueue(
     message: &NewMessage,
     now: DateTime<Utc>,
 ) -> Result<bool, StoreError> {
+    let written = insert(tx, dedupe_key, member_id, line_user_id, message, now)?;
+    if written {
+        let following: Option<bool> = tx
+            .prepare_cached("SELECT following FROM line_friends WHERE line_user_id = ?1")?
+            .query_row([line_user_id], |r| r.get(0))
+            .optional()?;
+        if following == Some(false) {
+            blocked(tx, line_user_id)?;
+        }
+    }
+    Ok(written)
+}
+
+/// [`enqueue`] for a caller who has read the user's friendship already (the daily scan):
+/// written as pending; the caller marks it if the user blocked the account.
+pub(crate) fn insert(
+    tx: &Transaction<'_>,
+    dedupe_key: &str,
+    member_id: Option<&str>,
+    line_user_id: &str,
+    message: &NewMessage,
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
     let (action, body) = message.action.to_parts();
     let now_ms = now.timestamp_millis();
     let expires = message
@@ -39,12 +62,11 @@ pub(crate) fn enqueue(
     let written = tx
         .prepare_cached(
             "INSERT OR IGNORE INTO messages
-                 (message_id, dedupe_key, member_id, line_user_id, scenario, class, channel,
+                 (dedupe_key, member_id, line_user_id, scenario, class, channel,
                   action, body, state, not_before_ms, expires_at_ms, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'line', ?7, ?8, 'pending', ?9, ?10, ?11)",
+             VALUES (?1, ?2, ?3, ?4, ?5, 'line', ?6, ?7, 'pending', ?8, ?9, ?10)",
         )?
         .execute(params![
-            uuid::Uuid::now_v7().to_string(),
             dedupe_key,
             member_id,
             line_user_id,
@@ -56,15 +78,6 @@ pub(crate) fn enqueue(
             expires,
             now.to_rfc3339(),
         ])?;
-    if written == 1 {
-        let following: Option<bool> = tx
-            .prepare_cached("SELECT following FROM line_friends WHERE line_user_id = ?1")?
-            .query_row([line_user_id], |r| r.get(0))
-            .optional()?;
-        if following == Some(false) {
-            blocked(tx, line_user_id)?;
-        }
-    }
     Ok(written == 1)
 }
 
@@ -123,7 +136,9 @@ pub(crate) fn greet(
             MessageAction::LinkRichMenu { rich_menu_id } => {
                 format!("rich_menu:{member_id}:{linked_at}:{rich_menu_id}")
             }
-            MessageAction::Push { .. } | MessageAction::UnlinkRichMenu => {
+            MessageAction::Push { .. }
+            | MessageAction::Compose { .. }
+            | MessageAction::UnlinkRichMenu => {
                 format!("rich_menu:{member_id}:{linked_at}")
             }
         };
@@ -154,10 +169,22 @@ pub(crate) fn greet(
 /// and notifications issue); until then their waiting rows are set `unreachable`, with the
 /// reason. Called when the unfollow arrives and when a row is written, so claiming never scans.
 pub(crate) fn blocked(tx: &Transaction<'_>, line_user_id: &str) -> Result<(), StoreError> {
+    // The member's rows (through their member: no index on LINE user ids, see the schema),
+    // then any row with no member.
     tx.prepare_cached(
-        "UPDATE messages SET state = 'unreachable', lease_until_ms = NULL,
+        "UPDATE messages INDEXED BY messages_by_member
+         SET state = 'unreachable', lease_until_ms = NULL,
              last_error = 'the LINE user has blocked the official account'
-         WHERE state = 'pending' AND channel = 'line' AND line_user_id = ?1",
+         WHERE member_id = (SELECT member_id FROM line_users WHERE line_user_id = ?1)
+           AND line_user_id = ?1 AND state = 'pending' AND channel = 'line'",
+    )?
+    .execute([line_user_id])?;
+    tx.prepare_cached(
+        "UPDATE messages INDEXED BY messages_pending_no_member
+         SET state = 'unreachable', lease_until_ms = NULL,
+             last_error = 'the LINE user has blocked the official account'
+         WHERE member_id IS NULL AND line_user_id = ?1 AND state = 'pending'
+           AND channel = 'line'",
     )?
     .execute([line_user_id])?;
     // In flight now: if LINE does not take it, it is not tried again.
@@ -209,10 +236,10 @@ pub(crate) fn claim(
         claimed.extend(under_cap(tx, claim, now, room)?);
     }
     for m in claimed
-        .iter()
+        .iter_mut()
         .filter(|m| m.class == MessageClass::Transactional)
     {
-        lease(tx, m.id, claim, now_ms)?;
+        m.message_id = lease(tx, m.id, claim, now_ms)?;
     }
     Ok(claimed)
 }
@@ -248,24 +275,33 @@ fn under_cap(
             continue;
         }
         // Leased now, so the next candidate of the same member counts it.
-        lease(tx, m.id, claim, now_ms)?;
-        taken.push(m);
+        let message_id = lease(tx, m.id, claim, now_ms)?;
+        taken.push(OutboxMessage { message_id, ..m });
     }
     Ok(taken)
 }
 
-fn lease(tx: &Transaction<'_>, id: i64, claim: Claim, now_ms: i64) -> Result<(), StoreError> {
-    tx.prepare_cached(
-        "UPDATE messages SET state = 'sending', attempts = attempts + 1, lease_until_ms = ?2,
-             first_attempt_ms = coalesce(first_attempt_ms, ?3)
-         WHERE id = ?1 AND state = 'pending'",
-    )?
-    .execute(params![
-        id,
-        now_ms.saturating_add(claim.lease.num_milliseconds()),
-        now_ms
-    ])?;
-    Ok(())
+/// Leases row `id` and answers its retry key, made now at its first claim and the same on every
+/// attempt after.
+fn lease(tx: &Transaction<'_>, id: i64, claim: Claim, now_ms: i64) -> Result<String, StoreError> {
+    let key = tx
+        .prepare_cached(
+            "UPDATE messages SET state = 'sending', attempts = attempts + 1, lease_until_ms = ?2,
+                 first_attempt_ms = coalesce(first_attempt_ms, ?3),
+                 message_id = coalesce(message_id, ?4)
+             WHERE id = ?1 AND state = 'pending'
+             RETURNING message_id",
+        )?
+        .query_row(
+            params![
+                id,
+                now_ms.saturating_add(claim.lease.num_milliseconds()),
+                now_ms,
+                uuid::Uuid::now_v7().to_string()
+            ],
+            |r| r.get(0),
+        )?;
+    Ok(key)
 }
 
 /// Up to `limit` due rows of one class for users who follow the account, oldest first (the
@@ -290,7 +326,7 @@ fn due(
     let rows = select.query_map(params![class.as_str(), now_ms, limit], |r| {
         Ok((
             r.get::<_, i64>(0)?,
-            r.get::<_, String>(1)?,
+            r.get::<_, Option<String>>(1)?,
             r.get::<_, String>(2)?,
             r.get::<_, String>(3)?,
             r.get::<_, String>(4)?,
@@ -308,7 +344,8 @@ fn due(
             })?;
         due.push(OutboxMessage {
             id,
-            message_id,
+            // Made by the lease (a row claimed before has its key already).
+            message_id: message_id.unwrap_or_default(),
             line_user_id,
             scenario,
             class,
@@ -400,7 +437,7 @@ pub(crate) fn of_member(
     )?;
     let rows = stmt.query_map([member_id], |r| {
         Ok((
-            r.get::<_, String>(0)?,
+            r.get::<_, Option<String>>(0)?,
             r.get::<_, String>(1)?,
             r.get::<_, String>(2)?,
             r.get::<_, String>(3)?,

@@ -122,6 +122,37 @@ fn only_followers_are_sent_to_and_a_blocked_user_is_unreachable() {
 }
 
 #[test]
+fn a_members_waiting_messages_are_found_through_the_member_when_they_block() {
+    let mut conn = db();
+    let tx = conn.transaction().unwrap();
+    for (member, user) in [("m1", "Ublocks"), ("m2", "Ustays")] {
+        tx.execute(
+            "INSERT INTO members (member_id, number, snapshot, created_at, updated_at)
+             VALUES (?1, ?1, '{}', 'now', 'now')",
+            [member],
+        )
+        .unwrap();
+        tx.execute(
+            "INSERT INTO line_users (line_user_id, member_id, linked_at) VALUES (?1, ?2, 'now')",
+            [user, member],
+        )
+        .unwrap();
+        follow(&tx, user, true);
+    }
+    let m = message(MessageClass::Marketing, None);
+    insert(&tx, "k1", Some("m1"), "Ublocks", &m, at(0)).unwrap();
+    insert(&tx, "k2", Some("m2"), "Ustays", &m, at(0)).unwrap();
+    follow(&tx, "Ublocks", false);
+    blocked(&tx, "Ublocks").unwrap();
+    assert_eq!(state_of(&tx, "Ublocks"), "unreachable");
+    assert_eq!(
+        state_of(&tx, "Ustays"),
+        "pending",
+        "only the user who blocked"
+    );
+}
+
+#[test]
 fn a_lapsed_lease_is_claimed_again_with_the_same_retry_key() {
     let mut conn = db();
     let tx = conn.transaction().unwrap();
@@ -142,6 +173,11 @@ fn a_lapsed_lease_is_claimed_again_with_the_same_retry_key() {
         marketing_per_week: 2,
     };
     let first = claim(&tx, c, at(1)).unwrap();
+    assert!(
+        uuid::Uuid::parse_str(&first[0].message_id).is_ok(),
+        "the retry key is made at the first claim: {:?}",
+        first[0].message_id
+    );
     assert!(claim(&tx, c, at(60)).unwrap().is_empty(), "still leased");
     let again = claim(&tx, c, at(61)).unwrap();
     assert_eq!(again.len(), 1);
@@ -309,4 +345,49 @@ fn a_block_stops_a_message_in_flight_from_being_tried_again() {
     finish(&tx, &[(sending[0].id, no_answer)], at(2)).unwrap();
     assert!(claim(&tx, c, at(10)).unwrap().is_empty());
     assert_eq!(state_of(&tx, "Ua"), "expired");
+}
+
+#[test]
+fn messages_written_before_version_9_keep_their_ids_keys_and_states() {
+    let mut conn = Connection::open_in_memory().unwrap();
+    tenpo_support::sqlite::migrate(&mut conn, super::super::schema::MIGRATIONS, 8).unwrap();
+    conn.execute(
+        "INSERT INTO messages (id, message_id, dedupe_key, member_id, line_user_id, scenario,
+             class, channel, action, body, state, attempts, not_before_ms, created_at)
+         VALUES (7, '0190a000-0000-7000-8000-000000000001', 'welcome:m1', NULL, 'Ua', 'welcome',
+             'transactional', 'line', 'push', '[]', 'sending', 1, 0, 'then')",
+        [],
+    )
+    .unwrap();
+    super::super::schema::migrate(&mut conn).unwrap();
+    let kept: (i64, Option<String>, String, String, i64) = conn
+        .query_row(
+            "SELECT id, message_id, dedupe_key, state, attempts FROM messages",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+        )
+        .unwrap();
+    assert_eq!(
+        kept,
+        (
+            7,
+            Some("0190a000-0000-7000-8000-000000000001".into()),
+            "welcome:m1".into(),
+            "sending".into(),
+            1
+        )
+    );
+    // A row written now has no retry key until its first claim.
+    let tx = conn.transaction().unwrap();
+    follow(&tx, "Ub", true);
+    let m = message(MessageClass::Transactional, None);
+    assert!(enqueue(&tx, "welcome:m2", None, "Ub", &m, at(0)).unwrap());
+    let key: Option<String> = tx
+        .query_row(
+            "SELECT message_id FROM messages WHERE dedupe_key = 'welcome:m2'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(key, None);
 }

@@ -20,12 +20,14 @@ pub(crate) fn linked(
     limit: u32,
     now: DateTime<Utc>,
 ) -> Result<LinkedPage, StoreError> {
-    // One statement for the page: the member, their LINE user and their profile choices.
+    // One statement for the page: the member, their LINE user, whether that user follows the
+    // account, and their profile choices.
     let mut stmt = tx.prepare_cached(
-        "SELECT lu.member_id, lu.line_user_id, m.snapshot, p.language, p.marketing
+        "SELECT lu.member_id, lu.line_user_id, m.snapshot, p.language, p.marketing, f.following
          FROM line_users lu
          JOIN members m ON m.member_id = lu.member_id
          LEFT JOIN member_profiles p ON p.member_id = lu.member_id
+         LEFT JOIN line_friends f ON f.line_user_id = lu.line_user_id
          WHERE lu.member_id > ?1 ORDER BY lu.member_id LIMIT ?2",
     )?;
     let rows = stmt.query_map(params![after, limit], |r| {
@@ -35,13 +37,14 @@ pub(crate) fn linked(
             r.get::<_, String>(2)?,
             r.get::<_, Option<String>>(3)?,
             r.get::<_, Option<bool>>(4)?,
+            r.get::<_, Option<bool>>(5)?,
         ))
     })?;
     let mut page = LinkedPage::default();
     let mut last = None;
     let mut seen = 0u32;
     for row in rows {
-        let (member_id, line_user, snapshot, language, marketing) = row?;
+        let (member_id, line_user, snapshot, language, marketing, following) = row?;
         seen += 1;
         let member: MemberSnapshot = from_json("member snapshot", &snapshot)?;
         let profile = match (language, marketing) {
@@ -59,8 +62,9 @@ pub(crate) fn linked(
             profile: &profile,
         };
         page.members += 1;
+        let mut written = false;
         for p in planner.daily(&recipient, rules, today) {
-            if outbox::enqueue(
+            if outbox::insert(
                 tx,
                 &p.dedupe_key,
                 Some(&member_id),
@@ -69,7 +73,11 @@ pub(crate) fn linked(
                 now,
             )? {
                 page.messages += 1;
+                written = true;
             }
+        }
+        if written && following == Some(false) {
+            outbox::blocked(tx, &line_user)?;
         }
         last = Some(member_id);
     }

@@ -278,6 +278,55 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     ) STRICT, WITHOUT ROWID;
     CREATE INDEX messages_by_member ON messages(member_id, class, sent_at);
     "#,
+    // The daily scan writes up to a row per member (docs/benchmarks.md): what each row costs
+    // to write is what the scan costs.
+    // - A message's retry key (`message_id`) is made when it is first claimed, not when it is
+    //   written: a fresh UUID per row with a unique index on it was a fifth of the scan. A v7
+    //   UUID needs no index to be unique.
+    // - A user's waiting messages are found through their member (`messages_by_member`, in
+    //   the scan's order), not by LINE user id: an index on random ids wrote a page per row.
+    //   Only rows with no member (the rich menu's unlink after the link is gone) keep one.
+    // SQLite cannot drop a constraint in place: the table is rebuilt, rows, ids and keys as
+    // they were.
+    r#"
+    CREATE TABLE messages_v9 (
+        id             INTEGER PRIMARY KEY,
+        -- LINE's X-Line-Retry-Key, the same on every attempt; NULL until the first claim
+        message_id     TEXT,
+        dedupe_key     TEXT NOT NULL UNIQUE,
+        member_id      TEXT,
+        line_user_id   TEXT NOT NULL,
+        scenario       TEXT NOT NULL,
+        class          TEXT NOT NULL,
+        channel        TEXT NOT NULL,
+        action         TEXT NOT NULL,
+        body           TEXT NOT NULL,
+        state          TEXT NOT NULL,
+        attempts       INTEGER NOT NULL DEFAULT 0,
+        first_attempt_ms INTEGER,
+        not_before_ms  INTEGER NOT NULL,
+        expires_at_ms  INTEGER,
+        lease_until_ms INTEGER,
+        last_error     TEXT,
+        request_id     TEXT,
+        created_at     TEXT NOT NULL,
+        sent_at        TEXT
+    ) STRICT;
+    INSERT INTO messages_v9
+        SELECT id, message_id, dedupe_key, member_id, line_user_id, scenario, class, channel,
+               action, body, state, attempts, first_attempt_ms, not_before_ms, expires_at_ms,
+               lease_until_ms, last_error, request_id, created_at, sent_at
+        FROM messages;
+    DROP TABLE messages;
+    ALTER TABLE messages_v9 RENAME TO messages;
+    CREATE INDEX messages_state ON messages(state, class, id);
+    CREATE INDEX messages_pending_no_member ON messages(line_user_id)
+        WHERE state = 'pending' AND member_id IS NULL;
+    CREATE INDEX messages_pending_expiry ON messages(expires_at_ms) WHERE state = 'pending';
+    CREATE INDEX messages_retrying ON messages(first_attempt_ms)
+        WHERE state = 'pending' AND attempts > 0;
+    CREATE INDEX messages_by_member ON messages(member_id, class, sent_at);
+    "#,
 ];
 
 /// The schema version this binary writes.
