@@ -27,7 +27,7 @@ use tokio::sync::Notify;
 
 use crate::scenarios::QuietHours;
 use crate::store::outbox::MessageAction;
-use crate::store::{Claim, HubStore, MessageOutcome, OutboxMessage};
+use crate::store::{Claim, Finished, HubStore, MessageOutcome, OutboxMessage};
 
 /// How the sender paces itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -199,9 +199,12 @@ impl<S: HubStore> Sender<S> {
                 *l = l.saturating_sub(sent);
             }
             let limited = outcomes.iter().any(|(_, o)| matches!(o, Attempt::Limited));
-            let finished: Vec<(i64, MessageOutcome)> = outcomes
+            let finished: Vec<Finished> = outcomes
                 .into_iter()
-                .map(|(m, a)| (m.id, a.into_outcome(&m)))
+                .map(|(m, a)| {
+                    let outcome = a.into_outcome(&m);
+                    Finished::of(&m, outcome)
+                })
                 .collect();
             // Rows not finished (the store failing) are sent again after their lease, with the
             // same retry key: LINE answers 409 for those it has.

@@ -29,7 +29,7 @@ pub use model::{
     LineEvent, LineIntake, PushOutcome, Refusal, SignupRecord, Terminal,
 };
 pub use outbox::{
-    Claim, Greeting, LinkedPage, MessageOutcome, MessageView, OutboxCounts, OutboxMessage,
+    Claim, Finished, Greeting, LinkedPage, MessageOutcome, MessageView, OutboxCounts, OutboxMessage,
 };
 pub use sqlite::{SqliteStore, backup};
 
@@ -255,7 +255,7 @@ pub trait HubStore: Send + Sync + 'static {
     /// Records how claimed rows' attempts ended, in one transaction.
     fn finish_messages(
         &self,
-        outcomes: Vec<(i64, MessageOutcome)>,
+        outcomes: Vec<Finished>,
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 

@@ -148,6 +148,26 @@ pub enum MessageOutcome {
     Failed { error: String },
 }
 
+/// How one claimed row's attempt ended: `attempt` is the row's attempt count its claim gave,
+/// which names the lease. A sender whose lease ran out (and whose row another sender holds
+/// now) cannot undo that sender's attempt with a retry or a failure; a `Sent` always counts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finished {
+    pub id: i64,
+    pub attempt: u32,
+    pub outcome: MessageOutcome,
+}
+
+impl Finished {
+    pub fn of(message: &OutboxMessage, outcome: MessageOutcome) -> Finished {
+        Finished {
+            id: message.id,
+            attempt: message.attempts,
+            outcome,
+        }
+    }
+}
+
 /// Rows per state, for `/metrics` and the operators.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct OutboxCounts {

@@ -33,8 +33,8 @@ use tenpo_support::checkpointer::Checkpointer;
 
 use super::outbox::Planner;
 use super::{
-    ChangesPage, Claim, Enrolled, Friendship, Greeting, HubCounts, HubStore, LineEvent, LineIntake,
-    LinkedPage, MessageOutcome, MessageView, OutboxCounts, OutboxMessage, PushOutcome, StoreError,
+    ChangesPage, Claim, Enrolled, Finished, Friendship, Greeting, HubCounts, HubStore, LineEvent,
+    LineIntake, LinkedPage, MessageView, OutboxCounts, OutboxMessage, PushOutcome, StoreError,
     Terminal,
 };
 use crate::admin::{
@@ -609,7 +609,7 @@ impl HubStore for SqliteStore {
 
     fn finish_messages(
         &self,
-        outcomes: Vec<(i64, MessageOutcome)>,
+        outcomes: Vec<Finished>,
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<(), StoreError>> + Send {
         self.blocking(move |inner| inner.write(|tx| outbox::finish(tx, &outcomes, now)))

@@ -12,8 +12,8 @@ use rusqlite::{OptionalExtension, Transaction, params};
 
 use crate::store::StoreError;
 use crate::store::outbox::{
-    Claim, Greeting, MessageAction, MessageClass, MessageOutcome, MessageView, NewMessage,
-    OutboxCounts, OutboxMessage, Planned, Recipient,
+    Claim, Finished, Greeting, MessageAction, MessageClass, MessageOutcome, MessageView,
+    NewMessage, OutboxCounts, OutboxMessage, Planned, Recipient,
 };
 use tenpo_protocol::sync::MemberSnapshot;
 
@@ -360,32 +360,41 @@ fn due(
 /// it after the lease ran out and finished it) is left as it is.
 pub(crate) fn finish(
     tx: &Transaction<'_>,
-    outcomes: &[(i64, MessageOutcome)],
+    outcomes: &[Finished],
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
     let now_text = now.to_rfc3339();
-    for (id, outcome) in outcomes {
+    for Finished {
+        id,
+        attempt,
+        outcome,
+    } in outcomes
+    {
         match outcome {
+            // LINE has it, whichever sender's attempt it was: a row due again after a lapsed
+            // lease is not sent again, and one being sent again gets LINE's 409.
             MessageOutcome::Sent { request_id } => tx
                 .prepare_cached(
                     "UPDATE messages SET state = 'sent', sent_at = ?2, request_id = ?3,
                          lease_until_ms = NULL, last_error = NULL
-                     WHERE id = ?1 AND state = 'sending'",
+                     WHERE id = ?1 AND state IN ('sending', 'pending')",
                 )?
                 .execute(params![id, now_text, request_id])?,
+            // Only the lease holder's own attempt: a sender whose lease ran out does not
+            // undo the attempt of the one that holds the row now.
             MessageOutcome::Retry { not_before, error } => tx
                 .prepare_cached(
-                    "UPDATE messages SET state = 'pending', not_before_ms = ?2, last_error = ?3,
+                    "UPDATE messages SET state = 'pending', not_before_ms = ?3, last_error = ?4,
                          lease_until_ms = NULL
-                     WHERE id = ?1 AND state = 'sending'",
+                     WHERE id = ?1 AND state = 'sending' AND attempts = ?2",
                 )?
-                .execute(params![id, not_before.timestamp_millis(), error])?,
+                .execute(params![id, attempt, not_before.timestamp_millis(), error])?,
             MessageOutcome::Failed { error } => tx
                 .prepare_cached(
-                    "UPDATE messages SET state = 'failed', last_error = ?2, lease_until_ms = NULL
-                     WHERE id = ?1 AND state = 'sending'",
+                    "UPDATE messages SET state = 'failed', last_error = ?3, lease_until_ms = NULL
+                     WHERE id = ?1 AND state = 'sending' AND attempts = ?2",
                 )?
-                .execute(params![id, error])?,
+                .execute(params![id, attempt, error])?,
         };
     }
     Ok(())

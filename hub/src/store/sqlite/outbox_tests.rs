@@ -183,11 +183,24 @@ fn a_lapsed_lease_is_claimed_again_with_the_same_retry_key() {
     assert_eq!(again.len(), 1);
     assert_eq!(again[0].message_id, first[0].message_id);
     assert_eq!(again[0].attempts, 2);
-    // The first sender finishing late changes nothing the second one holds... both say sent.
+    // The first sender's late failure does not undo the second one's attempt...
     finish(
         &tx,
-        &[(
-            first[0].id,
+        &[Finished::of(
+            &first[0],
+            MessageOutcome::Failed {
+                error: "late".into(),
+            },
+        )],
+        at(61),
+    )
+    .unwrap();
+    assert_eq!(state_of(&tx, "Ua"), "sending", "still the second sender's");
+    // ...but its late success counts, and the second one's answer changes nothing after it.
+    finish(
+        &tx,
+        &[Finished::of(
+            &first[0],
             MessageOutcome::Sent {
                 request_id: Some("r1".into()),
             },
@@ -197,8 +210,8 @@ fn a_lapsed_lease_is_claimed_again_with_the_same_retry_key() {
     .unwrap();
     finish(
         &tx,
-        &[(
-            again[0].id,
+        &[Finished::of(
+            &again[0],
             MessageOutcome::Failed {
                 error: "late".into(),
             },
@@ -234,18 +247,18 @@ fn retry_waits_its_time_failed_stays_and_a_late_welcome_expires() {
     };
     let claimed = claim(&tx, c, at(1)).unwrap();
     assert_eq!(claimed.len(), 2);
-    let id = |u: &str| claimed.iter().find(|m| m.line_user_id == u).unwrap().id;
+    let id = |u: &str| claimed.iter().find(|m| m.line_user_id == u).unwrap();
     finish(
         &tx,
         &[
-            (
+            Finished::of(
                 id("Uretry"),
                 MessageOutcome::Retry {
                     not_before: at(30),
                     error: "HTTP 500".into(),
                 },
             ),
-            (
+            Finished::of(
                 id("Ufail"),
                 MessageOutcome::Failed {
                     error: "LINE refused (400)".into(),
@@ -263,7 +276,10 @@ fn retry_waits_its_time_failed_stays_and_a_late_welcome_expires() {
     assert_eq!(again.len(), 1);
     finish(
         &tx,
-        &[(again[0].id, MessageOutcome::Sent { request_id: None })],
+        &[Finished::of(
+            &again[0],
+            MessageOutcome::Sent { request_id: None },
+        )],
         at(31),
     )
     .unwrap();
@@ -293,13 +309,15 @@ fn an_unknown_outcome_is_not_tried_again_after_lines_retry_window() {
         not_before: at(2),
         error: "HTTP 500".into(),
     };
-    finish(&tx, &[(first[0].id, no_answer)], at(2)).unwrap();
+    finish(&tx, &[Finished::of(&first[0], no_answer)], at(2)).unwrap();
     // Within 23 hours of the first try: again, with the same key.
-    assert_eq!(claim(&tx, c, at(22 * 3600)).unwrap().len(), 1);
+    let second = claim(&tx, c, at(22 * 3600)).unwrap();
+    assert_eq!(second.len(), 1);
+    assert_eq!(second[0].message_id, first[0].message_id);
     finish(
         &tx,
-        &[(
-            first[0].id,
+        &[Finished::of(
+            &second[0],
             MessageOutcome::Retry {
                 not_before: at(22 * 3600 + 1),
                 error: "HTTP 500".into(),
@@ -342,7 +360,7 @@ fn a_block_stops_a_message_in_flight_from_being_tried_again() {
         not_before: at(3),
         error: "HTTP 500".into(),
     };
-    finish(&tx, &[(sending[0].id, no_answer)], at(2)).unwrap();
+    finish(&tx, &[Finished::of(&sending[0], no_answer)], at(2)).unwrap();
     assert!(claim(&tx, c, at(10)).unwrap().is_empty());
     assert_eq!(state_of(&tx, "Ua"), "expired");
 }
