@@ -110,7 +110,12 @@ mod tests {
 
     #[test]
     fn the_thread_copies_what_the_writer_wrote_and_stops_when_dropped() {
-        let dir = std::env::temp_dir().join(format!("tenpo-checkpoint-{}", std::process::id()));
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos();
+        let dir =
+            std::env::temp_dir().join(format!("tenpo-checkpoint-{}-{nanos}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("t.db");
         let mut writer = Connection::open(&path).unwrap();

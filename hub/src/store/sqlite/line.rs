@@ -103,6 +103,14 @@ pub(crate) fn unlink(
          WHERE member_id = ?2 AND line_user_id = ?1 AND state = 'pending'",
     )?
     .execute([line_user_id, member_id.as_str()])?;
+    // And any with no member (an earlier unlink's menu change): this one replaces it.
+    tx.prepare_cached(
+        "UPDATE messages INDEXED BY messages_pending_no_member
+         SET state = 'expired', lease_until_ms = NULL,
+             last_error = 'the member unlinked their LINE account'
+         WHERE member_id IS NULL AND line_user_id = ?1 AND state = 'pending'",
+    )?
+    .execute([line_user_id])?;
     // In flight now: if LINE does not take it, it is not tried again.
     tx.prepare_cached(
         "UPDATE messages SET expires_at_ms = 0 WHERE line_user_id = ?1 AND state = 'sending'",

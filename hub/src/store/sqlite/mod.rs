@@ -59,6 +59,10 @@ pub struct SqliteStore {
 
 #[derive(Debug)]
 struct Inner {
+    /// Copies the WAL into the file off the writer's path, so a request or a scan page carries
+    /// a checkpoint only if this falls behind (the writer's fallback). First, so it is the
+    /// first to stop when the store is dropped, while the lock below is still held.
+    _checkpointer: Checkpointer,
     path: PathBuf,
     /// An exclusive lock on `<database>.lock` for as long as the store is open: one hub per
     /// database (it keeps rule sets in memory, and feed runs assume one hub at a time).
@@ -73,9 +77,6 @@ struct Inner {
     run: String,
     /// The scenarios: which messages a cause brings (none until set).
     planner: RwLock<Option<Arc<dyn Planner>>>,
-    /// Copies the WAL into the file off the writer's path: no request or scan page carries a
-    /// checkpoint. Stops when the store is dropped.
-    _checkpointer: Checkpointer,
 }
 
 /// How often the WAL is checkpointed (passively) into the file.
@@ -206,6 +207,7 @@ impl SqliteStore {
             })?;
         Ok(SqliteStore {
             inner: Arc::new(Inner {
+                _checkpointer: checkpointer,
                 path: path.to_owned(),
                 _lock: lock,
                 writer: Mutex::new(writer),
@@ -214,7 +216,6 @@ impl SqliteStore {
                 epoch,
                 run,
                 planner: RwLock::new(None),
-                _checkpointer: checkpointer,
             }),
         })
     }

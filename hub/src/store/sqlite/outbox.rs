@@ -204,18 +204,19 @@ pub(crate) fn claim(
     now: DateTime<Utc>,
 ) -> Result<Vec<OutboxMessage>, StoreError> {
     let now_ms = now.timestamp_millis();
+    // A lease that ran out: its sender died or hung. Due again, with the same retry key; first,
+    // so that one stopped in flight (a block, an unlink) lapses below instead of going.
+    tx.prepare_cached(
+        "UPDATE messages SET state = 'pending', lease_until_ms = NULL
+         WHERE state = 'sending' AND lease_until_ms <= ?1",
+    )?
+    .execute([now_ms])?;
     // Pinned to the partial index on expiry: through `messages_state` this would read every
     // pending row at every claim.
     tx.prepare_cached(
         "UPDATE messages INDEXED BY messages_pending_expiry
          SET state = 'expired', lease_until_ms = NULL
          WHERE state = 'pending' AND expires_at_ms <= ?1",
-    )?
-    .execute([now_ms])?;
-    // A lease that ran out: its sender died or hung. Due again, with the same retry key.
-    tx.prepare_cached(
-        "UPDATE messages SET state = 'pending', lease_until_ms = NULL
-         WHERE state = 'sending' AND lease_until_ms <= ?1",
     )?
     .execute([now_ms])?;
     // Tried before, outcome unknown (no answer, 5xx, a crash), first tried 23 hours ago or

@@ -339,6 +339,31 @@ fn an_unknown_outcome_is_not_tried_again_after_lines_retry_window() {
 }
 
 #[test]
+fn a_message_stopped_in_flight_is_not_sent_when_its_lease_runs_out() {
+    let mut conn = db();
+    let tx = conn.transaction().unwrap();
+    follow(&tx, "Ua", true);
+    let m = message(MessageClass::Transactional, None);
+    enqueue(&tx, "k", None, "Ua", &m, at(0)).unwrap();
+    let c = Claim {
+        limit: 10,
+        lease: Duration::seconds(60),
+        transactional_only: false,
+        marketing_per_week: 2,
+    };
+    assert_eq!(claim(&tx, c, at(1)).unwrap().len(), 1);
+    // Blocked and back while its sender hangs and never answers.
+    follow(&tx, "Ua", false);
+    blocked(&tx, "Ua").unwrap();
+    follow(&tx, "Ua", true);
+    assert!(
+        claim(&tx, c, at(62)).unwrap().is_empty(),
+        "the lapsed lease does not send it"
+    );
+    assert_eq!(state_of(&tx, "Ua"), "expired");
+}
+
+#[test]
 fn a_block_stops_a_message_in_flight_from_being_tried_again() {
     let mut conn = db();
     let tx = conn.transaction().unwrap();
