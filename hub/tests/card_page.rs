@@ -9,10 +9,9 @@ mod common;
 use serde_json::{Value, json};
 use tenpo_hub::scenarios::{BirthdayCoupon, ScenarioSettings};
 use tenpo_hub::store::HubStore;
-use tenpo_line::standin::IdTokenClaims;
 use tenpo_loyalty::CouponBenefit;
 
-use common::line::{CHANNEL, MENU, World, world};
+use common::line::{MENU, World, world};
 
 fn settings() -> ScenarioSettings {
     ScenarioSettings {
@@ -24,26 +23,9 @@ fn settings() -> ScenarioSettings {
     }
 }
 
-fn id_token(w: &World, user: &str) -> String {
-    w.standin
-        .id_token(&IdTokenClaims::new(CHANNEL, user, 600))
-        .unwrap()
-}
-
-async fn post(w: &World, path: &str, body: Value) -> (u16, Value) {
-    let r = w
-        .hub
-        .http
-        .post(w.hub.url(path))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
-}
-
 async fn card(w: &World, user: &str) -> (u16, Value) {
-    post(w, "/v1/cards/me", json!({ "id_token": id_token(w, user) })).await
+    w.post("/v1/cards/me", json!({ "id_token": w.id_token(user) }))
+        .await
 }
 
 #[tokio::test]
@@ -121,8 +103,8 @@ async fn the_profile_form_is_checked_saved_and_used() {
         ),
     ] {
         let mut body = body;
-        body["id_token"] = json!(id_token(&w, user));
-        let (status, answer) = post(&w, "/v1/cards/me/profile", body).await;
+        body["id_token"] = json!(w.id_token(user));
+        let (status, answer) = w.post("/v1/cards/me/profile", body).await;
         assert_eq!(status, 422, "{answer}");
         let message = answer["error"]["message"].as_str().unwrap();
         assert!(message.contains(words), "{message}");
@@ -133,14 +115,14 @@ async fn the_profile_form_is_checked_saved_and_used() {
     // A birthday this month (years ago), English, no store news.
     // The first of this month (any year has it, unlike a 29 February).
     let birthday = format!("1990-{}-01", &today.to_string()[5..7]);
-    let (status, saved) = post(
-        &w,
-        "/v1/cards/me/profile",
-        json!({"id_token": id_token(&w, user), "language": "en", "marketing": false,
+    let (status, saved) = w
+        .post(
+            "/v1/cards/me/profile",
+            json!({"id_token": w.id_token(user), "language": "en", "marketing": false,
                "birthday": birthday, "name": "Hanako", "email": "hanako@example.jp",
                "channel": "email"}),
-    )
-    .await;
+        )
+        .await;
     assert_eq!(status, 200, "{saved}");
     assert_eq!(saved["language"], "en");
     assert_eq!(saved["email"], "hanako@example.jp");
@@ -160,13 +142,13 @@ async fn the_profile_form_is_checked_saved_and_used() {
         "{messages:?}"
     );
     // A birthday is given once: another month would bring another coupon.
-    let (status, answer) = post(
-        &w,
-        "/v1/cards/me/profile",
-        json!({"id_token": id_token(&w, user), "language": "en", "marketing": false,
+    let (status, answer) = w
+        .post(
+            "/v1/cards/me/profile",
+            json!({"id_token": w.id_token(user), "language": "en", "marketing": false,
                "birthday": format!("1990-{}-02", &today.to_string()[5..7])}),
-    )
-    .await;
+        )
+        .await;
     assert_eq!(status, 422, "{answer}");
     let message = answer["error"]["message"].as_str().unwrap();
     assert!(message.contains("ask at a store"), "{message}");
@@ -202,12 +184,9 @@ async fn a_member_unlinks_their_line_account_and_keeps_their_card() {
         Some(MENU)
     );
 
-    let (status, answer) = post(
-        &w,
-        "/v1/cards/me/unlink",
-        json!({"id_token": id_token(&w, user)}),
-    )
-    .await;
+    let (status, answer) = w
+        .post("/v1/cards/me/unlink", json!({"id_token": w.id_token(user)}))
+        .await;
     assert_eq!(status, 200, "{answer}");
     let number = answer["member_number"].as_str().unwrap().to_owned();
     assert!(
@@ -230,11 +209,8 @@ async fn a_member_unlinks_their_line_account_and_keeps_their_card() {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     assert!(!w.standin.record().rich_menus.contains_key(user));
-    let (status, _) = post(
-        &w,
-        "/v1/cards/me/unlink",
-        json!({"id_token": id_token(&w, user)}),
-    )
-    .await;
+    let (status, _) = w
+        .post("/v1/cards/me/unlink", json!({"id_token": w.id_token(user)}))
+        .await;
     assert_eq!(status, 404, "a second unlink: nothing to unlink");
 }

@@ -11,12 +11,11 @@ mod common;
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
-use serde_json::{Value, json};
+use serde_json::json;
 use tenpo_hub::scenarios::{BirthdayCoupon, ScenarioSettings};
-use tenpo_line::standin::IdTokenClaims;
 use tenpo_loyalty::CouponBenefit;
 
-use common::line::{CHANNEL, World, world};
+use common::line::world;
 
 /// Everything logged in this test binary (it holds this one test, so the global subscriber is
 /// its alone).
@@ -37,24 +36,6 @@ impl Captured {
     fn text(&self) -> String {
         String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
     }
-}
-
-async fn post(w: &World, path: &str, body: Value) -> (u16, Value) {
-    let r = w
-        .hub
-        .http
-        .post(w.hub.url(path))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
-}
-
-fn id_token(w: &World, user: &str) -> String {
-    w.standin
-        .id_token(&IdTokenClaims::new(CHANNEL, user, 600))
-        .unwrap()
 }
 
 #[tokio::test]
@@ -98,28 +79,30 @@ async fn a_members_personal_data_never_reaches_a_log() {
         m.len() == 2 && m.iter().all(|v| v.state == "sent")
     })
     .await;
-    let (status, _) = post(
-        &w,
-        "/v1/cards/me/profile",
-        json!({"id_token": id_token(&w, user), "language": "ja", "marketing": true,
+    let (status, _) = w
+        .post(
+            "/v1/cards/me/profile",
+            json!({"id_token": w.id_token(user), "language": "ja", "marketing": true,
                "email": bad_email}),
-    )
-    .await;
+        )
+        .await;
     assert_eq!(status, 422);
-    let (status, saved) = post(
-        &w,
-        "/v1/cards/me/profile",
-        json!({"id_token": id_token(&w, user), "language": "ja", "marketing": true,
+    let (status, saved) = w
+        .post(
+            "/v1/cards/me/profile",
+            json!({"id_token": w.id_token(user), "language": "ja", "marketing": true,
                "birthday": birthday, "name": name, "email": email}),
-    )
-    .await;
+        )
+        .await;
     assert_eq!(status, 200, "{saved}");
     w.until(&member_id, "the birthday message sent", |m| {
         m.iter()
             .any(|v| v.scenario == "birthday" && v.state == "sent")
     })
     .await;
-    let (status, card) = post(&w, "/v1/cards/me", json!({"id_token": id_token(&w, user)})).await;
+    let (status, card) = w
+        .post("/v1/cards/me", json!({"id_token": w.id_token(user)}))
+        .await;
     assert_eq!(status, 200, "{card}");
     assert_eq!(card["profile"]["email"], email);
     w.deliver(vec![common::line_event(
@@ -131,12 +114,9 @@ async fn a_members_personal_data_never_reaches_a_log() {
     .await;
     w.deliver(vec![common::line_event("follow", "01PIIBACK", 3_000, user)])
         .await;
-    let (status, _) = post(
-        &w,
-        "/v1/cards/me/unlink",
-        json!({"id_token": id_token(&w, user)}),
-    )
-    .await;
+    let (status, _) = w
+        .post("/v1/cards/me/unlink", json!({"id_token": w.id_token(user)}))
+        .await;
     assert_eq!(status, 200);
 
     let log = captured.text();

@@ -95,6 +95,26 @@ pub async fn world(scenarios: ScenarioSettings, welcome_stamps: u32) -> World {
 }
 
 impl World {
+    /// A LINE ID token for `user`, valid ten minutes, as LIFF would give the card page.
+    pub fn id_token(&self, user: &str) -> String {
+        self.standin
+            .id_token(&tenpo_line::standin::IdTokenClaims::new(CHANNEL, user, 600))
+            .unwrap()
+    }
+
+    /// POSTs `body` as JSON to the hub's `path`: the status and the JSON answer (null if none).
+    pub async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        let r = self
+            .hub
+            .http
+            .post(self.hub.url(path))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
+    }
+
     /// `user` signs up at the kiosk with LINE; their member id.
     pub async fn sign_up(&self, user: &str) -> String {
         super::sign_up_with_line(&self.hub, &self.till, &self.standin, CHANNEL, user).await

@@ -37,6 +37,14 @@ fn follow(tx: &Transaction<'_>, user: &str, following: bool) {
     .unwrap();
 }
 
+/// Ten rows at most, a minute's lease, marketing too (two a week).
+const CLAIM: Claim = Claim {
+    limit: 10,
+    lease: Duration::seconds(60),
+    transactional_only: false,
+    marketing_per_week: 2,
+};
+
 fn claim_now(
     tx: &Transaction<'_>,
     limit: u32,
@@ -45,9 +53,8 @@ fn claim_now(
 ) -> Vec<String> {
     let c = Claim {
         limit,
-        lease: Duration::seconds(60),
         transactional_only,
-        marketing_per_week: 2,
+        ..CLAIM
     };
     claim(tx, c, now)
         .unwrap()
@@ -166,12 +173,7 @@ fn a_lapsed_lease_is_claimed_again_with_the_same_retry_key() {
         at(0),
     )
     .unwrap();
-    let c = Claim {
-        limit: 10,
-        lease: Duration::seconds(60),
-        transactional_only: false,
-        marketing_per_week: 2,
-    };
+    let c = CLAIM;
     let first = claim(&tx, c, at(1)).unwrap();
     assert!(
         uuid::Uuid::parse_str(&first[0].message_id).is_ok(),
@@ -239,12 +241,7 @@ fn retry_waits_its_time_failed_stays_and_a_late_welcome_expires() {
     enqueue(&tx, "r", None, "Uretry", &m, at(0)).unwrap();
     enqueue(&tx, "f", None, "Ufail", &m, at(0)).unwrap();
     enqueue(&tx, "l", None, "Ulate", &m, at(0)).unwrap();
-    let c = Claim {
-        limit: 10,
-        lease: Duration::seconds(60),
-        transactional_only: false,
-        marketing_per_week: 2,
-    };
+    let c = CLAIM;
     let claimed = claim(&tx, c, at(1)).unwrap();
     assert_eq!(claimed.len(), 2);
     let id = |u: &str| claimed.iter().find(|m| m.line_user_id == u).unwrap();
@@ -298,12 +295,7 @@ fn an_unknown_outcome_is_not_tried_again_after_lines_retry_window() {
     follow(&tx, "Ua", true);
     let m = message(MessageClass::Transactional, Some(Duration::days(30)));
     enqueue(&tx, "k", None, "Ua", &m, at(0)).unwrap();
-    let c = Claim {
-        limit: 10,
-        lease: Duration::seconds(60),
-        transactional_only: false,
-        marketing_per_week: 2,
-    };
+    let c = CLAIM;
     let first = claim(&tx, c, at(1)).unwrap();
     let no_answer = MessageOutcome::Retry {
         not_before: at(2),
@@ -345,12 +337,7 @@ fn a_message_stopped_in_flight_is_not_sent_when_its_lease_runs_out() {
     follow(&tx, "Ua", true);
     let m = message(MessageClass::Transactional, None);
     enqueue(&tx, "k", None, "Ua", &m, at(0)).unwrap();
-    let c = Claim {
-        limit: 10,
-        lease: Duration::seconds(60),
-        transactional_only: false,
-        marketing_per_week: 2,
-    };
+    let c = CLAIM;
     assert_eq!(claim(&tx, c, at(1)).unwrap().len(), 1);
     // Blocked and back while its sender hangs and never answers.
     follow(&tx, "Ua", false);
@@ -370,12 +357,7 @@ fn a_block_stops_a_message_in_flight_from_being_tried_again() {
     follow(&tx, "Ua", true);
     let m = message(MessageClass::Transactional, None);
     enqueue(&tx, "k", None, "Ua", &m, at(0)).unwrap();
-    let c = Claim {
-        limit: 10,
-        lease: Duration::seconds(60),
-        transactional_only: false,
-        marketing_per_week: 2,
-    };
+    let c = CLAIM;
     let sending = claim(&tx, c, at(1)).unwrap();
     // The unfollow arrives while LINE is being asked; LINE then answers 500.
     follow(&tx, "Ua", false);
