@@ -58,11 +58,7 @@ fn populate(db: &std::path::Path, n: usize, today: Date) {
                 "INSERT INTO line_users (line_user_id, member_id, linked_at) VALUES (?1, ?2, ?3)",
             )
             .unwrap();
-        let mut friend = tx
-            .prepare(
-                "INSERT INTO line_friends (line_user_id, following, changed_at_ms) VALUES (?1, 1, 1)",
-            )
-            .unwrap();
+        let mut users = Vec::with_capacity(n);
         for i in 0..n {
             let number = tenpo_protocol::codes::with_check_digit(&format!("23{i:010}")).unwrap();
             let member_id = format!("m{i:09}");
@@ -94,6 +90,17 @@ fn populate(db: &std::path::Path, n: usize, today: Date) {
                 .unwrap();
             code.execute(params![number, member_id]).unwrap();
             link.execute(params![user, member_id, now]).unwrap();
+            users.push(user);
+        }
+        // Each follows; written in id order, as the triggers that copy it to the link (schema
+        // migration 10) read and write by LINE user id.
+        users.sort_unstable();
+        let mut friend = tx
+            .prepare(
+                "INSERT INTO line_friends (line_user_id, following, changed_at_ms) VALUES (?1, 1, 1)",
+            )
+            .unwrap();
+        for user in users {
             friend.execute(params![user]).unwrap();
         }
     }
@@ -119,6 +126,9 @@ async fn main() {
         "fixture: {members} members in {:.1} s",
         t.elapsed().as_secs_f64()
     );
+    if let Ok(keep) = std::env::var("TENPO_BENCH_KEEP") {
+        std::fs::copy(&db, keep).unwrap();
+    }
     let store = Arc::new(SqliteStore::open(&db, Utc::now()).unwrap());
     let rules: tenpo_loyalty::RuleSet =
         toml::from_str(include_str!("../../loyalty/examples/demo-rules.toml")).unwrap();

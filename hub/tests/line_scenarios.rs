@@ -159,6 +159,18 @@ async fn the_daily_scan_reminds_of_lapsing_points_and_announces_birthday_coupons
     let dave_id =
         common::link_with_line(&w.hub, &w.till, &w.standin, CHANNEL, &dave, Some(&card)).await;
     follows(&w, &dave, &dave_id).await;
+    // Eve earns points too, then blocks the account: she is not written to in LINE.
+    let eve = user(0xe7e);
+    let eve_id = w.sign_up(&eve).await;
+    follows(&w, &eve, &eve_id).await;
+    sale(&w, &eve, 2, 20_000).await;
+    w.deliver(vec![common::line_event(
+        "unfollow",
+        "01UNFOLLOWEVE",
+        2_000,
+        &eve,
+    )])
+    .await;
 
     for _ in 0..2 {
         let report = daily::run_day(w.hub.store.as_ref(), &settings(), day)
@@ -200,6 +212,20 @@ async fn the_daily_scan_reminds_of_lapsing_points_and_announces_birthday_coupons
         "one birthday coupon, though the day ran twice"
     );
     assert!(of(&w.messages(&carol_id).await, "birthday").is_empty());
+
+    let eves = w.messages(&eve_id).await;
+    let reminder = of(&eves, "points_expiring");
+    assert_eq!(reminder.len(), 1, "{eves:#?}");
+    assert_eq!(reminder[0].state, "unreachable");
+    assert_eq!(
+        reminder[0].last_error.as_deref(),
+        Some("the LINE user has blocked the official account")
+    );
+    assert!(
+        !titles(&w, &eve).iter().any(|t| t.contains("失効")),
+        "{:?}",
+        titles(&w, &eve)
+    );
 }
 
 #[tokio::test]

@@ -16,7 +16,7 @@ use crate::store::HubStore;
 use super::ScenarioSettings;
 
 /// Linked members looked at per transaction.
-const PAGE: u32 = 2_000;
+const PAGE: u32 = 5_000;
 
 /// What one day's scan did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -56,15 +56,20 @@ pub async fn run_day<S: HubStore>(
         report.birthday_coupons = issued.issued;
     }
     if settings.points_expiring.is_some() {
-        let mut after = String::new();
+        // Each page is written while the next is read and planned (two threads, two
+        // connections): the write checks each member's link again, so a page read a moment
+        // ago writes nothing to a LINE user the member has since unlinked.
+        let mut page = store.plan_linked(today, String::new(), PAGE).await?;
         loop {
-            let page = store.scan_linked(today, after, PAGE, Utc::now()).await?;
             report.members += page.members;
-            report.messages += page.messages;
-            match page.next {
-                Some(next) => after = next,
-                None => break,
-            }
+            let write = store.queue_linked(std::mem::take(&mut page.messages), Utc::now());
+            let Some(after) = page.next.take() else {
+                report.messages += write.await?;
+                break;
+            };
+            let (written, next) = tokio::join!(write, store.plan_linked(today, after, PAGE));
+            report.messages += written?;
+            page = next?;
         }
     }
     Ok(report)

@@ -29,7 +29,8 @@ pub use model::{
     LineEvent, LineIntake, PushOutcome, Refusal, SignupRecord, Terminal,
 };
 pub use outbox::{
-    Claim, Finished, Greeting, LinkedPage, MessageOutcome, MessageView, OutboxCounts, OutboxMessage,
+    Claim, Finished, Greeting, MessageOutcome, MessageView, OutboxCounts, OutboxMessage,
+    PlannedPage, ScanMessage,
 };
 pub use sqlite::{SqliteStore, backup};
 
@@ -262,15 +263,24 @@ pub trait HubStore: Send + Sync + 'static {
     /// Outbox rows per state.
     fn outbox_counts(&self) -> impl Future<Output = Result<OutboxCounts, StoreError>> + Send;
 
-    /// The daily scan: the scenarios' messages for up to `limit` members linked to LINE after
-    /// `after` (member id order), one transaction; nothing without scenarios or a rule set.
-    fn scan_linked(
+    /// The daily scan's first half, a read: up to `limit` members linked to LINE after `after`
+    /// (member id order) and the scenarios' messages for each; nothing without scenarios or a
+    /// rule set.
+    fn plan_linked(
         &self,
         today: Date,
         after: String,
         limit: u32,
+    ) -> impl Future<Output = Result<PlannedPage, StoreError>> + Send;
+
+    /// The daily scan's second half: writes a planned page's messages in one transaction, each
+    /// once (by its dedupe key) and only if its member is still linked to that LINE user (the
+    /// page was read a moment before); answers how many were new.
+    fn queue_linked(
+        &self,
+        messages: Vec<ScanMessage>,
         now: DateTime<Utc>,
-    ) -> impl Future<Output = Result<LinkedPage, StoreError>> + Send;
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
 
     /// A member's profile choices (the defaults until they fill the form in).
     fn member_profile(

@@ -335,13 +335,22 @@ pub trait Planner: Send + Sync + fmt::Debug {
     ) -> Vec<Planned>;
 }
 
-/// One page of the daily scan of members linked to LINE.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct LinkedPage {
+/// One page of the daily scan, read and planned, not yet written: its two halves run side by
+/// side (the next page is planned while this one is written).
+#[derive(Debug, Clone, Default)]
+pub struct PlannedPage {
     /// Members looked at.
     pub members: u64,
-    /// Messages written.
-    pub messages: u64,
+    /// The messages planned, each for a member and the LINE user they were linked to.
+    pub messages: Vec<ScanMessage>,
     /// Where the next page starts; `None`: the scan is done.
     pub next: Option<String>,
+}
+
+/// A message the daily scan planned for a linked member.
+#[derive(Debug, Clone)]
+pub struct ScanMessage {
+    pub member_id: String,
+    pub line_user_id: String,
+    pub planned: Planned,
 }

@@ -34,8 +34,8 @@ use tenpo_support::checkpointer::Checkpointer;
 use super::outbox::Planner;
 use super::{
     ChangesPage, Claim, Enrolled, Finished, Friendship, Greeting, HubCounts, HubStore, LineEvent,
-    LineIntake, LinkedPage, MessageView, OutboxCounts, OutboxMessage, PushOutcome, StoreError,
-    Terminal,
+    LineIntake, MessageView, OutboxCounts, OutboxMessage, PlannedPage, PushOutcome, ScanMessage,
+    StoreError, Terminal,
 };
 use crate::admin::{
     ConflictView, CouponReport, CouponRequest, DiscrepancyView, HeldAction, HeldView, ImportReport,
@@ -47,6 +47,9 @@ use crate::intake::Incoming;
 use crate::review::ReviewLimits;
 
 pub use schema::CURRENT_VERSION;
+
+/// The writer's page cache, in KiB (SQLite's negative `cache_size`): 32 MB.
+const WRITER_CACHE_KIB: i64 = -32_768;
 
 /// Read connections kept open for reuse.
 const READERS_KEPT: usize = 4;
@@ -197,6 +200,11 @@ impl SqliteStore {
         let lock = lock(path)?;
         let mut writer = Connection::open(path).map_err(open_err)?;
         configure(&writer).map_err(open_err)?;
+        // Room for a scan page's dirty pages (about 3 MB): a smaller cache spills them to the
+        // WAL mid-transaction, and writes them again at the commit.
+        writer
+            .pragma_update(None, "cache_size", WRITER_CACHE_KIB)
+            .map_err(open_err)?;
         schema::migrate(&mut writer)?;
         let (epoch, run) = start(&mut writer, now)?;
         let rules = admin::all_rules(&writer)?;
@@ -331,6 +339,35 @@ impl Inner {
         f: impl FnOnce(&Transaction<'_>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         let mut conn = Self::lock(&self.writer);
+        Self::transact(&mut conn, f)
+    }
+
+    /// [`Self::write`] for work that is done again if a power cut loses it: the daily scan's
+    /// pages (a day's scan runs again when the hub starts, and dedupe keys write each message
+    /// once). Its commit does not wait for the disk (`synchronous=NORMAL`; in WAL mode the
+    /// database stays whole, and the next ordinary commit's sync makes it durable). Waiting
+    /// was a quarter of the scan (docs/benchmarks.md).
+    fn write_redone_if_lost<T>(
+        &self,
+        f: impl FnOnce(&Transaction<'_>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut conn = Self::lock(&self.writer);
+        if !conn.is_autocommit() {
+            conn.execute_batch("ROLLBACK")?;
+        }
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        let result = Self::transact(&mut conn, f);
+        // Every other write waits for the disk again, whatever happened above.
+        let restored = conn.pragma_update(None, "synchronous", "FULL");
+        let value = result?;
+        restored?;
+        Ok(value)
+    }
+
+    fn transact<T>(
+        conn: &mut Connection,
+        f: impl FnOnce(&Transaction<'_>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
         if !conn.is_autocommit() {
             conn.execute_batch("ROLLBACK")?;
         }
@@ -620,19 +657,26 @@ impl HubStore for SqliteStore {
         self.blocking(move |inner| inner.read(outbox::counts))
     }
 
-    fn scan_linked(
+    fn plan_linked(
         &self,
         today: Date,
         after: String,
         limit: u32,
-        now: DateTime<Utc>,
-    ) -> impl Future<Output = Result<LinkedPage, StoreError>> + Send {
+    ) -> impl Future<Output = Result<PlannedPage, StoreError>> + Send {
         self.blocking(move |inner| {
             let (Some(planner), Some(rules)) = (inner.planner(), inner.latest_rules()) else {
-                return Ok(LinkedPage::default());
+                return Ok(PlannedPage::default());
             };
-            inner.write(|tx| scan::linked(tx, planner.as_ref(), &rules, today, &after, limit, now))
+            inner.read(|tx| scan::plan(tx, planner.as_ref(), &rules, today, &after, limit))
         })
+    }
+
+    fn queue_linked(
+        &self,
+        messages: Vec<ScanMessage>,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send {
+        self.blocking(move |inner| inner.write_redone_if_lost(|tx| scan::queue(tx, &messages, now)))
     }
 
     fn member_profile(

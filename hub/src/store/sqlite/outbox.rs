@@ -21,8 +21,12 @@ use tenpo_protocol::sync::MemberSnapshot;
 /// keeps a key for 24 hours; an hour is kept in hand.
 const RETRY_KEY_WINDOW_MS: i64 = 23 * 3_600_000;
 
-/// Writes `message` for `line_user_id` unless a message with `dedupe_key` was ever written.
-/// Answers whether it was written.
+/// Why a row is `unreachable`.
+pub(crate) const BLOCKED: &str = "the LINE user has blocked the official account";
+
+/// Writes `message` for `line_user_id` unless a message with `dedupe_key` was ever written
+/// (for `member_id`: each key names its member, see schema migration 11). Answers whether it
+/// was written.
 pub(crate) fn enqueue(
     tx: &Transaction<'_>,
     dedupe_key: &str,
@@ -31,30 +35,39 @@ pub(crate) fn enqueue(
     message: &NewMessage,
     now: DateTime<Utc>,
 ) -> Result<bool, StoreError> {
-    let written = insert(tx, dedupe_key, member_id, line_user_id, message, now)?;
-    if written {
-        let following: Option<bool> = tx
-            .prepare_cached("SELECT following FROM line_friends WHERE line_user_id = ?1")?
-            .query_row([line_user_id], |r| r.get(0))
-            .optional()?;
-        if following == Some(false) {
-            blocked(tx, line_user_id)?;
-        }
-    }
-    Ok(written)
+    let following: Option<bool> = tx
+        .prepare_cached("SELECT following FROM line_friends WHERE line_user_id = ?1")?
+        .query_row([line_user_id], |r| r.get(0))
+        .optional()?;
+    insert(
+        tx,
+        dedupe_key,
+        member_id,
+        line_user_id,
+        following,
+        message,
+        now,
+    )
 }
 
-/// [`enqueue`] for a caller who has read the user's friendship already (the daily scan):
-/// written as pending; the caller marks it if the user blocked the account.
+/// [`enqueue`] for a caller who has read the user's friendship already (the daily scan reads it
+/// from the member's link). A row for a user who blocked the account is written `unreachable`
+/// with the reason, as [`blocked`] sets the rows already waiting when the unfollow arrives; one
+/// for a user the hub has not seen follow waits as `pending`.
 pub(crate) fn insert(
     tx: &Transaction<'_>,
     dedupe_key: &str,
     member_id: Option<&str>,
     line_user_id: &str,
+    following: Option<bool>,
     message: &NewMessage,
     now: DateTime<Utc>,
 ) -> Result<bool, StoreError> {
     let (action, body) = message.action.to_parts();
+    let (state, error) = match following {
+        Some(false) => ("unreachable", Some(BLOCKED)),
+        Some(true) | None => ("pending", None),
+    };
     let now_ms = now.timestamp_millis();
     let expires = message
         .expires_after
@@ -63,8 +76,8 @@ pub(crate) fn insert(
         .prepare_cached(
             "INSERT OR IGNORE INTO messages
                  (dedupe_key, member_id, line_user_id, scenario, class, channel,
-                  action, body, state, not_before_ms, expires_at_ms, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, 'line', ?6, ?7, 'pending', ?8, ?9, ?10)",
+                  action, body, state, last_error, not_before_ms, expires_at_ms, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, 'line', ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
         )?
         .execute(params![
             dedupe_key,
@@ -74,6 +87,8 @@ pub(crate) fn insert(
             message.class.as_str(),
             action,
             body,
+            state,
+            error,
             now_ms,
             expires,
             now.to_rfc3339(),
@@ -152,9 +167,10 @@ pub(crate) fn greet(
             tx.prepare_cached(
                 "UPDATE messages SET state = 'pending', not_before_ms = ?2, expires_at_ms = ?3,
                      attempts = 0, first_attempt_ms = NULL, last_error = NULL
-                 WHERE dedupe_key = ?1 AND state IN ('expired', 'unreachable')",
+                 WHERE member_id = ?4 AND dedupe_key = ?1
+                   AND state IN ('expired', 'unreachable')",
             )?
-            .execute(params![key, now_ms, expires])?;
+            .execute(params![key, now_ms, expires, member_id])?;
         }
     }
     if let Some(welcome) = &greeting.welcome {
@@ -164,29 +180,29 @@ pub(crate) fn greet(
     Ok(())
 }
 
-/// A LINE user blocked the account (or a message is written for one who has): no LINE message
-/// reaches them. This is where email takes over for members who chose or allow it (the wishes
-/// and notifications issue); until then their waiting rows are set `unreachable`, with the
-/// reason. Called when the unfollow arrives and when a row is written, so claiming never scans.
+/// A LINE user blocked the account: no LINE message reaches them. This is where email takes
+/// over for members who chose or allow it (the wishes and notifications issue); until then
+/// their waiting rows are set `unreachable`, with the reason. Called when the unfollow arrives
+/// (a row written after is written so, see [`insert`]), so claiming never scans.
 pub(crate) fn blocked(tx: &Transaction<'_>, line_user_id: &str) -> Result<(), StoreError> {
     // The member's rows (through their member: no index on LINE user ids, see the schema),
     // then any row with no member.
     tx.prepare_cached(
         "UPDATE messages INDEXED BY messages_by_member
          SET state = 'unreachable', lease_until_ms = NULL,
-             last_error = 'the LINE user has blocked the official account'
+             last_error = ?2
          WHERE member_id = (SELECT member_id FROM line_users WHERE line_user_id = ?1)
            AND line_user_id = ?1 AND state = 'pending' AND channel = 'line'",
     )?
-    .execute([line_user_id])?;
+    .execute([line_user_id, BLOCKED])?;
     tx.prepare_cached(
         "UPDATE messages INDEXED BY messages_pending_no_member
          SET state = 'unreachable', lease_until_ms = NULL,
-             last_error = 'the LINE user has blocked the official account'
+             last_error = ?2
          WHERE member_id IS NULL AND line_user_id = ?1 AND state = 'pending'
            AND channel = 'line'",
     )?
-    .execute([line_user_id])?;
+    .execute([line_user_id, BLOCKED])?;
     // In flight now: if LINE does not take it, it is not tried again.
     tx.prepare_cached(
         "UPDATE messages SET expires_at_ms = 0 WHERE state = 'sending' AND line_user_id = ?1",

@@ -147,8 +147,8 @@ fn a_members_waiting_messages_are_found_through_the_member_when_they_block() {
         follow(&tx, user, true);
     }
     let m = message(MessageClass::Marketing, None);
-    insert(&tx, "k1", Some("m1"), "Ublocks", &m, at(0)).unwrap();
-    insert(&tx, "k2", Some("m2"), "Ustays", &m, at(0)).unwrap();
+    insert(&tx, "k1", Some("m1"), "Ublocks", Some(true), &m, at(0)).unwrap();
+    insert(&tx, "k2", Some("m2"), "Ustays", Some(true), &m, at(0)).unwrap();
     follow(&tx, "Ublocks", false);
     blocked(&tx, "Ublocks").unwrap();
     assert_eq!(state_of(&tx, "Ublocks"), "unreachable");
@@ -157,6 +157,44 @@ fn a_members_waiting_messages_are_found_through_the_member_when_they_block() {
         "pending",
         "only the user who blocked"
     );
+}
+
+#[test]
+fn a_links_friendship_is_the_users_whichever_is_written_first() {
+    let mut conn = db();
+    let tx = conn.transaction().unwrap();
+    let link = |user: &str, member: &str| {
+        tx.execute(
+            "INSERT INTO members (member_id, number, snapshot, created_at, updated_at)
+             VALUES (?1, ?1, '{}', 'now', 'now')",
+            [member],
+        )
+        .unwrap();
+        tx.execute(
+            "INSERT INTO line_users (line_user_id, member_id, linked_at) VALUES (?1, ?2, 'now')",
+            [user, member],
+        )
+        .unwrap();
+    };
+    let on_link = |user: &str| -> Option<bool> {
+        tx.query_row(
+            "SELECT following FROM line_users WHERE line_user_id = ?1",
+            [user],
+            |r| r.get(0),
+        )
+        .unwrap()
+    };
+    follow(&tx, "Ufirst", true);
+    link("Ufirst", "m1");
+    assert_eq!(on_link("Ufirst"), Some(true), "followed, then linked");
+    link("Ulater", "m2");
+    assert_eq!(on_link("Ulater"), None, "not seen to follow");
+    follow(&tx, "Ulater", true);
+    assert_eq!(on_link("Ulater"), Some(true), "linked, then followed");
+    follow(&tx, "Ulater", false);
+    assert_eq!(on_link("Ulater"), Some(false), "blocked");
+    follow(&tx, "Unobody", false);
+    assert_eq!(on_link("Ufirst"), Some(true), "another user's block");
 }
 
 #[test]

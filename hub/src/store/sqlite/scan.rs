@@ -1,4 +1,5 @@
-//! The daily scan of members linked to LINE, a page per transaction (docs/design.md §10).
+//! The daily scan of members linked to LINE (docs/design.md §10), in two halves that run side
+//! by side: a page of members is read and planned on a reader while the page before is written.
 
 use chrono::{DateTime, Utc};
 use rusqlite::{Transaction, params};
@@ -8,26 +9,24 @@ use tenpo_protocol::sync::MemberSnapshot;
 
 use super::{from_json, outbox};
 use crate::store::StoreError;
-use crate::store::outbox::{Language, LinkedPage, Planner, Profile, Recipient};
+use crate::store::outbox::{Language, PlannedPage, Planner, Profile, Recipient, ScanMessage};
 
 /// Plans the day's messages for up to `limit` linked members after `after` (member id order).
-pub(crate) fn linked(
+pub(crate) fn plan(
     tx: &Transaction<'_>,
     planner: &dyn Planner,
     rules: &RuleSet,
     today: Date,
     after: &str,
     limit: u32,
-    now: DateTime<Utc>,
-) -> Result<LinkedPage, StoreError> {
-    // One statement for the page: the member, their LINE user, whether that user follows the
-    // account, and their profile choices.
+) -> Result<PlannedPage, StoreError> {
+    // One statement for the page: the member and their LINE user (in the index it walks), the
+    // snapshot, and the profile's choices.
     let mut stmt = tx.prepare_cached(
-        "SELECT lu.member_id, lu.line_user_id, m.snapshot, p.language, p.marketing, f.following
-         FROM line_users lu
+        "SELECT lu.member_id, lu.line_user_id, m.snapshot, p.language, p.marketing
+         FROM line_users lu INDEXED BY line_users_by_member
          JOIN members m ON m.member_id = lu.member_id
          LEFT JOIN member_profiles p ON p.member_id = lu.member_id
-         LEFT JOIN line_friends f ON f.line_user_id = lu.line_user_id
          WHERE lu.member_id > ?1 ORDER BY lu.member_id LIMIT ?2",
     )?;
     let rows = stmt.query_map(params![after, limit], |r| {
@@ -37,14 +36,13 @@ pub(crate) fn linked(
             r.get::<_, String>(2)?,
             r.get::<_, Option<String>>(3)?,
             r.get::<_, Option<bool>>(4)?,
-            r.get::<_, Option<bool>>(5)?,
         ))
     })?;
-    let mut page = LinkedPage::default();
+    let mut page = PlannedPage::default();
     let mut last = None;
     let mut seen = 0u32;
     for row in rows {
-        let (member_id, line_user, snapshot, language, marketing, following) = row?;
+        let (member_id, line_user_id, snapshot, language, marketing) = row?;
         seen += 1;
         let member: MemberSnapshot = from_json("member snapshot", &snapshot)?;
         let profile = match (language, marketing) {
@@ -62,22 +60,12 @@ pub(crate) fn linked(
             profile: &profile,
         };
         page.members += 1;
-        let mut written = false;
-        for p in planner.daily(&recipient, rules, today) {
-            if outbox::insert(
-                tx,
-                &p.dedupe_key,
-                Some(&member_id),
-                &line_user,
-                &p.message,
-                now,
-            )? {
-                page.messages += 1;
-                written = true;
-            }
-        }
-        if written && following == Some(false) {
-            outbox::blocked(tx, &line_user)?;
+        for planned in planner.daily(&recipient, rules, today) {
+            page.messages.push(ScanMessage {
+                member_id: member_id.clone(),
+                line_user_id: line_user_id.clone(),
+                planned,
+            });
         }
         last = Some(member_id);
     }
@@ -85,4 +73,150 @@ pub(crate) fn linked(
         page.next = last;
     }
     Ok(page)
+}
+
+/// Writes a planned page's messages; answers how many were new. The friendship is read now,
+/// from the member's link (schema migration 10), not when the page was planned: a user who
+/// blocked the account a moment ago gets an `unreachable` row (as [`outbox::insert`] writes
+/// it), and a member who unlinked gets none. One statement a row: the link's read is part of
+/// the insert.
+pub(crate) fn queue(
+    tx: &Transaction<'_>,
+    messages: &[ScanMessage],
+    now: DateTime<Utc>,
+) -> Result<u64, StoreError> {
+    let mut insert = tx.prepare_cached(
+        "INSERT OR IGNORE INTO messages
+             (dedupe_key, member_id, line_user_id, scenario, class, channel,
+              action, body, state, last_error, not_before_ms, expires_at_ms, created_at)
+         SELECT ?1, lu.member_id, lu.line_user_id, ?4, ?5, 'line', ?6, ?7,
+                CASE WHEN lu.following = 0 THEN 'unreachable' ELSE 'pending' END,
+                CASE WHEN lu.following = 0 THEN ?8 END, ?9, ?10, ?11
+         FROM line_users lu INDEXED BY line_users_by_member
+         WHERE lu.member_id = ?2 AND lu.line_user_id = ?3",
+    )?;
+    let now_ms = now.timestamp_millis();
+    let created_at = now.to_rfc3339();
+    let mut written = 0;
+    for m in messages {
+        let message = &m.planned.message;
+        let (action, body) = message.action.to_parts();
+        let expires = message
+            .expires_after
+            .map(|d| now_ms.saturating_add(d.num_milliseconds()));
+        written += insert.execute(params![
+            m.planned.dedupe_key,
+            m.member_id,
+            m.line_user_id,
+            message.scenario,
+            message.class.as_str(),
+            action,
+            body,
+            outbox::BLOCKED,
+            now_ms,
+            expires,
+            created_at,
+        ])? as u64;
+    }
+    Ok(written)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use chrono::TimeZone;
+    use rusqlite::Connection;
+
+    use super::*;
+    use crate::store::outbox::{MessageAction, MessageClass, NewMessage, Planned};
+
+    fn linked(tx: &Transaction<'_>, member: &str, user: &str, following: Option<bool>) {
+        tx.execute(
+            "INSERT INTO members (member_id, number, snapshot, created_at, updated_at)
+             VALUES (?1, ?1, '{}', 'now', 'now')",
+            [member],
+        )
+        .unwrap();
+        tx.execute(
+            "INSERT INTO line_users (line_user_id, member_id, linked_at) VALUES (?1, ?2, 'now')",
+            [user, member],
+        )
+        .unwrap();
+        if let Some(following) = following {
+            tx.execute(
+                "INSERT INTO line_friends (line_user_id, following, changed_at_ms)
+                 VALUES (?1, ?2, 1)",
+                params![user, following],
+            )
+            .unwrap();
+        }
+    }
+
+    fn reminder(member: &str, user: &str) -> ScanMessage {
+        ScanMessage {
+            member_id: member.into(),
+            line_user_id: user.into(),
+            planned: Planned {
+                dedupe_key: format!("points_expiring:{member}"),
+                message: NewMessage {
+                    scenario: "points_expiring".into(),
+                    class: MessageClass::Marketing,
+                    action: MessageAction::Push {
+                        messages_json: r#"[{"type":"text","text":"500 pt"}]"#.into(),
+                    },
+                    expires_after: None,
+                },
+            },
+        }
+    }
+
+    /// What changed between the read of a page and its write counts, not what was read.
+    #[test]
+    fn a_page_is_written_as_the_links_and_friendships_are_when_it_is_written() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        super::super::schema::migrate(&mut conn).unwrap();
+        let tx = conn.transaction().unwrap();
+        linked(&tx, "m1", "Ustays", Some(true));
+        linked(&tx, "m2", "Ublocks", Some(true));
+        linked(&tx, "m3", "Uunlinks", Some(true));
+        linked(&tx, "m4", "Unever", None);
+        let page = [
+            reminder("m1", "Ustays"),
+            reminder("m2", "Ublocks"),
+            reminder("m3", "Uunlinks"),
+            reminder("m4", "Unever"),
+        ];
+        // Since the page was read: m2's user blocked the account, m3 unlinked and linked
+        // another LINE account.
+        tx.execute(
+            "UPDATE line_friends SET following = 0 WHERE line_user_id = 'Ublocks'",
+            [],
+        )
+        .unwrap();
+        tx.execute("DELETE FROM line_users WHERE member_id = 'm3'", [])
+            .unwrap();
+        tx.execute(
+            "INSERT INTO line_users (line_user_id, member_id, linked_at) VALUES ('Unew', 'm3', 'now')",
+            [],
+        )
+        .unwrap();
+        let now = Utc.timestamp_opt(1_800_000_000, 0).unwrap();
+        assert_eq!(queue(&tx, &page, now).unwrap(), 3);
+        assert_eq!(queue(&tx, &page, now).unwrap(), 0, "once each");
+        let rows: Vec<(String, String, String)> = tx
+            .prepare("SELECT member_id, line_user_id, state FROM messages ORDER BY member_id")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        let expected = [
+            ("m1", "Ustays", "pending"),
+            ("m2", "Ublocks", "unreachable"),
+            ("m4", "Unever", "pending"),
+        ]
+        .map(|(m, u, s)| (m.to_owned(), u.to_owned(), s.to_owned()));
+        assert_eq!(rows, expected);
+    }
 }

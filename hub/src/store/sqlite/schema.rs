@@ -327,6 +327,77 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         WHERE state = 'pending' AND attempts > 0;
     CREATE INDEX messages_by_member ON messages(member_id, class, sent_at);
     "#,
+    // 10: a linked member's friendship with the account, kept on their link, so that the daily
+    // scan reads it from the index it walks in member order (docs/benchmarks.md): looking each
+    // member's LINE user up in `line_friends` was a random read per member, a third of the scan.
+    // `line_friends` stays the truth (it has users who are not members); the triggers copy it
+    // to the link whichever is written first, so no code path can let the two differ.
+    r#"
+    ALTER TABLE line_users ADD COLUMN following INTEGER;
+    UPDATE line_users SET following =
+        (SELECT f.following FROM line_friends f WHERE f.line_user_id = line_users.line_user_id);
+    CREATE INDEX line_users_by_member ON line_users(member_id, following);
+    CREATE TRIGGER line_friends_inserted AFTER INSERT ON line_friends BEGIN
+        UPDATE line_users SET following = NEW.following WHERE line_user_id = NEW.line_user_id;
+    END;
+    CREATE TRIGGER line_friends_updated AFTER UPDATE OF following ON line_friends BEGIN
+        UPDATE line_users SET following = NEW.following WHERE line_user_id = NEW.line_user_id;
+    END;
+    CREATE TRIGGER line_users_linked AFTER INSERT ON line_users BEGIN
+        UPDATE line_users SET following =
+            (SELECT f.following FROM line_friends f WHERE f.line_user_id = NEW.line_user_id)
+        WHERE line_user_id = NEW.line_user_id;
+    END;
+    "#,
+    // 11: a message's dedupe key is unique per member (every key names its member), checked by
+    // the member's index, which the daily scan writes in order anyway; a global unique index on
+    // the keys was one more index written per row (docs/benchmarks.md). Rows with no member (the
+    // rich menu's unlink) keep a small unique index of their own. Caps count a member's rows
+    // through the same index. The table is rebuilt to drop the column's UNIQUE, rows, ids and
+    // keys as they were.
+    r#"
+    CREATE TABLE messages_v11 (
+        id             INTEGER PRIMARY KEY,
+        -- LINE's X-Line-Retry-Key, the same on every attempt; NULL until the first claim
+        message_id     TEXT,
+        dedupe_key     TEXT NOT NULL,
+        member_id      TEXT,
+        line_user_id   TEXT NOT NULL,
+        scenario       TEXT NOT NULL,
+        class          TEXT NOT NULL,
+        channel        TEXT NOT NULL,
+        action         TEXT NOT NULL,
+        body           TEXT NOT NULL,
+        -- pending | sending | sent | failed | unreachable | expired
+        state          TEXT NOT NULL,
+        attempts       INTEGER NOT NULL DEFAULT 0,
+        -- LINE keeps a retry key for 24 hours after its first request: an outcome still
+        -- unknown after that is failed, never risked twice
+        first_attempt_ms INTEGER,
+        not_before_ms  INTEGER NOT NULL,
+        expires_at_ms  INTEGER,
+        lease_until_ms INTEGER,
+        last_error     TEXT,
+        request_id     TEXT,
+        created_at     TEXT NOT NULL,
+        sent_at        TEXT
+    ) STRICT;
+    INSERT INTO messages_v11
+        SELECT id, message_id, dedupe_key, member_id, line_user_id, scenario, class, channel,
+               action, body, state, attempts, first_attempt_ms, not_before_ms, expires_at_ms,
+               lease_until_ms, last_error, request_id, created_at, sent_at
+        FROM messages;
+    DROP TABLE messages;
+    ALTER TABLE messages_v11 RENAME TO messages;
+    CREATE INDEX messages_state ON messages(state, class, id);
+    CREATE UNIQUE INDEX messages_by_member ON messages(member_id, dedupe_key);
+    CREATE UNIQUE INDEX messages_no_member ON messages(dedupe_key) WHERE member_id IS NULL;
+    CREATE INDEX messages_pending_no_member ON messages(line_user_id)
+        WHERE state = 'pending' AND member_id IS NULL;
+    CREATE INDEX messages_pending_expiry ON messages(expires_at_ms) WHERE state = 'pending';
+    CREATE INDEX messages_retrying ON messages(first_attempt_ms)
+        WHERE state = 'pending' AND attempts > 0;
+    "#,
 ];
 
 /// The schema version this binary writes.
