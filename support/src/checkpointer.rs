@@ -13,9 +13,15 @@ use std::time::Duration;
 
 use rusqlite::Connection;
 
-/// The writer's auto-checkpoint once a [`Checkpointer`] runs: 16,384 pages, 64 MB of WAL at
-/// SQLite's default page size, instead of SQLite's 1,000.
-pub const WRITER_FALLBACK_PAGES: u32 = 16_384;
+/// The writer's auto-checkpoint once a [`Checkpointer`] runs: 262,144 pages, 1 GB of WAL at
+/// SQLite's default page size, instead of SQLite's 1,000. At 64 MB, a hub's daily scan of
+/// 1,000,000 members (a reader reading beside the writer all along) had the writer carry six
+/// checkpoints of 310–394 ms each (docs/benchmarks.md); at 1 GB it carried none.
+pub const WRITER_FALLBACK_PAGES: u32 = 262_144;
+
+/// What the WAL file is cut back to when it starts over: a scan's burst does not keep its
+/// space for good.
+pub const WAL_KEPT_BYTES: i64 = 64 * 1024 * 1024;
 
 /// Why the checkpointer did not start.
 #[derive(Debug, thiserror::Error)]
@@ -61,6 +67,7 @@ impl Checkpointer {
         let conn = Connection::open(path)?;
         crate::sqlite::configure_reader(&conn)?;
         writer.pragma_update(None, "wal_autocheckpoint", WRITER_FALLBACK_PAGES)?;
+        writer.pragma_update(None, "journal_size_limit", WAL_KEPT_BYTES)?;
         let stop = Arc::new((Mutex::new(false), Condvar::new()));
         let flag = stop.clone();
         let thread = std::thread::Builder::new()
