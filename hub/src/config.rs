@@ -329,14 +329,9 @@ fn check_token(path: &Path, token: &str) -> Result<(), ConfigError> {
     Ok(())
 }
 
-/// Reads a token file (first line, trimmed).
+/// Reads an admin token file (first line, trimmed), held to the admin token's rule.
 pub fn read_token_file(path: &Path) -> Result<String, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Secret {
-        what: "admin token",
-        path: path.to_owned(),
-        problem: format!("cannot read it: {e}"),
-    })?;
-    let token = text.lines().next().unwrap_or_default().trim().to_owned();
+    let token = tenpo_support::config::read_secret_file("admin token", path)?;
     check_token(path, &token)?;
     Ok(token)
 }
