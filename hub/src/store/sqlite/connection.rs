@@ -228,6 +228,24 @@ pub(super) fn contain_panic<T>(f: impl FnOnce() -> T) -> Result<T, StoreError> {
     })
 }
 
+/// Whether a write's commit waits for the disk.
+#[derive(Debug, Clone, Copy)]
+enum Durability {
+    /// `FULL`: a 2xx means it is on disk.
+    Full,
+    /// `NORMAL`: for work done again if lost (see [`Inner::write_redone_if_lost`]).
+    Normal,
+}
+
+impl Durability {
+    fn pragma(self) -> &'static str {
+        match self {
+            Durability::Full => "FULL",
+            Durability::Normal => "NORMAL",
+        }
+    }
+}
+
 impl Inner {
     /// Takes a lock even if a thread panicked while holding it: what it guards is a connection
     /// whose transaction rolled back when the panic dropped it (checked below), or a pool of
@@ -240,14 +258,15 @@ impl Inner {
         })
     }
 
-    /// Runs `f` in one `BEGIN IMMEDIATE` transaction: commits if it returns `Ok`. A panic in
-    /// `f` (a bug) rolls the transaction back and fails this call alone.
+    /// Runs `f` in one `BEGIN IMMEDIATE` transaction: commits if it returns `Ok`, and the
+    /// commit waits for the disk (`synchronous=FULL`). A panic in `f` (a bug) rolls the
+    /// transaction back and fails this call alone.
     pub(super) fn write<T>(
         &self,
         f: impl FnOnce(&Transaction<'_>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         let mut conn = Self::lock(&self.writer);
-        Self::transact(&mut conn, f)
+        Self::transact(&mut conn, Durability::Full, f)
     }
 
     /// [`Self::write`] for work that is done again if a power cut loses it: the daily scan's
@@ -260,25 +279,21 @@ impl Inner {
         f: impl FnOnce(&Transaction<'_>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         let mut conn = Self::lock(&self.writer);
-        if !conn.is_autocommit() {
-            conn.execute_batch("ROLLBACK")?;
-        }
-        conn.pragma_update(None, "synchronous", "NORMAL")?;
-        let result = Self::transact(&mut conn, f);
-        // Every other write waits for the disk again, whatever happened above.
-        let restored = conn.pragma_update(None, "synchronous", "FULL");
-        let value = result?;
-        restored?;
-        Ok(value)
+        Self::transact(&mut conn, Durability::Normal, f)
     }
 
+    /// Every transaction sets the sync level it needs before it begins, so none can inherit
+    /// another's: however a scan page ended (an error, a panic, a failed rollback), the next
+    /// ordinary write waits for the disk.
     fn transact<T>(
         conn: &mut Connection,
+        durability: Durability,
         f: impl FnOnce(&Transaction<'_>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         if !conn.is_autocommit() {
             conn.execute_batch("ROLLBACK")?;
         }
+        conn.pragma_update(None, "synchronous", durability.pragma())?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let value = contain_panic(|| f(&tx))??;
         tx.commit()?;
@@ -349,6 +364,41 @@ impl Inner {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    fn sync_level(tx: &Transaction<'_>) -> i64 {
+        tx.query_row("PRAGMA synchronous", [], |r| r.get(0))
+            .unwrap()
+    }
+
+    #[test]
+    fn a_write_after_a_scan_page_waits_for_the_disk_however_the_page_ended() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("hub.db"), Utc::now()).unwrap();
+        let inner = &store.inner;
+        let full = |inner: &Inner| {
+            inner
+                .write(|tx| {
+                    assert_eq!(sync_level(tx), 2, "FULL");
+                    Ok(())
+                })
+                .unwrap();
+        };
+        inner
+            .write_redone_if_lost(|tx| {
+                assert_eq!(sync_level(tx), 1, "NORMAL");
+                Ok(())
+            })
+            .unwrap();
+        full(inner);
+        let failed: Result<(), StoreError> =
+            inner.write_redone_if_lost(|_| Err(StoreError::Invalid("a failed page".into())));
+        assert!(failed.is_err());
+        full(inner);
+        let panicked: Result<(), StoreError> =
+            inner.write_redone_if_lost(|_| panic!("a bug in a scan page"));
+        assert!(matches!(panicked, Err(StoreError::Bug(_))));
+        full(inner);
+    }
 
     #[test]
     fn a_panic_inside_a_transaction_fails_alone_and_the_next_write_succeeds() {

@@ -1,4 +1,5 @@
-//! The default backend: one embedded SQLite file (WAL, `synchronous=FULL`).
+//! The default backend: one embedded SQLite file (WAL, `synchronous=FULL`; only the daily
+//! scan's pages, which are written again if lost, commit without waiting for the disk).
 //!
 //! One writer connection behind a mutex (every write is one `BEGIN IMMEDIATE` transaction) and
 //! a small pool of read connections, each read in its own transaction so a feed page is one

@@ -50,10 +50,11 @@ pub(crate) fn enqueue(
     )
 }
 
-/// [`enqueue`] for a caller who has read the user's friendship already (the daily scan reads it
-/// from the member's link). A row for a user who blocked the account is written `unreachable`
-/// with the reason, as [`blocked`] sets the rows already waiting when the unfollow arrives; one
-/// for a user the hub has not seen follow waits as `pending`.
+/// [`enqueue`] for a caller who has read the user's friendship already. A row for a user who
+/// blocked the account is written `unreachable` with the reason, as [`blocked`] sets the rows
+/// already waiting when the unfollow arrives; one for a user the hub has not seen follow waits
+/// as `pending`. (The daily scan writes its rows by the same rule in one statement of its own,
+/// `scan::queue`, which reads the friendship from the member's link.)
 pub(crate) fn insert(
     tx: &Transaction<'_>,
     dedupe_key: &str,

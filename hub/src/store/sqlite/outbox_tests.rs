@@ -195,6 +195,19 @@ fn a_links_friendship_is_the_users_whichever_is_written_first() {
     assert_eq!(on_link("Ulater"), Some(false), "blocked");
     follow(&tx, "Unobody", false);
     assert_eq!(on_link("Ufirst"), Some(true), "another user's block");
+    tx.execute("DELETE FROM line_friends WHERE line_user_id = 'Ulater'", [])
+        .unwrap();
+    assert_eq!(on_link("Ulater"), None, "no friendship known");
+    tx.execute(
+        "UPDATE line_users SET line_user_id = 'Unobody' WHERE member_id = 'm1'",
+        [],
+    )
+    .unwrap();
+    assert_eq!(
+        on_link("Unobody"),
+        Some(false),
+        "the link moved to a user who blocked"
+    );
 }
 
 #[test]
@@ -408,6 +421,47 @@ fn a_block_stops_a_message_in_flight_from_being_tried_again() {
     finish(&tx, &[Finished::of(&sending[0], no_answer)], at(2)).unwrap();
     assert!(claim(&tx, c, at(10)).unwrap().is_empty());
     assert_eq!(state_of(&tx, "Ua"), "expired");
+}
+
+#[test]
+fn links_made_before_version_10_get_their_users_friendship() {
+    let mut conn = Connection::open_in_memory().unwrap();
+    tenpo_support::sqlite::migrate(&mut conn, super::super::schema::MIGRATIONS, 9).unwrap();
+    for (member, user) in [("m1", "Ufollows"), ("m2", "Ublocked"), ("m3", "Uunseen")] {
+        conn.execute(
+            "INSERT INTO members (member_id, number, snapshot, created_at, updated_at)
+             VALUES (?1, ?1, '{}', 'now', 'now')",
+            [member],
+        )
+        .unwrap();
+        conn.execute(
+            "INSERT INTO line_users (line_user_id, member_id, linked_at) VALUES (?1, ?2, 'now')",
+            [user, member],
+        )
+        .unwrap();
+    }
+    conn.execute(
+        "INSERT INTO line_friends (line_user_id, following, changed_at_ms)
+         VALUES ('Ufollows', 1, 1), ('Ublocked', 0, 1)",
+        [],
+    )
+    .unwrap();
+    super::super::schema::migrate(&mut conn).unwrap();
+    let links: Vec<(String, Option<bool>)> = conn
+        .prepare("SELECT member_id, following FROM line_users ORDER BY member_id")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(
+        links,
+        [
+            ("m1".to_owned(), Some(true)),
+            ("m2".to_owned(), Some(false)),
+            ("m3".to_owned(), None)
+        ]
+    );
 }
 
 #[test]

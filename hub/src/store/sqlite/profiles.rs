@@ -84,7 +84,9 @@ pub(crate) fn save_profile(
     if !p.marketing {
         // Store news turned off: what is queued of it is not sent either.
         tx.prepare_cached(
-            "UPDATE messages SET state = 'expired', lease_until_ms = NULL,
+            // Pinned: through `messages_state` this would read every member's waiting news.
+            "UPDATE messages INDEXED BY messages_by_member
+             SET state = 'expired', lease_until_ms = NULL,
                  last_error = 'the member turned store news off'
              WHERE member_id = ?1 AND class = 'marketing' AND state = 'pending'",
         )?

@@ -75,11 +75,12 @@ pub(crate) fn plan(
     Ok(page)
 }
 
-/// Writes a planned page's messages; answers how many were new. The friendship is read now,
-/// from the member's link (schema migration 10), not when the page was planned: a user who
-/// blocked the account a moment ago gets an `unreachable` row (as [`outbox::insert`] writes
-/// it), and a member who unlinked gets none. One statement a row: the link's read is part of
-/// the insert.
+/// Writes a planned page's messages; answers how many were new. What can change between the
+/// plan and the write is read again now, in the insert itself (one statement a row): the link
+/// (a member who unlinked gets nothing), the friendship, from the link (schema migration 10:
+/// a user who blocked the account a moment ago gets an `unreachable` row, as
+/// [`outbox::insert`] writes it), and the choice of store news (a member who has just turned
+/// it off gets none; no profile yet is the default, on).
 pub(crate) fn queue(
     tx: &Transaction<'_>,
     messages: &[ScanMessage],
@@ -93,7 +94,10 @@ pub(crate) fn queue(
                 CASE WHEN lu.following = 0 THEN 'unreachable' ELSE 'pending' END,
                 CASE WHEN lu.following = 0 THEN ?8 END, ?9, ?10, ?11
          FROM line_users lu INDEXED BY line_users_by_member
-         WHERE lu.member_id = ?2 AND lu.line_user_id = ?3",
+         WHERE lu.member_id = ?2 AND lu.line_user_id = ?3
+           AND (?5 <> 'marketing'
+                OR coalesce((SELECT p.marketing FROM member_profiles p
+                             WHERE p.member_id = lu.member_id), 1) = 1)",
     )?;
     let now_ms = now.timestamp_millis();
     let created_at = now.to_rfc3339();
@@ -181,14 +185,20 @@ mod tests {
         linked(&tx, "m2", "Ublocks", Some(true));
         linked(&tx, "m3", "Uunlinks", Some(true));
         linked(&tx, "m4", "Unever", None);
+        linked(&tx, "m5", "Uoptsout", Some(true));
+        linked(&tx, "m6", "Ucoupon", Some(true));
+        let mut coupon = reminder("m6", "Ucoupon");
+        coupon.planned.message.class = MessageClass::Transactional;
         let page = [
             reminder("m1", "Ustays"),
             reminder("m2", "Ublocks"),
             reminder("m3", "Uunlinks"),
             reminder("m4", "Unever"),
+            reminder("m5", "Uoptsout"),
+            coupon,
         ];
         // Since the page was read: m2's user blocked the account, m3 unlinked and linked
-        // another LINE account.
+        // another LINE account, m5 turned store news off.
         tx.execute(
             "UPDATE line_friends SET following = 0 WHERE line_user_id = 'Ublocks'",
             [],
@@ -201,8 +211,17 @@ mod tests {
             [],
         )
         .unwrap();
+        // m5 and m6 turned store news off: a coupon's announcement still goes.
+        for member in ["m5", "m6"] {
+            tx.execute(
+                "INSERT INTO member_profiles (member_id, language, marketing, updated_at)
+                 VALUES (?1, 'ja', 0, 'now')",
+                [member],
+            )
+            .unwrap();
+        }
         let now = Utc.timestamp_opt(1_800_000_000, 0).unwrap();
-        assert_eq!(queue(&tx, &page, now).unwrap(), 3);
+        assert_eq!(queue(&tx, &page, now).unwrap(), 4);
         assert_eq!(queue(&tx, &page, now).unwrap(), 0, "once each");
         let rows: Vec<(String, String, String)> = tx
             .prepare("SELECT member_id, line_user_id, state FROM messages ORDER BY member_id")
@@ -215,6 +234,7 @@ mod tests {
             ("m1", "Ustays", "pending"),
             ("m2", "Ublocks", "unreachable"),
             ("m4", "Unever", "pending"),
+            ("m6", "Ucoupon", "pending"),
         ]
         .map(|(m, u, s)| (m.to_owned(), u.to_owned(), s.to_owned()));
         assert_eq!(rows, expected);

@@ -343,7 +343,15 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     CREATE TRIGGER line_friends_updated AFTER UPDATE OF following ON line_friends BEGIN
         UPDATE line_users SET following = NEW.following WHERE line_user_id = NEW.line_user_id;
     END;
+    CREATE TRIGGER line_friends_deleted AFTER DELETE ON line_friends BEGIN
+        UPDATE line_users SET following = NULL WHERE line_user_id = OLD.line_user_id;
+    END;
     CREATE TRIGGER line_users_linked AFTER INSERT ON line_users BEGIN
+        UPDATE line_users SET following =
+            (SELECT f.following FROM line_friends f WHERE f.line_user_id = NEW.line_user_id)
+        WHERE line_user_id = NEW.line_user_id;
+    END;
+    CREATE TRIGGER line_users_relinked AFTER UPDATE OF line_user_id ON line_users BEGIN
         UPDATE line_users SET following =
             (SELECT f.following FROM line_friends f WHERE f.line_user_id = NEW.line_user_id)
         WHERE line_user_id = NEW.line_user_id;
@@ -352,8 +360,8 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     // 11: a message's dedupe key is unique per member (every key names its member), checked by
     // the member's index, which the daily scan writes in order anyway; a global unique index on
     // the keys was one more index written per row (docs/benchmarks.md). Rows with no member (the
-    // rich menu's unlink) keep a small unique index of their own. Caps count a member's rows
-    // through the same index. The table is rebuilt to drop the column's UNIQUE, rows, ids and
+    // rich menu's unlink) keep a small unique index of their own. Caps and a member's opt-out
+    // find the member's rows through the same index. The table is rebuilt to drop the column's UNIQUE, rows, ids and
     // keys as they were.
     r#"
     CREATE TABLE messages_v11 (
