@@ -31,7 +31,7 @@ pub(super) struct Inner {
     /// An exclusive lock on `<database>.lock` for as long as the store is open: one hub per
     /// database (it keeps rule sets in memory, and feed runs assume one hub at a time).
     pub(super) _lock: std::fs::File,
-    pub(super) writer: Mutex<Connection>,
+    pub(super) writer: Mutex<Writer>,
     pub(super) readers: Mutex<Vec<Connection>>,
     /// Every rule-set version loaded (they never change once loaded).
     pub(super) rules: RwLock<BTreeMap<u32, Arc<RuleSet>>>,
@@ -155,7 +155,10 @@ impl SqliteStore {
                 _checkpointer: checkpointer,
                 path: path.to_owned(),
                 _lock: lock,
-                writer: Mutex::new(writer),
+                writer: Mutex::new(Writer {
+                    conn: writer,
+                    durability: Durability::Full,
+                }),
                 readers: Mutex::new(Vec::new()),
                 rules: RwLock::new(rules),
                 epoch,
@@ -216,7 +219,7 @@ fn start(conn: &mut Connection, now: DateTime<Utc>) -> Result<(String, String), 
 }
 
 /// Runs `f`, turning a panic (a bug) into an error for this call alone.
-pub(super) fn contain_panic<T>(f: impl FnOnce() -> T) -> Result<T, StoreError> {
+fn contain_panic<T>(f: impl FnOnce() -> T) -> Result<T, StoreError> {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(|payload| {
         let what = payload
             .downcast_ref::<&str>()
@@ -228,9 +231,16 @@ pub(super) fn contain_panic<T>(f: impl FnOnce() -> T) -> Result<T, StoreError> {
     })
 }
 
+/// The one connection that writes, and the sync level set on it now (`configure` sets FULL).
+#[derive(Debug)]
+pub(super) struct Writer {
+    conn: Connection,
+    durability: Durability,
+}
+
 /// Whether a write's commit waits for the disk.
-#[derive(Debug, Clone, Copy)]
-enum Durability {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Durability {
     /// `FULL`: a 2xx means it is on disk.
     Full,
     /// `NORMAL`: for work done again if lost (see [`Inner::write_redone_if_lost`]).
@@ -265,8 +275,7 @@ impl Inner {
         &self,
         f: impl FnOnce(&Transaction<'_>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let mut conn = Self::lock(&self.writer);
-        Self::transact(&mut conn, Durability::Full, f)
+        Self::transact(&mut Self::lock(&self.writer), Durability::Full, f)
     }
 
     /// [`Self::write`] for work that is done again if a power cut loses it: the daily scan's
@@ -278,22 +287,26 @@ impl Inner {
         &self,
         f: impl FnOnce(&Transaction<'_>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let mut conn = Self::lock(&self.writer);
-        Self::transact(&mut conn, Durability::Normal, f)
+        Self::transact(&mut Self::lock(&self.writer), Durability::Normal, f)
     }
 
-    /// Every transaction sets the sync level it needs before it begins, so none can inherit
-    /// another's: however a scan page ended (an error, a panic, a failed rollback), the next
-    /// ordinary write waits for the disk.
-    fn transact<T>(
-        conn: &mut Connection,
+    /// Every write transaction, on the locked writer. Each sets the sync level it needs before
+    /// it begins (when it differs from the one set), so none can inherit another's: however a
+    /// scan page ended (an error, a panic, a failed rollback), the next ordinary write waits
+    /// for the disk.
+    pub(super) fn transact<T>(
+        writer: &mut Writer,
         durability: Durability,
         f: impl FnOnce(&Transaction<'_>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
+        let conn = &mut writer.conn;
         if !conn.is_autocommit() {
             conn.execute_batch("ROLLBACK")?;
         }
-        conn.pragma_update(None, "synchronous", durability.pragma())?;
+        if writer.durability != durability {
+            conn.pragma_update(None, "synchronous", durability.pragma())?;
+            writer.durability = durability;
+        }
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let value = contain_panic(|| f(&tx))??;
         tx.commit()?;
@@ -368,6 +381,20 @@ mod tests {
     fn sync_level(tx: &Transaction<'_>) -> i64 {
         tx.query_row("PRAGMA synchronous", [], |r| r.get(0))
             .unwrap()
+    }
+
+    #[tokio::test]
+    async fn rules_loaded_after_a_scan_page_wait_for_the_disk() {
+        use crate::store::HubStore;
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("hub.db"), Utc::now()).unwrap();
+        store.inner.write_redone_if_lost(|_| Ok(())).unwrap();
+        store.load_rules(RuleSet::demo(), Utc::now()).await.unwrap();
+        let level: i64 = Inner::lock(&store.inner.writer)
+            .conn
+            .query_row("PRAGMA synchronous", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(level, 2, "FULL");
     }
 
     #[test]

@@ -25,7 +25,6 @@ use std::path::Path;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use rusqlite::TransactionBehavior;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tenpo_loyalty::{Date, RuleSet};
@@ -47,7 +46,7 @@ use crate::intake::Incoming;
 use crate::review::ReviewLimits;
 
 pub use connection::backup;
-use connection::{Inner, contain_panic};
+use connection::{Durability, Inner};
 pub use schema::CURRENT_VERSION;
 
 /// The SQLite hub store. Cheap to clone: clones share the connections.
@@ -195,13 +194,10 @@ impl HubStore for SqliteStore {
     ) -> impl Future<Output = Result<(), StoreError>> + Send {
         self.blocking(move |inner| {
             // The writer lock is held across the cache update, so versions land in order.
-            let mut conn = Inner::lock(&inner.writer);
-            if !conn.is_autocommit() {
-                conn.execute_batch("ROLLBACK")?;
-            }
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            contain_panic(|| admin::load_rules(&tx, &rules, now))??;
-            tx.commit()?;
+            let mut writer = Inner::lock(&inner.writer);
+            Inner::transact(&mut writer, Durability::Full, |tx| {
+                admin::load_rules(tx, &rules, now)
+            })?;
             let mut cache = inner.rules.write().unwrap_or_else(|e| e.into_inner());
             cache.insert(rules.version, Arc::new(rules));
             Ok(())
