@@ -499,4 +499,4 @@ pub(crate) fn of_member(
 
 #[cfg(test)]
 #[path = "outbox_tests.rs"]
-mod tests;
+pub(super) mod tests;

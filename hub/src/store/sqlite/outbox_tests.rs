@@ -37,6 +37,21 @@ fn follow(tx: &Transaction<'_>, user: &str, following: bool) {
     .unwrap();
 }
 
+/// Member `member`, linked to LINE user `user`.
+pub(crate) fn link(tx: &Transaction<'_>, member: &str, user: &str) {
+    tx.execute(
+        "INSERT INTO members (member_id, number, snapshot, created_at, updated_at)
+         VALUES (?1, ?1, '{}', 'now', 'now')",
+        [member],
+    )
+    .unwrap();
+    tx.execute(
+        "INSERT INTO line_users (line_user_id, member_id, linked_at) VALUES (?1, ?2, 'now')",
+        [user, member],
+    )
+    .unwrap();
+}
+
 /// Ten rows at most, a minute's lease, marketing too (two a week).
 const CLAIM: Claim = Claim {
     limit: 10,
@@ -133,17 +148,7 @@ fn a_members_waiting_messages_are_found_through_the_member_when_they_block() {
     let mut conn = db();
     let tx = conn.transaction().unwrap();
     for (member, user) in [("m1", "Ublocks"), ("m2", "Ustays")] {
-        tx.execute(
-            "INSERT INTO members (member_id, number, snapshot, created_at, updated_at)
-             VALUES (?1, ?1, '{}', 'now', 'now')",
-            [member],
-        )
-        .unwrap();
-        tx.execute(
-            "INSERT INTO line_users (line_user_id, member_id, linked_at) VALUES (?1, ?2, 'now')",
-            [user, member],
-        )
-        .unwrap();
+        link(&tx, member, user);
         follow(&tx, user, true);
     }
     let m = message(MessageClass::Marketing, None);
@@ -163,19 +168,6 @@ fn a_members_waiting_messages_are_found_through_the_member_when_they_block() {
 fn a_links_friendship_is_the_users_whichever_is_written_first() {
     let mut conn = db();
     let tx = conn.transaction().unwrap();
-    let link = |user: &str, member: &str| {
-        tx.execute(
-            "INSERT INTO members (member_id, number, snapshot, created_at, updated_at)
-             VALUES (?1, ?1, '{}', 'now', 'now')",
-            [member],
-        )
-        .unwrap();
-        tx.execute(
-            "INSERT INTO line_users (line_user_id, member_id, linked_at) VALUES (?1, ?2, 'now')",
-            [user, member],
-        )
-        .unwrap();
-    };
     let on_link = |user: &str| -> Option<bool> {
         tx.query_row(
             "SELECT following FROM line_users WHERE line_user_id = ?1",
@@ -185,9 +177,9 @@ fn a_links_friendship_is_the_users_whichever_is_written_first() {
         .unwrap()
     };
     follow(&tx, "Ufirst", true);
-    link("Ufirst", "m1");
+    link(&tx, "m1", "Ufirst");
     assert_eq!(on_link("Ufirst"), Some(true), "followed, then linked");
-    link("Ulater", "m2");
+    link(&tx, "m2", "Ulater");
     assert_eq!(on_link("Ulater"), None, "not seen to follow");
     follow(&tx, "Ulater", true);
     assert_eq!(on_link("Ulater"), Some(true), "linked, then followed");

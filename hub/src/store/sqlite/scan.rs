@@ -136,17 +136,7 @@ mod tests {
     use crate::store::outbox::{MessageAction, MessageClass, NewMessage, Planned};
 
     fn linked(tx: &Transaction<'_>, member: &str, user: &str, following: Option<bool>) {
-        tx.execute(
-            "INSERT INTO members (member_id, number, snapshot, created_at, updated_at)
-             VALUES (?1, ?1, '{}', 'now', 'now')",
-            [member],
-        )
-        .unwrap();
-        tx.execute(
-            "INSERT INTO line_users (line_user_id, member_id, linked_at) VALUES (?1, ?2, 'now')",
-            [user, member],
-        )
-        .unwrap();
+        super::super::outbox::tests::link(tx, member, user);
         if let Some(following) = following {
             tx.execute(
                 "INSERT INTO line_friends (line_user_id, following, changed_at_ms)
