@@ -65,8 +65,10 @@ async fn the_card_shows_what_a_member_asks_about_at_the_till() {
     );
     assert_eq!(
         c["next_tier"],
-        json!({"name": "premier", "remaining_yen": 5000, "progress_percent": 90})
+        json!({"name": "プレミア", "remaining_yen": 5000, "progress_percent": 90})
     );
+    // Tiers by the names the rule set gives them, in the member's language (Japanese first).
+    assert_eq!(c["tier"], "スタンダード");
     let svg = c["barcode_svg"].as_str().unwrap();
     assert!(svg.starts_with("<svg") && svg.contains(&format!("member barcode {}", m.number)));
     assert_eq!(c["profile"]["language"], "ja");
@@ -128,6 +130,11 @@ async fn the_profile_form_is_checked_saved_and_used() {
     assert_eq!(saved["email"], "hanako@example.jp");
     assert_eq!(saved["channel"], "email");
     let (_, c) = card(&w, user).await;
+    assert_eq!(
+        c["tier"], "Standard",
+        "the tier in the member's language now"
+    );
+    assert_eq!(c["next_tier"]["name"], "Premier");
     assert_eq!(c["profile"]["birthday"], json!(birthday));
     let coupons = c["coupons"].as_array().unwrap();
     assert_eq!(

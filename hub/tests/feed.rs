@@ -78,6 +78,11 @@ async fn first_read_is_a_full_snapshot_then_increments() {
     assert_eq!(public.len(), 32);
     let rules = all.iter().find(|c| c["kind"] == "rule_set").unwrap();
     assert_eq!(rules["rules"]["version"], 1);
+    // Tier labels are for members (the demo program has them): tills get the rule set in the
+    // shape a till from before labels reads.
+    let levels = rules["rules"]["tiers"]["levels"].as_array().unwrap();
+    assert_eq!(levels[1]["name"], "premier");
+    assert!(levels.iter().all(|l| l.get("labels").is_none()), "{rules}");
 
     // Nothing new: an empty page, the same place.
     let (changes, same) = hub.drain(&till, &cursor).await;

@@ -106,7 +106,7 @@ async fn a_sale_near_the_next_tier_says_how_far_once_a_month() {
         })
         .await;
     assert_eq!(of(&m, "tier_progress")[0].class, "marketing");
-    assert_eq!(titles(&w, &alice)[1], "あと¥5,000で premier");
+    assert_eq!(titles(&w, &alice)[1], "あと¥5,000で プレミア");
     let pushed = w.pushes_to(&alice);
     let button = &pushed[1].messages[0]["contents"]["footer"]["contents"][0]["action"];
     assert_eq!(button["uri"], CARD_URL);
@@ -279,7 +279,7 @@ async fn the_crm_team_previews_a_scenario_for_a_member() {
     assert_eq!((p.class.as_str(), p.language.as_str()), ("marketing", "ja"));
     assert_eq!(
         p.messages[0]["contents"]["body"]["contents"][0]["text"],
-        "あと¥20,000で premier"
+        "あと¥20,000で プレミア"
     );
     // The same from the command line, as the CRM team runs it.
     // (tokio's: the hub answering it runs on this test's thread.)

@@ -363,7 +363,7 @@ async fn the_member_card_is_a_fresh_signed_qr_for_its_line_account_only() {
             &card["card_size"],
             &card["tier"]
         ),
-        (&json!(0), &json!(1), &json!(10), &json!("standard")),
+        (&json!(0), &json!(1), &json!(10), &json!("スタンダード")),
         "{card}"
     );
     assert!(card["refresh_secs"].as_u64() < card["card"]["valid_secs"].as_u64());

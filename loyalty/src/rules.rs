@@ -3,7 +3,7 @@
 //! Every effect the engine produces records the version of the rule set that produced it, so a
 //! sale evaluated at the till and re-evaluated at the hub uses the same rules.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
@@ -24,7 +24,11 @@ static NO_TIER: TierLevel = TierLevel {
     name: String::new(),
     from_yen: 0,
     multiplier_percent: 100,
+    labels: BTreeMap::new(),
 };
+
+/// The longest tier label a member is shown, in characters.
+const MAX_LABEL_CHARS: usize = 40;
 
 /// A complete program.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -80,10 +84,23 @@ pub struct Tiers {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TierLevel {
+    /// The tier's id: recorded on events and shown to the cashier.
     pub name: String,
     pub from_yen: Yen,
     /// Earning multiplier in percent: 100 is 1×, 200 is 2×.
     pub multiplier_percent: u32,
+    /// What members are told the tier is called, by language (`ja = "プレミア"`); `name`
+    /// where a language has none. The hub keeps these: tills are sent rule sets without them,
+    /// so a till from before labels reads every rule set.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+}
+
+impl TierLevel {
+    /// The tier's name in `language` (`"ja"`, `"en"`), or its id.
+    pub fn label(&self, language: &str) -> &str {
+        self.labels.get(language).map_or(&self.name, String::as_str)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -221,6 +238,14 @@ impl fmt::Display for RuleSetError {
 
 impl std::error::Error for RuleSetError {}
 
+/// A tier's labels in Japanese and English.
+fn labels(ja: &str, en: &str) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        ("ja".to_owned(), ja.to_owned()),
+        ("en".to_owned(), en.to_owned()),
+    ])
+}
+
 fn bad(setting: impl Into<String>, problem: impl Into<String>) -> RuleSetError {
     RuleSetError {
         setting: setting.into(),
@@ -246,11 +271,13 @@ impl RuleSet {
                         name: "standard".into(),
                         from_yen: 0,
                         multiplier_percent: 100,
+                        labels: labels("スタンダード", "Standard"),
                     },
                     TierLevel {
                         name: "premier".into(),
                         from_yen: 50_000,
                         multiplier_percent: 200,
+                        labels: labels("プレミア", "Premier"),
                     },
                 ],
             },
@@ -322,6 +349,23 @@ impl RuleSet {
                     "must be between 1 and 10000",
                 ));
             }
+            for (language, label) in &level.labels {
+                let code = (2..=3).contains(&language.len())
+                    && language.bytes().all(|b| b.is_ascii_lowercase());
+                if !code {
+                    return Err(bad(
+                        format!("tiers.levels[{i}].labels.{language}"),
+                        "the key must be a language code such as ja or en",
+                    ));
+                }
+                let chars = label.trim().chars().count();
+                if chars == 0 || chars > MAX_LABEL_CHARS || label.chars().any(char::is_control) {
+                    return Err(bad(
+                        format!("tiers.levels[{i}].labels.{language}"),
+                        format!("must be 1 to {MAX_LABEL_CHARS} characters on one line"),
+                    ));
+                }
+            }
         }
         if !(1..=120).contains(&self.tiers.window_months) {
             return Err(bad("tiers.window_months", "must be between 1 and 120"));
@@ -374,6 +418,25 @@ impl RuleSet {
             }
         }
         Ok(())
+    }
+
+    /// What members reading `language` call the tier with id `name`; the id itself when the
+    /// rule set gives no label (or no longer has the tier).
+    pub fn tier_label<'a>(&'a self, name: &'a str, language: &str) -> &'a str {
+        self.tiers
+            .levels
+            .iter()
+            .find(|l| l.name == name)
+            .map_or(name, |l| l.label(language))
+    }
+
+    /// The rule set as tills are sent it: without what only members are shown (tier labels),
+    /// which a till from before those fields would refuse.
+    pub fn for_tills(mut self) -> RuleSet {
+        for level in &mut self.tiers.levels {
+            level.labels.clear();
+        }
+        self
     }
 
     /// The tier for a qualifying spend.

@@ -248,6 +248,11 @@ fn validation_names_the_setting_at_fault() {
     refused("campaigns[1].min_spend_yen", |r| r.campaigns = vec![bonus("a", 1), Campaign { min_spend_yen: -1, ..bonus("b", 1) }]);
     refused("campaigns[0].benefit.percent", |r| r.campaigns = vec![multiplier("a", 0)]);
     refused("campaigns[0].benefit.points", |r| r.campaigns = vec![bonus("a", -1)]);
+    refused("tiers.levels[1].labels.ja", |r| { r.tiers.levels[1].labels.insert("ja".into(), " ".into()); });
+    refused("tiers.levels[1].labels.ja", |r| { r.tiers.levels[1].labels.insert("ja".into(), "プ".repeat(41)); });
+    refused("tiers.levels[0].labels.en", |r| { r.tiers.levels[0].labels.insert("en".into(), "Pre\nmier".into()); });
+    refused("tiers.levels[0].labels.JA", |r| { r.tiers.levels[0].labels.insert("JA".into(), "プレミア".into()); });
+    refused("tiers.levels[0].labels.japanese", |r| { r.tiers.levels[0].labels.insert("japanese".into(), "x".into()); });
     // Values at the edges of their ranges are fine.
     let mut rules = RuleSet::demo();
     rules.campaigns = vec![Campaign {
@@ -259,4 +264,29 @@ fn validation_names_the_setting_at_fault() {
     rules.stamps.card_size = 1;
     rules.tiers.levels.truncate(1);
     rules.validate().unwrap();
+}
+
+#[test]
+fn tier_labels_name_the_tier_for_members_and_stay_off_the_tills_rule_set() {
+    let rules = RuleSet::demo();
+    assert_eq!(rules.tier_label("premier", "ja"), "プレミア");
+    assert_eq!(rules.tier_label("premier", "en"), "Premier");
+    // A language without a label, or a tier the rule set no longer has: the id.
+    assert_eq!(rules.tier_label("premier", "fr"), "premier");
+    assert_eq!(rules.tier_label("gold", "ja"), "gold");
+
+    // Tills are sent the rule set without labels; it is the same program otherwise, and its
+    // JSON is the shape tills read before labels existed.
+    let tills = rules.clone().for_tills();
+    assert!(tills.tiers.levels.iter().all(|l| l.labels.is_empty()));
+    let json = serde_json::to_string(&tills).unwrap();
+    assert!(!json.contains("labels"), "{json}");
+    let mut unlabelled = rules;
+    unlabelled
+        .tiers
+        .levels
+        .iter_mut()
+        .for_each(|l| l.labels.clear());
+    assert_eq!(tills, unlabelled);
+    assert_eq!(tills.tier_label("premier", "ja"), "premier");
 }

@@ -54,6 +54,7 @@ fn three_tiers() -> RuleSet {
             name: "gold".into(),
             from_yen: 200_000,
             multiplier_percent: 300,
+            labels: Default::default(),
         });
     })
 }

@@ -193,9 +193,13 @@ impl Scenarios {
                         "the member is in the top tier: there is no next tier".into(),
                     ));
                 };
+                let tier = rules.tier_label(&tier, member.profile.language.as_str());
                 (
                     MessageClass::Marketing,
-                    Text::TierProgress { tier, remaining },
+                    Text::TierProgress {
+                        tier: tier.to_owned(),
+                        remaining,
+                    },
                 )
             }
             "points_expiring" => {
@@ -272,7 +276,13 @@ impl Planner for Scenarios {
             {
                 let month = &outcome.business_date.to_string()[..7];
                 let key = format!("tier_progress:{}:{tier}:{month}", member.member_id);
-                let text = Text::TierProgress { tier, remaining };
+                // The key names the tier by its id; the member reads its label.
+                let text = Text::TierProgress {
+                    tier: rules
+                        .tier_label(&tier, member.profile.language.as_str())
+                        .to_owned(),
+                    remaining,
+                };
                 planned.extend(self.planned(member, key, MessageClass::Marketing, &text));
             }
         }

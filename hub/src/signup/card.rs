@@ -153,8 +153,10 @@ pub async fn my_card<S: HubStore>(
     };
     if let Some(rules) = rules {
         let s = member.state.summary(&rules, today);
+        // Tiers by the names the rule set gives them in the member's language.
+        let language = profile.language.as_str();
         answer.points = s.balance;
-        answer.tier = s.tier;
+        answer.tier = rules.tier_label(&s.tier, language).to_owned();
         answer.stamps = s.stamps;
         answer.card_size = s.card_size;
         answer.expiring = s
@@ -170,7 +172,7 @@ pub async fn my_card<S: HubStore>(
             let goal = s.qualifying_spend.saturating_add(remaining).max(1);
             let percent = (s.qualifying_spend.max(0).saturating_mul(100) / goal).clamp(0, 100);
             CardNextTier {
-                name,
+                name: rules.tier_label(&name, language).to_owned(),
                 remaining_yen: remaining,
                 progress_percent: u8::try_from(percent).unwrap_or(100),
             }

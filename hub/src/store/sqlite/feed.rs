@@ -150,8 +150,9 @@ fn materialize(
                 .query_row([], |r| r.get(0))
                 .optional()?;
             match text {
+                // Labels are for members: a till from before them would refuse the rule set.
                 Some(t) => Some(Change::RuleSet {
-                    rules: from_json::<RuleSet>("rule set", &t)?,
+                    rules: from_json::<RuleSet>("rule set", &t)?.for_tills(),
                 }),
                 None => None,
             }
