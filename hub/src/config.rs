@@ -30,8 +30,13 @@ pub use tenpo_support::logging::LogFormat;
 pub struct FileConfig {
     pub data_dir: Option<PathBuf>,
     pub listen: Option<String>,
-    /// IANA time zone of business dates (import dates, coupon validity).
+    /// IANA time zone of business dates (import dates, coupon validity), and of every store not
+    /// in `[store_time_zones]`.
     pub time_zone: Option<String>,
+    /// Stores in another time zone than `time_zone`: store id = IANA time zone. Their members'
+    /// daily scan and quiet hours follow it.
+    #[serde(default)]
+    pub store_time_zones: std::collections::BTreeMap<String, String>,
     /// A file holding the admin token.
     pub admin_token_file: Option<PathBuf>,
     /// How long new enrolment codes are valid, in hours (default 24).
@@ -137,6 +142,8 @@ pub struct Settings {
     pub data_dir: PathBuf,
     pub listen: SocketAddr,
     pub time_zone: Tz,
+    /// `time_zone` and the stores elsewhere.
+    pub zones: crate::scenarios::zones::Zones,
     pub admin_token_file: Option<PathBuf>,
     pub enrollment_code_hours: u32,
     pub log_format: Option<LogFormat>,
@@ -179,6 +186,22 @@ impl Settings {
         })?;
         let time_zone =
             tenpo_support::config::time_zone(args.time_zone.clone().or(file.time_zone))?;
+        let mut stores = std::collections::BTreeMap::new();
+        for (store, zone) in &file.store_time_zones {
+            tenpo_protocol::agent::check_id("store id", store)
+                .map_err(|e| invalid("store_time_zones", format!("{store:?}: {e}")))?;
+            let tz: Tz = zone.parse().map_err(|_| {
+                invalid(
+                    "store_time_zones",
+                    format!(
+                        "store {store:?}: {zone:?} is not an IANA time zone like \
+                         {DEFAULT_TIME_ZONE}"
+                    ),
+                )
+            })?;
+            stores.insert(store.clone(), tz);
+        }
+        let zones = crate::scenarios::zones::Zones::new(time_zone, &stores);
         let hours = file.enrollment_code_hours.unwrap_or(24);
         if !(1..=24 * 30).contains(&hours) {
             return Err(invalid(
@@ -264,7 +287,7 @@ impl Settings {
                     reserve_percent,
                     marketing_per_week: scenarios.marketing_per_week,
                     quiet_hours: scenarios.quiet_hours,
-                    time_zone,
+                    zones: zones.clone(),
                     ..defaults
                 }
             },
@@ -308,6 +331,7 @@ impl Settings {
                 .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
             listen,
             time_zone,
+            zones,
             admin_token_file: args.admin_token_file.clone().or(file.admin_token_file),
             enrollment_code_hours: hours,
             log_format: file.log_format,

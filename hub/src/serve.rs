@@ -47,7 +47,7 @@ pub async fn run(settings: Settings) -> Result<()> {
                 state.store.clone(),
                 client.clone(),
                 scenarios.clone(),
-                settings.messaging.sender,
+                settings.messaging.sender.clone(),
                 state.line.outbox_written.clone(),
             );
             tokio::spawn(sender.run());
@@ -66,7 +66,7 @@ pub async fn run(settings: Settings) -> Result<()> {
         tokio::spawn(tenpo_hub::scenarios::daily::schedule(
             state.store.clone(),
             settings.scenarios.clone(),
-            settings.time_zone,
+            settings.zones.clone(),
         ));
     }
     if settings.messaging.channel_secret.is_some() {

@@ -367,7 +367,8 @@ fn validate_names_bad_keys() {
     std::fs::write(
         &good,
         "data_dir = \"/tmp/hub\"\nlisten = \"0.0.0.0:7400\"\ntime_zone = \"Asia/Tokyo\"\n\
-         enrollment_code_hours = 48\nlog_format = \"json\"\n",
+         enrollment_code_hours = 48\nlog_format = \"json\"\n\
+         [store_time_zones]\nwaikiki = \"Pacific/Honolulu\"\n",
     )
     .unwrap();
     let out = Command::new(BIN)
@@ -386,6 +387,14 @@ fn validate_names_bad_keys() {
         ("listen = \"here\"\n", "listen"),
         ("time_zone = \"Mars/Olympus\"\n", "time_zone"),
         ("enrollment_code_hours = 0\n", "enrollment_code_hours"),
+        (
+            "[store_time_zones]\nwaikiki = \"Hawaii/Waikiki\"\n",
+            "`store_time_zones`: store \"waikiki\": \"Hawaii/Waikiki\" is not an IANA time zone",
+        ),
+        (
+            "[store_time_zones]\n\"two words\" = \"Pacific/Honolulu\"\n",
+            "`store_time_zones`: \"two words\": `store id` may hold only printable ASCII",
+        ),
     ] {
         let bad = dir.path().join("bad.toml");
         std::fs::write(&bad, text).unwrap();

@@ -9,7 +9,7 @@ mod common;
 use std::time::Duration;
 
 use tenpo_hub::scenarios::{BirthdayCoupon, ScenarioSettings, daily};
-use tenpo_hub::store::{HubStore, MessageView};
+use tenpo_hub::store::{HomeStores, HubStore, MessageView};
 use tenpo_loyalty::{CouponBenefit, RuleSet};
 use tenpo_protocol::sync::MemberSnapshot;
 
@@ -78,9 +78,14 @@ fn of<'a>(m: &'a [MessageView], scenario: &str) -> Vec<&'a MessageView> {
 
 /// The member's sale of `yen` at the till, pushed to the hub.
 async fn sale(w: &World, user: &str, seq: u64, yen: i64) {
+    sale_at(w, &w.till, user, seq, yen).await;
+}
+
+/// The member's sale of `yen` at `till`, pushed to the hub.
+async fn sale_at(w: &World, till: &common::Till, user: &str, seq: u64, yen: i64) {
     let m = member(w, user).await;
     let (event, _) = common::sale(
-        &w.till,
+        till,
         seq,
         Some(&m.member_id),
         &rules(w).await,
@@ -89,7 +94,7 @@ async fn sale(w: &World, user: &str, seq: u64, yen: i64) {
         yen,
         0,
     );
-    w.hub.push(&w.till, &[event]).await;
+    w.hub.push(till, &[event]).await;
 }
 
 #[tokio::test]
@@ -173,7 +178,7 @@ async fn the_daily_scan_reminds_of_lapsing_points_and_announces_birthday_coupons
     .await;
 
     for _ in 0..2 {
-        let report = daily::run_day(w.hub.store.as_ref(), &settings(), day)
+        let report = daily::run_day(w.hub.store.as_ref(), &settings(), &HomeStores::All, day)
             .await
             .unwrap();
         assert!(report.members >= 2, "{report:?}");
@@ -229,6 +234,73 @@ async fn the_daily_scan_reminds_of_lapsing_points_and_announces_birthday_coupons
 }
 
 #[tokio::test]
+async fn each_time_zones_day_covers_the_members_of_its_stores() {
+    let w = world(settings(), 1).await;
+    let waikiki = w.hub.enroll("waikiki").await;
+    let hawaii = HomeStores::Only(vec!["waikiki".into()]);
+    let japan = HomeStores::Except(vec!["waikiki".into()]);
+    // Carol joins at the world's store, then shops in Waikiki too: her home store stays hers.
+    let carol = user(0xca401);
+    let carol_id = w.sign_up(&carol).await;
+    follows(&w, &carol, &carol_id).await;
+    sale(&w, &carol, 1, 20_000).await;
+    sale_at(&w, &waikiki, &carol, 1, 3_000).await;
+    // Erin joins in Waikiki and shops there.
+    let erin = user(0xe414);
+    let erin_id = common::link_with_line(&w.hub, &waikiki, &w.standin, CHANNEL, &erin, None).await;
+    follows(&w, &erin, &erin_id).await;
+    sale_at(&w, &waikiki, &erin, 2, 20_000).await;
+    let day = member(&w, &erin).await.state.lots[0]
+        .expires_on
+        .add_days(-3);
+    // Dave, a paper-card member imported with a birthday that month, has no home store yet:
+    // he is the hub's time zone's.
+    let card = common::card(78);
+    let birthday = format!("1990-{:02}-15", day.month());
+    common::import(&w.hub, &[(&card, 0, 0, Some(&birthday))]).await;
+    let dave = || async {
+        w.hub
+            .store
+            .member_by_code(card.clone())
+            .await
+            .unwrap()
+            .unwrap()
+    };
+
+    // Honolulu's day: Erin's reminder alone.
+    let report = daily::run_day(w.hub.store.as_ref(), &settings(), &hawaii, day)
+        .await
+        .unwrap();
+    assert_eq!(
+        (report.messages, report.birthday_coupons),
+        (1, 0),
+        "{report:?}"
+    );
+    w.until(&erin_id, "Erin's reminder sent", |m| {
+        of(m, "points_expiring").iter().any(|v| v.state == "sent")
+    })
+    .await;
+    assert!(of(&w.messages(&carol_id).await, "points_expiring").is_empty());
+    assert!(dave().await.state.coupons.is_empty());
+
+    // Tokyo's day: Carol's reminder and Dave's coupon; nothing more for Erin.
+    let report = daily::run_day(w.hub.store.as_ref(), &settings(), &japan, day)
+        .await
+        .unwrap();
+    assert_eq!(
+        (report.messages, report.birthday_coupons),
+        (1, 1),
+        "{report:?}"
+    );
+    w.until(&carol_id, "Carol's reminder sent", |m| {
+        of(m, "points_expiring").iter().any(|v| v.state == "sent")
+    })
+    .await;
+    assert_eq!(dave().await.state.coupons.len(), 1);
+    assert_eq!(of(&w.messages(&erin_id).await, "points_expiring").len(), 1);
+}
+
+#[tokio::test]
 async fn store_news_stays_under_the_weekly_cap() {
     let w = world(
         ScenarioSettings {
@@ -250,6 +322,7 @@ async fn store_news_stays_under_the_weekly_cap() {
     daily::run_day(
         w.hub.store.as_ref(),
         &settings(),
+        &HomeStores::All,
         lot.expires_on.add_days(-1),
     )
     .await

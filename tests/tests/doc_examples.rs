@@ -71,6 +71,20 @@ fn every_sample_config_validates() {
         validates("tenpo-agent", &all);
     }
     validates("tenpo-hub", &root().join("packaging/linux/hub.toml"));
+    // The hub's samples in docs/hub.md that are whole files (those that begin with a key).
+    let doc = read("docs/hub.md");
+    let dir = tempfile::tempdir().unwrap();
+    let mut checked = 0;
+    for block in doc.split("```toml\n").skip(1) {
+        let block = block.split("```").next().unwrap();
+        if block.starts_with("time_zone") {
+            let file = dir.path().join(format!("hub-{checked}.toml"));
+            std::fs::write(&file, block).unwrap();
+            validates("tenpo-hub", &file);
+            checked += 1;
+        }
+    }
+    assert!(checked >= 1, "docs/hub.md shows the stores' time zones");
 }
 
 fn read(file: &str) -> String {

@@ -15,7 +15,7 @@ use crate::admin::{
 use crate::api::AppState;
 use crate::api::auth::AdminAuth;
 use crate::api::error::ApiError;
-use crate::store::HubStore;
+use crate::store::{HomeStores, HubStore};
 use tenpo_edge::{Json, Path, Query, parse_json};
 
 pub async fn enrollment_code<S: HubStore>(
@@ -128,7 +128,7 @@ pub async fn issue_coupons<S: HubStore>(
     let now = Utc::now();
     let report = app
         .store
-        .issue_coupons(req, app.business_date(now), now)
+        .issue_coupons(req, HomeStores::All, app.business_date(now), now)
         .await?;
     Ok(Json(report).into_response())
 }

@@ -19,18 +19,19 @@ use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use chrono::{Timelike, Utc};
+use chrono::Utc;
 use governor::{DefaultDirectRateLimiter, Quota as Rate, RateLimiter};
 use tenpo_line::messaging::{ApiError, Message, MessagingClient, Pushed, Quota};
 use tenpo_support::Backoff;
 use tokio::sync::Notify;
 
 use crate::scenarios::QuietHours;
+use crate::scenarios::zones::Zones;
 use crate::store::outbox::MessageAction;
 use crate::store::{Claim, Finished, HubStore, MessageOutcome, OutboxMessage};
 
 /// How the sender paces itself.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SenderSettings {
     /// Requests to LINE per second at most (`[line] send_rate_per_second`).
     pub rate_per_second: NonZeroU32,
@@ -43,9 +44,10 @@ pub struct SenderSettings {
     pub lease: Duration,
     /// Marketing messages per member in any 7 days (`[scenarios] marketing_per_week`).
     pub marketing_per_week: u32,
-    /// No marketing then, in `time_zone` (`[scenarios] quiet_hours`): it waits.
+    /// No marketing then, in the member's store's time (`[scenarios] quiet_hours`): it waits.
     pub quiet_hours: QuietHours,
-    pub time_zone: chrono_tz::Tz,
+    /// The stores' time zones (`time_zone`, `[store_time_zones]`).
+    pub zones: Zones,
 }
 
 impl Default for SenderSettings {
@@ -57,7 +59,7 @@ impl Default for SenderSettings {
             lease: Duration::from_secs(60),
             marketing_per_week: 2,
             quiet_hours: QuietHours { start: 21, end: 9 },
-            time_zone: chrono_tz::Asia::Tokyo,
+            zones: Zones::single(chrono_tz::Asia::Tokyo),
         }
     }
 }
@@ -168,13 +170,17 @@ impl<S: HubStore> Sender<S> {
                 ),
                 Some(Left::Unlimited) | None => (self.settings.batch, false),
             };
-            let hour = Utc::now().with_timezone(&self.settings.time_zone).hour();
-            let quiet = self.settings.quiet_hours.contains(hour);
+            // Quiet hours are each member's store's; `None`: everyone's, now.
+            let awake = self
+                .settings
+                .zones
+                .awake(Utc::now(), self.settings.quiet_hours);
             let claim = Claim {
                 limit,
                 lease: chrono::Duration::from_std(self.settings.lease)
                     .unwrap_or(chrono::Duration::seconds(60)),
-                transactional_only: transactional_only || quiet,
+                transactional_only: transactional_only || awake.is_none(),
+                marketing_to: awake.unwrap_or_default(),
                 marketing_per_week: self.settings.marketing_per_week,
             };
             let claimed = match self.store.claim_messages(claim, Utc::now()).await {

@@ -1,8 +1,10 @@
-//! The daily scan (docs/design.md §10): once per business day in the hub's time zone, inside
-//! the hub (no external cron), the birthday month's coupons are issued (and announced) and every
-//! member linked to LINE is looked at for points about to lapse. Each message has a dedupe key,
-//! so running a day again, or on two hub processes, sends nothing twice.
+//! The daily scan (docs/design.md §10): once per business day of each stores' time zone, for
+//! the members of those stores, inside the hub (no external cron), the birthday month's coupons
+//! are issued (and announced) and every member linked to LINE is looked at for points about to
+//! lapse. Each message has a dedupe key, so running a day again, or on two hub processes, sends
+//! nothing twice.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,9 +13,10 @@ use chrono_tz::Tz;
 use tenpo_loyalty::Date;
 use tenpo_protocol::admin::CouponRequest;
 
-use crate::store::HubStore;
+use crate::store::{HomeStores, HubStore};
 
 use super::ScenarioSettings;
+use super::zones::Zones;
 
 /// Linked members looked at per transaction.
 const PAGE: u32 = 5_000;
@@ -31,10 +34,12 @@ pub fn business_date(now: DateTime<Utc>, tz: Tz) -> Option<Date> {
     now.with_timezone(&tz).date_naive().to_string().parse().ok()
 }
 
-/// Runs `today`'s scan to the end.
+/// Runs `today`'s scan to the end for the members of `stores` (those of a time zone whose
+/// business date `today` is).
 pub async fn run_day<S: HubStore>(
     store: &S,
     settings: &ScenarioSettings,
+    stores: &HomeStores,
     today: Date,
 ) -> Result<DayReport, crate::store::StoreError> {
     let mut report = DayReport::default();
@@ -49,6 +54,7 @@ pub async fn run_day<S: HubStore>(
                     benefit: birthday.benefit,
                     valid_days: birthday.valid_days,
                 },
+                stores.clone(),
                 today,
                 Utc::now(),
             )
@@ -59,7 +65,9 @@ pub async fn run_day<S: HubStore>(
         // Each page is written while the next is read and planned (two threads, two
         // connections): the write checks each member's link again, so a page read a moment
         // ago writes nothing to a LINE user the member has since unlinked.
-        let mut page = store.plan_linked(today, String::new(), PAGE).await?;
+        let mut page = store
+            .plan_linked(today, stores.clone(), String::new(), PAGE)
+            .await?;
         loop {
             report.members += page.members;
             let write = store.queue_linked(std::mem::take(&mut page.messages), Utc::now());
@@ -67,7 +75,8 @@ pub async fn run_day<S: HubStore>(
                 report.messages += write.await?;
                 break;
             };
-            let (written, next) = tokio::join!(write, store.plan_linked(today, after, PAGE));
+            let next = store.plan_linked(today, stores.clone(), after, PAGE);
+            let (written, next) = tokio::join!(write, next);
             report.messages += written?;
             page = next?;
         }
@@ -75,25 +84,88 @@ pub async fn run_day<S: HubStore>(
     Ok(report)
 }
 
-/// Runs the scan each business day, from the hub's start: the first run at start (a hub
-/// started mid-day catches up), then after each midnight in `tz`.
-pub async fn schedule<S: HubStore>(store: Arc<S>, settings: ScenarioSettings, tz: Tz) {
-    let mut done: Option<Date> = None;
+/// Which time zones' days are done, so each runs once per business day.
+#[derive(Debug, Default)]
+pub struct Calendar {
+    done: HashMap<&'static str, Date>,
+}
+
+impl Calendar {
+    /// The groups of `zones` (by index) whose business date at `now` has not been run, and
+    /// that date.
+    pub fn due(&self, zones: &Zones, now: DateTime<Utc>) -> Vec<(usize, Date)> {
+        zones
+            .groups()
+            .iter()
+            .enumerate()
+            .filter_map(|(i, (tz, _))| {
+                let today = business_date(now, *tz)?;
+                (self.done.get(tz.name()) != Some(&today)).then_some((i, today))
+            })
+            .collect()
+    }
+
+    /// Records `today` as run for the zone `tz`.
+    pub fn mark(&mut self, tz: Tz, today: Date) {
+        self.done.insert(tz.name(), today);
+    }
+}
+
+/// Runs the scan each business day of each time zone, from the hub's start: the first run at
+/// start (a hub started mid-day catches up), then after each midnight in that zone.
+pub async fn schedule<S: HubStore>(store: Arc<S>, settings: ScenarioSettings, zones: Zones) {
+    let mut calendar = Calendar::default();
     loop {
-        if let Some(today) = business_date(Utc::now(), tz)
-            && done != Some(today)
-        {
-            match run_day(store.as_ref(), &settings, today).await {
+        for (i, today) in calendar.due(&zones, Utc::now()) {
+            let Some((tz, stores)) = zones.groups().get(i) else {
+                continue;
+            };
+            match run_day(store.as_ref(), &settings, stores, today).await {
                 Ok(r) => {
-                    tracing::info!(%today, members = r.members, messages = r.messages,
-                        birthday_coupons = r.birthday_coupons, "daily scenarios done");
-                    done = Some(today);
+                    tracing::info!(%today, time_zone = %tz, members = r.members,
+                        messages = r.messages, birthday_coupons = r.birthday_coupons,
+                        "daily scenarios done");
+                    calendar.mark(*tz, today);
                 }
                 Err(e) => {
-                    tracing::error!(%today, error = %e, "daily scenarios failed; again in a minute")
+                    tracing::error!(%today, time_zone = %tz, error = %e,
+                        "daily scenarios failed; again in a minute")
                 }
             }
         }
         tokio::time::sleep(Duration::from_secs(60)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use std::collections::BTreeMap;
+
+    use chrono::TimeZone;
+    use chrono_tz::{Asia::Tokyo, Pacific::Honolulu};
+
+    use super::*;
+
+    #[test]
+    fn each_time_zone_runs_once_on_each_of_its_own_days() {
+        let stores = BTreeMap::from([("waikiki".to_owned(), Honolulu)]);
+        let zones = Zones::new(Tokyo, &stores);
+        let d = |s: &str| s.parse::<Date>().unwrap();
+        let mut calendar = Calendar::default();
+        // 2027-01-01 15:00 UTC: 2 January in Tokyo, 1 January 05:00 in Honolulu.
+        let now = Utc.with_ymd_and_hms(2027, 1, 1, 15, 0, 0).unwrap();
+        assert_eq!(
+            calendar.due(&zones, now),
+            [(0, d("2027-01-02")), (1, d("2027-01-01"))]
+        );
+        calendar.mark(Tokyo, d("2027-01-02"));
+        calendar.mark(Honolulu, d("2027-01-01"));
+        assert!(calendar.due(&zones, now).is_empty(), "each day runs once");
+        // Nine hours on, Honolulu's day turns; Tokyo's has not.
+        let later = Utc.with_ymd_and_hms(2027, 1, 2, 10, 0, 0).unwrap();
+        assert_eq!(calendar.due(&zones, later), [(1, d("2027-01-02"))]);
+        // A failed run is not marked: it is due again.
+        assert_eq!(calendar.due(&zones, later), [(1, d("2027-01-02"))]);
     }
 }

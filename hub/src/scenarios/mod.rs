@@ -17,6 +17,7 @@
 pub mod config;
 pub mod daily;
 pub mod templates;
+pub mod zones;
 
 use chrono::Duration;
 use tenpo_loyalty::{Coupon, CouponBenefit, Date, Points, RuleSet, SaleOutcome, Yen};

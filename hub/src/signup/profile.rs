@@ -21,8 +21,8 @@ use tenpo_protocol::signup::{CompleteRequest, ProfileRequest, UnlinkResponse};
 use super::card::{card_profile, member_of};
 use crate::api::AppState;
 use crate::api::error::ApiError;
-use crate::store::HubStore;
 use crate::store::outbox::{Channel, Language, MessageAction, MessageClass, NewMessage, Profile};
+use crate::store::{HomeStores, HubStore};
 use tenpo_edge::Json;
 
 /// The longest name kept.
@@ -127,7 +127,9 @@ pub async fn save<S: HubStore>(
             benefit: coupon.benefit,
             valid_days: coupon.valid_days,
         };
-        app.store.issue_coupons(request, today, now).await?;
+        app.store
+            .issue_coupons(request, HomeStores::All, today, now)
+            .await?;
         app.line.outbox_written.notify_one();
     }
     tracing::info!(member_id = %member.member_id, "profile saved");

@@ -29,8 +29,8 @@ pub use model::{
     LineEvent, LineIntake, PushOutcome, Refusal, SignupRecord, Terminal,
 };
 pub use outbox::{
-    Claim, Finished, Greeting, MessageOutcome, MessageView, OutboxCounts, OutboxMessage,
-    PlannedPage, ScanMessage,
+    Claim, Finished, Greeting, HomeStores, MessageOutcome, MessageView, OutboxCounts,
+    OutboxMessage, PlannedPage, ScanMessage,
 };
 pub use sqlite::{SqliteStore, backup};
 
@@ -186,10 +186,12 @@ pub trait HubStore: Send + Sync + 'static {
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<ImportReport, StoreError>> + Send;
 
-    /// Gives a coupon to members (named, or by birthday month), once per member per id.
+    /// Gives a coupon to members (named, or by birthday month), once per member per id. A
+    /// birthday month's members are those of `stores` (the daily scan runs per time zone).
     fn issue_coupons(
         &self,
         request: CouponRequest,
+        stores: HomeStores,
         today: Date,
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<CouponReport, StoreError>> + Send;
@@ -264,11 +266,12 @@ pub trait HubStore: Send + Sync + 'static {
     fn outbox_counts(&self) -> impl Future<Output = Result<OutboxCounts, StoreError>> + Send;
 
     /// The daily scan's first half, a read: up to `limit` members linked to LINE after `after`
-    /// (member id order) and the scenarios' messages for each; nothing without scenarios or a
-    /// rule set.
+    /// (member id order) and the scenarios' messages for each of `stores`' members (those of
+    /// the time zone whose day it is); nothing without scenarios or a rule set.
     fn plan_linked(
         &self,
         today: Date,
+        stores: HomeStores,
         after: String,
         limit: u32,
     ) -> impl Future<Output = Result<PlannedPage, StoreError>> + Send;

@@ -122,16 +122,47 @@ impl fmt::Debug for OutboxMessage {
 }
 
 /// What a sender asks for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Claim {
     /// At most this many rows.
     pub limit: u32,
     /// Held this long; then another sender may take the row again (same retry key).
     pub lease: Duration,
-    /// Only transactional rows: the month's quota is short, or it is quiet hours.
+    /// Only transactional rows: the month's quota is short, or it is quiet hours everywhere.
     pub transactional_only: bool,
+    /// Members who may be sent marketing now: those whose store's time is out of quiet hours.
+    /// A marketing row of anyone else waits ([`QUIET_RECHECK`]).
+    pub marketing_to: HomeStores,
     /// Marketing messages a member may be sent in any 7 days.
     pub marketing_per_week: u32,
+}
+
+/// How long a marketing row whose member is in quiet hours waits before it is looked at again.
+pub const QUIET_RECHECK: Duration = Duration::minutes(15);
+
+/// Members by their home store (docs/design.md §10): the store they joined at, or else the
+/// first that sent a sale of theirs; not known for a member imported who has not shopped since.
+/// The store's time zone is theirs: the day their scan runs, and their quiet hours.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum HomeStores {
+    /// Everyone: the chain is in one time zone.
+    #[default]
+    All,
+    /// Members whose home store is one of these.
+    Only(Vec<String>),
+    /// Members whose home store is none of these, or is not known.
+    Except(Vec<String>),
+}
+
+impl HomeStores {
+    /// Whether a member with home store `home` is one of these.
+    pub fn covers(&self, home: Option<&str>) -> bool {
+        match self {
+            HomeStores::All => true,
+            HomeStores::Only(stores) => home.is_some_and(|h| stores.iter().any(|s| s == h)),
+            HomeStores::Except(stores) => !home.is_some_and(|h| stores.iter().any(|s| s == h)),
+        }
+    }
 }
 
 /// How one attempt ended.

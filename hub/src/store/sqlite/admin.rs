@@ -14,7 +14,7 @@ use crate::admin::{
     ConflictView, CouponReport, CouponRequest, ImportReport, ImportRow, Revoked, RowRejection,
 };
 use crate::secrets;
-use crate::store::outbox::Planner;
+use crate::store::outbox::{HomeStores, Planner};
 use crate::store::{Enrolled, StoreError, Terminal};
 
 /// Largest points balance an import accepts.
@@ -360,6 +360,7 @@ fn check_coupon(req: &CouponRequest) -> Result<(), StoreError> {
 pub(crate) fn issue_coupons(
     tx: &Transaction<'_>,
     req: CouponRequest,
+    stores: &HomeStores,
     planner: Option<&dyn Planner>,
     today: Date,
     now: DateTime<Utc>,
@@ -390,12 +391,17 @@ pub(crate) fn issue_coupons(
     let mut targets = BTreeSet::new();
     if let Some(month) = req.birthday_month {
         let mut stmt = tx.prepare_cached(
-            "SELECT member_id FROM members
+            "SELECT member_id, home_store FROM members
              WHERE birthday IS NOT NULL AND substr(birthday, 6, 2) = ?1",
         )?;
-        let ids = stmt.query_map([format!("{month:02}")], |r| r.get::<_, String>(0))?;
-        for id in ids {
-            targets.insert(id?);
+        let rows = stmt.query_map([format!("{month:02}")], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?))
+        })?;
+        for row in rows {
+            let (id, home) = row?;
+            if stores.covers(home.as_deref()) {
+                targets.insert(id);
+            }
         }
     }
     for id in &req.member_ids {

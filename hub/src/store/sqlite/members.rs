@@ -64,6 +64,20 @@ pub(crate) fn insert(
     log_change(tx, "member", &member.member_id)
 }
 
+/// Makes `store_id` the member's home store (schema migration 12) unless they have one: the
+/// first store they joined or shopped at keeps them.
+pub(crate) fn claim_home_store(
+    tx: &Transaction<'_>,
+    member_id: &str,
+    store_id: &str,
+) -> Result<(), StoreError> {
+    tx.prepare_cached(
+        "UPDATE members SET home_store = ?2 WHERE member_id = ?1 AND home_store IS NULL",
+    )?
+    .execute(params![member_id, store_id])?;
+    Ok(())
+}
+
 /// The member an id names: itself, or the member a provisional id was merged into.
 pub(crate) fn resolve(tx: &Transaction<'_>, id: &str) -> Result<Option<String>, StoreError> {
     let own: bool = tx
@@ -169,5 +183,67 @@ impl Touched {
         self.map.insert(member_id.to_owned(), member);
         tracing::info!(member = %member_id, "member created from a till's provisional member");
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use rusqlite::Connection;
+
+    use super::*;
+    use crate::store::sqlite::schema;
+
+    fn home(conn: &Connection, member: &str) -> Option<String> {
+        conn.query_row(
+            "SELECT home_store FROM members WHERE member_id = ?1",
+            [member],
+            |r| r.get(0),
+        )
+        .unwrap()
+    }
+
+    fn add_member(conn: &Connection, member: &str) {
+        conn.execute(
+            "INSERT INTO members (member_id, number, snapshot, created_at, updated_at)
+             VALUES (?1, ?1, '{}', 'now', 'now')",
+            [member],
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn members_from_before_version_12_get_the_store_they_joined_at() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        tenpo_support::sqlite::migrate(&mut conn, schema::MIGRATIONS, 11).unwrap();
+        for member in ["m-signed-up", "m-paper"] {
+            add_member(&conn, member);
+        }
+        // Joined in Waikiki, then linked again (a second signup) in Shibuya.
+        conn.execute_batch(
+            "INSERT INTO signups (signup_id, kind, store_id, terminal_id, member_id,
+                 line_user_id, existing_member, completed_at)
+             VALUES ('s2', 'card_link', 'shibuya', 't2', 'm-signed-up', 'Ua', 1,
+                     '2026-06-01T00:00:00Z'),
+                    ('s1', 'signup', 'waikiki', 't1', 'm-signed-up', 'Ua', 0,
+                     '2026-01-01T00:00:00Z');",
+        )
+        .unwrap();
+        schema::migrate(&mut conn).unwrap();
+        assert_eq!(home(&conn, "m-signed-up").as_deref(), Some("waikiki"));
+        assert_eq!(home(&conn, "m-paper"), None, "set at the next sale");
+    }
+
+    #[test]
+    fn the_first_store_keeps_a_member() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        schema::migrate(&mut conn).unwrap();
+        let tx = conn.transaction().unwrap();
+        add_member(&tx, "m1");
+        claim_home_store(&tx, "m1", "waikiki").unwrap();
+        claim_home_store(&tx, "m1", "shibuya").unwrap();
+        tx.commit().unwrap();
+        assert_eq!(home(&conn, "m1").as_deref(), Some("waikiki"));
     }
 }

@@ -32,9 +32,9 @@ use tenpo_protocol::sync::MemberSnapshot;
 
 use super::outbox::Planner;
 use super::{
-    ChangesPage, Claim, Enrolled, Finished, Friendship, Greeting, HubCounts, HubStore, LineEvent,
-    LineIntake, MessageView, OutboxCounts, OutboxMessage, PlannedPage, PushOutcome, ScanMessage,
-    StoreError, Terminal,
+    ChangesPage, Claim, Enrolled, Finished, Friendship, Greeting, HomeStores, HubCounts, HubStore,
+    LineEvent, LineIntake, MessageView, OutboxCounts, OutboxMessage, PlannedPage, PushOutcome,
+    ScanMessage, StoreError, Terminal,
 };
 use crate::admin::{
     ConflictView, CouponReport, CouponRequest, DiscrepancyView, HeldAction, HeldView, ImportReport,
@@ -223,12 +223,15 @@ impl HubStore for SqliteStore {
     fn issue_coupons(
         &self,
         request: CouponRequest,
+        stores: HomeStores,
         today: Date,
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<CouponReport, StoreError>> + Send {
         self.blocking(move |inner| {
             let planner = inner.planner();
-            inner.write(|tx| admin::issue_coupons(tx, request, planner.as_deref(), today, now))
+            inner.write(|tx| {
+                admin::issue_coupons(tx, request, &stores, planner.as_deref(), today, now)
+            })
         })
     }
 
@@ -312,7 +315,7 @@ impl HubStore for SqliteStore {
         claim: Claim,
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<Vec<OutboxMessage>, StoreError>> + Send {
-        self.blocking(move |inner| inner.write(|tx| outbox::claim(tx, claim, now)))
+        self.blocking(move |inner| inner.write(|tx| outbox::claim(tx, &claim, now)))
     }
 
     fn finish_messages(
@@ -330,6 +333,7 @@ impl HubStore for SqliteStore {
     fn plan_linked(
         &self,
         today: Date,
+        stores: HomeStores,
         after: String,
         limit: u32,
     ) -> impl Future<Output = Result<PlannedPage, StoreError>> + Send {
@@ -337,7 +341,13 @@ impl HubStore for SqliteStore {
             let (Some(planner), Some(rules)) = (inner.planner(), inner.latest_rules()) else {
                 return Ok(PlannedPage::default());
             };
-            inner.read(|tx| scan::plan(tx, planner.as_ref(), &rules, today, &after, limit))
+            let page = scan::Page {
+                today,
+                stores: &stores,
+                after: &after,
+                limit,
+            };
+            inner.read(|tx| scan::plan(tx, planner.as_ref(), &rules, page))
         })
     }
 

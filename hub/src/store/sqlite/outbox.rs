@@ -12,8 +12,8 @@ use rusqlite::{OptionalExtension, Transaction, params};
 
 use crate::store::StoreError;
 use crate::store::outbox::{
-    Claim, Finished, Greeting, MessageAction, MessageClass, MessageOutcome, MessageView,
-    NewMessage, OutboxCounts, OutboxMessage, Planned, Recipient,
+    Claim, Finished, Greeting, HomeStores, MessageAction, MessageClass, MessageOutcome,
+    MessageView, NewMessage, OutboxCounts, OutboxMessage, Planned, QUIET_RECHECK, Recipient,
 };
 use tenpo_protocol::sync::MemberSnapshot;
 
@@ -217,7 +217,7 @@ pub(crate) fn blocked(tx: &Transaction<'_>, line_user_id: &str) -> Result<(), St
 /// lease ran out (its sender died) is due again, with the same retry key.
 pub(crate) fn claim(
     tx: &Transaction<'_>,
-    claim: Claim,
+    claim: &Claim,
     now: DateTime<Utc>,
 ) -> Result<Vec<OutboxMessage>, StoreError> {
     let now_ms = now.timestamp_millis();
@@ -262,12 +262,13 @@ pub(crate) fn claim(
     Ok(claimed)
 }
 
-/// Up to `room` due marketing rows whose members are under the cap: at most
+/// Up to `room` due marketing rows whose members are awake and under the cap: at most
 /// `claim.marketing_per_week` marketing messages sent (or being sent) to a member in any 7 days.
-/// A row over the cap waits an hour before it is looked at again.
+/// A row over the cap waits an hour before it is looked at again; one whose member is in their
+/// store's quiet hours, [`QUIET_RECHECK`].
 fn under_cap(
     tx: &Transaction<'_>,
-    claim: Claim,
+    claim: &Claim,
     now: DateTime<Utc>,
     room: u32,
 ) -> Result<Vec<OutboxMessage>, StoreError> {
@@ -275,9 +276,31 @@ fn under_cap(
     let since = (now - chrono::Duration::days(7)).to_rfc3339();
     let mut taken = Vec::new();
     let candidates = due(tx, MessageClass::Marketing, now_ms, room.saturating_mul(4))?;
+    let wait = |id: i64, until_ms: i64| -> Result<(), StoreError> {
+        tx.prepare_cached("UPDATE messages SET not_before_ms = ?2 WHERE id = ?1")?
+            .execute(params![id, until_ms])?;
+        Ok(())
+    };
     for m in candidates {
         if taken.len() as u32 >= room {
             break;
+        }
+        if claim.marketing_to != HomeStores::All {
+            let home: Option<String> = tx
+                .prepare_cached(
+                    "SELECT m.home_store FROM messages s JOIN members m USING (member_id)
+                     WHERE s.id = ?1",
+                )?
+                .query_row([m.id], |r| r.get(0))
+                .optional()?
+                .flatten();
+            if !claim.marketing_to.covers(home.as_deref()) {
+                wait(
+                    m.id,
+                    now_ms.saturating_add(QUIET_RECHECK.num_milliseconds()),
+                )?;
+                continue;
+            }
         }
         let recent: i64 = tx
             .prepare_cached(
@@ -288,8 +311,7 @@ fn under_cap(
             )?
             .query_row(params![m.id, since], |r| r.get(0))?;
         if recent >= i64::from(claim.marketing_per_week) {
-            tx.prepare_cached("UPDATE messages SET not_before_ms = ?2 WHERE id = ?1")?
-                .execute(params![m.id, now_ms.saturating_add(3_600_000)])?;
+            wait(m.id, now_ms.saturating_add(3_600_000))?;
             continue;
         }
         // Leased now, so the next candidate of the same member counts it.
@@ -301,7 +323,7 @@ fn under_cap(
 
 /// Leases row `id` and answers its retry key, made now at its first claim and the same on every
 /// attempt after.
-fn lease(tx: &Transaction<'_>, id: i64, claim: Claim, now_ms: i64) -> Result<String, StoreError> {
+fn lease(tx: &Transaction<'_>, id: i64, claim: &Claim, now_ms: i64) -> Result<String, StoreError> {
     let key = tx
         .prepare_cached(
             "UPDATE messages SET state = 'sending', attempts = attempts + 1, lease_until_ms = ?2,

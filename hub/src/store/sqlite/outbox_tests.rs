@@ -57,6 +57,7 @@ const CLAIM: Claim = Claim {
     limit: 10,
     lease: Duration::seconds(60),
     transactional_only: false,
+    marketing_to: HomeStores::All,
     marketing_per_week: 2,
 };
 
@@ -71,7 +72,7 @@ fn claim_now(
         transactional_only,
         ..CLAIM
     };
-    claim(tx, c, now)
+    claim(tx, &c, now)
         .unwrap()
         .into_iter()
         .map(|m| m.line_user_id)
@@ -217,14 +218,14 @@ fn a_lapsed_lease_is_claimed_again_with_the_same_retry_key() {
     )
     .unwrap();
     let c = CLAIM;
-    let first = claim(&tx, c, at(1)).unwrap();
+    let first = claim(&tx, &c, at(1)).unwrap();
     assert!(
         uuid::Uuid::parse_str(&first[0].message_id).is_ok(),
         "the retry key is made at the first claim: {:?}",
         first[0].message_id
     );
-    assert!(claim(&tx, c, at(60)).unwrap().is_empty(), "still leased");
-    let again = claim(&tx, c, at(61)).unwrap();
+    assert!(claim(&tx, &c, at(60)).unwrap().is_empty(), "still leased");
+    let again = claim(&tx, &c, at(61)).unwrap();
     assert_eq!(again.len(), 1);
     assert_eq!(again[0].message_id, first[0].message_id);
     assert_eq!(again[0].attempts, 2);
@@ -269,7 +270,7 @@ fn a_lapsed_lease_is_claimed_again_with_the_same_retry_key() {
         "sent",
         "a finished row is not finished again"
     );
-    assert!(claim(&tx, c, at(999)).unwrap().is_empty());
+    assert!(claim(&tx, &c, at(999)).unwrap().is_empty());
 }
 
 #[test]
@@ -285,7 +286,7 @@ fn retry_waits_its_time_failed_stays_and_a_late_welcome_expires() {
     enqueue(&tx, "f", None, "Ufail", &m, at(0)).unwrap();
     enqueue(&tx, "l", None, "Ulate", &m, at(0)).unwrap();
     let c = CLAIM;
-    let claimed = claim(&tx, c, at(1)).unwrap();
+    let claimed = claim(&tx, &c, at(1)).unwrap();
     assert_eq!(claimed.len(), 2);
     let id = |u: &str| claimed.iter().find(|m| m.line_user_id == u).unwrap();
     finish(
@@ -309,10 +310,10 @@ fn retry_waits_its_time_failed_stays_and_a_late_welcome_expires() {
     )
     .unwrap();
     assert!(
-        claim(&tx, c, at(29)).unwrap().is_empty(),
+        claim(&tx, &c, at(29)).unwrap().is_empty(),
         "not before its time"
     );
-    let again = claim(&tx, c, at(30)).unwrap();
+    let again = claim(&tx, &c, at(30)).unwrap();
     assert_eq!(again.len(), 1);
     finish(
         &tx,
@@ -324,7 +325,7 @@ fn retry_waits_its_time_failed_stays_and_a_late_welcome_expires() {
     )
     .unwrap();
     follow(&tx, "Ulate", true);
-    assert!(claim(&tx, c, at(101)).unwrap().is_empty());
+    assert!(claim(&tx, &c, at(101)).unwrap().is_empty());
     assert_eq!(state_of(&tx, "Ulate"), "expired");
     assert_eq!(state_of(&tx, "Ufail"), "failed");
     let n = counts(&tx).unwrap();
@@ -339,14 +340,14 @@ fn an_unknown_outcome_is_not_tried_again_after_lines_retry_window() {
     let m = message(MessageClass::Transactional, Some(Duration::days(30)));
     enqueue(&tx, "k", None, "Ua", &m, at(0)).unwrap();
     let c = CLAIM;
-    let first = claim(&tx, c, at(1)).unwrap();
+    let first = claim(&tx, &c, at(1)).unwrap();
     let no_answer = MessageOutcome::Retry {
         not_before: at(2),
         error: "HTTP 500".into(),
     };
     finish(&tx, &[Finished::of(&first[0], no_answer)], at(2)).unwrap();
     // Within 23 hours of the first try: again, with the same key.
-    let second = claim(&tx, c, at(22 * 3600)).unwrap();
+    let second = claim(&tx, &c, at(22 * 3600)).unwrap();
     assert_eq!(second.len(), 1);
     assert_eq!(second[0].message_id, first[0].message_id);
     finish(
@@ -362,7 +363,7 @@ fn an_unknown_outcome_is_not_tried_again_after_lines_retry_window() {
     )
     .unwrap();
     // Past it: LINE may have it and would take the key as new; failed, never a second one.
-    assert!(claim(&tx, c, at(23 * 3600 + 2)).unwrap().is_empty());
+    assert!(claim(&tx, &c, at(23 * 3600 + 2)).unwrap().is_empty());
     assert_eq!(state_of(&tx, "Ua"), "failed");
     let why: String = tx
         .query_row("SELECT last_error FROM messages", [], |r| r.get(0))
@@ -381,13 +382,13 @@ fn a_message_stopped_in_flight_is_not_sent_when_its_lease_runs_out() {
     let m = message(MessageClass::Transactional, None);
     enqueue(&tx, "k", None, "Ua", &m, at(0)).unwrap();
     let c = CLAIM;
-    assert_eq!(claim(&tx, c, at(1)).unwrap().len(), 1);
+    assert_eq!(claim(&tx, &c, at(1)).unwrap().len(), 1);
     // Blocked and back while its sender hangs and never answers.
     follow(&tx, "Ua", false);
     blocked(&tx, "Ua").unwrap();
     follow(&tx, "Ua", true);
     assert!(
-        claim(&tx, c, at(62)).unwrap().is_empty(),
+        claim(&tx, &c, at(62)).unwrap().is_empty(),
         "the lapsed lease does not send it"
     );
     assert_eq!(state_of(&tx, "Ua"), "expired");
@@ -401,7 +402,7 @@ fn a_block_stops_a_message_in_flight_from_being_tried_again() {
     let m = message(MessageClass::Transactional, None);
     enqueue(&tx, "k", None, "Ua", &m, at(0)).unwrap();
     let c = CLAIM;
-    let sending = claim(&tx, c, at(1)).unwrap();
+    let sending = claim(&tx, &c, at(1)).unwrap();
     // The unfollow arrives while LINE is being asked; LINE then answers 500.
     follow(&tx, "Ua", false);
     blocked(&tx, "Ua").unwrap();
@@ -411,7 +412,7 @@ fn a_block_stops_a_message_in_flight_from_being_tried_again() {
         error: "HTTP 500".into(),
     };
     finish(&tx, &[Finished::of(&sending[0], no_answer)], at(2)).unwrap();
-    assert!(claim(&tx, c, at(10)).unwrap().is_empty());
+    assert!(claim(&tx, &c, at(10)).unwrap().is_empty());
     assert_eq!(state_of(&tx, "Ua"), "expired");
 }
 
@@ -499,4 +500,69 @@ fn messages_written_before_version_9_keep_their_ids_keys_and_states() {
         )
         .unwrap();
     assert_eq!(key, None);
+}
+
+#[test]
+fn marketing_waits_out_each_members_own_quiet_hours() {
+    let mut conn = db();
+    let tx = conn.transaction().unwrap();
+    for (member, user, home) in [
+        ("m-tokyo", "Utokyo", Some("shibuya")),
+        ("m-hawaii", "Uhawaii", Some("waikiki")),
+        ("m-unknown", "Uunknown", None),
+    ] {
+        link(&tx, member, user);
+        follow(&tx, user, true);
+        if let Some(store) = home {
+            super::super::members::claim_home_store(&tx, member, store).unwrap();
+        }
+        let m = message(MessageClass::Marketing, None);
+        enqueue(&tx, "news", Some(member), user, &m, at(0)).unwrap();
+    }
+    let welcome = message(MessageClass::Transactional, None);
+    enqueue(&tx, "welcome", Some("m-hawaii"), "Uhawaii", &welcome, at(0)).unwrap();
+    // Night in Honolulu, day in Tokyo: everyone but Honolulu's members.
+    let c = Claim {
+        marketing_to: HomeStores::Except(vec!["waikiki".into()]),
+        ..CLAIM
+    };
+    let users = |claimed: Vec<OutboxMessage>| -> Vec<(String, MessageClass)> {
+        claimed
+            .into_iter()
+            .map(|m| (m.line_user_id, m.class))
+            .collect()
+    };
+    assert_eq!(
+        users(claim(&tx, &c, at(1)).unwrap()),
+        [
+            ("Uhawaii".to_owned(), MessageClass::Transactional),
+            ("Utokyo".to_owned(), MessageClass::Marketing),
+            ("Uunknown".to_owned(), MessageClass::Marketing),
+        ],
+        "a welcome is not marketing: it goes at night too"
+    );
+    // The night-time row waits, and is looked at again after QUIET_RECHECK.
+    let not_before: i64 = tx
+        .query_row(
+            "SELECT not_before_ms FROM messages WHERE member_id = 'm-hawaii' AND class = 'marketing'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(
+        not_before,
+        at(1).timestamp_millis() + QUIET_RECHECK.num_milliseconds()
+    );
+    let morning = Claim {
+        marketing_to: HomeStores::Only(vec!["waikiki".into()]),
+        ..CLAIM
+    };
+    assert!(claim(&tx, &morning, at(60)).unwrap().is_empty());
+    // (The first claim's leases have lapsed by then: its welcome is due again too.)
+    let later = at(1) + QUIET_RECHECK;
+    let marketing: Vec<_> = users(claim(&tx, &morning, later).unwrap())
+        .into_iter()
+        .filter(|(_, class)| *class == MessageClass::Marketing)
+        .collect();
+    assert_eq!(marketing, [("Uhawaii".to_owned(), MessageClass::Marketing)]);
 }

@@ -9,41 +9,58 @@ use tenpo_protocol::sync::MemberSnapshot;
 
 use super::{from_json, outbox};
 use crate::store::StoreError;
-use crate::store::outbox::{Language, PlannedPage, Planner, Profile, Recipient, ScanMessage};
+use crate::store::outbox::{
+    HomeStores, Language, PlannedPage, Planner, Profile, Recipient, ScanMessage,
+};
 
-/// Plans the day's messages for up to `limit` linked members after `after` (member id order).
+/// Which page of the daily scan to plan.
+pub(crate) struct Page<'a> {
+    pub today: Date,
+    /// The members whose day it is (their home store's time zone).
+    pub stores: &'a HomeStores,
+    /// The last member id of the page before (`""` for the first).
+    pub after: &'a str,
+    pub limit: u32,
+}
+
+/// Plans the day's messages for up to `limit` linked members after `after` (member id order);
+/// members of other time zones are read and passed over.
 pub(crate) fn plan(
     tx: &Transaction<'_>,
     planner: &dyn Planner,
     rules: &RuleSet,
-    today: Date,
-    after: &str,
-    limit: u32,
+    at: Page<'_>,
 ) -> Result<PlannedPage, StoreError> {
     // One statement for the page: the member and their LINE user (in the index it walks), the
-    // snapshot, and the profile's choices.
+    // snapshot, the home store, and the profile's choices.
     let mut stmt = tx.prepare_cached(
-        "SELECT lu.member_id, lu.line_user_id, m.snapshot, p.language, p.marketing
+        "SELECT lu.member_id, lu.line_user_id, m.snapshot, p.language, p.marketing, m.home_store
          FROM line_users lu INDEXED BY line_users_by_member
          JOIN members m ON m.member_id = lu.member_id
          LEFT JOIN member_profiles p ON p.member_id = lu.member_id
          WHERE lu.member_id > ?1 ORDER BY lu.member_id LIMIT ?2",
     )?;
-    let rows = stmt.query_map(params![after, limit], |r| {
+    let rows = stmt.query_map(params![at.after, at.limit], |r| {
         Ok((
             r.get::<_, String>(0)?,
             r.get::<_, String>(1)?,
             r.get::<_, String>(2)?,
             r.get::<_, Option<String>>(3)?,
             r.get::<_, Option<bool>>(4)?,
+            r.get::<_, Option<String>>(5)?,
         ))
     })?;
+    let today = at.today;
     let mut page = PlannedPage::default();
     let mut last = None;
     let mut seen = 0u32;
     for row in rows {
-        let (member_id, line_user_id, snapshot, language, marketing) = row?;
+        let (member_id, line_user_id, snapshot, language, marketing, home) = row?;
         seen += 1;
+        if !at.stores.covers(home.as_deref()) {
+            last = Some(member_id);
+            continue;
+        }
         let member: MemberSnapshot = from_json("member snapshot", &snapshot)?;
         let profile = match (language, marketing) {
             (Some(language), Some(marketing)) => Profile {
@@ -69,7 +86,7 @@ pub(crate) fn plan(
         }
         last = Some(member_id);
     }
-    if seen == limit {
+    if seen == at.limit {
         page.next = last;
     }
     Ok(page)

@@ -406,6 +406,16 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     CREATE INDEX messages_retrying ON messages(first_attempt_ms)
         WHERE state = 'pending' AND attempts > 0;
     "#,
+    // 12: each member's home store, whose time zone is theirs: the day the daily scan runs for
+    // them, and their quiet hours (docs/design.md §10). The store they joined at with LINE, or
+    // else the first store a sale or card of theirs came from (set as events are applied).
+    // Members from before this who never signed up with LINE get theirs at their next sale.
+    r#"
+    ALTER TABLE members ADD COLUMN home_store TEXT;
+    UPDATE members SET home_store =
+        (SELECT s.store_id FROM signups s WHERE s.member_id = members.member_id
+         ORDER BY s.completed_at LIMIT 1);
+    "#,
 ];
 
 /// The schema version this binary writes.

@@ -206,6 +206,7 @@ pub(crate) fn complete(
         existing,
         now_text
     ])?;
+    members::claim_home_store(tx, &member_id, &req.token.store_id)?;
     members::log_change(tx, "signup", &signup_id)?;
     if !existing {
         outbox::greet(tx, &req.greeting, &member_id, &req.line_user_id, now)?;
