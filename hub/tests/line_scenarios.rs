@@ -338,6 +338,47 @@ async fn store_news_stays_under_the_weekly_cap() {
 }
 
 #[tokio::test]
+async fn a_members_messages_arrive_in_the_order_they_were_written() {
+    let w = world(settings(), 1).await;
+    // LINE answers each push late: a sender that sent a user's messages side by side would
+    // have two of theirs in flight at once.
+    let r = reqwest::Client::new()
+        .post(format!("{}/standin/latency", w.standin_url))
+        .json(&serde_json::json!({"ms": 150}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    // Bob joins and shops before he follows the account: his welcome and his tier progress
+    // wait for the follow, then go in one claim.
+    let bob = user(0xb0b);
+    let id = w.sign_up(&bob).await;
+    sale(&w, &bob, 1, 45_000).await;
+    w.until(&id, "tier progress written", |m| {
+        !of(m, "tier_progress").is_empty()
+    })
+    .await;
+    w.deliver(vec![common::line_event(
+        "follow",
+        "01FOLLOWBOB",
+        1_000,
+        &bob,
+    )])
+    .await;
+    w.until(&id, "both sent", |m| {
+        ["welcome", "tier_progress"]
+            .iter()
+            .all(|s| of(m, s).iter().any(|v| v.state == "sent"))
+    })
+    .await;
+    let titles = titles(&w, &bob);
+    assert_eq!(titles.len(), 2, "{titles:?}");
+    assert_eq!(titles[0], "ご入会ありがとうございます", "the welcome first");
+    assert_eq!(titles[1], "あと¥5,000で プレミア");
+    assert_eq!(w.standin.record().overlapping, 0);
+}
+
+#[tokio::test]
 async fn the_crm_team_previews_a_scenario_for_a_member() {
     let w = world(settings(), 1).await;
     let frank = user(0xf4a7c);

@@ -252,28 +252,51 @@ impl<S: HubStore> Sender<S> {
     }
 
     /// Sends a claimed batch, each request waiting for the rate, all in flight together.
+    /// Sends a claim's rows: users side by side, each user's rows one after another in the
+    /// order claimed (oldest first), so a member reads the welcome before the news that follows.
     async fn send_all(&self, claimed: Vec<OutboxMessage>) -> Vec<(OutboxMessage, Attempt)> {
         let mut tasks = tokio::task::JoinSet::new();
-        for m in claimed {
+        for queue in by_user(claimed) {
             let client = self.client.clone();
             let composer = self.composer.clone();
             let rate = self.rate.clone();
             tasks.spawn(async move {
-                rate.until_ready().await;
-                let attempt = attempt(&client, composer.as_ref(), &m).await;
-                (m, attempt)
+                let mut done = Vec::with_capacity(queue.len());
+                for m in queue {
+                    rate.until_ready().await;
+                    let attempt = attempt(&client, composer.as_ref(), &m).await;
+                    done.push((m, attempt));
+                }
+                done
             });
         }
         let mut done = Vec::new();
         while let Some(joined) = tasks.join_next().await {
             match joined {
-                Ok(pair) => done.push(pair),
-                // A panicking send is a bug; its row is sent again after the lease.
+                Ok(pairs) => done.extend(pairs),
+                // A panicking send is a bug; its rows are sent again after the lease.
                 Err(e) => tracing::error!(error = %e, "a LINE send task failed"),
             }
         }
         done
     }
+}
+
+/// The rows grouped by LINE user, each group in the order given, the groups in the order of
+/// their first row.
+fn by_user(rows: Vec<OutboxMessage>) -> Vec<Vec<OutboxMessage>> {
+    let mut groups: Vec<Vec<OutboxMessage>> = Vec::new();
+    let mut index: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    for m in rows {
+        match index.get(&m.line_user_id).and_then(|&i| groups.get_mut(i)) {
+            Some(group) => group.push(m),
+            None => {
+                index.insert(m.line_user_id.clone(), groups.len());
+                groups.push(vec![m]);
+            }
+        }
+    }
+    groups
 }
 
 /// How one request went.

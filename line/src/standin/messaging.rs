@@ -44,6 +44,29 @@ pub struct Record {
     /// ID tokens the LIFF stub's login gave out.
     #[serde(default)]
     pub liff_logins: u64,
+    /// Pushes accepted while another push to the same user was still unanswered: a sender that
+    /// keeps each user's messages in order sends the next only after the last was answered.
+    #[serde(default)]
+    pub overlapping: u64,
+}
+
+/// A push accepted and not yet answered; its user's count drops when it is answered or its
+/// sender hangs up.
+struct InFlight {
+    standin: Arc<StandIn>,
+    to: String,
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        let mut state = self.standin.lock();
+        if let Some(n) = state.in_flight.get_mut(&self.to) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                state.in_flight.remove(&self.to);
+            }
+        }
+    }
 }
 
 fn answer(standin: &StandIn, status: StatusCode, body: Value) -> Response {
@@ -139,6 +162,14 @@ fn accept(
     let sent: Vec<Value> = (0..req.messages.len())
         .map(|i| json!({"id": format!("{request_id}{i}"), "quoteToken": format!("q{request_id}{i}")}))
         .collect();
+    let busy = {
+        let n = state.in_flight.entry(req.to.clone()).or_insert(0);
+        *n += 1;
+        *n > 1
+    };
+    if busy {
+        state.record.overlapping += 1;
+    }
     state.record.pushes.push(RecordedPush {
         request_id: request_id.clone(),
         retry_key,
@@ -185,9 +216,14 @@ pub(super) async fn push(
                    "details": [{"message": "Size must be between 1 and 5", "property": "messages"}]}),
         );
     }
+    let to = req.to.clone();
     let (request_id, sent, latency) = match accept(&standin, retry_key, req) {
         Ok(accepted) => accepted,
         Err(r) => return *r,
+    };
+    let _answering = InFlight {
+        standin: standin.clone(),
+        to,
     };
     // Accepted and recorded: a sender that dies now never hears it (`/standin/latency`).
     if !latency.is_zero() {

@@ -74,6 +74,8 @@ struct Held {
     /// How long an accepted push waits before it is answered: the window in which a sender
     /// that dies has had its message accepted without hearing so.
     latency: std::time::Duration,
+    /// user id → pushes to them accepted and not yet answered.
+    in_flight: BTreeMap<String, u32>,
     record: Record,
 }
 
