@@ -2,6 +2,7 @@
 //!
 //! - [`Backoff`]: exponential back-off with full jitter, for scanners that went away, the sync
 //!   engine and the signup poll;
+//! - [`panic::contained`]: a bug's panic kept to the one request it happened in;
 //! - [`config`] (feature `config`): how a settings file is read and a bad setting reported;
 //! - [`logging`] (feature `logging`): the log format setting and the subscriber of both binaries
 //!   (plain text off a terminal, JSON for collectors);
@@ -15,6 +16,7 @@ pub mod checkpointer;
 pub mod config;
 #[cfg(feature = "logging")]
 pub mod logging;
+pub mod panic;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
 

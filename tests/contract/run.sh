@@ -26,29 +26,11 @@ CHANNEL=1234567890 LIFF_ID=1234567890-AbCdEfGh
 for b in tenpo-line-standin tenpo-hub tenpo-agent; do
   [ -x "$BIN/$b" ] || { echo "contract: no $BIN/$b: cargo build -p tenpo-hub -p tenpo-agent" >&2; exit 2; }
 done
-for tool in python3 curl; do
-  command -v "$tool" >/dev/null || { echo "contract: $tool is missing (Debian: python3 python3-venv curl)" >&2; exit 2; }
-done
-if [ ! -x "$VENV/bin/schemathesis" ]; then
-  python3 -m venv "$VENV"
-  "$VENV/bin/pip" install -q --disable-pip-version-check \
-    "schemathesis==$SCHEMATHESIS" "openapi-spec-validator==$VALIDATOR"
-fi
-
-WORK=$(mktemp -d)
-PIDS=()
-cleanup() {
-  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-# A port free now on 127.0.0.1.
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-ready() {
-  for _ in $(seq 1 300); do curl -fsS -o /dev/null "$1" 2>/dev/null && return 0; sleep 0.1; done
-  echo "contract: $1 never answered; logs:" >&2; tail -n 20 "$WORK"/*.log >&2; exit 1
-}
+command -v curl >/dev/null || { echo "contract: curl is missing (Debian: curl)" >&2; exit 2; }
+WHO=contract
+source tests/scripts/loopback.sh
+venv "$VENV" schemathesis,openapi_spec_validator \
+  "schemathesis==$SCHEMATHESIS" "openapi-spec-validator==$VALIDATOR"
 
 SP=$(port) HP=$(port) AP=$(port) EP=$(port)
 HUB=http://127.0.0.1:$HP

@@ -16,28 +16,9 @@ TOKEN=sdk-check-access-token
 for b in tenpo-line-standin tenpo-hub; do
   [ -x "$BIN/$b" ] || { echo "line sdk: no $BIN/$b: cargo build -p tenpo-hub -p tenpo-line" >&2; exit 2; }
 done
-command -v python3 >/dev/null || { echo "line sdk: python3 is missing (Debian: python3 python3-venv)" >&2; exit 2; }
-if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c 'import linebot.v3' 2>/dev/null; then
-  python3 -m venv "$VENV"
-  "$VENV/bin/pip" install -q --disable-pip-version-check "line-bot-sdk==$SDK"
-fi
-
-WORK=$(mktemp -d)
-PIDS=()
-cleanup() {
-  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-ready() {
-  for _ in $(seq 1 300); do
-    python3 -c "import urllib.request; urllib.request.urlopen('$1', timeout=1)" 2>/dev/null && return 0
-    sleep 0.1
-  done
-  echo "line sdk: $1 never answered; logs:" >&2; tail -n 20 "$WORK"/*.log >&2; exit 1
-}
+WHO="line sdk"
+source tests/scripts/loopback.sh
+venv "$VENV" linebot.v3 "line-bot-sdk==$SDK"
 
 SP=$(port) HP=$(port)
 echo "$SECRET" >"$WORK/secret"

@@ -220,12 +220,7 @@ fn start(conn: &mut Connection, now: DateTime<Utc>) -> Result<(String, String), 
 
 /// Runs `f`, turning a panic (a bug) into an error for this call alone.
 fn contain_panic<T>(f: impl FnOnce() -> T) -> Result<T, StoreError> {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(|payload| {
-        let what = payload
-            .downcast_ref::<&str>()
-            .map(|s| (*s).to_owned())
-            .or_else(|| payload.downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "unknown panic".into());
+    tenpo_support::panic::contained(f).map_err(|what| {
         tracing::error!(panic = %what, "a request hit a bug in the hub; rolled back");
         StoreError::Bug(what)
     })
