@@ -9,6 +9,7 @@
 
 pub mod model;
 pub mod outbox;
+pub mod postgres;
 pub mod sqlite;
 
 use std::future::Future;

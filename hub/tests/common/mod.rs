@@ -3,6 +3,7 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 pub mod line;
+pub mod postgres;
 
 use std::sync::Arc;
 

@@ -1,0 +1,259 @@
+//! The hub's tables on PostgreSQL, one forward-only migration at a time (docs/design.md §12).
+//!
+//! The same things as the SQLite schema (`store/sqlite/schema.rs`) in PostgreSQL's own types:
+//! times are `timestamptz`, flags `boolean`, secrets `bytea`, dates `date`. What a terminal or
+//! a hash depends on byte for byte (event payloads, member snapshots, rule sets) stays `text`,
+//! exactly as written. Several hub processes share one database: the feed's positions come from
+//! a sequence that a change can take a new number from, and every migration runs under an
+//! advisory lock, so two hubs starting at once migrate once.
+
+/// Each migration, in order; its index + 1 is the schema version it makes. Never edit one that
+/// has shipped: add the next.
+pub(crate) const MIGRATIONS: &[&str] = &[
+    // 1: everything, as the SQLite schema stood at its version 12.
+    r#"
+    CREATE TABLE meta (
+        key   text PRIMARY KEY,
+        value text NOT NULL
+    );
+
+    CREATE TABLE enrollment_codes (
+        code_hash    bytea PRIMARY KEY,
+        store_id     text NOT NULL,
+        -- the terminal id the code is for, when the administrator named one
+        for_terminal text,
+        created_at   timestamptz NOT NULL,
+        expires_at   timestamptz NOT NULL,
+        used_at      timestamptz,
+        terminal_id  text
+    );
+
+    CREATE TABLE terminals (
+        terminal_id   text PRIMARY KEY,
+        store_id      text NOT NULL,
+        name          text,
+        secret_hash   bytea NOT NULL,
+        enrolled_at   timestamptz NOT NULL,
+        -- highest contiguous seq held; every event through it is applied
+        acked_through bigint NOT NULL DEFAULT 0 CHECK (acked_through >= 0)
+    );
+
+    -- Every event slot a terminal pushed, forever.
+    CREATE TABLE events (
+        terminal_id text NOT NULL REFERENCES terminals (terminal_id),
+        seq         bigint NOT NULL CHECK (seq >= 1),
+        event_id    text,
+        kind        text,
+        status      text NOT NULL CHECK (status IN ('stored', 'rejected', 'conflict')),
+        reason      text,
+        hash        text NOT NULL,
+        payload     text NOT NULL,
+        received_at timestamptz NOT NULL,
+        PRIMARY KEY (terminal_id, seq)
+    );
+    CREATE INDEX events_by_id ON events (event_id);
+
+    CREATE TABLE conflicts (
+        id             bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        terminal_id    text NOT NULL,
+        seq            bigint NOT NULL,
+        kind           text NOT NULL,
+        event_id       text,
+        first_payload  text NOT NULL,
+        second_payload text NOT NULL,
+        second_hash    text NOT NULL,
+        detected_at    timestamptz NOT NULL,
+        UNIQUE (terminal_id, seq, kind, second_hash)
+    );
+
+    CREATE TABLE discrepancies (
+        id            bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        terminal_id   text NOT NULL,
+        seq           bigint NOT NULL,
+        event_id      text NOT NULL,
+        sale_id       text NOT NULL,
+        member_id     text NOT NULL,
+        rules_version integer NOT NULL,
+        till          text NOT NULL,
+        hub           text NOT NULL,
+        detail        text NOT NULL,
+        class         text NOT NULL DEFAULT 'unclassified',
+        detected_at   timestamptz NOT NULL
+    );
+    CREATE INDEX discrepancies_by_class ON discrepancies (class, id);
+
+    CREATE TABLE members (
+        member_id  text PRIMARY KEY,
+        number     text NOT NULL,
+        snapshot   text NOT NULL,
+        birthday   date,
+        -- whose time zone is the member's (docs/design.md §10)
+        home_store text,
+        created_at timestamptz NOT NULL,
+        updated_at timestamptz NOT NULL
+    );
+    CREATE INDEX members_by_birthday_month ON members ((extract(month FROM birthday)))
+        WHERE birthday IS NOT NULL;
+
+    CREATE TABLE member_codes (
+        code      text PRIMARY KEY,
+        member_id text NOT NULL REFERENCES members (member_id)
+    );
+    CREATE INDEX member_codes_by_member ON member_codes (member_id);
+
+    CREATE TABLE member_aliases (
+        alias_id  text PRIMARY KEY,
+        member_id text NOT NULL REFERENCES members (member_id)
+    );
+
+    CREATE TABLE revoked_codes (
+        code       text PRIMARY KEY,
+        member_id  text,
+        revoked_at timestamptz NOT NULL
+    );
+
+    CREATE TABLE coupon_grants (
+        coupon_id  text NOT NULL,
+        member_id  text NOT NULL REFERENCES members (member_id),
+        granted_at timestamptz NOT NULL,
+        PRIMARY KEY (coupon_id, member_id)
+    );
+
+    CREATE TABLE rule_sets (
+        version   integer PRIMARY KEY CHECK (version >= 1),
+        name      text NOT NULL,
+        rules     text NOT NULL,
+        loaded_at timestamptz NOT NULL
+    );
+
+    -- Card-QR signing keys. The secret never leaves the hub.
+    CREATE TABLE signing_keys (
+        key_id     integer GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+        public_key bytea NOT NULL,
+        secret_key bytea NOT NULL,
+        active     boolean NOT NULL,
+        created_at timestamptz NOT NULL
+    );
+
+    -- The feed's log, one row per thing at its latest change. A change moves its row to the
+    -- head by taking the next number (`ON CONFLICT … SET pos = nextval('changes_pos')`).
+    CREATE SEQUENCE changes_pos AS bigint;
+    CREATE TABLE changes (
+        pos  bigint PRIMARY KEY DEFAULT nextval('changes_pos'),
+        kind text NOT NULL,
+        key  text NOT NULL,
+        UNIQUE (kind, key)
+    );
+    ALTER SEQUENCE changes_pos OWNED BY changes.pos;
+
+    -- Signup with LINE (docs/design.md §5): one member per LINE user, ever.
+    CREATE TABLE line_users (
+        line_user_id text PRIMARY KEY,
+        member_id    text NOT NULL UNIQUE REFERENCES members (member_id),
+        linked_at    timestamptz NOT NULL
+    );
+
+    CREATE TABLE signups (
+        signup_id       text PRIMARY KEY,
+        kind            text NOT NULL CHECK (kind IN ('signup', 'card_link')),
+        store_id        text NOT NULL,
+        terminal_id     text NOT NULL,
+        card_code       text,
+        member_id       text NOT NULL,
+        line_user_id    text NOT NULL,
+        existing_member boolean NOT NULL,
+        completed_at    timestamptz NOT NULL
+    );
+
+    -- Every run of a hub (one per process start) and where the change log ended when it began.
+    CREATE TABLE feed_runs (
+        id            bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        run           text NOT NULL UNIQUE,
+        started_after bigint NOT NULL,
+        started_at    timestamptz NOT NULL
+    );
+
+    -- Sales whose till outcome is held for a person (docs/design.md §7).
+    CREATE TABLE held_events (
+        id                bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        terminal_id       text NOT NULL,
+        seq               bigint NOT NULL,
+        event_id          text NOT NULL,
+        sale_id           text NOT NULL,
+        member_id         text NOT NULL,
+        reason            text NOT NULL,
+        till              text NOT NULL,
+        hub               text NOT NULL,
+        held_at           timestamptz NOT NULL,
+        resolution        text CHECK (resolution IN ('released', 'dismissed')),
+        resolution_reason text,
+        resolved_at       timestamptz,
+        UNIQUE (terminal_id, seq)
+    );
+    CREATE INDEX held_open ON held_events (id) WHERE resolution IS NULL;
+
+    -- LINE's webhook events, each taken once.
+    CREATE TABLE line_webhook_events (
+        webhook_event_id text PRIMARY KEY,
+        kind             text NOT NULL,
+        occurred_at_ms   bigint NOT NULL,
+        received_at      timestamptz NOT NULL
+    );
+
+    -- Each LINE user's friendship with the account, in LINE's order.
+    CREATE TABLE line_friends (
+        line_user_id         text PRIMARY KEY,
+        following            boolean NOT NULL,
+        changed_at_ms        bigint NOT NULL,
+        first_followed_at_ms bigint
+    );
+
+    CREATE TABLE member_profiles (
+        member_id  text PRIMARY KEY REFERENCES members (member_id),
+        language   text NOT NULL,
+        marketing  boolean NOT NULL,
+        channel    text NOT NULL DEFAULT 'line' CHECK (channel IN ('line', 'email')),
+        name       text,
+        email      text,
+        updated_at timestamptz NOT NULL
+    );
+
+    -- The message outbox (docs/design.md §10).
+    CREATE TABLE messages (
+        id               bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        -- LINE's X-Line-Retry-Key, the same on every attempt; NULL until the first claim
+        message_id       uuid,
+        dedupe_key       text NOT NULL,
+        member_id        text,
+        line_user_id     text NOT NULL,
+        scenario         text NOT NULL,
+        class            text NOT NULL CHECK (class IN ('transactional', 'marketing')),
+        channel          text NOT NULL,
+        action           text NOT NULL,
+        body             text NOT NULL,
+        state            text NOT NULL CHECK (state IN
+                             ('pending', 'sending', 'sent', 'failed', 'unreachable', 'expired')),
+        attempts         integer NOT NULL DEFAULT 0,
+        -- LINE keeps a retry key 24 hours after its first request
+        first_attempt_ms bigint,
+        not_before_ms    bigint NOT NULL,
+        expires_at_ms    bigint,
+        lease_until_ms   bigint,
+        last_error       text,
+        request_id       text,
+        created_at       timestamptz NOT NULL,
+        sent_at          timestamptz
+    );
+    CREATE INDEX messages_state ON messages (state, class, id);
+    CREATE UNIQUE INDEX messages_by_member ON messages (member_id, dedupe_key);
+    CREATE UNIQUE INDEX messages_no_member ON messages (dedupe_key) WHERE member_id IS NULL;
+    CREATE INDEX messages_pending_no_member ON messages (line_user_id)
+        WHERE state = 'pending' AND member_id IS NULL;
+    CREATE INDEX messages_pending_expiry ON messages (expires_at_ms) WHERE state = 'pending';
+    CREATE INDEX messages_retrying ON messages (first_attempt_ms)
+        WHERE state = 'pending' AND attempts > 0;
+    "#,
+];
+
+/// The schema version this binary writes.
+pub const CURRENT_VERSION: u32 = MIGRATIONS.len() as u32;

@@ -1,0 +1,187 @@
+//! A real PostgreSQL server for the tests, started by the tests themselves: one throwaway
+//! cluster per test binary (initdb + pg_ctl in a temporary directory, on a free loopback port),
+//! a fresh database per test. As root it runs as the `postgres` user (PostgreSQL refuses root).
+//! A watchdog process stops the cluster and removes its directory once the test binary exits,
+//! however it exits.
+//!
+//! The server binaries are found in `TENPO_PG_BINDIR`, else the newest
+//! `/usr/lib/postgresql/*/bin` (Debian's `postgresql` package), else on the PATH.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+pub struct Cluster {
+    pub port: u16,
+}
+
+static CLUSTER: OnceLock<Cluster> = OnceLock::new();
+static DATABASES: AtomicU32 = AtomicU32::new(0);
+
+/// The test binary's cluster, started on first use.
+pub fn cluster() -> &'static Cluster {
+    CLUSTER.get_or_init(start)
+}
+
+impl Cluster {
+    /// A URL for `database` as the cluster's superuser, `tenpo` (trust auth on loopback).
+    pub fn url(&self, database: &str) -> String {
+        format!("postgres://tenpo@127.0.0.1:{}/{database}", self.port)
+    }
+
+    /// A new, empty database of its own: its URL.
+    pub async fn fresh_database(&self) -> String {
+        let n = DATABASES.fetch_add(1, Ordering::SeqCst);
+        let name = format!("t{}_{n}", std::process::id());
+        let (client, conn) = tokio_postgres::connect(&self.url("postgres"), tokio_postgres::NoTls)
+            .await
+            .expect("the test cluster answers");
+        let conn = tokio::spawn(conn);
+        client
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .await
+            .unwrap();
+        drop(client);
+        let _ = conn.await;
+        self.url(&name)
+    }
+}
+
+fn bin_dir() -> Option<PathBuf> {
+    if let Some(dir) = std::env::var_os("TENPO_PG_BINDIR") {
+        return Some(PathBuf::from(dir));
+    }
+    let mut found: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .ok()?
+        .filter_map(Result::ok)
+        .filter_map(|e| {
+            let version = e.file_name().to_str()?.parse().ok()?;
+            let bin = e.path().join("bin");
+            bin.join("initdb").exists().then_some((version, bin))
+        })
+        .collect();
+    found.sort();
+    found.pop().map(|(_, bin)| bin)
+}
+
+fn tool(name: &str) -> PathBuf {
+    bin_dir().map_or_else(|| PathBuf::from(name), |d| d.join(name))
+}
+
+fn is_root() -> bool {
+    rustix::process::geteuid().is_root()
+}
+
+/// `program args…`, as the `postgres` user when we are root.
+fn as_owner(program: &Path) -> Command {
+    if is_root() {
+        let mut c = Command::new("runuser");
+        c.args(["-u", "postgres", "--"]).arg(program);
+        c
+    } else {
+        Command::new(program)
+    }
+}
+
+fn run(mut c: Command, what: &str) {
+    let out = c.output().unwrap_or_else(|e| {
+        panic!("{what}: cannot run ({e}); install PostgreSQL (Debian: postgresql)")
+    });
+    assert!(
+        out.status.success(),
+        "{what} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn start() -> Cluster {
+    let dir = tempfile::Builder::new()
+        .prefix("tenpo-pg-")
+        .tempdir()
+        .unwrap()
+        .keep();
+    if is_root() {
+        run(
+            {
+                let mut c = Command::new("chown");
+                c.arg("postgres:postgres").arg(&dir);
+                c
+            },
+            "chown the cluster's directory to postgres",
+        );
+    }
+    let data = dir.join("data");
+    run(
+        {
+            let mut c = as_owner(&tool("initdb"));
+            c.arg("-D").arg(&data);
+            c.args([
+                "-A",
+                "trust",
+                "-U",
+                "tenpo",
+                "-E",
+                "UTF8",
+                "--locale=C",
+                "--no-sync",
+            ]);
+            c
+        },
+        "initdb",
+    );
+    let port = free_port();
+    let options = format!(
+        "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200",
+        dir.display()
+    );
+    run(
+        {
+            let mut c = as_owner(&tool("pg_ctl"));
+            c.arg("-D").arg(&data).args(["-o", &options, "-l"]);
+            c.arg(dir.join("log")).args(["-w", "start"]);
+            c
+        },
+        "pg_ctl start",
+    );
+    // Stops the cluster when this process is gone, passed or failed or killed.
+    let stop = if is_root() {
+        format!(
+            "runuser -u postgres -- {} -D {} stop -m immediate",
+            tool("pg_ctl").display(),
+            data.display()
+        )
+    } else {
+        format!(
+            "{} -D {} stop -m immediate",
+            tool("pg_ctl").display(),
+            data.display()
+        )
+    };
+    let watchdog = format!(
+        "while kill -0 {pid} 2>/dev/null; do sleep 1; done; {stop} >/dev/null 2>&1; rm -rf {dir}",
+        pid = std::process::id(),
+        dir = dir.display()
+    );
+    // `setsid -f` forks it off in a session of its own and returns at once.
+    let started = Command::new("setsid")
+        .args(["-f", "sh", "-c", &watchdog])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("setsid starts the cluster's watchdog");
+    assert!(started.success(), "the cluster's watchdog did not start");
+    Cluster { port }
+}

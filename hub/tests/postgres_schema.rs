@@ -1,0 +1,151 @@
+//! The hub's PostgreSQL schema on a real server (common/postgres.rs starts one): migrated from
+//! empty, once even when two hubs start at once, a newer database refused untouched, and the
+//! same tables and columns as the SQLite schema, so neither backend holds what the other lacks.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::collections::BTreeSet;
+
+use chrono::Utc;
+use deadpool_postgres::Object;
+use tenpo_hub::store::StoreError;
+use tenpo_hub::store::postgres::{self, CURRENT_VERSION, DatabaseUrl};
+
+/// A pooled connection to `url`, as the hub will hold them.
+async fn client(url: &str) -> Object {
+    let url = DatabaseUrl::parse(url).unwrap();
+    postgres::pool(&url, 2).unwrap().get().await.unwrap()
+}
+
+async fn version(c: &Object) -> i32 {
+    c.query_one("SELECT version FROM tenpo_schema", &[])
+        .await
+        .unwrap()
+        .get(0)
+}
+
+#[tokio::test]
+async fn an_empty_database_is_migrated_once_even_by_two_hubs_at_once() {
+    let url = common::postgres::cluster().fresh_database().await;
+    let (mut a, mut b) = (client(&url).await, client(&url).await);
+    let (ra, rb) = tokio::join!(postgres::migrate(&mut a), postgres::migrate(&mut b));
+    let (found_a, found_b) = (ra.unwrap(), rb.unwrap());
+    assert!(
+        found_a == 0 || found_b == 0,
+        "one of them found it empty: {found_a}, {found_b}"
+    );
+    assert_eq!(version(&a).await, CURRENT_VERSION as i32);
+    let rows: i64 = a
+        .query_one("SELECT count(*) FROM tenpo_schema", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(rows, 1);
+    // Again, at start: nothing to do.
+    assert_eq!(postgres::migrate(&mut a).await.unwrap(), CURRENT_VERSION);
+}
+
+#[tokio::test]
+async fn a_database_newer_than_the_hub_is_refused_untouched() {
+    let url = common::postgres::cluster().fresh_database().await;
+    let mut c = client(&url).await;
+    c.batch_execute(&format!(
+        "CREATE TABLE tenpo_schema (version integer NOT NULL);
+         INSERT INTO tenpo_schema VALUES ({});
+         CREATE TABLE from_the_future (x integer);",
+        CURRENT_VERSION + 1
+    ))
+    .await
+    .unwrap();
+    let e = postgres::migrate(&mut c).await.unwrap_err();
+    assert!(
+        matches!(e, StoreError::SchemaTooNew { found, known } if found == CURRENT_VERSION + 1 && known == CURRENT_VERSION),
+        "{e}"
+    );
+    assert!(e.to_string().contains("install the newer tenpo-hub"), "{e}");
+    let tables: i64 = c
+        .query_one(
+            "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(tables, 2, "nothing was created");
+}
+
+/// Columns only one backend has, and why.
+const ONE_SIDED: &[(&str, &str)] = &[
+    // SQLite keeps each link's friendship beside it for the daily scan's index walk
+    // (docs/benchmarks.md); PostgreSQL joins `line_friends`.
+    ("line_users", "following"),
+    // The migration runner's own bookkeeping (SQLite keeps it in `user_version`).
+    ("tenpo_schema", "version"),
+];
+
+#[tokio::test]
+async fn the_schema_holds_what_the_sqlite_schema_holds() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("hub.db");
+    drop(tenpo_hub::store::SqliteStore::open(&path, Utc::now()).unwrap());
+    let sqlite = rusqlite::Connection::open(&path).unwrap();
+    let mut lite = BTreeSet::new();
+    let tables: Vec<String> = sqlite
+        .prepare("SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    for table in tables {
+        let columns: Vec<String> = sqlite
+            .prepare("SELECT name FROM pragma_table_info(?1)")
+            .unwrap()
+            .query_map([&table], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        for column in columns {
+            lite.insert((table.clone(), column));
+        }
+    }
+
+    let url = common::postgres::cluster().fresh_database().await;
+    let mut c = client(&url).await;
+    postgres::migrate(&mut c).await.unwrap();
+    let pg: BTreeSet<(String, String)> = c
+        .query(
+            "SELECT table_name::text, column_name::text FROM information_schema.columns
+             WHERE table_schema = 'public'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+
+    let one_sided: BTreeSet<(String, String)> = ONE_SIDED
+        .iter()
+        .map(|(t, c)| (t.to_string(), c.to_string()))
+        .collect();
+    let only_sqlite: Vec<_> = lite
+        .difference(&pg)
+        .filter(|x| !one_sided.contains(*x))
+        .collect();
+    let only_pg: Vec<_> = pg
+        .difference(&lite)
+        .filter(|x| !one_sided.contains(*x))
+        .collect();
+    assert!(
+        only_sqlite.is_empty(),
+        "missing on PostgreSQL: {only_sqlite:?}"
+    );
+    assert!(only_pg.is_empty(), "missing on SQLite: {only_pg:?}");
+    assert!(
+        lite.len() > 100,
+        "the SQLite schema was read: {}",
+        lite.len()
+    );
+}
