@@ -164,6 +164,11 @@ export TENPO_HUB_URL=http://127.0.0.1:7400
 hub_pid=$!; pids+=("$hub_pid")
 wait_http() { for _ in $(seq 1 100); do curl -fsS -m 1 "$1" >/dev/null 2>&1 && return 0; sleep 0.2; done; cat "$work"/*.log; fail "$1 did not answer"; }
 wait_http http://127.0.0.1:7400/v1/health
+# The installed hub checks itself, as its own user: everything ok while it serves.
+"${as_tenpo_hub[@]}" /usr/bin/tenpo-hub doctor --config /etc/tenpo-hub/hub.toml > "$work/hub-doctor.out" \
+  || { cat "$work/hub-doctor.out"; fail "tenpo-hub doctor found problems in a fresh install"; }
+expect "$work/hub-doctor.out" 'ok   hub answering at http://127\.0\.0\.1:7400/v1/health' \
+  'ok   database integrity \(quick_check\)' 'no problems found'
 TENPO_HUB_ADMIN_TOKEN=$(cat /var/lib/tenpo-hub/admin-token); export TENPO_HUB_ADMIN_TOKEN
 tenpo-hub load-rules /usr/share/doc/tenpo-terminal/examples/demo-rules.toml
 enrolment=$(tenpo-hub enroll-code --store ci-store-01 | sed -n 's/^enrolment code for store ci-store-01: //p')

@@ -1,7 +1,6 @@
 //! `tenpo-agent doctor`: what is wrong with this terminal, each problem with its fix in one
 //! line, and an exit code for scripts (0 when nothing failed).
 
-use std::fmt;
 use std::path::Path;
 use std::time::Duration;
 
@@ -32,60 +31,8 @@ const START_HINT: &str = if cfg!(windows) {
     "start it: `systemctl start tenpo-agent`, or `tenpo-agent run --config …`"
 };
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Level {
-    Ok,
-    Warn,
-    Fail,
-}
-
-/// One finding.
-#[derive(Debug, Clone)]
-pub struct Check {
-    pub level: Level,
-    pub what: String,
-    /// What to do about it, for warnings and failures.
-    pub fix: Option<String>,
-}
-
-impl fmt::Display for Check {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let tag = match self.level {
-            Level::Ok => "ok  ",
-            Level::Warn => "WARN",
-            Level::Fail => "FAIL",
-        };
-        write!(f, "{tag} {}", self.what)?;
-        if let Some(fix) = &self.fix {
-            write!(f, "\n     fix: {fix}")?;
-        }
-        Ok(())
-    }
-}
-
-fn ok(what: impl Into<String>) -> Check {
-    Check {
-        level: Level::Ok,
-        what: what.into(),
-        fix: None,
-    }
-}
-
-fn warn(what: impl Into<String>, fix: impl Into<String>) -> Check {
-    Check {
-        level: Level::Warn,
-        what: what.into(),
-        fix: Some(fix.into()),
-    }
-}
-
-fn fail(what: impl Into<String>, fix: impl Into<String>) -> Check {
-    Check {
-        level: Level::Fail,
-        what: what.into(),
-        fix: Some(fix.into()),
-    }
-}
+pub use tenpo_support::doctor::{Check, Level};
+use tenpo_support::doctor::{bytes, fail, ok, warn};
 
 /// Runs every check. `live` is the running agent's status, if it answered.
 pub fn run(settings: &Settings, live: Option<&Status>) -> Vec<Check> {
@@ -299,34 +246,16 @@ fn age(secs: i64) -> String {
     }
 }
 
-fn bytes(n: u64) -> String {
-    const MIB: u64 = 1024 * 1024;
-    const GIB: u64 = 1024 * MIB;
-    if n >= GIB {
-        format!("{:.1} GiB", n as f64 / GIB as f64)
-    } else if n >= MIB {
-        format!("{} MiB", n / MIB)
-    } else {
-        format!("{} KiB", n.div_ceil(1024))
-    }
-}
-
 /// Free space on the disk that holds the data directory, against the database's size.
 fn disk(data_dir: &Path) -> Check {
-    // Before the first start the folder may not exist: measure the nearest one that does.
-    let mut probe = data_dir;
-    while !probe.exists()
-        && let Some(parent) = probe.parent()
-    {
-        probe = parent;
-    }
+    let (probe, free) = tenpo_support::doctor::free_space(data_dir);
     let db = data_dir.join(DB_FILE);
     let db_size: u64 = [db.clone(), db.with_extension("db-wal")]
         .iter()
         .filter_map(|p| std::fs::metadata(p).ok())
         .map(|m| m.len())
         .sum();
-    let free = match fs4::available_space(probe) {
+    let free = match free {
         Ok(free) => free,
         Err(e) => {
             return warn(

@@ -15,6 +15,7 @@ pub mod api;
 pub mod apply;
 pub mod config;
 pub mod cursor;
+pub mod doctor;
 pub mod import;
 pub mod intake;
 pub mod line;

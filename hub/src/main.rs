@@ -48,6 +48,10 @@ enum Command {
     },
     /// Run the hub until Ctrl-C or SIGTERM.
     Serve(ServeArgs),
+    /// Check this hub: its settings, database (schema, integrity), clock, admin token, free
+    /// disk, and whether it is running; each problem with its fix. Exit 1 on a failure. Takes
+    /// the flags of `serve`; reads only.
+    Doctor(ServeArgs),
     /// Check a config file: unknown keys and bad values are errors naming the key.
     Validate {
         /// The config file to check.
@@ -229,7 +233,9 @@ fn main() -> std::process::ExitCode {
     match run() {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            if e.downcast_ref::<ProblemsFound>().is_none() {
+                eprintln!("error: {e:#}");
+            }
             std::process::ExitCode::FAILURE
         }
     }
@@ -243,6 +249,7 @@ fn run() -> Result<()> {
             init_logging(cli.log_format.or(settings.log_format).unwrap_or_default());
             runtime()?.block_on(serve::run(settings))
         }
+        Command::Doctor(args) => doctor(&args),
         Command::Validate { config } => validate(&config),
         Command::Man { dir } => man(&dir),
         Command::Backup {
@@ -265,6 +272,45 @@ fn run() -> Result<()> {
         command => {
             init_logging(cli.log_format.unwrap_or_default());
             runtime()?.block_on(admin(command))
+        }
+    }
+}
+
+/// `doctor` found a failure: its report is on standard output already.
+#[derive(Debug)]
+struct ProblemsFound;
+
+impl std::fmt::Display for ProblemsFound {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("problems found")
+    }
+}
+
+impl std::error::Error for ProblemsFound {}
+
+fn doctor(args: &ServeArgs) -> Result<()> {
+    let checks = match Settings::resolve(args) {
+        Ok(settings) => {
+            let mut checks = tenpo_hub::doctor::run(&settings, chrono::Utc::now());
+            checks.push(runtime()?.block_on(tenpo_hub::doctor::running(&settings)));
+            checks
+        }
+        Err(e) => vec![tenpo_support::doctor::fail(
+            format!("config: {e}"),
+            "correct the setting it names (`tenpo-hub validate FILE` checks a file)",
+        )],
+    };
+    for check in &checks {
+        println!("{check}");
+    }
+    match tenpo_support::doctor::failures(&checks) {
+        0 => {
+            println!("no problems found");
+            Ok(())
+        }
+        n => {
+            println!("{n} problem(s) found");
+            Err(ProblemsFound.into())
         }
     }
 }
@@ -337,6 +383,7 @@ async fn admin(command: Command) -> Result<()> {
             json,
         } => c::held_decide(&hub, &terminal, seq, action, reason, json).await,
         Command::Serve(_)
+        | Command::Doctor(_)
         | Command::Validate { .. }
         | Command::Backup { .. }
         | Command::Man { .. } => Ok(()),

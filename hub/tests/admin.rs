@@ -5,7 +5,7 @@
 mod common;
 
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 
 use common::{card, import};
 use reqwest::StatusCode;
@@ -129,59 +129,7 @@ async fn import_reports_each_refused_row() {
     assert!(err.contains("422"), "{err}");
 }
 
-/// A `tenpo-hub serve` process; killed on drop.
-struct Served {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn serve(dir: &std::path::Path) -> Served {
-    let mut child = Command::new(BIN)
-        .args([
-            "--log-format",
-            "json",
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--data-dir",
-        ])
-        .arg(dir)
-        .env("TENPO_HUB_ADMIN_TOKEN", common::ADMIN_TOKEN)
-        .env_remove("TENPO_HUB_ADMIN_TOKEN_FILE")
-        .env_remove("TENPO_HUB_CONFIG")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let mut lines = BufReader::new(stderr).lines();
-    let mut base = None;
-    for line in lines.by_ref().take(50) {
-        let line = line.unwrap();
-        assert!(!line.contains(common::ADMIN_TOKEN), "token logged: {line}");
-        let v: Value = serde_json::from_str(&line).unwrap_or_default();
-        if v["fields"]["message"] == "tenpo-hub ready" {
-            base = Some(format!(
-                "http://{}",
-                v["fields"]["listen"].as_str().unwrap()
-            ));
-            break;
-        }
-    }
-    // Keep draining the log so the hub never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
-    Served {
-        child,
-        base: base.expect("the hub never said it was ready"),
-    }
-}
+use common::binary::serve;
 
 fn admin_cmd(base: &str, args: &[&str]) -> std::process::Output {
     Command::new(BIN)

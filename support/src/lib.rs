@@ -4,6 +4,7 @@
 //!   engine and the signup poll;
 //! - [`panic::contained`]: a bug's panic kept to the one request it happened in;
 //! - [`config`] (feature `config`): how a settings file is read and a bad setting reported;
+//! - [`doctor`] (feature `doctor`): the doctor commands' findings, each with its fix;
 //! - [`logging`] (feature `logging`): the log format setting and the subscriber of both binaries
 //!   (plain text off a terminal, JSON for collectors);
 //! - [`sqlite`] (feature `sqlite`): how the agent and the hub open a SQLite file, so their
@@ -14,6 +15,8 @@ mod backoff;
 pub mod checkpointer;
 #[cfg(feature = "config")]
 pub mod config;
+#[cfg(feature = "doctor")]
+pub mod doctor;
 #[cfg(feature = "logging")]
 pub mod logging;
 pub mod panic;

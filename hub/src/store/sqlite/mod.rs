@@ -9,6 +9,7 @@ mod admin;
 mod audit;
 mod connection;
 mod feed;
+mod inspect;
 mod intake;
 mod line;
 mod members;
@@ -47,6 +48,7 @@ use crate::review::ReviewLimits;
 
 pub use connection::backup;
 use connection::{Durability, Inner};
+pub use inspect::{Inspection, inspect};
 pub use schema::CURRENT_VERSION;
 
 /// The SQLite hub store. Cheap to clone: clones share the connections.
