@@ -8,7 +8,7 @@ mod common;
 
 use std::time::Duration;
 
-use tenpo_hub::scenarios::{BirthdayCoupon, ScenarioSettings, daily};
+use tenpo_hub::scenarios::{BirthdayCoupon, QuietHours, ScenarioSettings, daily};
 use tenpo_hub::store::{HomeStores, HubStore, MessageView};
 use tenpo_loyalty::{CouponBenefit, RuleSet};
 use tenpo_protocol::sync::MemberSnapshot;
@@ -376,6 +376,58 @@ async fn a_members_messages_arrive_in_the_order_they_were_written() {
     assert_eq!(titles[0], "ご入会ありがとうございます", "the welcome first");
     assert_eq!(titles[1], "あと¥5,000で プレミア");
     assert_eq!(w.standin.record().overlapping, 0);
+}
+
+/// Bob joins and shops within reach of the next tier before he follows the account: his
+/// welcome (transactional) and his tier progress (marketing) wait for the follow, then are
+/// claimed together. What the sender did with each, a second after.
+async fn welcome_and_news_after_a_follow(w: &World) -> (String, String) {
+    let bob = user(0xb0b2);
+    let id = w.sign_up(&bob).await;
+    sale(w, &bob, 1, 45_000).await;
+    w.until(&id, "tier progress written", |m| {
+        !of(m, "tier_progress").is_empty()
+    })
+    .await;
+    w.deliver(vec![common::line_event(
+        "follow",
+        "01FOLLOWB2",
+        1_000,
+        &bob,
+    )])
+    .await;
+    let m = w
+        .until(&id, "welcome sent", |m| {
+            of(m, "welcome").iter().any(|v| v.state == "sent")
+        })
+        .await;
+    assert_eq!(of(&m, "welcome").len(), 1);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let m = w.messages(&id).await;
+    (
+        of(&m, "welcome")[0].state.clone(),
+        of(&m, "tier_progress")[0].state.clone(),
+    )
+}
+
+#[tokio::test]
+async fn a_short_quota_keeps_store_news_back_and_lets_the_welcome_through() {
+    // 95 of the month's 100 messages used: under the 10 % reserve.
+    let w = common::line::world_with(settings(), 1, |_, standin| standin.set_month(Some(100), 95))
+        .await;
+    let (welcome, news) = welcome_and_news_after_a_follow(&w).await;
+    assert_eq!((welcome.as_str(), news.as_str()), ("sent", "pending"));
+}
+
+#[tokio::test]
+async fn quiet_hours_keep_store_news_back_and_let_the_welcome_through() {
+    // Quiet all day, in the hub's time zone (every member's, here).
+    let w = common::line::world_with(settings(), 1, |sender, _| {
+        sender.quiet_hours = QuietHours { start: 0, end: 24 };
+    })
+    .await;
+    let (welcome, news) = welcome_and_news_after_a_follow(&w).await;
+    assert_eq!((welcome.as_str(), news.as_str()), ("sent", "pending"));
 }
 
 #[tokio::test]

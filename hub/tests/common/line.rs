@@ -30,6 +30,16 @@ pub struct World {
 /// A hub with LINE messaging and the given scenarios, its sender running, a stand-in for
 /// LINE, an enrolled till; new members start with `welcome_stamps`.
 pub async fn world(scenarios: ScenarioSettings, welcome_stamps: u32) -> World {
+    world_with(scenarios, welcome_stamps, |_, _| {}).await
+}
+
+/// [`world`], with the sender's settings and the stand-in set by `before` before the sender
+/// starts (it reads the month's quota first thing).
+pub async fn world_with(
+    scenarios: ScenarioSettings,
+    welcome_stamps: u32,
+    before: impl FnOnce(&mut SenderSettings, &StandIn),
+) -> World {
     let standin = Arc::new(
         StandIn::new([(CHANNEL.to_owned(), "login-secret".to_owned())]).with_messaging(
             MessagingChannel {
@@ -42,17 +52,19 @@ pub async fn world(scenarios: ScenarioSettings, welcome_stamps: u32) -> World {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let standin_url = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(axum::serve(listener, router(standin.clone())).into_future());
+    let mut sender = SenderSettings {
+        rate_per_second: NonZeroU32::new(1000).unwrap(),
+        marketing_per_week: scenarios.marketing_per_week,
+        // Tests run at any hour: none is quiet unless a test says so.
+        quiet_hours: QuietHours { start: 0, end: 0 },
+        ..SenderSettings::default()
+    };
+    before(&mut sender, &standin);
     let settings = MessagingSettings {
         channel_secret: Some(SECRET.into()),
         access_token: Some(TOKEN.into()),
         member_rich_menu_id: Some(MENU.into()),
-        sender: SenderSettings {
-            rate_per_second: NonZeroU32::new(1000).unwrap(),
-            marketing_per_week: scenarios.marketing_per_week,
-            // Tests run at any hour: quiet hours are the sender's unit's business.
-            quiet_hours: QuietHours { start: 0, end: 0 },
-            ..SenderSettings::default()
-        },
+        sender,
     };
     let mut account = OfficialAccount::new(settings.clone(), &standin_url).unwrap();
     let planner = Arc::new(Scenarios {
@@ -79,7 +91,7 @@ pub async fn world(scenarios: ScenarioSettings, welcome_stamps: u32) -> World {
         hub.store.clone(),
         account.client.clone().unwrap(),
         planner.clone(),
-        settings.sender,
+        settings.sender.clone(),
         account.outbox_written.clone(),
     );
     tokio::spawn(sender.run());

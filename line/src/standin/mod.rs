@@ -132,6 +132,14 @@ impl StandIn {
         );
     }
 
+    /// The month so far: `used` messages counted of a `limit` (`None`: no limit), as LINE's
+    /// quota and consumption endpoints then answer.
+    pub fn set_month(&self, limit: Option<u64>, used: u64) {
+        let mut state = self.lock();
+        state.quota = limit;
+        state.record.consumption = used;
+    }
+
     /// How many pushes the stand-in accepted so far (without copying the record).
     pub fn accepted(&self) -> usize {
         self.lock().record.pushes.len()
