@@ -298,6 +298,51 @@ async fn each_time_zones_day_covers_the_members_of_its_stores() {
     .await;
     assert_eq!(dave().await.state.coupons.len(), 1);
     assert_eq!(of(&w.messages(&erin_id).await, "points_expiring").len(), 1);
+
+    // Home stores as the database has them: Carol's where she joined, though she shopped in
+    // Waikiki after; Erin's Waikiki; Dave's the first store he shops at, Waikiki, from then on.
+    let dave_id = dave().await.member_id;
+    let m = w
+        .hub
+        .store
+        .member_by_code(card.clone())
+        .await
+        .unwrap()
+        .unwrap();
+    let (event, _) = common::sale(
+        &waikiki,
+        3,
+        Some(&dave_id),
+        &rules(&w).await,
+        &m.state,
+        "dave-1",
+        1_000,
+        0,
+    );
+    w.hub.push(&waikiki, &[event]).await;
+    let (event, _) = common::sale(
+        &w.till,
+        2,
+        Some(&dave_id),
+        &rules(&w).await,
+        &dave().await.state,
+        "dave-2",
+        1_000,
+        0,
+    );
+    w.hub.push(&w.till, &[event]).await;
+    let db = rusqlite::Connection::open(w.hub.dir.path().join("hub.db")).unwrap();
+    let home = |id: &str| -> Option<String> {
+        db.query_row(
+            "SELECT home_store FROM members WHERE member_id = ?1",
+            [id],
+            |r| r.get(0),
+        )
+        .unwrap()
+    };
+    assert_eq!(home(&carol_id).as_deref(), Some(w.till.store_id.as_str()));
+    assert_eq!(home(&erin_id).as_deref(), Some("waikiki"));
+    assert_eq!(home(&dave_id).as_deref(), Some("waikiki"));
 }
 
 #[tokio::test]

@@ -334,8 +334,7 @@ fn apply_event(
         tracing::error!(terminal_id, seq = event.seq, member = %named, "event names a member the hub no longer knows; not applied");
         return Ok(());
     };
-    members::claim_home_store(tx, &real, &event.store_id)?;
-    let Some(member) = touched.get(tx, &real)? else {
+    let Some(member) = touched.get_from(tx, &real, &event.store_id)? else {
         return Ok(());
     };
     match &event.body {

@@ -1,6 +1,6 @@
 //! Members in the SQLite store: snapshots, codes, aliases, and the feed's change log.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use rusqlite::{OptionalExtension, Transaction, params};
 use tenpo_loyalty::MemberState;
@@ -120,6 +120,8 @@ pub(crate) fn by_code(
 #[derive(Debug, Default)]
 pub(crate) struct Touched {
     map: HashMap<String, MemberSnapshot>,
+    /// Loaded or made without a home store: the first store an event of theirs names is it.
+    homeless: HashSet<String>,
 }
 
 impl Touched {
@@ -130,12 +132,35 @@ impl Touched {
         member_id: &str,
     ) -> Result<Option<&'m mut MemberSnapshot>, StoreError> {
         if !self.map.contains_key(member_id) {
-            match load(tx, member_id)? {
-                Some(s) => {
-                    self.map.insert(member_id.to_owned(), s);
-                }
-                None => return Ok(None),
+            let row: Option<(String, Option<String>)> = tx
+                .prepare_cached("SELECT snapshot, home_store FROM members WHERE member_id = ?1")?
+                .query_row([member_id], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()?;
+            let Some((text, home)) = row else {
+                return Ok(None);
+            };
+            if home.is_none() {
+                self.homeless.insert(member_id.to_owned());
             }
+            self.map
+                .insert(member_id.to_owned(), from_json("member snapshot", &text)?);
+        }
+        Ok(self.map.get_mut(member_id))
+    }
+
+    /// [`Touched::get`] for an event from `store_id`: a member without a home store gets this
+    /// one (one write per member and transaction, none for a member who has one).
+    pub(crate) fn get_from<'m>(
+        &'m mut self,
+        tx: &Transaction<'_>,
+        member_id: &str,
+        store_id: &str,
+    ) -> Result<Option<&'m mut MemberSnapshot>, StoreError> {
+        if self.get(tx, member_id)?.is_none() {
+            return Ok(None);
+        }
+        if self.homeless.remove(member_id) {
+            claim_home_store(tx, member_id, store_id)?;
         }
         Ok(self.map.get_mut(member_id))
     }
@@ -180,6 +205,7 @@ impl Touched {
             merged_ids: Vec::new(),
         };
         insert(tx, &member, None, now)?;
+        self.homeless.insert(member_id.to_owned());
         self.map.insert(member_id.to_owned(), member);
         tracing::info!(member = %member_id, "member created from a till's provisional member");
         Ok(())
