@@ -423,6 +423,41 @@ async fn a_members_messages_arrive_in_the_order_they_were_written() {
     assert_eq!(w.standin.record().overlapping, 0);
 }
 
+#[tokio::test]
+async fn a_welcome_line_must_be_asked_again_for_still_comes_first() {
+    let w = world(settings(), 1).await;
+    let dan = user(0xd4a);
+    let id = w.sign_up(&dan).await;
+    sale(&w, &dan, 1, 45_000).await;
+    w.until(&id, "tier progress written", |m| {
+        !of(m, "tier_progress").is_empty()
+    })
+    .await;
+    // LINE fails the first push (the welcome) with a 500: it is tried again in a moment, and
+    // the news claimed with it waits for it.
+    w.fail_next(500, 1).await;
+    w.deliver(vec![common::line_event(
+        "follow",
+        "01FOLLOWDAN",
+        1_000,
+        &dan,
+    )])
+    .await;
+    let m = w
+        .until(&id, "both sent", |m| {
+            ["welcome", "tier_progress"]
+                .iter()
+                .all(|s| of(m, s).iter().any(|v| v.state == "sent"))
+        })
+        .await;
+    let titles = titles(&w, &dan);
+    assert_eq!(
+        titles,
+        ["ご入会ありがとうございます", "あと¥5,000で プレミア"],
+        "{m:#?}"
+    );
+}
+
 /// Bob joins and shops within reach of the next tier before he follows the account: his
 /// welcome (transactional) and his tier progress (marketing) wait for the follow, then are
 /// claimed together. What the sender did with each, a second after.

@@ -252,8 +252,9 @@ impl<S: HubStore> Sender<S> {
     }
 
     /// Sends a claimed batch, each request waiting for the rate, all in flight together.
-    /// Sends a claim's rows: users side by side, each user's rows one after another in the
-    /// order claimed (oldest first), so a member reads the welcome before the news that follows.
+    /// Sends a claim's rows: users side by side, each user's rows one after another, oldest
+    /// first, so a member reads the welcome before the news written after it. A row LINE is to
+    /// be asked again (a 429, a 5xx, no answer) holds that user's later rows back as long.
     async fn send_all(&self, claimed: Vec<OutboxMessage>) -> Vec<(OutboxMessage, Attempt)> {
         let mut tasks = tokio::task::JoinSet::new();
         for queue in by_user(claimed) {
@@ -262,9 +263,15 @@ impl<S: HubStore> Sender<S> {
             let rate = self.rate.clone();
             tasks.spawn(async move {
                 let mut done = Vec::with_capacity(queue.len());
+                let mut behind: Option<Duration> = None;
                 for m in queue {
+                    if let Some(after) = behind {
+                        done.push((m, Attempt::Held(after)));
+                        continue;
+                    }
                     rate.until_ready().await;
                     let attempt = attempt(&client, composer.as_ref(), &m).await;
+                    behind = attempt.retry_after(&m);
                     done.push((m, attempt));
                 }
                 done
@@ -282,8 +289,8 @@ impl<S: HubStore> Sender<S> {
     }
 }
 
-/// The rows grouped by LINE user, each group in the order given, the groups in the order of
-/// their first row.
+/// The rows grouped by LINE user, each group oldest first (a claim gives transactional rows
+/// before marketing ones), the groups in the order of their first row.
 fn by_user(rows: Vec<OutboxMessage>) -> Vec<Vec<OutboxMessage>> {
     let mut groups: Vec<Vec<OutboxMessage>> = Vec::new();
     let mut index: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
@@ -296,6 +303,9 @@ fn by_user(rows: Vec<OutboxMessage>) -> Vec<Vec<OutboxMessage>> {
             }
         }
     }
+    for group in &mut groups {
+        group.sort_by_key(|m| m.id);
+    }
     groups
 }
 
@@ -307,20 +317,36 @@ enum Attempt {
     Limited,
     Again(String),
     Refused(String),
+    /// Not tried: an earlier row to the same user is to be tried again after this long, and
+    /// this one waits as long, so that it still goes second.
+    Held(Duration),
 }
 
 impl Attempt {
+    /// How long until the row is tried again, if it is.
+    fn retry_after(&self, m: &OutboxMessage) -> Option<Duration> {
+        match self {
+            Attempt::Limited => Some(Duration::from_secs(1)),
+            Attempt::Again(_) => Some(retry_delay(m.attempts)),
+            Attempt::Held(after) => Some(*after),
+            Attempt::Sent(_) | Attempt::Refused(_) => None,
+        }
+    }
+
     fn into_outcome(self, m: &OutboxMessage) -> MessageOutcome {
         let later = |d: Duration| Utc::now() + chrono::Duration::from_std(d).unwrap_or_default();
+        let not_before = later(self.retry_after(m).unwrap_or_default());
         match self {
             Attempt::Sent(request_id) => MessageOutcome::Sent { request_id },
             Attempt::Limited => MessageOutcome::Retry {
-                not_before: later(Duration::from_secs(1)),
+                not_before,
                 error: "LINE answered 429 (too many requests or the month's quota)".into(),
             },
-            Attempt::Again(error) => MessageOutcome::Retry {
-                not_before: later(retry_delay(m.attempts)),
-                error,
+            Attempt::Again(error) => MessageOutcome::Retry { not_before, error },
+            Attempt::Held(_) => MessageOutcome::Retry {
+                not_before,
+                error: "not sent: an earlier message to the same user is to be tried again first"
+                    .into(),
             },
             Attempt::Refused(error) => MessageOutcome::Failed { error },
         }
