@@ -171,16 +171,18 @@ impl<S: HubStore> Sender<S> {
                 Some(Left::Unlimited) | None => (self.settings.batch, false),
             };
             // Quiet hours are each member's store's; `None`: everyone's, now.
-            let awake = self
-                .settings
-                .zones
-                .awake(Utc::now(), self.settings.quiet_hours);
+            let now = Utc::now();
+            let awake = self.settings.zones.awake(now, self.settings.quiet_hours);
             let claim = Claim {
                 limit,
                 lease: chrono::Duration::from_std(self.settings.lease)
                     .unwrap_or(chrono::Duration::seconds(60)),
                 transactional_only: transactional_only || awake.is_none(),
                 marketing_to: awake.unwrap_or_default(),
+                quiet_until: self
+                    .settings
+                    .zones
+                    .next_wake(now, self.settings.quiet_hours),
                 marketing_per_week: self.settings.marketing_per_week,
             };
             let claimed = match self.store.claim_messages(claim, Utc::now()).await {

@@ -95,6 +95,32 @@ impl Zones {
     }
 }
 
+impl Zones {
+    /// When the first of the groups in quiet hours at `now` wakes (their hours end): rows of
+    /// members still asleep are looked at again then. `now` + 1 hour if none can tell.
+    pub fn next_wake(&self, now: DateTime<Utc>, quiet: QuietHours) -> DateTime<Utc> {
+        let fallback = now + chrono::Duration::hours(1);
+        self.groups
+            .iter()
+            .filter(|(tz, _)| quiet.contains(now.with_timezone(tz).hour()))
+            .filter_map(|(tz, _)| wake_after(now, *tz, quiet.end))
+            .min()
+            .unwrap_or(fallback)
+    }
+}
+
+/// The next `end_hour`:00 in `tz` after `now`.
+fn wake_after(now: DateTime<Utc>, tz: Tz, end_hour: u32) -> Option<DateTime<Utc>> {
+    use chrono::TimeZone;
+    let local = now.with_timezone(&tz);
+    let at = chrono::NaiveTime::from_hms_opt(end_hour, 0, 0)?;
+    [local.date_naive(), local.date_naive().succ_opt()?]
+        .into_iter()
+        .filter_map(|day| tz.from_local_datetime(&day.and_time(at)).earliest())
+        .map(|t| t.with_timezone(&Utc))
+        .find(|t| *t > now)
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -167,6 +193,22 @@ mod tests {
         assert_eq!(
             z.awake(at(7), QUIET),
             Some(HomeStores::Except(vec!["waikiki".into()]))
+        );
+        // Honolulu's members wake at 09:00 there: 19:00 UTC.
+        assert_eq!(
+            z.next_wake(at(7), QUIET),
+            Utc.with_ymd_and_hms(2027, 1, 15, 19, 0, 0).unwrap()
+        );
+        // 20:00 UTC: Tokyo asleep until 09:00 there, 00:00 UTC the next day.
+        assert_eq!(
+            z.next_wake(at(20), QUIET),
+            Utc.with_ymd_and_hms(2027, 1, 16, 0, 0, 0).unwrap()
+        );
+        // 13:00 UTC: both asleep; Honolulu wakes first (09:00 there, 19:00 UTC), Tokyo at
+        // 00:00 UTC.
+        assert_eq!(
+            z.next_wake(at(13), QUIET),
+            Utc.with_ymd_and_hms(2027, 1, 15, 19, 0, 0).unwrap()
         );
     }
 }

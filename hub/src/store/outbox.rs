@@ -131,14 +131,13 @@ pub struct Claim {
     /// Only transactional rows: the month's quota is short, or it is quiet hours everywhere.
     pub transactional_only: bool,
     /// Members who may be sent marketing now: those whose store's time is out of quiet hours.
-    /// A marketing row of anyone else waits ([`QUIET_RECHECK`]).
+    /// A marketing row of anyone else waits until `quiet_until`.
     pub marketing_to: HomeStores,
+    /// When the first of the time zones in quiet hours now wakes.
+    pub quiet_until: DateTime<Utc>,
     /// Marketing messages a member may be sent in any 7 days.
     pub marketing_per_week: u32,
 }
-
-/// How long a marketing row whose member is in quiet hours waits before it is looked at again.
-pub const QUIET_RECHECK: Duration = Duration::minutes(15);
 
 /// Members by their home store (docs/design.md §10): the store they joined at, or else the
 /// first that sent a sale of theirs; not known for a member imported who has not shopped since.

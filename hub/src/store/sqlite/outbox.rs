@@ -13,7 +13,7 @@ use rusqlite::{OptionalExtension, Transaction, params};
 use crate::store::StoreError;
 use crate::store::outbox::{
     Claim, Finished, Greeting, HomeStores, MessageAction, MessageClass, MessageOutcome,
-    MessageView, NewMessage, OutboxCounts, OutboxMessage, Planned, QUIET_RECHECK, Recipient,
+    MessageView, NewMessage, OutboxCounts, OutboxMessage, Planned, Recipient,
 };
 use tenpo_protocol::sync::MemberSnapshot;
 
@@ -265,7 +265,8 @@ pub(crate) fn claim(
 /// Up to `room` due marketing rows whose members are awake and under the cap: at most
 /// `claim.marketing_per_week` marketing messages sent (or being sent) to a member in any 7 days.
 /// A row over the cap waits an hour before it is looked at again; one whose member is in their
-/// store's quiet hours, [`QUIET_RECHECK`].
+/// store's quiet hours, until the first time zone in quiet hours wakes (`claim.quiet_until`):
+/// each such row is written once per night, whatever the backlog.
 fn under_cap(
     tx: &Transaction<'_>,
     claim: &Claim,
@@ -295,10 +296,7 @@ fn under_cap(
                 .optional()?
                 .flatten();
             if !claim.marketing_to.covers(home.as_deref()) {
-                wait(
-                    m.id,
-                    now_ms.saturating_add(QUIET_RECHECK.num_milliseconds()),
-                )?;
+                wait(m.id, claim.quiet_until.timestamp_millis().max(now_ms))?;
                 continue;
             }
         }
