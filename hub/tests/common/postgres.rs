@@ -112,6 +112,34 @@ fn start() -> Cluster {
         .tempdir()
         .unwrap()
         .keep();
+    let data = dir.join("data");
+    // First the watchdog: it stops the cluster and removes the directory when this process is
+    // gone, passed or failed or killed, and however far the start below got. Paths go to the
+    // shell as arguments, never inside the script.
+    let pg_ctl = tool("pg_ctl");
+    let runuser = if is_root() {
+        "runuser -u postgres --"
+    } else {
+        ""
+    };
+    let watchdog = format!(
+        "while kill -0 {pid} 2>/dev/null; do sleep 1; done; \
+         [ -f \"$2/postmaster.pid\" ] && {runuser} \"$3\" -D \"$2\" stop -m immediate >/dev/null 2>&1; \
+         rm -rf \"$1\"",
+        pid = std::process::id(),
+    );
+    // `setsid -f` forks it off in a session of its own and returns at once.
+    let started = Command::new("setsid")
+        .args(["-f", "sh", "-c", &watchdog, "watchdog"])
+        .arg(&dir)
+        .arg(&data)
+        .arg(&pg_ctl)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("setsid starts the cluster's watchdog");
+    assert!(started.success(), "the cluster's watchdog did not start");
     if is_root() {
         run(
             {
@@ -122,7 +150,6 @@ fn start() -> Cluster {
             "chown the cluster's directory to postgres",
         );
     }
-    let data = dir.join("data");
     run(
         {
             let mut c = as_owner(&tool("initdb"));
@@ -146,42 +173,17 @@ fn start() -> Cluster {
         "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200",
         dir.display()
     );
-    run(
-        {
-            let mut c = as_owner(&tool("pg_ctl"));
-            c.arg("-D").arg(&data).args(["-o", &options, "-l"]);
-            c.arg(dir.join("log")).args(["-w", "start"]);
-            c
-        },
-        "pg_ctl start",
+    let log = dir.join("log");
+    let mut c = as_owner(&pg_ctl);
+    c.arg("-D").arg(&data).args(["-o", &options, "-l"]);
+    c.arg(&log).args(["-w", "start"]);
+    let out = c.output().expect("pg_ctl runs");
+    assert!(
+        out.status.success(),
+        "pg_ctl start failed: {}{}\nthe server's log:\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+        std::fs::read_to_string(&log).unwrap_or_default()
     );
-    // Stops the cluster when this process is gone, passed or failed or killed.
-    let stop = if is_root() {
-        format!(
-            "runuser -u postgres -- {} -D {} stop -m immediate",
-            tool("pg_ctl").display(),
-            data.display()
-        )
-    } else {
-        format!(
-            "{} -D {} stop -m immediate",
-            tool("pg_ctl").display(),
-            data.display()
-        )
-    };
-    let watchdog = format!(
-        "while kill -0 {pid} 2>/dev/null; do sleep 1; done; {stop} >/dev/null 2>&1; rm -rf {dir}",
-        pid = std::process::id(),
-        dir = dir.display()
-    );
-    // `setsid -f` forks it off in a session of its own and returns at once.
-    let started = Command::new("setsid")
-        .args(["-f", "sh", "-c", &watchdog])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .expect("setsid starts the cluster's watchdog");
-    assert!(started.success(), "the cluster's watchdog did not start");
     Cluster { port }
 }
