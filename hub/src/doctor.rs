@@ -1,6 +1,7 @@
 //! `tenpo-hub doctor`: what is wrong with this hub, each problem with its fix in one line, and
 //! an exit code for scripts (1 when something failed). It reads; it never writes, migrates or
-//! makes anything (not even the admin token `serve` would make).
+//! makes anything (not even the admin token `serve` would make). The running hub's health check
+//! it asks for is the hub's own: the hub checks that it can write.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -44,9 +45,19 @@ pub fn run(settings: &Settings, now: DateTime<Utc>) -> Vec<Check> {
     checks
 }
 
+/// How to read what only the hub's user may.
+const AS_HUB_USER: &str = "run doctor as the hub's user: `sudo -u tenpo-hub tenpo-hub doctor …`";
+
 fn data_dir(dir: &Path) -> Option<Check> {
-    if !dir.exists() {
-        return None;
+    match std::fs::metadata(dir) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+        Err(e) => {
+            return Some(fail(
+                format!("the data directory {}: {e}", dir.display()),
+                AS_HUB_USER,
+            ));
+        }
+        Ok(_) => {}
     }
     #[cfg(unix)]
     {
@@ -69,7 +80,7 @@ fn data_dir(dir: &Path) -> Option<Check> {
             Err(e) => {
                 return Some(fail(
                     format!("the data directory {}: {e}", dir.display()),
-                    "run doctor as the hub's user (tenpo-hub), or check the path",
+                    AS_HUB_USER,
                 ));
             }
         }
@@ -79,11 +90,22 @@ fn data_dir(dir: &Path) -> Option<Check> {
 
 fn database(dir: &Path, now: DateTime<Utc>) -> Vec<Check> {
     let path = dir.join(DB_FILE);
-    if !path.exists() {
-        return vec![warn(
-            format!("no database yet at {}", path.display()),
-            "`tenpo-hub serve` makes it at its first start; check `data_dir` if one was expected",
-        )];
+    // Not `exists()`: a directory the hub's user alone may read must not look empty.
+    match std::fs::metadata(&path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return vec![warn(
+                format!("no database yet at {}", path.display()),
+                "`tenpo-hub serve` makes it at its first start; check `data_dir` if one was \
+                 expected",
+            )];
+        }
+        Err(e) => {
+            return vec![fail(
+                format!("database {}: {e}", path.display()),
+                AS_HUB_USER,
+            )];
+        }
+        Ok(_) => {}
     }
     let found = match sqlite::inspect(&path) {
         Ok(found) => found,
@@ -162,13 +184,14 @@ fn admin_token(settings: &Settings) -> Check {
         return ok(format!("admin token: ${ADMIN_TOKEN_ENV}"));
     }
     let made = settings.data_dir.join(ADMIN_TOKEN_FILE);
-    if made.exists() {
-        return match crate::config::read_token_file(&made) {
+    match std::fs::metadata(&made) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => warn("admin token: none yet", fix),
+        Err(e) => fail(format!("admin token {}: {e}", made.display()), AS_HUB_USER),
+        Ok(_) => match crate::config::read_token_file(&made) {
             Ok(_) => ok(format!("admin token: file {}", made.display())),
             Err(e) => fail(format!("admin token: {e}"), fix),
-        };
+        },
     }
-    warn("admin token: none yet", fix)
 }
 
 fn disk(dir: &Path) -> Check {
