@@ -20,6 +20,7 @@ pub async fn run(settings: Settings) -> Result<()> {
         &settings.data_dir,
     )?;
     let mut state = AppState::new(Arc::new(store), &token, settings.time_zone);
+    state.zones = settings.zones.clone();
     drop(token);
     state.enrollment_code_hours = settings.enrollment_code_hours;
     state.review = settings.review;

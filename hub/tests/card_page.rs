@@ -221,3 +221,67 @@ async fn a_member_unlinks_their_line_account_and_keeps_their_card() {
         .await;
     assert_eq!(status, 404, "a second unlink: nothing to unlink");
 }
+
+#[tokio::test]
+async fn a_birthday_given_brings_the_coupon_to_its_own_time_zone_only() {
+    use chrono::Datelike;
+    use chrono_tz::{Asia::Tokyo, Pacific::Honolulu};
+    let w = common::line::world_with(settings(), 1, |sender, _| {
+        let stores = std::collections::BTreeMap::from([("waikiki".to_owned(), Honolulu)]);
+        sender.zones = tenpo_hub::scenarios::zones::Zones::new(Tokyo, &stores);
+    })
+    .await;
+    let waikiki = w.hub.enroll("waikiki").await;
+    // Erin joins in Waikiki: Honolulu's time is hers.
+    let erin = "U00000000000000000000000000e4140";
+    let erin_id = common::link_with_line(
+        &w.hub,
+        &waikiki,
+        &w.standin,
+        common::line::CHANNEL,
+        erin,
+        None,
+    )
+    .await;
+    // Dave, imported with a birthday in Honolulu's month, has no home store: he is Tokyo's,
+    // and his coupon comes with Tokyo's daily scan, not with Erin's form.
+    let month = chrono::Utc::now().with_timezone(&Honolulu).month();
+    let card = common::card(79);
+    common::import(
+        &w.hub,
+        &[(&card, 0, 0, Some(&format!("1990-{month:02}-15")))],
+    )
+    .await;
+
+    let (status, saved) = w
+        .post(
+            "/v1/cards/me/profile",
+            json!({"id_token": w.id_token(erin), "language": "ja", "marketing": true,
+                   "birthday": format!("1991-{month:02}-01")}),
+        )
+        .await;
+    assert_eq!(status, 200, "{saved}");
+    let coupons = |id: String| {
+        let store = w.hub.store.clone();
+        async move {
+            store
+                .member_by_code(id)
+                .await
+                .unwrap()
+                .unwrap()
+                .state
+                .coupons
+                .len()
+        }
+    };
+    let erins = w
+        .hub
+        .store
+        .member_by_line_user(erin.into())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(erins.member_id, erin_id);
+    assert_eq!(erins.state.coupons.len(), 1, "Erin's birthday coupon");
+    assert_eq!(coupons(card).await, 0, "not Dave's: Tokyo's scan gives it");
+}

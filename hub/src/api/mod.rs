@@ -35,6 +35,8 @@ pub struct AppState<S> {
     pub admin_token_hash: [u8; 32],
     /// The time zone of business dates (import dates, coupon validity).
     pub time_zone: Tz,
+    /// `time_zone` and the stores elsewhere: a member's own business date.
+    pub zones: crate::scenarios::zones::Zones,
     /// How long a new enrolment code is valid unless the request says.
     pub enrollment_code_hours: u32,
     /// Signup with LINE: settings, LINE's verify endpoint, waiting terminals.
@@ -51,6 +53,7 @@ impl<S> Clone for AppState<S> {
             store: self.store.clone(),
             admin_token_hash: self.admin_token_hash,
             time_zone: self.time_zone,
+            zones: self.zones.clone(),
             enrollment_code_hours: self.enrollment_code_hours,
             signup: self.signup.clone(),
             review: self.review,
@@ -74,6 +77,7 @@ impl<S> AppState<S> {
             store,
             admin_token_hash: crate::secrets::sha256(admin_token.as_bytes()),
             time_zone,
+            zones: crate::scenarios::zones::Zones::single(time_zone),
             enrollment_code_hours: 24,
             signup: Arc::new(crate::signup::SignupService::disabled()),
             review: crate::review::ReviewLimits::default(),

@@ -63,6 +63,15 @@ impl Zones {
         &self.groups
     }
 
+    /// The time zone of a member whose home store is `home`, and the members who share it.
+    pub fn group_of(&self, home: Option<&str>) -> (Tz, HomeStores) {
+        self.groups
+            .iter()
+            .find(|(_, stores)| stores.covers(home))
+            .cloned()
+            .unwrap_or((self.default_zone(), HomeStores::All))
+    }
+
     /// Who may be sent marketing at `now`: the members whose local hour is out of `quiet`;
     /// `None` when it is quiet hours for everyone.
     pub fn awake(&self, now: DateTime<Utc>, quiet: QuietHours) -> Option<HomeStores> {
@@ -174,6 +183,13 @@ mod tests {
         );
         assert!(!g[2].1.covers(None));
         assert_eq!(z.default_zone(), Tokyo);
+        assert_eq!(z.group_of(Some("waikiki")), g[2]);
+        assert_eq!(z.group_of(Some("shibuya")), g[0]);
+        assert_eq!(z.group_of(None), g[0]);
+        assert_eq!(
+            Zones::single(Tokyo).group_of(Some("waikiki")),
+            (Tokyo, HomeStores::All)
+        );
     }
 
     #[test]

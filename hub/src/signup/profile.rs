@@ -21,8 +21,8 @@ use tenpo_protocol::signup::{CompleteRequest, ProfileRequest, UnlinkResponse};
 use super::card::{card_profile, member_of};
 use crate::api::AppState;
 use crate::api::error::ApiError;
+use crate::store::HubStore;
 use crate::store::outbox::{Channel, Language, MessageAction, MessageClass, NewMessage, Profile};
-use crate::store::{HomeStores, HubStore};
 use tenpo_edge::Json;
 
 /// The longest name kept.
@@ -112,25 +112,30 @@ pub async fn save<S: HubStore>(
     app.store
         .save_profile(member.member_id.clone(), profile.clone(), now)
         .await?;
-    // A birthday given now, in this month: this month's coupon now (and announced).
+    // A birthday given now, in this month of the member's own time zone: this month's coupon
+    // now (and announced), as the daily scan gives it to the members of that time zone.
     if let (None, Some(birthday), Some(coupon)) = (
         before.birthday,
         profile.birthday,
         &app.line.scenarios.settings.birthday,
-    ) && birthday.month() == today.month()
-    {
-        let request = CouponRequest {
-            coupon_id: None,
-            member_ids: Vec::new(),
-            card_codes: Vec::new(),
-            birthday_month: Some(today.month()),
-            benefit: coupon.benefit,
-            valid_days: coupon.valid_days,
-        };
-        app.store
-            .issue_coupons(request, HomeStores::All, today, now)
-            .await?;
-        app.line.outbox_written.notify_one();
+    ) {
+        let home = app.store.home_store(member.member_id.clone()).await?;
+        let (zone, stores) = app.zones.group_of(home.as_deref());
+        let their_today = crate::scenarios::daily::business_date(now, zone).unwrap_or(today);
+        if birthday.month() == their_today.month() {
+            let request = CouponRequest {
+                coupon_id: None,
+                member_ids: Vec::new(),
+                card_codes: Vec::new(),
+                birthday_month: Some(their_today.month()),
+                benefit: coupon.benefit,
+                valid_days: coupon.valid_days,
+            };
+            app.store
+                .issue_coupons(request, stores, their_today, now)
+                .await?;
+            app.line.outbox_written.notify_one();
+        }
     }
     tracing::info!(member_id = %member.member_id, "profile saved");
     Ok(Json(card_profile(&profile)).into_response())

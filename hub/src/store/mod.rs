@@ -292,6 +292,13 @@ pub trait HubStore: Send + Sync + 'static {
         member_id: String,
     ) -> impl Future<Output = Result<outbox::Profile, StoreError>> + Send;
 
+    /// The member's home store, whose time zone is theirs (docs/design.md §10); `None` until
+    /// one is known.
+    fn home_store(
+        &self,
+        member_id: String,
+    ) -> impl Future<Output = Result<Option<String>, StoreError>> + Send;
+
     /// Saves a member's profile (the LIFF form).
     fn save_profile(
         &self,

@@ -33,8 +33,8 @@ pub async fn world(scenarios: ScenarioSettings, welcome_stamps: u32) -> World {
     world_with(scenarios, welcome_stamps, |_, _| {}).await
 }
 
-/// [`world`], with the sender's settings and the stand-in set by `before` before the sender
-/// starts (it reads the month's quota first thing).
+/// [`world`], with the sender's settings (their `zones` are the hub's too) and the stand-in
+/// set by `before` before the sender starts (it reads the month's quota first thing).
 pub async fn world_with(
     scenarios: ScenarioSettings,
     welcome_stamps: u32,
@@ -72,7 +72,11 @@ pub async fn world_with(
     });
     account.scenarios = planner.clone();
     let account = Arc::new(account);
-    let (api, line) = (standin_url.clone(), account.clone());
+    let (api, line, zones) = (
+        standin_url.clone(),
+        account.clone(),
+        settings.sender.zones.clone(),
+    );
     let hub = super::start_with(tempfile::tempdir().unwrap(), move |state| {
         state.signup = Arc::new(
             SignupService::new(LineSettings {
@@ -85,6 +89,7 @@ pub async fn world_with(
             .unwrap(),
         );
         state.line = line;
+        state.zones = zones;
     })
     .await;
     let sender = Sender::new(

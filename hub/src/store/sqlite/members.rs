@@ -78,6 +78,18 @@ pub(crate) fn claim_home_store(
     Ok(())
 }
 
+/// The member's home store, if they have one (or `None` for a member the hub does not know).
+pub(crate) fn home_store(
+    tx: &Transaction<'_>,
+    member_id: &str,
+) -> Result<Option<String>, StoreError> {
+    Ok(tx
+        .prepare_cached("SELECT home_store FROM members WHERE member_id = ?1")?
+        .query_row([member_id], |r| r.get(0))
+        .optional()?
+        .flatten())
+}
+
 /// The member an id names: itself, or the member a provisional id was merged into.
 pub(crate) fn resolve(tx: &Transaction<'_>, id: &str) -> Result<Option<String>, StoreError> {
     let own: bool = tx

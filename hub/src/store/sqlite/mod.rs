@@ -368,6 +368,13 @@ impl HubStore for SqliteStore {
         self.blocking(move |inner| inner.read(|tx| profiles::profile(tx, &member_id)))
     }
 
+    fn home_store(
+        &self,
+        member_id: String,
+    ) -> impl Future<Output = Result<Option<String>, StoreError>> + Send {
+        self.blocking(move |inner| inner.read(|tx| members::home_store(tx, &member_id)))
+    }
+
     fn save_profile(
         &self,
         member_id: String,
