@@ -32,7 +32,7 @@ const START_HINT: &str = if cfg!(windows) {
 };
 
 pub use tenpo_support::doctor::{Check, Level};
-use tenpo_support::doctor::{bytes, fail, ok, warn};
+use tenpo_support::doctor::{fail, ok, warn};
 
 /// Runs every check. `live` is the running agent's status, if it answered.
 pub fn run(settings: &Settings, live: Option<&Status>) -> Vec<Check> {
@@ -248,28 +248,6 @@ fn age(secs: i64) -> String {
 
 /// Free space on the disk that holds the data directory, against the database's size.
 fn disk(data_dir: &Path) -> Check {
-    let (probe, free) = tenpo_support::doctor::free_space(data_dir);
-    let db = data_dir.join(DB_FILE);
-    let db_size: u64 = [db.clone(), db.with_extension("db-wal")]
-        .iter()
-        .filter_map(|p| std::fs::metadata(p).ok())
-        .map(|m| m.len())
-        .sum();
-    let free = match free {
-        Ok(free) => free,
-        Err(e) => {
-            return warn(
-                format!("free disk at {}: cannot tell ({e})", probe.display()),
-                "check the disk that holds the data directory by hand",
-            );
-        }
-    };
-    let what = format!(
-        "free disk: {} where the data is ({}; database {})",
-        bytes(free),
-        data_dir.display(),
-        bytes(db_size)
-    );
     let fix = format!(
         "free space on the disk that holds {}: sales need room, and each upgrade first copies \
          the database (old copies are in {}/{})",
@@ -277,13 +255,13 @@ fn disk(data_dir: &Path) -> Check {
         data_dir.display(),
         backup::BACKUP_DIR
     );
-    if free < DISK_FAIL_BYTES || free < db_size {
-        fail(what, fix)
-    } else if free < DISK_WARN_BYTES || free < db_size.saturating_mul(2) {
-        warn(what, fix)
-    } else {
-        ok(what)
-    }
+    tenpo_support::doctor::disk(
+        data_dir,
+        &data_dir.join(DB_FILE),
+        DISK_FAIL_BYTES,
+        DISK_WARN_BYTES,
+        fix,
+    )
 }
 
 /// The hub, checked from here: reachable, this terminal's credentials accepted, the clocks

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use tenpo_support::doctor::{Check, bytes, fail, ok, warn};
+use tenpo_support::doctor::{Check, fail, ok, warn};
 
 use crate::config::{ADMIN_TOKEN_ENV, ADMIN_TOKEN_FILE, DB_FILE, Settings};
 use crate::store::sqlite::{self, CURRENT_VERSION};
@@ -195,40 +195,18 @@ fn admin_token(settings: &Settings) -> Check {
 }
 
 fn disk(dir: &Path) -> Check {
-    let (probe, free) = tenpo_support::doctor::free_space(dir);
-    let db = dir.join(DB_FILE);
-    let db_size: u64 = [db.clone(), db.with_extension("db-wal")]
-        .iter()
-        .filter_map(|p| std::fs::metadata(p).ok())
-        .map(|m| m.len())
-        .sum();
-    let free = match free {
-        Ok(free) => free,
-        Err(e) => {
-            return warn(
-                format!("free disk at {}: cannot tell ({e})", probe.display()),
-                "check the disk that holds the data directory by hand",
-            );
-        }
-    };
-    let what = format!(
-        "free disk: {} where the data is ({}; database {})",
-        bytes(free),
-        dir.display(),
-        bytes(db_size)
-    );
     let fix = format!(
         "free space on the disk that holds {}: a migration or `tenpo-hub backup` copies the \
          whole database",
         dir.display()
     );
-    if free < DISK_FAIL_BYTES || free < db_size {
-        fail(what, fix)
-    } else if free < DISK_WARN_BYTES || free < db_size.saturating_mul(2) {
-        warn(what, fix)
-    } else {
-        ok(what)
-    }
+    tenpo_support::doctor::disk(
+        dir,
+        &dir.join(DB_FILE),
+        DISK_FAIL_BYTES,
+        DISK_WARN_BYTES,
+        fix,
+    )
 }
 
 /// Where a process on this machine reaches a hub listening on `listen`.

@@ -89,6 +89,40 @@ pub fn free_space(dir: &Path) -> (&Path, std::io::Result<u64>) {
     (probe, fs4::available_space(probe))
 }
 
+/// Free disk where the data is, against the database (`db`, with its WAL beside it): a failure
+/// under `fail_bytes` or the database's size, a warning under `warn_bytes` or twice its size.
+/// `fix` says what the room is needed for.
+pub fn disk(data_dir: &Path, db: &Path, fail_bytes: u64, warn_bytes: u64, fix: String) -> Check {
+    let (probe, free) = free_space(data_dir);
+    let db_size: u64 = [db.to_owned(), db.with_extension("db-wal")]
+        .iter()
+        .filter_map(|p| std::fs::metadata(p).ok())
+        .map(|m| m.len())
+        .sum();
+    let free = match free {
+        Ok(free) => free,
+        Err(e) => {
+            return warn(
+                format!("free disk at {}: cannot tell ({e})", probe.display()),
+                "check the disk that holds the data directory by hand",
+            );
+        }
+    };
+    let what = format!(
+        "free disk: {} where the data is ({}; database {})",
+        bytes(free),
+        data_dir.display(),
+        bytes(db_size)
+    );
+    if free < fail_bytes || free < db_size {
+        fail(what, fix)
+    } else if free < warn_bytes || free < db_size.saturating_mul(2) {
+        warn(what, fix)
+    } else {
+        ok(what)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
