@@ -11,10 +11,13 @@ pub mod model;
 pub mod outbox;
 pub mod postgres;
 pub mod sqlite;
+pub(crate) mod unit;
 
 use std::future::Future;
 
 use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 use tenpo_loyalty::{Date, RuleSet};
 use tenpo_protocol::sync::MemberSnapshot;
 
@@ -34,6 +37,25 @@ pub use outbox::{
     OutboxMessage, PlannedPage, ScanMessage,
 };
 pub use sqlite::{SqliteStore, backup};
+
+/// A value as the store keeps it (JSON text).
+pub(crate) fn to_json<T: Serialize>(value: &T) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(|e| StoreError::Corrupt {
+        what: "value to store",
+        detail: e.to_string(),
+    })
+}
+
+/// A value the store kept; damaged text is [`StoreError::Corrupt`], naming `what` it was.
+pub(crate) fn from_json<T: DeserializeOwned>(
+    what: &'static str,
+    text: &str,
+) -> Result<T, StoreError> {
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt {
+        what,
+        detail: e.to_string(),
+    })
+}
 
 /// What can go wrong, in words a CRM operator or IT person can act on. The first group are
 /// refusals of a request (the caller's to fix: [`StoreError::is_refusal`], answered 4xx); the

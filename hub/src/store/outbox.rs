@@ -72,6 +72,19 @@ impl MessageAction {
     }
 }
 
+/// Why a row is `unreachable`.
+pub(crate) const BLOCKED: &str = "the LINE user has blocked the official account";
+
+/// The state a new row starts in, and why, given the user's friendship with the account: a
+/// user who blocked it gets the row `unreachable` (as the rows already waiting are set when the
+/// unfollow arrives); one the hub has not seen follow gets it `pending`, sent once they follow.
+pub(crate) fn first_state(following: Option<bool>) -> (&'static str, Option<&'static str>) {
+    match following {
+        Some(false) => ("unreachable", Some(BLOCKED)),
+        Some(true) | None => ("pending", None),
+    }
+}
+
 /// A message a cause writes in its own transaction. Whom it goes to is the cause's business
 /// (the member's linked LINE user); the store adds the retry key and the state.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -8,13 +8,15 @@ use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use tenpo_loyalty::{Coupon, CouponBenefit, Date, MAX_YEN, MemberState, PointLot, RuleSet};
 use tenpo_protocol::sync::MemberSnapshot;
 
-use super::members::{self, Touched};
+use super::members;
+use super::statements::SqliteUnit;
 use super::{from_json, to_json};
 use crate::admin::{
     ConflictView, CouponReport, CouponRequest, ImportReport, ImportRow, Revoked, RowRejection,
 };
 use crate::secrets;
 use crate::store::outbox::{HomeStores, Planner};
+use crate::store::unit::{self, members::Touched, plan};
 use crate::store::{Enrolled, StoreError, Terminal};
 
 /// Largest points balance an import accepts.
@@ -430,6 +432,7 @@ pub(crate) fn issue_coupons(
     };
     let now_text = now.to_rfc3339();
     let mut touched = Touched::default();
+    let mut db = SqliteUnit::new(tx);
     let (mut issued, mut already_issued) = (0, 0);
     for member_id in &targets {
         let granted = tx
@@ -442,16 +445,18 @@ pub(crate) fn issue_coupons(
             already_issued += 1;
             continue;
         }
-        if let Some(m) = touched.get(tx, member_id)? {
+        if let Some(m) = unit::finish(touched.get(&mut db, member_id))? {
             m.state.coupons.insert(coupon_id.clone(), coupon.clone());
             issued += 1;
             // A birthday coupon is announced to a member linked to LINE (docs/design.md §10).
             if let (Some(planner), Some(_)) = (planner, req.birthday_month) {
-                super::outbox::plan(tx, m, now, |r| planner.birthday_coupon(r, &coupon))?;
+                unit::finish(plan::write(&mut db, m, now, |r| {
+                    planner.birthday_coupon(r, &coupon)
+                }))?;
             }
         }
     }
-    touched.flush(tx, &now_text)?;
+    unit::finish(touched.flush(&mut db, now))?;
     tracing::info!(coupon_id = %coupon_id, issued, already_issued, "coupons issued");
     Ok(CouponReport {
         coupon_id,
@@ -486,12 +491,13 @@ pub(crate) fn revoke_code(
     )?
     .execute(params![code, owner, now_text])?;
     let mut touched = Touched::default();
+    let mut db = SqliteUnit::new(tx);
     if let Some(owner) = &owner
-        && let Some(m) = touched.get(tx, owner)?
+        && let Some(m) = unit::finish(touched.get(&mut db, owner))?
     {
         m.codes.retain(|c| c != code);
     }
-    touched.flush(tx, &now_text)?;
+    unit::finish(touched.flush(&mut db, now))?;
     members::log_change(tx, "code_revoked", code)?;
     tracing::info!(member = ?owner, "card code revoked");
     Ok(Revoked {

@@ -1,9 +1,6 @@
 //! Members in the SQLite store: snapshots, codes, aliases, and the feed's change log.
 
-use std::collections::{HashMap, HashSet};
-
 use rusqlite::{OptionalExtension, Transaction, params};
-use tenpo_loyalty::MemberState;
 use tenpo_protocol::sync::MemberSnapshot;
 
 use super::{from_json, to_json};
@@ -125,102 +122,6 @@ pub(crate) fn by_code(
     match code_owner(tx, code.trim())? {
         Some(id) => load(tx, &id),
         None => Ok(None),
-    }
-}
-
-/// Members changed in one transaction, written once each at the end.
-#[derive(Debug, Default)]
-pub(crate) struct Touched {
-    map: HashMap<String, MemberSnapshot>,
-    /// Loaded or made without a home store: the first store an event of theirs names is it.
-    homeless: HashSet<String>,
-}
-
-impl Touched {
-    /// The snapshot of `member_id` (a real member's id), loaded once per transaction.
-    pub(crate) fn get<'m>(
-        &'m mut self,
-        tx: &Transaction<'_>,
-        member_id: &str,
-    ) -> Result<Option<&'m mut MemberSnapshot>, StoreError> {
-        if !self.map.contains_key(member_id) {
-            let row: Option<(String, Option<String>)> = tx
-                .prepare_cached("SELECT snapshot, home_store FROM members WHERE member_id = ?1")?
-                .query_row([member_id], |r| Ok((r.get(0)?, r.get(1)?)))
-                .optional()?;
-            let Some((text, home)) = row else {
-                return Ok(None);
-            };
-            if home.is_none() {
-                self.homeless.insert(member_id.to_owned());
-            }
-            self.map
-                .insert(member_id.to_owned(), from_json("member snapshot", &text)?);
-        }
-        Ok(self.map.get_mut(member_id))
-    }
-
-    /// [`Touched::get`] for an event from `store_id`: a member without a home store gets this
-    /// one (one write per member and transaction, none for a member who has one).
-    pub(crate) fn get_from<'m>(
-        &'m mut self,
-        tx: &Transaction<'_>,
-        member_id: &str,
-        store_id: &str,
-    ) -> Result<Option<&'m mut MemberSnapshot>, StoreError> {
-        if self.get(tx, member_id)?.is_none() {
-            return Ok(None);
-        }
-        if self.homeless.remove(member_id) {
-            claim_home_store(tx, member_id, store_id)?;
-        }
-        Ok(self.map.get_mut(member_id))
-    }
-
-    pub(crate) fn flush(self, tx: &Transaction<'_>, now: &str) -> Result<(), StoreError> {
-        for member in self.map.values() {
-            save(tx, member, now)?;
-        }
-        Ok(())
-    }
-
-    /// A provisional member a till made for a new card: merged into the member that already
-    /// has the code, or a new member under the till's id. Idempotent.
-    pub(crate) fn register_provisional(
-        &mut self,
-        tx: &Transaction<'_>,
-        member_id: &str,
-        code: &str,
-        now: &str,
-    ) -> Result<(), StoreError> {
-        if resolve(tx, member_id)?.is_some() {
-            return Ok(());
-        }
-        if let Some(owner) = code_owner(tx, code)? {
-            tx.prepare_cached("INSERT INTO member_aliases (alias_id, member_id) VALUES (?1, ?2)")?
-                .execute(params![member_id, owner])?;
-            if let Some(m) = self.get(tx, &owner)?
-                && !m.merged_ids.iter().any(|id| id == member_id)
-            {
-                m.merged_ids.push(member_id.to_owned());
-            }
-            tracing::info!(provisional = %member_id, member = %owner, "provisional member merged into the card's member");
-            return Ok(());
-        }
-        let member = MemberSnapshot {
-            member_id: member_id.to_owned(),
-            number: code.to_owned(),
-            codes: vec![code.to_owned()],
-            provisional: false,
-            state: MemberState::default(),
-            applied_through: Default::default(),
-            merged_ids: Vec::new(),
-        };
-        insert(tx, &member, None, now)?;
-        self.homeless.insert(member_id.to_owned());
-        self.map.insert(member_id.to_owned(), member);
-        tracing::info!(member = %member_id, "member created from a till's provisional member");
-        Ok(())
     }
 }
 

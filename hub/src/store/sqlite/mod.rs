@@ -10,7 +10,6 @@ mod audit;
 mod connection;
 mod feed;
 mod inspect;
-mod intake;
 mod line;
 mod members;
 mod metrics;
@@ -20,23 +19,24 @@ mod review;
 mod scan;
 mod schema;
 mod signup;
+mod statements;
 
 use std::future::Future;
 use std::path::Path;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
-use serde::de::DeserializeOwned;
 use tenpo_loyalty::{Date, RuleSet};
 use tenpo_protocol::sync::MemberSnapshot;
 
 use super::outbox::Planner;
+use super::unit::{self, intake::Applying};
 use super::{
     ChangesPage, Claim, Enrolled, Finished, Friendship, Greeting, HomeStores, HubCounts, HubStore,
     LineEvent, LineIntake, MessageView, OutboxCounts, OutboxMessage, PlannedPage, PushOutcome,
     ScanMessage, StoreError, Terminal,
 };
+pub(crate) use super::{from_json, to_json};
 use crate::admin::{
     ConflictView, CouponReport, CouponRequest, DiscrepancyView, HeldAction, HeldView, ImportReport,
     ImportRow, Revoked,
@@ -55,23 +55,6 @@ pub use schema::CURRENT_VERSION;
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     inner: Arc<Inner>,
-}
-
-pub(crate) fn to_json<T: Serialize>(value: &T) -> Result<String, StoreError> {
-    serde_json::to_string(value).map_err(|e| StoreError::Corrupt {
-        what: "value to store",
-        detail: e.to_string(),
-    })
-}
-
-pub(crate) fn from_json<T: DeserializeOwned>(
-    what: &'static str,
-    text: &str,
-) -> Result<T, StoreError> {
-    serde_json::from_str(text).map_err(|e| StoreError::Corrupt {
-        what,
-        detail: e.to_string(),
-    })
 }
 
 /// SQLite's errors, as the store's own (the trait names no backend's types).
@@ -139,15 +122,14 @@ impl HubStore for SqliteStore {
         self.blocking(move |inner| {
             let planner = inner.planner();
             inner.write(|tx| {
-                intake::push(
-                    tx,
-                    &|v| inner.rules(v),
-                    &terminal,
-                    events,
-                    review,
-                    planner.as_deref(),
+                let ctx = Applying {
+                    rules: &|v| inner.rules(v),
+                    limits: review,
+                    planner: planner.as_deref(),
                     now,
-                )
+                };
+                let mut db = statements::SqliteUnit::new(tx);
+                unit::finish(unit::intake::push(&mut db, ctx, &terminal, events))
             })
         })
     }

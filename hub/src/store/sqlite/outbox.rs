@@ -13,16 +13,14 @@ use rusqlite::{OptionalExtension, Transaction, params};
 use crate::store::StoreError;
 use crate::store::outbox::{
     Claim, Finished, Greeting, HomeStores, MessageAction, MessageClass, MessageOutcome,
-    MessageView, NewMessage, OutboxCounts, OutboxMessage, Planned, Recipient,
+    MessageView, NewMessage, OutboxCounts, OutboxMessage,
 };
-use tenpo_protocol::sync::MemberSnapshot;
 
 /// How long after a message's first try it may still be tried again with its retry key: LINE
 /// keeps a key for 24 hours; an hour is kept in hand.
 const RETRY_KEY_WINDOW_MS: i64 = 23 * 3_600_000;
 
-/// Why a row is `unreachable`.
-pub(crate) const BLOCKED: &str = "the LINE user has blocked the official account";
+pub(crate) use crate::store::outbox::BLOCKED;
 
 /// Writes `message` for `line_user_id` unless a message with `dedupe_key` was ever written
 /// (for `member_id`: each key names its member, see schema migration 11). Answers whether it
@@ -65,10 +63,7 @@ pub(crate) fn insert(
     now: DateTime<Utc>,
 ) -> Result<bool, StoreError> {
     let (action, body) = message.action.to_parts();
-    let (state, error) = match following {
-        Some(false) => ("unreachable", Some(BLOCKED)),
-        Some(true) | None => ("pending", None),
-    };
+    let (state, error) = crate::store::outbox::first_state(following);
     let now_ms = now.timestamp_millis();
     let expires = message
         .expires_after
@@ -95,40 +90,6 @@ pub(crate) fn insert(
             now.to_rfc3339(),
         ])?;
     Ok(written == 1)
-}
-
-/// Writes what `plan` plans for `member` if they are linked to LINE (nobody else can be sent
-/// a LINE message); answers how many messages were new.
-pub(crate) fn plan(
-    tx: &Transaction<'_>,
-    member: &MemberSnapshot,
-    now: DateTime<Utc>,
-    plan: impl FnOnce(&Recipient<'_>) -> Vec<Planned>,
-) -> Result<u32, StoreError> {
-    let Some(line_user) = super::signup::line_user_of_member(tx, &member.member_id)? else {
-        return Ok(0);
-    };
-    let profile = super::profiles::profile(tx, &member.member_id)?;
-    let recipient = Recipient {
-        member_id: &member.member_id,
-        number: &member.number,
-        state: &member.state,
-        profile: &profile,
-    };
-    let mut written = 0;
-    for p in plan(&recipient) {
-        if enqueue(
-            tx,
-            &p.dedupe_key,
-            Some(&member.member_id),
-            &line_user,
-            &p.message,
-            now,
-        )? {
-            written += 1;
-        }
-    }
-    Ok(written)
 }
 
 /// Greets a member who has just become reachable in LINE: the rich menu (once per member and

@@ -7,53 +7,36 @@ use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, Transaction, params};
 
 use crate::store::StoreError;
-use crate::store::outbox::{Channel, Language, Profile};
+use crate::store::outbox::Profile;
+use crate::store::unit::ProfileRow;
 
 /// A member's profile choices (the defaults until they fill the form in).
 pub(crate) fn profile(tx: &Transaction<'_>, member_id: &str) -> Result<Profile, StoreError> {
-    type Row = (
-        Option<String>,
-        Option<bool>,
-        Option<String>,
-        Option<String>,
-        Option<String>,
-        Option<String>,
-    );
-    let row: Option<Row> = tx
+    Ok(profile_row(tx, member_id)?.unwrap_or_default().profile())
+}
+
+/// A member's profile choices as stored (`None`: the hub does not know the member).
+pub(crate) fn profile_row(
+    tx: &Transaction<'_>,
+    member_id: &str,
+) -> Result<Option<ProfileRow>, StoreError> {
+    Ok(tx
         .prepare_cached(
             "SELECT p.language, p.marketing, p.channel, p.name, p.email, m.birthday
              FROM members m LEFT JOIN member_profiles p ON p.member_id = m.member_id
              WHERE m.member_id = ?1",
         )?
         .query_row([member_id], |r| {
-            Ok((
-                r.get(0)?,
-                r.get(1)?,
-                r.get(2)?,
-                r.get(3)?,
-                r.get(4)?,
-                r.get(5)?,
-            ))
+            Ok(ProfileRow {
+                language: r.get(0)?,
+                marketing: r.get(1)?,
+                channel: r.get(2)?,
+                name: r.get(3)?,
+                email: r.get(4)?,
+                birthday: r.get::<_, Option<String>>(5)?.and_then(|b| b.parse().ok()),
+            })
         })
-        .optional()?;
-    let Some((language, marketing, channel, name, email, birthday)) = row else {
-        return Ok(Profile::default());
-    };
-    let d = Profile::default();
-    Ok(Profile {
-        language: language
-            .as_deref()
-            .and_then(Language::parse)
-            .unwrap_or(d.language),
-        marketing: marketing.unwrap_or(d.marketing),
-        channel: channel
-            .as_deref()
-            .and_then(Channel::parse)
-            .unwrap_or(d.channel),
-        birthday: birthday.and_then(|b| b.parse().ok()),
-        name,
-        email,
-    })
+        .optional()?)
 }
 
 /// Saves a member's profile (the birthday in `members`, the rest in `member_profiles`).

@@ -8,11 +8,11 @@ use tenpo_protocol::events::{Event, EventBody, SaleEvent};
 
 use super::admin::json_or_text;
 use super::from_json;
-use super::intake::RulesLookup;
 use super::members;
 use crate::admin::{DiscrepancyView, HeldAction, HeldView};
 use crate::apply;
 use crate::store::StoreError;
+use crate::store::unit::intake::RulesLookup;
 
 pub(crate) fn discrepancies(
     tx: &Transaction<'_>,
