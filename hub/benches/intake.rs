@@ -187,7 +187,7 @@ async fn setup(
     for t in 0..terminals {
         let mut group = Vec::new();
         for i in 0..MEMBERS_PER_TERMINAL {
-            let snap = tenpo_hub::store::HubStore::member_by_code(
+            let snap = tenpo_hub::store::TillStore::member_by_code(
                 store.as_ref(),
                 card(t * MEMBERS_PER_TERMINAL + i),
             )

@@ -6,7 +6,7 @@ mod common;
 use chrono::{Duration, Utc};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use tenpo_hub::store::HubStore;
+use tenpo_hub::store::TillStore;
 
 async fn enroll_with(hub: &common::Hub, code: &str) -> (StatusCode, Value) {
     let r = hub

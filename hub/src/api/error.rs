@@ -21,6 +21,15 @@ impl From<StoreError> for ApiError {
             E::NotFound(_) => (StatusCode::NOT_FOUND, ErrorCode::NotFound),
             E::Decided(_) => (StatusCode::CONFLICT, ErrorCode::Conflict),
             E::Signup(_) => (StatusCode::CONFLICT, ErrorCode::Conflict),
+            E::Unavailable(_) | E::Contention(_) => {
+                tracing::error!(error = %e, "request failed: the database is unavailable");
+                return ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    ErrorCode::Internal,
+                    "the hub cannot reach its database just now; nothing was written: send \
+                     again later",
+                );
+            }
             _ => {
                 tracing::error!(error = %e, "request failed inside the hub");
                 return ApiError::new(

@@ -88,6 +88,17 @@ pub enum StoreError {
     Signup(#[from] Refusal),
     #[error("database error: {0}")]
     Database(String),
+    /// The database server cannot be reached or dropped the connection: nothing was written,
+    /// and the same request succeeds once it is back (answered 503).
+    #[error(
+        "the hub's database cannot be reached ({0}); nothing was written: check that the \
+         database server is up"
+    )]
+    Unavailable(String),
+    /// Another hub process changed the same records at the same moment, and trying again did
+    /// not get through either (answered 503: send again).
+    #[error("the database was busy with the same records ({0}); nothing was written: send again")]
+    Contention(String),
     #[error(
         "the database is at schema version {found}, newer than this hub knows ({known}): \
          install the newer tenpo-hub; the database was not touched"
@@ -137,9 +148,11 @@ impl StoreError {
     }
 }
 
-/// The hub's storage. Every method is one atomic operation; `now` and `today` (the hub's
-/// business date) are handed in, so a backend never reads a clock.
-pub trait HubStore: Send + Sync + 'static {
+/// What a till's sync needs of the hub's storage (enrolment, pushes, the change feed, the
+/// online lookup, rule sets, health and counts): the part of [`HubStore`] every backend serves
+/// first. Every method is one atomic operation; `now` is handed in, so a backend never reads a
+/// clock.
+pub trait TillStore: Send + Sync + 'static {
     /// Uses a one-time enrolment code: a new terminal of the code's store with a new secret.
     fn enroll(
         &self,
@@ -201,6 +214,17 @@ pub trait HubStore: Send + Sync + 'static {
     /// The newest rule set, if any.
     fn current_rules(&self) -> impl Future<Output = Result<Option<RuleSet>, StoreError>> + Send;
 
+    /// Whether a write can begin now (`/v1/health` says ok only then).
+    fn check_writable(&self) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// What `/metrics` shows: counts only, read without scanning a big table whole.
+    fn counts(&self) -> impl Future<Output = Result<HubCounts, StoreError>> + Send;
+}
+
+/// The hub's storage: the till's part ([`TillStore`]) and the CRM's (signups, LINE, the
+/// outbox, the admin API). Every method is one atomic operation; `now` and `today` (the hub's
+/// business date) are handed in, so a backend never reads a clock.
+pub trait HubStore: TillStore {
     /// Imports paper-card members, one transaction; rows refused are reported, not imported.
     fn import_members(
         &self,
@@ -372,12 +396,6 @@ pub trait HubStore: Send + Sync + 'static {
         terminal_id: String,
         sale_id: String,
     ) -> impl Future<Output = Result<TerminalEvents, StoreError>> + Send;
-
-    /// Whether a write can begin now (`/v1/health` says ok only then).
-    fn check_writable(&self) -> impl Future<Output = Result<(), StoreError>> + Send;
-
-    /// What `/metrics` shows: counts only, read without scanning a big table whole.
-    fn counts(&self) -> impl Future<Output = Result<HubCounts, StoreError>> + Send;
 
     /// Completes a checked signup or card link in one transaction: a new member, the member
     /// already linked to the LINE user, or the card's member; the signup id is recorded as used

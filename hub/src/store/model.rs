@@ -203,3 +203,23 @@ pub struct Friendship {
     /// When they first followed (ms), if they ever did.
     pub first_followed_at_ms: Option<i64>,
 }
+
+/// A signup's kind as the store keeps it.
+pub(crate) fn signup_kind_text(kind: SignupKind) -> &'static str {
+    match kind {
+        SignupKind::Signup => "signup",
+        SignupKind::CardLink => "card_link",
+    }
+}
+
+/// A signup's kind as the store kept it.
+pub(crate) fn signup_kind(text: &str) -> Result<SignupKind, super::StoreError> {
+    match text {
+        "signup" => Ok(SignupKind::Signup),
+        "card_link" => Ok(SignupKind::CardLink),
+        other => Err(super::StoreError::Corrupt {
+            what: "signup kind",
+            detail: other.to_owned(),
+        }),
+    }
+}

@@ -227,6 +227,28 @@ pub struct OutboxCounts {
     pub expired: u64,
 }
 
+impl OutboxCounts {
+    /// Adds `n` rows in `state` (as the store keeps it).
+    pub(crate) fn add(&mut self, state: &str, n: u64) -> Result<(), super::StoreError> {
+        let count = match state {
+            "pending" => &mut self.pending,
+            "sending" => &mut self.sending,
+            "sent" => &mut self.sent,
+            "failed" => &mut self.failed,
+            "unreachable" => &mut self.unreachable,
+            "expired" => &mut self.expired,
+            other => {
+                return Err(super::StoreError::Corrupt {
+                    what: "message state",
+                    detail: other.to_owned(),
+                });
+            }
+        };
+        *count += n;
+        Ok(())
+    }
+}
+
 /// One message as operators and the member's history see it (no recipient, no body).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct MessageView {

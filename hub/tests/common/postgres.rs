@@ -48,6 +48,23 @@ impl Cluster {
         let _ = conn.await;
         self.url(&name)
     }
+
+    /// A backup of the database at `url` taken now with `pg_dump`, restored with `pg_restore`
+    /// into a new database (docs/hub.md): the restored database's URL.
+    pub async fn copy_database(&self, url: &str) -> String {
+        let restored = self.fresh_database().await;
+        let dump = tempfile::NamedTempFile::new().unwrap();
+        let mut c = Command::new(tool("pg_dump"));
+        c.args(["--format=custom", "--no-owner", "--file"])
+            .arg(dump.path())
+            .arg(url);
+        run(c, "pg_dump");
+        let mut c = Command::new(tool("pg_restore"));
+        c.args(["--no-owner", "--exit-on-error", "--dbname", &restored])
+            .arg(dump.path());
+        run(c, "pg_restore");
+        restored
+    }
 }
 
 fn bin_dir() -> Option<PathBuf> {

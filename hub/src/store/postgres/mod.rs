@@ -6,7 +6,11 @@
 //! ([`migrate`], `schema.rs`). The `HubStore` implementation comes next; until it lands,
 //! `tenpo-hub serve` keeps to SQLite.
 
+mod admin;
+mod feed;
 mod schema;
+mod statements;
+mod store;
 
 use std::fmt;
 use std::time::Duration;
@@ -16,6 +20,7 @@ use tokio_postgres::config::Host;
 use tokio_postgres::{Client, Config, NoTls};
 
 pub use schema::CURRENT_VERSION;
+pub use store::PgStore;
 
 use super::StoreError;
 
@@ -136,13 +141,66 @@ pub(crate) fn describe(e: &tokio_postgres::Error) -> String {
 }
 
 fn database(e: tokio_postgres::Error) -> StoreError {
-    StoreError::Database(describe(&e))
+    StoreError::from(e)
+}
+
+/// PostgreSQL's errors, as the store's own: a connection that is gone is
+/// [`StoreError::Unavailable`], the rest [`StoreError::Database`] with PostgreSQL's words.
+impl From<tokio_postgres::Error> for StoreError {
+    fn from(e: tokio_postgres::Error) -> StoreError {
+        if e.is_closed() || (e.as_db_error().is_none() && is_io(&e)) {
+            return StoreError::Unavailable(e.to_string());
+        }
+        if is_contention(&e) {
+            return StoreError::Contention(describe(&e));
+        }
+        // The server shutting down or refusing new work (SQLSTATE class 57, 08).
+        if let Some(db) = e.as_db_error()
+            && (db.code().code().starts_with("57") || db.code().code().starts_with("08"))
+        {
+            return StoreError::Unavailable(describe(&e));
+        }
+        StoreError::Database(describe(&e))
+    }
+}
+
+fn is_io(e: &tokio_postgres::Error) -> bool {
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        if s.is::<std::io::Error>() {
+            return true;
+        }
+        source = s.source();
+    }
+    false
+}
+
+/// A connection from the pool; none to be had in time is [`StoreError::Unavailable`].
+impl From<deadpool_postgres::PoolError> for StoreError {
+    fn from(e: deadpool_postgres::PoolError) -> StoreError {
+        match e {
+            deadpool_postgres::PoolError::Backend(e) => StoreError::from(e),
+            other => StoreError::Unavailable(other.to_string()),
+        }
+    }
+}
+
+/// Whether a transaction failed only because another one, at the same time, took what it
+/// needed (a serialization failure, a deadlock, the same new row): run again, it succeeds.
+fn is_contention(e: &tokio_postgres::Error) -> bool {
+    e.as_db_error()
+        .is_some_and(|db| matches!(db.code().code(), "40001" | "40P01" | "23505"))
 }
 
 /// Brings the database up to [`CURRENT_VERSION`], one migration per transaction, each under
 /// the migration lock (another hub migrating waits, then finds the work done). A database
 /// newer than this binary is refused untouched. Answers the version found.
 pub async fn migrate(client: &mut Client) -> Result<u32, StoreError> {
+    migrate_to(client, CURRENT_VERSION).await
+}
+
+/// [`migrate`], stopping at version `target` (to test each migration from the one before).
+pub async fn migrate_to(client: &mut Client, target: u32) -> Result<u32, StoreError> {
     let mut found = None;
     loop {
         let tx = client.transaction().await.map_err(database)?;
@@ -168,7 +226,11 @@ pub async fn migrate(client: &mut Client) -> Result<u32, StoreError> {
                 known: CURRENT_VERSION,
             });
         }
-        let Some(step) = schema::MIGRATIONS.get(version as usize) else {
+        let step = match schema::MIGRATIONS.get(version as usize) {
+            Some(step) if version < target => Some(step),
+            _ => None,
+        };
+        let Some(step) = step else {
             tx.commit().await.map_err(database)?;
             return Ok(first);
         };

@@ -254,6 +254,11 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     CREATE INDEX messages_retrying ON messages (first_attempt_ms)
         WHERE state = 'pending' AND attempts > 0;
     "#,
+    // 2: how far the change log had got when each run last handed out a cursor (a run is one
+    // hub process; with several at once, a run does not end where the next begins).
+    r#"
+    ALTER TABLE feed_runs ADD COLUMN reached bigint;
+    "#,
 ];
 
 /// The schema version this binary writes.

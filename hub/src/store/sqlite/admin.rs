@@ -16,94 +16,12 @@ use crate::admin::{
 };
 use crate::secrets;
 use crate::store::outbox::{HomeStores, Planner};
+use crate::store::unit::admin::{AdminStatements, CodeRow, NewTerminal};
 use crate::store::unit::{self, members::Touched, plan};
-use crate::store::{Enrolled, StoreError, Terminal};
+use crate::store::{StoreError, Terminal};
 
 /// Largest points balance an import accepts.
 const MAX_IMPORT_POINTS: i64 = 1_000_000_000;
-
-pub(crate) fn enroll(
-    tx: &Transaction<'_>,
-    code: &str,
-    terminal_name: Option<String>,
-    now: DateTime<Utc>,
-) -> Result<Enrolled, StoreError> {
-    let hash = secrets::sha256(secrets::normalize_enrollment_code(code).as_bytes());
-    let row: Option<(String, String, Option<String>, Option<String>)> = tx
-        .prepare_cached(
-            "SELECT store_id, expires_at, used_at, for_terminal FROM enrollment_codes
-             WHERE code_hash = ?1",
-        )?
-        .query_row([hash.as_slice()], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-        })
-        .optional()?;
-    let Some((store_id, expires_at, used_at, for_terminal)) = row else {
-        return Err(StoreError::EnrollmentCode(
-            "is unknown (check for typing mistakes)",
-        ));
-    };
-    if used_at.is_some() {
-        return Err(StoreError::EnrollmentCode(
-            "was already used: codes work once",
-        ));
-    }
-    let expires: DateTime<Utc> = expires_at.parse().map_err(|_| StoreError::Corrupt {
-        what: "enrolment code expiry",
-        detail: expires_at.clone(),
-    })?;
-    if expires <= now {
-        return Err(StoreError::EnrollmentCode("has expired"));
-    }
-    let secret = secrets::new_secret()?;
-    let secret_hash = secrets::sha256(secret.as_bytes());
-    let existing = match &for_terminal {
-        Some(id) => terminal_store(tx, id)?,
-        None => None,
-    };
-    let terminal_id = match (for_terminal, existing) {
-        // Known: new credentials, the same terminal (its seq and acknowledgement mark stay).
-        (Some(id), Some(store)) => {
-            if store != store_id {
-                return Err(StoreError::EnrollmentCode(
-                    "is for a terminal of another store: ask for a new code",
-                ));
-            }
-            tx.prepare_cached(
-                "UPDATE terminals SET secret_hash = ?2, name = COALESCE(?3, name), enrolled_at = ?4
-                 WHERE terminal_id = ?1",
-            )?
-            .execute(params![
-                id,
-                secret_hash.as_slice(),
-                terminal_name,
-                now.to_rfc3339()
-            ])?;
-            tracing::info!(terminal_id = %id, "terminal enrolled again: new credentials");
-            id
-        }
-        // Unknown here (a hub restored from a backup older than it): made again under its id,
-        // so the terminal's events, sent again from seq 1, stay its own.
-        (Some(id), None) => {
-            insert_terminal(tx, &id, &store_id, terminal_name, &secret_hash, now)?;
-            id
-        }
-        (None, _) => {
-            let id = new_terminal_id(tx)?;
-            insert_terminal(tx, &id, &store_id, terminal_name, &secret_hash, now)?;
-            id
-        }
-    };
-    tx.prepare_cached(
-        "UPDATE enrollment_codes SET used_at = ?2, terminal_id = ?3 WHERE code_hash = ?1",
-    )?
-    .execute(params![hash.as_slice(), now.to_rfc3339(), terminal_id])?;
-    Ok(Enrolled {
-        store_id,
-        terminal_id,
-        secret,
-    })
-}
 
 pub(crate) fn terminal(
     tx: &Transaction<'_>,
@@ -133,75 +51,137 @@ pub(crate) fn terminal(
     .transpose()
 }
 
-fn insert_terminal(
-    tx: &Transaction<'_>,
-    terminal_id: &str,
-    store_id: &str,
-    name: Option<String>,
-    secret_hash: &[u8],
-    now: DateTime<Utc>,
-) -> Result<(), StoreError> {
-    tx.prepare_cached(
-        "INSERT INTO terminals (terminal_id, store_id, name, secret_hash, enrolled_at)
-         VALUES (?1, ?2, ?3, ?4, ?5)",
-    )?
-    .execute(params![
-        terminal_id,
-        store_id,
-        name,
-        secret_hash,
-        now.to_rfc3339()
-    ])?;
-    Ok(())
-}
-
-pub(crate) fn create_enrollment_code(
-    tx: &Transaction<'_>,
-    store_id: &str,
-    for_terminal: Option<&str>,
-    expires_at: DateTime<Utc>,
-    now: DateTime<Utc>,
-) -> Result<String, StoreError> {
-    if let Some(terminal_id) = for_terminal
-        && let Some(store) = terminal_store(tx, terminal_id)?
-        && store != store_id
-    {
-        return Err(StoreError::Invalid(format!(
-            "terminal {terminal_id} belongs to store {store}, not {store_id}"
-        )));
+impl AdminStatements for SqliteUnit<'_> {
+    async fn enrollment_code(&mut self, hash: &[u8; 32]) -> Result<Option<CodeRow>, StoreError> {
+        let row: Option<(String, String, Option<String>, Option<String>)> = self
+            .tx()
+            .prepare_cached(
+                "SELECT store_id, expires_at, used_at, for_terminal FROM enrollment_codes
+                 WHERE code_hash = ?1",
+            )?
+            .query_row([hash.as_slice()], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })
+            .optional()?;
+        row.map(|(store_id, expires_at, used_at, for_terminal)| {
+            Ok(CodeRow {
+                expires_at: expires_at.parse().map_err(|_| StoreError::Corrupt {
+                    what: "enrolment code expiry",
+                    detail: expires_at.clone(),
+                })?,
+                store_id,
+                used: used_at.is_some(),
+                for_terminal,
+            })
+        })
+        .transpose()
     }
-    let code = secrets::new_enrollment_code()?;
-    let hash = secrets::sha256(secrets::normalize_enrollment_code(&code).as_bytes());
-    tx.prepare_cached(
-        "INSERT INTO enrollment_codes (code_hash, store_id, created_at, expires_at, for_terminal)
-         VALUES (?1, ?2, ?3, ?4, ?5)",
-    )?
-    .execute(params![
-        hash.as_slice(),
-        store_id,
-        now.to_rfc3339(),
-        expires_at.to_rfc3339(),
-        for_terminal
-    ])?;
-    Ok(code)
-}
 
-fn terminal_store(tx: &Transaction<'_>, terminal_id: &str) -> Result<Option<String>, StoreError> {
-    Ok(tx
-        .prepare_cached("SELECT store_id FROM terminals WHERE terminal_id = ?1")?
-        .query_row([terminal_id], |r| r.get(0))
-        .optional()?)
-}
+    async fn insert_enrollment_code(
+        &mut self,
+        hash: &[u8; 32],
+        store_id: &str,
+        for_terminal: Option<&str>,
+        expires_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.tx()
+            .prepare_cached(
+                "INSERT INTO enrollment_codes (code_hash, store_id, created_at, expires_at,
+                     for_terminal)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute(params![
+                hash.as_slice(),
+                store_id,
+                now.to_rfc3339(),
+                expires_at.to_rfc3339(),
+                for_terminal
+            ])?;
+        Ok(())
+    }
 
-/// A terminal id no terminal has had here: `t` and 10 random hex digits. Random rather than
-/// counted, so that a hub restored from a backup never hands out again the id of a terminal
-/// enrolled after the backup (whose agent still holds it).
-fn new_terminal_id(tx: &Transaction<'_>) -> Result<String, StoreError> {
-    loop {
-        let id = format!("t{}", &hex::encode(secrets::random_bytes::<5>()?));
-        if terminal_store(tx, &id)?.is_none() {
-            return Ok(id);
-        }
+    async fn use_code(
+        &mut self,
+        hash: &[u8; 32],
+        terminal_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.tx()
+            .prepare_cached(
+                "UPDATE enrollment_codes SET used_at = ?2, terminal_id = ?3 WHERE code_hash = ?1",
+            )?
+            .execute(params![hash.as_slice(), now.to_rfc3339(), terminal_id])?;
+        Ok(())
+    }
+
+    async fn terminal_store(&mut self, terminal_id: &str) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .tx()
+            .prepare_cached("SELECT store_id FROM terminals WHERE terminal_id = ?1")?
+            .query_row([terminal_id], |r| r.get(0))
+            .optional()?)
+    }
+
+    async fn insert_terminal(
+        &mut self,
+        t: NewTerminal<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.tx()
+            .prepare_cached(
+                "INSERT INTO terminals (terminal_id, store_id, name, secret_hash, enrolled_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute(params![
+                t.terminal_id,
+                t.store_id,
+                t.name,
+                t.secret_hash.as_slice(),
+                now.to_rfc3339()
+            ])?;
+        Ok(())
+    }
+
+    async fn renew_terminal(
+        &mut self,
+        t: NewTerminal<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.tx()
+            .prepare_cached(
+                "UPDATE terminals SET secret_hash = ?2, name = COALESCE(?3, name), enrolled_at = ?4
+                 WHERE terminal_id = ?1",
+            )?
+            .execute(params![
+                t.terminal_id,
+                t.secret_hash.as_slice(),
+                t.name,
+                now.to_rfc3339()
+            ])?;
+        Ok(())
+    }
+
+    async fn newest_rules_version(&mut self) -> Result<Option<u32>, StoreError> {
+        Ok(self
+            .tx()
+            .query_row("SELECT MAX(version) FROM rule_sets", [], |r| r.get(0))?)
+    }
+
+    async fn insert_rules(
+        &mut self,
+        rules: &RuleSet,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.tx().execute(
+            "INSERT INTO rule_sets (version, name, rules, loaded_at) VALUES (?1, ?2, ?3, ?4)",
+            params![rules.version, rules.name, to_json(rules)?, now.to_rfc3339()],
+        )?;
+        Ok(())
+    }
+
+    async fn log_change(&mut self, kind: &str, key: &str) -> Result<(), StoreError> {
+        members::log_change(self.tx(), kind, key)
     }
 }
 
@@ -213,33 +193,6 @@ pub(crate) fn all_rules(conn: &Connection) -> Result<BTreeMap<u32, Arc<RuleSet>>
     rows.into_iter()
         .map(|(v, text)| Ok((v, Arc::new(from_json::<RuleSet>("rule set", &text)?))))
         .collect()
-}
-
-pub(crate) fn load_rules(
-    tx: &Transaction<'_>,
-    rules: &RuleSet,
-    now: DateTime<Utc>,
-) -> Result<(), StoreError> {
-    rules
-        .validate()
-        .map_err(|e| StoreError::Invalid(e.to_string()))?;
-    let latest: Option<u32> =
-        tx.query_row("SELECT MAX(version) FROM rule_sets", [], |r| r.get(0))?;
-    if let Some(latest) = latest
-        && rules.version <= latest
-    {
-        return Err(StoreError::RulesVersion {
-            version: rules.version,
-            latest,
-        });
-    }
-    tx.execute(
-        "INSERT INTO rule_sets (version, name, rules, loaded_at) VALUES (?1, ?2, ?3, ?4)",
-        params![rules.version, rules.name, to_json(rules)?, now.to_rfc3339()],
-    )?;
-    members::log_change(tx, "rule_set", "current")?;
-    tracing::info!(version = rules.version, name = %rules.name, "rule set loaded");
-    Ok(())
 }
 
 /// Why an import row is refused, before the database is asked.

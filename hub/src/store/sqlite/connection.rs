@@ -380,7 +380,7 @@ mod tests {
 
     #[tokio::test]
     async fn rules_loaded_after_a_scan_page_wait_for_the_disk() {
-        use crate::store::HubStore;
+        use crate::store::TillStore;
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::open(&dir.path().join("hub.db"), Utc::now()).unwrap();
         store.inner.write_redone_if_lost(|_| Ok(())).unwrap();

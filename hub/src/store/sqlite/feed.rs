@@ -1,17 +1,15 @@
-//! The change feed from the SQLite store: one read transaction per page, so a page is one
-//! consistent snapshot of the things it names.
+//! The change feed's reads in the SQLite store (the page itself is `store::unit::feed`): one
+//! read transaction per page, so a page is one consistent snapshot of the things it names.
+//!
+//! A run of the hub is one process; what it handed out ends where the next run began.
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
 use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, Transaction};
-use tenpo_loyalty::RuleSet;
-use tenpo_protocol::sync::Change;
+use tenpo_protocol::sync::{Change, MemberSnapshot};
 
-use super::from_json;
 use super::members;
-use crate::cursor::FeedPosition;
-use crate::store::{ChangesPage, StoreError};
+use crate::store::StoreError;
+use crate::store::unit::feed::{FeedReads, LogRow};
 
 /// The highest position the log ever reached (positions are never reused).
 fn log_end(tx: &Transaction<'_>) -> Result<u64, StoreError> {
@@ -39,147 +37,74 @@ pub(crate) fn record_run(
     Ok(())
 }
 
-/// How far the log had got when `run` ended (the next run's start), or `None` when this
-/// database never saw that run. The current run has not ended: the log's end.
-fn run_end(tx: &Transaction<'_>, run: &str) -> Result<Option<u64>, StoreError> {
-    let id: Option<i64> = tx
-        .prepare_cached("SELECT id FROM feed_runs WHERE run = ?1")?
-        .query_row([run], |r| r.get(0))
-        .optional()?;
-    let Some(id) = id else {
-        return Ok(None);
-    };
-    let next: Option<i64> = tx
-        .prepare_cached("SELECT started_after FROM feed_runs WHERE id > ?1 ORDER BY id LIMIT 1")?
-        .query_row([id], |r| r.get(0))
-        .optional()?;
-    match next {
-        Some(end) => Ok(Some(end.unsigned_abs())),
-        None => log_end(tx).map(Some),
-    }
-}
+/// A SQLite read transaction, for a feed page.
+pub(crate) struct FeedTx<'a>(pub &'a Transaction<'a>);
 
-/// Where a cursor points, once it is known to be a place in this database's history.
-fn checked_position(
-    tx: &Transaction<'_>,
-    epoch: &str,
-    after: &FeedPosition,
-) -> Result<u64, StoreError> {
-    let reset = |why: &str| {
-        Err(StoreError::CursorReset(format!(
-            "{why}: start again from an empty cursor"
-        )))
-    };
-    if after.epoch != epoch {
-        return reset("the cursor is from another hub database (replaced or restored)");
+impl FeedReads for FeedTx<'_> {
+    async fn log_end(&mut self) -> Result<u64, StoreError> {
+        log_end(self.0)
     }
-    let end = match &after.run {
-        Some(run) => match run_end(tx, run)? {
-            Some(end) => end,
-            None => {
-                return reset(
-                    "the cursor was made by a hub run this database never saw (restored from a \
-                     backup?)",
-                );
-            }
-        },
-        None => log_end(tx)?,
-    };
-    if after.position > end {
-        return reset(
-            "the cursor is ahead of what this hub's change log held at the time (restored from \
-             a backup?)",
-        );
-    }
-    Ok(after.position)
-}
 
-pub(crate) fn changes(
-    tx: &Transaction<'_>,
-    epoch: &str,
-    run: &str,
-    after: Option<&FeedPosition>,
-    limit: u32,
-) -> Result<ChangesPage, StoreError> {
-    let from = match after {
-        None => 0,
-        Some(p) => checked_position(tx, epoch, p)?,
-    };
-    let mut stmt = tx.prepare_cached(
-        "SELECT pos, kind, key FROM changes WHERE pos > ?1 ORDER BY pos LIMIT ?2",
-    )?;
-    let rows: Vec<(i64, String, String)> = stmt
-        .query_map(rusqlite::params![from as i64, i64::from(limit) + 1], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-        })?
-        .collect::<Result<_, _>>()?;
-    let more = rows.len() > limit as usize;
-    let mut next = from;
-    let mut out = Vec::with_capacity(rows.len().min(limit as usize));
-    for (pos, kind, key) in rows.into_iter().take(limit as usize) {
-        next = pos.unsigned_abs();
-        if let Some(change) = materialize(tx, &kind, key)? {
-            out.push(change);
+    /// One process at a time: a run ended where the next one began; the current run has not
+    /// ended (the log's end).
+    async fn run_reached(&mut self, run: &str) -> Result<Option<u64>, StoreError> {
+        let tx = self.0;
+        let id: Option<i64> = tx
+            .prepare_cached("SELECT id FROM feed_runs WHERE run = ?1")?
+            .query_row([run], |r| r.get(0))
+            .optional()?;
+        let Some(id) = id else {
+            return Ok(None);
+        };
+        let next: Option<i64> = tx
+            .prepare_cached(
+                "SELECT started_after FROM feed_runs WHERE id > ?1 ORDER BY id LIMIT 1",
+            )?
+            .query_row([id], |r| r.get(0))
+            .optional()?;
+        match next {
+            Some(end) => Ok(Some(end.unsigned_abs())),
+            None => log_end(tx).map(Some),
         }
     }
-    Ok(ChangesPage {
-        changes: out,
-        next: FeedPosition {
-            epoch: epoch.to_owned(),
-            run: Some(run.to_owned()),
-            position: next,
-        },
-        more,
-    })
-}
 
-/// The current state of one thing in the log.
-fn materialize(
-    tx: &Transaction<'_>,
-    kind: &str,
-    key: String,
-) -> Result<Option<Change>, StoreError> {
-    Ok(match kind {
-        "member" => Some(match members::load(tx, &key)? {
-            Some(member) => Change::Member { member },
-            None => Change::MemberRemoved { member_id: key },
-        }),
-        "rule_set" => {
-            let text: Option<String> = tx
-                .prepare_cached("SELECT rules FROM rule_sets ORDER BY version DESC LIMIT 1")?
-                .query_row([], |r| r.get(0))
-                .optional()?;
-            match text {
-                // Labels are for members: a till from before them would refuse the rule set.
-                Some(t) => Some(Change::RuleSet {
-                    rules: from_json::<RuleSet>("rule set", &t)?.for_tills(),
-                }),
-                None => None,
-            }
-        }
-        "signing_key" => {
-            let key_id: u32 = key.parse().map_err(|_| StoreError::Corrupt {
-                what: "change log",
-                detail: format!("signing key id {key:?}"),
-            })?;
-            let public: Option<Vec<u8>> = tx
-                .prepare_cached(
-                    "SELECT public_key FROM signing_keys WHERE key_id = ?1 AND active = 1",
-                )?
-                .query_row([key_id], |r| r.get(0))
-                .optional()?;
-            public.map(|p| Change::SigningKey {
-                key_id,
-                public_key: STANDARD.encode(p),
-            })
-        }
-        "code_revoked" => Some(Change::CodeRevoked { code: key }),
-        "signup" => super::signup::change(tx, &key)?,
-        other => {
-            return Err(StoreError::Corrupt {
-                what: "change log",
-                detail: format!("unknown kind {other:?}"),
-            });
-        }
-    })
+    async fn log_after(&mut self, from: u64, limit: u32) -> Result<Vec<LogRow>, StoreError> {
+        let mut stmt = self.0.prepare_cached(
+            "SELECT pos, kind, key FROM changes WHERE pos > ?1 ORDER BY pos LIMIT ?2",
+        )?;
+        let rows = stmt
+            .query_map(rusqlite::params![from as i64, i64::from(limit)], |r| {
+                Ok(LogRow {
+                    pos: r.get::<_, i64>(0)?.unsigned_abs(),
+                    kind: r.get(1)?,
+                    key: r.get(2)?,
+                })
+            })?
+            .collect::<Result<_, _>>()?;
+        Ok(rows)
+    }
+
+    async fn member(&mut self, member_id: &str) -> Result<Option<MemberSnapshot>, StoreError> {
+        members::load(self.0, member_id)
+    }
+
+    async fn newest_rules(&mut self) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .0
+            .prepare_cached("SELECT rules FROM rule_sets ORDER BY version DESC LIMIT 1")?
+            .query_row([], |r| r.get(0))
+            .optional()?)
+    }
+
+    async fn active_public_key(&mut self, key_id: u32) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self
+            .0
+            .prepare_cached("SELECT public_key FROM signing_keys WHERE key_id = ?1 AND active = 1")?
+            .query_row([key_id], |r| r.get(0))
+            .optional()?)
+    }
+
+    async fn signup_change(&mut self, signup_id: &str) -> Result<Option<Change>, StoreError> {
+        super::signup::change(self.0, signup_id)
+    }
 }

@@ -34,7 +34,7 @@ use super::unit::{self, intake::Applying};
 use super::{
     ChangesPage, Claim, Enrolled, Finished, Friendship, Greeting, HomeStores, HubCounts, HubStore,
     LineEvent, LineIntake, MessageView, OutboxCounts, OutboxMessage, PlannedPage, PushOutcome,
-    ScanMessage, StoreError, Terminal,
+    ScanMessage, StoreError, Terminal, TillStore,
 };
 pub(crate) use super::{from_json, to_json};
 use crate::admin::{
@@ -95,14 +95,20 @@ impl SqliteStore {
     }
 }
 
-impl HubStore for SqliteStore {
+impl TillStore for SqliteStore {
     fn enroll(
         &self,
         code: String,
         terminal_name: Option<String>,
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<Enrolled, StoreError>> + Send {
-        self.blocking(move |inner| inner.write(|tx| admin::enroll(tx, &code, terminal_name, now)))
+        self.blocking(move |inner| {
+            inner.write(|tx| {
+                let mut db = statements::SqliteUnit::new(tx);
+                let name = terminal_name.as_deref();
+                unit::finish(unit::admin::enroll(&mut db, &code, name, now))
+            })
+        })
     }
 
     fn terminal(
@@ -129,7 +135,7 @@ impl HubStore for SqliteStore {
                     now,
                 };
                 let mut db = statements::SqliteUnit::new(tx);
-                unit::finish(unit::intake::push(&mut db, ctx, &terminal, events))
+                unit::finish(unit::intake::push(&mut db, ctx, &terminal, &events))
             })
         })
     }
@@ -140,7 +146,12 @@ impl HubStore for SqliteStore {
         limit: u32,
     ) -> impl Future<Output = Result<ChangesPage, StoreError>> + Send {
         self.blocking(move |inner| {
-            inner.read(|tx| feed::changes(tx, &inner.epoch, &inner.run, after.as_ref(), limit))
+            inner.read(|tx| {
+                let mut db = feed::FeedTx(tx);
+                let page =
+                    unit::feed::changes(&mut db, &inner.epoch, &inner.run, after.as_ref(), limit);
+                unit::finish(page)
+            })
         })
     }
 
@@ -160,13 +171,14 @@ impl HubStore for SqliteStore {
     ) -> impl Future<Output = Result<String, StoreError>> + Send {
         self.blocking(move |inner| {
             inner.write(|tx| {
-                admin::create_enrollment_code(
-                    tx,
+                let mut db = statements::SqliteUnit::new(tx);
+                unit::finish(unit::admin::create_enrollment_code(
+                    &mut db,
                     &store_id,
                     for_terminal.as_deref(),
                     expires_at,
                     now,
-                )
+                ))
             })
         })
     }
@@ -180,7 +192,8 @@ impl HubStore for SqliteStore {
             // The writer lock is held across the cache update, so versions land in order.
             let mut writer = Inner::lock(&inner.writer);
             Inner::transact(&mut writer, Durability::Full, |tx| {
-                admin::load_rules(tx, &rules, now)
+                let mut db = statements::SqliteUnit::new(tx);
+                unit::finish(unit::admin::load_rules(&mut db, &rules, now))
             })?;
             let mut cache = inner.rules.write().unwrap_or_else(|e| e.into_inner());
             cache.insert(rules.version, Arc::new(rules));
@@ -192,6 +205,16 @@ impl HubStore for SqliteStore {
         self.blocking(|inner| Ok(inner.latest_rules().map(|r| (*r).clone())))
     }
 
+    fn check_writable(&self) -> impl Future<Output = Result<(), StoreError>> + Send {
+        self.blocking(|inner| inner.check_writable())
+    }
+
+    fn counts(&self) -> impl Future<Output = Result<HubCounts, StoreError>> + Send {
+        self.blocking(|inner| inner.read(metrics::counts))
+    }
+}
+
+impl HubStore for SqliteStore {
     fn import_members(
         &self,
         rows: Vec<ImportRow>,
@@ -409,14 +432,6 @@ impl HubStore for SqliteStore {
         sale_id: String,
     ) -> impl Future<Output = Result<TerminalEvents, StoreError>> + Send {
         self.blocking(move |inner| inner.read(|tx| audit::sale(tx, &terminal_id, &sale_id)))
-    }
-
-    fn check_writable(&self) -> impl Future<Output = Result<(), StoreError>> + Send {
-        self.blocking(|inner| inner.check_writable())
-    }
-
-    fn counts(&self) -> impl Future<Output = Result<HubCounts, StoreError>> + Send {
-        self.blocking(|inner| inner.read(metrics::counts))
     }
 
     fn complete_signup(

@@ -415,21 +415,7 @@ pub(crate) fn counts(tx: &Transaction<'_>) -> Result<OutboxCounts, StoreError> {
     let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
     for row in rows {
         let (state, n) = row?;
-        let n = n.unsigned_abs();
-        match state.as_str() {
-            "pending" => counts.pending = n,
-            "sending" => counts.sending = n,
-            "sent" => counts.sent = n,
-            "failed" => counts.failed = n,
-            "unreachable" => counts.unreachable = n,
-            "expired" => counts.expired = n,
-            other => {
-                return Err(StoreError::Corrupt {
-                    what: "message state",
-                    detail: other.to_owned(),
-                });
-            }
-        }
+        counts.add(&state, n.unsigned_abs())?;
     }
     Ok(counts)
 }

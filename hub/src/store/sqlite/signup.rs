@@ -16,23 +16,7 @@ use crate::store::StoreError;
 const NUMBER_PREFIX: &str = "29";
 const NEXT_NUMBER: &str = "next_member_number";
 
-fn kind_text(kind: SignupKind) -> &'static str {
-    match kind {
-        SignupKind::Signup => "signup",
-        SignupKind::CardLink => "card_link",
-    }
-}
-
-fn kind_of(text: &str) -> Result<SignupKind, StoreError> {
-    match text {
-        "signup" => Ok(SignupKind::Signup),
-        "card_link" => Ok(SignupKind::CardLink),
-        other => Err(StoreError::Corrupt {
-            what: "signup kind",
-            detail: other.to_owned(),
-        }),
-    }
-}
+use crate::store::model::{signup_kind as kind_of, signup_kind_text as kind_text};
 
 /// The next free hub-issued member number.
 fn new_number(tx: &Transaction<'_>) -> Result<String, StoreError> {

@@ -25,6 +25,10 @@ impl<'a> SqliteUnit<'a> {
     pub(crate) fn new(tx: &'a Transaction<'a>) -> SqliteUnit<'a> {
         SqliteUnit { tx }
     }
+
+    pub(crate) fn tx(&self) -> &'a Transaction<'a> {
+        self.tx
+    }
 }
 
 impl Statements for SqliteUnit<'_> {

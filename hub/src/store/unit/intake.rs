@@ -149,18 +149,18 @@ pub(crate) async fn push(
     db: &mut impl Statements,
     ctx: Applying<'_>,
     terminal: &Terminal,
-    incoming: Vec<Incoming>,
+    incoming: &[Incoming],
 ) -> Result<PushOutcome, StoreError> {
     let tid = terminal.terminal_id.as_str();
     db.begin_push(tid).await?;
     let mut touched = Touched::default();
     let mut results = Vec::with_capacity(incoming.len());
-    for inc in &incoming {
+    for inc in incoming {
         results.push(take(db, &mut touched, tid, inc, ctx.now).await?);
     }
-    let mut parsed: HashMap<u64, Event> = incoming
-        .into_iter()
-        .filter_map(|inc| inc.verdict.ok().map(|e| (inc.seq, e)))
+    let mut parsed: HashMap<u64, &Event> = incoming
+        .iter()
+        .filter_map(|inc| inc.verdict.as_ref().ok().map(|e| (inc.seq, e)))
         .collect();
 
     let start = db.acked_through(tid).await?;
@@ -170,11 +170,15 @@ pub(crate) async fn push(
         if slot.status != SlotStatus::Stored {
             continue;
         }
+        let read;
         let event = match parsed.remove(&slot.seq) {
             Some(e) => e,
-            None => from_json("stored event", &slot.payload)?,
+            None => {
+                read = from_json::<Event>("stored event", &slot.payload)?;
+                &read
+            }
         };
-        apply_event(db, &ctx, &mut touched, tid, &event).await?;
+        apply_event(db, &ctx, &mut touched, tid, event).await?;
     }
     if mark > start {
         db.set_acked_through(tid, mark).await?;

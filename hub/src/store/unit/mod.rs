@@ -6,6 +6,8 @@
 //! over it. SQLite's statements finish at once and are driven to the end on the thread that
 //! holds its connection ([`finish`]); PostgreSQL's are awaited.
 
+pub(crate) mod admin;
+pub(crate) mod feed;
 pub(crate) mod intake;
 pub(crate) mod members;
 pub(crate) mod plan;

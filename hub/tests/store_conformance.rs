@@ -1,0 +1,601 @@
+//! One suite, both backends (docs/design.md §12): every check here runs against the SQLite
+//! store and against a real PostgreSQL server the tests start, through the store's traits
+//! only. What holds only with several hub processes on one database is at the end.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use chrono::{Duration, Utc};
+use common::Till;
+use tenpo_hub::cursor::FeedPosition;
+use tenpo_hub::intake;
+use tenpo_hub::review::ReviewLimits;
+use tenpo_hub::store::postgres::{DatabaseUrl, PgStore};
+use tenpo_hub::store::{Incoming, SqliteStore, StoreError, Terminal, TillStore};
+use tenpo_loyalty::{MemberState, RuleSet};
+use tenpo_protocol::events::Event;
+use tenpo_protocol::sync::{Change, MemberSnapshot, PushStatus};
+
+/// Runs each named check against both backends.
+macro_rules! on_both_backends {
+    ($($check:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $check() {
+                    let dir = tempfile::tempdir().unwrap();
+                    let store = tenpo_hub::store::SqliteStore::open(
+                        &dir.path().join("hub.db"),
+                        chrono::Utc::now(),
+                    )
+                    .unwrap();
+                    super::$check(&store).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $check() {
+                    let store = super::postgres_store().await;
+                    super::$check(&store).await;
+                }
+            )*
+        }
+    };
+}
+
+on_both_backends!(
+    enrolment_codes_work_once_and_only_for_their_store,
+    a_replay_is_a_duplicate_and_other_content_is_a_conflict,
+    events_apply_in_seq_order_across_a_gap,
+    a_sale_is_evaluated_again_and_a_forged_outcome_is_held,
+    the_feed_pages_and_refuses_cursors_from_elsewhere,
+    rule_sets_only_go_forward,
+    bad_events_are_refused_and_change_nothing,
+);
+
+async fn postgres_store() -> PgStore {
+    let url = common::postgres::cluster().fresh_database().await;
+    open_postgres(&url).await
+}
+
+async fn open_postgres(url: &str) -> PgStore {
+    PgStore::open(&DatabaseUrl::parse(url).unwrap(), 4, Utc::now())
+        .await
+        .unwrap()
+}
+
+/// Enrols a terminal of `store_id`.
+async fn till<S: TillStore>(store: &S, store_id: &str) -> (Till, Terminal) {
+    let now = Utc::now();
+    let code = store
+        .create_enrollment_code(store_id.into(), None, now + Duration::hours(1), now)
+        .await
+        .unwrap();
+    let enrolled = store.enroll(code, Some("till".into()), now).await.unwrap();
+    let terminal = store
+        .terminal(enrolled.terminal_id.clone())
+        .await
+        .unwrap()
+        .unwrap();
+    let till = Till {
+        terminal_id: enrolled.terminal_id,
+        store_id: enrolled.store_id,
+        secret: enrolled.secret,
+    };
+    (till, terminal)
+}
+
+fn prepared(terminal: &Terminal, events: &[&Event]) -> Vec<Incoming> {
+    let items = events
+        .iter()
+        .map(|e| serde_json::value::to_raw_value(&common::item(e)).unwrap())
+        .collect();
+    intake::prepare(terminal, items, common::date("2026-11-20")).unwrap()
+}
+
+async fn push<S: TillStore>(
+    store: &S,
+    terminal: &Terminal,
+    events: &[&Event],
+) -> tenpo_hub::store::PushOutcome {
+    store
+        .push(
+            terminal.clone(),
+            prepared(terminal, events),
+            ReviewLimits::default(),
+            Utc::now(),
+        )
+        .await
+        .unwrap()
+}
+
+fn statuses(outcome: &tenpo_hub::store::PushOutcome) -> Vec<PushStatus> {
+    outcome.results.iter().map(|r| r.status).collect()
+}
+
+async fn member<S: TillStore>(store: &S, code: &str) -> MemberSnapshot {
+    store.member_by_code(code.into()).await.unwrap().unwrap()
+}
+
+fn balance(member: &MemberSnapshot) -> i64 {
+    member.state.balance(common::date("2026-11-20"))
+}
+
+async fn enrolment_codes_work_once_and_only_for_their_store<S: TillStore>(store: &S) {
+    let now = Utc::now();
+    let hour = Duration::hours(1);
+    let (_, terminal) = till(store, "shibuya").await;
+    assert_eq!(terminal.store_id, "shibuya");
+    assert_eq!(terminal.acked_through, 0);
+    assert!(store.terminal("t-nobody".into()).await.unwrap().is_none());
+
+    let code = store
+        .create_enrollment_code("shibuya".into(), None, now + hour, now)
+        .await
+        .unwrap();
+    store.enroll(code.clone(), None, now).await.unwrap();
+    for (code, why) in [(code, "already used"), ("ZZZZ-ZZZZ-ZZZZ".into(), "unknown")] {
+        let e = store.enroll(code, None, now).await.unwrap_err();
+        assert!(matches!(e, StoreError::EnrollmentCode(_)), "{why}: {e}");
+    }
+    let late = store
+        .create_enrollment_code("shibuya".into(), None, now + hour, now)
+        .await
+        .unwrap();
+    let e = store.enroll(late, None, now + hour * 2).await.unwrap_err();
+    assert!(e.to_string().contains("expired"), "{e}");
+
+    // A code for a known terminal gives it new credentials and keeps its place.
+    let event = common::provisional(
+        &Till {
+            terminal_id: terminal.terminal_id.clone(),
+            store_id: "shibuya".into(),
+            secret: String::new(),
+        },
+        1,
+        "p-1",
+        &common::card(1),
+    );
+    push(store, &terminal, &[&event]).await;
+    let again = store
+        .create_enrollment_code(
+            "shibuya".into(),
+            Some(terminal.terminal_id.clone()),
+            now + hour,
+            now,
+        )
+        .await
+        .unwrap();
+    let renewed = store.enroll(again, None, now).await.unwrap();
+    assert_eq!(renewed.terminal_id, terminal.terminal_id);
+    let now_held = store
+        .terminal(terminal.terminal_id.clone())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(now_held.acked_through, 1);
+    assert_ne!(now_held.secret_hash, terminal.secret_hash);
+    // … but not for a terminal of another store.
+    let e = store
+        .create_enrollment_code(
+            "umeda".into(),
+            Some(terminal.terminal_id.clone()),
+            now + hour,
+            now,
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(e, StoreError::Invalid(_)), "{e}");
+}
+
+async fn a_replay_is_a_duplicate_and_other_content_is_a_conflict<S: TillStore>(store: &S) {
+    let (till, terminal) = till(store, "shibuya").await;
+    let first = common::provisional(&till, 1, "p-1", &common::card(1));
+    let outcome = push(store, &terminal, &[&first]).await;
+    assert_eq!(statuses(&outcome), [PushStatus::Stored]);
+    assert_eq!(outcome.acked_through, 1);
+
+    let replay = push(store, &terminal, &[&first]).await;
+    assert_eq!(statuses(&replay), [PushStatus::Duplicate]);
+
+    // Other content in a held slot: the first stays, the second is kept as a conflict, once.
+    let other = common::provisional(&till, 1, "p-2", &common::card(2));
+    for _ in 0..2 {
+        let outcome = push(store, &terminal, &[&other]).await;
+        assert_eq!(statuses(&outcome), [PushStatus::Conflict]);
+    }
+    // The same event id in another slot: refused, and the slot is taken as a conflict.
+    let mut same_id = common::provisional(&till, 2, "p-3", &common::card(3));
+    same_id.event_id = first.event_id.clone();
+    let outcome = push(store, &terminal, &[&same_id]).await;
+    assert_eq!(statuses(&outcome), [PushStatus::Conflict]);
+    assert_eq!(outcome.acked_through, 2, "a conflict still fills its slot");
+
+    let counts = store.counts().await.unwrap();
+    assert_eq!(counts.conflicts, 2);
+    assert_eq!(counts.events, 2);
+    assert_eq!(counts.members, 1);
+    assert!(
+        store
+            .member_by_code(common::card(2))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        store
+            .member_by_code(common::card(3))
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+async fn events_apply_in_seq_order_across_a_gap<S: TillStore>(store: &S) {
+    store.load_rules(RuleSet::demo(), Utc::now()).await.unwrap();
+    let rules = RuleSet::demo();
+    let (till, terminal) = till(store, "shibuya").await;
+    let card = common::card(7);
+    let made = common::provisional(&till, 1, "p-7", &card);
+    let state = MemberState::default();
+    let (first, _) = common::sale(&till, 2, Some("p-7"), &rules, &state, "s-1", 1_000, 0);
+    let after_first = {
+        let mut m = MemberSnapshot {
+            member_id: "p-7".into(),
+            number: card.clone(),
+            codes: vec![card.clone()],
+            provisional: false,
+            state: state.clone(),
+            applied_through: Default::default(),
+            merged_ids: vec![],
+        };
+        if let tenpo_protocol::events::EventBody::Sale(s) = &first.body {
+            m.state.take_sale(s.outcome.as_ref().unwrap(), Some(&rules));
+        }
+        m.state
+    };
+    let (second, _) = common::sale(&till, 3, Some("p-7"), &rules, &after_first, "s-2", 2_000, 0);
+
+    // Seq 3 before 2: held, not applied (the member exists: seq 1 is applied).
+    let outcome = push(store, &terminal, &[&made, &second]).await;
+    assert_eq!(statuses(&outcome), [PushStatus::Stored, PushStatus::Stored]);
+    assert_eq!(outcome.acked_through, 1);
+    assert_eq!(balance(&member(store, &card).await), 0);
+    assert_eq!(store.counts().await.unwrap().events_waiting, 1);
+
+    // The gap filled: both apply, in order.
+    let outcome = push(store, &terminal, &[&first]).await;
+    assert_eq!(outcome.acked_through, 3);
+    let m = member(store, &card).await;
+    assert_eq!(m.applied_through.get(&till.terminal_id), Some(&3));
+    assert_eq!(balance(&m), 30, "1% of ¥1,000 and of ¥2,000");
+    assert_eq!(store.counts().await.unwrap().events_waiting, 0);
+    assert_eq!(store.counts().await.unwrap().discrepancies, 0);
+}
+
+async fn a_sale_is_evaluated_again_and_a_forged_outcome_is_held<S: TillStore>(store: &S) {
+    store.load_rules(RuleSet::demo(), Utc::now()).await.unwrap();
+    let rules = RuleSet::demo();
+    let (till, terminal) = till(store, "shibuya").await;
+    let card = common::card(8);
+    let made = common::provisional(&till, 1, "p-8", &card);
+    let (mut forged, _) = common::sale(
+        &till,
+        2,
+        Some("p-8"),
+        &rules,
+        &MemberState::default(),
+        "s-forged",
+        1_000,
+        0,
+    );
+    if let tenpo_protocol::events::EventBody::Sale(s) = &mut forged.body {
+        let outcome = s.outcome.as_mut().unwrap();
+        outcome.earned_points += 50_000;
+        if let Some(lot) = outcome.earned_lot.as_mut() {
+            lot.points += 50_000;
+        }
+    }
+    let outcome = push(store, &terminal, &[&made, &forged]).await;
+    assert_eq!(outcome.acked_through, 2);
+    let m = member(store, &card).await;
+    assert_eq!(balance(&m), 0, "the forged outcome is not applied");
+    assert_eq!(
+        m.applied_through.get(&till.terminal_id),
+        Some(&2),
+        "seen, so the till stops adding it"
+    );
+    assert_eq!(store.counts().await.unwrap().discrepancies, 1);
+}
+
+async fn the_feed_pages_and_refuses_cursors_from_elsewhere<S: TillStore>(store: &S) {
+    store.load_rules(RuleSet::demo(), Utc::now()).await.unwrap();
+    let (till, terminal) = till(store, "shibuya").await;
+    let events: Vec<Event> = (1..=5)
+        .map(|n| common::provisional(&till, n, &format!("p-{n}"), &common::card(n)))
+        .collect();
+    push(store, &terminal, &events.iter().collect::<Vec<_>>()).await;
+
+    // From the start: the signing key, the rule set and five members, in pages of two.
+    let mut cursor = None;
+    let mut seen = Vec::new();
+    loop {
+        let page = store.changes(cursor.clone(), 2).await.unwrap();
+        assert!(page.changes.len() <= 2);
+        seen.extend(page.changes);
+        cursor = Some(page.next);
+        if !page.more {
+            break;
+        }
+    }
+    let members = seen
+        .iter()
+        .filter(|c| matches!(c, Change::Member { .. }))
+        .count();
+    assert_eq!(members, 5);
+    assert!(seen.iter().any(|c| matches!(c, Change::RuleSet { .. })));
+    assert!(seen.iter().any(|c| matches!(c, Change::SigningKey { .. })));
+    let cursor = cursor.unwrap();
+    assert!(
+        store
+            .changes(Some(cursor.clone()), 10)
+            .await
+            .unwrap()
+            .changes
+            .is_empty()
+    );
+
+    // A change moves its thing to the head: a cursor after it sees it once more.
+    let sale = common::provisional(&till, 6, "p-1b", &common::card(1));
+    push(store, &terminal, &[&sale]).await;
+    let page = store.changes(Some(cursor.clone()), 10).await.unwrap();
+    assert_eq!(page.changes.len(), 1, "{:?}", page.changes);
+
+    let reset = |after: FeedPosition| async move {
+        match store.changes(Some(after), 10).await {
+            Err(StoreError::CursorReset(why)) => why,
+            other => panic!("expected a reset, got {other:?}"),
+        }
+    };
+    let why = reset(FeedPosition {
+        epoch: "another-database".into(),
+        ..cursor.clone()
+    })
+    .await;
+    assert!(why.contains("another hub database"), "{why}");
+    let why = reset(FeedPosition {
+        run: Some("a-run-never-seen".into()),
+        ..cursor.clone()
+    })
+    .await;
+    assert!(why.contains("never saw"), "{why}");
+    let why = reset(FeedPosition {
+        position: cursor.position + 1_000,
+        ..cursor.clone()
+    })
+    .await;
+    assert!(why.contains("ahead"), "{why}");
+}
+
+async fn rule_sets_only_go_forward<S: TillStore>(store: &S) {
+    let now = Utc::now();
+    assert!(store.current_rules().await.unwrap().is_none());
+    let mut rules = RuleSet::demo();
+    store.load_rules(rules.clone(), now).await.unwrap();
+    let e = store.load_rules(rules.clone(), now).await.unwrap_err();
+    assert!(
+        matches!(
+            e,
+            StoreError::RulesVersion {
+                version: 1,
+                latest: 1
+            }
+        ),
+        "{e}"
+    );
+    rules.version = 2;
+    rules.name = "winter".into();
+    store.load_rules(rules, now).await.unwrap();
+    let current = store.current_rules().await.unwrap().unwrap();
+    assert_eq!((current.version, current.name.as_str()), (2, "winter"));
+    assert_eq!(store.counts().await.unwrap().rule_set_version, 2);
+}
+
+async fn bad_events_are_refused_and_change_nothing<S: TillStore>(store: &S) {
+    let (till, terminal) = till(store, "shibuya").await;
+    // A sale for a member nobody made: rejected, with the reason, again on a replay.
+    let rules = RuleSet::demo();
+    let (orphan, _) = common::sale(
+        &till,
+        1,
+        Some("p-ghost"),
+        &rules,
+        &MemberState::default(),
+        "s-ghost",
+        500,
+        0,
+    );
+    for _ in 0..2 {
+        let outcome = push(store, &terminal, &[&orphan]).await;
+        assert_eq!(statuses(&outcome), [PushStatus::Rejected]);
+        let reason = outcome.results[0].reason.as_deref().unwrap();
+        assert!(reason.contains("unknown to the hub"), "{reason}");
+    }
+    // A malformed item in the next slot: rejected where it stands, the slot filled.
+    let garbage = serde_json::value::to_raw_value(&serde_json::json!({
+        "event": {"seq": 2, "terminal_id": till.terminal_id, "body": "nonsense"},
+        "content_hash": "0000",
+    }))
+    .unwrap();
+    let prepared = intake::prepare(&terminal, vec![garbage], common::date("2026-11-20")).unwrap();
+    let outcome = store
+        .push(
+            terminal.clone(),
+            prepared,
+            ReviewLimits::default(),
+            Utc::now(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(statuses(&outcome), [PushStatus::Rejected]);
+    assert_eq!(outcome.acked_through, 2);
+    let counts = store.counts().await.unwrap();
+    assert_eq!((counts.members, counts.events), (0, 2));
+}
+
+// ---- Several hub processes on one PostgreSQL database --------------------------------------
+
+/// Two hubs on one database, as two processes would be: their own pools, runs and caches.
+async fn two_hubs() -> (PgStore, PgStore) {
+    let url = common::postgres::cluster().fresh_database().await;
+    let a = open_postgres(&url).await;
+    let b = open_postgres(&url).await;
+    (a, b)
+}
+
+#[tokio::test]
+async fn one_push_reaching_two_hubs_at_once_is_taken_once() {
+    let (a, b) = two_hubs().await;
+    a.load_rules(RuleSet::demo(), Utc::now()).await.unwrap();
+    let rules = RuleSet::demo();
+    let (till, terminal) = till(&a, "shibuya").await;
+    let card = common::card(9);
+    let made = common::provisional(&till, 1, "p-9", &card);
+    push(&a, &terminal, &[&made]).await;
+    // The same batch of sales, sent to both hubs at the same moment (a retry after a cut).
+    let mut state = MemberState::default();
+    let mut sales = Vec::new();
+    for n in 0..20u64 {
+        let (e, outcome) = common::sale(
+            &till,
+            n + 2,
+            Some("p-9"),
+            &rules,
+            &state,
+            &format!("s-{n}"),
+            1_000,
+            0,
+        );
+        state.take_sale(&outcome.unwrap(), Some(&rules));
+        sales.push(e);
+    }
+    let batch: Vec<&Event> = sales.iter().collect();
+    let (one, two) = tokio::join!(push(&a, &terminal, &batch), push(&b, &terminal, &batch));
+    assert_eq!(one.acked_through, 21);
+    assert_eq!(two.acked_through, 21);
+    let stored = |o: &tenpo_hub::store::PushOutcome| {
+        statuses(o)
+            .iter()
+            .filter(|s| **s == PushStatus::Stored)
+            .count()
+    };
+    assert_eq!(stored(&one) + stored(&two), 20, "each sale stored once");
+    let (at_a, at_b) = (member(&a, &card).await, member(&b, &card).await);
+    assert_eq!(at_a, at_b);
+    assert_eq!(
+        balance(&at_a),
+        200,
+        "1% of twenty ¥1,000 sales, applied once"
+    );
+    assert_eq!(a.counts().await.unwrap().discrepancies, 0);
+}
+
+#[tokio::test]
+async fn a_cursor_from_one_hub_is_good_at_the_other() {
+    let (a, b) = two_hubs().await;
+    b.load_rules(RuleSet::demo(), Utc::now()).await.unwrap();
+    let (till, terminal) = till(&a, "shibuya").await;
+    let first = common::provisional(&till, 1, "p-1", &common::card(1));
+    push(&a, &terminal, &[&first]).await;
+    let page = a.changes(None, 100).await.unwrap();
+    assert_eq!(
+        page.changes.len(),
+        3,
+        "key, rules, member: {:?}",
+        page.changes
+    );
+    // Hub b takes the cursor hub a made, and sees what hub a took since.
+    let second = common::provisional(&till, 2, "p-2", &common::card(2));
+    push(&a, &terminal, &[&second]).await;
+    let next = b.changes(Some(page.next.clone()), 100).await.unwrap();
+    assert_eq!(next.changes.len(), 1);
+    // And the other way round.
+    let third = common::provisional(&till, 3, "p-3", &common::card(3));
+    push(&b, &terminal, &[&third]).await;
+    let last = a.changes(Some(next.next), 100).await.unwrap();
+    assert_eq!(last.changes.len(), 1);
+    // A rule set loaded at one hub is the other's too.
+    assert_eq!(a.current_rules().await.unwrap().unwrap().version, 1);
+}
+
+#[tokio::test]
+async fn a_cursor_handed_out_after_a_backup_is_reset_by_the_restored_database() {
+    let cluster = common::postgres::cluster();
+    let url = cluster.fresh_database().await;
+    let hub = open_postgres(&url).await;
+    let (till, terminal) = till(&hub, "shibuya").await;
+    let first = common::provisional(&till, 1, "p-1", &common::card(1));
+    push(&hub, &terminal, &[&first]).await;
+    hub.changes(None, 100).await.unwrap();
+    // The backup, taken now (a database made from this one as its template).
+    let backup = cluster.copy_database(&url).await;
+    // After it, more changes and a cursor past what the backup holds.
+    let second = common::provisional(&till, 2, "p-2", &common::card(2));
+    push(&hub, &terminal, &[&second]).await;
+    let later = hub.changes(None, 100).await.unwrap().next;
+    drop(hub);
+    // Restored: the run is known, but the cursor is ahead of what the run had reached then,
+    // even once the restored hub's log has grown past it (the terminal sends seq 2 again).
+    let restored = open_postgres(&backup).await;
+    let terminal = restored
+        .terminal(terminal.terminal_id.clone())
+        .await
+        .unwrap()
+        .unwrap();
+    let resent: Vec<Event> = (2..=6)
+        .map(|n| common::provisional(&till, n, &format!("p-{n}"), &common::card(n)))
+        .collect();
+    push(&restored, &terminal, &resent.iter().collect::<Vec<_>>()).await;
+    let end = restored.changes(None, 100).await.unwrap().next.position;
+    assert!(end > later.position, "{end} > {}", later.position);
+    match restored.changes(Some(later), 100).await {
+        Err(StoreError::CursorReset(why)) => assert!(why.contains("ahead"), "{why}"),
+        other => panic!("expected a reset, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_database_that_cannot_be_reached_is_unavailable_not_a_crash() {
+    // A loopback port nothing listens on.
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let url = DatabaseUrl::parse(&format!("postgres://tenpo@127.0.0.1:{port}/hub")).unwrap();
+    let e = PgStore::open(&url, 2, Utc::now()).await.unwrap_err();
+    assert!(matches!(e, StoreError::Unavailable(_)), "{e}");
+    assert!(e.to_string().contains("database server is up"), "{e}");
+}
+
+#[tokio::test]
+async fn the_sqlite_store_keeps_its_cursors_and_key_when_reopened() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("hub.db");
+    let store = SqliteStore::open(&path, Utc::now()).unwrap();
+    let page = store.changes(None, 1000).await.unwrap();
+    drop(store);
+    let store = SqliteStore::open(&path, Utc::now()).unwrap();
+    let after = store.changes(Some(page.next.clone()), 10).await.unwrap();
+    assert!(after.changes.is_empty());
+    let keys = store
+        .changes(None, 1000)
+        .await
+        .unwrap()
+        .changes
+        .into_iter()
+        .filter(|c| matches!(c, Change::SigningKey { .. }))
+        .count();
+    assert_eq!(keys, 1);
+}
