@@ -22,7 +22,7 @@ use chrono::Utc;
 use rusqlite::{Connection, params};
 use tenpo_hub::line::sender::{Sender, SenderSettings};
 use tenpo_hub::scenarios::{QuietHours, ScenarioSettings, Scenarios, daily};
-use tenpo_hub::store::{HomeStores, HubStore, SqliteStore, TillStore};
+use tenpo_hub::store::{HomeStores, LineStore, SqliteStore, TillStore};
 use tenpo_line::messaging::MessagingClient;
 use tenpo_line::standin::{MessagingChannel, StandIn, router};
 use tenpo_loyalty::{Date, MemberState, PointLot};

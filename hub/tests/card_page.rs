@@ -8,7 +8,7 @@ mod common;
 
 use serde_json::{Value, json};
 use tenpo_hub::scenarios::{BirthdayCoupon, ScenarioSettings};
-use tenpo_hub::store::{HubStore, TillStore};
+use tenpo_hub::store::{LineStore, TillStore};
 use tenpo_loyalty::CouponBenefit;
 
 use common::line::{MENU, World, world};

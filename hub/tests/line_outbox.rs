@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use serde_json::json;
 use tenpo_hub::scenarios::ScenarioSettings;
-use tenpo_hub::store::{HubStore, MessageView};
+use tenpo_hub::store::{LineStore, MessageView};
 
 use common::line::{MENU, world};
 

@@ -14,7 +14,7 @@ use chrono::Utc;
 use serde_json::json;
 use tenpo_hub::line::{MessagingSettings, OfficialAccount};
 use tenpo_hub::signup::{LineSettings, SignupService};
-use tenpo_hub::store::{HubStore, SqliteStore};
+use tenpo_hub::store::{LineStore, SqliteStore};
 use tenpo_line::standin::{MessagingChannel, StandIn, router};
 
 const BIN: &str = env!("CARGO_BIN_EXE_tenpo-hub");

@@ -9,7 +9,7 @@ mod common;
 use std::time::Duration;
 
 use tenpo_hub::scenarios::{BirthdayCoupon, QuietHours, ScenarioSettings, daily};
-use tenpo_hub::store::{HomeStores, HubStore, MessageView, TillStore};
+use tenpo_hub::store::{HomeStores, LineStore, MessageView, TillStore};
 use tenpo_loyalty::{CouponBenefit, RuleSet};
 use tenpo_protocol::sync::MemberSnapshot;
 

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tenpo_hub::line::{MessagingSettings, OfficialAccount};
-use tenpo_hub::store::{Friendship, HubStore};
+use tenpo_hub::store::{Friendship, LineStore};
 use tenpo_line::signature::sign;
 use tenpo_line::standin::{MessagingChannel, StandIn, router};
 

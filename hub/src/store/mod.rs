@@ -221,10 +221,9 @@ pub trait TillStore: Send + Sync + 'static {
     fn counts(&self) -> impl Future<Output = Result<HubCounts, StoreError>> + Send;
 }
 
-/// The hub's storage: the till's part ([`TillStore`]) and the CRM's (signups, LINE, the
-/// outbox, the admin API). Every method is one atomic operation; `now` and `today` (the hub's
-/// business date) are handed in, so a backend never reads a clock.
-pub trait HubStore: TillStore {
+/// What the admin API needs of the hub's storage: imports, coupons, revocation, the review of
+/// conflicts, discrepancies and held outcomes, and the audit path through terminals and sales.
+pub trait AdminStore: Send + Sync + 'static {
     /// Imports paper-card members, one transaction; rows refused are reported, not imported.
     fn import_members(
         &self,
@@ -283,6 +282,32 @@ pub trait HubStore: TillStore {
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<HeldView, StoreError>> + Send;
 
+    /// Enrolled terminals with ids after `after`, in id order (the audit path's index).
+    fn terminals(
+        &self,
+        after: String,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<TerminalView>, StoreError>> + Send;
+
+    /// A terminal's event slots after `after` (the audit path).
+    fn terminal_events(
+        &self,
+        terminal_id: String,
+        after: u64,
+        limit: u32,
+    ) -> impl Future<Output = Result<TerminalEvents, StoreError>> + Send;
+
+    /// Every event a terminal sent about one of its sales: did it arrive, what was applied.
+    fn terminal_sale(
+        &self,
+        terminal_id: String,
+        sale_id: String,
+    ) -> impl Future<Output = Result<TerminalEvents, StoreError>> + Send;
+}
+
+/// What members in LINE need of the hub's storage: signups and card links, each LINE user's
+/// friendship, profiles, and the message outbox with its daily scan.
+pub trait LineStore: Send + Sync + 'static {
     /// Takes one LINE webhook delivery in one transaction: each event once by its
     /// `webhookEventId`; follow and unfollow set the user's friendship unless a later one is
     /// already held (LINE's `timestamp` orders them, not arrival); a new follow from a member
@@ -375,28 +400,6 @@ pub trait HubStore: TillStore {
         line_user_id: String,
     ) -> impl Future<Output = Result<Option<Friendship>, StoreError>> + Send;
 
-    /// Enrolled terminals with ids after `after`, in id order (the audit path's index).
-    fn terminals(
-        &self,
-        after: String,
-        limit: u32,
-    ) -> impl Future<Output = Result<Vec<TerminalView>, StoreError>> + Send;
-
-    /// A terminal's event slots after `after` (the audit path).
-    fn terminal_events(
-        &self,
-        terminal_id: String,
-        after: u64,
-        limit: u32,
-    ) -> impl Future<Output = Result<TerminalEvents, StoreError>> + Send;
-
-    /// Every event a terminal sent about one of its sales: did it arrive, what was applied.
-    fn terminal_sale(
-        &self,
-        terminal_id: String,
-        sale_id: String,
-    ) -> impl Future<Output = Result<TerminalEvents, StoreError>> + Send;
-
     /// Completes a checked signup or card link in one transaction: a new member, the member
     /// already linked to the LINE user, or the card's member; the signup id is recorded as used
     /// and the completion enters the feed. The same signup again from the same LINE user answers
@@ -422,3 +425,11 @@ pub trait HubStore: TillStore {
     /// The newest active card-signing key (the secret half), for the digital card.
     fn card_key(&self) -> impl Future<Output = Result<Option<CardKey>, StoreError>> + Send;
 }
+
+/// The hub's whole storage: what tills need ([`TillStore`]), what the admin API needs
+/// ([`AdminStore`]) and what members in LINE need ([`LineStore`]). Every method is one atomic
+/// operation; `now` and `today` (the hub's business date) are handed in, so a backend never
+/// reads a clock.
+pub trait HubStore: TillStore + AdminStore + LineStore {}
+
+impl<S: TillStore + AdminStore + LineStore> HubStore for S {}

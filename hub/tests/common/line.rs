@@ -10,7 +10,7 @@ use tenpo_hub::line::sender::{Sender, SenderSettings};
 use tenpo_hub::line::{MessagingSettings, OfficialAccount};
 use tenpo_hub::scenarios::{QuietHours, ScenarioSettings, Scenarios};
 use tenpo_hub::signup::{LineSettings, SignupService};
-use tenpo_hub::store::{HubStore, MessageView};
+use tenpo_hub::store::{LineStore, MessageView};
 use tenpo_line::standin::{MessagingChannel, Record, StandIn, router};
 
 use super::{Hub, Till};

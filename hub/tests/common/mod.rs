@@ -13,7 +13,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tenpo_hub::admin::client::AdminClient;
 use tenpo_hub::api::{self, AppState};
-use tenpo_hub::store::{HubStore, SqliteStore, TillStore};
+use tenpo_hub::store::{LineStore, SqliteStore, TillStore};
 use tenpo_loyalty::{Date, Line, MemberState, RuleSet, Sale, SaleOutcome, evaluate_sale};
 use tenpo_protocol::events::{Event, EventBody, RefundEvent, SaleEvent, content_hash_of};
 use tenpo_protocol::signup::{self as wire, SignupKind, SignupToken};

@@ -32,9 +32,9 @@ use tenpo_protocol::sync::MemberSnapshot;
 use super::outbox::Planner;
 use super::unit::{self, intake::Applying};
 use super::{
-    ChangesPage, Claim, Enrolled, Finished, Friendship, Greeting, HomeStores, HubCounts, HubStore,
-    LineEvent, LineIntake, MessageView, OutboxCounts, OutboxMessage, PlannedPage, PushOutcome,
-    ScanMessage, StoreError, Terminal, TillStore,
+    AdminStore, ChangesPage, Claim, Enrolled, Finished, Friendship, Greeting, HomeStores,
+    HubCounts, LineEvent, LineIntake, LineStore, MessageView, OutboxCounts, OutboxMessage,
+    PlannedPage, PushOutcome, ScanMessage, StoreError, Terminal, TillStore,
 };
 pub(crate) use super::{from_json, to_json};
 use crate::admin::{
@@ -214,7 +214,7 @@ impl TillStore for SqliteStore {
     }
 }
 
-impl HubStore for SqliteStore {
+impl AdminStore for SqliteStore {
     fn import_members(
         &self,
         rows: Vec<ImportRow>,
@@ -301,6 +301,33 @@ impl HubStore for SqliteStore {
         })
     }
 
+    fn terminals(
+        &self,
+        after: String,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<TerminalView>, StoreError>> + Send {
+        self.blocking(move |inner| inner.read(|tx| audit::terminals(tx, &after, limit)))
+    }
+
+    fn terminal_events(
+        &self,
+        terminal_id: String,
+        after: u64,
+        limit: u32,
+    ) -> impl Future<Output = Result<TerminalEvents, StoreError>> + Send {
+        self.blocking(move |inner| inner.read(|tx| audit::events(tx, &terminal_id, after, limit)))
+    }
+
+    fn terminal_sale(
+        &self,
+        terminal_id: String,
+        sale_id: String,
+    ) -> impl Future<Output = Result<TerminalEvents, StoreError>> + Send {
+        self.blocking(move |inner| inner.read(|tx| audit::sale(tx, &terminal_id, &sale_id)))
+    }
+}
+
+impl LineStore for SqliteStore {
     fn line_events(
         &self,
         events: Vec<LineEvent>,
@@ -407,31 +434,6 @@ impl HubStore for SqliteStore {
         member_id: String,
     ) -> impl Future<Output = Result<Vec<MessageView>, StoreError>> + Send {
         self.blocking(move |inner| inner.read(|tx| outbox::of_member(tx, &member_id)))
-    }
-
-    fn terminals(
-        &self,
-        after: String,
-        limit: u32,
-    ) -> impl Future<Output = Result<Vec<TerminalView>, StoreError>> + Send {
-        self.blocking(move |inner| inner.read(|tx| audit::terminals(tx, &after, limit)))
-    }
-
-    fn terminal_events(
-        &self,
-        terminal_id: String,
-        after: u64,
-        limit: u32,
-    ) -> impl Future<Output = Result<TerminalEvents, StoreError>> + Send {
-        self.blocking(move |inner| inner.read(|tx| audit::events(tx, &terminal_id, after, limit)))
-    }
-
-    fn terminal_sale(
-        &self,
-        terminal_id: String,
-        sale_id: String,
-    ) -> impl Future<Output = Result<TerminalEvents, StoreError>> + Send {
-        self.blocking(move |inner| inner.read(|tx| audit::sale(tx, &terminal_id, &sale_id)))
     }
 
     fn complete_signup(
