@@ -135,8 +135,4 @@ impl AdminStatements for PgUnit<'_> {
         .await?;
         Ok(())
     }
-
-    async fn log_change(&mut self, kind: &str, key: &str) -> Result<(), StoreError> {
-        PgUnit::log_change(self, kind, key).await
-    }
 }

@@ -419,6 +419,10 @@ impl Statements for PgUnit<'_> {
         self.log_change("member", &member.member_id).await
     }
 
+    async fn log_change(&mut self, kind: &str, key: &str) -> Result<(), StoreError> {
+        PgUnit::log_change(self, kind, key).await
+    }
+
     async fn insert_alias(&mut self, alias_id: &str, member_id: &str) -> Result<(), StoreError> {
         self.execute(
             "INSERT INTO member_aliases (alias_id, member_id) VALUES ($1, $2)",

@@ -179,10 +179,6 @@ impl AdminStatements for SqliteUnit<'_> {
         )?;
         Ok(())
     }
-
-    async fn log_change(&mut self, kind: &str, key: &str) -> Result<(), StoreError> {
-        members::log_change(self.tx(), kind, key)
-    }
 }
 
 pub(crate) fn all_rules(conn: &Connection) -> Result<BTreeMap<u32, Arc<RuleSet>>, StoreError> {

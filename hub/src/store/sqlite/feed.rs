@@ -8,8 +8,9 @@ use rusqlite::{OptionalExtension, Transaction};
 use tenpo_protocol::sync::{Change, MemberSnapshot};
 
 use super::members;
-use crate::store::StoreError;
+use super::statements::SqliteUnit;
 use crate::store::unit::feed::{FeedReads, LogRow};
+use crate::store::{StoreError, unit};
 
 /// The highest position the log ever reached (positions are never reused).
 fn log_end(tx: &Transaction<'_>) -> Result<u64, StoreError> {
@@ -105,6 +106,7 @@ impl FeedReads for FeedTx<'_> {
     }
 
     async fn signup_change(&mut self, signup_id: &str) -> Result<Option<Change>, StoreError> {
-        super::signup::change(self.0, signup_id)
+        let record = unit::signup::record(&mut SqliteUnit::new(self.0), signup_id).await?;
+        Ok(record.map(unit::signup::change))
     }
 }

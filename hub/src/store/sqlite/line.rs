@@ -1,66 +1,64 @@
-//! The official LINE account's webhook events and friendships in the SQLite store.
+//! The official LINE account's webhook events and friendships in the SQLite store: the
+//! statements (the decisions are `unit::line`).
 
 use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, Transaction, params};
 
 use crate::store::StoreError;
-use crate::store::model::{Friendship, LineEvent, LineIntake};
-use crate::store::outbox::{Greeting, NewMessage};
+use crate::store::model::{Friendship, LineEvent};
 
-use super::{outbox, signup};
-
-/// Stores one delivery: each event once; follow and unfollow set the friendship unless a later
-/// change is already held; a new follow from a member writes `greeting` to the outbox.
-pub(crate) fn take(
+/// Takes a webhook event once; answers whether it was new.
+pub(crate) fn take_webhook_event(
     tx: &Transaction<'_>,
-    events: &[LineEvent],
-    greeting: &Greeting,
+    e: &LineEvent,
     now: DateTime<Utc>,
-) -> Result<LineIntake, StoreError> {
-    let at = now;
-    let now = now.to_rfc3339();
-    let mut tally = LineIntake::default();
-    for e in events {
-        let inserted = tx
-            .prepare_cached(
-                "INSERT OR IGNORE INTO line_webhook_events
-                     (webhook_event_id, kind, occurred_at_ms, received_at)
-                 VALUES (?1, ?2, ?3, ?4)",
-            )?
-            .execute(params![e.webhook_event_id, e.kind, e.occurred_at_ms, now])?;
-        if inserted == 0 {
-            tally.duplicate += 1;
-            continue;
-        }
-        tally.new += 1;
-        let (Some(user), Some(following)) = (&e.user_id, e.following) else {
-            continue;
-        };
-        // An older change arriving late (redelivered after a newer one) changes nothing.
-        tx.prepare_cached(
-            "INSERT INTO line_friends (line_user_id, following, changed_at_ms, first_followed_at_ms)
-             VALUES (?1, ?2, ?3, CASE WHEN ?2 THEN ?3 END)
-             ON CONFLICT (line_user_id) DO UPDATE SET
-                 following = excluded.following,
-                 changed_at_ms = excluded.changed_at_ms,
-                 first_followed_at_ms = min(coalesce(line_friends.first_followed_at_ms,
-                                                     excluded.first_followed_at_ms),
-                                            coalesce(excluded.first_followed_at_ms,
-                                                     line_friends.first_followed_at_ms))
-             WHERE excluded.changed_at_ms >= line_friends.changed_at_ms",
+) -> Result<bool, StoreError> {
+    let inserted = tx
+        .prepare_cached(
+            "INSERT OR IGNORE INTO line_webhook_events
+                 (webhook_event_id, kind, occurred_at_ms, received_at)
+             VALUES (?1, ?2, ?3, ?4)",
         )?
-        .execute(params![user, following, e.occurred_at_ms])?;
-        // What holds now (a late, older change did not change it).
-        let follows_now: bool = tx
-            .prepare_cached("SELECT following FROM line_friends WHERE line_user_id = ?1")?
-            .query_row([user], |r| r.get(0))?;
-        if !follows_now {
-            outbox::blocked(tx, user)?;
-        } else if following && let Some(member_id) = signup::member_of_line_user(tx, user)? {
-            outbox::greet(tx, greeting, &member_id, user, at)?;
-        }
-    }
-    Ok(tally)
+        .execute(params![
+            e.webhook_event_id,
+            e.kind,
+            e.occurred_at_ms,
+            now.to_rfc3339()
+        ])?;
+    Ok(inserted > 0)
+}
+
+/// Sets a friendship unless a later change is already held (an older change arriving late,
+/// redelivered after a newer one, changes nothing).
+pub(crate) fn set_friendship(
+    tx: &Transaction<'_>,
+    user: &str,
+    following: bool,
+    at_ms: i64,
+) -> Result<(), StoreError> {
+    tx.prepare_cached(
+        "INSERT INTO line_friends (line_user_id, following, changed_at_ms, first_followed_at_ms)
+         VALUES (?1, ?2, ?3, CASE WHEN ?2 THEN ?3 END)
+         ON CONFLICT (line_user_id) DO UPDATE SET
+             following = excluded.following,
+             changed_at_ms = excluded.changed_at_ms,
+             first_followed_at_ms = min(coalesce(line_friends.first_followed_at_ms,
+                                                 excluded.first_followed_at_ms),
+                                        coalesce(excluded.first_followed_at_ms,
+                                                 line_friends.first_followed_at_ms))
+         WHERE excluded.changed_at_ms >= line_friends.changed_at_ms",
+    )?
+    .execute(params![user, following, at_ms])?;
+    Ok(())
+}
+
+/// Whether the user follows the account now, as far as the hub has seen.
+pub(crate) fn follows(tx: &Transaction<'_>, user: &str) -> Result<bool, StoreError> {
+    Ok(tx
+        .prepare_cached("SELECT following FROM line_friends WHERE line_user_id = ?1")?
+        .query_row([user], |r| r.get(0))
+        .optional()?
+        .unwrap_or(false))
 }
 
 /// A LINE user's friendship, if the hub has seen one.
@@ -83,17 +81,12 @@ pub(crate) fn friendship(
         .optional()?)
 }
 
-/// A LINE user unlinks their account from the member: the link goes, their waiting messages
-/// are not sent, and `goodbye` (the rich menu's unlink) is written. Answers the member's id.
-pub(crate) fn unlink(
+/// The link goes; the user's waiting rows are not sent; one in flight is not tried again.
+pub(crate) fn remove_link(
     tx: &Transaction<'_>,
     line_user_id: &str,
-    goodbye: Option<&NewMessage>,
-    now: DateTime<Utc>,
-) -> Result<Option<String>, StoreError> {
-    let Some(member_id) = signup::member_of_line_user(tx, line_user_id)? else {
-        return Ok(None);
-    };
+    member_id: &str,
+) -> Result<(), StoreError> {
     tx.prepare_cached("DELETE FROM line_users WHERE line_user_id = ?1")?
         .execute([line_user_id])?;
     tx.prepare_cached(
@@ -102,7 +95,7 @@ pub(crate) fn unlink(
              last_error = 'the member unlinked their LINE account'
          WHERE member_id = ?2 AND line_user_id = ?1 AND state = 'pending'",
     )?
-    .execute([line_user_id, member_id.as_str()])?;
+    .execute([line_user_id, member_id])?;
     // And any with no member (an earlier unlink's menu change): this one replaces it.
     tx.prepare_cached(
         "UPDATE messages INDEXED BY messages_pending_no_member
@@ -116,10 +109,5 @@ pub(crate) fn unlink(
         "UPDATE messages SET expires_at_ms = 0 WHERE line_user_id = ?1 AND state = 'sending'",
     )?
     .execute([line_user_id])?;
-    if let Some(m) = goodbye {
-        let key = format!("unlink:{member_id}:{}", now.timestamp_millis());
-        outbox::enqueue(tx, &key, None, line_user_id, m, now)?;
-    }
-    super::members::log_change(tx, "member", &member_id)?;
-    Ok(Some(member_id))
+    Ok(())
 }

@@ -11,6 +11,7 @@ mod connection;
 mod feed;
 mod inspect;
 mod line;
+mod line_statements;
 mod members;
 mod metrics;
 mod outbox;
@@ -334,7 +335,12 @@ impl LineStore for SqliteStore {
         greeting: Greeting,
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<LineIntake, StoreError>> + Send {
-        self.blocking(move |inner| inner.write(|tx| line::take(tx, &events, &greeting, now)))
+        self.blocking(move |inner| {
+            inner.write(|tx| {
+                let mut db = statements::SqliteUnit::new(tx);
+                unit::finish(unit::line::take(&mut db, &events, &greeting, now))
+            })
+        })
     }
 
     fn friendship(
@@ -375,13 +381,16 @@ impl LineStore for SqliteStore {
             let (Some(planner), Some(rules)) = (inner.planner(), inner.latest_rules()) else {
                 return Ok(PlannedPage::default());
             };
-            let page = scan::Page {
+            let page = unit::scan::Page {
                 today,
                 stores: &stores,
                 after: &after,
                 limit,
             };
-            inner.read(|tx| scan::plan(tx, planner.as_ref(), &rules, page))
+            inner.read(|tx| {
+                let mut db = statements::SqliteUnit::new(tx);
+                unit::finish(unit::scan::plan(&mut db, planner.as_ref(), &rules, page))
+            })
         })
     }
 
@@ -414,7 +423,10 @@ impl LineStore for SqliteStore {
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<(), StoreError>> + Send {
         self.blocking(move |inner| {
-            inner.write(|tx| profiles::save_profile(tx, &member_id, &profile, now))
+            inner.write(|tx| {
+                let mut db = statements::SqliteUnit::new(tx);
+                unit::finish(unit::line::save_profile(&mut db, &member_id, &profile, now))
+            })
         })
     }
 
@@ -425,7 +437,11 @@ impl LineStore for SqliteStore {
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<Option<String>, StoreError>> + Send {
         self.blocking(move |inner| {
-            inner.write(|tx| line::unlink(tx, &line_user_id, goodbye.as_ref(), now))
+            inner.write(|tx| {
+                let mut db = statements::SqliteUnit::new(tx);
+                let goodbye = goodbye.as_ref();
+                unit::finish(unit::line::unlink(&mut db, &line_user_id, goodbye, now))
+            })
         })
     }
 
@@ -441,21 +457,36 @@ impl LineStore for SqliteStore {
         request: crate::signup::CompleteSignup,
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<crate::signup::SignupRecord, StoreError>> + Send {
-        self.blocking(move |inner| inner.write(|tx| signup::complete(tx, &request, now)))
+        self.blocking(move |inner| {
+            inner.write(|tx| {
+                let mut db = statements::SqliteUnit::new(tx);
+                unit::finish(unit::signup::complete(&mut db, &request, now))
+            })
+        })
     }
 
     fn signup(
         &self,
         signup_id: String,
     ) -> impl Future<Output = Result<Option<crate::signup::SignupRecord>, StoreError>> + Send {
-        self.blocking(move |inner| inner.read(|tx| signup::record(tx, &signup_id)))
+        self.blocking(move |inner| {
+            inner.read(|tx| {
+                let mut db = statements::SqliteUnit::new(tx);
+                unit::finish(unit::signup::record(&mut db, &signup_id))
+            })
+        })
     }
 
     fn member_by_line_user(
         &self,
         line_user_id: String,
     ) -> impl Future<Output = Result<Option<MemberSnapshot>, StoreError>> + Send {
-        self.blocking(move |inner| inner.read(|tx| signup::member_of_line(tx, &line_user_id)))
+        self.blocking(move |inner| {
+            inner.read(|tx| {
+                let mut db = statements::SqliteUnit::new(tx);
+                unit::finish(unit::signup::member_of_line(&mut db, &line_user_id))
+            })
+        })
     }
 
     fn card_key(

@@ -10,15 +10,12 @@
 use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, Transaction, params};
 
-use crate::store::StoreError;
+use super::statements::SqliteUnit;
 use crate::store::outbox::{
-    Claim, Finished, Greeting, HomeStores, MessageAction, MessageClass, MessageOutcome,
-    MessageView, NewMessage, OutboxCounts, OutboxMessage,
+    Claim, Finished, MessageAction, MessageClass, MessageOutcome, MessageView, NewMessage,
+    OutboxCounts, OutboxMessage,
 };
-
-/// How long after a message's first try it may still be tried again with its retry key: LINE
-/// keeps a key for 24 hours; an hour is kept in hand.
-const RETRY_KEY_WINDOW_MS: i64 = 23 * 3_600_000;
+use crate::store::{StoreError, unit};
 
 pub(crate) use crate::store::outbox::BLOCKED;
 
@@ -92,53 +89,33 @@ pub(crate) fn insert(
     Ok(written == 1)
 }
 
-/// Greets a member who has just become reachable in LINE: the rich menu (once per member and
-/// menu: LINE keeps a user's menu across a block and unblock) and the welcome (once per member,
-/// ever).
-pub(crate) fn greet(
+/// When the user's current link was made (names its rich menu's dedupe key).
+pub(crate) fn linked_at(
     tx: &Transaction<'_>,
-    greeting: &Greeting,
-    member_id: &str,
     line_user_id: &str,
-    now: DateTime<Utc>,
+) -> Result<Option<String>, StoreError> {
+    Ok(tx
+        .prepare_cached("SELECT linked_at FROM line_users WHERE line_user_id = ?1")?
+        .query_row([line_user_id], |r| r.get(0))
+        .optional()?)
+}
+
+/// A rich-menu row written before that never went (it lapsed waiting for the follow, or the
+/// user had blocked the account) is due again.
+pub(crate) fn requeue_menu(
+    tx: &Transaction<'_>,
+    member_id: &str,
+    key: &str,
+    now_ms: i64,
+    expires: Option<i64>,
 ) -> Result<(), StoreError> {
-    if let Some(menu) = &greeting.rich_menu {
-        // Once per link (a member who unlinks and links again gets it again) and menu.
-        let linked_at: String = tx
-            .prepare_cached("SELECT linked_at FROM line_users WHERE line_user_id = ?1")?
-            .query_row([line_user_id], |r| r.get(0))
-            .optional()?
-            .unwrap_or_default();
-        let key = match &menu.action {
-            MessageAction::LinkRichMenu { rich_menu_id } => {
-                format!("rich_menu:{member_id}:{linked_at}:{rich_menu_id}")
-            }
-            MessageAction::Push { .. }
-            | MessageAction::Compose { .. }
-            | MessageAction::UnlinkRichMenu => {
-                format!("rich_menu:{member_id}:{linked_at}")
-            }
-        };
-        if !enqueue(tx, &key, Some(member_id), line_user_id, menu, now)? {
-            // Written before but never linked (it lapsed waiting for the follow, or the user
-            // had blocked the account): linking a menu twice is harmless, so it goes again.
-            let now_ms = now.timestamp_millis();
-            let expires = menu
-                .expires_after
-                .map(|d| now_ms.saturating_add(d.num_milliseconds()));
-            tx.prepare_cached(
-                "UPDATE messages SET state = 'pending', not_before_ms = ?2, expires_at_ms = ?3,
-                     attempts = 0, first_attempt_ms = NULL, last_error = NULL
-                 WHERE member_id = ?4 AND dedupe_key = ?1
-                   AND state IN ('expired', 'unreachable')",
-            )?
-            .execute(params![key, now_ms, expires, member_id])?;
-        }
-    }
-    if let Some(welcome) = &greeting.welcome {
-        let key = format!("welcome:{member_id}");
-        enqueue(tx, &key, Some(member_id), line_user_id, welcome, now)?;
-    }
+    tx.prepare_cached(
+        "UPDATE messages SET state = 'pending', not_before_ms = ?2, expires_at_ms = ?3,
+             attempts = 0, first_attempt_ms = NULL, last_error = NULL
+         WHERE member_id = ?4 AND dedupe_key = ?1
+           AND state IN ('expired', 'unreachable')",
+    )?
+    .execute(params![key, now_ms, expires, member_id])?;
     Ok(())
 }
 
@@ -173,15 +150,23 @@ pub(crate) fn blocked(tx: &Transaction<'_>, line_user_id: &str) -> Result<(), St
     Ok(())
 }
 
-/// Claims up to `claim.limit` due rows for users who follow the account, transactional first,
-/// oldest first; each is leased until `now + claim.lease` and its attempt counted. A row whose
-/// lease ran out (its sender died) is due again, with the same retry key.
+/// Claims due rows (the decisions are `unit::outbox::claim`), in the caller's transaction.
 pub(crate) fn claim(
     tx: &Transaction<'_>,
     claim: &Claim,
     now: DateTime<Utc>,
 ) -> Result<Vec<OutboxMessage>, StoreError> {
-    let now_ms = now.timestamp_millis();
+    let mut db = SqliteUnit::new(tx);
+    unit::finish(unit::outbox::claim(&mut db, claim, now))
+}
+
+/// A lease that ran out is due again; a row past its expiry lapses; a row first tried before
+/// `retry_cutoff_ms` and still unsent fails.
+pub(crate) fn lapse(
+    tx: &Transaction<'_>,
+    now_ms: i64,
+    retry_cutoff_ms: i64,
+) -> Result<(), StoreError> {
     // A lease that ran out: its sender died or hung. Due again, with the same retry key; first,
     // so that one stopped in flight (a block, an unlink) lapses below instead of going.
     tx.prepare_cached(
@@ -206,84 +191,62 @@ pub(crate) fn claim(
                            after the first try (last: ' || coalesce(last_error, 'no answer') || ')'
          WHERE state = 'pending' AND attempts > 0 AND first_attempt_ms <= ?1",
     )?
-    .execute([now_ms.saturating_sub(RETRY_KEY_WINDOW_MS)])?;
-    let mut claimed = due(tx, MessageClass::Transactional, now_ms, claim.limit)?;
-    let room = claim
-        .limit
-        .saturating_sub(u32::try_from(claimed.len()).unwrap_or(u32::MAX));
-    if !claim.transactional_only && room > 0 {
-        claimed.extend(under_cap(tx, claim, now, room)?);
-    }
-    for m in claimed
-        .iter_mut()
-        .filter(|m| m.class == MessageClass::Transactional)
-    {
-        m.message_id = lease(tx, m.id, claim, now_ms)?;
-    }
-    Ok(claimed)
+    .execute([retry_cutoff_ms])?;
+    Ok(())
 }
 
-/// Up to `room` due marketing rows whose members are awake and under the cap: at most
-/// `claim.marketing_per_week` marketing messages sent (or being sent) to a member in any 7 days.
-/// A row over the cap waits an hour before it is looked at again; one whose member is in their
-/// store's quiet hours, until the first time zone in quiet hours wakes (`claim.quiet_until`):
-/// each such row is written once per night, whatever the backlog.
-fn under_cap(
+/// The home store of the member row `id` is for.
+pub(crate) fn home_store_of_message(
     tx: &Transaction<'_>,
-    claim: &Claim,
-    now: DateTime<Utc>,
-    room: u32,
-) -> Result<Vec<OutboxMessage>, StoreError> {
-    let now_ms = now.timestamp_millis();
-    let since = (now - chrono::Duration::days(7)).to_rfc3339();
-    let mut taken = Vec::new();
-    let candidates = due(tx, MessageClass::Marketing, now_ms, room.saturating_mul(4))?;
-    let wait = |id: i64, until_ms: i64| -> Result<(), StoreError> {
-        tx.prepare_cached("UPDATE messages SET not_before_ms = ?2 WHERE id = ?1")?
-            .execute(params![id, until_ms])?;
-        Ok(())
-    };
-    for m in candidates {
-        if taken.len() as u32 >= room {
-            break;
-        }
-        if claim.marketing_to != HomeStores::All {
-            let home: Option<String> = tx
-                .prepare_cached(
-                    "SELECT m.home_store FROM messages s JOIN members m USING (member_id)
-                     WHERE s.id = ?1",
-                )?
-                .query_row([m.id], |r| r.get(0))
-                .optional()?
-                .flatten();
-            if !claim.marketing_to.covers(home.as_deref()) {
-                wait(m.id, claim.quiet_until.timestamp_millis().max(now_ms))?;
-                continue;
-            }
-        }
-        let recent: i64 = tx
-            .prepare_cached(
-                "SELECT COUNT(*) FROM messages s
-                 WHERE s.member_id = (SELECT member_id FROM messages WHERE id = ?1)
-                   AND s.class = 'marketing'
-                   AND (s.state = 'sending' OR (s.state = 'sent' AND s.sent_at > ?2))",
-            )?
-            .query_row(params![m.id, since], |r| r.get(0))?;
-        if recent >= i64::from(claim.marketing_per_week) {
-            wait(m.id, now_ms.saturating_add(3_600_000))?;
-            continue;
-        }
-        // Leased now, so the next candidate of the same member counts it.
-        let message_id = lease(tx, m.id, claim, now_ms)?;
-        taken.push(OutboxMessage { message_id, ..m });
-    }
-    Ok(taken)
+    id: i64,
+) -> Result<Option<String>, StoreError> {
+    Ok(tx
+        .prepare_cached(
+            "SELECT m.home_store FROM messages s JOIN members m USING (member_id)
+             WHERE s.id = ?1",
+        )?
+        .query_row([id], |r| r.get(0))
+        .optional()?
+        .flatten())
 }
 
-/// Leases row `id` and answers its retry key, made now at its first claim and the same on every
-/// attempt after.
-fn lease(tx: &Transaction<'_>, id: i64, claim: &Claim, now_ms: i64) -> Result<String, StoreError> {
-    let key = tx
+/// Marketing rows sent since `since`, or being sent, to the member row `id` is for.
+pub(crate) fn recent_marketing(
+    tx: &Transaction<'_>,
+    id: i64,
+    since: DateTime<Utc>,
+) -> Result<u64, StoreError> {
+    let n: i64 = tx
+        .prepare_cached(
+            "SELECT COUNT(*) FROM messages s
+             WHERE s.member_id = (SELECT member_id FROM messages WHERE id = ?1)
+               AND s.class = 'marketing'
+               AND (s.state = 'sending' OR (s.state = 'sent' AND s.sent_at > ?2))",
+        )?
+        .query_row(params![id, since.to_rfc3339()], |r| r.get(0))?;
+    Ok(n.unsigned_abs())
+}
+
+pub(crate) fn set_not_before(
+    tx: &Transaction<'_>,
+    id: i64,
+    until_ms: i64,
+) -> Result<(), StoreError> {
+    tx.prepare_cached("UPDATE messages SET not_before_ms = ?2 WHERE id = ?1")?
+        .execute(params![id, until_ms])?;
+    Ok(())
+}
+
+/// Leases row `id` and answers its retry key, made at its first claim (`new_key`) and the same
+/// on every attempt after.
+pub(crate) fn lease(
+    tx: &Transaction<'_>,
+    id: i64,
+    until_ms: i64,
+    now_ms: i64,
+    new_key: &str,
+) -> Result<String, StoreError> {
+    Ok(tx
         .prepare_cached(
             "UPDATE messages SET state = 'sending', attempts = attempts + 1, lease_until_ms = ?2,
                  first_attempt_ms = coalesce(first_attempt_ms, ?3),
@@ -291,21 +254,12 @@ fn lease(tx: &Transaction<'_>, id: i64, claim: &Claim, now_ms: i64) -> Result<St
              WHERE id = ?1 AND state = 'pending'
              RETURNING message_id",
         )?
-        .query_row(
-            params![
-                id,
-                now_ms.saturating_add(claim.lease.num_milliseconds()),
-                now_ms,
-                uuid::Uuid::now_v7().to_string()
-            ],
-            |r| r.get(0),
-        )?;
-    Ok(key)
+        .query_row(params![id, until_ms, now_ms, new_key], |r| r.get(0))?)
 }
 
 /// Up to `limit` due rows of one class for users who follow the account, oldest first (the
 /// index `messages_state` walks them in order).
-fn due(
+pub(crate) fn due(
     tx: &Transaction<'_>,
     class: MessageClass,
     now_ms: i64,

@@ -6,6 +6,7 @@ use chrono::{Duration, TimeZone};
 use rusqlite::Connection;
 
 use super::*;
+use crate::store::outbox::HomeStores;
 
 fn db() -> Connection {
     let mut conn = Connection::open_in_memory().unwrap();

@@ -39,14 +39,13 @@ pub(crate) fn profile_row(
         .optional()?)
 }
 
-/// Saves a member's profile (the birthday in `members`, the rest in `member_profiles`).
-pub(crate) fn save_profile(
+/// Saves a member's choices (`member_profiles`).
+pub(crate) fn upsert_profile(
     tx: &Transaction<'_>,
     member_id: &str,
     p: &Profile,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    let now = now.to_rfc3339();
     tx.prepare_cached(
         "INSERT INTO member_profiles
              (member_id, language, marketing, channel, name, email, updated_at)
@@ -62,20 +61,30 @@ pub(crate) fn save_profile(
         p.channel.as_str(),
         p.name,
         p.email,
-        now
+        now.to_rfc3339()
     ])?;
-    if !p.marketing {
-        // Store news turned off: what is queued of it is not sent either.
-        tx.prepare_cached(
-            // Pinned: through `messages_state` this would read every member's waiting news.
-            "UPDATE messages INDEXED BY messages_by_member
-             SET state = 'expired', lease_until_ms = NULL,
-                 last_error = 'the member turned store news off'
-             WHERE member_id = ?1 AND class = 'marketing' AND state = 'pending'",
-        )?
-        .execute([member_id])?;
-    }
+    Ok(())
+}
+
+/// The member's waiting store news is not sent.
+pub(crate) fn expire_marketing(tx: &Transaction<'_>, member_id: &str) -> Result<(), StoreError> {
+    tx.prepare_cached(
+        // Pinned: through `messages_state` this would read every member's waiting news.
+        "UPDATE messages INDEXED BY messages_by_member
+         SET state = 'expired', lease_until_ms = NULL,
+             last_error = 'the member turned store news off'
+         WHERE member_id = ?1 AND class = 'marketing' AND state = 'pending'",
+    )?
+    .execute([member_id])?;
+    Ok(())
+}
+
+pub(crate) fn set_birthday(
+    tx: &Transaction<'_>,
+    member_id: &str,
+    birthday: Option<tenpo_loyalty::Date>,
+) -> Result<(), StoreError> {
     tx.prepare_cached("UPDATE members SET birthday = ?2 WHERE member_id = ?1")?
-        .execute(params![member_id, p.birthday.map(|b| b.to_string())])?;
+        .execute(params![member_id, birthday.map(|b| b.to_string())])?;
     Ok(())
 }

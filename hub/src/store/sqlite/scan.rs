@@ -3,36 +3,20 @@
 
 use chrono::{DateTime, Utc};
 use rusqlite::{Transaction, params};
-use tenpo_loyalty::{Date, RuleSet};
 
-use tenpo_protocol::sync::MemberSnapshot;
-
-use super::{from_json, outbox};
+use super::outbox;
 use crate::store::StoreError;
-use crate::store::outbox::{
-    HomeStores, Language, PlannedPage, Planner, Profile, Recipient, ScanMessage,
-};
+use crate::store::outbox::ScanMessage;
+use crate::store::unit::line::LinkedRow;
 
-/// Which page of the daily scan to plan.
-pub(crate) struct Page<'a> {
-    pub today: Date,
-    /// The members whose day it is (their home store's time zone).
-    pub stores: &'a HomeStores,
-    /// The last member id of the page before (`""` for the first).
-    pub after: &'a str,
-    pub limit: u32,
-}
-
-/// Plans the day's messages for up to `limit` linked members after `after` (member id order);
-/// members of other time zones are read and passed over.
-pub(crate) fn plan(
+/// Up to `limit` members linked to LINE after `after` (member id order), in one statement: the
+/// member and their LINE user (in the index it walks), the snapshot, the home store, and the
+/// profile's choices. (The plan is `unit::scan`.)
+pub(crate) fn linked_page(
     tx: &Transaction<'_>,
-    planner: &dyn Planner,
-    rules: &RuleSet,
-    at: Page<'_>,
-) -> Result<PlannedPage, StoreError> {
-    // One statement for the page: the member and their LINE user (in the index it walks), the
-    // snapshot, the home store, and the profile's choices.
+    after: &str,
+    limit: u32,
+) -> Result<Vec<LinkedRow>, StoreError> {
     let mut stmt = tx.prepare_cached(
         "SELECT lu.member_id, lu.line_user_id, m.snapshot, p.language, p.marketing, m.home_store
          FROM line_users lu INDEXED BY line_users_by_member
@@ -40,56 +24,19 @@ pub(crate) fn plan(
          LEFT JOIN member_profiles p ON p.member_id = lu.member_id
          WHERE lu.member_id > ?1 ORDER BY lu.member_id LIMIT ?2",
     )?;
-    let rows = stmt.query_map(params![at.after, at.limit], |r| {
-        Ok((
-            r.get::<_, String>(0)?,
-            r.get::<_, String>(1)?,
-            r.get::<_, String>(2)?,
-            r.get::<_, Option<String>>(3)?,
-            r.get::<_, Option<bool>>(4)?,
-            r.get::<_, Option<String>>(5)?,
-        ))
-    })?;
-    let today = at.today;
-    let mut page = PlannedPage::default();
-    let mut last = None;
-    let mut seen = 0u32;
-    for row in rows {
-        let (member_id, line_user_id, snapshot, language, marketing, home) = row?;
-        seen += 1;
-        if !at.stores.covers(home.as_deref()) {
-            last = Some(member_id);
-            continue;
-        }
-        let member: MemberSnapshot = from_json("member snapshot", &snapshot)?;
-        let profile = match (language, marketing) {
-            (Some(language), Some(marketing)) => Profile {
-                language: Language::parse(&language).unwrap_or_default(),
-                marketing,
-                ..Profile::default()
-            },
-            _ => Profile::default(),
-        };
-        let recipient = Recipient {
-            member_id: &member.member_id,
-            number: &member.number,
-            state: &member.state,
-            profile: &profile,
-        };
-        page.members += 1;
-        for planned in planner.daily(&recipient, rules, today) {
-            page.messages.push(ScanMessage {
-                member_id: member_id.clone(),
-                line_user_id: line_user_id.clone(),
-                planned,
-            });
-        }
-        last = Some(member_id);
-    }
-    if seen == at.limit {
-        page.next = last;
-    }
-    Ok(page)
+    let rows = stmt
+        .query_map(params![after, limit], |r| {
+            Ok(LinkedRow {
+                member_id: r.get(0)?,
+                line_user_id: r.get(1)?,
+                snapshot: r.get(2)?,
+                language: r.get(3)?,
+                marketing: r.get(4)?,
+                home_store: r.get(5)?,
+            })
+        })?
+        .collect::<Result<_, _>>()?;
+    Ok(rows)
 }
 
 /// Writes a planned page's messages; answers how many were new. What can change between the

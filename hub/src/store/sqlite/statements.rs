@@ -279,6 +279,10 @@ impl Statements for SqliteUnit<'_> {
         members::insert(self.tx, member, birthday.as_deref(), &now.to_rfc3339())
     }
 
+    async fn log_change(&mut self, kind: &str, key: &str) -> Result<(), StoreError> {
+        members::log_change(self.tx, kind, key)
+    }
+
     async fn insert_alias(&mut self, alias_id: &str, member_id: &str) -> Result<(), StoreError> {
         self.tx
             .prepare_cached("INSERT INTO member_aliases (alias_id, member_id) VALUES (?1, ?2)")?

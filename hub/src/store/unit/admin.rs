@@ -3,6 +3,7 @@
 use chrono::{DateTime, Utc};
 use tenpo_loyalty::RuleSet;
 
+use super::Statements;
 use crate::secrets;
 use crate::store::{Enrolled, StoreError};
 
@@ -26,7 +27,7 @@ pub(crate) struct NewTerminal<'a> {
 }
 
 /// The statements of enrolment and rule sets.
-pub(crate) trait AdminStatements {
+pub(crate) trait AdminStatements: Statements {
     async fn enrollment_code(&mut self, hash: &[u8; 32]) -> Result<Option<CodeRow>, StoreError>;
 
     async fn insert_enrollment_code(
@@ -66,9 +67,6 @@ pub(crate) trait AdminStatements {
 
     async fn insert_rules(&mut self, rules: &RuleSet, now: DateTime<Utc>)
     -> Result<(), StoreError>;
-
-    /// Moves a thing to the head of the change log.
-    async fn log_change(&mut self, kind: &str, key: &str) -> Result<(), StoreError>;
 }
 
 /// Uses a one-time enrolment code: a new terminal of the code's store with a new secret.

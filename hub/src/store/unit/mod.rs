@@ -9,8 +9,12 @@
 pub(crate) mod admin;
 pub(crate) mod feed;
 pub(crate) mod intake;
+pub(crate) mod line;
 pub(crate) mod members;
+pub(crate) mod outbox;
 pub(crate) mod plan;
+pub(crate) mod scan;
+pub(crate) mod signup;
 
 use std::future::Future;
 use std::pin::pin;
@@ -237,6 +241,10 @@ pub(crate) trait Statements {
         birthday: Option<Date>,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError>;
+
+    /// Moves a thing to the head of the feed's change log (one row per thing, at its latest
+    /// change).
+    async fn log_change(&mut self, kind: &str, key: &str) -> Result<(), StoreError>;
 
     /// Makes `alias_id` (a till's provisional member) another name of `member_id`.
     async fn insert_alias(&mut self, alias_id: &str, member_id: &str) -> Result<(), StoreError>;
