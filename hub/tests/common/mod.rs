@@ -2,6 +2,7 @@
 //! that build events the way a terminal does.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod backends;
 pub mod binary;
 pub mod line;
 pub mod postgres;

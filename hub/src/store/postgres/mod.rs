@@ -8,6 +8,8 @@
 
 mod admin;
 mod feed;
+mod line;
+mod line_store;
 mod schema;
 mod statements;
 mod store;

@@ -90,7 +90,7 @@ impl PgStore {
             .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(planner);
     }
 
-    fn planner(&self) -> Option<Arc<dyn Planner>> {
+    pub(super) fn planner(&self) -> Option<Arc<dyn Planner>> {
         self.inner
             .planner
             .read()
@@ -103,13 +103,24 @@ impl PgStore {
         cache.get(&version).cloned()
     }
 
+    /// The newest rule set, as this hub knows it now.
+    pub(super) fn newest_rules(&self) -> Option<Arc<RuleSet>> {
+        let cache = self.inner.rules.read().unwrap_or_else(|e| e.into_inner());
+        cache.values().next_back().cloned()
+    }
+
+    /// A pooled connection; none to be had in time is [`StoreError::Unavailable`].
+    pub(super) async fn client(&self) -> Result<Object, StoreError> {
+        Ok(self.inner.pool.get().await?)
+    }
+
     fn newest_cached_rules(&self) -> Option<u32> {
         let cache = self.inner.rules.read().unwrap_or_else(|e| e.into_inner());
         cache.keys().next_back().copied()
     }
 
     /// Reads the rule sets another hub loaded since this one last looked.
-    async fn refresh_rules(&self, client: &Object) -> Result<(), StoreError> {
+    pub(super) async fn refresh_rules(&self, client: &Object) -> Result<(), StoreError> {
         let known = self.newest_cached_rules().map_or(0, |v| v as i32);
         let stmt = client
             .prepare_cached("SELECT version, rules FROM rule_sets WHERE version > $1")
@@ -131,7 +142,7 @@ impl PgStore {
 
     /// Runs `attempt` with a pooled connection, again while other hubs' transactions get in
     /// its way.
-    async fn retrying<T, F, Fut>(&self, mut attempt: F) -> Result<T, StoreError>
+    pub(super) async fn retrying<T, F, Fut>(&self, mut attempt: F) -> Result<T, StoreError>
     where
         F: FnMut(Object) -> Fut,
         Fut: Future<Output = Result<T, StoreError>>,

@@ -1,0 +1,459 @@
+//! The statements of members in LINE on PostgreSQL (`unit::line::LineStatements`).
+//!
+//! Several hub processes send from one outbox: a claim takes its rows `FOR UPDATE SKIP LOCKED`,
+//! so two senders never take the same row, and neither waits for the other's.
+
+use chrono::{DateTime, Utc};
+use tenpo_loyalty::Date;
+use tenpo_protocol::sync::MemberSnapshot;
+
+use super::statements::{PgUnit, to_date};
+use crate::store::StoreError;
+use crate::store::model::LineEvent;
+use crate::store::outbox::{BLOCKED, MessageAction, MessageClass, OutboxMessage, Profile};
+use crate::store::unit::feed::FeedReads;
+use crate::store::unit::line::{LineStatements, LinkedRow, NewSignup, SignupRow};
+
+/// The meta key of the hub-issued member numbers' counter (as on SQLite).
+const NEXT_NUMBER: &str = "next_member_number";
+
+impl LineStatements for PgUnit<'_> {
+    async fn signup_row(&mut self, signup_id: &str) -> Result<Option<SignupRow>, StoreError> {
+        let row = self
+            .query_opt(
+                "SELECT kind, store_id, terminal_id, member_id, line_user_id, existing_member,
+                        completed_at
+                 FROM signups WHERE signup_id = $1",
+                &[&signup_id],
+            )
+            .await?;
+        row.map(|r| {
+            Ok(SignupRow {
+                kind: r.try_get(0)?,
+                store_id: r.try_get(1)?,
+                terminal_id: r.try_get(2)?,
+                member_id: r.try_get(3)?,
+                line_user_id: r.try_get(4)?,
+                existing_member: r.try_get(5)?,
+                completed_at: r.try_get(6)?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn insert_signup(
+        &mut self,
+        s: NewSignup<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.execute(
+            "INSERT INTO signups (signup_id, kind, store_id, terminal_id, card_code, member_id,
+                                  line_user_id, existing_member, completed_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            &[
+                &s.signup_id,
+                &s.kind,
+                &s.store_id,
+                &s.terminal_id,
+                &s.card_code,
+                &s.member_id,
+                &s.line_user_id,
+                &s.existing_member,
+                &now,
+            ],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn member_of_line_user(&mut self, line_user: &str) -> Result<Option<String>, StoreError> {
+        let row = self
+            .query_opt(
+                "SELECT member_id FROM line_users WHERE line_user_id = $1",
+                &[&line_user],
+            )
+            .await?;
+        Ok(row.map(|r| r.try_get(0)).transpose()?)
+    }
+
+    async fn link_line_user(
+        &mut self,
+        line_user: &str,
+        member_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.execute(
+            "INSERT INTO line_users (line_user_id, member_id, linked_at) VALUES ($1, $2, $3)",
+            &[&line_user, &member_id, &now],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn number_counter(&mut self) -> Result<Option<u64>, StoreError> {
+        // Held to the transaction's end: two hubs never hand out the same number.
+        self.execute(
+            "INSERT INTO meta (key, value) VALUES ($1, '1') ON CONFLICT (key) DO NOTHING",
+            &[&NEXT_NUMBER],
+        )
+        .await?;
+        let value: String = self
+            .query_one(
+                "SELECT value FROM meta WHERE key = $1 FOR UPDATE",
+                &[&NEXT_NUMBER],
+            )
+            .await?
+            .try_get(0)?;
+        Ok(value.parse().ok())
+    }
+
+    async fn set_number_counter(&mut self, next: u64) -> Result<(), StoreError> {
+        self.execute(
+            "UPDATE meta SET value = $2 WHERE key = $1",
+            &[&NEXT_NUMBER, &next.to_string()],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn member_snapshot(
+        &mut self,
+        member_id: &str,
+    ) -> Result<Option<MemberSnapshot>, StoreError> {
+        FeedReads::member(self, member_id).await
+    }
+
+    async fn take_webhook_event(
+        &mut self,
+        e: &LineEvent,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let inserted = self
+            .execute(
+                "INSERT INTO line_webhook_events
+                     (webhook_event_id, kind, occurred_at_ms, received_at)
+                 VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (webhook_event_id) DO NOTHING",
+                &[&e.webhook_event_id, &e.kind, &e.occurred_at_ms, &now],
+            )
+            .await?;
+        Ok(inserted > 0)
+    }
+
+    async fn set_friendship(
+        &mut self,
+        line_user: &str,
+        following: bool,
+        at_ms: i64,
+    ) -> Result<(), StoreError> {
+        let first: Option<i64> = following.then_some(at_ms);
+        self.execute(
+            "INSERT INTO line_friends (line_user_id, following, changed_at_ms,
+                 first_followed_at_ms)
+             VALUES ($1, $2, $3, $4)
+             ON CONFLICT (line_user_id) DO UPDATE SET
+                 following = excluded.following,
+                 changed_at_ms = excluded.changed_at_ms,
+                 first_followed_at_ms = LEAST(line_friends.first_followed_at_ms,
+                                              excluded.first_followed_at_ms)
+             WHERE excluded.changed_at_ms >= line_friends.changed_at_ms",
+            &[&line_user, &following, &at_ms, &first],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn follows(&mut self, line_user: &str) -> Result<bool, StoreError> {
+        let row = self
+            .query_opt(
+                "SELECT following FROM line_friends WHERE line_user_id = $1",
+                &[&line_user],
+            )
+            .await?;
+        Ok(row.map(|r| r.try_get(0)).transpose()?.unwrap_or(false))
+    }
+
+    async fn mark_blocked(&mut self, line_user: &str) -> Result<(), StoreError> {
+        self.execute(
+            "UPDATE messages SET state = 'unreachable', lease_until_ms = NULL, last_error = $2
+             WHERE line_user_id = $1 AND state = 'pending' AND channel = 'line'
+               AND (member_id IS NULL
+                    OR member_id = (SELECT member_id FROM line_users WHERE line_user_id = $1))",
+            &[&line_user, &BLOCKED],
+        )
+        .await?;
+        // In flight now: if LINE does not take it, it is not tried again.
+        self.execute(
+            "UPDATE messages SET expires_at_ms = 0 WHERE state = 'sending' AND line_user_id = $1",
+            &[&line_user],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn linked_at(&mut self, line_user: &str) -> Result<Option<String>, StoreError> {
+        let row = self
+            .query_opt(
+                "SELECT linked_at FROM line_users WHERE line_user_id = $1",
+                &[&line_user],
+            )
+            .await?;
+        Ok(row
+            .map(|r| r.try_get::<_, DateTime<Utc>>(0))
+            .transpose()?
+            .map(|at| at.to_rfc3339()))
+    }
+
+    async fn requeue_menu(
+        &mut self,
+        member_id: &str,
+        dedupe_key: &str,
+        now_ms: i64,
+        expires_at_ms: Option<i64>,
+    ) -> Result<(), StoreError> {
+        self.execute(
+            "UPDATE messages SET state = 'pending', not_before_ms = $2, expires_at_ms = $3,
+                 attempts = 0, first_attempt_ms = NULL, last_error = NULL
+             WHERE member_id = $4 AND dedupe_key = $1
+               AND state IN ('expired', 'unreachable')",
+            &[&dedupe_key, &now_ms, &expires_at_ms, &member_id],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn remove_link(&mut self, line_user: &str, member_id: &str) -> Result<(), StoreError> {
+        self.execute(
+            "DELETE FROM line_users WHERE line_user_id = $1",
+            &[&line_user],
+        )
+        .await?;
+        // The member's waiting rows, and any with no member (an earlier unlink's menu change:
+        // this one replaces it).
+        self.execute(
+            "UPDATE messages SET state = 'expired', lease_until_ms = NULL,
+                 last_error = 'the member unlinked their LINE account'
+             WHERE line_user_id = $1 AND state = 'pending'
+               AND (member_id = $2 OR member_id IS NULL)",
+            &[&line_user, &member_id],
+        )
+        .await?;
+        self.execute(
+            "UPDATE messages SET expires_at_ms = 0 WHERE line_user_id = $1 AND state = 'sending'",
+            &[&line_user],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn upsert_profile(
+        &mut self,
+        member_id: &str,
+        p: &Profile,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.execute(
+            "INSERT INTO member_profiles
+                 (member_id, language, marketing, channel, name, email, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)
+             ON CONFLICT (member_id) DO UPDATE SET language = excluded.language,
+                 marketing = excluded.marketing, channel = excluded.channel,
+                 name = excluded.name, email = excluded.email,
+                 updated_at = excluded.updated_at",
+            &[
+                &member_id,
+                &p.language.as_str(),
+                &p.marketing,
+                &p.channel.as_str(),
+                &p.name,
+                &p.email,
+                &now,
+            ],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn expire_marketing(&mut self, member_id: &str) -> Result<(), StoreError> {
+        self.execute(
+            "UPDATE messages SET state = 'expired', lease_until_ms = NULL,
+                 last_error = 'the member turned store news off'
+             WHERE member_id = $1 AND class = 'marketing' AND state = 'pending'",
+            &[&member_id],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn set_birthday(
+        &mut self,
+        member_id: &str,
+        birthday: Option<Date>,
+    ) -> Result<(), StoreError> {
+        self.execute(
+            "UPDATE members SET birthday = $2 WHERE member_id = $1",
+            &[&member_id, &birthday.and_then(to_date)],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn lapse(&mut self, now_ms: i64, retry_cutoff_ms: i64) -> Result<(), StoreError> {
+        // A lease that ran out: due again, with the same retry key; first, so that one stopped
+        // in flight (a block, an unlink) lapses below instead of going.
+        self.execute(
+            "UPDATE messages SET state = 'pending', lease_until_ms = NULL
+             WHERE state = 'sending' AND lease_until_ms <= $1",
+            &[&now_ms],
+        )
+        .await?;
+        self.execute(
+            "UPDATE messages SET state = 'expired', lease_until_ms = NULL
+             WHERE state = 'pending' AND expires_at_ms <= $1",
+            &[&now_ms],
+        )
+        .await?;
+        self.execute(
+            "UPDATE messages SET state = 'failed', lease_until_ms = NULL,
+                 last_error = 'not sent again: LINE may have it, and its retry key lapses 24 \
+                               hours after the first try (last: '
+                              || coalesce(last_error, 'no answer') || ')'
+             WHERE state = 'pending' AND attempts > 0 AND first_attempt_ms <= $1",
+            &[&retry_cutoff_ms],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn due(
+        &mut self,
+        class: MessageClass,
+        now_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<OutboxMessage>, StoreError> {
+        let rows = self
+            .query(
+                "SELECT m.id, m.message_id::text, m.line_user_id, m.scenario, m.action, m.body,
+                        m.attempts
+                 FROM messages m
+                 JOIN line_friends f ON f.line_user_id = m.line_user_id AND f.following
+                 WHERE m.state = 'pending' AND m.class = $1 AND m.channel = 'line'
+                   AND m.not_before_ms <= $2
+                 ORDER BY m.id
+                 LIMIT $3
+                 FOR UPDATE OF m SKIP LOCKED",
+                &[&class.as_str(), &now_ms, &i64::from(limit)],
+            )
+            .await?;
+        let mut due = Vec::with_capacity(rows.len());
+        for r in rows {
+            let id: i64 = r.try_get(0)?;
+            let action: String = r.try_get(4)?;
+            let action = MessageAction::from_parts(&action, r.try_get(5)?).ok_or_else(|| {
+                StoreError::Corrupt {
+                    what: "message action",
+                    detail: format!("message {id}: {action}"),
+                }
+            })?;
+            let attempts: i32 = r.try_get(6)?;
+            due.push(OutboxMessage {
+                id,
+                message_id: r.try_get::<_, Option<String>>(1)?.unwrap_or_default(),
+                line_user_id: r.try_get(2)?,
+                scenario: r.try_get(3)?,
+                class,
+                action,
+                attempts: attempts.unsigned_abs().saturating_add(1),
+            });
+        }
+        Ok(due)
+    }
+
+    async fn home_store_of_message(&mut self, id: i64) -> Result<Option<String>, StoreError> {
+        let row = self
+            .query_opt(
+                "SELECT m.home_store FROM messages s JOIN members m USING (member_id)
+                 WHERE s.id = $1",
+                &[&id],
+            )
+            .await?;
+        Ok(row.map(|r| r.try_get(0)).transpose()?.flatten())
+    }
+
+    async fn recent_marketing(&mut self, id: i64, since: DateTime<Utc>) -> Result<u64, StoreError> {
+        // The member is held while their rows are counted and one is leased: another hub's
+        // sender, claiming for the same member at the same moment, counts this one's lease.
+        self.execute(
+            "SELECT 1 FROM members
+             WHERE member_id = (SELECT member_id FROM messages WHERE id = $1) FOR UPDATE",
+            &[&id],
+        )
+        .await?;
+        let n: i64 = self
+            .query_one(
+                "SELECT COUNT(*) FROM messages s
+                 WHERE s.member_id = (SELECT member_id FROM messages WHERE id = $1)
+                   AND s.class = 'marketing'
+                   AND (s.state = 'sending' OR (s.state = 'sent' AND s.sent_at > $2))",
+                &[&id, &since],
+            )
+            .await?
+            .try_get(0)?;
+        Ok(n.unsigned_abs())
+    }
+
+    async fn set_not_before(&mut self, id: i64, until_ms: i64) -> Result<(), StoreError> {
+        self.execute(
+            "UPDATE messages SET not_before_ms = $2 WHERE id = $1",
+            &[&id, &until_ms],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn lease(
+        &mut self,
+        id: i64,
+        until_ms: i64,
+        now_ms: i64,
+        new_key: &str,
+    ) -> Result<String, StoreError> {
+        Ok(self
+            .query_one(
+                "UPDATE messages SET state = 'sending', attempts = attempts + 1,
+                     lease_until_ms = $2, first_attempt_ms = coalesce(first_attempt_ms, $3),
+                     message_id = coalesce(message_id, $4::text::uuid)
+                 WHERE id = $1 AND state = 'pending'
+                 RETURNING message_id::text",
+                &[&id, &until_ms, &now_ms, &new_key],
+            )
+            .await?
+            .try_get(0)?)
+    }
+
+    async fn linked_page(&mut self, after: &str, limit: u32) -> Result<Vec<LinkedRow>, StoreError> {
+        let rows = self
+            .query(
+                "SELECT lu.member_id, lu.line_user_id, m.snapshot, p.language, p.marketing,
+                        m.home_store
+                 FROM line_users lu
+                 JOIN members m ON m.member_id = lu.member_id
+                 LEFT JOIN member_profiles p ON p.member_id = lu.member_id
+                 WHERE lu.member_id > $1 ORDER BY lu.member_id LIMIT $2",
+                &[&after, &i64::from(limit)],
+            )
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(LinkedRow {
+                    member_id: r.try_get(0)?,
+                    line_user_id: r.try_get(1)?,
+                    snapshot: r.try_get(2)?,
+                    language: r.try_get(3)?,
+                    marketing: r.try_get(4)?,
+                    home_store: r.try_get(5)?,
+                })
+            })
+            .collect()
+    }
+}

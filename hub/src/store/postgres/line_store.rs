@@ -1,0 +1,383 @@
+//! What members in LINE need of the store ([`LineStore`]) on PostgreSQL: the decisions are
+//! `store::unit` (signup, line, outbox, scan), the rest are reads and plain writes.
+
+use chrono::{DateTime, Utc};
+use tenpo_loyalty::Date;
+use tenpo_protocol::sync::MemberSnapshot;
+
+use super::statements::PgUnit;
+use super::store::PgStore;
+use crate::store::model::{
+    CardKey, CompleteSignup, Friendship, LineEvent, LineIntake, SignupRecord,
+};
+use crate::store::outbox::{
+    Claim, Finished, Greeting, HomeStores, MessageClass, MessageOutcome, MessageView, NewMessage,
+    OutboxCounts, OutboxMessage, PlannedPage, Profile, ScanMessage, first_state,
+};
+use crate::store::unit::{self, Statements as _};
+use crate::store::{LineStore, StoreError};
+
+impl LineStore for PgStore {
+    async fn line_events(
+        &self,
+        events: Vec<LineEvent>,
+        greeting: Greeting,
+        now: DateTime<Utc>,
+    ) -> Result<LineIntake, StoreError> {
+        self.retrying(|mut client| {
+            let (events, greeting) = (&events, &greeting);
+            async move {
+                let tx = client.transaction().await?;
+                let mut db = PgUnit::new(&tx);
+                let intake = unit::line::take(&mut db, events, greeting, now).await?;
+                tx.commit().await?;
+                Ok(intake)
+            }
+        })
+        .await
+    }
+
+    async fn claim_messages(
+        &self,
+        claim: Claim,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<OutboxMessage>, StoreError> {
+        self.retrying(|mut client| {
+            let claim = &claim;
+            async move {
+                let tx = client.transaction().await?;
+                let mut db = PgUnit::new(&tx);
+                let claimed = unit::outbox::claim(&mut db, claim, now).await?;
+                tx.commit().await?;
+                Ok(claimed)
+            }
+        })
+        .await
+    }
+
+    /// Records how each claimed row's attempt ended. A row no longer `sending` (another sender
+    /// took it after the lease ran out and finished it) is left as it is.
+    async fn finish_messages(
+        &self,
+        outcomes: Vec<Finished>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.retrying(|mut client| {
+            let outcomes = &outcomes;
+            async move {
+                let tx = client.transaction().await?;
+                let db = PgUnit::new(&tx);
+                for f in outcomes {
+                    let attempt = i32::try_from(f.attempt).unwrap_or(i32::MAX);
+                    match &f.outcome {
+                        // LINE has it, whichever sender's attempt it was.
+                        MessageOutcome::Sent { request_id } => {
+                            db.execute(
+                                "UPDATE messages SET state = 'sent', sent_at = $2,
+                                     request_id = $3, lease_until_ms = NULL, last_error = NULL
+                                 WHERE id = $1 AND state IN ('sending', 'pending')",
+                                &[&f.id, &now, request_id],
+                            )
+                            .await?
+                        }
+                        // Only the lease holder's own attempt.
+                        MessageOutcome::Retry { not_before, error } => {
+                            let not_before = not_before.timestamp_millis();
+                            db.execute(
+                                "UPDATE messages SET state = 'pending', not_before_ms = $3,
+                                     last_error = $4, lease_until_ms = NULL
+                                 WHERE id = $1 AND state = 'sending' AND attempts = $2",
+                                &[&f.id, &attempt, &not_before, error],
+                            )
+                            .await?
+                        }
+                        MessageOutcome::Failed { error } => {
+                            db.execute(
+                                "UPDATE messages SET state = 'failed', last_error = $3,
+                                     lease_until_ms = NULL
+                                 WHERE id = $1 AND state = 'sending' AND attempts = $2",
+                                &[&f.id, &attempt, error],
+                            )
+                            .await?
+                        }
+                    };
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+        })
+        .await
+    }
+
+    async fn outbox_counts(&self) -> Result<OutboxCounts, StoreError> {
+        let client = self.client().await?;
+        let stmt = client
+            .prepare_cached("SELECT state, COUNT(*) FROM messages GROUP BY state")
+            .await?;
+        let mut counts = OutboxCounts::default();
+        for row in client.query(&stmt, &[]).await? {
+            counts.add(row.try_get(0)?, row.try_get::<_, i64>(1)?.unsigned_abs())?;
+        }
+        Ok(counts)
+    }
+
+    async fn plan_linked(
+        &self,
+        today: Date,
+        stores: HomeStores,
+        after: String,
+        limit: u32,
+    ) -> Result<PlannedPage, StoreError> {
+        let mut client = self.client().await?;
+        self.refresh_rules(&client).await?;
+        let (Some(planner), Some(rules)) = (self.planner(), self.newest_rules()) else {
+            return Ok(PlannedPage::default());
+        };
+        let tx = client.build_transaction().read_only(true).start().await?;
+        let mut db = PgUnit::new(&tx);
+        let page = unit::scan::Page {
+            today,
+            stores: &stores,
+            after: &after,
+            limit,
+        };
+        let planned = unit::scan::plan(&mut db, planner.as_ref(), &rules, page).await?;
+        tx.commit().await?;
+        Ok(planned)
+    }
+
+    /// Writes a planned page's messages; answers how many were new. What can change between
+    /// the plan and the write is read again in the insert itself: the link (a member who
+    /// unlinked gets nothing), the friendship (a user who blocked the account gets an
+    /// `unreachable` row) and the choice of store news.
+    async fn queue_linked(
+        &self,
+        messages: Vec<ScanMessage>,
+        now: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        let (blocked_state, blocked_reason) = first_state(Some(false));
+        self.retrying(|mut client| {
+            let messages = &messages;
+            async move {
+                let tx = client.transaction().await?;
+                let db = PgUnit::new(&tx);
+                let now_ms = now.timestamp_millis();
+                let mut written = 0;
+                for m in messages {
+                    let message = &m.planned.message;
+                    let (action, body) = message.action.to_parts();
+                    let expires = message
+                        .expires_after
+                        .map(|d| now_ms.saturating_add(d.num_milliseconds()));
+                    let marketing = message.class == MessageClass::Marketing;
+                    written += db
+                        .execute(
+                            "INSERT INTO messages
+                                 (dedupe_key, member_id, line_user_id, scenario, class, channel,
+                                  action, body, state, last_error, not_before_ms, expires_at_ms,
+                                  created_at)
+                             SELECT $1, lu.member_id, lu.line_user_id, $4, $5, 'line', $6, $7,
+                                    CASE WHEN f.following = false THEN $8 ELSE 'pending' END,
+                                    CASE WHEN f.following = false THEN $9 END, $10, $11, $12
+                             FROM line_users lu
+                             LEFT JOIN line_friends f ON f.line_user_id = lu.line_user_id
+                             LEFT JOIN member_profiles p ON p.member_id = lu.member_id
+                             WHERE lu.member_id = $2 AND lu.line_user_id = $3
+                               AND (NOT $13 OR coalesce(p.marketing, true))
+                             ON CONFLICT DO NOTHING",
+                            &[
+                                &m.planned.dedupe_key,
+                                &m.member_id,
+                                &m.line_user_id,
+                                &message.scenario,
+                                &message.class.as_str(),
+                                &action,
+                                &body,
+                                &blocked_state,
+                                &blocked_reason,
+                                &now_ms,
+                                &expires,
+                                &now,
+                                &marketing,
+                            ],
+                        )
+                        .await?;
+                }
+                tx.commit().await?;
+                Ok(written)
+            }
+        })
+        .await
+    }
+
+    async fn member_profile(&self, member_id: String) -> Result<Profile, StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.build_transaction().read_only(true).start().await?;
+        let mut db = PgUnit::new(&tx);
+        let row = db.profile_row(&member_id).await?;
+        tx.commit().await?;
+        Ok(row.unwrap_or_default().profile())
+    }
+
+    async fn home_store(&self, member_id: String) -> Result<Option<String>, StoreError> {
+        let client = self.client().await?;
+        let stmt = client
+            .prepare_cached("SELECT home_store FROM members WHERE member_id = $1")
+            .await?;
+        let row = client.query_opt(&stmt, &[&member_id]).await?;
+        Ok(row.map(|r| r.try_get(0)).transpose()?.flatten())
+    }
+
+    async fn save_profile(
+        &self,
+        member_id: String,
+        profile: Profile,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.retrying(|mut client| {
+            let (member_id, profile) = (&member_id, &profile);
+            async move {
+                let tx = client.transaction().await?;
+                let mut db = PgUnit::new(&tx);
+                unit::line::save_profile(&mut db, member_id, profile, now).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+        })
+        .await
+    }
+
+    async fn unlink_line(
+        &self,
+        line_user_id: String,
+        goodbye: Option<NewMessage>,
+        now: DateTime<Utc>,
+    ) -> Result<Option<String>, StoreError> {
+        self.retrying(|mut client| {
+            let (line_user_id, goodbye) = (&line_user_id, goodbye.as_ref());
+            async move {
+                let tx = client.transaction().await?;
+                let mut db = PgUnit::new(&tx);
+                let member = unit::line::unlink(&mut db, line_user_id, goodbye, now).await?;
+                tx.commit().await?;
+                Ok(member)
+            }
+        })
+        .await
+    }
+
+    async fn member_messages(&self, member_id: String) -> Result<Vec<MessageView>, StoreError> {
+        let client = self.client().await?;
+        let stmt = client
+            .prepare_cached(
+                "SELECT message_id::text, scenario, class, state, attempts, last_error,
+                        created_at, sent_at
+                 FROM messages WHERE member_id = $1 ORDER BY id",
+            )
+            .await?;
+        let mut views = Vec::new();
+        for r in client.query(&stmt, &[&member_id]).await? {
+            let class: String = r.try_get(2)?;
+            let class = MessageClass::parse(&class)
+                .ok_or_else(|| StoreError::Corrupt {
+                    what: "message class",
+                    detail: class.clone(),
+                })?
+                .as_str();
+            views.push(MessageView {
+                message_id: r.try_get(0)?,
+                scenario: r.try_get(1)?,
+                class,
+                state: r.try_get(3)?,
+                attempts: r.try_get::<_, i32>(4)?.unsigned_abs(),
+                last_error: r.try_get(5)?,
+                created_at: r.try_get::<_, DateTime<Utc>>(6)?.to_rfc3339(),
+                sent_at: r
+                    .try_get::<_, Option<DateTime<Utc>>>(7)?
+                    .map(|t| t.to_rfc3339()),
+            });
+        }
+        Ok(views)
+    }
+
+    async fn friendship(&self, line_user_id: String) -> Result<Option<Friendship>, StoreError> {
+        let client = self.client().await?;
+        let stmt = client
+            .prepare_cached(
+                "SELECT following, changed_at_ms, first_followed_at_ms FROM line_friends
+                 WHERE line_user_id = $1",
+            )
+            .await?;
+        let row = client.query_opt(&stmt, &[&line_user_id]).await?;
+        row.map(|r| {
+            Ok(Friendship {
+                following: r.try_get(0)?,
+                changed_at_ms: r.try_get(1)?,
+                first_followed_at_ms: r.try_get(2)?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn complete_signup(
+        &self,
+        request: CompleteSignup,
+        now: DateTime<Utc>,
+    ) -> Result<SignupRecord, StoreError> {
+        self.retrying(|mut client| {
+            let request = &request;
+            async move {
+                let tx = client.transaction().await?;
+                let mut db = PgUnit::new(&tx);
+                let record = unit::signup::complete(&mut db, request, now).await?;
+                tx.commit().await?;
+                Ok(record)
+            }
+        })
+        .await
+    }
+
+    async fn signup(&self, signup_id: String) -> Result<Option<SignupRecord>, StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.build_transaction().read_only(true).start().await?;
+        let mut db = PgUnit::new(&tx);
+        let record = unit::signup::record(&mut db, &signup_id).await?;
+        tx.commit().await?;
+        Ok(record)
+    }
+
+    async fn member_by_line_user(
+        &self,
+        line_user_id: String,
+    ) -> Result<Option<MemberSnapshot>, StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.build_transaction().read_only(true).start().await?;
+        let mut db = PgUnit::new(&tx);
+        let member = unit::signup::member_of_line(&mut db, &line_user_id).await?;
+        tx.commit().await?;
+        Ok(member)
+    }
+
+    async fn card_key(&self) -> Result<Option<CardKey>, StoreError> {
+        let client = self.client().await?;
+        let stmt = client
+            .prepare_cached(
+                "SELECT key_id, secret_key FROM signing_keys WHERE active
+                 ORDER BY key_id DESC LIMIT 1",
+            )
+            .await?;
+        let Some(row) = client.query_opt(&stmt, &[]).await? else {
+            return Ok(None);
+        };
+        let key_id: i32 = row.try_get(0)?;
+        let secret: Vec<u8> = row.try_get(1)?;
+        let secret: [u8; 32] = secret.try_into().map_err(|_| StoreError::Corrupt {
+            what: "card signing key",
+            detail: format!("key {key_id} is not 32 bytes"),
+        })?;
+        Ok(Some(CardKey {
+            key_id: key_id.unsigned_abs(),
+            secret,
+        }))
+    }
+}
