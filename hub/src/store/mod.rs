@@ -57,6 +57,12 @@ pub(crate) fn from_json<T: DeserializeOwned>(
     })
 }
 
+/// A text the store kept that should be JSON (a payload as a till sent it, an outcome): the
+/// JSON value when it is JSON, else the text itself, so a listing never fails on one bad row.
+pub(crate) fn json_or_text(text: String) -> serde_json::Value {
+    serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text))
+}
+
 /// What can go wrong, in words a CRM operator or IT person can act on. The first group are
 /// refusals of a request (the caller's to fix: [`StoreError::is_refusal`], answered 4xx); the
 /// rest are failures of the hub itself (answered 500 without their cause, which is logged).

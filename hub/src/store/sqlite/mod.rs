@@ -223,7 +223,12 @@ impl AdminStore for SqliteStore {
     ) -> impl Future<Output = Result<ImportReport, StoreError>> + Send {
         self.blocking(move |inner| {
             let rules = inner.latest_rules().ok_or(StoreError::NoRuleSet)?;
-            inner.write(|tx| admin::import_members(tx, &rules, rows, today, now))
+            inner.write(|tx| {
+                let mut db = statements::SqliteUnit::new(tx);
+                unit::finish(unit::cards::import_members(
+                    &mut db, &rules, &rows, today, now,
+                ))
+            })
         })
     }
 
@@ -237,7 +242,16 @@ impl AdminStore for SqliteStore {
         self.blocking(move |inner| {
             let planner = inner.planner();
             inner.write(|tx| {
-                admin::issue_coupons(tx, request, &stores, planner.as_deref(), today, now)
+                let mut db = statements::SqliteUnit::new(tx);
+                unit::finish(unit::coupons::issue_coupons(
+                    &mut db,
+                    &request,
+                    &stores,
+                    planner.as_deref(),
+                    &inner.epoch,
+                    today,
+                    now,
+                ))
             })
         })
     }
@@ -247,7 +261,12 @@ impl AdminStore for SqliteStore {
         code: String,
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<Revoked, StoreError>> + Send {
-        self.blocking(move |inner| inner.write(|tx| admin::revoke_code(tx, &code, now)))
+        self.blocking(move |inner| {
+            inner.write(|tx| {
+                let mut db = statements::SqliteUnit::new(tx);
+                unit::finish(unit::cards::revoke_code(&mut db, &code, now))
+            })
+        })
     }
 
     fn conflicts(
@@ -288,15 +307,16 @@ impl AdminStore for SqliteStore {
     ) -> impl Future<Output = Result<HeldView, StoreError>> + Send {
         self.blocking(move |inner| {
             inner.write(|tx| {
-                review::resolve_held(
-                    tx,
+                let mut db = statements::SqliteUnit::new(tx);
+                unit::finish(unit::review::resolve_held(
+                    &mut db,
                     &|v| inner.rules(v),
                     &terminal_id,
                     seq,
                     action,
                     &reason,
                     now,
-                )
+                ))
             })
         })
     }

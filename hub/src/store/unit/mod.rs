@@ -7,10 +7,14 @@
 //! holds its connection ([`finish`]); PostgreSQL's are awaited.
 
 pub(crate) mod admin;
+pub(crate) mod audit;
+pub(crate) mod cards;
+pub(crate) mod coupons;
 pub(crate) mod feed;
 pub(crate) mod intake;
 pub(crate) mod members;
 pub(crate) mod plan;
+pub(crate) mod review;
 
 use std::future::Future;
 use std::pin::pin;
