@@ -2,11 +2,13 @@
 //! processes on one database.
 //!
 //! Built so far: how the hub names its database without showing the password
-//! ([`DatabaseUrl`]), its connection pool ([`pool`]) and the schema's forward-only migrations
-//! ([`migrate`], `schema.rs`). The `HubStore` implementation comes next; until it lands,
-//! `tenpo-hub serve` keeps to SQLite.
+//! ([`DatabaseUrl`]), its connection pool ([`pool`]), the schema's forward-only migrations
+//! ([`migrate`], `schema.rs`), and [`PgStore`]'s `TillStore` (`store.rs`) and `AdminStore`
+//! (`admin_api.rs`) halves. `LineStore` comes next; until it lands, `tenpo-hub serve` keeps to
+//! SQLite.
 
 mod admin;
+mod admin_api;
 mod feed;
 mod schema;
 mod statements;

@@ -90,7 +90,7 @@ impl PgStore {
             .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(planner);
     }
 
-    fn planner(&self) -> Option<Arc<dyn Planner>> {
+    pub(super) fn planner(&self) -> Option<Arc<dyn Planner>> {
         self.inner
             .planner
             .read()
@@ -98,9 +98,27 @@ impl PgStore {
             .clone()
     }
 
-    fn rules(&self, version: u32) -> Option<Arc<RuleSet>> {
+    pub(super) fn rules(&self, version: u32) -> Option<Arc<RuleSet>> {
         let cache = self.inner.rules.read().unwrap_or_else(|e| e.into_inner());
         cache.get(&version).cloned()
+    }
+
+    /// The newest rule set any hub loaded, if any.
+    pub(super) async fn newest_rules(&self) -> Result<Option<Arc<RuleSet>>, StoreError> {
+        let client = self.client().await?;
+        self.refresh_rules(&client).await?;
+        let cache = self.inner.rules.read().unwrap_or_else(|e| e.into_inner());
+        Ok(cache.values().next_back().cloned())
+    }
+
+    /// A connection from the pool.
+    pub(super) async fn client(&self) -> Result<Object, StoreError> {
+        Ok(self.inner.pool.get().await?)
+    }
+
+    /// This database's epoch (the feed's, and what birthday coupons' ids are made from).
+    pub(super) fn epoch(&self) -> &str {
+        &self.inner.epoch
     }
 
     fn newest_cached_rules(&self) -> Option<u32> {
@@ -109,7 +127,7 @@ impl PgStore {
     }
 
     /// Reads the rule sets another hub loaded since this one last looked.
-    async fn refresh_rules(&self, client: &Object) -> Result<(), StoreError> {
+    pub(super) async fn refresh_rules(&self, client: &Object) -> Result<(), StoreError> {
         let known = self.newest_cached_rules().map_or(0, |v| v as i32);
         let stmt = client
             .prepare_cached("SELECT version, rules FROM rule_sets WHERE version > $1")
@@ -131,7 +149,7 @@ impl PgStore {
 
     /// Runs `attempt` with a pooled connection, again while other hubs' transactions get in
     /// its way.
-    async fn retrying<T, F, Fut>(&self, mut attempt: F) -> Result<T, StoreError>
+    pub(super) async fn retrying<T, F, Fut>(&self, mut attempt: F) -> Result<T, StoreError>
     where
         F: FnMut(Object) -> Fut,
         Fut: Future<Output = Result<T, StoreError>>,
