@@ -51,7 +51,41 @@ pub struct FileConfig {
     /// Which messages members get (the `[scenarios]` table).
     #[serde(default)]
     pub scenarios: crate::scenarios::config::ScenariosSection,
+    /// PostgreSQL instead of the embedded SQLite file (the `[database]` table).
+    #[serde(default)]
+    pub database: DatabaseSection,
 }
+
+/// The `[database]` table: a PostgreSQL database that several hub processes share
+/// (docs/hub.md). Without it the hub keeps its embedded SQLite file in `data_dir`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseSection {
+    /// `postgres://USER@HOST:PORT/DATABASE` (a password here is taken, but keep it in
+    /// `password_file`: the config file is read by more people than the secret should be).
+    pub url: Option<String>,
+    /// A file holding the database user's password.
+    pub password_file: Option<PathBuf>,
+    /// Connections this hub process keeps at most (default 16).
+    pub connections: Option<u32>,
+}
+
+/// Where a hub keeps its data.
+#[derive(Debug, Clone)]
+pub enum Database {
+    /// The embedded SQLite file, `<data_dir>/hub.db` (one hub process).
+    Sqlite,
+    /// A PostgreSQL database (any number of hub processes).
+    Postgres {
+        url: Box<crate::store::postgres::DatabaseUrl>,
+        connections: usize,
+    },
+}
+
+/// The environment variable naming the hub's PostgreSQL database.
+pub const DATABASE_ENV: &str = "TENPO_HUB_DATABASE_URL";
+/// Connections a hub process keeps to PostgreSQL unless told.
+pub const DEFAULT_CONNECTIONS: u32 = 16;
 
 /// The `[review]` table: how far a till's outcome may exceed the hub's own evaluation of the
 /// same sale before it is held for a person instead of applied (docs/design.md §7).
@@ -134,6 +168,14 @@ pub struct ServeArgs {
     /// (`[review] max_extra_yen`) [default: 5000].
     #[arg(long, env = "TENPO_HUB_REVIEW_MAX_EXTRA_YEN")]
     pub review_max_extra_yen: Option<i64>,
+    /// Keep the data in PostgreSQL (`[database] url`): postgres://USER@HOST:PORT/DATABASE,
+    /// without its password (a command line shows in `ps`; give it in the environment variable
+    /// or in --database-password-file).
+    #[arg(long, env = DATABASE_ENV)]
+    pub database: Option<String>,
+    /// A file holding the PostgreSQL password (`[database] password_file`).
+    #[arg(long, env = "TENPO_HUB_DATABASE_PASSWORD_FILE")]
+    pub database_password_file: Option<PathBuf>,
 }
 
 /// Resolved settings.
@@ -152,6 +194,7 @@ pub struct Settings {
     pub messaging: crate::line::MessagingSettings,
     pub review: crate::review::ReviewLimits,
     pub scenarios: crate::scenarios::ScenarioSettings,
+    pub database: Database,
 }
 
 /// A setting that cannot be used, naming it (shared with the agent: `tenpo_support::config`).
@@ -319,7 +362,9 @@ impl Settings {
         if review.max_extra_yen < 0 {
             return Err(invalid("review.max_extra_yen", "must be 0 or more"));
         }
+        let database = database(args, file.database)?;
         Ok(Settings {
+            database,
             review,
             scenarios,
             line,
@@ -400,4 +445,42 @@ pub fn admin_token(
         .and_then(|()| f.sync_all())
         .map_err(|e| make_err(format!("cannot write it: {e}")))?;
     Ok((token, format!("file {} (made now)", path.display())))
+}
+
+/// The database a hub uses: PostgreSQL when a URL is given (flag, environment or file), with
+/// the password from its file; else the embedded SQLite file.
+fn database(args: &ServeArgs, file: DatabaseSection) -> Result<Database, ConfigError> {
+    let from_flag = args.database.is_some();
+    let Some(text) = args.database.clone().or(file.url) else {
+        if file.password_file.is_some() || args.database_password_file.is_some() {
+            return Err(invalid(
+                "database.password_file",
+                "is set but no database url is: set [database] url too",
+            ));
+        }
+        return Ok(Database::Sqlite);
+    };
+    let mut url = crate::store::postgres::DatabaseUrl::parse(&text)
+        .map_err(|e| invalid("database.url", e))?;
+    // A flag's value shows in `ps` to every user of the machine; the environment does not.
+    let on_command_line = from_flag && std::env::var(DATABASE_ENV).ok().as_ref() != Some(&text);
+    if on_command_line && url.config().get_password().is_some() {
+        return Err(invalid(
+            "database",
+            "holds a password on the command line, where `ps` shows it: give the password in \
+             --database-password-file (or [database] password_file) instead",
+        ));
+    }
+    if let Some(path) = args.database_password_file.clone().or(file.password_file) {
+        let password = tenpo_support::config::read_secret_file("PostgreSQL password", &path)?;
+        url = url.with_password(&password);
+    }
+    let connections = file.connections.unwrap_or(DEFAULT_CONNECTIONS);
+    if !(1..=1000).contains(&connections) {
+        return Err(invalid("database.connections", "must be 1 to 1000"));
+    }
+    Ok(Database::Postgres {
+        url: Box::new(url),
+        connections: connections as usize,
+    })
 }

@@ -10,7 +10,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use tenpo_support::doctor::{Check, fail, ok, warn};
 
-use crate::config::{ADMIN_TOKEN_ENV, ADMIN_TOKEN_FILE, DB_FILE, Settings};
+use crate::config::{ADMIN_TOKEN_ENV, ADMIN_TOKEN_FILE, DB_FILE, Database, Settings};
+use crate::store::postgres::DatabaseUrl;
 use crate::store::sqlite::{self, CURRENT_VERSION};
 
 /// Free disk below this fails: events, members and the backup before a migration need room.
@@ -21,11 +22,14 @@ const DISK_WARN_BYTES: u64 = 2 * 1024 * 1024 * 1024;
 const CLOCK_BEHIND_SECS: i64 = 60;
 
 /// Every check but the running hub's (see [`running`]).
-pub fn run(settings: &Settings, now: DateTime<Utc>) -> Vec<Check> {
+pub async fn run(settings: &Settings, now: DateTime<Utc>) -> Vec<Check> {
     let stores_elsewhere = settings.zones.groups().len().saturating_sub(1);
     let mut checks = vec![ok(format!(
-        "config: data in {}, listening on {}, time zone {}{}, LINE messages {}",
-        settings.data_dir.display(),
+        "config: {}, listening on {}, time zone {}{}, LINE messages {}",
+        match &settings.database {
+            Database::Sqlite => format!("data in {}", settings.data_dir.display()),
+            Database::Postgres { url, .. } => format!("data in PostgreSQL {url}"),
+        },
         settings.listen,
         settings.time_zone,
         match stores_elsewhere {
@@ -39,9 +43,80 @@ pub fn run(settings: &Settings, now: DateTime<Utc>) -> Vec<Check> {
         },
     ))];
     checks.extend(data_dir(&settings.data_dir));
-    checks.extend(database(&settings.data_dir, now));
-    checks.push(admin_token(settings));
-    checks.push(disk(&settings.data_dir));
+    match &settings.database {
+        Database::Sqlite => {
+            checks.extend(database(&settings.data_dir, now));
+            checks.push(admin_token(settings));
+            checks.push(disk(&settings.data_dir));
+        }
+        Database::Postgres { url, .. } => {
+            checks.extend(postgres(url, now).await);
+            checks.push(admin_token(settings));
+        }
+    }
+    checks
+}
+
+/// The hub's PostgreSQL database: reachable, its schema, and the two clocks.
+async fn postgres(url: &DatabaseUrl, now: DateTime<Utc>) -> Vec<Check> {
+    let found = match crate::store::postgres::inspect(url).await {
+        Ok(found) => found,
+        Err(e) => {
+            return vec![fail(
+                format!("database {url}: {e}"),
+                "check that the server is up and that the URL, user and password file are right: \
+                 `psql` with the same URL connects",
+            )];
+        }
+    };
+    let mut checks = vec![ok(format!(
+        "database {url} reachable (PostgreSQL {})",
+        found.server_version
+    ))];
+    let known = crate::store::postgres::CURRENT_VERSION;
+    let v = found.schema_version;
+    checks.push(if v == known {
+        ok(format!(
+            "database schema version {v}: {} terminal(s), about {} member(s)",
+            found.terminals, found.members_estimate
+        ))
+    } else if v == 0 {
+        warn(
+            format!("no hub tables in {url} yet"),
+            "`tenpo-hub serve` makes them at its first start; check the URL if some were expected",
+        )
+    } else if v < known {
+        warn(
+            format!("database schema version {v}; this hub writes {known}"),
+            format!(
+                "the first hub to start migrates it; take a backup first: `pg_dump -Fc` \
+                 (docs/hub.md) (migrations pending: {})",
+                known - v
+            ),
+        )
+    } else {
+        fail(
+            format!("database schema version {v} is newer than this hub knows ({known})"),
+            "install the newer tenpo-hub on every hub machine; this one will not open it",
+        )
+    });
+    let skew = (found.server_now - now).num_seconds();
+    checks.push(if skew.abs() > CLOCK_BEHIND_SECS {
+        fail(
+            format!(
+                "clock: this machine says {}, the database server {} ({skew:+} s)",
+                now.format("%Y-%m-%d %H:%M:%S UTC"),
+                found.server_now.format("%Y-%m-%d %H:%M:%S UTC")
+            ),
+            "set both clocks by NTP (`timedatectl set-ntp true`): hubs on several machines \
+             must agree on the time",
+        )
+    } else {
+        ok(format!(
+            "clock: within {} s of the database server's",
+            skew.abs().max(1)
+        ))
+    });
     checks
 }
 

@@ -211,6 +211,24 @@ enum Command {
         #[arg(long)]
         to: PathBuf,
     },
+    /// Move this hub from its SQLite file into an empty PostgreSQL database, and check every
+    /// table (rows and content hash) before anything lands. Stop the hub first; the file is
+    /// left as it was. Terminals carry on: no new enrolment, no feed reset (docs/hub.md).
+    Migrate {
+        /// The config file (TOML), for its `data_dir`.
+        #[arg(long, env = "TENPO_HUB_CONFIG")]
+        config: Option<PathBuf>,
+        /// Where the SQLite database lives [default: /var/lib/tenpo-hub].
+        #[arg(long, env = "TENPO_HUB_DATA_DIR")]
+        data_dir: Option<PathBuf>,
+        /// The PostgreSQL database: postgres://USER@HOST:PORT/DATABASE, without its password
+        /// (a command line shows in `ps`).
+        #[arg(long)]
+        to: String,
+        /// A file holding the PostgreSQL password.
+        #[arg(long)]
+        to_password_file: Option<PathBuf>,
+    },
 }
 
 fn init_logging(format: LogFormat) {
@@ -269,11 +287,64 @@ fn run() -> Result<()> {
             println!("backed up {} to {}", db.display(), to.display());
             Ok(())
         }
+        Command::Migrate {
+            config,
+            data_dir,
+            to,
+            to_password_file,
+        } => {
+            init_logging(cli.log_format.unwrap_or_default());
+            let settings = Settings::resolve(&ServeArgs {
+                config,
+                data_dir,
+                ..ServeArgs::default()
+            })?;
+            migrate(&settings, &to, to_password_file.as_deref())
+        }
         command => {
             init_logging(cli.log_format.unwrap_or_default());
             runtime()?.block_on(admin(command))
         }
     }
+}
+
+fn migrate(settings: &Settings, to: &str, password_file: Option<&std::path::Path>) -> Result<()> {
+    let mut url = tenpo_hub::store::postgres::DatabaseUrl::parse(to)
+        .map_err(|e| anyhow::anyhow!("--to: {e}"))?;
+    if url.config().get_password().is_some() {
+        anyhow::bail!(
+            "--to holds a password, which `ps` shows to every user: give it in \
+             --to-password-file instead"
+        );
+    }
+    if let Some(file) = password_file {
+        let password = tenpo_support::config::read_secret_file("PostgreSQL password", file)?;
+        url = url.with_password(&password);
+    }
+    let db = settings.data_dir.join(config::DB_FILE);
+    if !db.exists() {
+        anyhow::bail!("no hub database at {}: check --data-dir", db.display());
+    }
+    let moved = runtime()?
+        .block_on(tenpo_hub::store::postgres::move_from_sqlite(
+            &db,
+            &url,
+            chrono::Utc::now(),
+        ))
+        .with_context(|| format!("moving {} to {url}", db.display()))?;
+    for t in &moved {
+        println!(
+            "{:<20} {:>10} row(s)  sha256 {}  same on both sides",
+            t.table, t.rows, t.hash
+        );
+    }
+    println!(
+        "moved {} table(s) from {} to {url}: start the hubs with [database] url = \"{url}\" \
+         (the password in password_file)",
+        moved.len(),
+        db.display()
+    );
+    Ok(())
 }
 
 /// `doctor` found a failure: its report is on standard output already.
@@ -291,8 +362,10 @@ impl std::error::Error for ProblemsFound {}
 fn doctor(args: &ServeArgs) -> Result<()> {
     let checks = match Settings::resolve(args) {
         Ok(settings) => {
-            let mut checks = tenpo_hub::doctor::run(&settings, chrono::Utc::now());
-            checks.push(runtime()?.block_on(tenpo_hub::doctor::running(&settings)));
+            let runtime = runtime()?;
+            let mut checks =
+                runtime.block_on(tenpo_hub::doctor::run(&settings, chrono::Utc::now()));
+            checks.push(runtime.block_on(tenpo_hub::doctor::running(&settings)));
             checks
         }
         Err(e) => vec![tenpo_support::doctor::fail(
@@ -386,6 +459,7 @@ async fn admin(command: Command) -> Result<()> {
         | Command::Doctor(_)
         | Command::Validate { .. }
         | Command::Backup { .. }
+        | Command::Migrate { .. }
         | Command::Man { .. } => Ok(()),
     }
 }

@@ -5,21 +5,37 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use chrono::Utc;
 use tenpo_hub::api::{self, AppState};
-use tenpo_hub::config::{self, DB_FILE, Settings};
-use tenpo_hub::store::SqliteStore;
+use tenpo_hub::config::{self, DB_FILE, Database, Settings};
+use tenpo_hub::store::postgres::PgStore;
+use tenpo_hub::store::{HubStore, SqliteStore};
 use tokio::net::TcpListener;
 
 pub async fn run(settings: Settings) -> Result<()> {
     make_private_dir(&settings.data_dir)?;
-    let db = settings.data_dir.join(DB_FILE);
-    let store = SqliteStore::open(&db, Utc::now())
-        .with_context(|| format!("opening the hub database {}", db.display()))?;
+    match settings.database.clone() {
+        Database::Sqlite => {
+            let db = settings.data_dir.join(DB_FILE);
+            let store = SqliteStore::open(&db, Utc::now())
+                .with_context(|| format!("opening the hub database {}", db.display()))?;
+            serve(Arc::new(store), settings, db.display().to_string()).await
+        }
+        Database::Postgres { url, connections } => {
+            let store = PgStore::open(&url, connections, Utc::now())
+                .await
+                .with_context(|| format!("opening the hub database {url}"))?;
+            serve(Arc::new(store), settings, url.to_string()).await
+        }
+    }
+}
+
+/// Serves the API on `store`, described in the log as `database` (never with a password).
+async fn serve<S: HubStore>(store: Arc<S>, settings: Settings, database: String) -> Result<()> {
     let (token, token_from) = config::admin_token(
         settings.admin_token_file.as_deref(),
         std::env::var(config::ADMIN_TOKEN_ENV).ok(),
         &settings.data_dir,
     )?;
-    let mut state = AppState::new(Arc::new(store), &token, settings.time_zone);
+    let mut state = AppState::new(store, &token, settings.time_zone);
     state.zones = settings.zones.clone();
     drop(token);
     state.enrollment_code_hours = settings.enrollment_code_hours;
@@ -91,6 +107,7 @@ pub async fn run(settings: Settings) -> Result<()> {
     tracing::info!(
         listen = %listen,
         data_dir = %settings.data_dir.display(),
+        %database,
         time_zone = %settings.time_zone,
         admin_token = %token_from,
         "tenpo-hub ready"

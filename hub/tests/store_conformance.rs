@@ -1,51 +1,25 @@
 //! One suite, both backends (docs/design.md §12): every check here runs against the SQLite
 //! store and against a real PostgreSQL server the tests start, through the store's traits
-//! only. What holds only with several hub processes on one database is at the end.
+//! only. This file: what tills need (`TillStore`); then what holds only with several hub
+//! processes on one database. The admin API's half is `store_conformance_admin.rs` and
+//! `store_conformance_review.rs`, members in LINE `store_conformance_line.rs`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
 use chrono::{Duration, Utc};
 use common::Till;
+use common::backends::*;
 use tenpo_hub::cursor::FeedPosition;
 use tenpo_hub::intake;
 use tenpo_hub::review::ReviewLimits;
 use tenpo_hub::store::postgres::{DatabaseUrl, PgStore};
-use tenpo_hub::store::{Incoming, SqliteStore, StoreError, Terminal, TillStore};
+use tenpo_hub::store::{SqliteStore, StoreError, TillStore};
 use tenpo_loyalty::{MemberState, RuleSet};
 use tenpo_protocol::events::Event;
 use tenpo_protocol::sync::{Change, MemberSnapshot, PushStatus};
 
-/// Runs each named check against both backends.
-macro_rules! on_both_backends {
-    ($($check:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test]
-                async fn $check() {
-                    let dir = tempfile::tempdir().unwrap();
-                    let store = tenpo_hub::store::SqliteStore::open(
-                        &dir.path().join("hub.db"),
-                        chrono::Utc::now(),
-                    )
-                    .unwrap();
-                    super::$check(&store).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test]
-                async fn $check() {
-                    let store = super::postgres_store().await;
-                    super::$check(&store).await;
-                }
-            )*
-        }
-    };
-}
-
-on_both_backends!(
+crate::on_both_backends!(
     enrolment_codes_work_once_and_only_for_their_store,
     a_replay_is_a_duplicate_and_other_content_is_a_conflict,
     events_apply_in_seq_order_across_a_gap,
@@ -54,74 +28,6 @@ on_both_backends!(
     rule_sets_only_go_forward,
     bad_events_are_refused_and_change_nothing,
 );
-
-async fn postgres_store() -> PgStore {
-    let url = common::postgres::cluster().fresh_database().await;
-    open_postgres(&url).await
-}
-
-async fn open_postgres(url: &str) -> PgStore {
-    PgStore::open(&DatabaseUrl::parse(url).unwrap(), 4, Utc::now())
-        .await
-        .unwrap()
-}
-
-/// Enrols a terminal of `store_id`.
-async fn till<S: TillStore>(store: &S, store_id: &str) -> (Till, Terminal) {
-    let now = Utc::now();
-    let code = store
-        .create_enrollment_code(store_id.into(), None, now + Duration::hours(1), now)
-        .await
-        .unwrap();
-    let enrolled = store.enroll(code, Some("till".into()), now).await.unwrap();
-    let terminal = store
-        .terminal(enrolled.terminal_id.clone())
-        .await
-        .unwrap()
-        .unwrap();
-    let till = Till {
-        terminal_id: enrolled.terminal_id,
-        store_id: enrolled.store_id,
-        secret: enrolled.secret,
-    };
-    (till, terminal)
-}
-
-fn prepared(terminal: &Terminal, events: &[&Event]) -> Vec<Incoming> {
-    let items = events
-        .iter()
-        .map(|e| serde_json::value::to_raw_value(&common::item(e)).unwrap())
-        .collect();
-    intake::prepare(terminal, items, common::date("2026-11-20")).unwrap()
-}
-
-async fn push<S: TillStore>(
-    store: &S,
-    terminal: &Terminal,
-    events: &[&Event],
-) -> tenpo_hub::store::PushOutcome {
-    store
-        .push(
-            terminal.clone(),
-            prepared(terminal, events),
-            ReviewLimits::default(),
-            Utc::now(),
-        )
-        .await
-        .unwrap()
-}
-
-fn statuses(outcome: &tenpo_hub::store::PushOutcome) -> Vec<PushStatus> {
-    outcome.results.iter().map(|r| r.status).collect()
-}
-
-async fn member<S: TillStore>(store: &S, code: &str) -> MemberSnapshot {
-    store.member_by_code(code.into()).await.unwrap().unwrap()
-}
-
-fn balance(member: &MemberSnapshot) -> i64 {
-    member.state.balance(common::date("2026-11-20"))
-}
 
 async fn enrolment_codes_work_once_and_only_for_their_store<S: TillStore>(store: &S) {
     let now = Utc::now();
@@ -446,14 +352,6 @@ async fn bad_events_are_refused_and_change_nothing<S: TillStore>(store: &S) {
 }
 
 // ---- Several hub processes on one PostgreSQL database --------------------------------------
-
-/// Two hubs on one database, as two processes would be: their own pools, runs and caches.
-async fn two_hubs() -> (PgStore, PgStore) {
-    let url = common::postgres::cluster().fresh_database().await;
-    let a = open_postgres(&url).await;
-    let b = open_postgres(&url).await;
-    (a, b)
-}
 
 #[tokio::test]
 async fn one_push_reaching_two_hubs_at_once_is_taken_once() {

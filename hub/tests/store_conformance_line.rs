@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
-use common::backends::{Backend, open_postgres, till};
+use common::backends::{open_postgres, till};
 use tenpo_hub::review::ReviewLimits;
 use tenpo_hub::store::outbox::{
     MessageAction, MessageClass, NewMessage, Planned, Planner, Profile, Recipient,
@@ -570,7 +570,7 @@ impl Planner for DailyNews {
 }
 
 async fn the_daily_scan_plans_linked_members_and_queues_each_message_once<
-    S: TillStore + LineStore + Backend,
+    S: TillStore + LineStore,
 >(
     store: &S,
 ) {

@@ -57,6 +57,12 @@ pub(crate) fn from_json<T: DeserializeOwned>(
     })
 }
 
+/// A text the store kept that should be JSON (a payload as a till sent it, an outcome): the
+/// JSON value when it is JSON, else the text itself, so a listing never fails on one bad row.
+pub(crate) fn json_or_text(text: String) -> serde_json::Value {
+    serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text))
+}
+
 /// What can go wrong, in words a CRM operator or IT person can act on. The first group are
 /// refusals of a request (the caller's to fix: [`StoreError::is_refusal`], answered 4xx); the
 /// rest are failures of the hub itself (answered 500 without their cause, which is logged).
@@ -308,6 +314,10 @@ pub trait AdminStore: Send + Sync + 'static {
 /// What members in LINE need of the hub's storage: signups and card links, each LINE user's
 /// friendship, profiles, and the message outbox with its daily scan.
 pub trait LineStore: Send + Sync + 'static {
+    /// Sets the scenarios whose messages each cause writes (`tenpo-hub serve` does, when LINE
+    /// messaging is set up); until then a cause writes none.
+    fn set_planner(&self, planner: std::sync::Arc<dyn outbox::Planner>);
+
     /// Takes one LINE webhook delivery in one transaction: each event once by its
     /// `webhookEventId`; follow and unfollow set the user's friendship unless a later one is
     /// already held (LINE's `timestamp` orders them, not arrival); a new follow from a member

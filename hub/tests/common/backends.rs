@@ -3,31 +3,18 @@
 
 #![allow(dead_code)]
 
-use std::sync::Arc;
-
 use chrono::{Duration, Utc};
-use tenpo_hub::store::outbox::Planner;
+use tenpo_hub::admin::{CouponRequest, ImportRow};
+use tenpo_hub::cursor::FeedPosition;
+use tenpo_hub::intake;
+use tenpo_hub::review::ReviewLimits;
 use tenpo_hub::store::postgres::{DatabaseUrl, PgStore};
-use tenpo_hub::store::{SqliteStore, Terminal, TillStore};
+use tenpo_hub::store::{AdminStore, Incoming, Terminal, TillStore};
+use tenpo_loyalty::CouponBenefit;
+use tenpo_protocol::events::Event;
+use tenpo_protocol::sync::{Change, MemberSnapshot, PushStatus};
 
 use super::Till;
-
-/// What a check needs of a backend besides the store's traits.
-pub trait Backend {
-    fn set_planner(&self, planner: Arc<dyn Planner>);
-}
-
-impl Backend for SqliteStore {
-    fn set_planner(&self, planner: Arc<dyn Planner>) {
-        SqliteStore::set_planner(self, planner);
-    }
-}
-
-impl Backend for PgStore {
-    fn set_planner(&self, planner: Arc<dyn Planner>) {
-        PgStore::set_planner(self, planner);
-    }
-}
 
 /// Runs each named check (`async fn check<S>(store: &S)`) against both backends.
 #[macro_export]
@@ -91,4 +78,113 @@ pub async fn till<S: TillStore>(store: &S, store_id: &str) -> (Till, Terminal) {
         secret: enrolled.secret,
     };
     (till, terminal)
+}
+
+pub fn prepared(terminal: &Terminal, events: &[&Event]) -> Vec<Incoming> {
+    let items = events
+        .iter()
+        .map(|e| serde_json::value::to_raw_value(&super::item(e)).unwrap())
+        .collect();
+    intake::prepare(terminal, items, super::date("2026-11-20")).unwrap()
+}
+
+pub async fn push<S: TillStore>(
+    store: &S,
+    terminal: &Terminal,
+    events: &[&Event],
+) -> tenpo_hub::store::PushOutcome {
+    store
+        .push(
+            terminal.clone(),
+            prepared(terminal, events),
+            ReviewLimits::default(),
+            Utc::now(),
+        )
+        .await
+        .unwrap()
+}
+
+pub fn statuses(outcome: &tenpo_hub::store::PushOutcome) -> Vec<PushStatus> {
+    outcome.results.iter().map(|r| r.status).collect()
+}
+
+pub async fn member<S: TillStore>(store: &S, code: &str) -> MemberSnapshot {
+    store.member_by_code(code.into()).await.unwrap().unwrap()
+}
+
+pub fn balance(member: &MemberSnapshot) -> i64 {
+    member.state.balance(super::date("2026-11-20"))
+}
+
+pub async fn feed_after<S: TillStore>(
+    store: &S,
+    after: Option<FeedPosition>,
+) -> (Vec<Change>, FeedPosition) {
+    let mut cursor = after;
+    let mut all = Vec::new();
+    loop {
+        let page = store.changes(cursor.clone(), 100).await.unwrap();
+        all.extend(page.changes);
+        cursor = Some(page.next);
+        if !page.more {
+            return (all, cursor.unwrap());
+        }
+    }
+}
+
+pub fn import_row(
+    line: u64,
+    code: &str,
+    points: i64,
+    spend: i64,
+    birthday: Option<&str>,
+) -> ImportRow {
+    ImportRow {
+        line,
+        card_code: code.into(),
+        points,
+        qualifying_spend_yen: spend,
+        birthday: birthday.map(str::to_owned),
+    }
+}
+
+/// Imports members that must all be taken (code, points, birthday); answers their member ids.
+pub async fn imported<S: TillStore + AdminStore>(
+    store: &S,
+    rows: &[(&str, i64, Option<&str>)],
+) -> Vec<String> {
+    let import = rows
+        .iter()
+        .enumerate()
+        .map(|(i, (code, points, birthday))| import_row(i as u64 + 2, code, *points, 0, *birthday))
+        .collect();
+    let report = store
+        .import_members(import, super::date("2026-05-01"), Utc::now())
+        .await
+        .unwrap();
+    assert!(report.rejected.is_empty(), "{:?}", report.rejected);
+    assert_eq!(report.imported, rows.len() as u64);
+    let mut ids = Vec::new();
+    for (code, _, _) in rows {
+        ids.push(member(store, code).await.member_id);
+    }
+    ids
+}
+
+pub fn coupon_request(benefit: CouponBenefit, valid_days: u32) -> CouponRequest {
+    CouponRequest {
+        coupon_id: None,
+        member_ids: vec![],
+        card_codes: vec![],
+        birthday_month: None,
+        benefit,
+        valid_days,
+    }
+}
+
+pub async fn two_hubs() -> (PgStore, PgStore) {
+    let url = super::postgres::cluster().fresh_database().await;
+    let a = open_postgres(&url).await;
+    let b = open_postgres(&url).await;
+    (a, b)
 }

@@ -25,7 +25,21 @@ pub fn serve(dir: &std::path::Path) -> Served {
 
 /// `tenpo-hub serve` on `dir`, listening on `listen`.
 pub fn serve_on(dir: &std::path::Path, listen: &str) -> Served {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tenpo-hub"))
+    serve_with(dir, listen, &[])
+}
+
+/// `tenpo-hub serve` keeping its data in the PostgreSQL database at `url` (given as IT would:
+/// in the environment, never on the command line), listening on `listen`.
+pub fn serve_postgres(dir: &std::path::Path, url: &str, listen: &str) -> Served {
+    serve_with(dir, listen, &[("TENPO_HUB_DATABASE_URL", url)])
+}
+
+/// `tenpo-hub serve` on `dir` with `env` set.
+pub fn serve_with(dir: &std::path::Path, listen: &str, env: &[(&str, &str)]) -> Served {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_tenpo-hub"));
+    command.env_remove("TENPO_HUB_DATABASE_URL");
+    command.envs(env.iter().copied());
+    let mut child = command
         .args([
             "--log-format",
             "json",

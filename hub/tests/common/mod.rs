@@ -14,7 +14,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tenpo_hub::admin::client::AdminClient;
 use tenpo_hub::api::{self, AppState};
-use tenpo_hub::store::{LineStore, SqliteStore, TillStore};
+use tenpo_hub::store::{HubStore, LineStore, SqliteStore};
 use tenpo_loyalty::{Date, Line, MemberState, RuleSet, Sale, SaleOutcome, evaluate_sale};
 use tenpo_protocol::events::{Event, EventBody, RefundEvent, SaleEvent, content_hash_of};
 use tenpo_protocol::signup::{self as wire, SignupKind, SignupToken};
@@ -24,10 +24,11 @@ use tokio::sync::oneshot;
 
 pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789abcdef";
 
-pub struct Hub {
+/// A hub serving on loopback, in this process (SQLite unless started on another store).
+pub struct Hub<S: HubStore = SqliteStore> {
     pub base: String,
     pub dir: tempfile::TempDir,
-    pub store: Arc<SqliteStore>,
+    pub store: Arc<S>,
     pub http: reqwest::Client,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
@@ -61,6 +62,15 @@ pub async fn start_with(
     configure: impl FnOnce(&mut AppState<SqliteStore>),
 ) -> Hub {
     let store = Arc::new(SqliteStore::open(&dir.path().join("hub.db"), Utc::now()).unwrap());
+    start_on(dir, store, configure).await
+}
+
+/// A hub serving `store` (a PostgreSQL store, say), its state adjusted by `configure` first.
+pub async fn start_on<S: HubStore>(
+    dir: tempfile::TempDir,
+    store: Arc<S>,
+    configure: impl FnOnce(&mut AppState<S>),
+) -> Hub<S> {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let mut state = AppState::new(store.clone(), ADMIN_TOKEN, chrono_tz::Asia::Tokyo);
@@ -83,7 +93,7 @@ pub async fn start_with(
     }
 }
 
-impl Hub {
+impl<S: HubStore> Hub<S> {
     /// Stops the server and hands back its directory (to start again on the same database).
     pub async fn stop(mut self) -> tempfile::TempDir {
         if let Some(s) = self.stop.take() {

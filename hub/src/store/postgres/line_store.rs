@@ -1,6 +1,8 @@
 //! What members in LINE need of the store ([`LineStore`]) on PostgreSQL: the decisions are
 //! `store::unit` (signup, line, outbox, scan), the rest are reads and plain writes.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 use tenpo_loyalty::Date;
 use tenpo_protocol::sync::MemberSnapshot;
@@ -12,12 +14,16 @@ use crate::store::model::{
 };
 use crate::store::outbox::{
     Claim, Finished, Greeting, HomeStores, MessageClass, MessageOutcome, MessageView, NewMessage,
-    OutboxCounts, OutboxMessage, PlannedPage, Profile, ScanMessage, first_state,
+    OutboxCounts, OutboxMessage, PlannedPage, Planner, Profile, ScanMessage, first_state,
 };
 use crate::store::unit::{self, Statements as _};
 use crate::store::{LineStore, StoreError};
 
 impl LineStore for PgStore {
+    fn set_planner(&self, planner: Arc<dyn Planner>) {
+        self.put_planner(planner);
+    }
+
     async fn line_events(
         &self,
         events: Vec<LineEvent>,
@@ -128,11 +134,10 @@ impl LineStore for PgStore {
         after: String,
         limit: u32,
     ) -> Result<PlannedPage, StoreError> {
-        let mut client = self.client().await?;
-        self.refresh_rules(&client).await?;
-        let (Some(planner), Some(rules)) = (self.planner(), self.newest_rules()) else {
+        let (Some(planner), Some(rules)) = (self.planner(), self.newest_rules().await?) else {
             return Ok(PlannedPage::default());
         };
+        let mut client = self.client().await?;
         let tx = client.build_transaction().read_only(true).start().await?;
         let mut db = PgUnit::new(&tx);
         let page = unit::scan::Page {

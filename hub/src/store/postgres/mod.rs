@@ -2,12 +2,16 @@
 //! processes on one database.
 //!
 //! Built so far: how the hub names its database without showing the password
-//! ([`DatabaseUrl`]), its connection pool ([`pool`]) and the schema's forward-only migrations
-//! ([`migrate`], `schema.rs`). The `HubStore` implementation comes next; until it lands,
-//! `tenpo-hub serve` keeps to SQLite.
+//! ([`DatabaseUrl`]), its connection pool ([`pool`]), the schema's forward-only migrations
+//! ([`migrate`], `schema.rs`), and [`PgStore`]'s `TillStore` (`store.rs`) and `AdminStore`
+//! (`admin_api.rs`) halves. `LineStore` comes next; until it lands, `tenpo-hub serve` keeps to
+//! SQLite.
 
 mod admin;
+mod admin_api;
 mod feed;
+mod from_sqlite;
+mod inspect;
 mod line;
 mod line_store;
 mod schema;
@@ -21,6 +25,8 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use tokio_postgres::config::Host;
 use tokio_postgres::{Client, Config, NoTls};
 
+pub use from_sqlite::{TableMoved, move_from_sqlite};
+pub use inspect::{Inspection, inspect};
 pub use schema::CURRENT_VERSION;
 pub use store::PgStore;
 

@@ -108,6 +108,12 @@ pub(crate) fn from_date(date: NaiveDate) -> Option<Date> {
     Date::from_ymd(date.year(), date.month(), date.day()).ok()
 }
 
+/// Whether PostgreSQL can hold `key` at all: its `text` holds no NUL, so a key with one
+/// names nothing stored (and is not sent, which the server would refuse as an error).
+pub(crate) fn storable(key: &str) -> bool {
+    !key.contains('\0')
+}
+
 fn seq_of(value: i64) -> u64 {
     value.unsigned_abs()
 }
@@ -314,6 +320,9 @@ impl Statements for PgUnit<'_> {
     }
 
     async fn resolve(&mut self, id: &str) -> Result<Option<String>, StoreError> {
+        if !storable(id) {
+            return Ok(None);
+        }
         let row = self
             .query_opt(
                 "SELECT member_id FROM members WHERE member_id = $1
@@ -327,6 +336,9 @@ impl Statements for PgUnit<'_> {
     }
 
     async fn code_owner(&mut self, code: &str) -> Result<Option<String>, StoreError> {
+        if !storable(code) {
+            return Ok(None);
+        }
         let row = self
             .query_opt(
                 "SELECT member_id FROM member_codes WHERE code = $1",

@@ -81,8 +81,8 @@ impl PgStore {
         Ok(store)
     }
 
-    /// Sets the scenarios whose messages each cause writes.
-    pub fn set_planner(&self, planner: Arc<dyn Planner>) {
+    /// Sets the scenarios whose messages each cause writes (`LineStore::set_planner`).
+    pub(super) fn put_planner(&self, planner: Arc<dyn Planner>) {
         *self
             .inner
             .planner
@@ -98,20 +98,27 @@ impl PgStore {
             .clone()
     }
 
-    fn rules(&self, version: u32) -> Option<Arc<RuleSet>> {
+    pub(super) fn rules(&self, version: u32) -> Option<Arc<RuleSet>> {
         let cache = self.inner.rules.read().unwrap_or_else(|e| e.into_inner());
         cache.get(&version).cloned()
     }
 
-    /// The newest rule set, as this hub knows it now.
-    pub(super) fn newest_rules(&self) -> Option<Arc<RuleSet>> {
+    /// The newest rule set any hub loaded, if any.
+    pub(super) async fn newest_rules(&self) -> Result<Option<Arc<RuleSet>>, StoreError> {
+        let client = self.client().await?;
+        self.refresh_rules(&client).await?;
         let cache = self.inner.rules.read().unwrap_or_else(|e| e.into_inner());
-        cache.values().next_back().cloned()
+        Ok(cache.values().next_back().cloned())
     }
 
-    /// A pooled connection; none to be had in time is [`StoreError::Unavailable`].
+    /// A connection from the pool.
     pub(super) async fn client(&self) -> Result<Object, StoreError> {
         Ok(self.inner.pool.get().await?)
+    }
+
+    /// This database's epoch (the feed's, and what birthday coupons' ids are made from).
+    pub(super) fn epoch(&self) -> &str {
+        &self.inner.epoch
     }
 
     fn newest_cached_rules(&self) -> Option<u32> {

@@ -4,9 +4,9 @@
 
 use rusqlite::{OptionalExtension, Transaction, params};
 
-use super::admin::json_or_text;
 use crate::admin::{EventAudit, TerminalEvents, TerminalView};
 use crate::store::StoreError;
+use crate::store::unit::audit::SlotRow;
 
 const COLUMNS: &str = "e.seq, e.event_id, e.kind, e.status, e.reason, e.hash, e.received_at, \
                        e.payload, h.resolution, h.id IS NOT NULL, \
@@ -15,31 +15,23 @@ const COLUMNS: &str = "e.seq, e.event_id, e.kind, e.status, e.reason, e.hash, e.
 
 fn row(acked_through: u64) -> impl Fn(&rusqlite::Row<'_>) -> rusqlite::Result<EventAudit> {
     move |r| {
-        let seq = r.get::<_, i64>(0)?.unsigned_abs();
-        let status: String = r.get(3)?;
-        let held: bool = r.get(9)?;
-        let resolution: Option<String> = r.get(8)?;
-        // Applied: stored, reached by the terminal's mark (so applied in order), and not held
-        // back (or released since).
-        let applied = status == "stored"
-            && seq <= acked_through
-            && (!held || resolution.as_deref() == Some("released"));
-        Ok(EventAudit {
-            seq,
+        let slot = SlotRow {
+            seq: r.get::<_, i64>(0)?.unsigned_abs(),
             event_id: r.get(1)?,
             kind: r.get(2)?,
-            status,
+            status: r.get(3)?,
             reason: r.get(4)?,
-            content_hash: r.get(5)?,
+            hash: r.get(5)?,
             received_at: r.get(6)?,
-            applied,
-            held: held.then(|| resolution.unwrap_or_else(|| "waiting".into())),
+            payload: r.get(7)?,
+            held: r.get(9)?,
+            resolution: r.get(8)?,
             discrepancies: r
                 .get::<_, Option<String>>(10)?
                 .map(|c| c.split(',').map(str::to_owned).collect())
                 .unwrap_or_default(),
-            event: json_or_text(r.get(7)?),
-        })
+        };
+        Ok(slot.audit(acked_through))
     }
 }
 

@@ -66,16 +66,6 @@ impl From<rusqlite::Error> for StoreError {
 }
 
 impl SqliteStore {
-    /// Sets the scenarios whose messages each cause writes (`tenpo-hub serve` does, when LINE
-    /// messaging is set up).
-    pub fn set_planner(&self, planner: Arc<dyn Planner>) {
-        *self
-            .inner
-            .planner
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(planner);
-    }
-
     pub fn path(&self) -> &Path {
         &self.inner.path
     }
@@ -224,7 +214,12 @@ impl AdminStore for SqliteStore {
     ) -> impl Future<Output = Result<ImportReport, StoreError>> + Send {
         self.blocking(move |inner| {
             let rules = inner.latest_rules().ok_or(StoreError::NoRuleSet)?;
-            inner.write(|tx| admin::import_members(tx, &rules, rows, today, now))
+            inner.write(|tx| {
+                let mut db = statements::SqliteUnit::new(tx);
+                unit::finish(unit::cards::import_members(
+                    &mut db, &rules, &rows, today, now,
+                ))
+            })
         })
     }
 
@@ -238,7 +233,16 @@ impl AdminStore for SqliteStore {
         self.blocking(move |inner| {
             let planner = inner.planner();
             inner.write(|tx| {
-                admin::issue_coupons(tx, request, &stores, planner.as_deref(), today, now)
+                let mut db = statements::SqliteUnit::new(tx);
+                unit::finish(unit::coupons::issue_coupons(
+                    &mut db,
+                    &request,
+                    &stores,
+                    planner.as_deref(),
+                    &inner.epoch,
+                    today,
+                    now,
+                ))
             })
         })
     }
@@ -248,7 +252,12 @@ impl AdminStore for SqliteStore {
         code: String,
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<Revoked, StoreError>> + Send {
-        self.blocking(move |inner| inner.write(|tx| admin::revoke_code(tx, &code, now)))
+        self.blocking(move |inner| {
+            inner.write(|tx| {
+                let mut db = statements::SqliteUnit::new(tx);
+                unit::finish(unit::cards::revoke_code(&mut db, &code, now))
+            })
+        })
     }
 
     fn conflicts(
@@ -289,15 +298,16 @@ impl AdminStore for SqliteStore {
     ) -> impl Future<Output = Result<HeldView, StoreError>> + Send {
         self.blocking(move |inner| {
             inner.write(|tx| {
-                review::resolve_held(
-                    tx,
+                let mut db = statements::SqliteUnit::new(tx);
+                unit::finish(unit::review::resolve_held(
+                    &mut db,
                     &|v| inner.rules(v),
                     &terminal_id,
                     seq,
                     action,
                     &reason,
                     now,
-                )
+                ))
             })
         })
     }
@@ -329,6 +339,14 @@ impl AdminStore for SqliteStore {
 }
 
 impl LineStore for SqliteStore {
+    fn set_planner(&self, planner: Arc<dyn Planner>) {
+        *self
+            .inner
+            .planner
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(planner);
+    }
+
     fn line_events(
         &self,
         events: Vec<LineEvent>,

@@ -1,18 +1,13 @@
 //! What the CRM and IT are shown of the hub's re-evaluation in the SQLite store: classified
 //! discrepancies, and outcomes held for review with a person's decision on each
-//! (docs/design.md §7: one terminal cannot mint value).
+//! (docs/design.md §7: one terminal cannot mint value; the decision is
+//! `store::unit::review`).
 
 use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, Transaction, params};
-use tenpo_protocol::events::{Event, EventBody, SaleEvent};
 
-use super::admin::json_or_text;
-use super::from_json;
-use super::members;
-use crate::admin::{DiscrepancyView, HeldAction, HeldView};
-use crate::apply;
-use crate::store::StoreError;
-use crate::store::unit::intake::RulesLookup;
+use crate::admin::{DiscrepancyView, HeldView};
+use crate::store::{StoreError, json_or_text};
 
 pub(crate) fn discrepancies(
     tx: &Transaction<'_>,
@@ -79,83 +74,44 @@ pub(crate) fn held(
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-/// Releases (applies the till's outcome to the member now) or dismisses a held outcome.
-pub(crate) fn resolve_held(
+/// The outcome held for the terminal's event `seq`, if one is.
+pub(crate) fn held_event(
     tx: &Transaction<'_>,
-    rules: RulesLookup<'_>,
     terminal_id: &str,
     seq: u64,
-    action: HeldAction,
+) -> Result<Option<HeldView>, StoreError> {
+    let Ok(seq) = i64::try_from(seq) else {
+        return Ok(None);
+    };
+    Ok(tx
+        .prepare_cached(&format!(
+            "SELECT {HELD_COLUMNS} FROM held_events WHERE terminal_id = ?1 AND seq = ?2"
+        ))?
+        .query_row(params![terminal_id, seq], held_row)
+        .optional()?)
+}
+
+/// Records a person's decision on a held outcome.
+pub(crate) fn decide_held(
+    tx: &Transaction<'_>,
+    terminal_id: &str,
+    seq: u64,
+    resolution: &str,
     reason: &str,
     now: DateTime<Utc>,
-) -> Result<HeldView, StoreError> {
-    let reason = reason.trim();
-    if reason.is_empty() || reason.chars().count() > 500 || reason.chars().any(char::is_control) {
-        return Err(StoreError::Invalid(
-            "reason is required: at most 500 characters, without control characters".into(),
-        ));
-    }
-    let seq_sql = i64::try_from(seq)
+) -> Result<(), StoreError> {
+    let seq = i64::try_from(seq)
         .map_err(|_| StoreError::NotFound(format!("terminal {terminal_id} has no seq {seq}")))?;
-    let find = |tx: &Transaction<'_>| -> Result<Option<HeldView>, StoreError> {
-        Ok(tx
-            .prepare_cached(&format!(
-                "SELECT {HELD_COLUMNS} FROM held_events WHERE terminal_id = ?1 AND seq = ?2"
-            ))?
-            .query_row(params![terminal_id, seq_sql], held_row)
-            .optional()?)
-    };
-    let held = find(tx)?.ok_or_else(|| {
-        StoreError::NotFound(format!(
-            "nothing of terminal {terminal_id} at seq {seq} is held for review"
-        ))
-    })?;
-    if let Some(done) = &held.resolution {
-        return Err(StoreError::Decided(format!(
-            "event {seq} of terminal {terminal_id} was already {done}"
-        )));
-    }
-    let now_text = now.to_rfc3339();
-    if action == HeldAction::Release {
-        let payload: String = tx
-            .prepare_cached("SELECT payload FROM events WHERE terminal_id = ?1 AND seq = ?2")?
-            .query_row(params![terminal_id, seq_sql], |r| r.get(0))?;
-        let event: Event = from_json("held event", &payload)?;
-        let EventBody::Sale(SaleEvent {
-            outcome: Some(outcome),
-            ..
-        }) = &event.body
-        else {
-            return Err(StoreError::Corrupt {
-                what: "held event",
-                detail: format!("seq {seq} of terminal {terminal_id} is not a member sale"),
-            });
-        };
-        let member_id = members::resolve(tx, &held.member_id)?.ok_or_else(|| {
-            StoreError::NotFound(format!("member {} is no longer at the hub", held.member_id))
-        })?;
-        let mut member = members::load(tx, &member_id)?.ok_or_else(|| {
-            StoreError::NotFound(format!("member {member_id} is no longer at the hub"))
-        })?;
-        let version_rules = rules(outcome.rules_version);
-        apply::apply_sale(
-            &mut member,
-            outcome,
-            version_rules.as_deref(),
-            terminal_id,
-            seq,
-        );
-        members::save(tx, &member, &now_text)?;
-    }
-    let resolution = match action {
-        HeldAction::Release => "released",
-        HeldAction::Dismiss => "dismissed",
-    };
     tx.prepare_cached(
         "UPDATE held_events SET resolution = ?3, resolution_reason = ?4, resolved_at = ?5
          WHERE terminal_id = ?1 AND seq = ?2",
     )?
-    .execute(params![terminal_id, seq_sql, resolution, reason, now_text])?;
-    tracing::warn!(terminal_id, seq, resolution, reason, "held outcome decided");
-    find(tx)?.ok_or_else(|| StoreError::NotFound("the held outcome vanished".into()))
+    .execute(params![
+        terminal_id,
+        seq,
+        resolution,
+        reason,
+        now.to_rfc3339()
+    ])?;
+    Ok(())
 }

@@ -1,9 +1,12 @@
-//! Enrolment of terminals and loading rule sets (docs/design.md §2, §6), for both backends.
+//! Enrolment of terminals and loading rule sets (docs/design.md §2, §6), for both backends,
+//! and the statements of every admin operation ([`AdminStatements`]; the CRM's decisions over
+//! them are `cards`, `coupons` and `review`).
 
 use chrono::{DateTime, Utc};
 use tenpo_loyalty::RuleSet;
 
 use super::Statements;
+use crate::admin::HeldView;
 use crate::secrets;
 use crate::store::{Enrolled, StoreError};
 
@@ -26,7 +29,8 @@ pub(crate) struct NewTerminal<'a> {
     pub secret_hash: &'a [u8; 32],
 }
 
-/// The statements of enrolment and rule sets.
+/// The statements of the admin operations: enrolment, rule sets, coupons, revocation and the
+/// decisions on held outcomes.
 pub(crate) trait AdminStatements: Statements {
     async fn enrollment_code(&mut self, hash: &[u8; 32]) -> Result<Option<CodeRow>, StoreError>;
 
@@ -67,6 +71,48 @@ pub(crate) trait AdminStatements: Statements {
 
     async fn insert_rules(&mut self, rules: &RuleSet, now: DateTime<Utc>)
     -> Result<(), StoreError>;
+
+    /// Every member whose birthday is in `month` (1 to 12), with their home store.
+    async fn birthday_members(
+        &mut self,
+        month: u32,
+    ) -> Result<Vec<(String, Option<String>)>, StoreError>;
+
+    /// Records that `member_id` was given `coupon_id`, unless they were before (whichever hub
+    /// gave it); answers whether it is new.
+    async fn grant_coupon(
+        &mut self,
+        coupon_id: &str,
+        member_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+
+    /// The card code names nobody any more, and is kept as revoked (the first revocation, with
+    /// the member it named then, stays).
+    async fn revoke(
+        &mut self,
+        code: &str,
+        owner: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
+    /// The outcome held for the terminal's event `seq`, if one is; held against other
+    /// decisions on it until the transaction ends.
+    async fn held_event(
+        &mut self,
+        terminal_id: &str,
+        seq: u64,
+    ) -> Result<Option<HeldView>, StoreError>;
+
+    /// Records a person's decision (`released` or `dismissed`) on a held outcome.
+    async fn decide_held(
+        &mut self,
+        terminal_id: &str,
+        seq: u64,
+        resolution: &str,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
 }
 
 /// Uses a one-time enrolment code: a new terminal of the code's store with a new secret.

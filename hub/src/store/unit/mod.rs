@@ -7,12 +7,16 @@
 //! holds its connection ([`finish`]); PostgreSQL's are awaited.
 
 pub(crate) mod admin;
+pub(crate) mod audit;
+pub(crate) mod cards;
+pub(crate) mod coupons;
 pub(crate) mod feed;
 pub(crate) mod intake;
 pub(crate) mod line;
 pub(crate) mod members;
 pub(crate) mod outbox;
 pub(crate) mod plan;
+pub(crate) mod review;
 pub(crate) mod scan;
 pub(crate) mod signup;
 
