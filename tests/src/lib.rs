@@ -4,6 +4,9 @@
 //! - [`proxy`]: the fault-injecting TCP proxy.
 //! - [`harness`]: a test's world (a temporary directory, logs), the hub and agent processes
 //!   (start, stop, SIGKILL, restart, enrol, the admin CLI, the local API), and polling.
+//! - [`postgres`]: a throwaway PostgreSQL server the tests start themselves (for the hub's
+//!   PostgreSQL store, here and in the hub's own tests).
+//! - [`workload`]: the exactly-once workload (two tills, every fault mode).
 //! - [`checks`]: what must hold afterwards: the hub's ledger is the union of the agents'
 //!   ledgers, each event once with the same content; every member view agrees.
 //!
@@ -12,7 +15,9 @@
 
 pub mod checks;
 pub mod harness;
+pub mod postgres;
 pub mod proxy;
+pub mod workload;
 
 /// A 13-digit in-store card code (prefix 2) with its GS1 check digit, from a number: distinct
 /// numbers give distinct codes. `prefix` (20 to 29) keeps tests' codes apart.

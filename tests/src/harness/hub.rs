@@ -12,6 +12,8 @@ pub struct Hub {
     pub(super) http: reqwest::Client,
     /// A config file (`--config`), when the test gives one.
     pub(super) config: Option<PathBuf>,
+    /// More environment (a PostgreSQL database's URL, say).
+    pub(super) env: Vec<(String, String)>,
 }
 
 /// One event slot as the hub holds it (`events` table).
@@ -60,6 +62,8 @@ impl Hub {
                     .flat_map(|c| [OsStr::new("--config"), c.as_os_str()]),
             )
             .env("TENPO_HUB_ADMIN_TOKEN", ADMIN_TOKEN)
+            .env_remove("TENPO_HUB_DATABASE_URL")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .env("RUST_LOG", "info")
             .env("NO_COLOR", "1")
             .stdin(Stdio::null())

@@ -322,9 +322,28 @@ impl World {
             log: self.path.join("hub.log"),
             http: http(),
             config: file,
+            env: Vec::new(),
         };
         hub.start().await;
         hub.load_rules(&self.rules_file()).await;
+        hub
+    }
+
+    /// Starts a hub process named `name` keeping its data in the PostgreSQL database at
+    /// `database` (given in the environment, as IT would), on a free port, with its own log
+    /// (`hub-NAME.log`) and data directory (its admin token). Loads no rules: the database may
+    /// have them already.
+    pub async fn start_hub_on(&self, name: &str, database: &str) -> Hub {
+        let mut hub = Hub {
+            dir: self.path.join(format!("hub-{name}")),
+            port: free_port(),
+            child: None,
+            log: self.path.join(format!("hub-{name}.log")),
+            http: http(),
+            config: None,
+            env: vec![("TENPO_HUB_DATABASE_URL".into(), database.into())],
+        };
+        hub.start().await;
         hub
     }
 

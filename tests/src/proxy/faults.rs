@@ -148,7 +148,9 @@ impl Control {
 
 #[derive(Debug)]
 struct Shared {
-    upstream: SocketAddr,
+    /// Where connections go: one hub, or several taken in turn (a load balancer).
+    upstreams: Vec<SocketAddr>,
+    next_upstream: AtomicU64,
     control: Mutex<Control>,
     hits: [AtomicU64; 6],
     live: AtomicU64,
@@ -196,10 +198,21 @@ impl FaultProxy {
     /// Starts a proxy on `127.0.0.1:0` in front of `upstream`, passing everything through.
     /// Must be called inside a Tokio runtime, which runs the proxy's tasks.
     pub async fn start(upstream: SocketAddr) -> io::Result<FaultProxy> {
+        FaultProxy::balancing(vec![upstream]).await
+    }
+
+    /// A proxy in front of several hubs, as a load balancer without health checks: each push,
+    /// and each new upstream connection, goes to the next hub in turn (one that is down refuses
+    /// it, and the client tries again, reaching the next).
+    pub async fn balancing(upstreams: Vec<SocketAddr>) -> io::Result<FaultProxy> {
+        if upstreams.is_empty() {
+            return Err(io::Error::other("a proxy needs an upstream"));
+        }
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let shared = Arc::new(Shared {
-            upstream,
+            upstreams,
+            next_upstream: AtomicU64::new(0),
             control: Mutex::new(Control {
                 mode: Mode::Fixed(Fault::Pass),
                 script: VecDeque::new(),
@@ -414,8 +427,15 @@ async fn exchange(
     if is_push {
         Shared::bump(&shared.pushes_started);
     }
+    // In front of several hubs, each push goes to the next one (a balancer per request), so a
+    // terminal's retries reach a hub other than the one that took the first try.
+    if is_push && shared.upstreams.len() > 1 {
+        *upstream = None;
+    }
     if upstream.is_none() {
-        let stream = timeout(CONNECT_TIMEOUT, TcpStream::connect(shared.upstream))
+        let turn = shared.next_upstream.fetch_add(1, Ordering::SeqCst) as usize;
+        let to = shared.upstreams[turn % shared.upstreams.len()];
+        let stream = timeout(CONNECT_TIMEOUT, TcpStream::connect(to))
             .await
             .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "connect timed out"))??;
         let _ = stream.set_nodelay(true);

@@ -1,6 +1,7 @@
 //! A fault-injecting TCP proxy for HTTP/1.1 on loopback, put between an agent and the hub.
 //!
-//! The proxy listens on `127.0.0.1:0` and forwards to one upstream address. It reads just
+//! The proxy listens on `127.0.0.1:0` and forwards to one upstream address (or to several in
+//! turn, each push to the next: [`FaultProxy::balancing`]). It reads just
 //! enough HTTP (request and response heads, `Content-Length` and chunked framing) to apply a
 //! fault to one *request* at a time, so faults bite even on kept-alive pooled connections:
 //!

@@ -7,13 +7,15 @@
 //! The server binaries are found in `TENPO_PG_BINDIR`, else the newest
 //! `/usr/lib/postgresql/*/bin` (Debian's `postgresql` package), else on the PATH.
 
-#![allow(dead_code)]
+// Test support: a cluster that cannot start fails the test that asked for it, with the reason.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
 
+#[derive(Debug)]
 pub struct Cluster {
     pub port: u16,
 }
