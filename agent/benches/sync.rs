@@ -6,7 +6,9 @@
 //!
 //! Run: `cargo build --release -p tenpo-hub && cargo bench -p tenpo-agent --bench sync`
 //! (`TENPO_BENCH_MEMBERS` changes the member count; the populated hub is kept under
-//! `target/tmp/tenpo-sync-bench/` for later runs). Prints a Markdown table.
+//! `target/tmp/tenpo-sync-bench/` for later runs). Prints a Markdown table. With
+//! `TENPO_BENCH_HUB_DATABASE=postgres` the first sync is from a hub on PostgreSQL: the populated
+//! SQLite hub moved with `tenpo-hub migrate --to` into a server the bench starts.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
 use std::io::Write;
@@ -51,13 +53,23 @@ fn hub_cmd(hub: &Hub) -> Command {
 }
 
 fn start_hub(data: &Path) -> Hub {
+    start_hub_on(data, None)
+}
+
+/// The hub on `data`, keeping its data in the PostgreSQL database `database` when given.
+fn start_hub_on(data: &Path, database: Option<&str>) -> Hub {
     let bin = bin_dir().join("tenpo-hub");
     assert!(
         bin.exists(),
         "build the hub first: cargo build --release -p tenpo-hub"
     );
     let port = free_port();
-    let child = Command::new(bin)
+    let mut cmd = Command::new(bin);
+    cmd.env_remove("TENPO_HUB_DATABASE_URL");
+    if let Some(url) = database {
+        cmd.env("TENPO_HUB_DATABASE_URL", url);
+    }
+    let child = cmd
         .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
         .arg("--data-dir")
         .arg(data)
@@ -214,9 +226,35 @@ fn vm_hwm_kb(pid: u32) -> Option<u64> {
         .ok()
 }
 
-/// A fresh terminal's first sync, as a real `tenpo-agent sync --now` process.
+/// The populated hub moved into a fresh PostgreSQL database (`tenpo-hub migrate --to`, on a
+/// server the bench starts with `fsync` on), served from there; and how long the move took.
+fn postgres_hub(dir: &Path, members: usize) -> (Hub, Duration) {
+    let (hub, _) = populated_hub(dir, members);
+    drop(hub);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let url = runtime.block_on(tenpo_e2e::postgres::durable_cluster().fresh_database());
+    let data = dir.join(format!("hub-{members}"));
+    let t = Instant::now();
+    run(Command::new(bin_dir().join("tenpo-hub"))
+        .args(["migrate", "--to", &url])
+        .arg("--data-dir")
+        .arg(&data)
+        .env("RUST_LOG", "warn"));
+    let moved = t.elapsed();
+    // The cluster lives as long as this process (its runtime is not needed to serve).
+    std::mem::forget(runtime);
+    (start_hub_on(&data, Some(&url)), moved)
+}
+
+/// A fresh terminal's first sync, as a real `tenpo-agent sync --now` process (from a hub on
+/// PostgreSQL with `TENPO_BENCH_HUB_DATABASE=postgres`).
 fn bench_first_sync(dir: &Path, members: usize) -> (Duration, u64, Duration) {
-    let (hub, import) = populated_hub(dir, members);
+    let postgres = std::env::var("TENPO_BENCH_HUB_DATABASE").is_ok_and(|v| v == "postgres");
+    let (hub, import) = if postgres {
+        postgres_hub(dir, members)
+    } else {
+        populated_hub(dir, members)
+    };
     let agent_dir = dir.join("first-sync-agent");
     let _ = std::fs::remove_dir_all(&agent_dir);
     enrol(&hub, &agent_dir);
@@ -280,8 +318,15 @@ fn main() {
         "| agent peak RSS during that first sync (VmHWM) | {:.1} MB | ≤ 150 MB |",
         peak_kb as f64 / 1024.0
     );
-    println!(
-        "| for scale: the hub importing those members from CSV (first run only) | {:.1} s | — |",
-        import.as_secs_f64()
-    );
+    if std::env::var("TENPO_BENCH_HUB_DATABASE").is_ok_and(|v| v == "postgres") {
+        println!(
+            "| for scale: `tenpo-hub migrate --to` moving that hub from SQLite to PostgreSQL | {:.1} s | — |",
+            import.as_secs_f64()
+        );
+    } else {
+        println!(
+            "| for scale: the hub importing those members from CSV (first run only) | {:.1} s | — |",
+            import.as_secs_f64()
+        );
+    }
 }

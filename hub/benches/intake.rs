@@ -9,7 +9,10 @@
 //! before the clock starts.
 //!
 //! Run: `cargo bench -p tenpo-hub --bench intake` (sizes: `TENPO_BENCH_HUB_TERMINALS`,
-//! `TENPO_BENCH_HUB_EVENTS` per terminal). Prints a Markdown table.
+//! `TENPO_BENCH_HUB_EVENTS` per terminal). Prints a Markdown table. On PostgreSQL:
+//! `TENPO_BENCH_HUB_DATABASE=postgres` (a server the bench starts, on this machine's disk, with
+//! `fsync` on), with `TENPO_BENCH_HUBS=2` for two hubs on the one database, the terminals split
+//! between them.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
 use std::sync::Arc;
@@ -19,7 +22,8 @@ use chrono::Utc;
 use tenpo_hub::admin::ImportRow;
 use tenpo_hub::admin::client::AdminClient;
 use tenpo_hub::api::{self, AppState};
-use tenpo_hub::store::SqliteStore;
+use tenpo_hub::store::postgres::{DatabaseUrl, PgStore};
+use tenpo_hub::store::{HubStore, SqliteStore, TillStore};
 use tenpo_loyalty::{Date, Line, MemberState, RuleSet, Sale, evaluate_sale};
 use tenpo_protocol::events::{Event, EventBody, SaleEvent, encode};
 use tenpo_protocol::sync::{EnrollResponse, PushItem, PushRequest, PushResponse, bearer};
@@ -138,6 +142,23 @@ async fn push_all(http: reqwest::Client, base: String, t: Terminal) -> Vec<Durat
     latencies
 }
 
+/// The machine's CPU time so far, busy and in all (`/proc/stat`, in ticks; zeros elsewhere).
+fn cpu_ticks() -> (u64, u64) {
+    let text = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let Some(line) = text.lines().next() else {
+        return (0, 0);
+    };
+    let v: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    let total: u64 = v.iter().sum();
+    // idle and iowait are the 4th and 5th columns.
+    let idle = v.get(3).copied().unwrap_or(0) + v.get(4).copied().unwrap_or(0);
+    (total - idle, total)
+}
+
 fn percentile(sorted: &[Duration], q: f64) -> Duration {
     sorted[((sorted.len() as f64 - 1.0) * q).round() as usize]
 }
@@ -146,26 +167,73 @@ fn ms(d: Duration) -> String {
     format!("{:.1} ms", d.as_secs_f64() * 1e3)
 }
 
-async fn setup(
-    terminals: usize,
-) -> (
-    tempfile::TempDir,
-    String,
-    AdminClient,
-    RuleSet,
-    Vec<Vec<(String, MemberState)>>,
-) {
-    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
-    let store = Arc::new(SqliteStore::open(&dir.path().join("hub.db"), Utc::now()).unwrap());
+/// Serves `store` on loopback; answers the hub's base URL.
+async fn serve<S: HubStore>(store: Arc<S>) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    let state = AppState::new(store.clone(), TOKEN, chrono_tz::Asia::Tokyo);
+    let state = AppState::new(store, TOKEN, chrono_tz::Asia::Tokyo);
     tokio::spawn(async move {
         api::serve(listener, state, std::future::pending())
             .await
             .unwrap();
     });
-    let admin = AdminClient::new(&base, TOKEN.into()).unwrap();
+    base
+}
+
+/// Each terminal's members, as the hub holds them.
+async fn member_groups<S: TillStore>(
+    store: &S,
+    terminals: usize,
+) -> Vec<Vec<(String, MemberState)>> {
+    let mut groups = Vec::new();
+    for t in 0..terminals {
+        let mut group = Vec::new();
+        for i in 0..MEMBERS_PER_TERMINAL {
+            let snap = store
+                .member_by_code(card(t * MEMBERS_PER_TERMINAL + i))
+                .await
+                .unwrap()
+                .unwrap();
+            group.push((snap.member_id, snap.state));
+        }
+        groups.push(group);
+    }
+    groups
+}
+
+/// The hubs under test: one on a SQLite file, or `hubs` on one PostgreSQL database (a server
+/// the bench starts, which waits for the disk at each commit as SQLite does).
+async fn setup(
+    terminals: usize,
+    postgres: bool,
+    hubs: usize,
+) -> (
+    tempfile::TempDir,
+    Vec<String>,
+    AdminClient,
+    RuleSet,
+    Vec<Vec<(String, MemberState)>>,
+) {
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let mut bases = Vec::new();
+    let mut first_pg = None;
+    let mut first_lite = None;
+    if postgres {
+        let url = tenpo_e2e::postgres::durable_cluster()
+            .fresh_database()
+            .await;
+        let url = DatabaseUrl::parse(&url).unwrap();
+        for _ in 0..hubs.max(1) {
+            let store = Arc::new(PgStore::open(&url, 16, Utc::now()).await.unwrap());
+            bases.push(serve(store.clone()).await);
+            first_pg.get_or_insert(store);
+        }
+    } else {
+        let store = Arc::new(SqliteStore::open(&dir.path().join("hub.db"), Utc::now()).unwrap());
+        bases.push(serve(store.clone()).await);
+        first_lite = Some(store);
+    }
+    let admin = AdminClient::new(&bases[0], TOKEN.into()).unwrap();
     let rules = RuleSet::demo();
     admin
         .load_rules(toml::to_string(&rules).unwrap())
@@ -183,22 +251,12 @@ async fn setup(
     for chunk in rows.chunks(1000) {
         admin.import_members(chunk.to_vec()).await.unwrap();
     }
-    let mut groups = Vec::new();
-    for t in 0..terminals {
-        let mut group = Vec::new();
-        for i in 0..MEMBERS_PER_TERMINAL {
-            let snap = tenpo_hub::store::TillStore::member_by_code(
-                store.as_ref(),
-                card(t * MEMBERS_PER_TERMINAL + i),
-            )
-            .await
-            .unwrap()
-            .unwrap();
-            group.push((snap.member_id, snap.state));
-        }
-        groups.push(group);
-    }
-    (dir, base, admin, rules, groups)
+    let groups = match (first_pg, first_lite) {
+        (Some(pg), _) => member_groups(pg.as_ref(), terminals).await,
+        (None, Some(lite)) => member_groups(lite.as_ref(), terminals).await,
+        (None, None) => unreachable!("a hub was started"),
+    };
+    (dir, bases, admin, rules, groups)
 }
 
 async fn enroll(
@@ -226,14 +284,25 @@ fn main() {
     }
     let terminals = env_usize("TENPO_BENCH_HUB_TERMINALS", 4);
     let per_terminal = env_usize("TENPO_BENCH_HUB_EVENTS", 10_000);
+    let postgres = std::env::var("TENPO_BENCH_HUB_DATABASE").is_ok_and(|v| v == "postgres");
+    let hubs = env_usize("TENPO_BENCH_HUBS", 1);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .unwrap();
     runtime.block_on(async {
-        eprintln!("setting up a hub with {} members …", terminals * MEMBERS_PER_TERMINAL);
-        let (_dir, base, admin, rules, groups) = setup(terminals + 1).await;
+        let database = if postgres {
+            format!("{hubs} hub(s) on one PostgreSQL database")
+        } else {
+            "one hub on SQLite".to_owned()
+        };
+        eprintln!(
+            "setting up {database} with {} members …",
+            terminals * MEMBERS_PER_TERMINAL
+        );
+        let (_dir, bases, admin, rules, groups) = setup(terminals + 1, postgres, hubs).await;
+        let base = bases[0].clone();
         let http = reqwest::Client::new();
 
         eprintln!("building {terminals} × {per_terminal} sale events …");
@@ -242,17 +311,25 @@ fn main() {
             let e = enroll(&http, &base, &admin, &format!("store-{t}")).await;
             backlogs.push(backlog(&rules, &e, members, per_terminal));
         }
-        eprintln!("pushing from {terminals} terminals at once …");
+        eprintln!("pushing from {terminals} terminals at once ({database}) …");
+        let cpu_before = cpu_ticks();
         let start = Instant::now();
         let tasks: Vec<_> = backlogs
             .into_iter()
-            .map(|t| tokio::spawn(push_all(http.clone(), base.clone(), t)))
+            .enumerate()
+            .map(|(i, t)| {
+                let base = bases[i % bases.len()].clone();
+                tokio::spawn(push_all(http.clone(), base, t))
+            })
             .collect();
         let mut latencies = Vec::new();
         for task in tasks {
             latencies.extend(task.await.unwrap());
         }
         let wall = start.elapsed();
+        let cpu_after = cpu_ticks();
+        let busy = (cpu_after.0 - cpu_before.0) as f64
+            / ((cpu_after.1 - cpu_before.1).max(1)) as f64;
         latencies.sort();
         let total = terminals * per_terminal;
 
@@ -267,9 +344,14 @@ fn main() {
         println!("| what | measured | budget |");
         println!("|---|---|---|");
         println!(
-            "| hub intake, {terminals} terminals at once, {total} sale events in batches of {BATCH} | {:.0} events/s ({} wall) | — |",
+            "| hub intake ({database}), {terminals} terminals at once, {total} sale events in batches of {BATCH} | {:.0} events/s ({} wall) | — |",
             total as f64 / wall.as_secs_f64(),
             ms(wall)
+        );
+        println!(
+            "| the machine's CPU busy during that intake ({} cores) | {:.0} % | — |",
+            std::thread::available_parallelism().map_or(0, |n| n.get()),
+            busy * 100.0
         );
         println!(
             "| push latency (batch of {BATCH}), {} pushes | p50 {}, p99 {} | — |",

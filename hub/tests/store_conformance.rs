@@ -22,6 +22,7 @@ use tenpo_protocol::sync::{Change, MemberSnapshot, PushStatus};
 crate::on_both_backends!(
     enrolment_codes_work_once_and_only_for_their_store,
     a_replay_is_a_duplicate_and_other_content_is_a_conflict,
+    one_push_holding_an_event_twice_takes_it_once,
     events_apply_in_seq_order_across_a_gap,
     a_sale_is_evaluated_again_and_a_forged_outcome_is_held,
     the_feed_pages_and_refuses_cursors_from_elsewhere,
@@ -137,6 +138,40 @@ async fn a_replay_is_a_duplicate_and_other_content_is_a_conflict<S: TillStore>(s
             .unwrap()
             .is_none()
     );
+}
+
+/// What one push holds twice is judged as if it had come in two: the second is a duplicate or
+/// a conflict, seen within the push.
+async fn one_push_holding_an_event_twice_takes_it_once<S: TillStore>(store: &S) {
+    let (till, terminal) = till(store, "shibuya").await;
+    let first = common::provisional(&till, 1, "p-1", &common::card(1));
+    let mut again = common::provisional(&till, 2, "p-2", &common::card(2));
+    again.event_id = first.event_id.clone();
+    let third = common::provisional(&till, 3, "p-3", &common::card(3));
+    let outcome = push(store, &terminal, &[&first, &again, &third]).await;
+    assert_eq!(
+        statuses(&outcome),
+        [PushStatus::Stored, PushStatus::Conflict, PushStatus::Stored]
+    );
+    assert_eq!(outcome.acked_through, 3);
+    let counts = store.counts().await.unwrap();
+    assert_eq!((counts.events, counts.members, counts.conflicts), (3, 2, 1));
+    // The provisional member of seq 1, made in the push, is known to seq 3's sale in the next.
+    let rules = RuleSet::demo();
+    store.load_rules(rules.clone(), Utc::now()).await.unwrap();
+    let (sale, _) = common::sale(
+        &till,
+        4,
+        Some("p-1"),
+        &rules,
+        &MemberState::default(),
+        "s",
+        1_000,
+        0,
+    );
+    let outcome = push(store, &terminal, &[&sale]).await;
+    assert_eq!(statuses(&outcome), [PushStatus::Stored]);
+    assert_eq!(balance(&member(store, &common::card(1)).await), 10);
 }
 
 async fn events_apply_in_seq_order_across_a_gap<S: TillStore>(store: &S) {

@@ -651,3 +651,48 @@ async fn two_hubs_sending_from_one_outbox_never_take_the_same_row() {
     assert_eq!(distinct.len(), 40);
     assert_eq!(a.outbox_counts().await.unwrap().sent, 40);
 }
+
+#[tokio::test]
+async fn a_signup_finished_at_one_hub_is_used_at_the_other() {
+    let url = common::postgres::cluster().fresh_database().await;
+    let a = open_postgres(&url).await;
+    let b = open_postgres(&url).await;
+    let (till, _) = till(&a, "shibuya").await;
+    let code = token(&till, SignupKind::Signup, None);
+    let record = a
+        .complete_signup(completion(code.clone(), "U1"), at(0))
+        .await
+        .unwrap();
+    // The phone's retry reaches the other hub: the same answer, no second member.
+    let again = b
+        .complete_signup(completion(code.clone(), "U1"), at(1))
+        .await
+        .unwrap();
+    assert_eq!(again, record);
+    // Another LINE account with the same code, at either hub: refused.
+    for hub in [&a, &b] {
+        let e = hub
+            .complete_signup(completion(code.clone(), "U2"), at(2))
+            .await
+            .unwrap_err();
+        assert!(matches!(e, StoreError::Signup(Refusal::Used)), "{e}");
+    }
+    // Two signups of one LINE user at both hubs at once: one member.
+    let (x, y) = tokio::join!(
+        a.complete_signup(
+            completion(token(&till, SignupKind::Signup, None), "U3"),
+            at(3)
+        ),
+        b.complete_signup(
+            completion(token(&till, SignupKind::Signup, None), "U3"),
+            at(3)
+        ),
+    );
+    let (x, y) = (x.unwrap(), y.unwrap());
+    assert_eq!(x.member.member_id, y.member.member_id);
+    assert!(
+        x.existing_member != y.existing_member,
+        "one made it, one found it"
+    );
+    assert_eq!(a.counts().await.unwrap().members, 2);
+}

@@ -21,11 +21,18 @@ pub struct Cluster {
 }
 
 static CLUSTER: OnceLock<Cluster> = OnceLock::new();
+static DURABLE: OnceLock<Cluster> = OnceLock::new();
 static DATABASES: AtomicU32 = AtomicU32::new(0);
 
 /// The test binary's cluster, started on first use.
 pub fn cluster() -> &'static Cluster {
-    CLUSTER.get_or_init(start)
+    CLUSTER.get_or_init(|| start(false))
+}
+
+/// A cluster that waits for the disk at each commit, as a production server does (the tests'
+/// own skips `fsync`): for benchmarks, whose figures must mean what they say.
+pub fn durable_cluster() -> &'static Cluster {
+    DURABLE.get_or_init(|| start(true))
 }
 
 impl Cluster {
@@ -125,7 +132,7 @@ fn free_port() -> u16 {
         .port()
 }
 
-fn start() -> Cluster {
+fn start(durable: bool) -> Cluster {
     let dir = tempfile::Builder::new()
         .prefix("tenpo-pg-")
         .tempdir()
@@ -189,8 +196,9 @@ fn start() -> Cluster {
     );
     let port = free_port();
     let options = format!(
-        "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200",
-        dir.display()
+        "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync={} -c max_connections=200",
+        dir.display(),
+        if durable { "on" } else { "off" },
     );
     let log = dir.join("log");
     let mut c = as_owner(&pg_ctl);

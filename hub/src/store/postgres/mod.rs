@@ -14,6 +14,7 @@ mod from_sqlite;
 mod inspect;
 mod line;
 mod line_store;
+mod read_ahead;
 mod schema;
 mod statements;
 mod store;

@@ -15,6 +15,7 @@ use tenpo_protocol::sync::MemberSnapshot;
 use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
 
+use super::read_ahead::{PendingSlot, ReadAhead};
 use crate::store::outbox::{NewMessage, first_state};
 use crate::store::unit::{
     FollowingSlot, MemberRow, NewConflict, NewDiscrepancy, NewHeld, ProfileRow, Slot, SlotStatus,
@@ -29,6 +30,8 @@ const CHANGE_LOG_LOCK: i64 = 0x6368_6e67;
 pub(crate) struct PgUnit<'a> {
     tx: &'a Transaction<'a>,
     holds_change_log: bool,
+    /// What a push read ahead, and the slots it took but has not written yet.
+    pub(crate) ahead: ReadAhead,
 }
 
 impl<'a> PgUnit<'a> {
@@ -36,6 +39,7 @@ impl<'a> PgUnit<'a> {
         PgUnit {
             tx,
             holds_change_log: false,
+            ahead: ReadAhead::default(),
         }
     }
 
@@ -114,6 +118,13 @@ pub(crate) fn storable(key: &str) -> bool {
     !key.contains('\0')
 }
 
+impl PgUnit<'_> {
+    /// Whether this is a push of `terminal_id` that reads ahead.
+    fn pushing(&self, terminal_id: &str) -> bool {
+        self.ahead.terminal_id.as_deref() == Some(terminal_id)
+    }
+}
+
 fn seq_of(value: i64) -> u64 {
     value.unsigned_abs()
 }
@@ -132,7 +143,21 @@ impl Statements for PgUnit<'_> {
         Ok(())
     }
 
+    async fn prepare_push(
+        &mut self,
+        terminal_id: &str,
+        incoming: &[Incoming],
+    ) -> Result<(), StoreError> {
+        self.read_ahead(terminal_id, incoming).await
+    }
+
     async fn slot(&mut self, terminal_id: &str, seq: u64) -> Result<Option<Slot>, StoreError> {
+        if self.pushing(terminal_id)
+            && let Some(known) = self.ahead.slots.get(&seq)
+        {
+            return Ok(known.clone());
+        }
+        self.write_pending().await?;
         let Some(row) = self
             .query_opt(
                 "SELECT status, reason, hash, payload, event_id FROM events
@@ -161,6 +186,39 @@ impl Statements for PgUnit<'_> {
         reason: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
+        if self.pushing(terminal_id) {
+            // Written with the batch's other new slots, before anything reads them.
+            let slot = Slot {
+                status,
+                reason: reason.map(str::to_owned),
+                hash: inc.hash.clone(),
+                payload: inc.payload.clone(),
+                event_id: event.map(|e| e.event_id.clone()),
+            };
+            self.ahead.slots.insert(inc.seq, Some(slot));
+            if let Some(e) = event {
+                let held = (terminal_id.to_owned(), inc.seq, inc.payload.clone());
+                let first = self
+                    .ahead
+                    .by_event
+                    .entry(e.event_id.clone())
+                    .or_insert(None);
+                if first.is_none() {
+                    *first = Some(held);
+                }
+            }
+            self.ahead.pending.push(PendingSlot {
+                seq: as_seq(inc.seq)?,
+                event_id: event.map(|e| e.event_id.clone()),
+                kind: event.map(|e| e.body.kind()),
+                status: status.as_str(),
+                reason: reason.map(str::to_owned),
+                hash: inc.hash.clone(),
+                payload: inc.payload.clone(),
+            });
+            self.ahead.pending_at = Some(now);
+            return Ok(());
+        }
         self.execute(
             "INSERT INTO events (terminal_id, seq, event_id, kind, status, reason, hash,
                      payload, received_at)
@@ -211,6 +269,10 @@ impl Statements for PgUnit<'_> {
         &mut self,
         event_id: &str,
     ) -> Result<Option<(String, u64, String)>, StoreError> {
+        if let Some(known) = self.ahead.by_event.get(event_id) {
+            return Ok(known.clone());
+        }
+        self.write_pending().await?;
         let row = self
             .query_opt(
                 "SELECT terminal_id, seq, payload FROM events WHERE event_id = $1 LIMIT 1",
@@ -222,6 +284,7 @@ impl Statements for PgUnit<'_> {
     }
 
     async fn acked_through(&mut self, terminal_id: &str) -> Result<u64, StoreError> {
+        self.write_pending().await?;
         let row = self
             .query_one(
                 "SELECT acked_through FROM terminals WHERE terminal_id = $1",
@@ -245,6 +308,7 @@ impl Statements for PgUnit<'_> {
         terminal_id: &str,
         mark: u64,
     ) -> Result<Vec<FollowingSlot>, StoreError> {
+        self.write_pending().await?;
         // `seq - row_number()` stays `mark` up to the first gap and grows after it: only the
         // contiguous run leaves the server.
         let rows = self
@@ -323,6 +387,9 @@ impl Statements for PgUnit<'_> {
         if !storable(id) {
             return Ok(None);
         }
+        if let Some(known) = self.ahead.resolved.get(id) {
+            return Ok(known.clone());
+        }
         let row = self
             .query_opt(
                 "SELECT member_id FROM members WHERE member_id = $1
@@ -359,6 +426,10 @@ impl Statements for PgUnit<'_> {
     }
 
     async fn member_row(&mut self, member_id: &str) -> Result<Option<MemberRow>, StoreError> {
+        // Read ahead (and locked) already: the first read is the one to use.
+        if let Some(known) = self.ahead.members.remove(member_id) {
+            return Ok(known);
+        }
         // Locked to the transaction's end: another hub changing the member waits for this one.
         let row = self
             .query_opt(
@@ -383,6 +454,36 @@ impl Statements for PgUnit<'_> {
         self.execute(
             "UPDATE members SET home_store = $2 WHERE member_id = $1 AND home_store IS NULL",
             &[&member_id, &store_id],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn save_members(
+        &mut self,
+        members: &[&MemberSnapshot],
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        if members.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<&str> = members.iter().map(|m| m.member_id.as_str()).collect();
+        let snapshots = members
+            .iter()
+            .map(to_json)
+            .collect::<Result<Vec<String>, _>>()?;
+        self.execute(
+            "UPDATE members m SET snapshot = u.snapshot, updated_at = $3
+             FROM UNNEST($1::text[], $2::text[]) AS u (member_id, snapshot)
+             WHERE m.member_id = u.member_id",
+            &[&ids, &snapshots, &now],
+        )
+        .await?;
+        self.take_change_log().await?;
+        self.execute(
+            "INSERT INTO changes (kind, key) SELECT 'member', k FROM UNNEST($1::text[]) AS k
+             ON CONFLICT (kind, key) DO UPDATE SET pos = nextval('changes_pos')",
+            &[&ids],
         )
         .await?;
         Ok(())
@@ -428,6 +529,8 @@ impl Statements for PgUnit<'_> {
             )
             .await?;
         }
+        let id = member.member_id.clone();
+        self.ahead.resolved.insert(id.clone(), Some(id));
         self.log_change("member", &member.member_id).await
     }
 
@@ -441,6 +544,9 @@ impl Statements for PgUnit<'_> {
             &[&alias_id, &member_id],
         )
         .await?;
+        self.ahead
+            .resolved
+            .insert(alias_id.to_owned(), Some(member_id.to_owned()));
         Ok(())
     }
 

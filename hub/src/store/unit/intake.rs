@@ -153,6 +153,7 @@ pub(crate) async fn push(
 ) -> Result<PushOutcome, StoreError> {
     let tid = terminal.terminal_id.as_str();
     db.begin_push(tid).await?;
+    db.prepare_push(tid, incoming).await?;
     let mut touched = Touched::default();
     let mut results = Vec::with_capacity(incoming.len());
     for inc in incoming {

@@ -65,10 +65,7 @@ impl Touched {
         // In id order: two transactions that touch the same members lock them in one order.
         let mut members: Vec<&MemberSnapshot> = self.map.values().collect();
         members.sort_unstable_by(|a, b| a.member_id.cmp(&b.member_id));
-        for member in members {
-            db.save_member(member, now).await?;
-        }
-        Ok(())
+        db.save_members(&members, now).await
     }
 
     /// A provisional member a till made for a new card: merged into the member that already

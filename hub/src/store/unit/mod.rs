@@ -169,6 +169,17 @@ pub(crate) trait Statements {
     /// terminal's pushes are taken one at a time.
     async fn begin_push(&mut self, terminal_id: &str) -> Result<(), StoreError>;
 
+    /// Reads ahead what taking `incoming` will ask (a backend that pays a round trip per
+    /// statement answers the push's questions from a few); nothing by default.
+    async fn prepare_push(
+        &mut self,
+        terminal_id: &str,
+        incoming: &[Incoming],
+    ) -> Result<(), StoreError> {
+        let _ = (terminal_id, incoming);
+        Ok(())
+    }
+
     /// The slot `(terminal_id, seq)`, if taken.
     async fn slot(&mut self, terminal_id: &str, seq: u64) -> Result<Option<Slot>, StoreError>;
 
@@ -237,6 +248,19 @@ pub(crate) trait Statements {
         member: &MemberSnapshot,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError>;
+
+    /// [`Statements::save_member`] for several members (in id order), in as few statements as
+    /// the backend can.
+    async fn save_members(
+        &mut self,
+        members: &[&MemberSnapshot],
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        for member in members {
+            self.save_member(member, now).await?;
+        }
+        Ok(())
+    }
 
     /// Adds a new member with its codes and logs it for the feed.
     async fn insert_member(
