@@ -116,3 +116,102 @@ async fn a_sqlite_hub_moves_whole_and_its_terminals_carry_on() {
     let (status, _) = moved_hub.lookup(&till, &common::card(3)).await;
     assert_ne!(status, StatusCode::OK, "the revoked card stays revoked");
 }
+
+/// A member's rich menu is linked once per link: a hub moved to PostgreSQL knows it was, and a
+/// block and unblock after the move sends nothing again.
+#[tokio::test]
+async fn a_moved_hub_knows_which_menus_it_linked() {
+    use tenpo_hub::store::outbox::{MessageAction, MessageClass, NewMessage};
+    use tenpo_hub::store::{
+        Claim, CompleteSignup, Finished, Greeting, HomeStores, LineEvent, LineStore,
+        MessageOutcome, SqliteStore,
+    };
+    use tenpo_protocol::signup::{self as wire, SignupKind, SignupToken};
+
+    let greeting = Greeting {
+        rich_menu: Some(NewMessage {
+            scenario: "rich_menu".into(),
+            class: MessageClass::Transactional,
+            action: MessageAction::LinkRichMenu {
+                rich_menu_id: "richmenu-member".into(),
+            },
+            expires_after: None,
+        }),
+        welcome: None,
+    };
+    let event = |id: &str, following: bool, at_ms: i64| LineEvent {
+        webhook_event_id: id.into(),
+        kind: if following { "follow" } else { "unfollow" }.into(),
+        occurred_at_ms: at_ms,
+        user_id: Some("U1".into()),
+        following: Some(following),
+    };
+    let claim = Claim {
+        limit: 10,
+        lease: chrono::Duration::seconds(60),
+        transactional_only: false,
+        marketing_to: HomeStores::All,
+        quiet_until: Utc::now(),
+        marketing_per_week: 2,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("hub.db");
+    let lite = SqliteStore::open(&db, Utc::now()).unwrap();
+    let (till, _) = common::backends::till(&lite, "shibuya").await;
+    let mut nonce = [0u8; wire::NONCE_LEN];
+    getrandom::fill(&mut nonce).unwrap();
+    let token = SignupToken {
+        kind: SignupKind::Signup,
+        store_id: till.store_id.clone(),
+        terminal_id: till.terminal_id.clone(),
+        expires_at: Utc::now().timestamp() + 600,
+        nonce,
+        card_code: None,
+    };
+    let request = CompleteSignup {
+        token,
+        line_user_id: "U1".into(),
+        today: common::date("2026-11-20"),
+        welcome_stamps: 0,
+        greeting: greeting.clone(),
+    };
+    let member = lite
+        .complete_signup(request, Utc::now())
+        .await
+        .unwrap()
+        .member;
+    lite.line_events(vec![event("e1", true, 1_000)], greeting.clone(), Utc::now())
+        .await
+        .unwrap();
+    let sent = lite
+        .claim_messages(claim.clone(), Utc::now())
+        .await
+        .unwrap();
+    assert_eq!(sent.len(), 1);
+    let done = sent
+        .iter()
+        .map(|m| Finished::of(m, MessageOutcome::Sent { request_id: None }))
+        .collect();
+    lite.finish_messages(done, Utc::now()).await.unwrap();
+    drop(lite);
+
+    let url = common::postgres::cluster().fresh_database().await;
+    move_from_sqlite(&db, &DatabaseUrl::parse(&url).unwrap(), Utc::now())
+        .await
+        .unwrap();
+    let pg = open_postgres(&url).await;
+    pg.line_events(
+        vec![event("e2", false, 2_000), event("e3", true, 3_000)],
+        greeting,
+        Utc::now(),
+    )
+    .await
+    .unwrap();
+    assert!(
+        pg.claim_messages(claim, Utc::now())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(pg.member_messages(member.member_id).await.unwrap().len(), 1);
+}

@@ -23,6 +23,7 @@ crate::on_both_backends!(
     enrolment_codes_work_once_and_only_for_their_store,
     a_replay_is_a_duplicate_and_other_content_is_a_conflict,
     one_push_holding_an_event_twice_takes_it_once,
+    a_slot_applies_its_first_content_never_a_rival,
     events_apply_in_seq_order_across_a_gap,
     a_sale_is_evaluated_again_and_a_forged_outcome_is_held,
     the_feed_pages_and_refuses_cursors_from_elsewhere,
@@ -172,6 +173,45 @@ async fn one_push_holding_an_event_twice_takes_it_once<S: TillStore>(store: &S) 
     let outcome = push(store, &terminal, &[&sale]).await;
     assert_eq!(statuses(&outcome), [PushStatus::Stored]);
     assert_eq!(balance(&member(store, &common::card(1)).await), 10);
+}
+
+/// A slot keeps its first content, and that is what applies: never the other content a push
+/// brought for it (in the same push, or after a gap).
+async fn a_slot_applies_its_first_content_never_a_rival<S: TillStore>(store: &S) {
+    let rules = RuleSet::demo();
+    store.load_rules(rules.clone(), Utc::now()).await.unwrap();
+    let (till, terminal) = till(store, "shibuya").await;
+    let card = common::card(1);
+    let made = common::provisional(&till, 1, "p-1", &card);
+    let none = MemberState::default();
+    let (small, _) = common::sale(&till, 2, Some("p-1"), &rules, &none, "s-small", 1_000, 0);
+    let (big, _) = common::sale(&till, 2, Some("p-1"), &rules, &none, "s-big", 90_000, 0);
+    // The same seq twice in one push: the first stays and applies.
+    let outcome = push(store, &terminal, &[&made, &small, &big]).await;
+    assert_eq!(
+        statuses(&outcome),
+        [PushStatus::Stored, PushStatus::Stored, PushStatus::Conflict]
+    );
+    assert_eq!(
+        balance(&member(store, &card).await),
+        10,
+        "¥1,000's points, not ¥90,000's"
+    );
+    // Behind a gap: seq 4 stored first, then a push of seq 3 with other content for seq 4.
+    let after = member(store, &card).await.state;
+    let (third, outcome3) = common::sale(&till, 3, Some("p-1"), &rules, &after, "s-3", 1_000, 0);
+    let mut later = after.clone();
+    later.take_sale(&outcome3.unwrap(), Some(&rules));
+    let (fourth, _) = common::sale(&till, 4, Some("p-1"), &rules, &later, "s-4", 1_000, 0);
+    let (rival, _) = common::sale(&till, 4, Some("p-1"), &rules, &later, "s-4b", 90_000, 0);
+    assert_eq!(push(store, &terminal, &[&fourth]).await.acked_through, 2);
+    let outcome = push(store, &terminal, &[&third, &rival]).await;
+    assert_eq!(
+        statuses(&outcome),
+        [PushStatus::Stored, PushStatus::Conflict]
+    );
+    assert_eq!(outcome.acked_through, 4);
+    assert_eq!(balance(&member(store, &card).await), 30);
 }
 
 async fn events_apply_in_seq_order_across_a_gap<S: TillStore>(store: &S) {
@@ -433,6 +473,38 @@ async fn one_push_reaching_two_hubs_at_once_is_taken_once() {
         "1% of twenty ¥1,000 sales, applied once"
     );
     assert_eq!(a.counts().await.unwrap().discrepancies, 0);
+}
+
+#[tokio::test]
+async fn one_event_id_from_two_terminals_at_two_hubs_is_stored_once() {
+    let (a, b) = two_hubs().await;
+    let (one, t1) = till(&a, "shibuya").await;
+    let (two, t2) = till(&b, "umeda").await;
+    for round in 0..5u64 {
+        let first = common::provisional(
+            &one,
+            round + 1,
+            &format!("p1-{round}"),
+            &common::card(round),
+        );
+        let mut second = common::provisional(
+            &two,
+            round + 1,
+            &format!("p2-{round}"),
+            &common::card(round + 50),
+        );
+        second.event_id = first.event_id.clone();
+        let (at_one, at_two) = ([&first], [&second]);
+        let (x, y) = tokio::join!(push(&a, &t1, &at_one), push(&b, &t2, &at_two));
+        let mut got = [statuses(&x)[0], statuses(&y)[0]];
+        got.sort_by_key(|s| format!("{s:?}"));
+        assert_eq!(
+            got,
+            [PushStatus::Conflict, PushStatus::Stored],
+            "round {round}"
+        );
+    }
+    assert_eq!(a.counts().await.unwrap().conflicts, 5);
 }
 
 #[tokio::test]

@@ -207,6 +207,7 @@ impl AdminStatements for PgUnit<'_> {
         owner: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
+        self.lock_code(code).await?;
         self.execute("DELETE FROM member_codes WHERE code = $1", &[&code])
             .await?;
         self.execute(

@@ -1,9 +1,12 @@
 //! `tenpo-hub migrate --to postgres://…`: a SQLite hub moved to PostgreSQL (docs/hub.md).
 //!
 //! Every table is copied whole (PostgreSQL's `COPY`, binary), each value turned into the
-//! column's PostgreSQL type (RFC 3339 text into `timestamptz`, 0/1 into `boolean`, …), then
-//! checked: the same number of rows and the same content hash on both sides, computed from the
-//! values as each database gives them back. Ids, the feed's epoch, its runs and positions, and
+//! column's PostgreSQL type (RFC 3339 text into `timestamptz`, 0/1 into `boolean`, …). The
+//! conversions are strict: a value that does not fit its column exactly (text where a number
+//! belongs, a flag other than 0 or 1, a time or date that does not parse) stops the move,
+//! naming the table and column; only a time's digits below the microsecond, which PostgreSQL
+//! does not keep, are dropped. Then the copy is checked: the same number of rows and the same
+//! content hash on both sides, from the values converted and the values PostgreSQL gives back. Ids, the feed's epoch, its runs and positions, and
 //! the card-signing key move as they are, so terminals carry on without enrolling again and
 //! their feed cursors stay good (each run's reach is what it was on SQLite).
 
@@ -96,12 +99,12 @@ impl Cell {
         Ok(match (ty, value) {
             (t, Value::Null) => Cell::null(t)?,
             (&Type::TEXT, Value::Text(s)) => Cell::Text(Some(s)),
-            (&Type::TEXT, Value::Integer(n)) => Cell::Text(Some(n.to_string())),
             (&Type::INT8, Value::Integer(n)) => Cell::Int8(Some(n)),
             (&Type::INT4, Value::Integer(n)) => Cell::Int4(Some(
                 i32::try_from(n).map_err(|_| format!("{n} is out of range"))?,
             )),
-            (&Type::BOOL, Value::Integer(n)) => Cell::Bool(Some(n != 0)),
+            (&Type::BOOL, Value::Integer(n @ (0 | 1))) => Cell::Bool(Some(n == 1)),
+            (&Type::BOOL, Value::Integer(n)) => return Err(format!("{n} is not 0 or 1")),
             (&Type::BYTEA, Value::Blob(b)) => Cell::Bytes(Some(b)),
             (&Type::TIMESTAMPTZ, Value::Text(s)) => Cell::Time(Some(
                 DateTime::parse_from_rfc3339(&s)

@@ -60,6 +60,20 @@ impl DatabaseUrl {
         if config.get_hosts().is_empty() {
             return Err("names no host: write it as postgres://USER@HOST:PORT/DATABASE".into());
         }
+        // `postgres://u:p@ss@db/…` reads as host `ss@db`: a password with `@` in it, unescaped,
+        // whose tail would then show wherever the host does.
+        let odd_host = config.get_hosts().iter().any(|h| match h {
+            Host::Tcp(name) => name.contains('@'),
+            #[cfg(unix)]
+            Host::Unix(_) => false,
+        });
+        if odd_host {
+            return Err(
+                "has an `@` in its host: write it as postgres://USER@HOST:PORT/DATABASE, with \
+                 a password's `@` as `%40` (better, keep the password in its file)"
+                    .into(),
+            );
+        }
         if config.get_user().is_none_or(str::is_empty) {
             return Err("names no user: write it as postgres://USER@HOST:PORT/DATABASE".into());
         }
@@ -286,6 +300,7 @@ mod tests {
     fn a_bad_url_says_how_to_write_one_without_repeating_it() {
         for bad in [
             "postgres://tenpo:s3cret@db.example:notaport/hub",
+            "postgres://tenpo:s3cret@tail@db.example/hub",
             "mysql://tenpo:s3cret@db/hub",
             "postgres://:s3cret@db.example/hub",
         ] {

@@ -33,6 +33,8 @@ pub(crate) struct ReadAhead {
     pub slots: HashMap<u64, Option<Slot>>,
     pub by_event: HashMap<String, Option<(String, u64, String)>>,
     pub resolved: HashMap<String, Option<String>>,
+    /// The members new cards' codes belong to already (their provisional members merge there).
+    pub owners: HashMap<String, Option<String>>,
     /// Member rows, locked `FOR UPDATE` (in id order) when they were read.
     pub members: HashMap<String, Option<MemberRow>>,
     pub pending: Vec<PendingSlot>,
@@ -53,15 +55,20 @@ impl PgUnit<'_> {
         let events = incoming.iter().filter_map(|i| i.verdict.as_ref().ok());
         let mut event_ids: Vec<&str> = Vec::new();
         let mut named: Vec<&str> = Vec::new();
+        let mut codes: Vec<&str> = Vec::new();
         for e in events {
             event_ids.push(&e.event_id);
             match &e.body {
-                EventBody::MemberProvisional { member_id, .. } => named.push(member_id),
+                EventBody::MemberProvisional { member_id, code } => {
+                    named.push(member_id);
+                    codes.push(code);
+                }
                 EventBody::Sale(s) => named.extend(s.member_id.as_deref()),
                 EventBody::Refund(r) => named.extend(r.member_id.as_deref()),
             }
         }
         named.retain(|id| super::statements::storable(id));
+        codes.retain(|c| super::statements::storable(c));
         event_ids.retain(|id| super::statements::storable(id));
         named.sort_unstable();
         named.dedup();
@@ -76,6 +83,9 @@ impl PgUnit<'_> {
         }
         for id in &named {
             ahead.resolved.insert((*id).to_owned(), None);
+        }
+        for code in &codes {
+            ahead.owners.insert((*code).to_owned(), None);
         }
         let rows = self
             .query(
@@ -98,7 +108,8 @@ impl PgUnit<'_> {
         let rows = self
             .query(
                 "SELECT DISTINCT ON (event_id) event_id, terminal_id, seq, payload FROM events
-                 WHERE event_id = ANY($1) ORDER BY event_id, terminal_id, seq",
+                 WHERE event_id = ANY($1)
+                 ORDER BY event_id, status = 'conflict', received_at, terminal_id, seq",
                 &[&event_ids],
             )
             .await?;
@@ -121,6 +132,19 @@ impl PgUnit<'_> {
             let (name, member): (String, String) = (r.try_get(0)?, r.try_get(1)?);
             real.push(member.clone());
             self.ahead.resolved.insert(name, Some(member));
+        }
+        // A new card whose code a member has already: its provisional member merges there, so
+        // that member is locked with the rest.
+        let rows = self
+            .query(
+                "SELECT code, member_id FROM member_codes WHERE code = ANY($1)",
+                &[&codes],
+            )
+            .await?;
+        for r in rows {
+            let (code, member): (String, String) = (r.try_get(0)?, r.try_get(1)?);
+            real.push(member.clone());
+            self.ahead.owners.insert(code, Some(member));
         }
         real.sort_unstable();
         real.dedup();

@@ -259,6 +259,12 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE feed_runs ADD COLUMN reached bigint;
     "#,
+    // 3: an event id is held once (a slot that repeats one is a conflict): two hubs taking the
+    // same event from two terminals at once cannot both store it.
+    r#"
+    CREATE UNIQUE INDEX events_event_id_once ON events (event_id)
+        WHERE event_id IS NOT NULL AND status <> 'conflict';
+    "#,
 ];
 
 /// The schema version this binary writes.

@@ -80,6 +80,20 @@ impl<'a> PgUnit<'a> {
         Ok(self.tx.query_one(&stmt, params).await?)
     }
 
+    /// Holds `code` for the rest of the transaction: its revocation and its first use as a
+    /// new card, at any hub, one after the other.
+    pub(crate) async fn lock_code(&mut self, code: &str) -> Result<(), StoreError> {
+        if !storable(code) {
+            return Ok(());
+        }
+        self.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended('card:' || $1, 0))",
+            &[&code],
+        )
+        .await?;
+        Ok(())
+    }
+
     /// Takes the change log's lock for the rest of the transaction (once).
     pub(crate) async fn take_change_log(&mut self) -> Result<(), StoreError> {
         if !self.holds_change_log {
@@ -275,7 +289,8 @@ impl Statements for PgUnit<'_> {
         self.write_pending().await?;
         let row = self
             .query_opt(
-                "SELECT terminal_id, seq, payload FROM events WHERE event_id = $1 LIMIT 1",
+                "SELECT terminal_id, seq, payload FROM events WHERE event_id = $1
+                 ORDER BY status = 'conflict', received_at, terminal_id, seq LIMIT 1",
                 &[&event_id],
             )
             .await?;
@@ -406,6 +421,12 @@ impl Statements for PgUnit<'_> {
         if !storable(code) {
             return Ok(None);
         }
+        if let Some(known) = self.ahead.owners.get(code) {
+            return Ok(known.clone());
+        }
+        // Who a code names is read under the code's lock: a revocation and a first use of it
+        // at another hub wait for each other.
+        self.lock_code(code).await?;
         let row = self
             .query_opt(
                 "SELECT member_id FROM member_codes WHERE code = $1",
@@ -416,6 +437,9 @@ impl Statements for PgUnit<'_> {
     }
 
     async fn is_revoked(&mut self, code: &str) -> Result<bool, StoreError> {
+        // Held to the transaction's end, as a revocation holds it: a card revoked at one hub
+        // while another takes it as new is decided in one order.
+        self.lock_code(code).await?;
         Ok(self
             .query_one(
                 "SELECT EXISTS (SELECT 1 FROM revoked_codes WHERE code = $1)",
@@ -530,6 +554,9 @@ impl Statements for PgUnit<'_> {
             .await?;
         }
         let id = member.member_id.clone();
+        for c in &member.codes {
+            self.ahead.owners.insert(c.clone(), Some(id.clone()));
+        }
         self.ahead.resolved.insert(id.clone(), Some(id));
         self.log_change("member", &member.member_id).await
     }

@@ -234,6 +234,8 @@ impl TillStore for PgStore {
                 let tx = client.transaction().await?;
                 let mut db = PgUnit::new(&tx);
                 let outcome = unit::intake::push(&mut db, ctx, terminal, events).await?;
+                // Written already (before the terminal's events were read again); never left.
+                db.write_pending().await?;
                 tx.commit().await?;
                 Ok(outcome)
             }

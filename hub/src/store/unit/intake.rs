@@ -159,9 +159,13 @@ pub(crate) async fn push(
     for inc in incoming {
         results.push(take(db, &mut touched, tid, inc, ctx.now).await?);
     }
+    // Only what this push stored is applied from memory: other content it brought for a slot
+    // (a conflict, in this push or after a gap) never is; a slot stored before is read back.
     let mut parsed: HashMap<u64, &Event> = incoming
         .iter()
-        .filter_map(|inc| inc.verdict.as_ref().ok().map(|e| (inc.seq, e)))
+        .zip(&results)
+        .filter(|(_, r)| r.status == PushStatus::Stored)
+        .filter_map(|(inc, _)| inc.verdict.as_ref().ok().map(|e| (inc.seq, e)))
         .collect();
 
     let start = db.acked_through(tid).await?;

@@ -194,6 +194,11 @@ pub(crate) async fn greet(
 ) -> Result<(), StoreError> {
     if let Some(menu) = &greeting.rich_menu {
         let linked_at = db.linked_at(line_user_id).await?.unwrap_or_default();
+        // The link's time as both backends give it back (PostgreSQL keeps microseconds, SQLite
+        // the text written), so a hub moved between them keeps its members' keys.
+        let linked_at = DateTime::parse_from_rfc3339(&linked_at)
+            .map(|t| t.timestamp_micros().to_string())
+            .unwrap_or(linked_at);
         let key = match &menu.action {
             MessageAction::LinkRichMenu { rich_menu_id } => {
                 format!("rich_menu:{member_id}:{linked_at}:{rich_menu_id}")
