@@ -6,7 +6,8 @@
 //! to there; a database restored from a backup holds the runs' marks as they were then, so a
 //! cursor handed out after the backup is seen to be ahead, and its terminal starts again.
 
-use tenpo_protocol::signup::SignupCompletion;
+use std::collections::HashMap;
+
 use tenpo_protocol::sync::{Change, MemberSnapshot};
 
 use super::statements::PgUnit;
@@ -67,6 +68,24 @@ impl FeedReads for PgUnit<'_> {
             .transpose()
     }
 
+    async fn members(
+        &mut self,
+        member_ids: &[&str],
+    ) -> Result<HashMap<String, MemberSnapshot>, StoreError> {
+        let rows = self
+            .query(
+                "SELECT member_id, snapshot FROM members WHERE member_id = ANY($1)",
+                &[&member_ids],
+            )
+            .await?;
+        let mut found = HashMap::with_capacity(rows.len());
+        for r in rows {
+            let snapshot: MemberSnapshot = from_json("member snapshot", r.try_get(1)?)?;
+            found.insert(r.try_get(0)?, snapshot);
+        }
+        Ok(found)
+    }
+
     async fn newest_rules(&mut self) -> Result<Option<String>, StoreError> {
         let row = self
             .query_opt(
@@ -89,36 +108,7 @@ impl FeedReads for PgUnit<'_> {
     }
 
     async fn signup_change(&mut self, signup_id: &str) -> Result<Option<Change>, StoreError> {
-        let row = self
-            .query_opt(
-                "SELECT s.kind, s.store_id, s.terminal_id, COALESCE(a.member_id, s.member_id),
-                        s.completed_at
-                 FROM signups s LEFT JOIN member_aliases a ON a.alias_id = s.member_id
-                 WHERE s.signup_id = $1",
-                &[&signup_id],
-            )
-            .await?;
-        let Some(r) = row else {
-            return Ok(None);
-        };
-        let member_id: String = r.try_get(3)?;
-        let Some(member) = self.member(&member_id).await? else {
-            return Err(StoreError::Corrupt {
-                what: "signup",
-                detail: format!("signup {signup_id} names a member the hub does not hold"),
-            });
-        };
-        let kind: String = r.try_get(0)?;
-        Ok(Some(Change::SignupCompleted {
-            signup: SignupCompletion {
-                signup_id: signup_id.to_owned(),
-                kind: crate::store::model::signup_kind(&kind)?,
-                store_id: r.try_get(1)?,
-                terminal_id: r.try_get(2)?,
-                member_id: member.member_id,
-                member_number: member.number,
-                completed_at: r.try_get(4)?,
-            },
-        }))
+        let record = crate::store::unit::signup::record(self, signup_id).await?;
+        Ok(record.map(crate::store::unit::signup::change))
     }
 }

@@ -1,6 +1,8 @@
 //! The change feed (docs/design.md §3): pages of the change log after a cursor, each read in
 //! one consistent snapshot, and the check that a cursor is a place in this database's history.
 
+use std::collections::HashMap;
+
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use tenpo_loyalty::RuleSet;
@@ -30,6 +32,20 @@ pub(crate) trait FeedReads {
     async fn log_after(&mut self, from: u64, limit: u32) -> Result<Vec<LogRow>, StoreError>;
 
     async fn member(&mut self, member_id: &str) -> Result<Option<MemberSnapshot>, StoreError>;
+
+    /// The members of a page, by id (one read where the backend can; those gone are absent).
+    async fn members(
+        &mut self,
+        member_ids: &[&str],
+    ) -> Result<HashMap<String, MemberSnapshot>, StoreError> {
+        let mut found = HashMap::with_capacity(member_ids.len());
+        for id in member_ids {
+            if let Some(member) = self.member(id).await? {
+                found.insert((*id).to_owned(), member);
+            }
+        }
+        Ok(found)
+    }
 
     /// The newest rule set, as stored.
     async fn newest_rules(&mut self) -> Result<Option<String>, StoreError>;
@@ -89,13 +105,27 @@ pub(crate) async fn changes(
         None => 0,
         Some(p) => checked_position(db, epoch, p).await?,
     };
-    let rows = db.log_after(from, limit.saturating_add(1)).await?;
+    let mut rows = db.log_after(from, limit.saturating_add(1)).await?;
     let more = rows.len() > limit as usize;
+    rows.truncate(limit as usize);
+    let ids: Vec<&str> = rows
+        .iter()
+        .filter(|r| r.kind == "member")
+        .map(|r| r.key.as_str())
+        .collect();
+    let mut members = db.members(&ids).await?;
     let mut next = from;
-    let mut out = Vec::with_capacity(rows.len().min(limit as usize));
-    for row in rows.into_iter().take(limit as usize) {
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows {
         next = row.pos;
-        if let Some(change) = materialize(db, &row.kind, row.key).await? {
+        let change = match row.kind.as_str() {
+            "member" => Some(match members.remove(&row.key) {
+                Some(member) => Change::Member { member },
+                None => Change::MemberRemoved { member_id: row.key },
+            }),
+            _ => materialize(db, &row.kind, row.key).await?,
+        };
+        if let Some(change) = change {
             out.push(change);
         }
     }
@@ -110,17 +140,13 @@ pub(crate) async fn changes(
     })
 }
 
-/// The current state of one thing in the log.
+/// The current state of one thing in the log (members are read for the whole page at once).
 async fn materialize(
     db: &mut impl FeedReads,
     kind: &str,
     key: String,
 ) -> Result<Option<Change>, StoreError> {
     Ok(match kind {
-        "member" => Some(match db.member(&key).await? {
-            Some(member) => Change::Member { member },
-            None => Change::MemberRemoved { member_id: key },
-        }),
         // Labels are for members: a till from before them would refuse the rule set.
         "rule_set" => match db.newest_rules().await? {
             Some(t) => Some(Change::RuleSet {
@@ -141,6 +167,11 @@ async fn materialize(
                 })
         }
         "code_revoked" => Some(Change::CodeRevoked { code: key }),
+        "member" => {
+            return Err(StoreError::Bug(
+                "a member's change is read with its page".into(),
+            ));
+        }
         "signup" => db.signup_change(&key).await?,
         other => {
             return Err(StoreError::Corrupt {
