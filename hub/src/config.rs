@@ -460,21 +460,15 @@ fn database(args: &ServeArgs, file: DatabaseSection) -> Result<Database, ConfigE
         }
         return Ok(Database::Sqlite);
     };
-    let mut url = crate::store::postgres::DatabaseUrl::parse(&text)
-        .map_err(|e| invalid("database.url", e))?;
     // A flag's value shows in `ps` to every user of the machine; the environment does not.
     let on_command_line = from_flag && std::env::var(DATABASE_ENV).ok().as_ref() != Some(&text);
-    if on_command_line && url.config().get_password().is_some() {
-        return Err(invalid(
-            "database",
-            "holds a password on the command line, where `ps` shows it: give the password in \
-             --database-password-file (or [database] password_file) instead",
-        ));
-    }
-    if let Some(path) = args.database_password_file.clone().or(file.password_file) {
-        let password = tenpo_support::config::read_secret_file("PostgreSQL password", &path)?;
-        url = url.with_password(&password);
-    }
+    let password_file = args.database_password_file.clone().or(file.password_file);
+    let url = database_url(
+        "database.url",
+        &text,
+        on_command_line,
+        password_file.as_deref(),
+    )?;
     let connections = file.connections.unwrap_or(DEFAULT_CONNECTIONS);
     if !(1..=1000).contains(&connections) {
         return Err(invalid("database.connections", "must be 1 to 1000"));
@@ -482,5 +476,31 @@ fn database(args: &ServeArgs, file: DatabaseSection) -> Result<Database, ConfigE
     Ok(Database::Postgres {
         url: Box::new(url),
         connections: connections as usize,
+    })
+}
+
+/// A PostgreSQL URL given as `key`, with the password from `password_file`. One given on the
+/// command line may not hold a password itself: `ps` would show it to every user.
+pub fn database_url(
+    key: &'static str,
+    text: &str,
+    on_command_line: bool,
+    password_file: Option<&Path>,
+) -> Result<crate::store::postgres::DatabaseUrl, ConfigError> {
+    let url = crate::store::postgres::DatabaseUrl::parse(text).map_err(|e| invalid(key, e))?;
+    if on_command_line && url.config().get_password().is_some() {
+        return Err(invalid(
+            key,
+            "holds a password on the command line, where `ps` shows it: give the password in \
+             its file instead (--database-password-file or [database] password_file; for \
+             `migrate`, --to-password-file)",
+        ));
+    }
+    Ok(match password_file {
+        Some(path) => url.with_password(&tenpo_support::config::read_secret_file(
+            "PostgreSQL password",
+            path,
+        )?),
+        None => url,
     })
 }

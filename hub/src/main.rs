@@ -276,11 +276,7 @@ fn run() -> Result<()> {
             to,
         } => {
             init_logging(cli.log_format.unwrap_or_default());
-            let settings = Settings::resolve(&ServeArgs {
-                config,
-                data_dir,
-                ..ServeArgs::default()
-            })?;
+            let settings = data_settings(config, data_dir)?;
             let db = settings.data_dir.join(config::DB_FILE);
             tenpo_hub::store::backup(&db, &to)
                 .with_context(|| format!("backing up {} to {}", db.display(), to.display()))?;
@@ -294,11 +290,7 @@ fn run() -> Result<()> {
             to_password_file,
         } => {
             init_logging(cli.log_format.unwrap_or_default());
-            let settings = Settings::resolve(&ServeArgs {
-                config,
-                data_dir,
-                ..ServeArgs::default()
-            })?;
+            let settings = data_settings(config, data_dir)?;
             migrate(&settings, &to, to_password_file.as_deref())
         }
         command => {
@@ -308,19 +300,18 @@ fn run() -> Result<()> {
     }
 }
 
+/// The settings of a command that needs only where the data is (`backup`, `migrate`).
+fn data_settings(config: Option<PathBuf>, data_dir: Option<PathBuf>) -> Result<Settings> {
+    Ok(Settings::resolve(&ServeArgs {
+        config,
+        data_dir,
+        ..ServeArgs::default()
+    })?)
+}
+
 fn migrate(settings: &Settings, to: &str, password_file: Option<&std::path::Path>) -> Result<()> {
-    let mut url = tenpo_hub::store::postgres::DatabaseUrl::parse(to)
-        .map_err(|e| anyhow::anyhow!("--to: {e}"))?;
-    if url.config().get_password().is_some() {
-        anyhow::bail!(
-            "--to holds a password, which `ps` shows to every user: give it in \
-             --to-password-file instead"
-        );
-    }
-    if let Some(file) = password_file {
-        let password = tenpo_support::config::read_secret_file("PostgreSQL password", file)?;
-        url = url.with_password(&password);
-    }
+    // Given on the command line: a password in it would show in `ps`.
+    let url = config::database_url("to", to, true, password_file)?;
     let db = settings.data_dir.join(config::DB_FILE);
     if !db.exists() {
         anyhow::bail!("no hub database at {}: check --data-dir", db.display());

@@ -7,8 +7,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use crate::card_code;
-use crate::harness::{Agent, refund_body, sale_body, wait_until};
-use crate::proxy::{Fault, FaultProxy};
+use crate::harness::{Agent, Export, refund_body, sale_body, sync_u64, wait_until};
+use crate::proxy::{Fault, FaultKind, FaultProxy};
 
 /// Bounds the workload whatever happens to the fault cycle.
 pub const MAX_SALES: usize = 300;
@@ -131,4 +131,53 @@ pub async fn cycle_faults(proxy: &FaultProxy, seed: u64) {
     )
     .await;
     proxy.set(Fault::Pass);
+}
+
+/// Every proxy applied every fault kind at least once.
+pub fn assert_every_fault(proxies: &[(&FaultProxy, &str)]) {
+    for (proxy, name) in proxies {
+        for kind in FaultKind::ALL {
+            assert!(
+                proxy.hits(kind) > 0,
+                "proxy {name} never applied {}: {}",
+                kind.name(),
+                proxy.hits_summary()
+            );
+        }
+    }
+}
+
+/// Faults off: both agents catch up, then each pulls what the other pushed. Answers their
+/// ledgers, once each has nothing pending and the hub's mark is its last seq.
+pub async fn catch_up(a: &Agent, b: &Agent) -> (Export, Export) {
+    for agent in [a, b, a, b] {
+        agent.sync_now_ok().await;
+    }
+    let (ea, eb) = (a.export().await, b.export().await);
+    for (agent, export) in [(a, &ea), (b, &eb)] {
+        let s = agent.status().await;
+        assert_eq!(s["pending_events"], 0, "{}: {s}", agent.name);
+        assert_eq!(
+            sync_u64(&s, "acked_through"),
+            export.last_seq(),
+            "{}: acked_through is not the last seq: {s}",
+            agent.name
+        );
+    }
+    (ea, eb)
+}
+
+/// Every card code the workload used: the imported members, the shared card, each till's new
+/// cards.
+pub fn codes_used(
+    members: &[String],
+    shared_card: &str,
+    a: &Workload,
+    b: &Workload,
+) -> Vec<String> {
+    let mut codes = members.to_vec();
+    codes.push(shared_card.to_owned());
+    codes.extend(a.new_cards.iter().cloned());
+    codes.extend(b.new_cards.iter().cloned());
+    codes
 }
