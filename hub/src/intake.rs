@@ -6,7 +6,9 @@ use serde::Deserialize;
 use serde_json::Value;
 use serde_json::value::RawValue;
 use tenpo_loyalty::{Date, LATE_RECORDING_DAYS, RefundOutcome, SaleOutcome};
-use tenpo_protocol::events::{Event, EventBody, RefundEvent, SaleEvent, content_hash_of};
+use tenpo_protocol::events::{
+    Event, EventBody, RefundEvent, SaleEvent, WishEvent, content_hash_of,
+};
 use tenpo_protocol::sync::MAX_PUSH_EVENTS;
 
 use crate::store::Terminal;
@@ -274,5 +276,32 @@ fn check_event(e: &Event, today: Date) -> Result<(), String> {
             }
             Ok(())
         }
+        EventBody::Wish(w) => check_wish(w, &e.recorded_at, today),
     }
+}
+
+/// A wish names its member and an item, wants something, and was asked on a date a till
+/// could have recorded.
+fn check_wish(w: &WishEvent, recorded_at: &str, today: Date) -> Result<(), String> {
+    check_len("member_id", &w.member_id)?;
+    check_len("item", &w.item)?;
+    if w.wants.is_empty() {
+        return Err(
+            "malformed event: a wish wants nothing (restock, price_drop or last_one)".into(),
+        );
+    }
+    let asked = chrono::DateTime::parse_from_rfc3339(&w.occurred_at)
+        .ok()
+        .and_then(|t| {
+            use chrono::Datelike;
+            let d = t.date_naive();
+            Date::from_ymd(d.year(), d.month(), d.day()).ok()
+        })
+        .ok_or_else(|| {
+            format!(
+                "malformed event: occurred_at {:?} is not a time",
+                w.occurred_at
+            )
+        })?;
+    check_dates(asked, recorded_at, today)
 }

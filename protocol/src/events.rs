@@ -29,6 +29,7 @@ pub enum EventBody {
     },
     Sale(SaleEvent),
     Refund(RefundEvent),
+    Wish(WishEvent),
 }
 
 /// A sale as the till recorded it: the engine's [`Sale`] (its store is the event's) and the
@@ -100,6 +101,51 @@ pub struct RefundEvent {
     pub outcome: Option<RefundOutcome>,
 }
 
+/// A member asked to be told about an item (docs/design.md §11): at the counter, the cashier
+/// scanned the product while the member's card was shown; at the kiosk, the member scanned it.
+/// A till records it offline like a sale; the hub keeps one wish per member, item and kind,
+/// whichever till or channel asked first. On the wire its fields sit beside `"kind": "wish"`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WishEvent {
+    pub member_id: String,
+    /// The product's barcode as scanned (a JAN/EAN-13, EAN-8 or UPC-A), or the retailer's sku:
+    /// the hub finds the item by either. An item the catalogue does not have yet is kept and
+    /// reported, and notifies once the catalogue brings it.
+    pub item: String,
+    /// What the member wants to hear about: one or more, each once.
+    pub wants: Vec<WishKind>,
+    /// When it was asked (RFC 3339).
+    pub occurred_at: String,
+}
+
+/// What a wish waits for (docs/design.md §11).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WishKind {
+    /// Out of stock now: tell me when it is back (stock from 0 to more).
+    Restock,
+    /// Tell me when it is cheaper than it is now.
+    PriceDrop,
+    /// Tell me when one is left at my store.
+    LastOne,
+}
+
+impl WishKind {
+    pub const ALL: [WishKind; 3] = [WishKind::Restock, WishKind::PriceDrop, WishKind::LastOne];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WishKind::Restock => "restock",
+            WishKind::PriceDrop => "price_drop",
+            WishKind::LastOne => "last_one",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<WishKind> {
+        WishKind::ALL.into_iter().find(|k| k.as_str() == text)
+    }
+}
+
 impl EventBody {
     /// The member the event is about, if any.
     pub fn member_id(&self) -> Option<&str> {
@@ -107,6 +153,7 @@ impl EventBody {
             EventBody::MemberProvisional { member_id, .. } => Some(member_id),
             EventBody::Sale(SaleEvent { member_id, .. })
             | EventBody::Refund(RefundEvent { member_id, .. }) => member_id.as_deref(),
+            EventBody::Wish(WishEvent { member_id, .. }) => Some(member_id),
         }
     }
 
@@ -116,6 +163,7 @@ impl EventBody {
             EventBody::MemberProvisional { .. } => "member_provisional",
             EventBody::Sale(_) => "sale",
             EventBody::Refund(_) => "refund",
+            EventBody::Wish(_) => "wish",
         }
     }
 }
@@ -189,6 +237,19 @@ mod tests {
         let back: EventBody = serde_json::from_str(refund).unwrap();
         assert_eq!(back.member_id(), Some("m1"));
         assert_eq!(serde_json::to_string(&back).unwrap(), refund);
+    }
+
+    #[test]
+    fn a_wish_event_is_flat_beside_its_kind() {
+        let wish = r#"{"kind":"wish","member_id":"m1","item":"4901234567894","wants":["restock","last_one"],"occurred_at":"2026-12-02T01:00:00+00:00"}"#;
+        let back: EventBody = serde_json::from_str(wish).unwrap();
+        assert_eq!(back.member_id(), Some("m1"));
+        assert_eq!(back.kind(), "wish");
+        assert_eq!(serde_json::to_string(&back).unwrap(), wish);
+        for k in WishKind::ALL {
+            assert_eq!(WishKind::parse(k.as_str()), Some(k));
+        }
+        assert!(serde_json::from_str::<EventBody>(&wish.replace("restock", "soon")).is_err());
     }
 
     #[test]

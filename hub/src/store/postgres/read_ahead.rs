@@ -65,6 +65,7 @@ impl PgUnit<'_> {
                 }
                 EventBody::Sale(s) => named.extend(s.member_id.as_deref()),
                 EventBody::Refund(r) => named.extend(r.member_id.as_deref()),
+                EventBody::Wish(w) => named.push(&w.member_id),
             }
         }
         named.retain(|id| super::statements::storable(id));

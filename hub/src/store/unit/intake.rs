@@ -48,7 +48,8 @@ async fn refusal(db: &mut impl Statements, event: &Event) -> Result<Option<Strin
                 .then(|| format!("the card code {code} is revoked at the hub")));
         }
         EventBody::Sale(SaleEvent { member_id, .. })
-        | EventBody::Refund(RefundEvent { member_id, .. }) => member_id,
+        | EventBody::Refund(RefundEvent { member_id, .. }) => member_id.as_deref(),
+        EventBody::Wish(w) => Some(w.member_id.as_str()),
     };
     match member {
         Some(id) if db.resolve(id).await?.is_none() => Ok(Some(format!(
