@@ -9,6 +9,8 @@
 //! - [`line`]: the official LINE account: its webhook, each LINE user's friendship, and the
 //!   sender of the message outbox.
 //! - [`scenarios`]: which messages a member gets, and when, in their language.
+//! - [`wishes`]: members' wishes for items, the notifications the catalogue feed's changes bring,
+//!   and the purchases counted for them.
 
 pub mod admin;
 pub mod api;
@@ -24,3 +26,4 @@ pub mod scenarios;
 pub mod secrets;
 pub mod signup;
 pub mod store;
+pub mod wishes;

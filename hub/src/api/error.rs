@@ -19,7 +19,7 @@ impl From<StoreError> for ApiError {
             E::RulesVersion { .. } | E::NoRuleSet => (StatusCode::CONFLICT, ErrorCode::Conflict),
             E::Invalid(_) => (StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::InvalidRequest),
             E::NotFound(_) => (StatusCode::NOT_FOUND, ErrorCode::NotFound),
-            E::Decided(_) => (StatusCode::CONFLICT, ErrorCode::Conflict),
+            E::Decided(_) | E::Conflict(_) => (StatusCode::CONFLICT, ErrorCode::Conflict),
             E::Signup(_) => (StatusCode::CONFLICT, ErrorCode::Conflict),
             E::Unavailable(_) | E::Contention(_) => {
                 tracing::error!(error = %e, "request failed: the database is unavailable");

@@ -7,6 +7,7 @@
 //! push) and [`crate::apply`] (applying and re-evaluating events), so a second backend reuses
 //! them.
 
+pub mod catalog;
 pub mod model;
 pub mod outbox;
 pub mod postgres;
@@ -28,6 +29,7 @@ use crate::admin::{
 use crate::admin::{TerminalEvents, TerminalView};
 use crate::review::ReviewLimits;
 
+pub use catalog::CatalogStore;
 pub use model::{
     CardKey, ChangesPage, CompleteSignup, Enrolled, FeedPosition, Friendship, HubCounts, Incoming,
     LineEvent, LineIntake, PushOutcome, Refusal, SignupRecord, Terminal,
@@ -89,6 +91,9 @@ pub enum StoreError {
     /// A decision was already taken (a held outcome released or dismissed).
     #[error("{0}")]
     Decided(String),
+    /// The request's id was used before for other content (a catalogue batch).
+    #[error("{0}")]
+    Conflict(String),
     /// A signup or card link refused (used code, card linked elsewhere …).
     #[error("{0}")]
     Signup(#[from] Refusal),
@@ -149,6 +154,7 @@ impl StoreError {
                 | E::Invalid(_)
                 | E::NotFound(_)
                 | E::Decided(_)
+                | E::Conflict(_)
                 | E::Signup(_)
         )
     }
@@ -440,6 +446,6 @@ pub trait LineStore: Send + Sync + 'static {
 /// ([`AdminStore`]) and what members in LINE need ([`LineStore`]). Every method is one atomic
 /// operation; `now` and `today` (the hub's business date) are handed in, so a backend never
 /// reads a clock.
-pub trait HubStore: TillStore + AdminStore + LineStore {}
+pub trait HubStore: TillStore + AdminStore + LineStore + CatalogStore {}
 
-impl<S: TillStore + AdminStore + LineStore> HubStore for S {}
+impl<S: TillStore + AdminStore + LineStore + CatalogStore> HubStore for S {}

@@ -14,6 +14,10 @@ pub enum MessageClass {
     Transactional,
     /// The store's news: capped per member, waits when the quota is short.
     Marketing,
+    /// What the member asked to be told (a wish's notification, docs/design.md §11): outside
+    /// the marketing cap (its own is counted when it is written), but it waits out the quiet
+    /// hours and a short quota like marketing.
+    Requested,
 }
 
 impl MessageClass {
@@ -21,6 +25,7 @@ impl MessageClass {
         match self {
             MessageClass::Transactional => "transactional",
             MessageClass::Marketing => "marketing",
+            MessageClass::Requested => "requested",
         }
     }
 
@@ -28,6 +33,7 @@ impl MessageClass {
         match text {
             "transactional" => Some(MessageClass::Transactional),
             "marketing" => Some(MessageClass::Marketing),
+            "requested" => Some(MessageClass::Requested),
             _ => None,
         }
     }

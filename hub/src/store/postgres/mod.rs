@@ -9,6 +9,7 @@
 
 mod admin;
 mod admin_api;
+mod catalog_store;
 mod feed;
 mod from_sqlite;
 mod inspect;
@@ -18,6 +19,7 @@ mod read_ahead;
 mod schema;
 mod statements;
 mod store;
+mod wishes;
 
 use std::fmt;
 use std::time::Duration;

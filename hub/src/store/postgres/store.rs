@@ -53,6 +53,8 @@ struct Inner {
     /// Every rule set loaded, by version: filled again when another hub loads a newer one.
     rules: RwLock<BTreeMap<u32, Arc<RuleSet>>>,
     planner: RwLock<Option<Arc<dyn Planner>>>,
+    /// How wishes notify (`CatalogStore::set_wish_settings`).
+    wishes: RwLock<Arc<crate::wishes::WishSettings>>,
 }
 
 impl PgStore {
@@ -75,6 +77,7 @@ impl PgStore {
                 reached: AtomicU64::new(0),
                 rules: RwLock::new(BTreeMap::new()),
                 planner: RwLock::new(None),
+                wishes: RwLock::new(Arc::default()),
             }),
         };
         store.refresh_rules(&client).await?;
@@ -88,6 +91,22 @@ impl PgStore {
             .planner
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(planner);
+    }
+
+    pub(super) fn put_wishes(&self, settings: crate::wishes::WishSettings) {
+        *self
+            .inner
+            .wishes
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(settings);
+    }
+
+    pub(super) fn wishes(&self) -> Arc<crate::wishes::WishSettings> {
+        self.inner
+            .wishes
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 
     pub(super) fn planner(&self) -> Option<Arc<dyn Planner>> {
@@ -220,8 +239,10 @@ impl TillStore for PgStore {
         now: DateTime<Utc>,
     ) -> Result<PushOutcome, StoreError> {
         let planner = self.planner();
+        let wishes = self.wishes();
         self.retrying(|mut client| {
             let (terminal, events, planner) = (&terminal, &events, planner.as_deref());
+            let wishes = &*wishes;
             async move {
                 self.refresh_rules(&client).await?;
                 let rules = |v| self.rules(v);
@@ -229,6 +250,7 @@ impl TillStore for PgStore {
                     rules: &rules,
                     limits: review,
                     planner,
+                    wishes,
                     now,
                 };
                 let tx = client.transaction().await?;

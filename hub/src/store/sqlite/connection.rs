@@ -41,6 +41,8 @@ pub(super) struct Inner {
     pub(super) run: String,
     /// The scenarios: which messages a cause brings (none until set).
     pub(super) planner: RwLock<Option<Arc<dyn Planner>>>,
+    /// How wishes notify (`CatalogStore::set_wish_settings`).
+    pub(super) wishes: RwLock<Arc<crate::wishes::WishSettings>>,
 }
 
 /// How often the WAL is checkpointed (passively) into the file.
@@ -164,6 +166,7 @@ impl SqliteStore {
                 epoch,
                 run,
                 planner: RwLock::new(None),
+                wishes: RwLock::new(Arc::default()),
             }),
         })
     }
@@ -350,6 +353,13 @@ impl Inner {
 
     // The rule-set cache is only ever extended whole, so a poisoned lock still guards a
     // consistent map: read it rather than report "no rules".
+    pub(super) fn wishes(&self) -> Arc<crate::wishes::WishSettings> {
+        self.wishes
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
     pub(super) fn planner(&self) -> Option<Arc<dyn Planner>> {
         self.planner
             .read()

@@ -355,11 +355,18 @@ pub(crate) fn finish(
 
 /// Rows claimed by a hub process that is gone. SQLite's store is one process (the database is
 /// locked to it), so at its start no other sender can hold a lease: every `sending` row is due.
+/// (Email's notifications likewise.)
 pub(crate) fn release_leases(tx: &Transaction<'_>) -> Result<usize, StoreError> {
-    Ok(tx.execute(
+    let emails = tx.execute(
+        "UPDATE notifications SET email_state = 'pending', lease_until_ms = NULL
+         WHERE email_state = 'sending'",
+        [],
+    )?;
+    let messages = tx.execute(
         "UPDATE messages SET state = 'pending', lease_until_ms = NULL WHERE state = 'sending'",
         [],
-    )?)
+    )?;
+    Ok(messages + emails)
 }
 
 /// Rows per state.

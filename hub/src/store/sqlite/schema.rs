@@ -416,6 +416,105 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         (SELECT s.store_id FROM signups s WHERE s.member_id = members.member_id
          ORDER BY s.completed_at LIMIT 1);
     "#,
+    // 13: wishes and notifications (docs/design.md §11). The retailer's catalogue and stock per
+    // store, as its feed last sent them (`version`: the feed's own, an older row is skipped);
+    // the feed's batches, each answered once; members' wishes, one per member, item and kind
+    // (`fired`: notified in this episode, armed again when the condition ends); the
+    // notifications a change queued, LINE's through the message outbox and email's in their
+    // own columns here; and the purchases attributed to them. Email from a member who
+    // unsubscribed stops (`member_profiles.email_unsubscribed`).
+    r#"
+    CREATE TABLE catalog_items (
+        sku        TEXT PRIMARY KEY,
+        jan        TEXT UNIQUE,
+        name_ja    TEXT NOT NULL,
+        name_en    TEXT,
+        price_yen  INTEGER NOT NULL CHECK (price_yen >= 0),
+        image_url  TEXT,
+        url        TEXT,
+        version    INTEGER NOT NULL DEFAULT 0,
+        updated_at TEXT NOT NULL
+    ) STRICT, WITHOUT ROWID;
+    CREATE TABLE catalog_stock (
+        sku        TEXT NOT NULL,
+        store_id   TEXT NOT NULL,
+        quantity   INTEGER NOT NULL CHECK (quantity >= 0),
+        version    INTEGER NOT NULL DEFAULT 0,
+        updated_at TEXT NOT NULL,
+        PRIMARY KEY (sku, store_id)
+    ) STRICT, WITHOUT ROWID;
+    CREATE TABLE catalog_batches (
+        batch_id     TEXT PRIMARY KEY,
+        kind         TEXT NOT NULL,
+        content_hash TEXT NOT NULL,
+        report       TEXT NOT NULL,
+        received_at  TEXT NOT NULL
+    ) STRICT, WITHOUT ROWID;
+    CREATE TABLE wishes (
+        member_id  TEXT NOT NULL REFERENCES members(member_id),
+        -- as asked: a barcode or a sku
+        item       TEXT NOT NULL,
+        -- restock | price_drop | last_one
+        kind       TEXT NOT NULL,
+        -- the catalogue's item, once it has it
+        sku        TEXT,
+        -- where it was asked, whose stock it watches (the member's home store for LINE)
+        store_id   TEXT,
+        -- till | kiosk | line
+        source     TEXT NOT NULL,
+        -- the price when wished (or when the catalogue first had the item): a price drop is
+        -- a price below it
+        price_yen  INTEGER,
+        fired      INTEGER NOT NULL DEFAULT 0,
+        created_at TEXT NOT NULL,
+        PRIMARY KEY (member_id, item, kind)
+    ) STRICT, WITHOUT ROWID;
+    CREATE INDEX wishes_by_sku ON wishes(sku, kind) WHERE sku IS NOT NULL;
+    CREATE INDEX wishes_unknown ON wishes(item) WHERE sku IS NULL;
+    CREATE TABLE notifications (
+        id             INTEGER PRIMARY KEY,
+        -- in the link /r/{link_id}: counted, then on to the item
+        link_id        TEXT NOT NULL UNIQUE,
+        member_id      TEXT NOT NULL,
+        sku            TEXT NOT NULL,
+        kind           TEXT NOT NULL,
+        -- line | email
+        channel        TEXT NOT NULL,
+        store_id       TEXT,
+        price_yen      INTEGER NOT NULL,
+        was_price_yen  INTEGER,
+        -- LINE: the outbox row that carries it
+        message_row    INTEGER,
+        -- email: pending | sending | sent | failed | unreachable, as the outbox's
+        email_state    TEXT,
+        attempts       INTEGER NOT NULL DEFAULT 0,
+        not_before_ms  INTEGER NOT NULL,
+        lease_until_ms INTEGER,
+        last_error     TEXT,
+        delivered_at   TEXT,
+        created_at     TEXT NOT NULL,
+        created_ms     INTEGER NOT NULL,
+        clicks         INTEGER NOT NULL DEFAULT 0,
+        first_click_at TEXT
+    ) STRICT;
+    CREATE INDEX notifications_by_member ON notifications(member_id, created_ms);
+    CREATE INDEX notifications_by_time ON notifications(created_ms);
+    CREATE INDEX notifications_email_due ON notifications(not_before_ms)
+        WHERE email_state = 'pending';
+    CREATE TABLE attributions (
+        terminal_id     TEXT NOT NULL,
+        sale_id         TEXT NOT NULL,
+        sku             TEXT NOT NULL,
+        notification_id INTEGER NOT NULL REFERENCES notifications(id),
+        quantity        INTEGER NOT NULL,
+        yen             INTEGER NOT NULL,
+        refunded_yen    INTEGER NOT NULL DEFAULT 0,
+        occurred_at     TEXT NOT NULL,
+        PRIMARY KEY (terminal_id, sale_id, sku)
+    ) STRICT, WITHOUT ROWID;
+    CREATE INDEX attributions_by_notification ON attributions(notification_id);
+    ALTER TABLE member_profiles ADD COLUMN email_unsubscribed INTEGER NOT NULL DEFAULT 0;
+    "#,
 ];
 
 /// The schema version this binary writes.

@@ -11,6 +11,7 @@ use tenpo_protocol::events::{Event, EventBody, RefundEvent, SaleEvent};
 use tenpo_protocol::sync::{PushResult, PushStatus};
 
 use super::members::Touched;
+use super::wishes::{self, WishStatements};
 use super::{NewConflict, NewDiscrepancy, NewHeld, SlotStatus, Statements, plan};
 use crate::apply;
 use crate::review::{self, ReviewLimits};
@@ -27,6 +28,8 @@ pub(crate) struct Applying<'a> {
     pub limits: ReviewLimits,
     /// The scenarios: the messages a sale brings (none without LINE messaging).
     pub planner: Option<&'a dyn Planner>,
+    /// How wishes notify, and how long a purchase counts for a notification.
+    pub wishes: &'a crate::wishes::WishSettings,
     pub now: DateTime<Utc>,
 }
 
@@ -147,7 +150,7 @@ async fn take(
 
 /// Stores a push and applies what became contiguous.
 pub(crate) async fn push(
-    db: &mut impl Statements,
+    db: &mut impl WishStatements,
     ctx: Applying<'_>,
     terminal: &Terminal,
     incoming: &[Incoming],
@@ -198,7 +201,7 @@ pub(crate) async fn push(
 
 /// Applies one stored event, in its terminal's `seq` order.
 async fn apply_event(
-    db: &mut impl Statements,
+    db: &mut impl WishStatements,
     ctx: &Applying<'_>,
     touched: &mut Touched,
     terminal_id: &str,
@@ -212,12 +215,19 @@ async fn apply_event(
         | EventBody::Refund(RefundEvent {
             member_id: Some(m), ..
         }) => m,
+        EventBody::Wish(w) => &w.member_id,
         _ => return Ok(()),
     };
     let Some(real) = db.resolve(named).await? else {
         tracing::error!(terminal_id, seq = event.seq, member = %named, "event names a member the hub no longer knows; not applied");
         return Ok(());
     };
+    if let EventBody::Wish(w) = &event.body {
+        // A wish changes nothing a till holds: the member's snapshot is not touched.
+        let store = Some(event.store_id.as_str());
+        wishes::take(db, &real, &w.item, &w.wants, store, "store", ctx.now).await?;
+        return Ok(());
+    }
     let Some(member) = touched.get_from(db, &real, &event.store_id).await? else {
         return Ok(());
     };
@@ -229,6 +239,7 @@ async fn apply_event(
                 ..
             },
         ) => {
+            wishes::attribute_sale(db, ctx.wishes, terminal_id, &real, recorded).await?;
             let version_rules = (ctx.rules)(outcome.rules_version);
             let verdict = review::review(
                 version_rules.as_deref(),
@@ -296,10 +307,13 @@ async fn apply_event(
                 }
             }
         }
-        EventBody::Refund(RefundEvent {
-            outcome: Some(outcome),
-            ..
-        }) => {
+        EventBody::Refund(
+            refund @ RefundEvent {
+                outcome: Some(outcome),
+                ..
+            },
+        ) => {
+            wishes::attribute_refund(db, terminal_id, refund).await?;
             member.state.take_refund(outcome, None);
             apply::mark_applied(member, terminal_id, event.seq);
         }

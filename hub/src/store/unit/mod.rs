@@ -9,7 +9,9 @@
 pub(crate) mod admin;
 pub(crate) mod audit;
 pub(crate) mod cards;
+pub(crate) mod catalog;
 pub(crate) mod coupons;
+pub(crate) mod email;
 pub(crate) mod feed;
 pub(crate) mod intake;
 pub(crate) mod line;
@@ -19,6 +21,7 @@ pub(crate) mod plan;
 pub(crate) mod review;
 pub(crate) mod scan;
 pub(crate) mod signup;
+pub(crate) mod wishes;
 
 use std::future::Future;
 use std::pin::pin;

@@ -29,7 +29,12 @@ pub(crate) async fn claim(
         .limit
         .saturating_sub(u32::try_from(claimed.len()).unwrap_or(u32::MAX));
     if !claim.transactional_only && room > 0 {
-        claimed.extend(under_cap(db, claim, now, room).await?);
+        let requested = awake(db, claim, MessageClass::Requested, now, room).await?;
+        let room = room.saturating_sub(u32::try_from(requested.len()).unwrap_or(u32::MAX));
+        claimed.extend(requested);
+        if room > 0 {
+            claimed.extend(awake(db, claim, MessageClass::Marketing, now, room).await?);
+        }
     }
     for m in claimed
         .iter_mut()
@@ -40,23 +45,23 @@ pub(crate) async fn claim(
     Ok(claimed)
 }
 
-/// Up to `room` due marketing rows whose members are awake and under the cap: at most
-/// `claim.marketing_per_week` marketing messages sent (or being sent) to a member in any 7 days.
-/// A row over the cap waits an hour before it is looked at again; one whose member is in their
-/// store's quiet hours, until the first time zone in quiet hours wakes (`claim.quiet_until`):
-/// each such row is written once per night, whatever the backlog.
-async fn under_cap(
+/// Up to `room` due rows of `class` (marketing or requested) whose members are awake, and for
+/// marketing under the cap: at most `claim.marketing_per_week` marketing messages sent (or
+/// being sent) to a member in any 7 days (a requested row's cap was counted when it was
+/// written). A row over the cap waits an hour before it is looked at again; one whose member
+/// is in their store's quiet hours, until the first time zone in quiet hours wakes
+/// (`claim.quiet_until`): each such row is written once per night, whatever the backlog.
+async fn awake(
     db: &mut impl LineStatements,
     claim: &Claim,
+    class: MessageClass,
     now: DateTime<Utc>,
     room: u32,
 ) -> Result<Vec<OutboxMessage>, StoreError> {
     let now_ms = now.timestamp_millis();
     let since = now - chrono::Duration::days(7);
     let mut taken = Vec::new();
-    let candidates = db
-        .due(MessageClass::Marketing, now_ms, room.saturating_mul(4))
-        .await?;
+    let candidates = db.due(class, now_ms, room.saturating_mul(4)).await?;
     for m in candidates {
         if taken.len() as u32 >= room {
             break;
@@ -69,7 +74,9 @@ async fn under_cap(
                 continue;
             }
         }
-        if db.recent_marketing(m.id, since).await? >= u64::from(claim.marketing_per_week) {
+        if class == MessageClass::Marketing
+            && db.recent_marketing(m.id, since).await? >= u64::from(claim.marketing_per_week)
+        {
             db.set_not_before(m.id, now_ms.saturating_add(3_600_000))
                 .await?;
             continue;
