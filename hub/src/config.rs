@@ -54,6 +54,9 @@ pub struct FileConfig {
     /// PostgreSQL instead of the embedded SQLite file (the `[database]` table).
     #[serde(default)]
     pub database: DatabaseSection,
+    /// How members' wishes notify them (the `[wishes]` table).
+    #[serde(default)]
+    pub wishes: crate::wishes::WishesSection,
 }
 
 /// The `[database]` table: a PostgreSQL database that several hub processes share
@@ -195,6 +198,8 @@ pub struct Settings {
     pub review: crate::review::ReviewLimits,
     pub scenarios: crate::scenarios::ScenarioSettings,
     pub database: Database,
+    /// How wishes notify (which channels are set up is decided when the hub starts).
+    pub wishes: crate::wishes::WishSettings,
 }
 
 /// A setting that cannot be used, naming it (shared with the agent: `tenpo_support::config`).
@@ -290,6 +295,7 @@ impl Settings {
                 .transpose()
         };
         let scenarios = crate::scenarios::config::resolve(file.scenarios)?;
+        let wishes = crate::wishes::resolve(file.wishes)?;
         let messaging = crate::line::MessagingSettings {
             channel_secret: secret(
                 "LINE channel secret",
@@ -367,6 +373,7 @@ impl Settings {
             database,
             review,
             scenarios,
+            wishes,
             line,
             messaging,
             data_dir: args

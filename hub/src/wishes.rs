@@ -8,8 +8,58 @@
 
 use serde::{Deserialize, Serialize};
 use tenpo_protocol::events::WishKind;
+use tenpo_support::config::{ConfigError, invalid};
 
 use crate::store::outbox::Language;
+
+/// The `[wishes]` table of the hub's settings.
+///
+/// ```toml
+/// [wishes]
+/// per_week = 3                            # notifications a member gets in any 7 days
+/// attribution_days = 14                   # a purchase this long after counts for it
+/// public_url = "https://hub.example.jp"   # links go through /r/{id} here, counted
+/// ```
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WishesSection {
+    pub per_week: Option<u32>,
+    pub attribution_days: Option<u32>,
+    pub public_url: Option<String>,
+}
+
+/// The settings of a `[wishes]` table; the channels are turned on when the hub starts, as LINE
+/// messaging and email are set up.
+pub fn resolve(section: WishesSection) -> Result<WishSettings, ConfigError> {
+    let defaults = WishSettings::default();
+    let per_week = section.per_week.unwrap_or(defaults.per_week);
+    if !(1..=50).contains(&per_week) {
+        return Err(invalid("wishes.per_week", "must be 1 to 50"));
+    }
+    let attribution_days = section
+        .attribution_days
+        .unwrap_or(defaults.attribution_days);
+    if !(1..=90).contains(&attribution_days) {
+        return Err(invalid("wishes.attribution_days", "must be 1 to 90"));
+    }
+    if let Some(url) = &section.public_url {
+        let ok = url.parse::<axum::http::Uri>().is_ok_and(|u| {
+            u.scheme_str() == Some("https") && u.host().is_some() && u.query().is_none()
+        });
+        if !ok {
+            return Err(invalid(
+                "wishes.public_url",
+                "must be the hub's https:// address as members' phones reach it",
+            ));
+        }
+    }
+    Ok(WishSettings {
+        per_week,
+        attribution_days,
+        public_url: section.public_url,
+        ..defaults
+    })
+}
 
 /// How wishes notify (`[wishes]` in the hub's settings).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -93,5 +143,60 @@ pub fn link(settings: &WishSettings, link_id: &str, item_url: Option<&str>) -> O
     match &settings.public_url {
         Some(base) => Some(format!("{}/r/{link_id}", base.trim_end_matches('/'))),
         None => item_url.map(str::to_owned),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn the_wishes_table_is_checked_and_names_the_key() {
+        let s = resolve(WishesSection::default()).unwrap();
+        assert_eq!((s.per_week, s.attribution_days, s.line), (3, 14, false));
+        for (section, key) in [
+            (
+                WishesSection {
+                    per_week: Some(0),
+                    ..Default::default()
+                },
+                "wishes.per_week",
+            ),
+            (
+                WishesSection {
+                    attribution_days: Some(365),
+                    ..Default::default()
+                },
+                "wishes.attribution_days",
+            ),
+            (
+                WishesSection {
+                    public_url: Some("http://hub.example.jp".into()),
+                    ..Default::default()
+                },
+                "wishes.public_url",
+            ),
+        ] {
+            let e = resolve(section).unwrap_err().to_string();
+            assert!(e.contains(key), "{e}");
+        }
+        let with_url = WishSettings {
+            public_url: Some("https://hub.example.jp/".into()),
+            ..WishSettings::default()
+        };
+        assert_eq!(
+            link(&with_url, "ab12", Some("https://shop.example.jp/x")).as_deref(),
+            Some("https://hub.example.jp/r/ab12")
+        );
+        assert_eq!(
+            link(
+                &WishSettings::default(),
+                "ab12",
+                Some("https://shop.example.jp/x")
+            )
+            .as_deref(),
+            Some("https://shop.example.jp/x")
+        );
     }
 }

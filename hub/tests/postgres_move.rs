@@ -10,9 +10,13 @@ use std::sync::Arc;
 use chrono::Utc;
 use common::backends::open_postgres;
 use reqwest::StatusCode;
+use tenpo_hub::store::outbox::{Channel, Profile};
 use tenpo_hub::store::postgres::{DatabaseUrl, move_from_sqlite};
-use tenpo_hub::store::{StoreError, TillStore};
+use tenpo_hub::store::{CatalogStore, LineStore, StoreError, TillStore};
+use tenpo_hub::wishes::WishSettings;
 use tenpo_loyalty::MemberState;
+use tenpo_protocol::catalog::{ItemsBatch, StockBatch};
+use tenpo_protocol::events::WishKind;
 
 #[tokio::test]
 async fn a_sqlite_hub_moves_whole_and_its_terminals_carry_on() {
@@ -35,7 +39,66 @@ async fn a_sqlite_hub_moves_whole_and_its_terminals_carry_on() {
         1_000,
         0,
     );
-    hub.push(&till, &[made, sale]).await;
+    hub.push(&till, &[made]).await;
+    // Wishes move too: an item, a member's wish, its email notification, and the sale that
+    // follows counted for it.
+    let member_id = hub
+        .store
+        .member_by_code(card.clone())
+        .await
+        .unwrap()
+        .unwrap()
+        .member_id;
+    hub.store.set_wish_settings(WishSettings {
+        email: true,
+        ..WishSettings::default()
+    });
+    let profile = Profile {
+        channel: Channel::Email,
+        email: Some("hanako@example.jp".into()),
+        ..Profile::default()
+    };
+    let earlier = Utc::now() - chrono::Duration::minutes(1);
+    hub.store
+        .save_profile(member_id.clone(), profile, earlier)
+        .await
+        .unwrap();
+    let items: ItemsBatch = serde_json::from_value(serde_json::json!({
+        "batch_id": "i-1",
+        "items": [{"sku": "tea", "name": {"ja": "お茶"}, "price_yen": 1000}]
+    }))
+    .unwrap();
+    hub.store
+        .take_items(items, "h-1".into(), earlier)
+        .await
+        .unwrap();
+    hub.store
+        .add_wish(
+            member_id.clone(),
+            "tea".into(),
+            vec![WishKind::Restock],
+            earlier,
+        )
+        .await
+        .unwrap();
+    let stock: StockBatch = serde_json::from_value(serde_json::json!({
+        "batch_id": "s-1",
+        "stock": [{"sku": "tea", "store_id": "shibuya", "quantity": 2}]
+    }))
+    .unwrap();
+    let queued = hub
+        .store
+        .take_stock(stock, "h-2".into(), earlier)
+        .await
+        .unwrap();
+    assert_eq!(queued.notifications, 1);
+    hub.push(&till, &[sale]).await;
+    let facts_before = hub
+        .store
+        .notice_facts(earlier - chrono::Duration::days(1), Utc::now())
+        .await
+        .unwrap();
+    assert!(facts_before[0].bought);
     let other = common::provisional(&till, 2, "p-x", &common::card(2));
     hub.push(&till, &[other]).await; // a conflict: seq 2 held other content
     hub.admin().revoke_code(&common::card(3)).await.unwrap();
@@ -61,6 +124,16 @@ async fn a_sqlite_hub_moves_whole_and_its_terminals_carry_on() {
     assert_eq!(rows("conflicts"), 1);
     assert_eq!(rows("revoked_codes"), 1);
     assert_eq!(rows("rule_sets"), 1);
+    for (table, n) in [
+        ("catalog_items", 1),
+        ("catalog_stock", 1),
+        ("catalog_batches", 2),
+        ("wishes", 1),
+        ("notifications", 1),
+        ("attributions", 1),
+    ] {
+        assert_eq!(rows(table), n, "{table}");
+    }
     assert!(moved.iter().all(|t| t.hash.len() == 64));
     // Not twice: the target must be empty.
     let e = move_from_sqlite(&dir.path().join("hub.db"), &target, Utc::now())
@@ -88,6 +161,11 @@ async fn a_sqlite_hub_moves_whole_and_its_terminals_carry_on() {
             before.conflicts
         )
     );
+    let facts_after = store
+        .notice_facts(Utc::now() - chrono::Duration::days(2), Utc::now())
+        .await
+        .unwrap();
+    assert_eq!(facts_after, facts_before);
     let moved_hub = common::start_on(tempfile::tempdir().unwrap(), store, |_| {}).await;
     // Its feed cursor is good (no reset), and its credentials work.
     let (status, body) = moved_hub.changes(&till, &cursor).await;

@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod error;
+pub mod links;
 pub mod metrics;
 pub mod terminal;
 
@@ -134,6 +135,7 @@ pub fn router<S: HubStore>(state: AppState<S>) -> Router {
         .route("/v1/enroll", post(t::enroll::<S>))
         .route("/v1/changes", get(t::changes::<S>))
         .route("/v1/members/by-code/{code}", get(t::member_by_code::<S>))
+        .route("/r/{link_id}", get(links::follow::<S>))
         .layer(DefaultBodyLimit::max(SMALL_BODY_BYTES))
         .merge(
             Router::new()

@@ -266,6 +266,7 @@ pub fn event(till: &Till, seq: u64, body: EventBody) -> Event {
         | EventBody::Refund(RefundEvent { business_date, .. }) => {
             format!("{business_date}T03:00:00+00:00")
         }
+        EventBody::Wish(w) => w.occurred_at.clone(),
         EventBody::MemberProvisional { .. } => Utc::now().to_rfc3339(),
     };
     Event {

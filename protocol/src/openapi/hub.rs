@@ -83,7 +83,8 @@ pub fn hub_api() -> utoipa::openapi::OpenApi {
         admin_terminal_events,
         admin_terminal_sale,
         admin_preview_message,
-        hub_openapi_json
+        hub_openapi_json,
+        notification_link
     ),
     components(schemas(
         HubHealth,
@@ -216,6 +217,21 @@ fn changes() {}
 )]
 #[allow(dead_code)]
 fn member_by_code() {}
+
+#[utoipa::path(
+    get,
+    path = "/r/{link_id}",
+    tag = "wishes",
+    params(("link_id" = String, Path, description = "the 32 hex digits of a notification's link")),
+    responses(
+        (status = 303, description = "counted; on to the item's page (`Location`)"),
+        (status = 200, content_type = "text/html; charset=utf-8", body = String,
+            description = "counted; the item has no page of its own"),
+        (status = 404, body = ErrorBody, description = "no such link"),
+    )
+)]
+#[allow(dead_code)]
+fn notification_link() {}
 
 #[utoipa::path(
     get,

@@ -211,7 +211,7 @@ impl CatalogStore for PgStore {
         let client = self.client().await?;
         let stmt = client
             .prepare_cached(
-                "SELECT n.kind, n.channel, n.created_at,
+                "SELECT n.kind, n.channel, n.created_ms,
                         CASE WHEN n.channel = 'email' THEN COALESCE(n.email_state = 'sent', false)
                              ELSE COALESCE(m.state = 'sent', false) END,
                         n.clicks > 0,
@@ -229,10 +229,16 @@ impl CatalogStore for PgStore {
             .await?;
         rows.iter()
             .map(|r| {
+                let ms: i64 = r.try_get(2)?;
+                let created_at =
+                    DateTime::from_timestamp_millis(ms).ok_or(StoreError::Corrupt {
+                        what: "notification time",
+                        detail: ms.to_string(),
+                    })?;
                 Ok(NoticeFacts {
                     kind: r.try_get(0)?,
                     channel: r.try_get(1)?,
-                    created_at: r.try_get(2)?,
+                    created_at,
                     delivered: r.try_get(3)?,
                     clicked: r.try_get(4)?,
                     yen: r.try_get(5)?,

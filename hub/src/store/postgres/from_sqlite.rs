@@ -291,6 +291,9 @@ async fn tables(client: &Client) -> Result<Vec<(String, Vec<Column>)>, StoreErro
         "coupon_grants",
         "line_users",
         "member_profiles",
+        "wishes",
+        "notifications",
+        "attributions",
     ];
     tables.sort_by_key(|(t, _)| order.iter().position(|o| o == t).unwrap_or(0));
     Ok(tables)
@@ -361,6 +364,7 @@ async fn finish(conn: &Connection, tx: &tokio_postgres::Transaction<'_>) -> Resu
         ("feed_runs", "id"),
         ("held_events", "id"),
         ("messages", "id"),
+        ("notifications", "id"),
     ] {
         tx.execute(
             &format!(

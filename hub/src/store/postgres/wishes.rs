@@ -276,7 +276,7 @@ impl WishStatements for PgUnit<'_> {
             return Ok(());
         }
         self.execute(
-            "UPDATE attributions SET refunded_yen = LEAST(yen, refunded_yen + GREATEST($4, 0))
+            "UPDATE attributions SET refunded_yen = LEAST(yen, refunded_yen + GREATEST($4::bigint, 0))
              WHERE terminal_id = $1 AND sale_id = $2 AND sku = $3",
             &[&terminal_id, &sale_id, &sku, &yen],
         )

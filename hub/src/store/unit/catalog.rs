@@ -293,6 +293,7 @@ pub(crate) async fn take_items(
         }
     }
     report.notifications = prices_changed(db, ctx, &cheaper, &writes).await?;
+    report.rejected.sort_by_key(|r| r.index);
     db.save_batch(&batch.batch_id, "items", hash, &to_json(&report)?, ctx.now)
         .await?;
     Ok(report)
@@ -430,6 +431,7 @@ pub(crate) async fn take_stock(
     }
     db.upsert_stock(&writes, ctx.now).await?;
     report.notifications = stock_moved(db, ctx, &writes, &moves, &known).await?;
+    report.rejected.sort_by_key(|r| r.index);
     db.save_batch(&batch.batch_id, "stock", hash, &to_json(&report)?, ctx.now)
         .await?;
     Ok(report)

@@ -329,7 +329,7 @@ pub(crate) async fn attribute_sale(
     let mut by_sku: BTreeMap<&str, (i64, i64)> = BTreeMap::new();
     for line in &sale.lines {
         let t = by_sku.entry(line.sku.as_str()).or_default();
-        t.0 = t.0.saturating_add(i64::from(line.quantity));
+        t.0 = t.0.saturating_add(line.quantity);
         t.1 = t.1.saturating_add(line.amount_yen);
     }
     for (sku, (quantity, yen)) in by_sku {
