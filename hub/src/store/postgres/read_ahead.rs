@@ -10,6 +10,7 @@ use chrono::{DateTime, Utc};
 use tenpo_protocol::events::EventBody;
 
 use super::statements::PgUnit;
+use crate::store::unit::wishes::SentNotice;
 use crate::store::unit::{MemberRow, Slot, SlotStatus};
 use crate::store::{Incoming, StoreError};
 
@@ -39,7 +40,14 @@ pub(crate) struct ReadAhead {
     pub members: HashMap<String, Option<MemberRow>>,
     pub pending: Vec<PendingSlot>,
     pub pending_at: Option<DateTime<Utc>>,
+    /// The wish notifications of the members read ahead, queued since the first instant
+    /// (milliseconds) held: what their sales may be counted for (`unit::wishes`). A push writes
+    /// none, so they stay true to its end.
+    pub notices: Option<(i64, HashMap<String, Vec<SentNotice>>)>,
 }
+
+/// How far back the notifications read ahead go: the longest attribution window, and a day.
+const NOTICES_BACK_MS: i64 = 91 * 86_400_000;
 
 impl PgUnit<'_> {
     /// Reads ahead what taking `incoming` for `terminal_id` will read.
@@ -168,7 +176,41 @@ impl PgUnit<'_> {
             };
             self.ahead.members.insert(r.try_get(0)?, Some(row));
         }
+        let floor = Utc::now()
+            .timestamp_millis()
+            .saturating_sub(NOTICES_BACK_MS);
+        let rows = self
+            .query(
+                "SELECT member_id, id, sku, created_ms FROM notifications
+                 WHERE member_id = ANY($1) AND created_ms >= $2 ORDER BY created_ms, id",
+                &[&real, &floor],
+            )
+            .await?;
+        let mut notices: HashMap<String, Vec<SentNotice>> = HashMap::new();
+        for r in rows {
+            notices.entry(r.try_get(0)?).or_default().push(SentNotice {
+                id: r.try_get(1)?,
+                sku: r.try_get(2)?,
+                created_ms: r.try_get(3)?,
+            });
+        }
+        self.ahead.notices = Some((floor, notices));
         Ok(())
+    }
+
+    /// The member's notifications since `since_ms`, when the push read them ahead.
+    pub(crate) fn notices_ahead(&self, member_id: &str, since_ms: i64) -> Option<Vec<SentNotice>> {
+        let (floor, by_member) = self.ahead.notices.as_ref()?;
+        if since_ms < *floor || !self.ahead.members.contains_key(member_id) {
+            return None;
+        }
+        let held = by_member.get(member_id).map_or(&[][..], Vec::as_slice);
+        Some(
+            held.iter()
+                .filter(|n| n.created_ms >= since_ms)
+                .cloned()
+                .collect(),
+        )
     }
 
     /// Writes the slots taken so far, in one statement.

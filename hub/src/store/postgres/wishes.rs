@@ -227,6 +227,9 @@ impl WishStatements for PgUnit<'_> {
         member_id: &str,
         since_ms: i64,
     ) -> Result<Vec<SentNotice>, StoreError> {
+        if let Some(read) = self.notices_ahead(member_id, since_ms) {
+            return Ok(read);
+        }
         let rows = self
             .query(
                 "SELECT id, sku, created_ms FROM notifications
