@@ -600,6 +600,11 @@ async fn email_goes_to_members_who_chose_it_until_they_unsubscribe<
         .unwrap();
     assert!(facts(store).await[0].delivered);
 
+    // The links' key is made once and kept.
+    let key = store.unsubscribe_key().await.unwrap();
+    assert_ne!(key, [0u8; 32]);
+    assert_eq!(store.unsubscribe_key().await.unwrap(), key);
+
     // Out of stock and back: a second email; the member unsubscribes before it goes.
     feed_stock(store, "s-2", vec![level("tea", "shibuya", 0)]).await;
     assert_eq!(

@@ -189,6 +189,10 @@ pub trait CatalogStore: Send + Sync + 'static {
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
+    /// The key that signs email's unsubscribe links: 32 random bytes, made on first use and
+    /// kept with the hub's data, so links sent before a restart still work.
+    fn unsubscribe_key(&self) -> impl Future<Output = Result<[u8; 32], StoreError>> + Send;
+
     /// The member followed an email's unsubscribe link: no more email; answers whether they
     /// were subscribed.
     fn unsubscribe_email(

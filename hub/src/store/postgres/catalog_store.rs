@@ -287,6 +287,23 @@ impl CatalogStore for PgStore {
         .await
     }
 
+    async fn unsubscribe_key(&self) -> Result<[u8; 32], StoreError> {
+        let made = hex::encode(crate::secrets::random_bytes::<32>()?);
+        let client = self.client().await?;
+        client
+            .execute(
+                "INSERT INTO meta (key, value) VALUES ('unsubscribe_key', $1)
+                 ON CONFLICT (key) DO NOTHING",
+                &[&made],
+            )
+            .await?;
+        let held: String = client
+            .query_one("SELECT value FROM meta WHERE key = 'unsubscribe_key'", &[])
+            .await?
+            .try_get(0)?;
+        unit::email::key_from_hex(&held)
+    }
+
     async fn unsubscribe_email(
         &self,
         member_id: String,

@@ -218,3 +218,14 @@ pub(crate) fn unsubscribe_email(
     .execute([member_id])?;
     Ok(n == 1)
 }
+
+/// The unsubscribe links' key, made on first use.
+pub(crate) fn unsubscribe_key(tx: &Transaction<'_>) -> Result<[u8; 32], StoreError> {
+    let made = hex::encode(crate::secrets::random_bytes::<32>()?);
+    tx.prepare_cached("INSERT OR IGNORE INTO meta (key, value) VALUES ('unsubscribe_key', ?1)")?
+        .execute([made])?;
+    let held: String = tx
+        .prepare_cached("SELECT value FROM meta WHERE key = 'unsubscribe_key'")?
+        .query_row([], |r| r.get(0))?;
+    crate::store::unit::email::key_from_hex(&held)
+}

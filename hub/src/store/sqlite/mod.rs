@@ -663,6 +663,10 @@ impl CatalogStore for SqliteStore {
         })
     }
 
+    fn unsubscribe_key(&self) -> impl Future<Output = Result<[u8; 32], StoreError>> + Send {
+        self.blocking(move |inner| inner.write(catalog::unsubscribe_key))
+    }
+
     fn unsubscribe_email(
         &self,
         member_id: String,

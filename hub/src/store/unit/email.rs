@@ -140,3 +140,14 @@ pub(crate) async fn finish(
         _ => Ok(()),
     }
 }
+
+/// The unsubscribe key as the store keeps it (hex).
+pub(crate) fn key_from_hex(held: &str) -> Result<[u8; 32], StoreError> {
+    hex::decode(held)
+        .ok()
+        .and_then(|b| <[u8; 32]>::try_from(b).ok())
+        .ok_or(StoreError::Corrupt {
+            what: "unsubscribe key",
+            detail: "not 32 bytes of hex".into(),
+        })
+}
