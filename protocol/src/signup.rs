@@ -37,6 +37,13 @@ use utoipa::ToSchema;
 use crate::agent::MemberView;
 use crate::sync::MemberSnapshot;
 
+pub mod favourites;
+
+pub use favourites::{
+    CatalogHit, CatalogSearchRequest, CatalogSearchResponse, MyWish, WishAddRequest, WishKindName,
+    WishRemoveRequest, WishesResponse,
+};
+
 /// What every signup token starts with.
 pub const PREFIX: &str = "S1.";
 /// The format version in the first payload byte.

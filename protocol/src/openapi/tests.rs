@@ -64,6 +64,10 @@ fn hub_document_names_every_path_and_schema() {
         "/v1/cards/me",
         "/v1/cards/me/profile",
         "/v1/cards/me/unlink",
+        "/v1/cards/me/catalog/search",
+        "/v1/cards/me/wishes",
+        "/v1/cards/me/wishes/add",
+        "/v1/cards/me/wishes/remove",
         "/metrics",
         "/v1/admin/enrollment-codes",
         "/v1/admin/rule-sets",
@@ -93,12 +97,20 @@ fn hub_document_names_every_path_and_schema() {
         "TerminalEvents",
         "TerminalView",
         "HeldView",
+        "CatalogSearchResponse",
+        "WishesResponse",
+        "WishKind",
     ] {
         assert!(
             doc["components"]["schemas"][schema].is_object(),
             "missing {schema}"
         );
     }
+    // A wish's kinds by their wire names.
+    assert_eq!(
+        doc["components"]["schemas"]["WishKind"]["enum"],
+        serde_json::json!(["restock", "price_drop", "last_one"])
+    );
     let codes = doc["components"]["schemas"]["ErrorCode"]["enum"].to_string();
     assert!(codes.contains("cursor_reset"), "{codes}");
     assert_eq!(
