@@ -6,6 +6,8 @@
 //!   session, waiting up to N ≤ 30 s for it to complete;
 //! - `POST /v1/cards/me` (from the LIFF page, LINE's ID token the credential): the member card,
 //!   see [`super::card`].
+//! - `POST /v1/cards/me/catalog/search`, `/v1/cards/me/wishes` (`/add`, `/remove`): the
+//!   member's favourites, see [`super::favourites`].
 
 use std::time::Duration;
 
@@ -42,6 +44,16 @@ pub fn routes<S: HubStore>() -> Router<AppState<S>> {
         .route("/v1/cards/me", post(card::my_card::<S>))
         .route("/v1/cards/me/profile", post(super::profile::save::<S>))
         .route("/v1/cards/me/unlink", post(super::profile::unlink::<S>))
+        .route(
+            "/v1/cards/me/catalog/search",
+            post(super::favourites::search::<S>),
+        )
+        .route("/v1/cards/me/wishes", post(super::favourites::list::<S>))
+        .route("/v1/cards/me/wishes/add", post(super::favourites::add::<S>))
+        .route(
+            "/v1/cards/me/wishes/remove",
+            post(super::favourites::remove::<S>),
+        )
         .layer(axum::extract::DefaultBodyLimit::max(SMALL_BODY_BYTES))
 }
 

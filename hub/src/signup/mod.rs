@@ -3,7 +3,8 @@
 //!
 //! - LINE's verify endpoint is `tenpo_line::login` (`aud` and `exp` checked again there).
 //! - [`api`]: the HTTP handlers; [`page`]: the LIFF page; [`card`]: the digital member card the
-//!   page shows (a rotating signed QR, drawn by [`qr`]).
+//!   page shows (a rotating signed QR, drawn by [`qr`]); [`favourites`]: the member's wishes,
+//!   searched for and hearted on the card page.
 //! - The storage side is [`crate::store::HubStore::complete_signup`]: one transaction decides
 //!   "new member, existing member, or refusal" and records the signup id as used.
 //!
@@ -12,6 +13,7 @@
 
 pub mod api;
 pub mod card;
+pub mod favourites;
 pub mod page;
 pub mod profile;
 pub mod qr;
