@@ -6,7 +6,10 @@
 //!
 //! The card (`POST /v1/cards/me`, see [`super::card`]) is the rotating QR and the member
 //! barcode, the points and when they lapse, the tier and how far the next one is, the stamp card
-//! and the coupons; asked for again every minute. The profile form and "unlink LINE" are one tap
+//! and the coupons; asked for again every minute. Below it, the member's favourites
+//! ([`super::favourites`]): a catalogue search whose items a heart wishes for, and the list of
+//! wishes with their kinds, each removable; the catalogue's text reaches the page only as text
+//! nodes (`textContent`), never as HTML. The profile form and "unlink LINE" are one tap
 //! away ([`super::profile`]). An ID token about to lapse is replaced through LIFF's login before
 //! it is sent (LINE's last an hour; LIFF pages stay open for hours). Japanese first, English
 //! below; nothing personal is asked for at signup (docs/design.md §5).
@@ -39,6 +42,7 @@ const TEMPLATE: &str = include_str!("page.html");
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
 
     #[test]
@@ -48,8 +52,31 @@ mod tests {
         assert!(page.contains(r#"const LIFF_ID = "1234567890-AbCdEfGh";"#));
         assert!(page.contains("/complete"));
         assert!(page.contains("/v1/cards/me"));
+        assert!(page.contains("/v1/cards/me/catalog/search"));
+        assert!(page.contains("/v1/cards/me/wishes/add"));
         // Nothing outside the id's alphabet reaches the script.
         assert!(html(Some("x\";alert(1)//"), LIFF_SDK).contains(r#"const LIFF_ID = "xalert1";"#));
         assert!(html(None, "http://x/a.js\"><script>").contains(r#"src="http://x/a.jsscript""#));
+    }
+
+    #[test]
+    fn the_catalogues_text_never_reaches_the_page_as_html() {
+        // Item names are the retailer's text: the favourites' script builds nodes with
+        // textContent only.
+        let start = TEMPLATE.find("// Favourites:").unwrap();
+        let end = start + TEMPLATE[start..].find("// The member card:").unwrap();
+        let script = &TEMPLATE[start..end];
+        assert!(script.contains("textContent"));
+        for banned in [
+            "innerHTML",
+            "outerHTML",
+            "insertAdjacentHTML",
+            "document.write",
+        ] {
+            assert!(
+                !script.contains(banned),
+                "the favourites' script uses {banned}"
+            );
+        }
     }
 }
