@@ -2,15 +2,21 @@
 //! driven through chromedriver, opens the kiosk's signup link on the `tenpo-hub` binary, with
 //! the LINE stand-in's LIFF SDK logging a LINE user in. The member joins, the card shows, its QR
 //! code (read back from the page) is accepted by the terminal's agent, the page outlives its ID
-//! token (LIFF logs in again), the profile form is saved (a bad email refused first), and the
-//! member unlinks LINE.
+//! token (LIFF logs in again), the profile form is saved (a bad email refused first), the
+//! member finds an item in the catalogue, hearts it, sees it among their favourites and removes
+//! it, and the member unlinks LINE.
+//!
+//! The catalogue is put in with the hub's own store API (`CatalogStore::take_items`) on its
+//! database while the hub is stopped: the catalogue feed has no HTTP route yet.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::Duration;
 
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
-use tenpo_e2e::harness::{LineStandIn, World, free_port, wait_for};
+use tenpo_e2e::harness::{Hub, LineStandIn, World, free_port, wait_for};
+use tenpo_hub::store::{CatalogStore, SqliteStore};
+use tenpo_protocol::catalog::{CatalogItem, ItemName, ItemsBatch};
 use tokio::process::{Child, Command};
 
 const CHANNEL: &str = "1234567890";
@@ -18,6 +24,9 @@ const LIFF: &str = "1234567890-AbCdEfGh";
 const USER: &str = "U0000000000000000000000000c4a2d5";
 /// The stand-in's ID tokens last this long: the test outlives one.
 const TOKEN_SECS: u64 = 10;
+/// An item of the catalogue whose name is markup: the page must show it as text.
+const ITEM_SKU: &str = "tea-dark-1";
+const ITEM_NAME: &str = "<b>濃い</b>緑茶 & \"お茶\"";
 
 /// Chromium through chromedriver, headless, phone-sized, on loopback.
 struct Browser {
@@ -143,13 +152,14 @@ async fn a_customer_joins_from_the_kiosk_and_uses_the_card_in_a_real_browser() {
         "{}/liff/sdk.js?channel={CHANNEL}&user={USER}&valid={TOKEN_SECS}",
         line.url()
     );
-    let hub = world
+    let mut hub = world
         .start_hub_with(&format!(
             "[line]\nchannel_id = \"{CHANNEL}\"\nliff_id = \"{LIFF}\"\napi_base = \"{}\"\n\
              liff_sdk_url = \"{sdk}\"\n",
             line.url()
         ))
         .await;
+    stock_the_catalogue(&mut hub).await;
     let mut agent = world
         .enroll_agent("till", &hub, "shibuya-01", &hub.url())
         .await;
@@ -280,6 +290,18 @@ async fn a_customer_joins_from_the_kiosk_and_uses_the_card_in_a_real_browser() {
         .await;
     assert!(preview.contains("in en"), "{preview}");
 
+    // Favourites, on the card as the menu opens it: find, heart, see, remove.
+    browser
+        .client
+        .goto(&format!("{}/liff/signup", hub.url()))
+        .await
+        .unwrap();
+    browser.until_text("number", &number).await;
+    favourites(&browser).await;
+    let (status, left) = post_as_page(&line, &hub.url(), "/v1/cards/me/wishes").await;
+    assert_eq!(status, 200, "{left}");
+    assert_eq!(left["wishes"], json!([]), "the hub kept no wish");
+
     // Unlink LINE: the card and its points stay at the till.
     browser
         .client
@@ -306,8 +328,157 @@ async fn a_customer_joins_from_the_kiosk_and_uses_the_card_in_a_real_browser() {
     browser.client.close().await.unwrap();
 }
 
+/// The hub's catalogue: one item, put in with the hub's store API while the hub is stopped.
+async fn stock_the_catalogue(hub: &mut Hub) {
+    hub.stop().await;
+    let store = SqliteStore::open(
+        &hub.data_dir().join(tenpo_hub::config::DB_FILE),
+        chrono::Utc::now(),
+    )
+    .unwrap();
+    let item = CatalogItem {
+        sku: ITEM_SKU.into(),
+        jan: None,
+        name: ItemName {
+            ja: ITEM_NAME.into(),
+            en: None,
+        },
+        price_yen: 1_280,
+        image_url: None,
+        url: None,
+        version: None,
+    };
+    let batch = ItemsBatch {
+        batch_id: "browser-1".into(),
+        items: vec![item],
+    };
+    let report = store
+        .take_items(batch, "browser-1".into(), chrono::Utc::now())
+        .await
+        .unwrap();
+    assert!(report.rejected.is_empty(), "{report:?}");
+    drop(store);
+    hub.start().await;
+}
+
+/// What the favourites panel shows now.
+async fn favourites_state(browser: &Browser) -> Value {
+    browser
+        .client
+        .execute(
+            "const heart = document.querySelector('#fav-results button.heart');
+             const text = (id) => (document.getElementById(id) || {}).textContent || '';
+             return {
+               number: text('number'),
+               heart: heart ? [heart.dataset.sku, heart.getAttribute('aria-pressed'), heart.textContent] : null,
+               results: text('fav-results'),
+               wishes: text('wishes'),
+               removes: document.querySelectorAll('#wishes button.remove').length,
+               markup: document.querySelectorAll('#favourites b, #favourites script, #favourites img').length,
+             };",
+            vec![],
+        )
+        .await
+        .unwrap_or(Value::Null)
+}
+
+/// Waits (bounded) until the panel's state satisfies `done`; `false` when the page was loaded
+/// again meanwhile (LIFF renews a lapsing ID token by loading the page again).
+async fn settle(browser: &Browser, done: impl Fn(&Value) -> bool) -> bool {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while tokio::time::Instant::now() < deadline {
+        let s = favourites_state(browser).await;
+        if done(&s) {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    false
+}
+
+async fn click(browser: &Browser, css: &str) {
+    if let Ok(e) = browser.client.find(Locator::Css(css)).await {
+        let _ = e.click().await;
+    }
+}
+
+/// Searches the catalogue, hearts the item, sees it among the favourites with its kinds, and
+/// removes it. Each step is taken again if the page was loaded again under it (LIFF renews the
+/// stand-in's short-lived ID token that way), within a bounded time.
+async fn favourites(browser: &Browser) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
+    let listed = |s: &Value| s["wishes"].as_str().unwrap_or("").contains(ITEM_NAME);
+    let pressed = |s: &Value| s["heart"][1] == "true";
+    loop {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the item was not hearted: {}",
+            favourites_state(browser).await
+        );
+        let s = favourites_state(browser).await;
+        if listed(&s) && pressed(&s) {
+            break;
+        }
+        if s["number"].as_str().unwrap_or("").is_empty() {
+            // The card (and with it the panel) is still loading.
+        } else if s["heart"].is_null() {
+            if let Ok(q) = browser.client.find(Locator::Id("fav-query")).await {
+                let _ = q.clear().await;
+                let _ = q.send_keys("緑茶").await;
+                click(browser, "#fav-go").await;
+                settle(browser, |s| !s["heart"].is_null()).await;
+            }
+        } else {
+            assert_eq!(s["heart"][0], ITEM_SKU, "{s}");
+            assert_eq!(s["heart"][2], "♡", "an empty heart first: {s}");
+            click(browser, "#fav-results button.heart").await;
+            settle(browser, |s| pressed(s) || s["heart"].is_null()).await;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let s = favourites_state(browser).await;
+    assert_eq!(s["heart"][2], "♥", "a filled heart: {s}");
+    let wishes = s["wishes"].as_str().unwrap();
+    for kind in ["再入荷", "値下げ", "残り1点", "¥1,280"] {
+        assert!(wishes.contains(kind), "{kind} in {wishes:?}");
+    }
+    // The retailer's markup is shown as the text it is, never made into elements.
+    assert!(s["results"].as_str().unwrap().contains(ITEM_NAME), "{s}");
+    assert_eq!(s["markup"], 0, "{s}");
+
+    loop {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the favourite was not removed: {}",
+            favourites_state(browser).await
+        );
+        let s = favourites_state(browser).await;
+        if !listed(&s)
+            && s["wishes"]
+                .as_str()
+                .unwrap_or("")
+                .contains("まだありません")
+        {
+            if !s["heart"].is_null() {
+                assert_eq!(s["heart"][1], "false", "the heart empties too: {s}");
+            }
+            break;
+        }
+        if s["removes"].as_u64() > Some(0) {
+            click(browser, "#wishes button.remove").await;
+            settle(browser, |s| !listed(s)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 /// `POST /v1/cards/me` with a fresh ID token for the page's LINE user: what the page is told.
 async fn card_of(line: &LineStandIn, hub: &str) -> (u16, Value) {
+    post_as_page(line, hub, "/v1/cards/me").await
+}
+
+/// POSTs to the hub's `path` with a fresh ID token for the page's LINE user, as the page does.
+async fn post_as_page(line: &LineStandIn, hub: &str, path: &str) -> (u16, Value) {
     let fresh = reqwest::get(format!(
         "{}/standin/liff/id-token?channel={CHANNEL}&user={USER}",
         line.url()
@@ -318,7 +489,7 @@ async fn card_of(line: &LineStandIn, hub: &str) -> (u16, Value) {
     .await
     .unwrap();
     let r = reqwest::Client::new()
-        .post(format!("{hub}/v1/cards/me"))
+        .post(format!("{hub}{path}"))
         .json(&json!({ "id_token": fresh }))
         .send()
         .await
