@@ -252,6 +252,9 @@ async fn a_feed_batch_is_taken_once_and_its_bad_rows_are_reported<S: CatalogStor
     );
     let tea = store.search_catalog(TEA_JAN.into(), 10).await.unwrap();
     assert_eq!((tea[0].sku.as_str(), tea[0].in_stock_at), ("tea", 1));
+    let exact = store.catalog_item("tea".into()).await.unwrap().unwrap();
+    assert_eq!(exact, tea[0]);
+    assert!(store.catalog_item("te".into()).await.unwrap().is_none());
 }
 
 fn wish_event(
@@ -290,6 +293,7 @@ async fn a_wish_notifies_once_per_episode_of_each_kind<S: TillStore + LineStore 
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].kinds, WishKind::ALL.to_vec());
     assert_eq!(listed[0].sku.as_deref(), Some("tea"));
+    assert_eq!(listed[0].name_en.as_deref(), Some("tea name"));
 
     // Back in stock at another store: not the member's.
     assert_eq!(

@@ -92,44 +92,22 @@ fn wish_names(wish: &WishView, sku: &str) -> bool {
     wish.item == sku || wish.sku.as_deref() == Some(sku)
 }
 
-/// The catalogue's item `sku`, if it has it. The search finds it by its sku among items whose
-/// names hold that text; when more of those fill a page than it shows, all of them are read.
+/// The catalogue's item `sku`, if it has it.
 async fn catalogue_item<S: HubStore>(
     app: &AppState<S>,
     sku: &str,
 ) -> Result<Option<ItemView>, ApiError> {
-    let page = app
-        .store
-        .search_catalog(sku.to_owned(), MAX_SEARCH_RESULTS)
-        .await?;
-    let full = page.len() >= MAX_SEARCH_RESULTS as usize;
-    if let Some(found) = page.into_iter().find(|i| i.sku == sku) {
-        return Ok(Some(found));
-    }
-    if !full {
-        return Ok(None);
-    }
-    let all = app.store.search_catalog(sku.to_owned(), u32::MAX).await?;
-    Ok(all.into_iter().find(|i| i.sku == sku))
+    Ok(app.store.catalog_item(sku.to_owned()).await?)
 }
 
 /// The member's wishes as the page shows them, named in their language.
-async fn listed<S: HubStore>(
-    app: &AppState<S>,
-    wishes: Vec<WishView>,
-    language: Language,
-) -> Result<WishesResponse, ApiError> {
+fn listed(wishes: Vec<WishView>, language: Language) -> WishesResponse {
     let mut out = Vec::with_capacity(wishes.len());
     for w in wishes {
-        // The store's view names the item in Japanese; an English reader's name is the
-        // catalogue's English one.
-        let name = match (&w.sku, language) {
-            (Some(sku), Language::En) => match catalogue_item(app, sku).await? {
-                Some(i) => Some(name_in(language, &i.name_ja, i.name_en.as_deref())),
-                None => w.name,
-            },
-            _ => w.name,
-        };
+        let name = w
+            .name
+            .as_deref()
+            .map(|ja| name_in(language, ja, w.name_en.as_deref()));
         out.push(MyWish {
             item: w.item,
             kinds: w.kinds,
@@ -140,7 +118,7 @@ async fn listed<S: HubStore>(
             created_at: w.created_at,
         });
     }
-    Ok(WishesResponse { wishes: out })
+    WishesResponse { wishes: out }
 }
 
 async fn language_of<S: HubStore>(
@@ -187,7 +165,7 @@ pub async fn list<S: HubStore>(
     let (_, member) = member_of(&app, &req.id_token, Utc::now()).await?;
     let language = language_of(&app, &member.member_id).await?;
     let wishes = app.store.member_wishes(member.member_id.clone()).await?;
-    Ok(Json(listed(&app, wishes, language).await?).into_response())
+    Ok(Json(listed(wishes, language)).into_response())
 }
 
 pub async fn add<S: HubStore>(
@@ -218,7 +196,7 @@ pub async fn add<S: HubStore>(
     tracing::info!(member_id = %member.member_id, new_kinds = new, "wish made in LINE");
     let language = language_of(&app, &member.member_id).await?;
     let wishes = app.store.member_wishes(member.member_id.clone()).await?;
-    Ok(Json(listed(&app, wishes, language).await?).into_response())
+    Ok(Json(listed(wishes, language)).into_response())
 }
 
 pub async fn remove<S: HubStore>(
@@ -250,7 +228,7 @@ pub async fn remove<S: HubStore>(
     tracing::info!(member_id = %member.member_id, removed, "wish removed in LINE");
     let language = language_of(&app, &member.member_id).await?;
     let wishes = app.store.member_wishes(member.member_id.clone()).await?;
-    Ok(Json(listed(&app, wishes, language).await?).into_response())
+    Ok(Json(listed(wishes, language)).into_response())
 }
 
 #[cfg(test)]

@@ -20,7 +20,9 @@ pub struct WishView {
     pub kinds: Vec<WishKind>,
     /// The catalogue's item, once it has it.
     pub sku: Option<String>,
+    /// The item's name in Japanese, and in English when it has one.
     pub name: Option<String>,
+    pub name_en: Option<String>,
     pub price_yen: Option<i64>,
     pub image_url: Option<String>,
     pub created_at: String,
@@ -143,6 +145,12 @@ pub trait CatalogStore: Send + Sync + 'static {
         &self,
         member_id: String,
     ) -> impl Future<Output = Result<Vec<WishView>, StoreError>> + Send;
+
+    /// The catalogue's item `sku`.
+    fn catalog_item(
+        &self,
+        sku: String,
+    ) -> impl Future<Output = Result<Option<ItemView>, StoreError>> + Send;
 
     /// Items whose name, sku or barcode holds `query`.
     fn search_catalog(

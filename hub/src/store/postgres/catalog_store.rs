@@ -14,6 +14,22 @@ use crate::store::catalog::{
 use crate::store::unit::{self, wishes::Notifying};
 use crate::wishes::WishSettings;
 
+const ITEM_VIEW: &str = "SELECT i.sku, i.jan, i.name_ja, i.name_en, i.price_yen, i.image_url,
+        (SELECT COUNT(*) FROM catalog_stock s WHERE s.sku = i.sku AND s.quantity > 0)
+     FROM catalog_items i";
+
+fn item_view(r: &tokio_postgres::Row) -> Result<ItemView, StoreError> {
+    Ok(ItemView {
+        sku: r.try_get(0)?,
+        jan: r.try_get(1)?,
+        name_ja: r.try_get(2)?,
+        name_en: r.try_get(3)?,
+        price_yen: r.try_get(4)?,
+        image_url: r.try_get(5)?,
+        in_stock_at: r.try_get::<_, i64>(6)?.unsigned_abs(),
+    })
+}
+
 impl CatalogStore for PgStore {
     fn set_wish_settings(&self, settings: WishSettings) {
         self.put_wishes(settings);
@@ -93,7 +109,8 @@ impl CatalogStore for PgStore {
         let client = self.client().await?;
         let stmt = client
             .prepare_cached(
-                "SELECT w.item, w.kind, w.sku, i.name_ja, i.price_yen, i.image_url, w.created_at
+                "SELECT w.item, w.kind, w.sku, i.name_ja, i.price_yen, i.image_url, w.created_at,
+                        i.name_en
                  FROM wishes w LEFT JOIN catalog_items i ON i.sku = w.sku
                  WHERE w.member_id = $1 ORDER BY w.created_at DESC, w.item, w.kind",
             )
@@ -109,6 +126,7 @@ impl CatalogStore for PgStore {
                     kinds: vec![kind],
                     sku: r.try_get(2)?,
                     name: r.try_get(3)?,
+                    name_en: r.try_get(7)?,
                     price_yen: r.try_get(4)?,
                     image_url: r.try_get(5)?,
                     created_at: r.try_get::<_, DateTime<Utc>>(6)?.to_rfc3339(),
@@ -119,6 +137,21 @@ impl CatalogStore for PgStore {
             v.kinds.sort_unstable();
         }
         Ok(views)
+    }
+
+    async fn catalog_item(&self, sku: String) -> Result<Option<ItemView>, StoreError> {
+        if !storable(&sku) {
+            return Ok(None);
+        }
+        let client = self.client().await?;
+        let stmt = client
+            .prepare_cached(&format!("{ITEM_VIEW} WHERE i.sku = $1"))
+            .await?;
+        client
+            .query_opt(&stmt, &[&sku])
+            .await?
+            .map(|r| item_view(&r))
+            .transpose()
     }
 
     async fn search_catalog(&self, query: String, limit: u32) -> Result<Vec<ItemView>, StoreError> {
@@ -132,31 +165,16 @@ impl CatalogStore for PgStore {
         let pattern = format!("%{escaped}%");
         let client = self.client().await?;
         let stmt = client
-            .prepare_cached(
-                "SELECT i.sku, i.jan, i.name_ja, i.name_en, i.price_yen, i.image_url,
-                        (SELECT COUNT(*) FROM catalog_stock s
-                         WHERE s.sku = i.sku AND s.quantity > 0)
-                 FROM catalog_items i
+            .prepare_cached(&format!(
+                "{ITEM_VIEW}
                  WHERE i.sku = $1 OR i.jan = $1 OR i.name_ja ILIKE $2 OR i.name_en ILIKE $2
-                 ORDER BY i.name_ja, i.sku LIMIT $3",
-            )
+                 ORDER BY i.sku = $1 DESC, i.name_ja, i.sku LIMIT $3"
+            ))
             .await?;
         let rows = client
             .query(&stmt, &[&query, &pattern, &i64::from(limit)])
             .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(ItemView {
-                    sku: r.try_get(0)?,
-                    jan: r.try_get(1)?,
-                    name_ja: r.try_get(2)?,
-                    name_en: r.try_get(3)?,
-                    price_yen: r.try_get(4)?,
-                    image_url: r.try_get(5)?,
-                    in_stock_at: r.try_get::<_, i64>(6)?.unsigned_abs(),
-                })
-            })
-            .collect()
+        rows.iter().map(item_view).collect()
     }
 
     async fn follow_link(

@@ -27,7 +27,8 @@ pub(crate) fn member_wishes(
     member_id: &str,
 ) -> Result<Vec<WishView>, StoreError> {
     let mut stmt = tx.prepare_cached(
-        "SELECT w.item, w.kind, w.sku, i.name_ja, i.price_yen, i.image_url, w.created_at
+        "SELECT w.item, w.kind, w.sku, i.name_ja, i.price_yen, i.image_url, w.created_at,
+                i.name_en
          FROM wishes w LEFT JOIN catalog_items i ON i.sku = w.sku
          WHERE w.member_id = ?1 ORDER BY w.created_at DESC, w.item",
     )?;
@@ -40,6 +41,7 @@ pub(crate) fn member_wishes(
                 kinds: Vec::new(),
                 sku: r.get(2)?,
                 name: r.get(3)?,
+                name_en: r.get(7)?,
                 price_yen: r.get(4)?,
                 image_url: r.get(5)?,
                 created_at: r.get(6)?,
@@ -68,6 +70,29 @@ pub(crate) fn member_wishes(
     Ok(views)
 }
 
+const ITEM_VIEW: &str = "SELECT i.sku, i.jan, i.name_ja, i.name_en, i.price_yen, i.image_url,
+        (SELECT COUNT(*) FROM catalog_stock s WHERE s.sku = i.sku AND s.quantity > 0)
+     FROM catalog_items i";
+
+fn item_view(r: &rusqlite::Row<'_>) -> rusqlite::Result<ItemView> {
+    Ok(ItemView {
+        sku: r.get(0)?,
+        jan: r.get(1)?,
+        name_ja: r.get(2)?,
+        name_en: r.get(3)?,
+        price_yen: r.get(4)?,
+        image_url: r.get(5)?,
+        in_stock_at: r.get::<_, i64>(6)?.unsigned_abs(),
+    })
+}
+
+pub(crate) fn item(tx: &Transaction<'_>, sku: &str) -> Result<Option<ItemView>, StoreError> {
+    Ok(tx
+        .prepare_cached(&format!("{ITEM_VIEW} WHERE i.sku = ?1"))?
+        .query_row([sku], item_view)
+        .optional()?)
+}
+
 /// Items whose name, sku or barcode holds `query` (case-insensitive for ASCII), with the
 /// number of stores that have one.
 pub(crate) fn search(
@@ -80,25 +105,13 @@ pub(crate) fn search(
         .replace('%', "\\%")
         .replace('_', "\\_");
     let pattern = format!("%{escaped}%");
-    let mut stmt = tx.prepare_cached(
-        "SELECT i.sku, i.jan, i.name_ja, i.name_en, i.price_yen, i.image_url,
-                (SELECT COUNT(*) FROM catalog_stock s WHERE s.sku = i.sku AND s.quantity > 0)
-         FROM catalog_items i
+    let mut stmt = tx.prepare_cached(&format!(
+        "{ITEM_VIEW}
          WHERE i.sku = ?1 OR i.jan = ?1 OR i.name_ja LIKE ?2 ESCAPE '\\'
             OR i.name_en LIKE ?2 ESCAPE '\\'
-         ORDER BY i.name_ja, i.sku LIMIT ?3",
-    )?;
-    let rows = stmt.query_map(params![query, pattern, limit], |r| {
-        Ok(ItemView {
-            sku: r.get(0)?,
-            jan: r.get(1)?,
-            name_ja: r.get(2)?,
-            name_en: r.get(3)?,
-            price_yen: r.get(4)?,
-            image_url: r.get(5)?,
-            in_stock_at: r.get::<_, i64>(6)?.unsigned_abs(),
-        })
-    })?;
+         ORDER BY i.sku = ?1 DESC, i.name_ja, i.sku LIMIT ?3"
+    ))?;
+    let rows = stmt.query_map(params![query, pattern, limit], item_view)?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 

@@ -604,6 +604,13 @@ impl CatalogStore for SqliteStore {
         self.blocking(move |inner| inner.read(|tx| catalog::member_wishes(tx, &member_id)))
     }
 
+    fn catalog_item(
+        &self,
+        sku: String,
+    ) -> impl Future<Output = Result<Option<ItemView>, StoreError>> + Send {
+        self.blocking(move |inner| inner.read(|tx| catalog::item(tx, &sku)))
+    }
+
     fn search_catalog(
         &self,
         query: String,
