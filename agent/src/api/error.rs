@@ -17,8 +17,12 @@ impl From<LedgerError> for ApiError {
                 StatusCode::UNPROCESSABLE_ENTITY,
                 ErrorCode::InvalidMemberCode,
             ),
-            L::MemberNotFound(_) => (StatusCode::NOT_FOUND, ErrorCode::MemberNotFound),
-            L::NotKnownHere(_) => (StatusCode::NOT_FOUND, ErrorCode::MemberNotKnownHere),
+            L::MemberNotFound(_) | L::WishNeedsMember(_) => {
+                (StatusCode::NOT_FOUND, ErrorCode::MemberNotFound)
+            }
+            L::NotKnownHere(_) | L::WishNotKnownHere(_) => {
+                (StatusCode::NOT_FOUND, ErrorCode::MemberNotKnownHere)
+            }
             L::Revoked(_) => (
                 StatusCode::UNPROCESSABLE_ENTITY,
                 ErrorCode::InvalidMemberCode,
@@ -27,7 +31,7 @@ impl From<LedgerError> for ApiError {
                 (StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::RuleViolation)
             }
             L::SaleNotFound(_) => (StatusCode::NOT_FOUND, ErrorCode::SaleNotFound),
-            L::SaleConflict(_) | L::RefundConflict(_) => {
+            L::SaleConflict(_) | L::RefundConflict(_) | L::WishConflict(_) => {
                 (StatusCode::CONFLICT, ErrorCode::IdempotencyConflict)
             }
             L::Sale(
@@ -38,6 +42,7 @@ impl From<LedgerError> for ApiError {
             | L::Refund(
                 tenpo_loyalty::RefundError::BadLine { .. } | tenpo_loyalty::RefundError::NoLines,
             )
+            | L::Item(_)
             | L::InTheFuture(_)
             | L::TooOld { .. } => (StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::InvalidRequest),
             L::Sale(tenpo_loyalty::SaleError::InvalidRules { .. }) => {
