@@ -125,7 +125,15 @@ pub enum ScanOutcome {
     /// A member: the same view as `GET /v1/members/{code}`.
     Member { member: MemberView },
     /// Not a usable member code, with a reason a cashier can act on.
-    Rejected { reason: String, reason_code: String },
+    Rejected {
+        reason: String,
+        reason_code: String,
+        /// For a product's barcode (`reason_code` `product_barcode`) whose check digit is
+        /// right: its digits (JAN/EAN-13, EAN-8 or UPC-A), which a screen can offer a member's
+        /// wish for (`POST /v1/wishes`). Absent otherwise.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        product: Option<String>,
+    },
     /// A valid card this till has no member for; a scan never makes one. `new_card`: the hub
     /// answered that no member has it (the first sale enrols it). Otherwise the hub could not
     /// be asked, so it may be a member this till has not seen yet: the sale is recorded as
