@@ -73,20 +73,8 @@ pub enum LedgerError {
          for this member today (limit {limit}): redeem fewer points, or try again when online"
     )]
     OfflineRedeemLimit { allowed: Points, limit: Points },
-    #[error("{0}")]
-    Item(#[from] tenpo_hw::ProductError),
-    #[error(
-        "card {0} has no member at this till: a wish is a member's, so scan the member's card \
-         first (a new card becomes a member at its first sale)"
-    )]
-    WishNeedsMember(String),
-    #[error(
-        "card {0} is not known at this till yet and the head office cannot be reached to ask: \
-         record the wish again when the till is back online"
-    )]
-    WishNotKnownHere(String),
-    #[error("wish {0} was already recorded with different content: use a new wish id")]
-    WishConflict(String),
+    #[error(transparent)]
+    Wish(#[from] crate::wish::WishError),
     #[error(transparent)]
     Store(#[from] StoreError),
 }

@@ -13,6 +13,25 @@ use crate::ledger::{
 };
 use crate::store::WishRow;
 
+/// Why a wish was refused, in words a cashier can act on. Nothing was written.
+#[derive(Debug, thiserror::Error)]
+pub enum WishError {
+    #[error("{0}")]
+    Item(#[from] tenpo_hw::ProductError),
+    #[error(
+        "card {0} has no member at this till: a wish is a member's, so scan the member's card \
+         first (a new card becomes a member at its first sale)"
+    )]
+    NoMember(String),
+    #[error(
+        "card {0} is not known at this till yet and the head office cannot be reached to ask: \
+         record the wish again when the till is back online"
+    )]
+    NotKnownHere(String),
+    #[error("wish {0} was already recorded with different content: use a new wish id")]
+    Conflict(String),
+}
+
 impl Ledger {
     /// Records a member's wish, exactly once per `wish_id`: the same request again answers the
     /// first answer, another one under the same id is refused. The card must be a member's at
@@ -24,7 +43,9 @@ impl Ledger {
     ) -> Result<(Recorded, WishResponse), LedgerError> {
         req.check()?;
         let code = self.parse_code(&req.member_code, now)?;
-        let barcode = tenpo_hw::parse_product(&req.item)?.is_some();
+        let barcode = tenpo_hw::parse_product(&req.item)
+            .map_err(WishError::from)?
+            .is_some();
         let (at, _) = self.occurred(req.occurred_at, now)?;
         let hash = hash_of(&[&json_bytes(req)]);
         let now_text = now.to_rfc3339();
@@ -34,7 +55,7 @@ impl Ledger {
                 return if existing.request_hash == hash {
                     Ok((Recorded::Replay, stored_response(&existing.response)?))
                 } else {
-                    Err(LedgerError::WishConflict(req.wish_id.clone()))
+                    Err(WishError::Conflict(req.wish_id.clone()).into())
                 };
             }
             // A wish never makes a member: the hub keeps wishes of members it knows.
@@ -43,7 +64,7 @@ impl Ledger {
                 None if tx.is_revoked(code.key())? => {
                     return Err(LedgerError::Revoked(code.key().to_owned()));
                 }
-                None => return Err(LedgerError::WishNeedsMember(code.key().to_owned())),
+                None => return Err(WishError::NoMember(code.key().to_owned()).into()),
             };
             let response = WishResponse {
                 wish_id: req.wish_id.clone(),

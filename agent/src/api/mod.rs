@@ -32,6 +32,7 @@ pub use error::ApiError;
 use crate::ledger::{Ledger, LedgerError, Recorded};
 use crate::scan::Pipeline;
 use crate::sync::{Engine, Shared};
+use crate::wish::WishError;
 
 /// The sync engine as the API sees it (present once the terminal is enrolled).
 #[derive(Debug)]
@@ -338,8 +339,8 @@ async fn record_wish(
     let ledger = state.ledger.clone();
     let (recorded, response) = blocking(move || {
         ledger.record_wish(&req, Utc::now()).map_err(|e| match e {
-            LedgerError::WishNeedsMember(code) if unreachable => {
-                LedgerError::WishNotKnownHere(code)
+            LedgerError::Wish(WishError::NoMember(code)) if unreachable => {
+                WishError::NotKnownHere(code).into()
             }
             e => e,
         })
