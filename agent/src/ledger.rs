@@ -74,6 +74,8 @@ pub enum LedgerError {
     )]
     OfflineRedeemLimit { allowed: Points, limit: Points },
     #[error(transparent)]
+    Wish(#[from] crate::wish::WishError),
+    #[error(transparent)]
     Store(#[from] StoreError),
 }
 
@@ -107,7 +109,7 @@ pub struct OfflineGuard {
     pub online: Arc<std::sync::atomic::AtomicBool>,
 }
 
-fn hash_of(parts: &[&[u8]]) -> Vec<u8> {
+pub(crate) fn hash_of(parts: &[&[u8]]) -> Vec<u8> {
     let mut h = Sha256::new();
     for p in parts {
         h.update((p.len() as u64).to_be_bytes());
@@ -116,20 +118,20 @@ fn hash_of(parts: &[&[u8]]) -> Vec<u8> {
     h.finalize().to_vec()
 }
 
-fn json_bytes<T: serde::Serialize>(value: &T) -> Vec<u8> {
+pub(crate) fn json_bytes<T: serde::Serialize>(value: &T) -> Vec<u8> {
     // Serialising our own plain structs cannot fail; an empty hash input would only make a
     // replay look like a conflict, never the reverse.
     serde_json::to_vec(value).unwrap_or_default()
 }
 
-fn response_json<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
+pub(crate) fn response_json<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
     serde_json::to_string(value).map_err(|e| StoreError::Corrupt {
         what: "response",
         detail: e.to_string(),
     })
 }
 
-fn stored_response<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, StoreError> {
+pub(crate) fn stored_response<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, StoreError> {
     serde_json::from_str(text).map_err(|e| StoreError::Corrupt {
         what: "recorded response",
         detail: e.to_string(),
@@ -292,7 +294,7 @@ impl Ledger {
         }
     }
 
-    fn occurred(
+    pub(crate) fn occurred(
         &self,
         occurred_at: Option<DateTime<FixedOffset>>,
         now: DateTime<Utc>,

@@ -2,7 +2,7 @@
 //!
 //! - [`store`]: the SQLite ledger, outbox and member cache (no HTTP, no rules);
 //! - [`ledger`]: the operations (look up, sell, refund), each one transaction, using the
-//!   `tenpo-loyalty` engine;
+//!   `tenpo-loyalty` engine; [`wish`]: a member's wish, recorded the same way;
 //! - [`scan`]: scanners → frames → member codes → member views, published to subscribers;
 //! - [`api`]: the local HTTP API on loopback;
 //! - [`signup`]: the kiosk's signup and card-link sessions (docs/design.md §5);
@@ -26,3 +26,4 @@ pub mod signup;
 pub mod store;
 pub mod sync;
 pub mod sync_cli;
+pub mod wish;

@@ -1,7 +1,7 @@
 //! Finding the member for a code: the cache first, then, for a valid code this till has not
 //! cached, the hub (bounded by the sync engine's lookup timeout), so a member who joined at
 //! another store or was imported at the hub shows with their points at once. Used by the local
-//! API's member lookup and sale, and by the scan pipeline. Offline, a code the till does not
+//! API's member lookup, sale and wish, and by the scan pipeline. Offline, a code the till does not
 //! know is said to be not known here, never shown as a new member with 0 points, and nothing is
 //! created by looking (docs/design.md §4).
 
@@ -48,6 +48,27 @@ pub async fn before_sale(
         find(ledger, Some(engine), &code, now).await?;
     }
     Ok(())
+}
+
+/// What a wish needs from the hub before the ledger records it, on an enrolled terminal: the
+/// member of a card this till has not cached, asked of the hub and cached. `true` when the card
+/// is not cached and the hub could not be asked (so "no member here" may only mean "not yet").
+pub async fn before_wish(
+    ledger: &Arc<Ledger>,
+    engine: Option<&Engine>,
+    member_code: &str,
+    now: DateTime<Utc>,
+) -> Result<bool, LedgerError> {
+    let Some(engine) = engine else {
+        return Ok(false);
+    };
+    let Ok(code) = ledger.parse_code(member_code, now) else {
+        return Ok(false);
+    };
+    Ok(matches!(
+        find(ledger, Some(engine), &code, now).await?,
+        Found::NotKnownHere(_)
+    ))
 }
 
 /// The member for a checked code, asking the hub when the cache does not have it.

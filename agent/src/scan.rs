@@ -14,7 +14,9 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use tenpo_hw::source::{self, ScannerConfig, SourceEvent, Stop};
-use tenpo_hw::{Debouncer, MemberCode, Rejection, classify, parse_frame};
+use tenpo_hw::{
+    Debouncer, MemberCode, ProductCode, Rejection, classify, parse_frame, product_code,
+};
 use tenpo_protocol::agent::{ScanEvent, ScanOutcome, ScannerStatus};
 use tokio::sync::broadcast;
 
@@ -170,6 +172,9 @@ impl Pipeline {
             .as_ref()
             .map(|s| symbology_name(&s.symbology))
             .unwrap_or_else(|_| "unknown".into());
+        // A product's barcode is refused as a member code, and names the product: a screen can
+        // offer the member on the counter a wish for it (docs/design.md §11).
+        let product = parsed.as_ref().ok().and_then(product_code);
         let code =
             parsed.and_then(|scan| classify(&scan, &self.ledger.code_rules(), now.timestamp()));
         // Repeats are dropped before any lookup; a rejected read is never debounced, so a
@@ -193,16 +198,17 @@ impl Pipeline {
                     code: key,
                     new_card: false,
                 },
-                Err(LedgerError::Code(rejection)) => rejected(&rejection),
+                Err(LedgerError::Code(rejection)) => rejected(&rejection, None),
                 Err(e) => {
                     tracing::error!(scanner, error = %e, "member lookup failed");
                     ScanOutcome::Rejected {
                         reason: format!("the agent could not look the member up: {e}"),
                         reason_code: "lookup_failed".into(),
+                        product: None,
                     }
                 }
             },
-            Err(rejection) => rejected(&rejection),
+            Err(rejection) => rejected(&rejection, product),
         };
         let raw = match (&outcome, line_card) {
             (_, false) => read,
@@ -245,10 +251,14 @@ fn relock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     })
 }
 
-fn rejected(r: &Rejection) -> ScanOutcome {
+/// A rejection as the stream says it; a product's barcode names its product.
+fn rejected(r: &Rejection, product: Option<ProductCode>) -> ScanOutcome {
     ScanOutcome::Rejected {
         reason: r.to_string(),
         reason_code: r.reason_code().into(),
+        product: product
+            .filter(|_| *r == Rejection::ProductBarcode)
+            .map(ProductCode::into_string),
     }
 }
 

@@ -133,11 +133,27 @@ async fn scans_reach_subscribers_as_members_or_reasons() {
     assert_eq!(e["outcome"], "rejected", "{e}");
     assert_eq!(e["raw"], "2000000000016");
     assert!(e["reason"].as_str().unwrap().contains("check digit"), "{e}");
+    assert!(e.get("product").is_none(), "not a product: {e}");
 
+    // A product's barcode is not a member card, and names the product (a screen can offer
+    // the member on the counter a wish for it); one with a wrong check digit names nothing.
     master.write_all(b"4901234567894\r").unwrap();
     let e = events.next().await;
     assert_eq!(e["outcome"], "rejected");
+    assert_eq!(e["reason_code"], "product_barcode", "{e}");
     assert!(e["reason"].as_str().unwrap().contains("product"), "{e}");
+    assert_eq!(e["product"], "4901234567894", "{e}");
+    master.write_all(b"]E496385074\r").unwrap();
+    let e = events.next().await;
+    assert_eq!(
+        (e["symbology"].as_str(), e["product"].as_str()),
+        (Some("ean8"), Some("96385074")),
+        "{e}"
+    );
+    master.write_all(b"4901234567893\r").unwrap();
+    let e = events.next().await;
+    assert_eq!(e["reason_code"], "check_digit", "{e}");
+    assert!(e.get("product").is_none(), "{e}");
 
     // A valid card nobody has seen: said to be new, and a scan alone makes no member (its
     // first sale does).
@@ -160,8 +176,8 @@ async fn scans_reach_subscribers_as_members_or_reasons() {
         (s["name"].as_str(), s["connected"].as_bool()),
         (Some("till-1"), Some(true))
     );
-    assert_eq!(s["scans"], 4);
-    assert_eq!(s["rejections"], 2);
+    assert_eq!(s["scans"], 6);
+    assert_eq!(s["rejections"], 4);
     assert!(s["last_scan_at"].is_string());
 }
 

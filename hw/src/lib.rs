@@ -11,13 +11,15 @@
 //!    can act on.
 //! 5. [`debounce`]: the same code read twice in a row by the same scanner counts once.
 //!
-//! [`symbology`] holds the symbologies and their check-digit rules. [`source`] holds the I/O:
-//! serial ports, keyboard wedges and stdin.
+//! [`symbology`] holds the symbologies and their check-digit rules; [`product`] the product
+//! barcodes a member's wish names. [`source`] holds the I/O: serial ports, keyboard wedges and
+//! stdin.
 
 pub mod aim;
 pub mod code;
 pub mod debounce;
 pub mod framing;
+pub mod product;
 pub mod source;
 pub mod symbology;
 
@@ -27,4 +29,5 @@ pub use code::{
 };
 pub use debounce::Debouncer;
 pub use framing::{FrameEvent, Framer, FramerConfig, Terminator};
+pub use product::{ProductCode, ProductError, parse_product, product_code};
 pub use symbology::{CodabarCheck, Symbology};

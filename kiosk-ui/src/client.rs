@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use serde::de::DeserializeOwned;
 use tenpo_protocol::ErrorBody;
-use tenpo_protocol::agent::{MemberView, SaleRequest, SaleResponse, ScanEvent, Status};
+use tenpo_protocol::agent::{
+    MemberView, SaleRequest, SaleResponse, ScanEvent, Status, WishRequest, WishResponse,
+};
 use tenpo_protocol::signup::{SignupRequest, SignupSession, SignupStatus};
 
 /// What a call to the agent came to, when not an answer.
@@ -158,6 +160,19 @@ impl AgentClient {
             .post(format!("{}/v1/sales", self.base))
             .bearer_auth(&self.token)
             .json(sale)
+            .timeout(Duration::from_secs(15))
+            .send()
+            .await;
+        Self::answer(sent).await
+    }
+
+    /// `POST /v1/wishes`: a member's wish, recorded by the agent like a sale (offline too).
+    pub async fn record_wish(&self, wish: &WishRequest) -> Result<WishResponse, ApiFailure> {
+        let sent = self
+            .http
+            .post(format!("{}/v1/wishes", self.base))
+            .bearer_auth(&self.token)
+            .json(wish)
             .timeout(Duration::from_secs(15))
             .send()
             .await;

@@ -1,15 +1,18 @@
 //! The counter screen's state (no UI, no I/O): the scanned member or why the card was refused,
-//! the sale being entered, what the last sale earned, and how the terminal stands with the hub.
+//! the sale being entered, what the last sale earned, a product scanned for the member's wish
+//! (docs/design.md §11), and how the terminal stands with the hub.
 
 use std::collections::BTreeSet;
 
 use chrono::{DateTime, Utc};
 use tenpo_protocol::agent::{
     MemberView, Mode, SaleLine, SaleRequest, SaleResponse, ScanEvent, ScanOutcome, Status,
+    WishResponse,
 };
 
 use crate::client::ApiFailure;
 use crate::i18n::{Lang, Msg};
+pub use crate::wish::{WishOffer, WishState};
 
 /// What the counter asks the agent to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -17,6 +20,8 @@ pub enum Command {
     RecordSale(SaleRequest),
     /// Re-reads a member after a sale (new balance, stamps, tier).
     LookupMember(String),
+    /// Records the member's wish (`POST /v1/wishes`).
+    RecordWish(tenpo_protocol::agent::WishRequest),
 }
 
 /// What the agent answered, or what happened.
@@ -28,6 +33,8 @@ pub enum Event {
     SaleRecorded(SaleResponse),
     SaleFailed(ApiFailure),
     Member(MemberView),
+    WishRecorded(WishResponse),
+    WishFailed(ApiFailure),
 }
 
 /// The card on the counter.
@@ -88,9 +95,13 @@ pub struct Counter {
     pub busy: bool,
     pub link: Link,
     pub stream_connected: bool,
+    /// A product scanned for the member on the counter.
+    pub wish: Option<WishOffer>,
     /// The id of the sale being confirmed: kept until it is recorded, so a retry after a lost
     /// answer records it once (the agent's idempotency key).
     pending_sale_id: Option<String>,
+    /// The id of the wish being recorded, kept until it is, as a sale's is.
+    pending_wish_id: Option<String>,
     prefix: String,
 }
 
@@ -108,7 +119,9 @@ impl Counter {
             busy: false,
             link: Link::Unknown,
             stream_connected: false,
+            wish: None,
             pending_sale_id: None,
+            pending_wish_id: None,
             prefix: prefix.to_owned(),
         }
     }
@@ -116,6 +129,21 @@ impl Counter {
     pub fn on_event(&mut self, event: Event) -> Vec<Command> {
         match event {
             Event::Scan(scan) => {
+                if let (
+                    Some(Scanned::Member { .. }),
+                    ScanOutcome::Rejected {
+                        product: Some(product),
+                        ..
+                    },
+                ) = (&self.scanned, &scan.outcome)
+                {
+                    // A product with a member on the counter: offer the member's wish; the
+                    // member and the sale being entered stay.
+                    self.offer_wish(product);
+                    return Vec::new();
+                }
+                self.wish = None;
+                self.pending_wish_id = None;
                 self.scanned = Some(match scan.outcome {
                     ScanOutcome::Member { member } => Scanned::Member {
                         code: scan.raw,
@@ -171,6 +199,21 @@ impl Counter {
                 }
                 self.result = Some(SaleResult::Failed(failure.to_string()));
             }
+            Event::WishRecorded(response) => {
+                self.pending_wish_id = None;
+                if let Some(offer) = self.wish.as_mut().filter(|o| o.product == response.item) {
+                    offer.state = WishState::Recorded;
+                }
+            }
+            Event::WishFailed(failure) => {
+                // As for a sale: a refusal will be refused again, a lost answer keeps the id.
+                if matches!(failure, ApiFailure::Refused { .. }) {
+                    self.pending_wish_id = None;
+                }
+                if let Some(offer) = &mut self.wish {
+                    offer.state = WishState::Failed(failure.to_string());
+                }
+            }
             Event::Member(member) => match &mut self.scanned {
                 Some(Scanned::Member { member: shown, .. })
                     if shown.member_id == member.member_id =>
@@ -186,6 +229,35 @@ impl Counter {
             },
         }
         Vec::new()
+    }
+
+    fn offer_wish(&mut self, product: &str) {
+        if self.wish.as_ref().is_some_and(|o| o.product == product) {
+            return;
+        }
+        self.wish = Some(WishOffer::new(product));
+        self.pending_wish_id = None;
+    }
+
+    /// "入荷お知らせ": asks the agent to record the member's wish for the product shown.
+    pub fn notify_me(&mut self, now: DateTime<Utc>) -> Vec<Command> {
+        let (Some(Scanned::Member { code, .. }), Some(offer)) = (&self.scanned, &mut self.wish)
+        else {
+            return Vec::new();
+        };
+        if !offer.can_send() {
+            return Vec::new();
+        }
+        let wish_id = self
+            .pending_wish_id
+            .get_or_insert_with(|| crate::wish::new_id(&self.prefix, now))
+            .clone();
+        offer.state = WishState::Sending;
+        vec![Command::RecordWish(crate::wish::restock(
+            wish_id,
+            code,
+            &offer.product,
+        ))]
     }
 
     fn clear_form(&mut self) {
@@ -269,7 +341,9 @@ impl Counter {
     pub fn next_customer(&mut self) {
         self.scanned = None;
         self.result = None;
+        self.wish = None;
         self.pending_sale_id = None;
+        self.pending_wish_id = None;
         self.clear_form();
     }
 }

@@ -80,6 +80,14 @@ pub enum Msg {
     SaleFailed,
     AmountInvalid,
     RedeemInvalid,
+    // A member's wish, at the counter and the kiosk
+    NotifyMe,
+    WishProduct,
+    WishSending,
+    WishRecorded,
+    WishFailed,
+    WishHint,
+    WishAsk,
 }
 
 /// The text of `msg` in `lang`.
@@ -190,6 +198,25 @@ fn pair(msg: Msg) -> (&'static str, &'static str) {
         RedeemInvalid => (
             "利用ポイントが残高を超えています",
             "More points than the balance",
+        ),
+        NotifyMe => ("入荷お知らせ", "Notify me when back"),
+        WishProduct => ("商品", "Product"),
+        WishSending => ("登録しています…", "Recording…"),
+        WishRecorded => (
+            "入荷したらお知らせします",
+            "We will send a notice when it is back",
+        ),
+        WishFailed => (
+            "お知らせを登録できませんでした",
+            "The notice was not recorded",
+        ),
+        WishHint => (
+            "商品のバーコードをスキャンすると、入荷をお知らせします",
+            "Scan a product's barcode to hear when it is back in stock",
+        ),
+        WishAsk => (
+            "この商品が入荷したらお知らせしますか？",
+            "Shall we tell you when this product is back?",
         ),
     }
 }

@@ -4,15 +4,17 @@
 //! Screens: connecting → attract (signup QR with a countdown; renewed when it expires) →
 //! welcome; a paper card scanned → card link (its own QR) → linked; a card link that runs out
 //! → expired; a card that cannot be linked → notice; the agent unreachable or refusing →
-//! unavailable (retried automatically). Every screen but attract returns to it after the idle
-//! timeout, in Japanese.
+//! unavailable (retried automatically). A member who has just scanned their card can then scan
+//! a product and ask to be told when it is back → wish (docs/design.md §11). Every screen but
+//! attract returns to it after the idle timeout, in Japanese, forgetting the card scanned.
 
 use chrono::{DateTime, Duration, Utc};
-use tenpo_protocol::agent::{MemberView, ScanEvent, ScanOutcome};
+use tenpo_protocol::agent::{MemberView, ScanEvent, ScanOutcome, WishResponse};
 use tenpo_protocol::signup::{SignupKind, SignupSession, SignupState, SignupStatus};
 
 use crate::client::ApiFailure;
 use crate::i18n::Lang;
+use crate::wish::{WishOffer, WishState};
 
 /// What the kiosk asks the agent to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,6 +26,8 @@ pub enum Command {
     /// `GET /v1/signups/{token}` once, without waiting: after an outage of the agent, whether
     /// the session kept through it is still there. Answered like [`Command::Watch`], always.
     Resume { token: String },
+    /// `POST /v1/wishes`, answered by [`Event::WishRecorded`] or [`Event::WishFailed`].
+    RecordWish(tenpo_protocol::agent::WishRequest),
 }
 
 /// What the agent answered, or what happened.
@@ -43,6 +47,8 @@ pub enum Event {
         failure: ApiFailure,
     },
     Scan(ScanEvent),
+    WishRecorded(WishResponse),
+    WishFailed(ApiFailure),
 }
 
 /// Why the kiosk cannot offer signup now.
@@ -72,6 +78,9 @@ pub enum Screen {
     Notice(String),
     /// A LINE digital card was scanned: nothing to link.
     AlreadyLineCard,
+    /// A product scanned by a member who has just scanned their card: shall they be told when
+    /// it is back?
+    Wish(WishOffer),
     Unavailable(Problem),
 }
 
@@ -102,6 +111,8 @@ pub enum Tap {
     Language,
     /// "Done" / "Back": to the start.
     Home,
+    /// "入荷お知らせ" on the wish screen.
+    NotifyMe,
 }
 
 /// The kiosk.
@@ -115,6 +126,11 @@ pub struct Kiosk {
     /// The signup session of the attract screen, kept while other screens show.
     signup: Option<SignupSession>,
     opening_signup: bool,
+    /// The card of a member who has just scanned it (known at this till): a product scanned
+    /// now is offered for their wish. Forgotten back at the start.
+    member_code: Option<String>,
+    /// The id of the wish being recorded, kept until the agent answers.
+    pending_wish_id: Option<String>,
     last_touch: DateTime<Utc>,
     retry_at: Option<DateTime<Utc>>,
 }
@@ -129,6 +145,8 @@ impl Kiosk {
             hub_reachable: true,
             signup: None,
             opening_signup: false,
+            member_code: None,
+            pending_wish_id: None,
             last_touch: now,
             retry_at: None,
         };
@@ -148,6 +166,8 @@ impl Kiosk {
     fn home(&mut self, now: DateTime<Utc>) -> Vec<Command> {
         self.lang = Lang::Ja;
         self.last_touch = now;
+        self.member_code = None;
+        self.pending_wish_id = None;
         match &self.signup {
             Some(s) if s.expires_at > now => {
                 self.screen = Screen::Attract(s.clone());
@@ -191,6 +211,8 @@ impl Kiosk {
                             self.screen = Screen::Attract(session);
                         }
                     }
+                    // A member who scanned a product meanwhile is asked about it first.
+                    SignupKind::CardLink if matches!(self.screen, Screen::Wish(_)) => {}
                     SignupKind::CardLink => {
                         self.last_touch = now;
                         self.screen = Screen::CardLink(session);
@@ -258,7 +280,34 @@ impl Kiosk {
                 }
             }
             Event::Scan(scan) => self.on_scan(scan, now),
+            Event::WishRecorded(response) => {
+                self.pending_wish_id = None;
+                if let Screen::Wish(offer) = &mut self.screen
+                    && offer.product == response.item
+                {
+                    offer.state = WishState::Recorded;
+                    self.last_touch = now;
+                }
+                Vec::new()
+            }
+            Event::WishFailed(failure) => {
+                // A refusal will be refused again; a lost answer keeps the id for the retry.
+                if matches!(failure, ApiFailure::Refused { .. }) {
+                    self.pending_wish_id = None;
+                }
+                if let Screen::Wish(offer) = &mut self.screen {
+                    offer.state = WishState::Failed(failure.to_string());
+                    self.last_touch = now;
+                }
+                Vec::new()
+            }
         }
+    }
+
+    /// Whether a product scanned now is offered for a member's wish (a member's card was just
+    /// scanned): the screens after a card scan say so.
+    pub fn wish_possible(&self) -> bool {
+        self.member_code.is_some()
     }
 
     fn on_status(&mut self, token: &str, status: SignupStatus, now: DateTime<Utc>) -> Vec<Command> {
@@ -315,17 +364,33 @@ impl Kiosk {
             return Vec::new();
         }
         match scan.outcome {
+            ScanOutcome::Rejected {
+                product: Some(product),
+                ..
+            } if self.member_code.is_some() => {
+                let same = matches!(&self.screen, Screen::Wish(o) if o.product == product);
+                if !same {
+                    self.screen = Screen::Wish(WishOffer::new(&product));
+                    self.pending_wish_id = None;
+                }
+                Vec::new()
+            }
+            // A bad read keeps the member's card: they can scan the product again.
             ScanOutcome::Rejected { reason, .. } => {
                 self.screen = Screen::Notice(reason);
                 Vec::new()
             }
             ScanOutcome::Member { .. } | ScanOutcome::NotKnown { .. } if scan.line_card => {
+                self.member_code =
+                    matches!(scan.outcome, ScanOutcome::Member { .. }).then_some(scan.raw);
                 self.screen = Screen::AlreadyLineCard;
                 Vec::new()
             }
             // A paper card, known here or not (a card the hub has not seen becomes a member
             // when it is linked).
             ScanOutcome::Member { .. } | ScanOutcome::NotKnown { .. } => {
+                self.member_code =
+                    matches!(scan.outcome, ScanOutcome::Member { .. }).then(|| scan.raw.clone());
                 vec![Command::OpenSession {
                     card_code: Some(scan.raw),
                 }]
@@ -342,7 +407,27 @@ impl Kiosk {
                 Vec::new()
             }
             Tap::Home => self.home(now),
+            Tap::NotifyMe => self.notify_me(now),
         }
+    }
+
+    fn notify_me(&mut self, now: DateTime<Utc>) -> Vec<Command> {
+        let (Some(code), Screen::Wish(offer)) = (&self.member_code, &mut self.screen) else {
+            return Vec::new();
+        };
+        if !offer.can_send() {
+            return Vec::new();
+        }
+        let wish_id = self
+            .pending_wish_id
+            .get_or_insert_with(|| crate::wish::new_id("kiosk", now))
+            .clone();
+        offer.state = WishState::Sending;
+        vec![Command::RecordWish(crate::wish::restock(
+            wish_id,
+            code,
+            &offer.product,
+        ))]
     }
 
     /// Time passing: expiries, the idle timeout, retries.
@@ -381,10 +466,17 @@ impl Kiosk {
             Screen::Welcome { .. } if idle.num_seconds() >= self.config.welcome_secs => {
                 self.home(now)
             }
+            Screen::Wish(offer)
+                if offer.state == WishState::Recorded
+                    && idle.num_seconds() >= self.config.welcome_secs =>
+            {
+                self.home(now)
+            }
             Screen::CardLink(_)
             | Screen::CardLinkExpired
             | Screen::Notice(_)
             | Screen::AlreadyLineCard
+            | Screen::Wish(_)
                 if idle.num_seconds() >= self.config.idle_secs =>
             {
                 self.home(now)
@@ -422,7 +514,13 @@ impl Kiosk {
                 }
             }
             Screen::Welcome { .. } => at.push(idle_deadline(self.config.welcome_secs)),
-            Screen::CardLinkExpired | Screen::Notice(_) | Screen::AlreadyLineCard => {
+            Screen::Wish(offer) if offer.state == WishState::Recorded => {
+                at.push(idle_deadline(self.config.welcome_secs));
+            }
+            Screen::CardLinkExpired
+            | Screen::Notice(_)
+            | Screen::AlreadyLineCard
+            | Screen::Wish(_) => {
                 at.push(idle_deadline(self.config.idle_secs));
             }
             Screen::Connecting | Screen::Renewing | Screen::Unavailable(_) => {}

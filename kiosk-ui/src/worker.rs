@@ -164,6 +164,12 @@ pub fn kiosk(
                             };
                             out.send(event);
                         }
+                        kiosk::Command::RecordWish(wish) => {
+                            out.send(match client.record_wish(&wish).await {
+                                Ok(r) => kiosk::Event::WishRecorded(r),
+                                Err(f) => kiosk::Event::WishFailed(f),
+                            });
+                        }
                         kiosk::Command::Resume { token } => {
                             let event = match client.signup_status(&token, 0).await {
                                 Ok(status) => kiosk::Event::Status { token, status },
@@ -220,6 +226,12 @@ pub fn counter(
                             if let Ok(m) = client.member(&code).await {
                                 out.send(counter::Event::Member(m));
                             }
+                        }
+                        counter::Command::RecordWish(wish) => {
+                            out.send(match client.record_wish(&wish).await {
+                                Ok(r) => counter::Event::WishRecorded(r),
+                                Err(f) => counter::Event::WishFailed(f),
+                            });
                         }
                     }
                 });

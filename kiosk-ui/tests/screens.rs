@@ -302,6 +302,7 @@ fn refused_cards_say_why() {
             outcome: ScanOutcome::Rejected {
                 reason: "check digit wrong: rescan".into(),
                 reason_code: "check_digit".into(),
+                product: None,
             },
         }),
         now(),
@@ -505,6 +506,7 @@ fn counter_rejection_and_failed_sale() {
         ScanOutcome::Rejected {
             reason: "card code expired: ask the customer to refresh the card in LINE".into(),
             reason_code: "card_expired".into(),
+            product: None,
         },
     );
     let mut h = counter_harness(c.clone());

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use tenpo_loyalty::{Coupon, CouponBenefit, Date, Line, Points, Yen};
 use utoipa::ToSchema;
 
+use crate::events::WishKind;
 use crate::limits::{MAX_COUPON_ID_LEN, MAX_COUPONS, MAX_ID_LEN, MAX_LINES};
 
 /// `GET /v1/health`
@@ -124,7 +125,15 @@ pub enum ScanOutcome {
     /// A member: the same view as `GET /v1/members/{code}`.
     Member { member: MemberView },
     /// Not a usable member code, with a reason a cashier can act on.
-    Rejected { reason: String, reason_code: String },
+    Rejected {
+        reason: String,
+        reason_code: String,
+        /// For a product's barcode (`reason_code` `product_barcode`) whose check digit is
+        /// right: its digits (JAN/EAN-13, EAN-8 or UPC-A), which a screen can offer a member's
+        /// wish for (`POST /v1/wishes`). Absent otherwise.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        product: Option<String>,
+    },
     /// A valid card this till has no member for; a scan never makes one. `new_card`: the hub
     /// answered that no member has it (the first sale enrols it). Otherwise the hub could not
     /// be asked, so it may be a member this till has not seen yet: the sale is recorded as
@@ -333,6 +342,47 @@ pub struct RefundResponse {
     pub balance_after: Points,
 }
 
+/// `POST /v1/wishes`: a member asks to be told about an item (docs/design.md §11), at the
+/// counter or the kiosk. Recorded offline like a sale, and sent to the hub.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WishRequest {
+    /// The caller's id for the wish: the idempotency key, as a sale's `sale_id` is.
+    #[schema(min_length = 1, max_length = 64, pattern = "^[!-~]+$")]
+    pub wish_id: String,
+    /// The member's scanned card code, as a sale names its member. The card must be a member's
+    /// at this till (a new card is not a member until its first sale).
+    pub member_code: String,
+    /// The product's barcode as scanned, or the retailer's sku. 8, 12 or 13 digits is read as a
+    /// barcode (JAN/EAN-13, EAN-8, UPC-A) and its check digit checked; anything else as a sku.
+    #[schema(min_length = 1, max_length = 64, pattern = "^[!-~]+$")]
+    pub item: String,
+    /// What the member wants to hear about, each at most once. Required: the caller says what
+    /// the member asked for (the counter and the kiosk send `["restock"]`).
+    #[schema(min_items = 1, max_items = 3)]
+    pub wants: Vec<WishKind>,
+    /// When the member asked (RFC 3339); now if absent. Bounded as a sale's is.
+    #[serde(default)]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub occurred_at: Option<DateTime<FixedOffset>>,
+}
+
+/// `201` (first time) or `200` (the same request again) for `POST /v1/wishes`: what was
+/// recorded and will reach the hub.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct WishResponse {
+    pub wish_id: String,
+    /// The member the card belongs to at this till.
+    pub member_id: String,
+    pub item: String,
+    /// Whether `item` was read as a product barcode (its check digit checked) rather than a sku.
+    pub barcode: bool,
+    pub wants: Vec<WishKind>,
+    /// When the member asked (RFC 3339, UTC), as the event records it.
+    #[schema(format = DateTime)]
+    pub occurred_at: String,
+}
+
 /// A request field that breaks the wire rules, with the field's name.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FieldError {
@@ -424,6 +474,30 @@ impl SaleRequest {
         }
         for (i, id) in coupons.iter().enumerate() {
             check_id_len(&format!("coupon_ids[{i}]"), id, MAX_COUPON_ID_LEN)?;
+        }
+        Ok(())
+    }
+}
+
+impl WishRequest {
+    /// Checks what the wire promises (ids, sizes, each want once); the agent checks the
+    /// member's card and the barcode's check digit.
+    pub fn check(&self) -> Result<(), FieldError> {
+        check_id("wish_id", &self.wish_id)?;
+        check_id("item", &self.item)?;
+        if self.wants.is_empty() {
+            return Err(field(
+                "wants",
+                "needs at least one of restock, price_drop or last_one",
+            ));
+        }
+        for (i, want) in self.wants.iter().enumerate() {
+            if self.wants[..i].contains(want) {
+                return Err(field(
+                    "wants",
+                    format!("names {} twice; name each once", want.as_str()),
+                ));
+            }
         }
         Ok(())
     }

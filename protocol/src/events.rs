@@ -7,6 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 use tenpo_loyalty::{Date, Line, Points, RefundOutcome, Sale, SaleOutcome};
+use utoipa::ToSchema;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Event {
@@ -119,7 +120,9 @@ pub struct WishEvent {
 }
 
 /// What a wish waits for (docs/design.md §11).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum WishKind {
     /// Out of stock now: tell me when it is back (stock from 0 to more).

@@ -57,7 +57,7 @@ fn the_agent_documents_every_route() {
     check(
         tenpo_protocol::openapi::agent_api(),
         &["agent/src/api/mod.rs"],
-        11,
+        12,
     );
 }
 

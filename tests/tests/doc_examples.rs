@@ -1,6 +1,6 @@
 //! The docs' samples are true: every sample config file validates with the program it is for,
-//! and every card code the docs show is what the docs say it is (a valid code, or a bad check
-//! digit with the digit it should have).
+//! every card code the docs show is what the docs say it is (a valid code, or a bad check
+//! digit with the digit it should have), and the README's quickstart calls answer as shown.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -347,5 +347,77 @@ fn the_binaries_write_their_manual_pages() {
                 "{page} is not a manual page"
             );
         }
+    }
+}
+
+/// Kills a child process when dropped, so a failed assertion leaves no agent running.
+struct Running(std::process::Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The README's quickstart calls run against the demo agent the README starts (`run --demo`,
+/// here on a free port in a fresh directory): each `curl` in the block must answer 2xx, so a
+/// documented request that the agent refuses, or a documented endpoint that is gone, fails here.
+#[test]
+fn the_readme_quickstart_calls_answer() {
+    let readme = read("README.md");
+    let block = readme
+        .split("```sh\n")
+        .find(|b| b.contains("localhost:7480/v1/wishes"))
+        .and_then(|b| b.split("```").next())
+        .expect("the quickstart's curl calls in README.md");
+    let dir = tempfile::tempdir().unwrap();
+    let port = tenpo_e2e::harness::free_port();
+    let _agent = Running(
+        Command::new(bin("tenpo-agent"))
+            .args(["run", "--demo", "--listen", &format!("127.0.0.1:{port}")])
+            .current_dir(dir.path())
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let health = format!("http://127.0.0.1:{port}/v1/health");
+    let up = (0..150).any(|_| {
+        let ok = Command::new("curl")
+            .args(["-fs", "-o", "/dev/null", &health])
+            .status()
+            .expect("curl (Debian package: curl)")
+            .success();
+        if !ok {
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+        ok
+    });
+    assert!(up, "the demo agent did not answer on {health}");
+    let calls = block.matches("curl -s ").count();
+    assert!(calls >= 5, "the quickstart shows its calls: {block}");
+    let script = block
+        .replace("localhost:7480", &format!("localhost:{port}"))
+        .replace("curl -s ", "curl -sSf ");
+    let out = Command::new("bash")
+        .args(["-euo", "pipefail", "-c", &script])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "a README call failed: {}{stdout}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for answer in [
+        r#""sale_id":"pos-0001""#,
+        r#""refund_id":"pos-0001-r1""#,
+        r#""wish_id":"pos-0001-w1""#,
+        r#""openapi""#,
+    ] {
+        assert!(stdout.contains(answer), "{answer} not answered: {stdout}");
     }
 }

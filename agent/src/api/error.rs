@@ -5,6 +5,7 @@ use axum::http::StatusCode;
 use tenpo_protocol::ErrorCode;
 
 use crate::ledger::LedgerError;
+use crate::wish::WishError;
 
 pub use tenpo_edge::ApiError;
 
@@ -17,8 +18,12 @@ impl From<LedgerError> for ApiError {
                 StatusCode::UNPROCESSABLE_ENTITY,
                 ErrorCode::InvalidMemberCode,
             ),
-            L::MemberNotFound(_) => (StatusCode::NOT_FOUND, ErrorCode::MemberNotFound),
-            L::NotKnownHere(_) => (StatusCode::NOT_FOUND, ErrorCode::MemberNotKnownHere),
+            L::MemberNotFound(_) | L::Wish(WishError::NoMember(_)) => {
+                (StatusCode::NOT_FOUND, ErrorCode::MemberNotFound)
+            }
+            L::NotKnownHere(_) | L::Wish(WishError::NotKnownHere(_)) => {
+                (StatusCode::NOT_FOUND, ErrorCode::MemberNotKnownHere)
+            }
             L::Revoked(_) => (
                 StatusCode::UNPROCESSABLE_ENTITY,
                 ErrorCode::InvalidMemberCode,
@@ -27,7 +32,7 @@ impl From<LedgerError> for ApiError {
                 (StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::RuleViolation)
             }
             L::SaleNotFound(_) => (StatusCode::NOT_FOUND, ErrorCode::SaleNotFound),
-            L::SaleConflict(_) | L::RefundConflict(_) => {
+            L::SaleConflict(_) | L::RefundConflict(_) | L::Wish(WishError::Conflict(_)) => {
                 (StatusCode::CONFLICT, ErrorCode::IdempotencyConflict)
             }
             L::Sale(
@@ -38,6 +43,7 @@ impl From<LedgerError> for ApiError {
             | L::Refund(
                 tenpo_loyalty::RefundError::BadLine { .. } | tenpo_loyalty::RefundError::NoLines,
             )
+            | L::Wish(WishError::Item(_))
             | L::InTheFuture(_)
             | L::TooOld { .. } => (StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::InvalidRequest),
             L::Sale(tenpo_loyalty::SaleError::InvalidRules { .. }) => {

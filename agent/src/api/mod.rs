@@ -21,7 +21,7 @@ use axum::routing::{get, post};
 use axum::{Router, middleware};
 use chrono::Utc;
 use tenpo_edge::{Json, Path};
-use tenpo_protocol::agent::{Health, RefundRequest, SaleRequest};
+use tenpo_protocol::agent::{Health, RefundRequest, SaleRequest, WishRequest};
 use tenpo_protocol::limits::MAX_BODY_BYTES;
 use tenpo_protocol::{ErrorCode, openapi};
 use tokio::net::TcpListener;
@@ -32,6 +32,7 @@ pub use error::ApiError;
 use crate::ledger::{Ledger, LedgerError, Recorded};
 use crate::scan::Pipeline;
 use crate::sync::{Engine, Shared};
+use crate::wish::WishError;
 
 /// The sync engine as the API sees it (present once the terminal is enrolled).
 #[derive(Debug)]
@@ -163,6 +164,7 @@ pub fn router(state: AppState) -> Router {
     let writes = Router::new()
         .route("/v1/sales", post(record_sale))
         .route("/v1/sales/{sale_id}/refunds", post(record_refund))
+        .route("/v1/wishes", post(record_wish))
         .route("/v1/sync", post(sync_now))
         // Scans name members and cards: only the counter screen and the kiosk, which hold the
         // token, follow them.
@@ -320,6 +322,36 @@ async fn record_refund(
         replay = recorded == Recorded::Replay,
         reversed = response.reversed_points,
         "refund"
+    );
+    Ok((created_or_replayed(recorded), Json(response)).into_response())
+}
+
+/// A member's wish (docs/design.md §11): a card this till has not cached is asked of the hub
+/// first, as for a sale; then the ledger checks and records it (its own idempotency check, in
+/// its transaction, makes concurrent attempts of one wish id one wish).
+async fn record_wish(
+    State(state): State<AppState>,
+    Json(req): Json<WishRequest>,
+) -> Result<Response, ApiError> {
+    let unreachable =
+        crate::lookup::before_wish(&state.ledger, state.engine(), &req.member_code, Utc::now())
+            .await?;
+    let ledger = state.ledger.clone();
+    let (recorded, response) = blocking(move || {
+        ledger.record_wish(&req, Utc::now()).map_err(|e| match e {
+            LedgerError::Wish(WishError::NoMember(code)) if unreachable => {
+                WishError::NotKnownHere(code).into()
+            }
+            e => e,
+        })
+    })
+    .await?;
+    state.wake_sync();
+    tracing::info!(
+        wish_id = %response.wish_id,
+        replay = recorded == Recorded::Replay,
+        barcode = response.barcode,
+        "wish"
     );
     Ok((created_or_replayed(recorded), Json(response)).into_response())
 }

@@ -13,6 +13,7 @@ pub mod cache;
 mod export;
 mod schema;
 mod sync;
+mod wishes;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
@@ -28,6 +29,7 @@ use tenpo_protocol::events::{Event, EventBody, encode};
 pub use cache::LocalOutcome;
 pub use export::{ExportError, export_jsonl};
 pub use schema::CURRENT_VERSION;
+pub use wishes::WishRow;
 
 /// What can go wrong with the database, in words IT can act on.
 #[derive(Debug, thiserror::Error)]

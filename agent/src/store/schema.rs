@@ -5,8 +5,8 @@
 //! than this binary knows is refused, never touched.
 //!
 //! Two kinds of table, kept apart on purpose (docs/design.md §4):
-//! - the ledger (`sales`, `refunds`, `outbox`, `quarantine`, `meta`): what happened here; never
-//!   thrown away;
+//! - the ledger (`sales`, `refunds`, `wishes`, `outbox`, `quarantine`, `meta`): what happened
+//!   here; never thrown away;
 //! - the member cache (`members`, `member_codes`): may be dropped and rebuilt from the hub's
 //!   snapshot plus the ledger's outcomes, and nothing in the ledger refers to it by key.
 
@@ -109,6 +109,17 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     CREATE TABLE card_keys (
         key_id     INTEGER PRIMARY KEY,
         public_key BLOB NOT NULL
+    ) STRICT;
+    "#,
+    // 3: members' wishes (docs/design.md §11). The wish itself is its outbox event; this is the
+    // idempotency record of each wish id and the answer given, as `sales` is of each sale id.
+    r#"
+    CREATE TABLE wishes (
+        wish_id      TEXT PRIMARY KEY,
+        request_hash BLOB NOT NULL,
+        member_id    TEXT NOT NULL,
+        response     TEXT NOT NULL,
+        seq          INTEGER NOT NULL UNIQUE REFERENCES outbox(seq)
     ) STRICT;
     "#,
 ];

@@ -133,6 +133,7 @@ impl TestAgent {
                     "outbox",
                     "sales",
                     "refunds",
+                    "wishes",
                     "members",
                     "member_codes",
                     "quarantine",

@@ -1,12 +1,12 @@
-//! The counter screen: the scanned member (or why the card was refused), the sale, what it
-//! earned, and the terminal's link to the hub.
+//! The counter screen: the scanned member (or why the card was refused), a product scanned for
+//! the member's wish, the sale, what it earned, and the terminal's link to the hub.
 
 use chrono::{DateTime, Utc};
 use egui::{RichText, Ui};
 use tenpo_protocol::agent::{CouponKind, MemberView, SaleResponse};
 
 use super::{GREEN, INK, MUTED, WARN, big_button, language_button, paper, text};
-use crate::counter::{Command, Counter, Link, SaleResult, Scanned};
+use crate::counter::{Command, Counter, Link, SaleResult, Scanned, WishOffer, WishState};
 use crate::i18n::{Lang, Msg, group, tr, yen};
 
 /// Draws the counter; returns the commands the cashier's taps made.
@@ -28,8 +28,8 @@ pub fn show(ui: &mut Ui, counter: &mut Counter, now: DateTime<Utc>) -> Vec<Comma
         }
         ui.separator();
         ui.columns(2, |cols| {
-            member_panel(&mut cols[0], counter);
-            commands = sale_panel(&mut cols[1], counter, now);
+            commands = member_panel(&mut cols[0], counter, now);
+            commands.extend(sale_panel(&mut cols[1], counter, now));
         });
     });
     commands
@@ -64,8 +64,9 @@ fn row(ui: &mut Ui, lang: Lang, msg: Msg, value: String) {
     });
 }
 
-fn member_panel(ui: &mut Ui, counter: &mut Counter) {
+fn member_panel(ui: &mut Ui, counter: &mut Counter, now: DateTime<Utc>) -> Vec<Command> {
     let lang = counter.lang;
+    let mut commands = Vec::new();
     match &counter.scanned {
         None => {
             ui.add_space(80.0);
@@ -79,6 +80,11 @@ fn member_panel(ui: &mut Ui, counter: &mut Counter) {
         Some(Scanned::Member { member, .. }) => {
             let member = member.clone();
             member_view(ui, lang, &member, &mut counter.coupons);
+            if let Some(offer) = &counter.wish
+                && wish_box(ui, lang, offer)
+            {
+                commands = counter.notify_me(now);
+            }
         }
         Some(Scanned::NotKnown { code, message }) => {
             ui.label(
@@ -89,6 +95,39 @@ fn member_panel(ui: &mut Ui, counter: &mut Counter) {
                     .color(INK),
             );
             ui.label(RichText::new(message).size(26.0).color(WARN));
+        }
+    }
+    commands
+}
+
+/// The product scanned for the member, with "入荷お知らせ" and what came of it; `true` when
+/// the button was tapped.
+fn wish_box(ui: &mut Ui, lang: Lang, offer: &WishOffer) -> bool {
+    ui.separator();
+    ui.horizontal(|ui| {
+        ui.label(text(lang, Msg::WishProduct, 26.0).color(MUTED));
+        ui.label(
+            RichText::new(&offer.product)
+                .size(30.0)
+                .monospace()
+                .strong()
+                .color(INK),
+        );
+    });
+    match &offer.state {
+        WishState::Offered => big_button(ui, tr(lang, Msg::NotifyMe), true),
+        WishState::Sending => {
+            ui.label(text(lang, Msg::WishSending, 26.0).color(MUTED));
+            false
+        }
+        WishState::Recorded => {
+            ui.label(text(lang, Msg::WishRecorded, 28.0).strong().color(GREEN));
+            false
+        }
+        WishState::Failed(e) => {
+            ui.label(text(lang, Msg::WishFailed, 28.0).strong().color(WARN));
+            ui.label(RichText::new(e).size(22.0).color(WARN));
+            big_button(ui, tr(lang, Msg::NotifyMe), true)
         }
     }
 }

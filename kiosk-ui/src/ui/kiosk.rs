@@ -9,6 +9,7 @@ use super::{GREEN, INK, MUTED, WARN, big_button, language_button, paper, text};
 use crate::i18n::{Lang, Msg, time_left, tr};
 use crate::kiosk::{Kiosk, Problem, Screen, Tap};
 use crate::qr::QrTexture;
+use crate::wish::{WishOffer, WishState};
 
 /// Draws the kiosk; returns the tap, if any.
 pub fn show(ui: &mut Ui, kiosk: &Kiosk, qr: &mut QrTexture, now: DateTime<Utc>) -> Option<Tap> {
@@ -21,6 +22,7 @@ pub fn show(ui: &mut Ui, kiosk: &Kiosk, qr: &mut QrTexture, now: DateTime<Utc>) 
             tap = Some(Tap::Language);
         }
         ui.vertical_centered(|ui| {
+            let hint = kiosk.wish_possible();
             let home = match &kiosk.screen {
                 Screen::Connecting => {
                     waiting(ui, lang, Msg::Connecting);
@@ -41,15 +43,16 @@ pub fn show(ui: &mut Ui, kiosk: &Kiosk, qr: &mut QrTexture, now: DateTime<Utc>) 
                 Screen::CardLinkExpired => {
                     message(ui, lang, tr(lang, Msg::ExpiredCardLink), None, Msg::Back)
                 }
-                Screen::Notice(reason) => message(
-                    ui,
-                    lang,
-                    tr(lang, Msg::CardProblemTitle),
-                    Some(reason),
-                    Msg::Back,
-                ),
+                Screen::Notice(reason) => {
+                    let title = tr(lang, Msg::CardProblemTitle);
+                    message_hint(ui, lang, title, Some(reason), hint)
+                }
                 Screen::AlreadyLineCard => {
-                    message(ui, lang, tr(lang, Msg::AlreadyLineCard), None, Msg::Back)
+                    message_hint(ui, lang, tr(lang, Msg::AlreadyLineCard), None, hint)
+                }
+                Screen::Wish(offer) => {
+                    tap = wish(ui, lang, offer);
+                    false
                 }
                 Screen::Unavailable(problem) => {
                     unavailable(ui, lang, problem);
@@ -127,6 +130,9 @@ fn card_link(
 ) -> bool {
     ui.label(text(lang, Msg::CardLinkTitle, 56.0).strong().color(GREEN));
     ui.label(text(lang, Msg::CardLinkSteps, 30.0));
+    if kiosk.wish_possible() {
+        ui.label(text(lang, Msg::WishHint, 26.0).color(MUTED));
+    }
     if let Some(hint) = &session.card_hint {
         ui.label(
             RichText::new(format!("{} {hint}", tr(lang, Msg::CardLinkCard)))
@@ -210,6 +216,71 @@ fn message(ui: &mut Ui, lang: Lang, title: &str, detail: Option<&str>, button: M
     }
     ui.add_space(40.0);
     big_button(ui, tr(lang, button), true)
+}
+
+/// A message after a card scan; `hint`: the member's card was read, so a product scanned now
+/// can be wished for, and the screen says so.
+fn message_hint(ui: &mut Ui, lang: Lang, title: &str, detail: Option<&str>, hint: bool) -> bool {
+    if !hint {
+        return message(ui, lang, title, detail, Msg::Back);
+    }
+    ui.add_space(160.0);
+    ui.label(RichText::new(title).size(48.0).strong().color(INK));
+    if let Some(d) = detail.filter(|d| !d.is_empty()) {
+        ui.label(RichText::new(d).size(30.0).color(WARN));
+    }
+    ui.add_space(24.0);
+    ui.label(text(lang, Msg::WishHint, 34.0).color(GREEN));
+    ui.add_space(24.0);
+    big_button(ui, tr(lang, Msg::Back), true)
+}
+
+/// The product a member scanned, "入荷お知らせ", and what came of it.
+fn wish(ui: &mut Ui, lang: Lang, offer: &WishOffer) -> Option<Tap> {
+    ui.add_space(120.0);
+    let title = match offer.state {
+        WishState::Recorded => text(lang, Msg::WishRecorded, 52.0).strong().color(GREEN),
+        _ => text(lang, Msg::WishAsk, 48.0).strong(),
+    };
+    ui.label(title);
+    ui.add_space(12.0);
+    ui.label(text(lang, Msg::WishProduct, 30.0).color(MUTED));
+    ui.label(
+        RichText::new(&offer.product)
+            .size(56.0)
+            .monospace()
+            .strong()
+            .color(INK),
+    );
+    ui.add_space(32.0);
+    let mut tap = None;
+    match &offer.state {
+        WishState::Offered => {
+            if big_button(ui, tr(lang, Msg::NotifyMe), true) {
+                tap = Some(Tap::NotifyMe);
+            }
+        }
+        WishState::Sending => {
+            ui.label(text(lang, Msg::WishSending, 34.0).color(MUTED));
+        }
+        WishState::Recorded => {
+            if big_button(ui, tr(lang, Msg::Done), true) {
+                tap = Some(Tap::Home);
+            }
+            return tap;
+        }
+        WishState::Failed(e) => {
+            ui.label(text(lang, Msg::WishFailed, 34.0).strong().color(WARN));
+            ui.label(RichText::new(e).size(26.0).color(WARN));
+            if big_button(ui, tr(lang, Msg::NotifyMe), true) {
+                tap = Some(Tap::NotifyMe);
+            }
+        }
+    }
+    if big_button(ui, tr(lang, Msg::Back), false) {
+        tap = Some(Tap::Home);
+    }
+    tap
 }
 
 fn unavailable(ui: &mut Ui, lang: Lang, problem: &Problem) {

@@ -6,9 +6,10 @@ use super::{ANY_SERVER, Everywhere, bearer};
 use crate::agent::{
     CouponKind, CouponView, ExpiringPoints, Health, MemberView, Mode, NextTier, PointsView,
     RefundRequest, RefundResponse, SaleLine, SaleRequest, SaleResponse, ScanEvent, ScanOutcome,
-    ScannerStatus, StampsView, Status, SyncStatus,
+    ScannerStatus, StampsView, Status, SyncStatus, WishRequest, WishResponse,
 };
 use crate::error::{ErrorBody, ErrorCode, ErrorDetail};
+use crate::events::WishKind;
 
 /// The agent's local API, as `GET /v1/openapi.json` serves it.
 pub fn agent_api() -> utoipa::openapi::OpenApi {
@@ -46,6 +47,7 @@ pub fn agent_api() -> utoipa::openapi::OpenApi {
         member,
         record_sale,
         refund_sale,
+        record_wish,
         scans_stream,
         open_signup,
         signup_status,
@@ -69,6 +71,9 @@ pub fn agent_api() -> utoipa::openapi::OpenApi {
         SaleResponse,
         RefundRequest,
         RefundResponse,
+        WishRequest,
+        WishResponse,
+        WishKind,
         ErrorBody,
         ErrorDetail,
         ErrorCode,
@@ -223,6 +228,26 @@ fn record_sale() {}
 )]
 #[allow(dead_code)]
 fn refund_sale() {}
+
+#[utoipa::path(
+    post,
+    path = "/v1/wishes",
+    request_body = WishRequest,
+    security(("local_token" = [])),
+    responses(
+        (status = 201, body = WishResponse, description = "recorded in the outbox; it reaches the hub with the next push"),
+        (status = 200, body = WishResponse, description = "the same request again: the first answer"),
+        (status = 400, body = ErrorBody, description = "the body is not JSON"),
+        (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody, description = "`member_not_found`: no member has the card here (scan the member's card first); `member_not_known_here`: not cached and the hub cannot be asked now"),
+        (status = 409, body = ErrorBody, description = "the wish id was used with another body"),
+        (status = 413, body = ErrorBody),
+        (status = 415, body = ErrorBody, description = "send JSON (`Content-Type: application/json`)"),
+        (status = 422, body = ErrorBody, description = "not a JSON object of this shape (an unknown want, say), a malformed card code, a barcode with a wrong check digit, a member card as the item, no wants, or an item longer than 64 characters"),
+    )
+)]
+#[allow(dead_code)]
+fn record_wish() {}
 
 #[utoipa::path(get, path = "/v1/openapi.json", responses((status = 200, body = Object, description = "this document")))]
 #[allow(dead_code)]

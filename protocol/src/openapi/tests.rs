@@ -15,6 +15,7 @@ fn agent_document_names_every_path_and_schema() {
         "/v1/members/{code}",
         "/v1/sales",
         "/v1/sales/{sale_id}/refunds",
+        "/v1/wishes",
         "/v1/scans/stream",
         "/v1/signups",
         "/v1/signups/{token}",
@@ -29,6 +30,9 @@ fn agent_document_names_every_path_and_schema() {
         "SaleRequest",
         "SaleResponse",
         "RefundResponse",
+        "WishRequest",
+        "WishResponse",
+        "WishKind",
         "ErrorBody",
     ] {
         assert!(

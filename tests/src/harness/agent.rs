@@ -240,6 +240,18 @@ impl Agent {
         .await
     }
 
+    /// `POST /v1/wishes`
+    pub async fn wish(&self, body: &Value) -> Reply {
+        self.reply(
+            self.http
+                .post(format!("{}/v1/wishes", self.url()))
+                .bearer_auth(&self.token)
+                .json(body),
+            "record a wish",
+        )
+        .await
+    }
+
     /// `POST /v1/signups {}`: a signup session, as the kiosk opens one.
     pub async fn open_signup(&self) -> Reply {
         self.reply(

@@ -22,6 +22,8 @@ pub struct HubEvent {
     pub terminal_id: String,
     pub seq: u64,
     pub event_id: Option<String>,
+    /// `sale`, `refund`, `member_provisional`, `wish` (none for a slot of other content).
+    pub kind: Option<String>,
     pub status: String,
     pub reason: Option<String>,
     pub hash: String,
@@ -248,6 +250,7 @@ impl Hub {
                     terminal_id: t.terminal_id.clone(),
                     seq: e.seq,
                     event_id: e.event_id,
+                    kind: e.kind,
                     status: e.status,
                     reason: e.reason,
                     hash: e.content_hash,
