@@ -15,7 +15,6 @@ use tenpo_hub::email::{
 use tenpo_hub::store::outbox::Language;
 use tenpo_hub::wishes::WishNotice;
 use tenpo_protocol::events::WishKind;
-use uuid::Uuid;
 
 const KEY: [u8; 32] = [42; 32];
 const FROM: &str = "テンポ商店 <news@shop.example>";
@@ -39,21 +38,26 @@ fn restock(language: Language) -> WishNotice {
     }
 }
 
+fn new_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
 fn email_to(to: &str) -> OutgoingEmail {
     let unsubscribe = unsubscribe_url("https://hub.example", &KEY, "m-1", Language::Ja).unwrap();
-    OutgoingEmail::wish(&restock(Language::Ja), to, Uuid::now_v7(), &unsubscribe)
+    OutgoingEmail::wish(&restock(Language::Ja), to, &new_id(), &unsubscribe)
 }
 
 #[tokio::test]
 async fn a_japanese_restock_email_arrives_as_the_member_reads_it() {
     let server = SmtpServer::start();
     let mailer = Mailer::new(&settings(server.port())).unwrap();
-    let message_id = Uuid::now_v7();
+    // The outbox row's id, as the caller keeps it.
+    let message_id = uuid::Uuid::now_v7().to_string();
     let unsubscribe = unsubscribe_url("https://hub.example", &KEY, "m-1", Language::Ja).unwrap();
     let email = OutgoingEmail::wish(
         &restock(Language::Ja),
         "hanako@example.jp",
-        message_id,
+        &message_id,
         &unsubscribe,
     );
     let delivered = mailer.send(&email).await.unwrap();

@@ -1,13 +1,13 @@
 //! One email to a member: plain text and HTML of the same [`Words`] (multipart/alternative,
 //! UTF-8, subjects as RFC 2047 encoded words), the one-click unsubscribe headers (RFC 2369,
-//! RFC 8058), and a `Message-ID` the caller chooses: the outbox row's UUID, so an email sent
-//! again after a crash carries the same id and the receiving side can tell it is one email.
+//! RFC 8058), and a `Message-ID` the caller chooses: the outbox row's id (its UUID, or the
+//! notification's link id), so an email sent again after a crash carries the same id and the
+//! receiving side can tell it is one email.
 
 use lettre::Message;
 use lettre::message::header::{Header, HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart};
 use maud::{DOCTYPE, html};
-use uuid::Uuid;
 
 use super::mailer::SendError;
 use super::settings::EmailSettings;
@@ -22,8 +22,9 @@ pub struct OutgoingEmail {
     /// The member's address (checked when sent: a bad one is a permanent error).
     pub to: String,
     pub language: Language,
-    /// The outbox row's id: the email's `Message-ID` is `<{id}@{the sender's domain}>`.
-    pub message_id: Uuid,
+    /// The outbox row's id (letters, digits, `.`, `_`, `-`; at most 64): the email's
+    /// `Message-ID` is `<{id}@{the sender's domain}>`.
+    pub message_id: String,
     pub subject: String,
     pub text: String,
     pub html: String,
@@ -75,7 +76,7 @@ impl OutgoingEmail {
     pub fn new(
         to: &str,
         language: Language,
-        message_id: Uuid,
+        message_id: &str,
         words: &Words,
         link: Option<&str>,
         unsubscribe_url: &str,
@@ -119,7 +120,7 @@ impl OutgoingEmail {
         OutgoingEmail {
             to: to.to_owned(),
             language,
-            message_id,
+            message_id: message_id.to_owned(),
             subject: one_line(&words.title),
             text,
             html: page.into_string(),
@@ -132,7 +133,7 @@ impl OutgoingEmail {
     pub fn wish(
         notice: &WishNotice,
         to: &str,
-        message_id: Uuid,
+        message_id: &str,
         unsubscribe_url: &str,
     ) -> OutgoingEmail {
         let words = crate::scenarios::wish::words(notice);
@@ -153,6 +154,17 @@ impl OutgoingEmail {
 
     /// The message as it goes to the server, from `settings`' sender.
     pub fn to_message(&self, settings: &EmailSettings) -> Result<Message, SendError> {
+        let id_ok = (1..=64).contains(&self.message_id.len())
+            && self
+                .message_id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+        if !id_ok {
+            return Err(SendError::Unbuildable(format!(
+                "the message id {:?} is not 1 to 64 letters, digits, '.', '_' or '-'",
+                self.message_id
+            )));
+        }
         let to: lettre::Address =
             self.to
                 .trim()
@@ -261,7 +273,7 @@ mod tests {
         let e = OutgoingEmail::new(
             "member@example.jp",
             Language::Ja,
-            Uuid::nil(),
+            "00000000-0000-0000-0000-000000000000",
             &words("<script>alert(1)</script>", "A & B \"quoted\""),
             Some("https://hub.example/r/abc?x=1&y=2"),
             "https://hub.example/u/tok",
@@ -282,7 +294,7 @@ mod tests {
         let no_button = OutgoingEmail::new(
             "member@example.jp",
             Language::En,
-            Uuid::nil(),
+            "00000000-0000-0000-0000-000000000000",
             &words("t", "b"),
             Some("javascript:alert(1)"),
             "https://hub.example/u/tok",
@@ -299,7 +311,7 @@ mod tests {
         let e = OutgoingEmail::new(
             "member@example.jp",
             Language::Ja,
-            Uuid::nil(),
+            "00000000-0000-0000-0000-000000000000",
             &words("入荷\r\nBcc: victim@example.jp", "b"),
             None,
             "https://hub.example/u/tok",
@@ -312,6 +324,11 @@ mod tests {
         assert!(
             raw.contains("Message-ID: <00000000-0000-0000-0000-000000000000@shop.example>\r\n")
         );
+        let bad_id = OutgoingEmail {
+            message_id: "a>b".into(),
+            ..e.clone()
+        };
+        assert!(bad_id.to_message(&settings).unwrap_err().is_permanent());
         let bad = OutgoingEmail {
             to: "not an address".into(),
             ..e

@@ -7,8 +7,9 @@
 //!   failure is worth trying again ([`SendError::is_permanent`]).
 //! - [`OutgoingEmail`]: the message, text and HTML of the same words the LINE message says
 //!   (`crate::scenarios::wish`), with RFC 8058's one-click unsubscribe headers and the outbox
-//!   row's UUID as its `Message-ID`.
-//! - [`unsubscribe`]: the signed unsubscribe links and their pages, `GET`/`POST /u/{token}`.
+//!   row's id as its `Message-ID`.
+//! - [`unsubscribe`]: the signed unsubscribe links and their pages, `GET`/`POST /u/{token}`
+//!   ([`unsubscribe::routes`], over any [`Unsubscribe`]: the hub's store is one).
 
 pub mod mailer;
 pub mod message;

@@ -107,6 +107,17 @@ pub trait Unsubscribe: Send + Sync + 'static {
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 }
 
+/// The hub's store is one: its `unsubscribe_email` is this.
+impl<T: crate::store::catalog::CatalogStore> Unsubscribe for T {
+    fn unsubscribe_email(
+        &self,
+        member_id: String,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send {
+        crate::store::catalog::CatalogStore::unsubscribe_email(self, member_id, now)
+    }
+}
+
 /// What the unsubscribe pages hold.
 struct Pages<U> {
     store: Arc<U>,
