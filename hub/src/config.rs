@@ -57,6 +57,9 @@ pub struct FileConfig {
     /// How members' wishes notify them (the `[wishes]` table).
     #[serde(default)]
     pub wishes: crate::wishes::WishesSection,
+    /// Email to members through an SMTP server (the `[email]` table).
+    #[serde(default)]
+    pub email: crate::email::EmailSection,
 }
 
 /// The `[database]` table: a PostgreSQL database that several hub processes share
@@ -200,6 +203,8 @@ pub struct Settings {
     pub database: Database,
     /// How wishes notify (which channels are set up is decided when the hub starts).
     pub wishes: crate::wishes::WishSettings,
+    /// The SMTP server members' email goes through; `None`: no email.
+    pub email: Option<crate::email::EmailSettings>,
 }
 
 /// A setting that cannot be used, naming it (shared with the agent: `tenpo_support::config`).
@@ -369,8 +374,10 @@ impl Settings {
             return Err(invalid("review.max_extra_yen", "must be 0 or more"));
         }
         let database = database(args, file.database)?;
+        let email = crate::email::settings::resolve(file.email)?;
         Ok(Settings {
             database,
+            email,
             review,
             scenarios,
             wishes,

@@ -9,6 +9,8 @@
 //! - [`line`]: the official LINE account: its webhook, each LINE user's friendship, and the
 //!   sender of the message outbox.
 //! - [`scenarios`]: which messages a member gets, and when, in their language.
+//! - [`email`]: email to members who chose it or blocked the LINE account: the SMTP mailer,
+//!   the message with its one-click unsubscribe, the unsubscribe links and pages.
 //! - [`wishes`]: members' wishes for items, the notifications the catalogue feed's changes bring,
 //!   and the purchases counted for them.
 
@@ -18,6 +20,7 @@ pub mod apply;
 pub mod config;
 pub mod cursor;
 pub mod doctor;
+pub mod email;
 pub mod import;
 pub mod intake;
 pub mod line;

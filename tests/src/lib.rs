@@ -6,6 +6,8 @@
 //!   (start, stop, SIGKILL, restart, enrol, the admin CLI, the local API), and polling.
 //! - [`postgres`]: a throwaway PostgreSQL server the tests start themselves (for the hub's
 //!   PostgreSQL store, here and in the hub's own tests).
+//! - [`smtp`]: a real SMTP server (aiosmtpd) the tests start themselves, which keeps what it
+//!   receives and refuses or drops on demand (for the hub's email).
 //! - [`workload`]: the exactly-once workload (two tills, every fault mode).
 //! - [`checks`]: what must hold afterwards: the hub's ledger is the union of the agents'
 //!   ledgers, each event once with the same content; every member view agrees.
@@ -17,6 +19,7 @@ pub mod checks;
 pub mod harness;
 pub mod postgres;
 pub mod proxy;
+pub mod smtp;
 pub mod workload;
 
 /// A 13-digit in-store card code (prefix 2) with its GS1 check digit, from a number: distinct

@@ -17,6 +17,7 @@
 pub mod config;
 pub mod daily;
 pub mod templates;
+pub mod wish;
 pub mod zones;
 
 use chrono::Duration;

@@ -112,6 +112,16 @@ impl Text {
     }
 }
 
+/// What a message says, whichever channel carries it: LINE's Flex bubble and the email are both
+/// drawn from it (`crate::email::OutgoingEmail::new`), so the two say the same words.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Words {
+    pub title: String,
+    pub body: String,
+    /// The label of the message's button (or link, in email).
+    pub link_label: String,
+}
+
 /// What the outbox keeps of a scenario's message (`MessageAction::Compose`): the words'
 /// inputs and the member's language, composed into LINE messages by [`compose`] when sent.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -162,7 +172,7 @@ pub fn render(text: &Text, language: Language, card_url: Option<&str>) -> Vec<Me
     }]
 }
 
-fn bubble(title: &str, body: &str, label: &str, url: &str) -> Value {
+pub(crate) fn bubble(title: &str, body: &str, label: &str, url: &str) -> Value {
     json!({
         "type": "bubble",
         "body": {
