@@ -77,6 +77,7 @@ async fn serve<S: HubStore>(store: Arc<S>, settings: Settings, database: String)
         }
         None => tracing::info!("LINE messages off: set [line] access_token_file to send them"),
     }
+    start_wishes(&mut state, &settings).await?;
     if state.line.client.is_some() || settings.scenarios.birthday.is_some() {
         // The daily scan: the birthday month's coupons (with or without LINE) and the
         // messages of the day.
@@ -164,4 +165,54 @@ fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
         }
         tracing::info!("Ctrl-C: stopping");
     }
+}
+
+/// Wishes' notifications (docs/design.md §11): in LINE when its messages are sent, by email
+/// when `[email]` names a server; the unsubscribe pages, and email's sender.
+async fn start_wishes<S: HubStore>(state: &mut AppState<S>, settings: &Settings) -> Result<()> {
+    let mut wishes = settings.wishes.clone();
+    wishes.line = state.line.client.is_some();
+    wishes.email = settings.email.is_some();
+    let key = state
+        .store
+        .unsubscribe_key()
+        .await
+        .context("reading the key of email's unsubscribe links")?;
+    state.unsubscribe_key = Some(key);
+    match (&settings.email, &wishes.public_url) {
+        (Some(email), Some(public_url)) => {
+            let mailer = tenpo_hub::email::Mailer::new(email).context("setting up email")?;
+            let sender = tenpo_hub::email::sender::EmailSender::new(
+                state.store.clone(),
+                mailer,
+                tenpo_hub::email::sender::EmailSenderSettings {
+                    batch: 32,
+                    lease: std::time::Duration::from_secs(120),
+                    quiet_hours: settings.messaging.sender.quiet_hours,
+                    zones: settings.zones.clone(),
+                    public_url: public_url.clone(),
+                },
+                key,
+                Arc::new(tokio::sync::Notify::new()),
+            );
+            tokio::spawn(sender.run());
+            tracing::info!(server = %email.server(), "email notifications: sent");
+        }
+        (Some(_), None) => anyhow::bail!(
+            "[email] is set but [wishes] public_url is not: an email's links (the item, \
+             unsubscribing) need the hub's https:// address as members reach it"
+        ),
+        (None, _) => {
+            tracing::info!("email off: set [email] smtp_host to send notifications by email")
+        }
+    }
+    tracing::info!(
+        line = wishes.line,
+        email = wishes.email,
+        per_week = wishes.per_week,
+        attribution_days = wishes.attribution_days,
+        "wishes notify members"
+    );
+    state.store.set_wish_settings(wishes);
+    Ok(())
 }

@@ -65,7 +65,11 @@ fn the_agent_documents_every_route() {
 fn the_hub_documents_every_route() {
     check(
         tenpo_protocol::openapi::hub_api(),
-        &["hub/src/api/mod.rs", "hub/src/signup/api.rs"],
+        &[
+            "hub/src/api/mod.rs",
+            "hub/src/signup/api.rs",
+            "hub/src/email/unsubscribe.rs",
+        ],
         22,
     );
 }

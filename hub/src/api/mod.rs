@@ -46,6 +46,9 @@ pub struct AppState<S> {
     pub review: crate::review::ReviewLimits,
     /// The official LINE account: its webhook secret and the Messaging API.
     pub line: Arc<crate::line::OfficialAccount>,
+    /// The key of email's unsubscribe links (`CatalogStore::unsubscribe_key`): with it, the
+    /// pages at `/u/{token}` are served.
+    pub unsubscribe_key: Option<[u8; 32]>,
 }
 
 impl<S> Clone for AppState<S> {
@@ -59,6 +62,7 @@ impl<S> Clone for AppState<S> {
             signup: self.signup.clone(),
             review: self.review,
             line: self.line.clone(),
+            unsubscribe_key: self.unsubscribe_key,
         }
     }
 }
@@ -83,6 +87,7 @@ impl<S> AppState<S> {
             signup: Arc::new(crate::signup::SignupService::disabled()),
             review: crate::review::ReviewLimits::default(),
             line: Arc::new(crate::line::OfficialAccount::default()),
+            unsubscribe_key: None,
         }
     }
 
@@ -151,9 +156,25 @@ pub fn router<S: HubStore>(state: AppState<S>) -> Router {
                     crate::line::webhook::MAX_WEBHOOK_BYTES,
                 )),
         )
+        .merge(unsubscribe_pages(&state))
         .fallback(tenpo_edge::not_found)
         .method_not_allowed_fallback(tenpo_edge::method_not_allowed)
         .with_state(state)
+}
+
+/// Email's unsubscribe pages, when the hub has their key.
+fn unsubscribe_pages<S: HubStore>(state: &AppState<S>) -> Router<AppState<S>> {
+    let Some(key) = &state.unsubscribe_key else {
+        return Router::new();
+    };
+    match crate::email::unsubscribe::routes(state.store.clone(), key) {
+        Ok(pages) => pages,
+        Err(e) => {
+            // A 32-byte key is never too short; say so if it ever is, and serve without them.
+            tracing::error!(error = %e, "email's unsubscribe pages are off");
+            Router::new()
+        }
+    }
 }
 
 /// Serves the API on `listener` until `shutdown` resolves, then finishes requests in flight.

@@ -13,6 +13,7 @@
 
 pub mod mailer;
 pub mod message;
+pub mod sender;
 pub mod settings;
 pub mod unsubscribe;
 

@@ -148,6 +148,12 @@ impl Scenarios {
 
 impl crate::line::sender::Composer for Scenarios {
     fn compose(&self, said_json: &str) -> Result<Vec<tenpo_line::messaging::Message>, String> {
+        // A wish's notification (docs/design.md §11) is kept under its own key.
+        if serde_json::from_str::<serde_json::Value>(said_json)
+            .is_ok_and(|v| v.get("wish").is_some())
+        {
+            return wish::compose(said_json).map_err(|e| e.to_string());
+        }
         templates::compose(said_json, self.settings.card_url.as_deref()).map_err(|e| e.to_string())
     }
 }

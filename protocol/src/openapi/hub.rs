@@ -92,7 +92,9 @@ pub fn hub_api() -> utoipa::openapi::OpenApi {
         admin_terminal_sale,
         admin_preview_message,
         hub_openapi_json,
-        notification_link
+        notification_link,
+        unsubscribe_page,
+        unsubscribe_one_click
     ),
     components(schemas(
         HubHealth,
@@ -248,6 +250,44 @@ fn member_by_code() {}
 )]
 #[allow(dead_code)]
 fn notification_link() {}
+
+#[utoipa::path(
+    get,
+    path = "/u/{token}",
+    tag = "wishes",
+    params(
+        ("token" = String, Path, description = "the signed token of an email's unsubscribe link"),
+        ("lang" = Option<String>, Query, description = "`ja` or `en`: the page's language"),
+    ),
+    responses(
+        (status = 200, content_type = "text/html; charset=utf-8", body = String,
+            description = "a page asking to confirm (nothing changes until it is sent)"),
+        (status = 400, content_type = "text/html; charset=utf-8", body = String,
+            description = "not a link the hub made"),
+    )
+)]
+#[allow(dead_code)]
+fn unsubscribe_page() {}
+
+#[utoipa::path(
+    post,
+    path = "/u/{token}",
+    tag = "wishes",
+    params(("token" = String, Path, description = "the signed token of an email's unsubscribe link")),
+    request_body(content = String, content_type = "application/x-www-form-urlencoded",
+        description = "`List-Unsubscribe=One-Click` (RFC 8058), or the confirm page's form"),
+    responses(
+        (status = 200, content_type = "text/html; charset=utf-8", body = String,
+            description = "no more email to this member"),
+        (status = 400, content_type = "text/html; charset=utf-8", body = String,
+            description = "not a link the hub made, or not a one-click request"),
+        (status = 413, body = ErrorBody, description = "a body over 8 KiB"),
+        (status = 503, content_type = "text/html; charset=utf-8", body = String,
+            description = "the hub cannot record it now; nothing changed, try again"),
+    )
+)]
+#[allow(dead_code)]
+fn unsubscribe_one_click() {}
 
 #[utoipa::path(
     get,
