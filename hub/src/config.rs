@@ -39,6 +39,8 @@ pub struct FileConfig {
     pub store_time_zones: std::collections::BTreeMap<String, String>,
     /// A file holding the admin token.
     pub admin_token_file: Option<PathBuf>,
+    /// A file holding the catalogue feed's token: `PUT /v1/catalog/...` is off without it.
+    pub catalog_token_file: Option<PathBuf>,
     /// How long new enrolment codes are valid, in hours (default 24).
     pub enrollment_code_hours: Option<u32>,
     pub log_format: Option<LogFormat>,
@@ -151,6 +153,10 @@ pub struct ServeArgs {
     /// made on first start).
     #[arg(long, env = "TENPO_HUB_ADMIN_TOKEN_FILE")]
     pub admin_token_file: Option<PathBuf>,
+    /// A file holding the catalogue feed's token (`catalog_token_file`); without it the feed's
+    /// endpoints are off.
+    #[arg(long, env = CATALOG_TOKEN_FILE_ENV)]
+    pub catalog_token_file: Option<PathBuf>,
     /// The LINE Login channel id for signup (`[line] channel_id`).
     #[arg(long, env = "TENPO_HUB_LINE_CHANNEL_ID")]
     pub line_channel_id: Option<String>,
@@ -193,6 +199,8 @@ pub struct Settings {
     /// `time_zone` and the stores elsewhere.
     pub zones: crate::scenarios::zones::Zones,
     pub admin_token_file: Option<PathBuf>,
+    /// The catalogue feed's token, when the feed is on.
+    pub catalog_token: Option<CatalogToken>,
     pub enrollment_code_hours: u32,
     pub log_format: Option<LogFormat>,
     pub line: crate::signup::LineSettings,
@@ -375,7 +383,14 @@ impl Settings {
         }
         let database = database(args, file.database)?;
         let email = crate::email::settings::resolve(file.email)?;
+        let catalog_token = args
+            .catalog_token_file
+            .clone()
+            .or(file.catalog_token_file)
+            .map(|path| CatalogToken::read(&path))
+            .transpose()?;
         Ok(Settings {
+            catalog_token,
             database,
             email,
             review,
@@ -396,6 +411,55 @@ impl Settings {
             log_format: file.log_format,
         })
     }
+}
+
+/// The environment variable naming the catalogue token's file (for `serve` and `catalog
+/// import`).
+pub const CATALOG_TOKEN_FILE_ENV: &str = "TENPO_HUB_CATALOG_TOKEN_FILE";
+/// The environment variable holding the catalogue token itself (for `catalog import`).
+pub const CATALOG_TOKEN_ENV: &str = "TENPO_HUB_CATALOG_TOKEN";
+
+/// The catalogue feed's token (`catalog_token_file`), held as its SHA-256 only: the retailer's
+/// stock system's credential, neither a terminal's nor the admin's. Never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct CatalogToken {
+    /// Where it was read from (what the log and errors name).
+    pub path: PathBuf,
+    /// SHA-256 of the token.
+    pub hash: [u8; 32],
+}
+
+impl std::fmt::Debug for CatalogToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CatalogToken")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl CatalogToken {
+    /// Reads the token file (first line, trimmed), held to the admin token's rule.
+    pub fn read(path: &Path) -> Result<CatalogToken, ConfigError> {
+        Ok(CatalogToken {
+            path: path.to_owned(),
+            hash: crate::secrets::sha256(read_catalog_token_file(path)?.as_bytes()),
+        })
+    }
+}
+
+/// Reads a catalogue token file (first line, trimmed): at least 16 printable characters.
+pub fn read_catalog_token_file(path: &Path) -> Result<String, ConfigError> {
+    let token = tenpo_support::config::read_secret_file("catalogue token", path)?;
+    if token.len() < MIN_ADMIN_TOKEN_LEN {
+        return Err(ConfigError::Secret {
+            what: "catalogue token",
+            path: path.to_owned(),
+            problem: format!(
+                "must be at least {MIN_ADMIN_TOKEN_LEN} printable characters without spaces"
+            ),
+        });
+    }
+    Ok(token)
 }
 
 /// Checks a token's shape.

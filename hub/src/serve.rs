@@ -40,6 +40,8 @@ async fn serve<S: HubStore>(store: Arc<S>, settings: Settings, database: String)
     drop(token);
     state.enrollment_code_hours = settings.enrollment_code_hours;
     state.review = settings.review;
+    state.set_catalog_token(settings.catalog_token.as_ref())?;
+    state.attribution_days = settings.wishes.attribution_days;
     state.signup = Arc::new(
         tenpo_hub::signup::SignupService::new(settings.line.clone())
             .context("setting up signup with LINE")?,

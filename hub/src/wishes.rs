@@ -6,6 +6,8 @@
 //! counted for the notification. The decisions are the store's (`store/unit/catalog.rs`,
 //! `store/unit/wishes.rs`); this module holds what they share with the senders and reports.
 
+pub mod report;
+
 use serde::{Deserialize, Serialize};
 use tenpo_protocol::events::WishKind;
 use tenpo_support::config::{ConfigError, invalid};

@@ -12,6 +12,9 @@ use crate::admin::{
     RevokeRequest, Revoked, RulesLoaded,
 };
 use crate::admin::{TerminalEvents, TerminalView};
+use tenpo_protocol::catalog::{
+    BatchReport, ItemsBatch, NotificationReport, StockBatch, UnknownWishedItem,
+};
 
 /// Why an admin call failed.
 #[derive(Debug, thiserror::Error)]
@@ -99,6 +102,15 @@ impl AdminClient {
     ) -> Result<T, ClientError> {
         let url = format!("{}{path}", self.base);
         self.send(self.http.post(&url).json(body), &url).await
+    }
+
+    async fn put<B: Serialize, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<T, ClientError> {
+        let url = format!("{}{path}", self.base);
+        self.send(self.http.put(&url).json(body), &url).await
     }
 
     async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
@@ -296,5 +308,46 @@ impl AdminClient {
         // Terminal ids are the hub's own (`t` and hex digits): nothing to escape.
         self.post(&format!("/v1/admin/held/{terminal_id}/{seq}"), request)
             .await
+    }
+
+    /// What the notifications queued from the Monday of `from` to `to` brought in.
+    pub async fn notification_report(
+        &self,
+        from: &str,
+        to: &str,
+    ) -> Result<NotificationReport, ClientError> {
+        let enc = |s: &str| {
+            percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
+        };
+        self.get(&format!(
+            "/v1/admin/reports/notifications?from={}&to={}",
+            enc(from),
+            enc(to)
+        ))
+        .await
+    }
+
+    /// Items members wished for that the catalogue does not have.
+    pub async fn unknown_wished_items(&self) -> Result<Vec<UnknownWishedItem>, ClientError> {
+        self.get("/v1/admin/wishes/unknown").await
+    }
+}
+
+/// A client of the catalogue feed (`PUT /v1/catalog/...`) with the catalogue token, for `tenpo-hub
+/// catalog import` (and tests). Its answers and errors are the admin client's.
+#[derive(Debug, Clone)]
+pub struct FeedClient(AdminClient);
+
+impl FeedClient {
+    pub fn new(base: &str, catalog_token: String) -> Result<FeedClient, ClientError> {
+        Ok(FeedClient(AdminClient::new(base, catalog_token)?))
+    }
+
+    pub async fn put_items(&self, batch: &ItemsBatch) -> Result<BatchReport, ClientError> {
+        self.0.put("/v1/catalog/items", batch).await
+    }
+
+    pub async fn put_stock(&self, batch: &StockBatch) -> Result<BatchReport, ClientError> {
+        self.0.put("/v1/catalog/stock", batch).await
     }
 }

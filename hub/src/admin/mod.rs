@@ -10,5 +10,6 @@
 
 pub mod api;
 pub mod client;
+pub mod reports;
 
 pub use tenpo_protocol::admin::*;

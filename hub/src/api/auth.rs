@@ -1,6 +1,6 @@
 //! Authentication: terminals by `Bearer {terminal_id}.{secret}` (the hub keeps only the
-//! secret's SHA-256), the admin API by `Bearer <admin token>`. Both compared in constant time;
-//! neither is ever logged.
+//! secret's SHA-256), the admin API by `Bearer <admin token>`, the catalogue feed by `Bearer
+//! <catalogue token>`. Each compared in constant time; none is ever logged.
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -76,6 +76,43 @@ impl<S: HubStore> FromRequestParts<AppState<S>> for AdminAuth {
         } else {
             tracing::warn!("admin call with a wrong token refused");
             Err(ApiError::unauthorized("wrong admin token"))
+        }
+    }
+}
+
+/// An authenticated call of the catalogue feed: the retailer's stock system, with the token
+/// of `catalog_token_file` (not a terminal's, not the admin's).
+#[derive(Debug, Clone, Copy)]
+pub struct CatalogAuth;
+
+impl<S: HubStore> FromRequestParts<AppState<S>> for CatalogAuth {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState<S>,
+    ) -> Result<Self, Self::Rejection> {
+        let Some(expected) = state.catalog_token_hash else {
+            return Err(ApiError::new(
+                axum::http::StatusCode::NOT_FOUND,
+                tenpo_protocol::ErrorCode::NotFound,
+                "the catalogue feed is off at this hub: the administrator turns it on with \
+                 catalog_token_file (or --catalog-token-file)",
+            ));
+        };
+        let Some(token) = bearer(parts) else {
+            return Err(ApiError::unauthorized(
+                "catalogue feed calls need `Authorization: Bearer <catalogue token>`",
+            ));
+        };
+        if same(&sha256(token.as_bytes()), &expected) {
+            Ok(CatalogAuth)
+        } else {
+            tracing::warn!("catalogue feed call with a wrong token refused");
+            Err(ApiError::unauthorized(
+                "wrong catalogue token (the feed has a token of its own: not a terminal's, not \
+                 the admin token)",
+            ))
         }
     }
 }

@@ -2,6 +2,7 @@
 //! call one store operation, and answer.
 
 pub mod auth;
+pub mod catalog;
 pub mod error;
 pub mod links;
 pub mod metrics;
@@ -12,7 +13,7 @@ use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use chrono::{DateTime, Datelike, Utc};
 use chrono_tz::Tz;
@@ -28,12 +29,17 @@ use crate::store::HubStore;
 pub const SMALL_BODY_BYTES: usize = 64 * 1024;
 /// Body limit of admin bulk endpoints (member import, rule sets).
 pub const ADMIN_BODY_BYTES: usize = 8 * 1024 * 1024;
+pub use catalog::CATALOG_BODY_BYTES;
 
 /// What every handler can reach.
 pub struct AppState<S> {
     pub store: Arc<S>,
     /// SHA-256 of the admin token.
     pub admin_token_hash: [u8; 32],
+    /// SHA-256 of the catalogue feed's token; the feed is off without one.
+    pub catalog_token_hash: Option<[u8; 32]>,
+    /// Days after a notification a purchase is counted for it (what the report says).
+    pub attribution_days: u32,
     /// The time zone of business dates (import dates, coupon validity).
     pub time_zone: Tz,
     /// `time_zone` and the stores elsewhere: a member's own business date.
@@ -56,6 +62,8 @@ impl<S> Clone for AppState<S> {
         AppState {
             store: self.store.clone(),
             admin_token_hash: self.admin_token_hash,
+            catalog_token_hash: self.catalog_token_hash,
+            attribution_days: self.attribution_days,
             time_zone: self.time_zone,
             zones: self.zones.clone(),
             enrollment_code_hours: self.enrollment_code_hours,
@@ -81,6 +89,8 @@ impl<S> AppState<S> {
         AppState {
             store,
             admin_token_hash: crate::secrets::sha256(admin_token.as_bytes()),
+            catalog_token_hash: None,
+            attribution_days: crate::wishes::WishSettings::default().attribution_days,
             time_zone,
             zones: crate::scenarios::zones::Zones::single(time_zone),
             enrollment_code_hours: 24,
@@ -88,6 +98,34 @@ impl<S> AppState<S> {
             review: crate::review::ReviewLimits::default(),
             line: Arc::new(crate::line::OfficialAccount::default()),
             unsubscribe_key: None,
+        }
+    }
+
+    /// Turns the catalogue feed on with `token` (`catalog_token_file`), or leaves it off. The
+    /// feed's credential is its own: one that is also the admin token is refused.
+    pub fn set_catalog_token(
+        &mut self,
+        token: Option<&crate::config::CatalogToken>,
+    ) -> Result<(), crate::config::ConfigError> {
+        match token {
+            Some(t) if crate::secrets::same(&t.hash, &self.admin_token_hash) => {
+                Err(crate::config::ConfigError::Secret {
+                    what: "catalogue token",
+                    path: t.path.clone(),
+                    problem: "is the admin token: give the catalogue feed a token of its own"
+                        .into(),
+                })
+            }
+            Some(t) => {
+                self.catalog_token_hash = Some(t.hash);
+                tracing::info!(token = %t.path.display(), "catalogue feed on at /v1/catalog");
+                Ok(())
+            }
+            None => {
+                self.catalog_token_hash = None;
+                tracing::info!("catalogue feed off: set catalog_token_file to turn it on");
+                Ok(())
+            }
         }
     }
 
@@ -101,6 +139,7 @@ impl<S> AppState<S> {
 /// The hub's routes.
 pub fn router<S: HubStore>(state: AppState<S>) -> Router {
     use crate::admin::api as a;
+    use crate::admin::reports;
     use terminal as t;
     let admin = Router::new()
         .route("/v1/admin/enrollment-codes", post(a::enrollment_code::<S>))
@@ -110,6 +149,14 @@ pub fn router<S: HubStore>(state: AppState<S>) -> Router {
         .route("/v1/admin/discrepancies", get(a::discrepancies::<S>))
         .route("/v1/admin/held", get(a::held::<S>))
         .route("/v1/admin/terminals", get(a::terminals::<S>))
+        .route(
+            "/v1/admin/reports/notifications",
+            get(reports::notifications::<S>),
+        )
+        .route(
+            "/v1/admin/wishes/unknown",
+            get(reports::unknown_wishes::<S>),
+        )
         .route(
             "/v1/admin/members/{code}/messages/{scenario}/preview",
             get(a::preview_message::<S>),
@@ -148,6 +195,12 @@ pub fn router<S: HubStore>(state: AppState<S>) -> Router {
                 .layer(DefaultBodyLimit::max(MAX_PUSH_BODY_BYTES)),
         )
         .merge(admin)
+        .merge(
+            Router::new()
+                .route("/v1/catalog/items", put(catalog::put_items::<S>))
+                .route("/v1/catalog/stock", put(catalog::put_stock::<S>))
+                .layer(DefaultBodyLimit::max(CATALOG_BODY_BYTES)),
+        )
         .merge(crate::signup::api::routes::<S>())
         .merge(
             Router::new()

@@ -30,6 +30,8 @@ use crate::sync::{
 /// implement the sync contract (the untagged and `signup` operations) or run the reference hub.
 pub fn hub_api() -> utoipa::openapi::OpenApi {
     let mut doc = HubApi::openapi();
+    // The catalogue feed and the reports on wishes (docs/design.md §11), kept in their own file.
+    doc.merge(super::hub_catalog::CatalogApi::openapi());
     doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
     if let Some(components) = doc.components.as_mut() {
         components.add_security_scheme(
@@ -39,6 +41,10 @@ pub fn hub_api() -> utoipa::openapi::OpenApi {
         components.add_security_scheme(
             "admin",
             bearer("the hub's admin token (`<data-dir>/admin-token`, or TENPO_HUB_ADMIN_TOKEN)"),
+        );
+        components.add_security_scheme(
+            "catalog",
+            bearer("the catalogue feed's own token (the hub's `catalog_token_file`)"),
         );
     }
     Everywhere {
@@ -58,7 +64,8 @@ pub fn hub_api() -> utoipa::openapi::OpenApi {
                        Request bodies are JSON objects. Errors are `{\"error\": {\"code\", \
                        \"message\"}}`; `410 cursor_reset` on the change feed means: start again \
                        from an empty cursor, keep the outbox. Operations tagged `admin` are the \
-                       reference hub's own administration (the admin token)."
+                       reference hub's own administration (the admin token); those tagged \
+                       `catalog` are the retailer's catalogue feed (a token of its own)."
     ),
     paths(
         hub_health,

@@ -10,6 +10,7 @@
 
 mod agent;
 mod hub;
+mod hub_catalog;
 
 pub use agent::agent_api;
 pub use hub::hub_api;
