@@ -40,6 +40,27 @@ pub async fn world_with(
     welcome_stamps: u32,
     before: impl FnOnce(&mut SenderSettings, &StandIn),
 ) -> World {
+    world_full(scenarios, welcome_stamps, before, |_| {}).await
+}
+
+/// [`world`], with more of the hub's state set by `state` (the catalogue feed's token, the
+/// unsubscribe key …) before it starts.
+pub async fn world_with_state(
+    scenarios: ScenarioSettings,
+    welcome_stamps: u32,
+    state: impl FnOnce(&mut tenpo_hub::api::AppState<tenpo_hub::store::SqliteStore>) + Send + 'static,
+) -> World {
+    world_full(scenarios, welcome_stamps, |_, _| {}, state).await
+}
+
+async fn world_full(
+    scenarios: ScenarioSettings,
+    welcome_stamps: u32,
+    before: impl FnOnce(&mut SenderSettings, &StandIn),
+    more_state: impl FnOnce(&mut tenpo_hub::api::AppState<tenpo_hub::store::SqliteStore>)
+    + Send
+    + 'static,
+) -> World {
     let standin = Arc::new(
         StandIn::new([(CHANNEL.to_owned(), "login-secret".to_owned())]).with_messaging(
             MessagingChannel {
@@ -90,6 +111,7 @@ pub async fn world_with(
         );
         state.line = line;
         state.zones = zones;
+        more_state(state);
     })
     .await;
     let sender = Sender::new(
