@@ -7,7 +7,8 @@ Each message accepted is kept as DIR/messages/NNNNNN.eml (the raw data as receiv
 DIR/messages/NNNNNN.json (the envelope: {"mail_from", "rcpt_tos"}), the JSON written last, so a
 reader that sees it sees the whole message. The reply to DATA is "250 2.0.0 Ok: queued as QNNNNNN".
 
-DIR/control.json, read at every command, says what to refuse:
+DIR/control.json, read at every command, says what to refuse (each refusal given is appended
+to DIR/refused.jsonl as {"address", "at", "reply"}):
     {"rules": [{"address": "a@b.example", "at": "mail" | "rcpt" | "data",
                 "reply": "550 5.1.1 No such user"}            # answer this instead
                | {..., "at": "data", "action": "drop"}        # close the connection after 354
@@ -55,6 +56,12 @@ def rule(address, at):
     return None
 
 
+def refused(address, at, reply):
+    with open(os.path.join(DIR, "refused.jsonl"), "a") as f:
+        f.write(json.dumps({"address": address, "at": at, "reply": reply}) + "\n")
+    return reply
+
+
 def authenticator(server, session, envelope, mechanism, auth_data):
     login = control().get("login")
     ok = (
@@ -73,7 +80,7 @@ class Handler:
             return "530 5.7.0 Authentication required"
         r = rule(address, "mail")
         if r and r.get("reply"):
-            return r["reply"]
+            return refused(address, "mail", r["reply"])
         envelope.mail_from = address
         envelope.mail_options.extend(mail_options)
         return "250 OK"
@@ -81,7 +88,7 @@ class Handler:
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         r = rule(address, "rcpt")
         if r and r.get("reply"):
-            return r["reply"]
+            return refused(address, "rcpt", r["reply"])
         envelope.rcpt_tos.append(address)
         envelope.rcpt_options.extend(rcpt_options)
         return "250 OK"
@@ -91,7 +98,7 @@ class Handler:
         for address in envelope.rcpt_tos:
             r = rule(address, "data")
             if r and r.get("reply"):
-                return r["reply"]
+                return refused(address, "data", r["reply"])
             if r and r.get("action") == "stall":
                 await asyncio.sleep(3600)
         COUNT += 1

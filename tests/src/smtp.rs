@@ -246,6 +246,19 @@ impl SmtpServer {
         }
     }
 
+    /// The refusals the server has given, in order: `(address, reply)`.
+    pub fn refused(&self) -> Vec<(String, String)> {
+        std::fs::read_to_string(self.dir.path().join("refused.jsonl"))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .map(|v| {
+                let text = |k: &str| v[k].as_str().unwrap_or_default().to_owned();
+                (text("address"), text("reply"))
+            })
+            .collect()
+    }
+
     /// What the server wrote to its log.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()
