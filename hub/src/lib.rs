@@ -12,11 +12,13 @@
 //! - [`email`]: email to members who chose it or blocked the LINE account: the SMTP mailer,
 //!   the message with its one-click unsubscribe, the unsubscribe links and pages.
 //! - [`wishes`]: members' wishes for items, the notifications the catalogue feed's changes bring,
-//!   and the purchases counted for them.
+//!   and the purchases counted for them; [`wishes::report`] what they brought in, per week.
+//! - [`catalog_import`]: a catalogue's first load from CSV, cut into the feed's batches.
 
 pub mod admin;
 pub mod api;
 pub mod apply;
+pub mod catalog_import;
 pub mod config;
 pub mod cursor;
 pub mod doctor;
