@@ -1,5 +1,8 @@
 //! The admin commands: each calls a running hub's admin API and prints what it did.
 
+pub mod catalog;
+pub mod report;
+
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};

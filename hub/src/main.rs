@@ -197,6 +197,16 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// The retailer's catalogue: a first load from CSV files, through the catalogue feed.
+    Catalog {
+        #[command(subcommand)]
+        command: commands::catalog::CatalogCommand,
+    },
+    /// Reports from the admin API: what wish notifications brought in.
+    Report {
+        #[command(subcommand)]
+        command: commands::report::ReportCommand,
+    },
     /// Copy the hub's database to a new file, consistent, while the hub runs (see docs/hub.md,
     /// "Backups"). The copy holds signing keys and personal data: it is made readable by its
     /// owner only.
@@ -446,6 +456,8 @@ async fn admin(command: Command) -> Result<()> {
             reason,
             json,
         } => c::held_decide(&hub, &terminal, seq, action, reason, json).await,
+        Command::Catalog { command } => c::catalog::run(command).await,
+        Command::Report { command } => c::report::run(command).await,
         Command::Serve(_)
         | Command::Doctor(_)
         | Command::Validate { .. }

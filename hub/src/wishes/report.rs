@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Datelike, Days, Months, NaiveDate, NaiveTime, TimeZone, Utc};
 use chrono_tz::Tz;
-use tenpo_protocol::catalog::{NotificationReportQuery, NotificationReportRow};
+use tenpo_protocol::catalog::{NotificationReport, NotificationReportQuery, NotificationReportRow};
 
 use crate::store::catalog::NoticeFacts;
 
@@ -141,6 +141,91 @@ pub fn aggregate(facts: &[NoticeFacts], zone: Tz) -> Vec<NotificationReportRow> 
             },
         })
         .collect()
+}
+
+/// Yen as people write it: `¥12,345` (`-¥500` below zero).
+pub fn yen(amount: i64) -> String {
+    let digits = amount.unsigned_abs().to_string();
+    let mut grouped = String::new();
+    for (i, d) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            grouped.push(',');
+        }
+        grouped.push(d);
+    }
+    let sign = if amount < 0 { "-" } else { "" };
+    format!("{sign}¥{grouped}")
+}
+
+/// A rate as a percentage with one decimal: `66.7%`.
+pub fn percent(rate: f64) -> String {
+    format!("{:.1}%", rate * 100.0)
+}
+
+/// The report as a table a person reads (`tenpo-hub report notifications`).
+pub fn table(report: &NotificationReport) -> String {
+    let mut out = format!(
+        "Notifications queued {} to {} (a purchase counts within {} days)\n",
+        report.from, report.to, report.attribution_days
+    );
+    if report.rows.is_empty() {
+        out.push_str("none were queued\n");
+        return out;
+    }
+    let head = [
+        "week",
+        "kind",
+        "channel",
+        "sent",
+        "delivered",
+        "clicked",
+        "bought",
+        "yen",
+        "rate",
+    ];
+    let rows: Vec<[String; 9]> = report
+        .rows
+        .iter()
+        .map(|r| {
+            [
+                r.week.clone(),
+                r.kind.clone(),
+                r.channel.clone(),
+                r.sent.to_string(),
+                r.delivered.to_string(),
+                r.clicked.to_string(),
+                r.bought.to_string(),
+                yen(r.yen),
+                percent(r.conversion_rate),
+            ]
+        })
+        .collect();
+    let width = |i: usize| {
+        rows.iter()
+            .map(|r| r[i].chars().count())
+            .chain([head[i].len()])
+            .max()
+            .unwrap_or(0)
+    };
+    let widths: Vec<usize> = (0..head.len()).map(width).collect();
+    let line = |cells: &[&str]| {
+        let text: Vec<String> = cells
+            .iter()
+            .enumerate()
+            .map(|(i, c)| match i {
+                // Words to the left, numbers to the right.
+                0..=2 => format!("{c:<w$}", w = widths[i]),
+                _ => format!("{c:>w$}", w = widths[i]),
+            })
+            .collect();
+        text.join("  ").trim_end().to_owned() + "\n"
+    };
+    out.push_str(&line(&head));
+    for r in &rows {
+        let cells: Vec<&str> = r.iter().map(String::as_str).collect();
+        out.push_str(&line(&cells));
+    }
+    out
 }
 
 #[cfg(test)]
@@ -355,5 +440,53 @@ mod tests {
             start_of_day(chrono_tz::America::Santiago, skipped),
             at("2024-09-08T01:00:00-03:00")
         );
+    }
+
+    #[test]
+    fn the_table_groups_yen_and_shows_the_rate_as_a_percentage() {
+        assert_eq!(yen(0), "¥0");
+        assert_eq!(yen(999), "¥999");
+        assert_eq!(yen(12_345), "¥12,345");
+        assert_eq!(yen(1_234_567), "¥1,234,567");
+        assert_eq!(yen(-500), "-¥500");
+        assert_eq!(percent(2.0 / 3.0), "66.7%");
+        let facts = [
+            fact(
+                "restock",
+                "line",
+                "2026-11-10T12:00:00+09:00",
+                (true, true, 12_345),
+            ),
+            fact(
+                "restock",
+                "line",
+                "2026-11-11T12:00:00+09:00",
+                (true, false, 0),
+            ),
+            fact(
+                "price_drop",
+                "email",
+                "2026-11-11T12:00:00+09:00",
+                (false, false, 0),
+            ),
+        ];
+        let report = NotificationReport {
+            from: "2026-11-09".into(),
+            to: "2026-11-15".into(),
+            attribution_days: 14,
+            rows: aggregate(&facts, TOKYO),
+        };
+        assert_eq!(
+            table(&report),
+            "Notifications queued 2026-11-09 to 2026-11-15 (a purchase counts within 14 days)\n\
+             week        kind        channel  sent  delivered  clicked  bought      yen   rate\n\
+             2026-11-09  price_drop  email       1          0        0       0       ¥0   0.0%\n\
+             2026-11-09  restock     line        2          2        1       1  ¥12,345  50.0%\n"
+        );
+        let empty = NotificationReport {
+            rows: vec![],
+            ..report
+        };
+        assert!(table(&empty).ends_with("none were queued\n"));
     }
 }
