@@ -88,7 +88,12 @@ fn catalog_stock() {}
     path = "/v1/admin/reports/notifications",
     tag = "admin",
     security(("admin" = [])),
-    params(crate::catalog::NotificationReportQuery),
+    params(
+        ("from" = String, Query, pattern = "^[0-9]{4}-[0-9]{2}-[0-9]{2}$",
+            description = "the first day (YYYY-MM-DD, the hub's time zone); the report starts on its week's Monday"),
+        ("to" = String, Query, pattern = "^[0-9]{4}-[0-9]{2}-[0-9]{2}$",
+            description = "the last day, included; at most 3 years after `from`"),
+    ),
     responses(
         (status = 200, body = NotificationReport, description = "per week (Monday to Sunday in the hub's time zone), kind and channel: sent, delivered, clicked, bought, yen and bought / delivered; from the Monday of `from`"),
         (status = 401, body = ErrorBody),
@@ -151,5 +156,9 @@ mod tests {
             .map(|p| p["name"].as_str().unwrap())
             .collect();
         assert_eq!(params, ["from", "to"]);
+        for p in report["parameters"].as_array().unwrap() {
+            assert_eq!(p["in"], "query", "{p}");
+            assert_eq!(p["required"], true, "{p}");
+        }
     }
 }
