@@ -2,7 +2,8 @@
 # The API contract, checked by tools tenpo did not write: openapi-spec-validator on both
 # servers' OpenAPI documents, then Schemathesis (property-based requests from the documents, with
 # auth) against a standalone agent, an enrolled agent, and the hub (its sync and signup contract
-# with a terminal's credentials, its admin API with the admin token, and both without any).
+# with a terminal's credentials, its admin API with the admin token, its catalogue feed with the
+# feed's token, and all without any).
 # Any failure fails the run. Everything listens on 127.0.0.1 and lives in a temporary directory;
 # every process started here is stopped by its id.
 #
@@ -21,6 +22,7 @@ OUT=$(realpath -m "${OUT:-target/contract}")
 SCHEMATHESIS=4.32.5
 VALIDATOR=0.9.0
 ADMIN_TOKEN=contract-admin-token-0123456789abcdef
+CATALOG_TOKEN=contract-catalog-token-0123456789abcdef
 CHANNEL=1234567890 LIFF_ID=1234567890-AbCdEfGh
 
 for b in tenpo-line-standin tenpo-hub tenpo-agent; do
@@ -38,9 +40,11 @@ HUB=http://127.0.0.1:$HP
   >"$WORK/standin.log" 2>&1 &
 PIDS+=($!)
 echo "contract-line-channel-secret" >"$WORK/line-secret"
+echo "$CATALOG_TOKEN" >"$WORK/catalog-token"
 TENPO_HUB_ADMIN_TOKEN=$ADMIN_TOKEN "$BIN/tenpo-hub" serve --data-dir "$WORK/hub" --listen "127.0.0.1:$HP" \
   --line-channel-id "$CHANNEL" --liff-id "$LIFF_ID" --line-api "http://127.0.0.1:$SP" \
-  --line-channel-secret-file "$WORK/line-secret" >"$WORK/hub.log" 2>&1 &
+  --line-channel-secret-file "$WORK/line-secret" --catalog-token-file "$WORK/catalog-token" \
+  >"$WORK/hub.log" 2>&1 &
 PIDS+=($!)
 "$BIN/tenpo-agent" run --demo --data-dir "$WORK/agent" --listen "127.0.0.1:$AP" >"$WORK/agent.log" 2>&1 &
 PIDS+=($!)
@@ -105,9 +109,12 @@ st agent-enrolled  "$E" "$WORK/enrolled.toml" -H "Authorization: Bearer $(cat "$
 st agent-no-auth   "$A" "$WORK/common.toml" --exclude-checks positive_data_acceptance
 # The rule-set upload is TOML, which Schemathesis cannot generate: tests/tests and hub/tests
 # drive it (valid, invalid, older versions).
-st hub             "$HUB" "$WORK/common.toml" --exclude-tag admin -H "Authorization: Bearer $TERMINAL"
+st hub             "$HUB" "$WORK/common.toml" --exclude-tag admin --exclude-tag catalog \
+  -H "Authorization: Bearer $TERMINAL"
 st hub-admin       "$HUB" "$WORK/common.toml" --include-tag admin \
   --exclude-name "POST /v1/admin/rule-sets" -H "Authorization: Bearer $ADMIN_TOKEN"
+st hub-catalog     "$HUB" "$WORK/common.toml" --include-tag catalog \
+  -H "Authorization: Bearer $CATALOG_TOKEN"
 st hub-no-auth     "$HUB" "$WORK/common.toml" --exclude-name "POST /v1/admin/rule-sets" \
   --exclude-checks positive_data_acceptance
 exit $rc
