@@ -85,6 +85,17 @@ fn every_sample_config_validates() {
         }
     }
     assert!(checked >= 1, "docs/hub.md shows the stores' time zones");
+    // docs/wishes.md's [wishes] table, as shown.
+    let wishes = read("docs/wishes.md");
+    let block = wishes
+        .split("```toml\n")
+        .skip(1)
+        .map(|b| b.split("```").next().unwrap())
+        .find(|b| b.starts_with("[wishes]"))
+        .expect("docs/wishes.md shows the [wishes] table");
+    let file = dir.path().join("wishes.toml");
+    std::fs::write(&file, block).unwrap();
+    validates("tenpo-hub", &file);
 }
 
 fn read(file: &str) -> String {
