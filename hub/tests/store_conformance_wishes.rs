@@ -47,6 +47,14 @@ fn item(sku: &str, jan: Option<&str>, price_yen: i64) -> CatalogItem {
     }
 }
 
+/// Coffee at version 4, older than the 5 the tests feed first.
+fn v4_again() -> CatalogItem {
+    CatalogItem {
+        version: Some(4),
+        ..item("coffee", None, 270)
+    }
+}
+
 fn items(id: &str, items: Vec<CatalogItem>) -> ItemsBatch {
     ItemsBatch {
         batch_id: id.into(),
@@ -226,6 +234,13 @@ async fn a_feed_batch_is_taken_once_and_its_bad_rows_are_reported<S: CatalogStor
     assert_eq!(r.stale, 1);
     let found = store.search_catalog("coffee".into(), 10).await.unwrap();
     assert_eq!(found[0].price_yen, 310);
+    // A row without a version (a CSV load) keeps the version held: the feed's next older row
+    // is still stale.
+    feed_items(store, "b-4", vec![item("coffee", None, 320)]).await;
+    let b = items("b-5", vec![v4_again()]);
+    let h = hash(&b);
+    let r = store.take_items(b, h, Utc::now()).await.unwrap();
+    assert_eq!(r.stale, 1, "{r:?}");
 
     // Stock: an unknown sku and a negative quantity are refused, the rest applied.
     let stock = StockBatch {

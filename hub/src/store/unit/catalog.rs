@@ -251,7 +251,7 @@ pub(crate) async fn take_items(
     let mut writes = Vec::new();
     let mut cheaper = Vec::new();
     for (i, item) in good {
-        let row = ItemRow {
+        let mut row = ItemRow {
             sku: item.sku.clone(),
             jan: item.jan.clone(),
             name_ja: item.name.ja.clone(),
@@ -273,8 +273,13 @@ pub(crate) async fn take_items(
             }
             jans_taken.insert(jan, &item.sku);
         }
-        match held.get(&item.sku) {
-            Some(old) if row.version != 0 && row.version < old.version => report.stale += 1,
+        let before = held.get(&item.sku);
+        if row.version == 0 {
+            // A row without a version (a CSV load) keeps the one held.
+            row.version = before.map_or(0, |o| o.version);
+        }
+        match before {
+            Some(old) if row.version < old.version => report.stale += 1,
             Some(old) if *old == row => report.unchanged += 1,
             old => {
                 if old.is_some_and(|o| o.price_yen != row.price_yen) {
@@ -405,15 +410,18 @@ pub(crate) async fn take_stock(
             reject(&mut report, i, Some(&level.sku), reason);
             continue;
         }
-        let row = StockRow {
+        let mut row = StockRow {
             sku: level.sku.clone(),
             store_id: level.store_id.clone(),
             quantity: level.quantity,
             version: version_of(level.version).unwrap_or(0),
         };
         let before = held.get(&(level.sku.clone(), level.store_id.clone()));
+        if row.version == 0 {
+            row.version = before.map_or(0, |o| o.version);
+        }
         match before {
-            Some(old) if row.version != 0 && row.version < old.version => report.stale += 1,
+            Some(old) if row.version < old.version => report.stale += 1,
             Some(old) if old.quantity == row.quantity && old.version == row.version => {
                 report.unchanged += 1
             }
