@@ -350,6 +350,22 @@ async fn a_wish_notifies_once_per_episode_of_each_kind<S: TillStore + LineStore 
         feed_items(store, "i-4", vec![item("tea", Some(TEA_JAN), 300)]).await,
         0
     );
+    // Quiet everywhere (or the quota short): only transactional rows go; the notices wait.
+    let quiet = Claim {
+        limit: 100,
+        lease: Duration::seconds(60),
+        transactional_only: true,
+        marketing_to: HomeStores::All,
+        quiet_until: Utc::now(),
+        marketing_per_week: 2,
+    };
+    assert!(
+        store
+            .claim_messages(quiet, Utc::now())
+            .await
+            .unwrap()
+            .is_empty()
+    );
     let sent = line_notices(store).await;
     let mut kinds: Vec<WishKind> = sent.iter().map(|n| n.wish.kind).collect();
     kinds.sort_unstable();
@@ -582,18 +598,27 @@ async fn email_goes_to_members_who_chose_it_until_they_unsubscribe<
         1
     );
     assert!(line_notices(store).await.is_empty(), "by email, not LINE");
+    // The member's store (shibuya) sleeps: the email waits until it wakes.
+    let wakes = Utc::now() + Duration::hours(2);
+    let asleep = EmailClaim {
+        limit: 10,
+        lease: Duration::seconds(60),
+        awake: HomeStores::Except(vec!["shibuya".into()]),
+        quiet_until: wakes,
+    };
+    assert!(
+        store
+            .claim_emails(asleep, Utc::now())
+            .await
+            .unwrap()
+            .is_empty()
+    );
     let claim = EmailClaim {
         limit: 10,
         lease: Duration::seconds(60),
         awake: HomeStores::All,
         quiet_until: Utc::now(),
     };
-    let jobs = store.claim_emails(claim.clone(), Utc::now()).await.unwrap();
-    assert_eq!(jobs.len(), 1);
-    let job = &jobs[0];
-    assert_eq!(job.address, "hanako@example.jp");
-    assert_eq!((job.notice.item_name(), job.attempts), ("tea name", 1));
-    // Leased: a second sender gets nothing; a lost lease is claimed again with the same id.
     assert!(
         store
             .claim_emails(claim.clone(), Utc::now())
@@ -601,7 +626,20 @@ async fn email_goes_to_members_who_chose_it_until_they_unsubscribe<
             .unwrap()
             .is_empty()
     );
-    let later = Utc::now() + Duration::seconds(61);
+    let jobs = store.claim_emails(claim.clone(), wakes).await.unwrap();
+    assert_eq!(jobs.len(), 1);
+    let job = &jobs[0];
+    assert_eq!(job.address, "hanako@example.jp");
+    assert_eq!((job.notice.item_name(), job.attempts), ("tea name", 1));
+    // Leased: a second sender gets nothing; a lost lease is claimed again with the same id.
+    assert!(
+        store
+            .claim_emails(claim.clone(), wakes)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let later = wakes + Duration::seconds(61);
     let again = store.claim_emails(claim.clone(), later).await.unwrap();
     assert_eq!(
         (again[0].link_id.as_str(), again[0].attempts),

@@ -161,7 +161,7 @@ impl PgUnit<'_> {
         // wait for each other, never deadlock.
         let rows = self
             .query(
-                "SELECT member_id, snapshot, home_store FROM members
+                "SELECT member_id, snapshot, home_store, notified_until_ms FROM members
                  WHERE member_id = ANY($1) ORDER BY member_id FOR UPDATE",
                 &[&real],
             )
@@ -173,19 +173,35 @@ impl PgUnit<'_> {
             let row = MemberRow {
                 snapshot: r.try_get(1)?,
                 home_store: r.try_get(2)?,
+                notified_until_ms: r.try_get(3)?,
             };
             self.ahead.members.insert(r.try_get(0)?, Some(row));
         }
         let floor = Utc::now()
             .timestamp_millis()
             .saturating_sub(NOTICES_BACK_MS);
-        let rows = self
-            .query(
+        // Only members notified lately (their row's mark) have notifications to read.
+        let notified: Vec<&String> = self
+            .ahead
+            .members
+            .iter()
+            .filter(|(_, row)| {
+                row.as_ref()
+                    .and_then(|r| r.notified_until_ms)
+                    .is_some_and(|until| until >= floor)
+            })
+            .map(|(id, _)| id)
+            .collect();
+        let rows = if notified.is_empty() {
+            Vec::new()
+        } else {
+            self.query(
                 "SELECT member_id, id, sku, created_ms FROM notifications
                  WHERE member_id = ANY($1) AND created_ms >= $2 ORDER BY created_ms, id",
-                &[&real, &floor],
+                &[&notified, &floor],
             )
-            .await?;
+            .await?
+        };
         let mut notices: HashMap<String, Vec<SentNotice>> = HashMap::new();
         for r in rows {
             notices.entry(r.try_get(0)?).or_default().push(SentNotice {

@@ -352,6 +352,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX attributions_by_notification ON attributions (notification_id);
     ALTER TABLE member_profiles ADD COLUMN email_unsubscribed boolean NOT NULL DEFAULT false;
+    ALTER TABLE members ADD COLUMN notified_until_ms bigint;
     "#,
 ];
 

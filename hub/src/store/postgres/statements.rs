@@ -457,7 +457,8 @@ impl Statements for PgUnit<'_> {
         // Locked to the transaction's end: another hub changing the member waits for this one.
         let row = self
             .query_opt(
-                "SELECT snapshot, home_store FROM members WHERE member_id = $1 FOR UPDATE",
+                "SELECT snapshot, home_store, notified_until_ms FROM members
+                 WHERE member_id = $1 FOR UPDATE",
                 &[&member_id],
             )
             .await?;
@@ -465,6 +466,7 @@ impl Statements for PgUnit<'_> {
             Ok(MemberRow {
                 snapshot: r.try_get(0)?,
                 home_store: r.try_get(1)?,
+                notified_until_ms: r.try_get(2)?,
             })
         })
         .transpose()

@@ -17,7 +17,7 @@ use crate::store::outbox::Channel;
 use crate::store::unit::catalog::{CatalogStatements, ItemRow, StockRow};
 use crate::store::unit::email::{DueEmail, EmailStatements};
 use crate::store::unit::wishes::{
-    NewAttribution, NewNotification, Reach, SentNotice, WishRow, WishStatements,
+    NOTICE_REACH_MS, NewAttribution, NewNotification, Reach, SentNotice, WishRow, WishStatements,
 };
 
 pub(super) const ITEM_COLUMNS: &str =
@@ -219,6 +219,13 @@ impl WishStatements for PgUnit<'_> {
                 ],
             )
             .await?;
+        let until = now.timestamp_millis().saturating_add(NOTICE_REACH_MS);
+        self.execute(
+            "UPDATE members SET notified_until_ms = GREATEST(COALESCE(notified_until_ms, 0), $2)
+             WHERE member_id = $1",
+            &[&n.member_id, &until],
+        )
+        .await?;
         Ok(row.try_get(0)?)
     }
 

@@ -514,6 +514,9 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     ) STRICT, WITHOUT ROWID;
     CREATE INDEX attributions_by_notification ON attributions(notification_id);
     ALTER TABLE member_profiles ADD COLUMN email_unsubscribed INTEGER NOT NULL DEFAULT 0;
+    -- Until when a purchase of the member's may count for a notification: a sale of anyone
+    -- else is not looked at (read with the member's row, which a sale reads anyway).
+    ALTER TABLE members ADD COLUMN notified_until_ms INTEGER;
     "#,
 ];
 

@@ -243,11 +243,14 @@ impl Statements for SqliteUnit<'_> {
     async fn member_row(&mut self, member_id: &str) -> Result<Option<MemberRow>, StoreError> {
         Ok(self
             .tx
-            .prepare_cached("SELECT snapshot, home_store FROM members WHERE member_id = ?1")?
+            .prepare_cached(
+                "SELECT snapshot, home_store, notified_until_ms FROM members WHERE member_id = ?1",
+            )?
             .query_row([member_id], |r| {
                 Ok(MemberRow {
                     snapshot: r.get(0)?,
                     home_store: r.get(1)?,
+                    notified_until_ms: r.get(2)?,
                 })
             })
             .optional()?)

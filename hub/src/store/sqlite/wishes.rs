@@ -9,7 +9,7 @@ use super::statements::SqliteUnit;
 use crate::store::StoreError;
 use crate::store::unit::catalog::{CatalogStatements, ItemRow, StockRow};
 use crate::store::unit::wishes::{
-    NewAttribution, NewNotification, Reach, SentNotice, WishRow, WishStatements,
+    NOTICE_REACH_MS, NewAttribution, NewNotification, Reach, SentNotice, WishRow, WishStatements,
 };
 
 const ITEM_COLUMNS: &str = "sku, jan, name_ja, name_en, price_yen, image_url, url, version";
@@ -188,7 +188,15 @@ impl WishStatements for SqliteUnit<'_> {
                 now.to_rfc3339(),
                 now.timestamp_millis(),
             ])?;
-        Ok(self.tx().last_insert_rowid())
+        let id = self.tx().last_insert_rowid();
+        let until = now.timestamp_millis().saturating_add(NOTICE_REACH_MS);
+        self.tx()
+            .prepare_cached(
+                "UPDATE members SET notified_until_ms = MAX(COALESCE(notified_until_ms, 0), ?2)
+                 WHERE member_id = ?1",
+            )?
+            .execute(params![n.member_id, until])?;
+        Ok(id)
     }
 
     async fn notifications_since(

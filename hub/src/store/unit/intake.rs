@@ -228,6 +228,14 @@ async fn apply_event(
         wishes::take(db, &real, &w.item, &w.wants, store, "store", ctx.now).await?;
         return Ok(());
     }
+    if touched
+        .get_from(db, &real, &event.store_id)
+        .await?
+        .is_none()
+    {
+        return Ok(());
+    }
+    let notified_until = touched.notified_until(&real);
     let Some(member) = touched.get_from(db, &real, &event.store_id).await? else {
         return Ok(());
     };
@@ -239,7 +247,9 @@ async fn apply_event(
                 ..
             },
         ) => {
-            wishes::attribute_sale(db, ctx.wishes, terminal_id, &real, recorded).await?;
+            if let Some(until) = notified_until {
+                wishes::attribute_sale(db, ctx.wishes, until, terminal_id, &real, recorded).await?;
+            }
             let version_rules = (ctx.rules)(outcome.rules_version);
             let verdict = review::review(
                 version_rules.as_deref(),

@@ -16,6 +16,8 @@ pub(crate) struct Touched {
     map: HashMap<String, MemberSnapshot>,
     /// Loaded or made without a home store: the first store an event of theirs names is it.
     homeless: HashSet<String>,
+    /// Until when each loaded member's purchases may count for a notification.
+    notified_until: HashMap<String, i64>,
 }
 
 impl Touched {
@@ -32,12 +34,20 @@ impl Touched {
             if row.home_store.is_none() {
                 self.homeless.insert(member_id.to_owned());
             }
+            if let Some(until) = row.notified_until_ms {
+                self.notified_until.insert(member_id.to_owned(), until);
+            }
             self.map.insert(
                 member_id.to_owned(),
                 from_json("member snapshot", &row.snapshot)?,
             );
         }
         Ok(self.map.get_mut(member_id))
+    }
+
+    /// Until when a loaded member's purchases may count for a wish's notification.
+    pub(crate) fn notified_until(&self, member_id: &str) -> Option<i64> {
+        self.notified_until.get(member_id).copied()
     }
 
     /// [`Touched::get`] for an event from `store_id`: a member without a home store gets this

@@ -129,6 +129,9 @@ pub(crate) struct NewHeld<'a> {
 pub(crate) struct MemberRow {
     pub snapshot: String,
     pub home_store: Option<String>,
+    /// Until when a purchase of theirs may count for a wish's notification (`None`: never
+    /// notified).
+    pub notified_until_ms: Option<i64>,
 }
 
 /// A member's profile choices as stored (`None`: never chosen, or not known).

@@ -138,6 +138,9 @@ pub(crate) struct Notifying<'a> {
 
 const DAY_MS: i64 = 86_400_000;
 const WEEK_MS: i64 = 7 * DAY_MS;
+/// How long after a notification a member's sales are looked at: the longest attribution
+/// window `[wishes]` allows, and a day.
+pub(crate) const NOTICE_REACH_MS: i64 = 91 * DAY_MS;
 
 /// Takes a member's wish for `item` (a barcode or sku), one per kind wanted; the catalogue's
 /// item and its price now when the hub has it, else the wish waits for the feed to bring it.
@@ -309,9 +312,12 @@ fn millis(text: &str) -> Option<i64> {
 
 /// Counts a member's sale for the notifications it follows: each sku sold within
 /// `attribution_days` after a notification of it goes to the first such notification.
+/// `notified_until` is the member's row's: a sale after it follows no notification, and is
+/// not looked at.
 pub(crate) async fn attribute_sale(
     db: &mut impl WishStatements,
     settings: &WishSettings,
+    notified_until: i64,
     terminal_id: &str,
     member_id: &str,
     sale: &SaleEvent,
@@ -319,6 +325,9 @@ pub(crate) async fn attribute_sale(
     let Some(sold_ms) = millis(&sale.occurred_at) else {
         return Ok(());
     };
+    if sold_ms > notified_until {
+        return Ok(());
+    }
     let window = i64::from(settings.attribution_days).saturating_mul(DAY_MS);
     let notices = db
         .notifications_since(member_id, sold_ms.saturating_sub(window))
