@@ -9,12 +9,14 @@
 //! likewise with [`evaluate_refund`] and [`MemberState::apply_refund`]. [`MemberState::summary`]
 //! is the cashier's view.
 
+mod adjust;
 mod date;
 mod refund;
 mod rules;
 mod sale;
 mod state;
 
+pub use adjust::{AdjustError, Adjusted, MAX_ADJUSTMENT};
 pub use date::{Date, DateError, Weekday};
 pub use refund::{
     Refund, RefundError, RefundOutcome, RefundShare, check_refund_lines, evaluate_refund,

@@ -264,7 +264,7 @@ impl MemberState {
         );
     }
 
-    fn take_from_lot(&mut self, lot_id: &str, points: Points) {
+    pub(crate) fn take_from_lot(&mut self, lot_id: &str, points: Points) {
         if let Some(i) = self.lots.iter().position(|l| l.lot_id == lot_id) {
             let lot = &mut self.lots[i];
             lot.points = lot.points.saturating_sub(points).max(0);
@@ -274,7 +274,7 @@ impl MemberState {
         }
     }
 
-    fn add_to_lot(&mut self, lot: PointLot) {
+    pub(crate) fn add_to_lot(&mut self, lot: PointLot) {
         if lot.points <= 0 {
             return;
         }
