@@ -5,10 +5,10 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::Date;
 use crate::rules::{Points, RuleSet};
 use crate::sale::LotTake;
 use crate::state::{MemberState, PointLot};
-use crate::Date;
 
 /// The largest correction one adjustment may make, either way.
 pub const MAX_ADJUSTMENT: Points = 1_000_000;
@@ -165,7 +165,11 @@ mod tests {
         );
         assert_eq!(state, before, "a refused adjustment changes nothing");
         let done = state.adjust_points(&rules, -150, "x", today).unwrap();
-        let taken: Vec<_> = done.taken.iter().map(|t| (t.lot_id.as_str(), t.points)).collect();
+        let taken: Vec<_> = done
+            .taken
+            .iter()
+            .map(|t| (t.lot_id.as_str(), t.points))
+            .collect();
         assert_eq!(taken, [("early", 100), ("late", 50)]);
         assert_eq!(state.balance(today), 150);
     }

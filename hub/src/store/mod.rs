@@ -8,6 +8,7 @@
 //! them.
 
 pub mod catalog;
+pub mod console;
 pub mod model;
 pub mod outbox;
 pub mod postgres;
@@ -30,6 +31,7 @@ use crate::admin::{TerminalEvents, TerminalView};
 use crate::review::ReviewLimits;
 
 pub use catalog::CatalogStore;
+pub use console::ConsoleStore;
 pub use model::{
     CardKey, ChangesPage, CompleteSignup, Enrolled, FeedPosition, Friendship, HubCounts, Incoming,
     LineEvent, LineIntake, PushOutcome, Refusal, SignupRecord, Terminal,
@@ -446,6 +448,6 @@ pub trait LineStore: Send + Sync + 'static {
 /// ([`AdminStore`]) and what members in LINE need ([`LineStore`]). Every method is one atomic
 /// operation; `now` and `today` (the hub's business date) are handed in, so a backend never
 /// reads a clock.
-pub trait HubStore: TillStore + AdminStore + LineStore + CatalogStore {}
+pub trait HubStore: TillStore + AdminStore + LineStore + CatalogStore + ConsoleStore {}
 
-impl<S: TillStore + AdminStore + LineStore + CatalogStore> HubStore for S {}
+impl<S: TillStore + AdminStore + LineStore + CatalogStore + ConsoleStore> HubStore for S {}

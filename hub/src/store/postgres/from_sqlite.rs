@@ -294,6 +294,8 @@ async fn tables(client: &Client) -> Result<Vec<(String, Vec<Column>)>, StoreErro
         "wishes",
         "notifications",
         "attributions",
+        "staff",
+        "staff_sessions",
     ];
     tables.sort_by_key(|(t, _)| order.iter().position(|o| o == t).unwrap_or(0));
     Ok(tables)
@@ -365,6 +367,7 @@ async fn finish(conn: &Connection, tx: &tokio_postgres::Transaction<'_>) -> Resu
         ("held_events", "id"),
         ("messages", "id"),
         ("notifications", "id"),
+        ("staff_actions", "id"),
     ] {
         tx.execute(
             &format!(

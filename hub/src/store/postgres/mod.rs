@@ -10,6 +10,8 @@
 mod admin;
 mod admin_api;
 mod catalog_store;
+mod console;
+mod console_store;
 mod feed;
 mod from_sqlite;
 mod inspect;

@@ -24,6 +24,8 @@ pub(crate) struct PendingSlot {
     pub reason: Option<String>,
     pub hash: String,
     pub payload: String,
+    /// The member the event names (a member's history reads by it).
+    pub member_id: Option<String>,
 }
 
 /// What a push has read ahead, and the slots it has taken but not written.
@@ -247,11 +249,12 @@ impl PgUnit<'_> {
         let reasons: Vec<Option<&str>> = pending.iter().map(|p| p.reason.as_deref()).collect();
         let hashes: Vec<&str> = pending.iter().map(|p| p.hash.as_str()).collect();
         let payloads: Vec<&str> = pending.iter().map(|p| p.payload.as_str()).collect();
+        let members: Vec<Option<&str>> = pending.iter().map(|p| p.member_id.as_deref()).collect();
         self.execute(
             "INSERT INTO events (terminal_id, seq, event_id, kind, status, reason, hash, payload,
-                 received_at)
+                 member_id, received_at)
              SELECT $1, * , $9 FROM UNNEST($2::bigint[], $3::text[], $4::text[], $5::text[],
-                                           $6::text[], $7::text[], $8::text[])",
+                                           $6::text[], $7::text[], $8::text[], $10::text[])",
             &[
                 &terminal_id,
                 &seqs,
@@ -262,6 +265,7 @@ impl PgUnit<'_> {
                 &hashes,
                 &payloads,
                 &now,
+                &members,
             ],
         )
         .await?;

@@ -229,14 +229,15 @@ impl Statements for PgUnit<'_> {
                 reason: reason.map(str::to_owned),
                 hash: inc.hash.clone(),
                 payload: inc.payload.clone(),
+                member_id: event.and_then(|e| e.body.member_id()).map(str::to_owned),
             });
             self.ahead.pending_at = Some(now);
             return Ok(());
         }
         self.execute(
             "INSERT INTO events (terminal_id, seq, event_id, kind, status, reason, hash,
-                     payload, received_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                     payload, received_at, member_id)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
             &[
                 &terminal_id,
                 &as_seq(inc.seq)?,
@@ -247,6 +248,7 @@ impl Statements for PgUnit<'_> {
                 &inc.hash,
                 &inc.payload,
                 &now,
+                &event.and_then(|e| e.body.member_id()),
             ],
         )
         .await?;

@@ -9,6 +9,8 @@ mod admin;
 mod audit;
 mod catalog;
 mod connection;
+mod console;
+mod console_store;
 mod feed;
 mod inspect;
 mod line;

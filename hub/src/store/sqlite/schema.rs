@@ -518,6 +518,53 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     -- else is not looked at (read with the member's row, which a sale reads anyway).
     ALTER TABLE members ADD COLUMN notified_until_ms INTEGER;
     "#,
+    // 14: the console (docs/design.md §13). Staff accounts (an argon2id hash, never the
+    // password; wrong passwords in a row lock the account a while) and their sessions (the
+    // cookie's token by its SHA-256 only); the audit log of every change a person made; each
+    // event's member, so a member's history is one index read; what each terminal says of
+    // itself on every call (its version, its outbox's newest seq, its clock against the hub's).
+    r#"
+    CREATE TABLE staff (
+        name            TEXT PRIMARY KEY,
+        -- admin | crm | it | viewer
+        role            TEXT NOT NULL,
+        password_hash   TEXT NOT NULL,
+        failed_attempts INTEGER NOT NULL DEFAULT 0,
+        locked_until_ms INTEGER,
+        disabled        INTEGER NOT NULL DEFAULT 0,
+        created_at      TEXT NOT NULL
+    ) STRICT, WITHOUT ROWID;
+    CREATE TABLE staff_sessions (
+        token_hash BLOB PRIMARY KEY,
+        name       TEXT NOT NULL REFERENCES staff(name),
+        csrf       TEXT NOT NULL,
+        created_ms INTEGER NOT NULL,
+        seen_ms    INTEGER NOT NULL,
+        expires_ms INTEGER NOT NULL
+    ) STRICT, WITHOUT ROWID;
+    CREATE INDEX staff_sessions_by_name ON staff_sessions(name);
+    CREATE TABLE staff_actions (
+        id        INTEGER PRIMARY KEY,
+        at        TEXT NOT NULL,
+        staff     TEXT NOT NULL,
+        action    TEXT NOT NULL,
+        member_id TEXT,
+        reason    TEXT NOT NULL,
+        detail    TEXT NOT NULL
+    ) STRICT;
+    CREATE INDEX staff_actions_by_member ON staff_actions(member_id, id)
+        WHERE member_id IS NOT NULL;
+    ALTER TABLE events ADD COLUMN member_id TEXT;
+    UPDATE events SET member_id = json_extract(payload, '$.body.member_id')
+        WHERE json_valid(payload);
+    CREATE INDEX events_by_member ON events(member_id, received_at)
+        WHERE member_id IS NOT NULL;
+    CREATE INDEX events_refused ON events(terminal_id) WHERE status <> 'stored';
+    ALTER TABLE terminals ADD COLUMN agent_version TEXT;
+    ALTER TABLE terminals ADD COLUMN reported_at TEXT;
+    ALTER TABLE terminals ADD COLUMN outbox_seq INTEGER;
+    ALTER TABLE terminals ADD COLUMN clock_skew_ms INTEGER;
+    "#,
 ];
 
 /// The schema version this binary writes.

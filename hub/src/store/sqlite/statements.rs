@@ -78,8 +78,8 @@ impl Statements for SqliteUnit<'_> {
         self.tx
             .prepare_cached(
                 "INSERT INTO events (terminal_id, seq, event_id, kind, status, reason, hash,
-                     payload, received_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                     payload, received_at, member_id)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
             )?
             .execute(params![
                 terminal_id,
@@ -90,7 +90,8 @@ impl Statements for SqliteUnit<'_> {
                 reason,
                 inc.hash,
                 inc.payload,
-                now.to_rfc3339()
+                now.to_rfc3339(),
+                event.and_then(|e| e.body.member_id()),
             ])?;
         Ok(())
     }

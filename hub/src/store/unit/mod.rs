@@ -10,6 +10,7 @@ pub(crate) mod admin;
 pub(crate) mod audit;
 pub(crate) mod cards;
 pub(crate) mod catalog;
+pub(crate) mod console;
 pub(crate) mod coupons;
 pub(crate) mod email;
 pub(crate) mod feed;
