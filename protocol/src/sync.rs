@@ -31,6 +31,14 @@ pub const DEFAULT_CHANGES_LIMIT: u32 = 1000;
 /// Length of a terminal secret in hex characters (32 random bytes).
 pub const SECRET_HEX_LEN: usize = 64;
 
+/// What a terminal says of itself on every call to the hub (the console's terminals page,
+/// docs/design.md §13): its version, …
+pub const AGENT_VERSION_HEADER: &str = "x-tenpo-agent-version";
+/// … the newest seq in its outbox (beyond the hub's mark, events are waiting at the till) …
+pub const OUTBOX_SEQ_HEADER: &str = "x-tenpo-outbox-seq";
+/// … and its clock when it sent the call (RFC 3339), which the hub compares with its own.
+pub const CLOCK_HEADER: &str = "x-tenpo-clock";
+
 /// `GET /v1/health`
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct HubHealth {

@@ -1,12 +1,14 @@
 //! The hub's sync API, as the agent calls it (reqwest; rustls for `https://` hubs).
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use reqwest::StatusCode;
 use tenpo_protocol::ErrorBody;
 use tenpo_protocol::sync::{
-    ChangesResponse, EnrollRequest, EnrollResponse, HubHealth, MemberLookup, PushItem, PushRequest,
-    PushResponse, bearer,
+    AGENT_VERSION_HEADER, CLOCK_HEADER, ChangesResponse, EnrollRequest, EnrollResponse, HubHealth,
+    MemberLookup, OUTBOX_SEQ_HEADER, PushItem, PushRequest, PushResponse, bearer,
 };
 
 use super::Credentials;
@@ -35,12 +37,14 @@ impl HubError {
     }
 }
 
-/// A client for one terminal.
+/// A client for one terminal. Every call says what the terminal is (its version, the newest
+/// seq in its outbox and its clock) for the hub's console (docs/design.md §13).
 #[derive(Debug, Clone)]
 pub struct HubClient {
     http: reqwest::Client,
     base: String,
     auth: String,
+    outbox_seq: Arc<AtomicU64>,
 }
 
 fn client(timeout: Duration) -> Result<reqwest::Client, HubError> {
@@ -97,7 +101,28 @@ impl HubClient {
             http: client(Duration::from_secs(20))?,
             base: base_url(&credentials.hub_url),
             auth: bearer(&credentials.terminal_id, &credentials.secret),
+            outbox_seq: Arc::default(),
         })
+    }
+
+    /// The newest seq in the outbox, as the next calls say it.
+    pub fn note_outbox(&self, last_seq: u64) {
+        self.outbox_seq.store(last_seq, Ordering::Relaxed);
+    }
+
+    /// A call of this terminal: its credential, and what it says of itself.
+    fn call(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        request
+            .header("authorization", &self.auth)
+            .header(AGENT_VERSION_HEADER, env!("CARGO_PKG_VERSION"))
+            .header(
+                OUTBOX_SEQ_HEADER,
+                self.outbox_seq.load(Ordering::Relaxed).to_string(),
+            )
+            .header(
+                CLOCK_HEADER,
+                chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            )
     }
 
     pub fn base(&self) -> &str {
@@ -127,9 +152,7 @@ impl HubClient {
     pub async fn push(&self, events: Vec<PushItem>) -> Result<PushResponse, HubError> {
         let url = format!("{}/v1/events", self.base);
         let sent = self
-            .http
-            .post(&url)
-            .header("authorization", &self.auth)
+            .call(self.http.post(&url))
             .json(&PushRequest { events })
             .send()
             .await;
@@ -140,9 +163,7 @@ impl HubClient {
     pub async fn changes(&self, cursor: &str, limit: u32) -> Result<ChangesResponse, HubError> {
         let url = format!("{}/v1/changes", self.base);
         let sent = self
-            .http
-            .get(&url)
-            .header("authorization", &self.auth)
+            .call(self.http.get(&url))
             .query(&[("cursor", cursor), ("limit", &limit.to_string())])
             .send()
             .await;
@@ -163,13 +184,7 @@ impl HubClient {
         timeout: Duration,
     ) -> Result<Option<MemberLookup>, HubError> {
         let url = format!("{}/v1/members/by-code/{code}", self.base);
-        let sent = self
-            .http
-            .get(&url)
-            .header("authorization", &self.auth)
-            .timeout(timeout)
-            .send()
-            .await;
+        let sent = self.call(self.http.get(&url)).timeout(timeout).send().await;
         match answer(&url, sent).await {
             Ok(found) => Ok(Some(found)),
             Err(HubError::Refused { status: 404, .. }) => Ok(None),

@@ -229,7 +229,9 @@ impl Engine {
         let mut hub_behind: Option<u64> = self.shared.take_hub_behind();
         loop {
             let store = self.ledger.store().clone();
-            let acked = store.outbox_counts()?.acked_through;
+            let counts = store.outbox_counts()?;
+            self.client.note_outbox(counts.last_seq);
+            let acked = counts.acked_through;
             let after = hub_behind.unwrap_or(acked).min(acked);
             let events = blocking(move || store.pending_events(after, batch)).await?;
             let Some(last) = events.last().map(|(seq, _)| *seq) else {

@@ -6,8 +6,10 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use tenpo_protocol::sync::split_credential;
 
-use super::AppState;
+use axum::http::HeaderMap;
+
 use super::error::ApiError;
+use super::{AppState, terminal_reports};
 use crate::secrets::{same, sha256};
 use crate::store::{HubStore, Terminal};
 
@@ -44,7 +46,10 @@ impl<S: HubStore> FromRequestParts<AppState<S>> for TerminalAuth {
         let (terminal_id, secret) = split_credential(credential).ok_or_else(wrong)?;
         let presented = sha256(secret.as_bytes());
         match state.store.terminal(terminal_id.to_owned()).await? {
-            Some(t) if same(&presented, &t.secret_hash) => Ok(TerminalAuth(t)),
+            Some(t) if same(&presented, &t.secret_hash) => {
+                note_report(state, &t.terminal_id, &parts.headers);
+                Ok(TerminalAuth(t))
+            }
             Some(_) => Err(wrong()),
             None => {
                 // Same work as a wrong secret, so timing does not tell which ids exist.
@@ -53,6 +58,30 @@ impl<S: HubStore> FromRequestParts<AppState<S>> for TerminalAuth {
             }
         }
     }
+}
+
+/// Keeps what an authenticated terminal said of itself (`api::terminal_reports`): written in
+/// the background when due, so the call never waits for it or fails by it.
+fn note_report<S: HubStore>(state: &AppState<S>, terminal_id: &str, headers: &HeaderMap) {
+    let now = chrono::Utc::now();
+    let Some(report) = terminal_reports::read(headers, now) else {
+        return;
+    };
+    if !state
+        .terminal_reports
+        .due(terminal_id, &report, std::time::Instant::now())
+    {
+        return;
+    }
+    let (store, terminal_id) = (state.store.clone(), terminal_id.to_owned());
+    tokio::spawn(async move {
+        if let Err(e) = store
+            .record_terminal_report(terminal_id.clone(), report, now)
+            .await
+        {
+            tracing::warn!(%terminal_id, error = %e, "what the terminal said of itself was not kept");
+        }
+    });
 }
 
 /// An authenticated admin call.

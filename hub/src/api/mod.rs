@@ -7,6 +7,7 @@ pub mod error;
 pub mod links;
 pub mod metrics;
 pub mod terminal;
+pub mod terminal_reports;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -55,6 +56,8 @@ pub struct AppState<S> {
     /// The key of email's unsubscribe links (`CatalogStore::unsubscribe_key`): with it, the
     /// pages at `/u/{token}` are served.
     pub unsubscribe_key: Option<[u8; 32]>,
+    /// What terminals said of themselves, and when it was last written.
+    pub terminal_reports: Arc<terminal_reports::TerminalReports>,
 }
 
 impl<S> Clone for AppState<S> {
@@ -71,6 +74,7 @@ impl<S> Clone for AppState<S> {
             review: self.review,
             line: self.line.clone(),
             unsubscribe_key: self.unsubscribe_key,
+            terminal_reports: self.terminal_reports.clone(),
         }
     }
 }
@@ -98,6 +102,7 @@ impl<S> AppState<S> {
             review: crate::review::ReviewLimits::default(),
             line: Arc::new(crate::line::OfficialAccount::default()),
             unsubscribe_key: None,
+            terminal_reports: Arc::default(),
         }
     }
 
