@@ -10,7 +10,8 @@
 //!   sender of the message outbox.
 //! - [`scenarios`]: which messages a member gets, and when, in their language.
 //! - [`email`]: email to members who chose it or blocked the LINE account: the SMTP mailer,
-//!   the message with its one-click unsubscribe, the unsubscribe links and pages.
+//!   the message with its one-click unsubscribe, the unsubscribe links and pages; [`retry`] how
+//!   long a message waits before it is tried again, for both channels.
 //! - [`wishes`]: members' wishes for items, the notifications the catalogue feed's changes bring,
 //!   and the purchases counted for them; [`wishes::report`] what they brought in, per week.
 //! - [`catalog_import`]: a catalogue's first load from CSV, cut into the feed's batches.
@@ -26,6 +27,7 @@ pub mod email;
 pub mod import;
 pub mod intake;
 pub mod line;
+pub mod retry;
 pub mod review;
 pub mod scenarios;
 pub mod secrets;

@@ -41,16 +41,6 @@ pub struct EmailSenderSettings {
 /// How long the sender sleeps with nothing due, unless woken.
 const IDLE: Duration = Duration::from_secs(1);
 
-/// Back-off of one notification after `attempts` attempts the server could not take.
-fn retry_delay(attempts: u32) -> Duration {
-    let factor = 1u32
-        .checked_shl(attempts.saturating_sub(1).min(20))
-        .unwrap_or(u32::MAX);
-    Duration::from_secs(2)
-        .saturating_mul(factor)
-        .min(Duration::from_secs(600))
-}
-
 /// The email's `Message-ID` of a notification: derived from its link's id, the same on every
 /// attempt, without showing the link's id itself (mail servers log message ids).
 fn message_id(link_id: &str) -> String {
@@ -220,7 +210,7 @@ fn outcome_of(e: &SendError, attempts: u32) -> EmailOutcome {
             error: e.to_string(),
         }
     } else {
-        let after = retry_delay(attempts);
+        let after = crate::retry::retry_delay(attempts);
         tracing::warn!(error = %e, retry_in_s = after.as_secs(), "email not sent; trying again");
         EmailOutcome::Retry {
             not_before: Utc::now()
@@ -244,8 +234,5 @@ mod tests {
         );
         assert_eq!(message_id(a).len(), 32);
         assert!(!message_id(a).contains(a));
-        assert_eq!(retry_delay(1), Duration::from_secs(2));
-        assert_eq!(retry_delay(3), Duration::from_secs(8));
-        assert_eq!(retry_delay(30), Duration::from_secs(600));
     }
 }

@@ -69,17 +69,6 @@ const QUOTA_EVERY: Duration = Duration::from_secs(60);
 /// How long the sender sleeps with nothing due, unless woken.
 const IDLE: Duration = Duration::from_secs(1);
 
-/// Back-off of one row after `attempts` attempts that LINE could not take: 2 s doubling to
-/// 10 minutes.
-fn retry_delay(attempts: u32) -> Duration {
-    let factor = 1u32
-        .checked_shl(attempts.saturating_sub(1).min(20))
-        .unwrap_or(u32::MAX);
-    Duration::from_secs(2)
-        .saturating_mul(factor)
-        .min(Duration::from_secs(600))
-}
-
 /// What is left of the month's messages, as last read from LINE.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Left {
@@ -329,7 +318,7 @@ impl Attempt {
     fn retry_after(&self, m: &OutboxMessage) -> Option<Duration> {
         match self {
             Attempt::Limited => Some(Duration::from_secs(1)),
-            Attempt::Again(_) => Some(retry_delay(m.attempts)),
+            Attempt::Again(_) => Some(crate::retry::retry_delay(m.attempts)),
             Attempt::Held(after) => Some(*after),
             Attempt::Sent(_) | Attempt::Refused(_) => None,
         }
@@ -414,19 +403,5 @@ async fn attempt(client: &MessagingClient, composer: &dyn Composer, m: &OutboxMe
             Attempt::Again(e.to_string())
         }
         Err(Unsent::Line(e)) => Attempt::Refused(e.to_string()),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_row_backs_off_from_two_seconds_to_ten_minutes() {
-        assert_eq!(retry_delay(1), Duration::from_secs(2));
-        assert_eq!(retry_delay(2), Duration::from_secs(4));
-        assert_eq!(retry_delay(5), Duration::from_secs(32));
-        assert_eq!(retry_delay(10), Duration::from_secs(600));
-        assert_eq!(retry_delay(u32::MAX), Duration::from_secs(600));
     }
 }
