@@ -2,6 +2,7 @@
 //! each agent talking to the hub through its own fault-injecting proxy.
 //!
 //! - [`proxy`]: the fault-injecting TCP proxy.
+//! - [`browser`]: headless Chromium through chromedriver, for the pages people use.
 //! - [`harness`]: a test's world (a temporary directory, logs), the hub and agent processes
 //!   (start, stop, SIGKILL, restart, enrol, the admin CLI, the local API), and polling.
 //! - [`postgres`]: a throwaway PostgreSQL server the tests start themselves (for the hub's
@@ -15,6 +16,7 @@
 //! The binaries are found next to the test executable (`target/<profile>/`); `cargo test
 //! --workspace` builds them before it runs the tests.
 
+pub mod browser;
 pub mod checks;
 pub mod harness;
 pub mod postgres;

@@ -12,12 +12,12 @@
 
 use std::time::Duration;
 
-use fantoccini::{Client, ClientBuilder, Locator};
+use fantoccini::Locator;
 use serde_json::{Value, json};
-use tenpo_e2e::harness::{Hub, LineStandIn, World, free_port, wait_for};
+use tenpo_e2e::browser::{Browser, PHONE};
+use tenpo_e2e::harness::{Hub, LineStandIn, World, wait_for};
 use tenpo_hub::store::{CatalogStore, SqliteStore};
 use tenpo_protocol::catalog::{CatalogItem, ItemName, ItemsBatch};
-use tokio::process::{Child, Command};
 
 const CHANNEL: &str = "1234567890";
 const LIFF: &str = "1234567890-AbCdEfGh";
@@ -27,73 +27,6 @@ const TOKEN_SECS: u64 = 10;
 /// An item of the catalogue whose name is markup: the page must show it as text.
 const ITEM_SKU: &str = "tea-dark-1";
 const ITEM_NAME: &str = "<b>濃い</b>緑茶 & \"お茶\"";
-
-/// Chromium through chromedriver, headless, phone-sized, on loopback.
-struct Browser {
-    client: Client,
-    _driver: Child,
-}
-
-impl Browser {
-    async fn start(world: &World) -> Browser {
-        let port = free_port();
-        let driver = Command::new("chromedriver")
-            .arg(format!("--port={port}"))
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("chromedriver (Debian chromium-driver) is needed for this test");
-        let profile = world.path().join("chromium-profile");
-        let caps: serde_json::Map<String, Value> = serde_json::from_value(json!({
-            "goog:chromeOptions": {
-                "binary": "/usr/bin/chromium",
-                "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                         "--no-first-run", "--disable-background-networking",
-                         "--disable-component-update", "--disable-sync",
-                         "--window-size=390,844",
-                         format!("--user-data-dir={}", profile.display())]
-            }
-        }))
-        .unwrap();
-        let url = format!("http://127.0.0.1:{port}");
-        let client = wait_for("chromedriver starts", Duration::from_secs(30), || {
-            let (url, caps) = (url.clone(), caps.clone());
-            async move {
-                ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
-                    .capabilities(caps)
-                    .connect(&url)
-                    .await
-                    .ok()
-            }
-        })
-        .await;
-        Browser {
-            client,
-            _driver: driver,
-        }
-    }
-
-    async fn text(&self, id: &str) -> String {
-        match self.client.find(Locator::Id(id)).await {
-            Ok(e) => e.text().await.unwrap_or_default(),
-            Err(_) => String::new(),
-        }
-    }
-
-    /// Waits (bounded) until the element `id` shows `what`.
-    async fn until_text(&self, id: &str, what: &str) -> String {
-        wait_for(
-            &format!("#{id} shows {what:?}"),
-            Duration::from_secs(30),
-            || async {
-                let t = self.text(id).await;
-                t.contains(what).then_some(t)
-            },
-        )
-        .await
-    }
-}
 
 /// The QR code the page draws (its SVG's unit squares), read back with an independent decoder.
 async fn read_qr(browser: &Browser) -> String {
@@ -176,7 +109,7 @@ async fn a_customer_joins_from_the_kiosk_and_uses_the_card_in_a_real_browser() {
     );
 
     // The kiosk's QR code, opened in LINE: LIFF logs the user in and the page joins them.
-    let browser = Browser::start(&world).await;
+    let browser = Browser::start(&world, PHONE).await;
     browser
         .client
         .goto(&format!("{}/liff/signup?t={token}", hub.url()))
