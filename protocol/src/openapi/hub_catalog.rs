@@ -1,5 +1,6 @@
 //! The hub document's part on wishes (docs/design.md §11): the retailer's catalogue feed (tag
-//! `catalog`, its own token) and the admin API's reports on wishes (tag `admin`). Merged into
+//! `catalog`, its own token), the member's favourites on the card page, the counted link and
+//! email's unsubscribe pages, and the admin API's reports on wishes (tag `admin`). Merged into
 //! [`super::hub_api`].
 
 use utoipa::OpenApi;
@@ -9,6 +10,10 @@ use crate::catalog::{
     RejectedRow, StockBatch, StockLevel, UnknownWishedItem,
 };
 use crate::error::ErrorBody;
+use crate::signup::{
+    CatalogHit, CatalogSearchRequest, CatalogSearchResponse, CompleteRequest, MyWish,
+    WishAddRequest, WishKindName, WishRemoveRequest, WishesResponse,
+};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -16,7 +21,14 @@ use crate::error::ErrorBody;
         catalog_items,
         catalog_stock,
         admin_notification_report,
-        admin_unknown_wishes
+        admin_unknown_wishes,
+        my_catalog_search,
+        my_wishes,
+        my_wish_add,
+        my_wish_remove,
+        notification_link,
+        unsubscribe_page,
+        unsubscribe_one_click
     ),
     components(schemas(
         ItemsBatch,
@@ -28,7 +40,15 @@ use crate::error::ErrorBody;
         RejectedRow,
         NotificationReport,
         NotificationReportRow,
-        UnknownWishedItem
+        UnknownWishedItem,
+        CatalogSearchRequest,
+        CatalogSearchResponse,
+        CatalogHit,
+        WishAddRequest,
+        WishRemoveRequest,
+        WishesResponse,
+        MyWish,
+        WishKindName
     ))
 )]
 pub(super) struct CatalogApi;
@@ -162,3 +182,136 @@ mod tests {
         }
     }
 }
+
+#[utoipa::path(
+    get,
+    path = "/r/{link_id}",
+    tag = "wishes",
+    params(("link_id" = String, Path, description = "the 32 hex digits of a notification's link")),
+    responses(
+        (status = 303, description = "counted; on to the item's page (`Location`)"),
+        (status = 200, content_type = "text/html; charset=utf-8", body = String,
+            description = "counted; the item has no page of its own"),
+        (status = 404, body = ErrorBody, description = "no such link"),
+    )
+)]
+#[allow(dead_code)]
+fn notification_link() {}
+
+#[utoipa::path(
+    get,
+    path = "/u/{token}",
+    tag = "wishes",
+    params(
+        ("token" = String, Path, description = "the signed token of an email's unsubscribe link"),
+        ("lang" = Option<String>, Query, description = "`ja` or `en`: the page's language"),
+    ),
+    responses(
+        (status = 200, content_type = "text/html; charset=utf-8", body = String,
+            description = "a page asking to confirm (nothing changes until it is sent)"),
+        (status = 400, content_type = "text/html; charset=utf-8", body = String,
+            description = "not a link the hub made"),
+    )
+)]
+#[allow(dead_code)]
+fn unsubscribe_page() {}
+
+#[utoipa::path(
+    post,
+    path = "/u/{token}",
+    tag = "wishes",
+    params(("token" = String, Path, description = "the signed token of an email's unsubscribe link")),
+    request_body(content = String, content_type = "application/x-www-form-urlencoded",
+        description = "`List-Unsubscribe=One-Click` (RFC 8058), or the confirm page's form"),
+    responses(
+        (status = 200, content_type = "text/html; charset=utf-8", body = String,
+            description = "no more email to this member"),
+        (status = 400, content_type = "text/html; charset=utf-8", body = String,
+            description = "not a link the hub made, or not a one-click request"),
+        (status = 413, body = ErrorBody, description = "a body over 8 KiB"),
+        (status = 503, content_type = "text/html; charset=utf-8", body = String,
+            description = "the hub cannot record it now; nothing changed, try again"),
+    )
+)]
+#[allow(dead_code)]
+fn unsubscribe_one_click() {}
+
+#[utoipa::path(
+    post,
+    path = "/v1/cards/me/catalog/search",
+    tag = "signup",
+    request_body = CatalogSearchRequest,
+    responses(
+        (status = 200, body = CatalogSearchResponse, description = "at most 20 items whose name, sku or barcode holds the text, in the member's language, with whether any store has one and whether the member wishes for it"),
+        (status = 400, body = ErrorBody, description = "the body is not JSON"),
+        (status = 401, body = ErrorBody, description = "`line_token_rejected`: LINE refused the ID token"),
+        (status = 404, body = ErrorBody, description = "this LINE account is not a member"),
+        (status = 413, body = ErrorBody),
+        (status = 415, body = ErrorBody, description = "send JSON (`Content-Type: application/json`)"),
+        (status = 422, body = ErrorBody, description = "the text is empty, longer than 100 characters or has control characters"),
+        (status = 502, body = ErrorBody, description = "LINE could not check the ID token now; try again"),
+        (status = 503, body = ErrorBody, description = "signup with LINE is not set up at this hub"),
+    )
+)]
+#[allow(dead_code)]
+fn my_catalog_search() {}
+
+#[utoipa::path(
+    post,
+    path = "/v1/cards/me/wishes",
+    tag = "signup",
+    request_body = CompleteRequest,
+    responses(
+        (status = 200, body = WishesResponse, description = "the member's wishes, newest first, with their items' names in the member's language"),
+        (status = 400, body = ErrorBody, description = "the body is not JSON"),
+        (status = 401, body = ErrorBody, description = "`line_token_rejected`: LINE refused the ID token"),
+        (status = 404, body = ErrorBody, description = "this LINE account is not a member"),
+        (status = 413, body = ErrorBody),
+        (status = 415, body = ErrorBody, description = "send JSON (`Content-Type: application/json`)"),
+        (status = 422, body = ErrorBody, description = "not a JSON object of this shape"),
+        (status = 502, body = ErrorBody, description = "LINE could not check the ID token now; try again"),
+        (status = 503, body = ErrorBody, description = "signup with LINE is not set up at this hub"),
+    )
+)]
+#[allow(dead_code)]
+fn my_wishes() {}
+
+#[utoipa::path(
+    post,
+    path = "/v1/cards/me/wishes/add",
+    tag = "signup",
+    request_body = WishAddRequest,
+    responses(
+        (status = 200, body = WishesResponse, description = "the wish is kept (once per item and kind: a second heart changes nothing); the member's wishes now"),
+        (status = 400, body = ErrorBody, description = "the body is not JSON"),
+        (status = 401, body = ErrorBody, description = "`line_token_rejected`: LINE refused the ID token"),
+        (status = 404, body = ErrorBody, description = "`not_found`: the item is not in the catalogue; `member_not_found`: this LINE account is not a member; nothing kept"),
+        (status = 413, body = ErrorBody),
+        (status = 415, body = ErrorBody, description = "send JSON (`Content-Type: application/json`)"),
+        (status = 422, body = ErrorBody, description = "a sku that cannot be one (empty, too long, control characters), an empty or unknown kind; nothing kept"),
+        (status = 502, body = ErrorBody, description = "LINE could not check the ID token now; try again"),
+        (status = 503, body = ErrorBody, description = "signup with LINE is not set up at this hub"),
+    )
+)]
+#[allow(dead_code)]
+fn my_wish_add() {}
+
+#[utoipa::path(
+    post,
+    path = "/v1/cards/me/wishes/remove",
+    tag = "signup",
+    request_body = WishRemoveRequest,
+    responses(
+        (status = 200, body = WishesResponse, description = "the wish is gone (every kind); the member's wishes now"),
+        (status = 400, body = ErrorBody, description = "the body is not JSON"),
+        (status = 401, body = ErrorBody, description = "`line_token_rejected`: LINE refused the ID token"),
+        (status = 404, body = ErrorBody, description = "`not_found`: the member has no wish for this item; `member_not_found`: this LINE account is not a member"),
+        (status = 413, body = ErrorBody),
+        (status = 415, body = ErrorBody, description = "send JSON (`Content-Type: application/json`)"),
+        (status = 422, body = ErrorBody, description = "an item that cannot be one (empty, too long, control characters)"),
+        (status = 502, body = ErrorBody, description = "LINE could not check the ID token now; try again"),
+        (status = 503, body = ErrorBody, description = "signup with LINE is not set up at this hub"),
+    )
+)]
+#[allow(dead_code)]
+fn my_wish_remove() {}
