@@ -5,6 +5,7 @@
 pub mod backends;
 pub mod binary;
 pub mod line;
+pub mod line_store;
 pub mod wishes;
 pub use tenpo_e2e::postgres;
 

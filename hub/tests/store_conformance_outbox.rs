@@ -1,0 +1,230 @@
+//! The message outbox through the store's traits, one suite for both backends (docs/design.md
+//! §10, §12): the claim under caps and quiet hours and the daily scan; and, on PostgreSQL, two
+//! senders of two hubs claiming from one outbox at once, and a signup finished at one hub used
+//! at the other.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::backends::{open_postgres, till};
+use common::line_store::*;
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use chrono::Utc;
+use tenpo_hub::store::{
+    Claim, Finished, HomeStores, LineStore, MessageOutcome, Refusal, ScanMessage, StoreError,
+    TillStore,
+};
+use tenpo_loyalty::{Date, RuleSet};
+use tenpo_protocol::signup::SignupKind;
+
+crate::on_both_backends!(
+    a_claim_takes_the_members_business_first_then_news_under_the_cap,
+    the_daily_scan_plans_linked_members_and_queues_each_message_once,
+);
+
+async fn a_claim_takes_the_members_business_first_then_news_under_the_cap<
+    S: TillStore + LineStore,
+>(
+    store: &S,
+) {
+    let member = linked_member(store, "U1").await;
+    // The greeting's rows out of the way.
+    let greeted = store.claim_messages(claim(10), at(1)).await.unwrap();
+    sent(store, &greeted, at(1)).await;
+    queue_news(store, &member, "U1", 3, at(2)).await;
+
+    // Asleep (another zone's quiet hours): only the transactional row goes.
+    let night = Claim {
+        marketing_to: HomeStores::Only(vec!["waikiki".into()]),
+        quiet_until: at(3_600),
+        ..claim(10)
+    };
+    let claimed = store.claim_messages(night, at(3)).await.unwrap();
+    assert_eq!(scenarios(&claimed), ["coupon"]);
+    // Leased: not claimed again until the lease runs out.
+    assert!(
+        store
+            .claim_messages(claim(10), at(4))
+            .await
+            .unwrap()
+            .iter()
+            .all(|m| m.scenario != "coupon")
+    );
+    sent(store, &claimed, at(5)).await;
+
+    // Awake: two of the news (the weekly cap), oldest first; the third waits.
+    let claimed = store.claim_messages(claim(10), at(3_601)).await.unwrap();
+    assert_eq!(scenarios(&claimed), ["news0", "news1"]);
+    sent(store, &claimed, at(3_602)).await;
+    assert!(
+        store
+            .claim_messages(claim(10), at(3_603))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // Eight days on, the third goes.
+    let week = 8 * 86_400;
+    let claimed = store.claim_messages(claim(10), at(week)).await.unwrap();
+    assert_eq!(scenarios(&claimed), ["news2"]);
+    // LINE said try later: due again from then, with the same retry key.
+    let key = claimed[0].message_id.clone();
+    let retry = Finished::of(
+        &claimed[0],
+        MessageOutcome::Retry {
+            not_before: at(week + 60),
+            error: "429".into(),
+        },
+    );
+    store
+        .finish_messages(vec![retry], at(week + 1))
+        .await
+        .unwrap();
+    assert!(
+        store
+            .claim_messages(claim(10), at(week + 30))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let again = store
+        .claim_messages(claim(10), at(week + 61))
+        .await
+        .unwrap();
+    assert_eq!(
+        (again[0].message_id.as_str(), again[0].attempts),
+        (key.as_str(), 2)
+    );
+    let counts = store.outbox_counts().await.unwrap();
+    assert_eq!((counts.sent, counts.sending, counts.pending), (5, 1, 0));
+}
+
+async fn the_daily_scan_plans_linked_members_and_queues_each_message_once<
+    S: TillStore + LineStore,
+>(
+    store: &S,
+) {
+    store.set_planner(Arc::new(DailyNews));
+    let today: Date = "2026-11-20".parse().unwrap();
+    // No rule set yet: nothing to plan with.
+    let page = store
+        .plan_linked(today, HomeStores::All, String::new(), 10)
+        .await
+        .unwrap();
+    assert_eq!(page.members, 0);
+    store.load_rules(RuleSet::demo(), Utc::now()).await.unwrap();
+    let mut members = BTreeSet::new();
+    for user in ["U1", "U2", "U3"] {
+        members.insert(linked_member(store, user).await);
+    }
+    // Pages of two: the first says where the next begins.
+    let first = store
+        .plan_linked(today, HomeStores::All, String::new(), 2)
+        .await
+        .unwrap();
+    assert_eq!(first.members, 2);
+    let next = first.next.clone().unwrap();
+    let second = store
+        .plan_linked(today, HomeStores::All, next, 2)
+        .await
+        .unwrap();
+    assert_eq!((second.members, second.next.as_ref()), (1, None));
+    let planned: BTreeSet<String> = first
+        .messages
+        .iter()
+        .chain(&second.messages)
+        .map(|m| m.member_id.clone())
+        .collect();
+    assert_eq!(planned, members);
+    // Another zone's members are read and passed over.
+    let elsewhere = store
+        .plan_linked(
+            today,
+            HomeStores::Only(vec!["waikiki".into()]),
+            String::new(),
+            10,
+        )
+        .await
+        .unwrap();
+    assert_eq!(elsewhere.members, 0);
+    let all: Vec<ScanMessage> = first.messages.into_iter().chain(second.messages).collect();
+    assert_eq!(store.queue_linked(all.clone(), at(1)).await.unwrap(), 3);
+    assert_eq!(store.queue_linked(all, at(2)).await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn two_hubs_sending_from_one_outbox_never_take_the_same_row() {
+    let url = common::postgres::cluster().fresh_database().await;
+    let a = open_postgres(&url).await;
+    let b = open_postgres(&url).await;
+    let mut users = Vec::new();
+    for n in 0..20 {
+        let user = format!("U{n}");
+        linked_member(&a, &user).await;
+        users.push(user);
+    }
+    // Forty rows (a rich menu and a welcome each), claimed by both hubs at once, ten at a time.
+    let mut taken = Vec::new();
+    for round in 0..4 {
+        let now = at(10 + round);
+        let (x, y) = tokio::join!(
+            a.claim_messages(claim(10), now),
+            b.claim_messages(claim(10), now)
+        );
+        let (x, y) = (x.unwrap(), y.unwrap());
+        sent(&a, &x, now).await;
+        sent(&b, &y, now).await;
+        taken.extend(x.into_iter().chain(y).map(|m| m.id));
+    }
+    let distinct: BTreeSet<i64> = taken.iter().copied().collect();
+    assert_eq!(distinct.len(), taken.len(), "a row was claimed twice");
+    assert_eq!(distinct.len(), 40);
+    assert_eq!(a.outbox_counts().await.unwrap().sent, 40);
+}
+
+#[tokio::test]
+async fn a_signup_finished_at_one_hub_is_used_at_the_other() {
+    let url = common::postgres::cluster().fresh_database().await;
+    let a = open_postgres(&url).await;
+    let b = open_postgres(&url).await;
+    let (till, _) = till(&a, "shibuya").await;
+    let code = token(&till, SignupKind::Signup, None);
+    let record = a
+        .complete_signup(completion(code.clone(), "U1"), at(0))
+        .await
+        .unwrap();
+    // The phone's retry reaches the other hub: the same answer, no second member.
+    let again = b
+        .complete_signup(completion(code.clone(), "U1"), at(1))
+        .await
+        .unwrap();
+    assert_eq!(again, record);
+    // Another LINE account with the same code, at either hub: refused.
+    for hub in [&a, &b] {
+        let e = hub
+            .complete_signup(completion(code.clone(), "U2"), at(2))
+            .await
+            .unwrap_err();
+        assert!(matches!(e, StoreError::Signup(Refusal::Used)), "{e}");
+    }
+    // Two signups of one LINE user at both hubs at once: one member.
+    let (x, y) = tokio::join!(
+        a.complete_signup(
+            completion(token(&till, SignupKind::Signup, None), "U3"),
+            at(3)
+        ),
+        b.complete_signup(
+            completion(token(&till, SignupKind::Signup, None), "U3"),
+            at(3)
+        ),
+    );
+    let (x, y) = (x.unwrap(), y.unwrap());
+    assert_eq!(x.member.member_id, y.member.member_id);
+    assert!(
+        x.existing_member != y.existing_member,
+        "one made it, one found it"
+    );
+    assert_eq!(a.counts().await.unwrap().members, 2);
+}
