@@ -41,6 +41,23 @@ fn not_found(id: &str) -> StoreError {
     StoreError::NotFound(format!("no member has the id {id}"))
 }
 
+/// The member `member_id` names (itself, or the member a provisional id became), loaded into
+/// a new set of members changed in this transaction.
+async fn load(
+    db: &mut impl ConsoleStatements,
+    member_id: &str,
+) -> Result<(String, Touched), StoreError> {
+    let real = db
+        .resolve(member_id)
+        .await?
+        .ok_or_else(|| not_found(member_id))?;
+    let mut touched = Touched::default();
+    if touched.get(db, &real).await?.is_none() {
+        return Err(not_found(member_id));
+    }
+    Ok((real, touched))
+}
+
 /// Until when an account is locked after `failed` wrong passwords in a row, if it is.
 pub(crate) fn locked_until(failed: u32, lock: LockOut, now: DateTime<Utc>) -> Option<i64> {
     (lock.after > 0 && failed >= lock.after).then(|| now.timestamp_millis() + lock.for_ms)
@@ -56,11 +73,7 @@ pub(crate) async fn adjust_points(
     today: Date,
     now: DateTime<Utc>,
 ) -> Result<Adjusted, StoreError> {
-    let real = db
-        .resolve(member_id)
-        .await?
-        .ok_or_else(|| not_found(member_id))?;
-    let mut touched = Touched::default();
+    let (real, mut touched) = load(db, member_id).await?;
     let member = touched
         .get(db, &real)
         .await?
@@ -99,11 +112,7 @@ pub(crate) async fn replace_card(
     let new_code = tenpo_protocol::codes::check_card_code(new_code)
         .map_err(|e| StoreError::Invalid(format!("the new card: {e}")))?
         .to_owned();
-    let real = db
-        .resolve(member_id)
-        .await?
-        .ok_or_else(|| not_found(member_id))?;
-    let mut touched = Touched::default();
+    let (real, mut touched) = load(db, member_id).await?;
     let member = touched
         .get(db, &real)
         .await?
