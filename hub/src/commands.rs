@@ -2,6 +2,7 @@
 
 pub mod catalog;
 pub mod report;
+pub mod staff;
 
 use std::path::Path;
 

@@ -14,6 +14,7 @@
 //!   long a message waits before it is tried again, for both channels.
 //! - [`wishes`]: members' wishes for items, the notifications the catalogue feed's changes bring,
 //!   and the purchases counted for them; [`wishes::report`] what they brought in, per week.
+//! - [`console`]: the staff console at `/console` (docs/design.md §13).
 //! - [`catalog_import`]: a catalogue's first load from CSV, cut into the feed's batches.
 
 pub mod admin;
@@ -21,6 +22,7 @@ pub mod api;
 pub mod apply;
 pub mod catalog_import;
 pub mod config;
+pub mod console;
 pub mod cursor;
 pub mod doctor;
 pub mod email;

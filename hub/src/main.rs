@@ -202,6 +202,11 @@ enum Command {
         #[command(subcommand)]
         command: commands::catalog::CatalogCommand,
     },
+    /// The console's staff accounts (docs/console.md).
+    Staff {
+        #[command(subcommand)]
+        command: commands::staff::StaffCommand,
+    },
     /// Reports from the admin API: what wish notifications brought in.
     Report {
         #[command(subcommand)]
@@ -458,6 +463,7 @@ async fn admin(command: Command) -> Result<()> {
         } => c::held_decide(&hub, &terminal, seq, action, reason, json).await,
         Command::Catalog { command } => c::catalog::run(command).await,
         Command::Report { command } => c::report::run(command).await,
+        Command::Staff { command } => c::staff::run(command).await,
         Command::Serve(_)
         | Command::Doctor(_)
         | Command::Validate { .. }

@@ -58,6 +58,10 @@ pub struct AppState<S> {
     pub unsubscribe_key: Option<[u8; 32]>,
     /// What terminals said of themselves, and when it was last written.
     pub terminal_reports: Arc<terminal_reports::TerminalReports>,
+    /// The console's sessions and sign-in limits (`[console]`).
+    pub console: crate::console::ConsoleSettings,
+    /// The console's reports, worked out in the background.
+    pub reports: Arc<crate::console::report_data::ReportCache>,
 }
 
 impl<S> Clone for AppState<S> {
@@ -75,6 +79,8 @@ impl<S> Clone for AppState<S> {
             line: self.line.clone(),
             unsubscribe_key: self.unsubscribe_key,
             terminal_reports: self.terminal_reports.clone(),
+            console: self.console,
+            reports: self.reports.clone(),
         }
     }
 }
@@ -103,6 +109,8 @@ impl<S> AppState<S> {
             line: Arc::new(crate::line::OfficialAccount::default()),
             unsubscribe_key: None,
             terminal_reports: Arc::default(),
+            console: crate::console::ConsoleSettings::default(),
+            reports: Arc::default(),
         }
     }
 
@@ -207,6 +215,7 @@ pub fn router<S: HubStore>(state: AppState<S>) -> Router {
                 .layer(DefaultBodyLimit::max(CATALOG_BODY_BYTES)),
         )
         .merge(crate::signup::api::routes::<S>())
+        .merge(crate::console::routes::<S>())
         .merge(
             Router::new()
                 .route("/line/webhook", post(crate::line::webhook::webhook::<S>))

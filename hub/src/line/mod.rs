@@ -59,6 +59,19 @@ pub struct OfficialAccount {
 }
 
 impl OfficialAccount {
+    /// What unlinking a member's LINE account writes to the outbox: back to the account's
+    /// default rich menu, if this hub gave the member one (the member in LINE and staff in the
+    /// console unlink alike).
+    pub fn unlink_goodbye(&self) -> Option<crate::store::outbox::NewMessage> {
+        use crate::store::outbox::{MessageAction, MessageClass, NewMessage};
+        (self.client.is_some() && self.settings.member_rich_menu_id.is_some()).then(|| NewMessage {
+            scenario: "rich_menu".into(),
+            class: MessageClass::Transactional,
+            action: MessageAction::UnlinkRichMenu,
+            expires_after: Some(chrono::Duration::days(1)),
+        })
+    }
+
     /// The account for these settings and LINE's API base.
     pub fn new(
         settings: MessagingSettings,

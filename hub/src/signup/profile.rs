@@ -22,7 +22,7 @@ use super::card::{card_profile, member_of};
 use crate::api::AppState;
 use crate::api::error::ApiError;
 use crate::store::HubStore;
-use crate::store::outbox::{Channel, Language, MessageAction, MessageClass, NewMessage, Profile};
+use crate::store::outbox::{Channel, Language, Profile};
 use tenpo_edge::Json;
 
 /// The longest name kept.
@@ -147,14 +147,7 @@ pub async fn unlink<S: HubStore>(
 ) -> Result<Response, ApiError> {
     let now = Utc::now();
     let (line_user, member) = member_of(&app, &req.id_token, now).await?;
-    // Back to the account's default menu, if this hub gave the member one.
-    let goodbye = (app.line.client.is_some() && app.line.settings.member_rich_menu_id.is_some())
-        .then(|| NewMessage {
-            scenario: "rich_menu".into(),
-            class: MessageClass::Transactional,
-            action: MessageAction::UnlinkRichMenu,
-            expires_after: Some(chrono::Duration::days(1)),
-        });
+    let goodbye = app.line.unlink_goodbye();
     app.store.unlink_line(line_user, goodbye, now).await?;
     app.line.outbox_written.notify_one();
     tracing::info!(member_id = %member.member_id, "LINE account unlinked");
