@@ -64,19 +64,8 @@ impl Browser {
     }
 
     async fn get(&mut self, path: &str) -> (StatusCode, String, Option<String>) {
-        let r = self
-            .http
-            .get(format!("{}{path}", self.base))
-            .header("cookie", self.cookie_header())
-            .send()
-            .await
-            .unwrap();
-        self.keep(&r);
-        let location = r
-            .headers()
-            .get("location")
-            .map(|v| v.to_str().unwrap().to_owned());
-        (r.status(), r.text().await.unwrap(), location)
+        let request = self.http.get(format!("{}{path}", self.base));
+        self.send(request).await
     }
 
     async fn post(
@@ -84,11 +73,18 @@ impl Browser {
         path: &str,
         form: &[(&str, &str)],
     ) -> (StatusCode, String, Option<String>) {
-        let r = self
-            .http
-            .post(format!("{}{path}", self.base))
+        let request = self.http.post(format!("{}{path}", self.base)).form(form);
+        self.send(request).await
+    }
+
+    /// Sends with the cookies kept, keeps the ones the answer sets: its status, body and
+    /// `Location`.
+    async fn send(
+        &mut self,
+        request: reqwest::RequestBuilder,
+    ) -> (StatusCode, String, Option<String>) {
+        let r = request
             .header("cookie", self.cookie_header())
-            .form(form)
             .send()
             .await
             .unwrap();

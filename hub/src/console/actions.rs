@@ -98,14 +98,19 @@ fn allowed(staff: &Staff, form: &Form) -> Result<Actor, ConsoleError> {
     )?)
 }
 
-/// The member's page again with why the action was refused, or the hub's failure.
-async fn refused<S: HubStore>(
+/// How an action ended: to the member's page saying it was `done`, or the member's page again
+/// with why it was refused, or the hub's failure.
+async fn answer<S: HubStore>(
     app: &AppState<S>,
     lang: Lang,
     staff: &Staff,
     id: String,
-    e: ConsoleError,
+    done_key: &str,
+    result: Result<(), ConsoleError>,
 ) -> Result<Response, ConsoleError> {
+    let Err(e) = result else {
+        return done(&id, done_key);
+    };
     match e {
         ConsoleError::Store(s) if s.is_refusal() && !matches!(s, StoreError::NotFound(_)) => {
             let why = s.to_string();
@@ -146,10 +151,7 @@ pub async fn adjust<S: HubStore>(
         Ok::<(), ConsoleError>(())
     }
     .await;
-    match result {
-        Ok(()) => done(&id, "adjust"),
-        Err(e) => refused(&app, lang, &staff, id, e).await,
-    }
+    answer(&app, lang, &staff, id, "adjust", result).await
 }
 
 /// `POST /console/members/{id}/replace-card`.
@@ -170,10 +172,7 @@ pub async fn replace_card<S: HubStore>(
         Ok::<(), ConsoleError>(())
     }
     .await;
-    match result {
-        Ok(()) => done(&id, "replace"),
-        Err(e) => refused(&app, lang, &staff, id, e).await,
-    }
+    answer(&app, lang, &staff, id, "replace", result).await
 }
 
 /// `POST /console/members/{id}/unlink-line`.
@@ -194,10 +193,7 @@ pub async fn unlink_line<S: HubStore>(
         Ok::<(), ConsoleError>(())
     }
     .await;
-    match result {
-        Ok(()) => done(&id, "unlink"),
-        Err(e) => refused(&app, lang, &staff, id, e).await,
-    }
+    answer(&app, lang, &staff, id, "unlink", result).await
 }
 
 /// `POST /console/members/{id}/coupon`.
@@ -232,8 +228,5 @@ pub async fn coupon<S: HubStore>(
         Ok::<(), ConsoleError>(())
     }
     .await;
-    match result {
-        Ok(()) => done(&id, "coupon"),
-        Err(e) => refused(&app, lang, &staff, id, e).await,
-    }
+    answer(&app, lang, &staff, id, "coupon", result).await
 }

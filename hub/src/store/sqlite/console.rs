@@ -381,6 +381,15 @@ pub(super) fn member_file(
     }))
 }
 
+/// A history cursor as the queries compare it: entries before its time, or at its time with a
+/// smaller key; no cursor is after every time (`~` sorts after RFC 3339 text).
+fn after(cursor: Option<&HistoryCursor>) -> (String, String) {
+    match cursor {
+        Some(c) => (c.at.clone(), c.key.clone()),
+        None => ("~".to_owned(), String::new()),
+    }
+}
+
 /// Up to `limit` of the member's events (under any of `ids`) before `cursor`, newest first.
 pub(super) fn history_events(
     tx: &Transaction<'_>,
@@ -388,10 +397,7 @@ pub(super) fn history_events(
     cursor: Option<&HistoryCursor>,
     limit: u32,
 ) -> Result<Vec<(HistoryCursor, HistoryEntry)>, StoreError> {
-    let (at, key) = match cursor {
-        Some(c) => (c.at.clone(), c.key.clone()),
-        None => ("~".to_owned(), String::new()),
-    };
+    let (at, key) = after(cursor);
     let mut stmt = tx.prepare_cached(
         "SELECT received_at, terminal_id, seq, kind, status, payload FROM events
          WHERE member_id = ?1
@@ -445,10 +451,7 @@ pub(super) fn history_actions(
     cursor: Option<&HistoryCursor>,
     limit: u32,
 ) -> Result<Vec<(HistoryCursor, HistoryEntry)>, StoreError> {
-    let (at, key) = match cursor {
-        Some(c) => (c.at.clone(), c.key.clone()),
-        None => ("~".to_owned(), String::new()),
-    };
+    let (at, key) = after(cursor);
     let mut stmt = tx.prepare_cached(
         "SELECT id, at, staff, action, reason, detail FROM staff_actions
          WHERE member_id = ?1
