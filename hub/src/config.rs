@@ -62,6 +62,9 @@ pub struct FileConfig {
     /// Email to members through an SMTP server (the `[email]` table).
     #[serde(default)]
     pub email: crate::email::EmailSection,
+    /// Staff sessions and lock-out in the console (the `[console]` table).
+    #[serde(default)]
+    pub console: crate::console::ConsoleSection,
 }
 
 /// The `[database]` table: a PostgreSQL database that several hub processes share
@@ -213,6 +216,8 @@ pub struct Settings {
     pub wishes: crate::wishes::WishSettings,
     /// The SMTP server members' email goes through; `None`: no email.
     pub email: Option<crate::email::EmailSettings>,
+    /// Staff sessions and lock-out in the console.
+    pub console: crate::console::ConsoleSettings,
 }
 
 /// A setting that cannot be used, naming it (shared with the agent: `tenpo_support::config`).
@@ -309,6 +314,7 @@ impl Settings {
         };
         let scenarios = crate::scenarios::config::resolve(file.scenarios)?;
         let wishes = crate::wishes::resolve(file.wishes)?;
+        let console = crate::console::resolve(file.console)?;
         let messaging = crate::line::MessagingSettings {
             channel_secret: secret(
                 "LINE channel secret",
@@ -391,6 +397,7 @@ impl Settings {
             .transpose()?;
         Ok(Settings {
             catalog_token,
+            console,
             database,
             email,
             review,

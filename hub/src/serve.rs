@@ -40,6 +40,7 @@ async fn serve<S: HubStore>(store: Arc<S>, settings: Settings, database: String)
     drop(token);
     state.enrollment_code_hours = settings.enrollment_code_hours;
     state.review = settings.review;
+    state.console = settings.console;
     state.set_catalog_token(settings.catalog_token.as_ref())?;
     state.attribution_days = settings.wishes.attribution_days;
     state.signup = Arc::new(
@@ -68,7 +69,8 @@ async fn serve<S: HubStore>(store: Arc<S>, settings: Settings, database: String)
                 scenarios.clone(),
                 settings.messaging.sender.clone(),
                 state.line.outbox_written.clone(),
-            );
+            )
+            .with_board(state.line.quota.clone());
             tokio::spawn(sender.run());
             // Causes write their scenarios' messages only when they can be sent.
             state.store.set_planner(scenarios.clone());

@@ -136,7 +136,11 @@ async fn hub_with_staff() -> (common::Hub, String) {
         birthday: None,
     }];
     hub.store.import_members(rows, today, now).await.unwrap();
-    for (name, role) in [("hanako", Role::Crm), ("taro", Role::Viewer)] {
+    for (name, role) in [
+        ("hanako", Role::Crm),
+        ("taro", Role::Viewer),
+        ("ken", Role::It),
+    ] {
         let hash = hash_password(PASSWORD).unwrap();
         hub.store
             .add_staff(name.into(), role, hash, now)
@@ -312,7 +316,7 @@ async fn changes_need_the_role_the_csrf_token_and_a_sane_amount() {
     assert_eq!(balance(&hub.store).await, 150);
     let (_, audit, _) = crm.get("/console/audit").await;
     assert!(
-        audit.contains("adjust_points") && audit.contains("hanako"),
+        audit.contains("Adjust points") && audit.contains("hanako"),
         "{audit}"
     );
 
@@ -413,4 +417,54 @@ async fn a_rule_set_with_an_error_is_shown_and_not_loaded() {
     );
     // A terminal call says what it runs.
     let _ = hub.store.terminal_health().await.unwrap();
+}
+
+#[tokio::test]
+async fn messaging_shows_the_scenarios_the_outbox_and_a_preview_in_the_members_words() {
+    let (hub, code) = hub_with_staff().await;
+    let mut viewer = Browser::new(&hub.base);
+    viewer.sign_in("taro", PASSWORD).await;
+    let (status, page, _) = viewer.get("/console/messaging?lang=en").await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    for shown in [
+        "off (no access token is set)",
+        "not read yet",
+        "id=\"scenario-welcome\"",
+        "id=\"outbox-counts\"",
+        "21:00 – 09:00",
+    ] {
+        assert!(page.contains(shown), "{shown} in {page}");
+    }
+    // A member's welcome, in their language: what LINE would show.
+    let (status, page, _) = viewer
+        .get(&format!(
+            "/console/messaging?member={code}&scenario=welcome"
+        ))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(page.contains("id=\"preview-result\""), "{page}");
+    assert!(page.contains("transactional"), "{page}");
+    // Nobody, or no such scenario: said, nothing shown.
+    let (status, page, _) = viewer
+        .get("/console/messaging?member=2999999999999&scenario=welcome")
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(page.contains("no member has this card code"), "{page}");
+    let (status, page, _) = viewer
+        .get(&format!("/console/messaging?member={code}&scenario=spam"))
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(page.contains("no scenario is called"), "{page}");
+    // IT sees the page, not a member's words.
+    let mut it = Browser::new(&hub.base);
+    it.sign_in("ken", PASSWORD).await;
+    let (status, page, _) = it.get("/console/messaging").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(!page.contains("id=\"preview\""), "{page}");
+    let (status, _, _) = it
+        .get(&format!(
+            "/console/messaging?member={code}&scenario=welcome"
+        ))
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
 }

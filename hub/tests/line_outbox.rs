@@ -192,4 +192,10 @@ async fn a_used_up_quota_sends_nothing_and_keeps_the_message() {
         .find(|v| v.scenario == "welcome")
         .unwrap();
     assert_eq!(welcome.state, "pending", "{welcome:?}");
+    // What the sender read is posted for the console's messaging page.
+    let read = *w.account.quota.lock().unwrap();
+    assert_eq!(
+        read.map(|r| r.left),
+        Some(tenpo_hub::line::sender::Left::Limited { left: 0, limit: 0 })
+    );
 }

@@ -96,6 +96,17 @@ fn every_sample_config_validates() {
     let file = dir.path().join("wishes.toml");
     std::fs::write(&file, block).unwrap();
     validates("tenpo-hub", &file);
+    // docs/console.md's [console] table, as shown.
+    let console = read("docs/console.md");
+    let block = console
+        .split("```toml\n")
+        .skip(1)
+        .map(|b| b.split("```").next().unwrap())
+        .find(|b| b.starts_with("[console]"))
+        .expect("docs/console.md shows the [console] table");
+    let file = dir.path().join("console.toml");
+    std::fs::write(&file, block).unwrap();
+    validates("tenpo-hub", &file);
 }
 
 fn read(file: &str) -> String {

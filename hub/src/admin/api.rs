@@ -268,49 +268,39 @@ pub async fn preview_message<S: HubStore>(
     _: AdminAuth,
     Path((code, scenario)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
+    use super::preview::{PreviewRefused, preview};
     use crate::scenarios::PreviewError;
-    use crate::store::outbox::Recipient;
-    if !crate::scenarios::SCENARIOS.contains(&scenario.as_str()) {
-        return Err(ApiError::new(
-            axum::http::StatusCode::NOT_FOUND,
-            tenpo_protocol::ErrorCode::NotFound,
-            PreviewError::Unknown(scenario).to_string(),
-        ));
-    }
-    let Some(member) = app.store.member_by_code(code.trim().to_owned()).await? else {
-        return Err(ApiError::new(
-            axum::http::StatusCode::NOT_FOUND,
-            tenpo_protocol::ErrorCode::MemberNotFound,
-            "no member has this card code or member number",
-        ));
+    use axum::http::StatusCode;
+    use tenpo_protocol::ErrorCode;
+    let shown = match preview(&app, &code, &scenario).await {
+        Ok(p) => p,
+        Err(e @ PreviewRefused::Scenario(PreviewError::Unknown(_))) => {
+            return Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                ErrorCode::NotFound,
+                e.to_string(),
+            ));
+        }
+        Err(e @ PreviewRefused::NoMember) => {
+            return Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                ErrorCode::MemberNotFound,
+                e.to_string(),
+            ));
+        }
+        Err(PreviewRefused::Store(e)) => return Err(e.into()),
+        Err(e) => return Err(ApiError::invalid(e.to_string())),
     };
-    let Some(rules) = app.store.current_rules().await? else {
-        return Err(ApiError::invalid(
-            "no rule set is loaded yet: load one first",
-        ));
-    };
-    let profile = app.store.member_profile(member.member_id.clone()).await?;
-    let recipient = Recipient {
-        member_id: &member.member_id,
-        number: &member.number,
-        state: &member.state,
-        profile: &profile,
-    };
-    let today = app.business_date(chrono::Utc::now());
-    let (class, messages) = app
-        .line
-        .scenarios
-        .preview(&scenario, &recipient, &rules, today)
-        .map_err(|e| ApiError::invalid(e.to_string()))?;
-    let messages = messages
+    let messages = shown
+        .messages
         .iter()
         .map(serde_json::to_value)
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| ApiError::invalid(format!("the message cannot be shown: {e}")))?;
     Ok(Json(tenpo_protocol::admin::MessagePreview {
         scenario,
-        class: class.as_str().to_owned(),
-        language: profile.language.as_str().to_owned(),
+        class: shown.class.as_str().to_owned(),
+        language: shown.language.as_str().to_owned(),
         messages,
     })
     .into_response())

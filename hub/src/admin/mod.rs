@@ -10,6 +10,7 @@
 
 pub mod api;
 pub mod client;
+pub mod preview;
 pub mod reports;
 
 pub use tenpo_protocol::admin::*;

@@ -10,10 +10,12 @@ use super::auth::Staff;
 use super::error::ConsoleError;
 use super::layout::page;
 use super::roles::Can;
+use super::show::{kind, when};
 use super::text::{Lang, T};
 use crate::api::AppState;
 use crate::store::HubStore;
 use crate::store::console::StaffActionView;
+use chrono_tz::Tz;
 
 /// Entries a page shows.
 const PAGE: u32 = 100;
@@ -25,7 +27,7 @@ pub struct AuditQuery {
 }
 
 /// The entries as a table (also on a member's page).
-pub fn table(lang: Lang, entries: &[StaffActionView]) -> Markup {
+pub fn table(lang: Lang, tz: Tz, entries: &[StaffActionView]) -> Markup {
     html! {
         @if entries.is_empty() { p { (lang.t(T::None)) } } @else {
             table.audit {
@@ -35,10 +37,10 @@ pub fn table(lang: Lang, entries: &[StaffActionView]) -> Markup {
                 }
                 @for e in entries {
                     tr.audit-entry {
-                        td { (e.at) } td { (e.staff) } td.action { (e.action) }
+                        td { (when(tz, &e.at)) } td { (e.staff) } td.action { (kind(lang, &e.action)) }
                         td { @if let Some(m) = &e.member_id { a href={ "/console/members/" (m) } { (m) } } }
                         td { (e.reason) }
-                        td { code { (e.detail.to_string()) } }
+                        td.detail { code { (e.detail.to_string()) } }
                     }
                 }
             }
@@ -59,7 +61,7 @@ pub async fn audit<S: HubStore>(
         .then(|| entries.last().map(|e| e.id))
         .flatten();
     let body = html! {
-        section #audit { (table(lang, &entries)) }
+        section #audit { (table(lang, app.time_zone, &entries)) }
         @if let Some(before) = older { p { a href={ "?before=" (before) } { (lang.t(T::Older)) } } }
     };
     let title = lang.t(T::AuditLog);

@@ -25,6 +25,9 @@ section{background:#fff;border:1px solid #dde1e7;border-radius:6px;padding:.75re
 table{border-collapse:collapse;width:100%;font-size:.9rem}
 th,td{border-bottom:1px solid #e4e7ec;padding:.3rem .4rem;text-align:left;vertical-align:top}
 td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}
+td.detail{overflow-wrap:anywhere;font-size:.8rem;max-width:28rem}
+.preview-message{border-left:4px solid #06c755;padding:.25rem .75rem;margin:.5rem 0}
+.said{white-space:pre-wrap;margin:.25rem 0}
 .notice{background:#e7f5ea;border:1px solid #9fd3ab;padding:.5rem .75rem;border-radius:6px}
 .problem{background:#fdecea;border:1px solid #f0a8a0;padding:.5rem .75rem;border-radius:6px}
 .warn{background:#fff4d6}
@@ -54,12 +57,13 @@ fn head(lang: Lang, title: &str) -> Markup {
 
 /// A page for a signed-in staff member. `here` is the navigation entry it belongs to.
 pub fn page(lang: Lang, staff: &Staff, here: T, title: &str, body: Markup) -> Markup {
-    let nav: [(T, &str, Can); 7] = [
+    let nav: [(T, &str, Can); 8] = [
         (T::NavHome, "/console", Can::ReadOperations),
         (T::NavMembers, "/console/members", Can::ReadMembers),
         (T::NavTerminals, "/console/terminals", Can::ReadOperations),
         (T::NavReview, "/console/review", Can::ReadOperations),
         (T::NavProgram, "/console/program", Can::ReadOperations),
+        (T::NavMessaging, "/console/messaging", Can::ReadOperations),
         (T::NavReports, "/console/reports", Can::ReadOperations),
         (T::NavAudit, "/console/audit", Can::ReadOperations),
     ];

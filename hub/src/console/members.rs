@@ -8,6 +8,7 @@ use axum::http::header::LOCATION;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use chrono::Utc;
+use chrono_tz::Tz;
 use maud::{Markup, html};
 use serde::Deserialize;
 use serde_json::Value;
@@ -16,6 +17,7 @@ use super::auth::Staff;
 use super::error::ConsoleError;
 use super::layout::{message, page};
 use super::roles::Can;
+use super::show::{kind, when, yen};
 use super::text::{Lang, T};
 use crate::api::AppState;
 use crate::store::HubStore;
@@ -82,7 +84,7 @@ pub async fn search<S: HubStore>(
             revoked_at,
         } => html! {
             p.problem #problem {
-                (lang.t(T::SearchRevoked)) " " strong { (code) } " — " (lang.t(T::RevokedAt)) " " (revoked_at)
+                (lang.t(T::SearchRevoked)) " " strong { (code) } " — " (lang.t(T::RevokedAt)) " " (when(app.time_zone, &revoked_at))
             }
             @if let Some(m) = member_id {
                 p { (lang.t(T::WasMember)) " " a href={ "/console/members/" (m) } { (m) } }
@@ -163,17 +165,18 @@ pub async fn render<S: HubStore>(
         .staff_actions(None, 20, Some(member_id.clone()))
         .await?;
     let today = app.business_date(Utc::now());
+    let tz = app.time_zone;
     let title = format!("{} {}", lang.t(T::Member), file.member.number);
     let body = html! {
         (message(done, problem))
         div.grid {
-            (summary(lang, &file, rules.as_ref(), today))
-            (line(lang, &file))
+            (summary(lang, tz, &file, rules.as_ref(), today))
+            (line(lang, tz, &file))
         }
         @if staff.can(Can::ChangeMembers) { (super::actions::forms(lang, staff, &file)) }
         section #history {
             h2 { (lang.t(T::History)) }
-            (history_table(lang, &history.entries))
+            (history_table(lang, tz, &history.entries))
             p {
                 @if let Some(older) = &history.older {
                     a #older href={ "?older=" (urlencode(older)) } { (lang.t(T::Older)) }
@@ -186,7 +189,7 @@ pub async fn render<S: HubStore>(
             @if messages.is_empty() { p { (lang.t(T::None)) } } @else {
                 table { tr { th { (lang.t(T::Time)) } th { (lang.t(T::Scenario)) } th { (lang.t(T::State)) } }
                     @for m in messages.iter().rev().take(50) {
-                        tr { td { (m.sent_at.as_deref().unwrap_or(&m.created_at)) } td { (m.scenario) } td { (m.state) } }
+                        tr { td { (when(tz, m.sent_at.as_deref().unwrap_or(&m.created_at))) } td { (m.scenario) } td { (m.state) } }
                     }
                 }
             }
@@ -199,7 +202,7 @@ pub async fn render<S: HubStore>(
                         tr {
                             td { (w.name.as_deref().unwrap_or(&w.item)) }
                             td { (w.kinds.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(", ")) }
-                            td { (w.created_at) }
+                            td { (when(tz, &w.created_at)) }
                         }
                     }
                 }
@@ -207,7 +210,7 @@ pub async fn render<S: HubStore>(
         }
         section #member-audit {
             h2 { (lang.t(T::AuditEntries)) }
-            (super::audit::table(lang, &audit))
+            (super::audit::table(lang, tz, &audit))
         }
     };
     let html = page(lang, staff, T::NavMembers, &title, body).into_string();
@@ -231,6 +234,7 @@ pub fn urlencode(text: &str) -> String {
 
 fn summary(
     lang: Lang,
+    tz: Tz,
     file: &MemberFile,
     rules: Option<&tenpo_loyalty::RuleSet>,
     today: tenpo_loyalty::Date,
@@ -244,22 +248,22 @@ fn summary(
                 tr { th { (lang.t(T::Codes)) } td #codes { (m.codes.join(", ")) } }
                 @if !file.revoked.is_empty() {
                     tr { th { (lang.t(T::RevokedCodes)) } td {
-                        @for (code, at) in &file.revoked { (code) " (" (at) ") " }
+                        @for (code, at) in &file.revoked { (code) " (" (when(tz, at)) ") " }
                     } }
                 }
                 tr { th { (lang.t(T::HomeStore)) } td { (file.home_store.as_deref().unwrap_or("—")) } }
-                tr { th { (lang.t(T::MemberSince)) } td { (file.created_at) } }
+                tr { th { (lang.t(T::MemberSince)) } td { (when(tz, &file.created_at)) } }
                 @match rules {
                     Some(rules) => {
                         @let s = m.state.summary(rules, today);
                         tr { th { (lang.t(T::Tier)) } td #tier { (s.tier) } }
                         tr { th { (lang.t(T::ToNextTier)) } td #next-tier {
                             @match &s.next_tier {
-                                Some((name, yen)) => { "¥" (yen) " → " (name) }
+                                Some((name, to_go)) => { (yen(*to_go)) " → " (name) }
                                 None => { (lang.t(T::TopTier)) }
                             }
                         } }
-                        tr { th { (lang.t(T::QualifyingSpend)) } td { "¥" (s.qualifying_spend) } }
+                        tr { th { (lang.t(T::QualifyingSpend)) } td { (yen(s.qualifying_spend)) } }
                         tr { th { (lang.t(T::Balance)) } td #balance { (s.balance) } }
                         tr { th { (lang.t(T::Stamps)) } td #stamps { (s.stamps) " / " (s.card_size) } }
                     }
@@ -295,14 +299,14 @@ pub fn benefit(lang: Lang, b: &tenpo_loyalty::CouponBenefit) -> String {
     }
 }
 
-fn line(lang: Lang, file: &MemberFile) -> Markup {
+fn line(lang: Lang, tz: Tz, file: &MemberFile) -> Markup {
     html! {
         section #line {
             h2 { (lang.t(T::Line)) }
             @match &file.line {
                 None => { p #line-state { (lang.t(T::NotLinked)) } }
                 Some(link) => {
-                    p #line-state { (lang.t(T::Linked)) " (" (link.linked_at) ")" }
+                    p #line-state { (lang.t(T::Linked)) " (" (when(tz, &link.linked_at)) ")" }
                     p #friendship { (match link.following {
                         Some(true) => lang.t(T::Following),
                         Some(false) => lang.t(T::Blocked),
@@ -358,7 +362,7 @@ fn row(entry: &HistoryEntry) -> Row<'_> {
     }
 }
 
-fn history_table(lang: Lang, entries: &[HistoryEntry]) -> Markup {
+fn history_table(lang: Lang, tz: Tz, entries: &[HistoryEntry]) -> Markup {
     let opt = |v: Option<i64>| v.map(|v| v.to_string()).unwrap_or_default();
     html! {
         @if entries.is_empty() { p { (lang.t(T::None)) } } @else {
@@ -371,8 +375,8 @@ fn history_table(lang: Lang, entries: &[HistoryEntry]) -> Markup {
                 }
                 @for r in entries.iter().map(row) {
                     tr.entry {
-                        td { (r.entry.at) }
-                        td.kind { (r.entry.kind)
+                        td { (when(tz, &r.entry.at)) }
+                        td.kind { (kind(lang, &r.entry.kind))
                             @if let Some(s) = r.entry.status.as_deref().filter(|s| *s != "stored") { " (" (s) ")" } }
                         td { (r.entry.store_id.as_deref().unwrap_or("")) }
                         td { (r.entry.terminal_id.as_deref().unwrap_or(""))

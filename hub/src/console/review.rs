@@ -13,6 +13,7 @@ use super::error::ConsoleError;
 use super::form::Form;
 use super::layout::{csrf, message, page};
 use super::roles::Can;
+use super::show::when;
 use super::text::{Lang, T};
 use crate::admin::HeldAction;
 use crate::api::AppState;
@@ -65,7 +66,7 @@ async fn render<S: HubStore>(
                     @for d in discrepancies.iter().rev() {
                         tr { td { (d.class) } td { (d.terminal_id) " #" (d.seq) } td { (d.sale_id) }
                              td { a href={ "/console/members/" (d.member_id) } { (d.member_id) } }
-                             td { (d.detail) } td { (d.detected_at) } }
+                             td { (d.detail) } td { (when(app.time_zone, &d.detected_at)) } }
                     }
                 }
             }
@@ -74,7 +75,7 @@ async fn render<S: HubStore>(
             h2 { (lang.t(T::Conflicts)) }
             @if conflicts.is_empty() { p { (lang.t(T::NoneOpen)) } } @else {
                 @for c in conflicts.iter().rev() {
-                    div { p { strong { (c.terminal_id) " #" (c.seq) } " (" (c.kind) ") " (c.detected_at) }
+                    div { p { strong { (c.terminal_id) " #" (c.seq) } " (" (c.kind) ") " (when(app.time_zone, &c.detected_at)) }
                         div.grid { div { (lang.t(T::First)) pre { (json(&c.first)) } }
                                    div { (lang.t(T::Second)) pre { (json(&c.second)) } } } }
                 }

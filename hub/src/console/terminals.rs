@@ -12,6 +12,7 @@ use super::auth::Staff;
 use super::error::ConsoleError;
 use super::layout::page;
 use super::roles::Can;
+use super::show::{seconds, when};
 use super::text::{Lang, T};
 use crate::api::AppState;
 use crate::store::HubStore;
@@ -69,14 +70,17 @@ pub async fn terminals<S: HubStore>(
                             td { (t.terminal_id) @if let Some(n) = &t.name { " (" (n) ")" } }
                             td { (t.agent_version.as_deref().unwrap_or("—")) }
                             td {
-                                (t.reported_at.as_deref().or(t.last_received_at.as_deref()).unwrap_or(lang.t(T::Never)))
+                                @match t.reported_at.as_deref().or(t.last_received_at.as_deref()) {
+                                    Some(at) => { (when(app.time_zone, at)) }
+                                    None => { (lang.t(T::Never)) }
+                                }
                                 @if is_stale { br; strong.stale { (lang.t(T::Stale)) } }
                             }
                             td.n.waiting { (t.waiting()) }
                             td.n { (t.acked_through) }
                             td.n {
                                 @match t.clock_skew_ms {
-                                    Some(ms) => { (format!("{:+.1}", ms as f64 / 1000.0)) " " (lang.t(T::Seconds)) }
+                                    Some(ms) => { (seconds(ms)) " " (lang.t(T::Seconds)) }
                                     None => { "—" }
                                 }
                                 @if skewed { br; strong { (lang.t(T::Skewed)) } }

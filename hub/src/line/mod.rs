@@ -56,6 +56,8 @@ pub struct OfficialAccount {
     pub outbox_written: Arc<Notify>,
     /// Which messages members get, in their language.
     pub scenarios: Arc<Scenarios>,
+    /// The month's quota as the sender last read it (the console shows it).
+    pub quota: sender::QuotaBoard,
 }
 
 impl OfficialAccount {
@@ -86,6 +88,7 @@ impl OfficialAccount {
             client,
             outbox_written: Arc::new(Notify::new()),
             scenarios: Arc::new(Scenarios::default()),
+            quota: sender::QuotaBoard::default(),
         })
     }
 

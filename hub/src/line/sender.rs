@@ -71,7 +71,7 @@ const IDLE: Duration = Duration::from_secs(1);
 
 /// What is left of the month's messages, as last read from LINE.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Left {
+pub enum Left {
     Unlimited,
     /// This many of `limit` left.
     Limited {
@@ -79,6 +79,16 @@ enum Left {
         limit: u64,
     },
 }
+
+/// The month's quota as the sender last read it, and when.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QuotaReading {
+    pub left: Left,
+    pub at: chrono::DateTime<Utc>,
+}
+
+/// Where the sender posts each quota reading, for whoever shows it (the console).
+pub type QuotaBoard = Arc<std::sync::Mutex<Option<QuotaReading>>>;
 
 /// Turns what a scenario said (`MessageAction::Compose`) into LINE messages as it is sent: the
 /// hub's scenarios (`crate::scenarios::Scenarios`).
@@ -95,6 +105,7 @@ pub struct Sender<S> {
     settings: SenderSettings,
     wake: Arc<Notify>,
     rate: Arc<DefaultDirectRateLimiter>,
+    board: QuotaBoard,
 }
 
 impl<S> std::fmt::Debug for Sender<S> {
@@ -126,7 +137,14 @@ impl<S: HubStore> Sender<S> {
             settings,
             wake,
             rate,
+            board: QuotaBoard::default(),
         }
+    }
+
+    /// Posts each quota reading on `board` as well.
+    pub fn with_board(mut self, board: QuotaBoard) -> Sender<S> {
+        self.board = board;
+        self
     }
 
     /// Sends until the process ends. Errors are logged and waited out, never fatal: the rows
@@ -139,7 +157,15 @@ impl<S: HubStore> Sender<S> {
         loop {
             if quota_read.is_none_or(|t| t.elapsed() >= QUOTA_EVERY) {
                 match self.read_quota().await {
-                    Ok(l) => left = Some(l),
+                    Ok(l) => {
+                        left = Some(l);
+                        if let Ok(mut board) = self.board.lock() {
+                            *board = Some(QuotaReading {
+                                left: l,
+                                at: Utc::now(),
+                            });
+                        }
+                    }
                     // The last reading stands; with none yet, send and let LINE say no.
                     Err(e) => tracing::warn!(error = %e, "cannot read the month's LINE quota"),
                 }

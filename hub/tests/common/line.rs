@@ -25,6 +25,8 @@ pub struct World {
     pub till: Till,
     pub standin: Arc<StandIn>,
     pub standin_url: String,
+    /// The official account the hub serves (its sender posts the quota it reads here).
+    pub account: Arc<OfficialAccount>,
 }
 
 /// A hub with LINE messaging and the given scenarios, its sender running, a stand-in for
@@ -120,7 +122,8 @@ async fn world_full(
         planner.clone(),
         settings.sender.clone(),
         account.outbox_written.clone(),
-    );
+    )
+    .with_board(account.quota.clone());
     tokio::spawn(sender.run());
     hub.store.set_planner(planner);
     hub.load_demo_rules().await;
@@ -130,6 +133,7 @@ async fn world_full(
         till,
         standin,
         standin_url,
+        account,
     }
 }
 
