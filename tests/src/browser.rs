@@ -76,6 +76,58 @@ impl Browser {
         }
     }
 
+    /// Opens `url` (a test tool: panics when the browser cannot).
+    pub async fn goto(&self, url: &str) {
+        self.client
+            .goto(url)
+            .await
+            .expect("the browser opens the page");
+    }
+
+    /// The path (and query) of the page shown now.
+    pub async fn path(&self) -> String {
+        let url = self.client.current_url().await.expect("the page's URL");
+        match url.query() {
+            Some(q) => format!("{}?{q}", url.path()),
+            None => url.path().to_owned(),
+        }
+    }
+
+    /// Whether the page has an element `id`.
+    pub async fn has(&self, id: &str) -> bool {
+        self.client.find(Locator::Id(id)).await.is_ok()
+    }
+
+    /// Types `text` into the field `id`, after clearing it.
+    pub async fn fill(&self, id: &str, text: &str) {
+        let field = self
+            .client
+            .find(Locator::Id(id))
+            .await
+            .unwrap_or_else(|e| panic!("no field #{id}: {e}"));
+        field.clear().await.expect("the field clears");
+        field.send_keys(text).await.expect("the field takes keys");
+    }
+
+    /// Clicks the element `id`.
+    pub async fn click(&self, id: &str) {
+        self.client
+            .find(Locator::Id(id))
+            .await
+            .unwrap_or_else(|e| panic!("nothing to click at #{id}: {e}"))
+            .click()
+            .await
+            .unwrap_or_else(|e| panic!("#{id} does not take a click: {e}"));
+    }
+
+    /// Runs `script` in the page and returns what it returns.
+    pub async fn run(&self, script: &str) -> Value {
+        self.client
+            .execute(script, vec![])
+            .await
+            .unwrap_or_else(|e| panic!("the script failed: {e}\n{script}"))
+    }
+
     /// The text of the element `id`, or nothing when there is none.
     pub async fn text(&self, id: &str) -> String {
         match self.client.find(Locator::Id(id)).await {
@@ -97,12 +149,51 @@ impl Browser {
         .await
     }
 
+    /// Waits (bounded) until the page has an element `id`.
+    pub async fn until_present(&self, id: &str) {
+        wait_for(&format!("#{id}"), Duration::from_secs(30), || async {
+            self.has(id).await.then_some(())
+        })
+        .await;
+    }
+
     /// The whole page's text.
     pub async fn page_text(&self) -> String {
         match self.client.find(Locator::Css("body")).await {
             Ok(e) => e.text().await.unwrap_or_default(),
             Err(_) => String::new(),
         }
+    }
+
+    /// A PNG of the whole page (the window made as tall as the page for it), written to `path`.
+    pub async fn screenshot_page(&self, path: &Path) {
+        let (width, height) = self
+            .client
+            .get_window_size()
+            .await
+            .expect("the window's size");
+        let (width, height) = (
+            u32::try_from(width).unwrap_or(LAPTOP.0),
+            u32::try_from(height).unwrap_or(LAPTOP.1),
+        );
+        let tall = self
+            .client
+            .execute("return document.documentElement.scrollHeight;", vec![])
+            .await
+            .ok()
+            .and_then(|v| v.as_u64())
+            .map_or(height, |h| {
+                u32::try_from(h).unwrap_or(height).clamp(height, 4_000)
+            });
+        self.client
+            .set_window_size(width, tall)
+            .await
+            .expect("the window resizes");
+        self.screenshot(path).await;
+        self.client
+            .set_window_size(width, height)
+            .await
+            .expect("the window resizes back");
     }
 
     /// A PNG of the window as it is now, written to `path`.

@@ -264,6 +264,27 @@ impl Agent {
         .await
     }
 
+    /// `GET /v1/scans/stream`: what the POS screen is told of each scan, as it happens.
+    pub async fn scans(&self) -> ScanStream {
+        let response = self
+            .http
+            .get(format!("{}/v1/scans/stream", self.url()))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{}: GET /v1/scans/stream: {e}", self.name));
+        assert_eq!(
+            response.status().as_u16(),
+            200,
+            "{}: GET /v1/scans/stream",
+            self.name
+        );
+        ScanStream {
+            response,
+            buffer: String::new(),
+        }
+    }
+
     /// `GET /v1/members/{code}`
     pub async fn member(&self, code: &str) -> Reply {
         self.reply(
@@ -384,5 +405,42 @@ impl Agent {
             }
         }
         export
+    }
+}
+
+/// The agent's scan events (server-sent events), read as the POS screen reads them.
+#[derive(Debug)]
+pub struct ScanStream {
+    response: reqwest::Response,
+    buffer: String,
+}
+
+impl ScanStream {
+    /// The next `scan` event's data; panics when none comes within 30 s.
+    pub async fn next(&mut self) -> Value {
+        let read = async {
+            loop {
+                if let Some(end) = self.buffer.find("\n\n") {
+                    let block: String = self.buffer.drain(..end + 2).collect();
+                    let is_scan = block.lines().any(|l| l == "event: scan");
+                    if let Some(data) = block.lines().find_map(|l| l.strip_prefix("data: "))
+                        && is_scan
+                    {
+                        return serde_json::from_str(data).expect("a scan event is JSON");
+                    }
+                    continue;
+                }
+                let chunk = self
+                    .response
+                    .chunk()
+                    .await
+                    .expect("the scan stream")
+                    .expect("the scan stream ended");
+                self.buffer.push_str(&String::from_utf8_lossy(&chunk));
+            }
+        };
+        tokio::time::timeout(READY_TIMEOUT, read)
+            .await
+            .expect("no scan event within 30 s")
     }
 }
