@@ -8,8 +8,14 @@
 //!   queue behind them.
 //! - Pull: pages of the change feed, each applied with its cursor in one transaction; a
 //!   "start again" answer clears the hub's part of the cache (never the outbox) and re-reads.
-//! - Failures back off exponentially with full jitter; a recorded sale wakes the engine at once;
-//!   otherwise it pulls every `interval` (≥ 1 s, so an idle terminal sleeps).
+//! - A recorded sale wakes the engine, which pushes [`PUSH_SETTLE`] later with whatever else was
+//!   sold meanwhile; otherwise it pulls every `interval` (≥ 1 s, so an idle terminal sleeps).
+//! - Failures back off exponentially with full jitter, never beyond [`MAX_BACKOFF`], and sales
+//!   recorded meanwhile do not bring the next attempt forward (each would read and send the
+//!   whole batch to a hub that is not there). Any sign of the hub ends the wait: a lookup or the
+//!   redemption probe answered, or, while the hub cannot be reached at all, the cheap health
+//!   probe sent every [`PROBE_EVERY`]; so a quiet till catches up within about a second of the
+//!   hub's return.
 //! - Each answer carries the hub's clock: a difference of more than two minutes is warned about.
 
 pub mod apply;
@@ -38,6 +44,13 @@ const MAX_SKEW_SECS: i64 = 120;
 pub const ONLINE_LOOKUP_TIMEOUT: Duration = Duration::from_millis(400);
 /// Before a redemption the till asks the hub whether it is there, waiting at most this long.
 const PROBE_TIMEOUT: Duration = Duration::from_millis(500);
+/// The longest wait between attempts while the hub answers with errors.
+pub const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// While the hub cannot be reached, how often the till asks whether it answers again.
+pub const PROBE_EVERY: Duration = Duration::from_millis(500);
+/// After a sale wakes the engine, how long it waits for the sales that follow, so they go in
+/// one push.
+pub const PUSH_SETTLE: Duration = Duration::from_millis(200);
 
 /// Tunables.
 #[derive(Debug, Clone)]
@@ -67,6 +80,8 @@ pub struct Shared {
     /// Whether the hub answered the last call (the offline redemption guard reads it).
     pub online: Arc<AtomicBool>,
     pub wake: Notify,
+    /// Notified when the hub answers after it did not: a failed engine tries again at once.
+    hub_back: Notify,
     pub changes_applied: AtomicU64,
     pub events_pushed: AtomicU64,
     /// Incremented after every completed pass (push then pull to the end of the feed).
@@ -96,6 +111,7 @@ impl Shared {
             hub_url: hub_url.to_owned(),
             online: Arc::new(AtomicBool::new(false)),
             wake: Notify::new(),
+            hub_back: Notify::new(),
             changes_applied: AtomicU64::new(0),
             events_pushed: AtomicU64::new(0),
             passes: AtomicU64::new(0),
@@ -148,6 +164,13 @@ pub enum SyncError {
     Task(String),
 }
 
+impl SyncError {
+    /// Whether the hub could not be reached at all (nothing answered).
+    pub fn is_unreachable(&self) -> bool {
+        matches!(self, SyncError::Hub(h) if h.is_unreachable())
+    }
+}
+
 /// Takes a lock whatever a panicking thread left: what these locks guard (status fields, a
 /// mark) is written whole, so it is sound, and a status that stopped updating would lie.
 fn relock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -195,7 +218,9 @@ impl Engine {
     }
 
     fn saw_hub(&self, hub_time: DateTime<Utc>) {
-        self.shared.online.store(true, Ordering::SeqCst);
+        if !self.shared.online.swap(true, Ordering::SeqCst) {
+            self.shared.hub_back.notify_waiters();
+        }
         *relock(&self.shared.last_contact) = Some(std::time::Instant::now());
         let skew = (hub_time - Utc::now()).num_seconds();
         let before = relock(&self.shared.view).clock_skew_secs;
@@ -373,6 +398,12 @@ impl Engine {
                 self.check_hub_mark(mark).await?;
             }
             let count = page.changes.len() as u64;
+            if count == 0 && !page.more && page.next_cursor == cursor {
+                // Nothing new, the cursor where it was: nothing to write (a pull after every
+                // sale's push would otherwise cost the till a commit each time).
+                self.shared.update(|v| v.last_pull_at = Some(Utc::now()));
+                return Ok(total);
+            }
             let store = self.ledger.store().clone();
             let terminal = self.ledger.identity().terminal_id.clone();
             let now = Utc::now().to_rfc3339();
@@ -417,18 +448,22 @@ impl Engine {
 
     /// Runs until `stop` resolves.
     pub async fn run(self, stop: impl std::future::Future<Output = ()>) {
-        let mut backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(120));
+        let mut backoff = Backoff::new(Duration::from_secs(1), MAX_BACKOFF);
         tokio::pin!(stop);
         loop {
-            let wait = match self.sync_once().await {
+            let failed = match self.sync_once().await {
                 Ok((pushed, pulled)) => {
                     backoff.reset();
                     if pushed > 0 || pulled > 0 {
                         tracing::info!(pushed, pulled, "synced with the hub");
                     }
-                    self.config.interval
+                    None
                 }
-                Err(e) => {
+                Err(e) => Some(e),
+            };
+            let wait = match &failed {
+                None => self.config.interval,
+                Some(e) => {
                     let delay = backoff.next_delay().max(Duration::from_millis(200));
                     tracing::warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "sync failed; will retry");
                     delay
@@ -438,10 +473,66 @@ impl Engine {
                 .ok()
                 .and_then(|w| Utc::now().checked_add_signed(w));
             self.shared.update(|v| v.next_attempt_at = next);
+            match failed {
+                None => {
+                    let woken = tokio::select! {
+                        () = &mut stop => return,
+                        () = self.shared.wake.notified() => true,
+                        () = tokio::time::sleep(wait) => false,
+                    };
+                    if woken {
+                        // The sales of the next moment go in the same push: a busy till
+                        // pushes a few times a second, not once a sale.
+                        tokio::select! {
+                            () = &mut stop => return,
+                            () = tokio::time::sleep(PUSH_SETTLE) => {}
+                        }
+                    }
+                }
+                Some(e) => {
+                    let probe = e.is_unreachable();
+                    tokio::select! {
+                        () = &mut stop => return,
+                        () = self.wait_for_hub(wait, probe) => {}
+                    }
+                }
+            }
+        }
+    }
+
+    /// After a failure: waits out `delay`, or less when the hub shows a sign of life (an
+    /// answered lookup or redemption probe; with `probe`, the health probe sent every
+    /// [`PROBE_EVERY`], for a hub that could not be reached at all, however long `delay` is).
+    async fn wait_for_hub(&self, delay: Duration, probe: bool) {
+        let until = tokio::time::Instant::now() + delay;
+        loop {
+            let step = if probe {
+                PROBE_EVERY
+            } else {
+                until.saturating_duration_since(tokio::time::Instant::now())
+            };
             tokio::select! {
-                () = &mut stop => return,
-                () = self.shared.wake.notified() => {}
-                () = tokio::time::sleep(wait) => {}
+                () = self.shared.hub_back.notified() => return,
+                () = tokio::time::sleep(step) => {}
+            }
+            if !probe {
+                return;
+            }
+            match self.client.health(PROBE_TIMEOUT).await {
+                Ok(health) => {
+                    self.saw_hub(health.hub_time);
+                    return;
+                }
+                // Still not there: the next attempt waits for its answer.
+                Err(e) if e.is_unreachable() => continue,
+                // There, but failing: the rest of the delay is waited out.
+                Err(_) => {
+                    tokio::select! {
+                        () = self.shared.hub_back.notified() => {}
+                        () = tokio::time::sleep_until(until) => {}
+                    }
+                    return;
+                }
             }
         }
     }

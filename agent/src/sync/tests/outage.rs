@@ -1,0 +1,156 @@
+//! A hub that is down, then back (`Engine::run`): sales recorded meanwhile do not each send the
+//! whole pending batch to nowhere, and the till catches up as soon as the hub answers again,
+//! however long it was gone.
+//!
+//! The hub's address first holds a listener that reads each request's first line and hangs up
+//! (nothing answers, as when the hub process is gone); then a stand-in that acknowledges every
+//! event, serves an empty change feed and answers the health probe.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use axum::Json;
+use axum::Router;
+use axum::routing::{get, post};
+use tenpo_protocol::sync::{
+    ChangesResponse, HubHealth, PushRequest, PushResponse, PushResult, PushStatus,
+};
+use tokio::io::AsyncReadExt;
+use tokio::net::TcpListener;
+
+use super::*;
+use crate::sync::{Credentials, Engine, HubClient, Shared, SyncConfig};
+
+/// Reads each request's first line (`POST /v1/events HTTP/1.1`) and hangs up.
+async fn hang_up(listener: TcpListener, seen: Arc<Mutex<Vec<String>>>) {
+    loop {
+        let Ok((mut socket, _)) = listener.accept().await else {
+            return;
+        };
+        let mut head = [0u8; 64];
+        let n = socket.read(&mut head).await.unwrap_or(0);
+        let text = String::from_utf8_lossy(&head[..n]);
+        seen.lock()
+            .unwrap()
+            .push(text.lines().next().unwrap_or_default().to_owned());
+    }
+}
+
+async fn ack(Json(req): Json<PushRequest>) -> Json<PushResponse> {
+    let results: Vec<PushResult> = req
+        .events
+        .iter()
+        .map(|item| {
+            let event: serde_json::Value = serde_json::from_str(item.event.get()).unwrap();
+            PushResult {
+                seq: event["seq"].as_u64().unwrap(),
+                status: PushStatus::Stored,
+                reason: None,
+            }
+        })
+        .collect();
+    let mark = results.iter().map(|r| r.seq).max().unwrap_or(0);
+    Json(PushResponse {
+        acked_through: mark,
+        results,
+        hub_time: Utc::now(),
+    })
+}
+
+async fn changes() -> Json<ChangesResponse> {
+    Json(ChangesResponse {
+        changes: Vec::new(),
+        next_cursor: "c1".into(),
+        more: false,
+        acked_through: None,
+        hub_time: Utc::now(),
+    })
+}
+
+async fn health() -> Json<HubHealth> {
+    Json(HubHealth {
+        status: "ok".into(),
+        hub_time: Utc::now(),
+    })
+}
+
+fn requests_to(seen: &Mutex<Vec<String>>, path: &str) -> usize {
+    seen.lock()
+        .unwrap()
+        .iter()
+        .filter(|l| l.split(' ').nth(1).is_some_and(|p| p.starts_with(path)))
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sales_while_the_hub_is_down_wait_for_it_and_catch_up_when_it_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = Arc::new(ledger(&dir));
+    let down = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = down.local_addr().unwrap();
+    let url = format!("http://{addr}");
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let hanging = tokio::spawn(hang_up(down, seen.clone()));
+    let shared = Shared::new(&url);
+    let credentials = Credentials {
+        hub_url: url.clone(),
+        store_id: "s1".into(),
+        terminal_id: TERMINAL.into(),
+        secret: "ab".repeat(32),
+    };
+    let engine = Engine::new(
+        ledger.clone(),
+        HubClient::new(&credentials).unwrap(),
+        shared.clone(),
+        SyncConfig::default(),
+    );
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(engine.run(async {
+        let _ = stopped.await;
+    }));
+
+    // Sales for three seconds, each waking the engine as the API does.
+    for n in 0..60 {
+        ledger
+            .record_sale(&sale(&format!("down-{n}"), None, 500, 0), now())
+            .unwrap();
+        shared.sync_now();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let pushes = requests_to(&seen, "/v1/events");
+    let probes = requests_to(&seen, "/v1/health");
+    assert!(
+        pushes <= 3,
+        "{pushes} pushes to a hub that is down while 60 sales were recorded: each sale sent the \
+         batch again ({probes} health probes)"
+    );
+    assert!(
+        probes >= 1,
+        "the engine never asked whether the hub is back"
+    );
+
+    // The hub comes back at its address: the till catches up without a sale or a restart.
+    hanging.abort();
+    let _ = hanging.await;
+    let back = TcpListener::bind(addr).await.unwrap();
+    let app = Router::new()
+        .route("/v1/events", post(ack))
+        .route("/v1/changes", get(changes))
+        .route("/v1/health", get(health));
+    tokio::spawn(async move { axum::serve(back, app).await });
+    let last = ledger.store().outbox_counts().unwrap().last_seq;
+    let mut caught_up = false;
+    for _ in 0..100 {
+        if ledger.store().outbox_counts().unwrap().acked_through == last {
+            caught_up = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        caught_up,
+        "the till had not pushed its {last} events 5 s after the hub came back"
+    );
+    let _ = stop.send(());
+    running.await.unwrap();
+}
