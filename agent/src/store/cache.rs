@@ -125,7 +125,7 @@ impl WriteTx<'_> {
                 s.number,
                 s.provisional,
                 to_json(s.state)?,
-                to_json(state)?,
+                super::state_json(s.state, state)?,
                 now,
                 s.through as i64
             ])?;

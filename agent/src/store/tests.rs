@@ -314,3 +314,84 @@ fn events_are_sent_as_the_bytes_stored_when_they_were_recorded() {
     let event: Event = serde_json::from_str(&stored).unwrap();
     assert_eq!(tenpo_protocol::events::encode(&event).unwrap(), stored);
 }
+
+/// docs/design.md §8: a cached member whose state is the hub's snapshot keeps it once (the
+/// `state` column is empty), and reads back whole; a sale's state is kept beside it; a database
+/// from before (version 3) is emptied where the two are equal.
+#[test]
+fn a_state_equal_to_the_snapshot_is_kept_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.db");
+    let store = Store::open(&path).unwrap();
+    let mut hub_state = MemberState::default();
+    hub_state
+        .spend
+        .insert("2026-11-20".parse().unwrap(), 12_000);
+    let codes = vec!["2000000000015".to_owned()];
+    let snapshot = cache::Snapshot {
+        member_id: "m1",
+        number: "2000000000015",
+        provisional: false,
+        codes: &codes,
+        state: &hub_state,
+        through: 0,
+        merged_ids: &[],
+    };
+    store
+        .write(|tx| tx.upsert_snapshot(&snapshot, &hub_state, "now"))
+        .unwrap();
+    let column = |store: &Store| -> String {
+        store
+            .write(|tx| {
+                Ok::<String, StoreError>(tx.tx.query_row(
+                    "SELECT state FROM members WHERE member_id = 'm1'",
+                    [],
+                    |r| r.get(0),
+                )?)
+            })
+            .unwrap()
+    };
+    assert_eq!(column(&store), "", "kept once");
+    let read = store.member_by_code("2000000000015").unwrap().unwrap();
+    assert_eq!(read.state, hub_state);
+    assert_eq!(
+        store.write(|tx| tx.member_state("m1")).unwrap(),
+        Some(hub_state.clone())
+    );
+
+    // A sale here: the new state is kept beside the snapshot, and read.
+    let mut after_sale = hub_state.clone();
+    after_sale.spend.insert("2026-11-22".parse().unwrap(), 500);
+    store
+        .write(|tx| tx.save_member_state("m1", &after_sale, "now"))
+        .unwrap();
+    assert_ne!(column(&store), "");
+    assert_eq!(
+        store
+            .member_by_code("2000000000015")
+            .unwrap()
+            .unwrap()
+            .state,
+        after_sale
+    );
+
+    // A version-3 database, where every member kept both: migrated, the equal ones emptied.
+    store
+        .write(|tx| {
+            tx.tx
+                .execute_batch("UPDATE members SET state = snapshot; PRAGMA user_version = 3;")?;
+            Ok::<(), StoreError>(())
+        })
+        .unwrap();
+    drop(store);
+    let store = Store::open(&path).unwrap();
+    assert_eq!(column(&store), "");
+    assert_eq!(
+        store
+            .member_by_code("2000000000015")
+            .unwrap()
+            .unwrap()
+            .state,
+        hub_state
+    );
+}
