@@ -94,7 +94,7 @@ fn populate(path: &Path, rules: &RuleSet, n: usize) {
         let tx = conn.unchecked_transaction().unwrap();
         {
             let mut m = tx
-                .prepare("INSERT INTO members (member_id, number, provisional, snapshot, state, updated_at) VALUES (?1, ?2, 0, ?3, ?3, 'bench')")
+                .prepare("INSERT INTO members (member_id, number, provisional, snapshot, state, updated_at) VALUES (?1, ?2, 0, ?3, '', 'bench')")
                 .unwrap();
             let mut c = tx
                 .prepare("INSERT INTO member_codes (code, member_id) VALUES (?1, ?2)")

@@ -1,0 +1,337 @@
+//! The till's hot paths as the POS and IT meet them (docs/design.md §8): the real `tenpo-agent`
+//! and `tenpo-hub` processes on loopback, each figure beside its floor measured in the same run,
+//! request by request, so both see the same disk and the same moment:
+//!
+//! - `POST /v1/sales` over keep-alive HTTP, against `GET /v1/health` on the same agent (what HTTP
+//!   costs) and a one-row `INSERT` + commit in a WAL database with `synchronous=FULL` in the same
+//!   directory (what durability costs);
+//! - the same with the hub down: the sale's time and the agent's CPU per sale, against online;
+//! - catch-up: the hub back on its address, how long until the agent pushes and until nothing is
+//!   pending.
+//!
+//! Run: `cargo build --release -p tenpo-hub && cargo bench -p tenpo-agent --bench till`
+//! (`TENPO_BENCH_SALES` sets the sales per rep, default 1,000; three reps of each). Prints a
+//! Markdown table.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
+
+mod common;
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{Hub, enrol, rules_file, start_hub, start_hub_at};
+use serde_json::{Value, json};
+use tenpo_e2e::harness::free_port;
+
+const REPS: usize = 3;
+
+/// The agent as the till runs it.
+struct Agent {
+    child: Child,
+    url: String,
+    token: String,
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_agent(dir: &Path, rules: &Path) -> Agent {
+    let port = free_port();
+    let log = std::fs::File::create(dir.join("agent.log")).unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_tenpo-agent"))
+        .args(["run", "--listen", &format!("127.0.0.1:{port}")])
+        .arg("--data-dir")
+        .arg(dir)
+        .arg("--rules")
+        .arg(rules)
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let url = format!("http://127.0.0.1:{port}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "the agent did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let token = std::fs::read_to_string(dir.join("api-token"))
+        .unwrap()
+        .trim()
+        .to_owned();
+    Agent { child, url, token }
+}
+
+/// The agent's CPU time so far (user + system), from `/proc` (Linux's 100 ticks a second).
+fn cpu(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // The fields after the command name (which is in parentheses and may hold spaces).
+    let rest = &stat[stat.rfind(')').unwrap() + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap();
+    Duration::from_millis(ticks * 10)
+}
+
+/// The one-row commit the sale's durability cannot beat: WAL, `synchronous=FULL`, one
+/// statement in autocommit, a payload the size of a sale's event.
+struct Floor {
+    conn: rusqlite::Connection,
+    payload: Vec<u8>,
+}
+
+impl Floor {
+    fn open(path: &Path) -> Floor {
+        let _ = std::fs::remove_file(path);
+        let conn = rusqlite::Connection::open(path).unwrap();
+        conn.pragma_update(None, "journal_mode", "WAL").unwrap();
+        conn.pragma_update(None, "synchronous", "FULL").unwrap();
+        conn.execute_batch("CREATE TABLE t (id INTEGER PRIMARY KEY, payload BLOB NOT NULL)")
+            .unwrap();
+        Floor {
+            conn,
+            payload: vec![b'x'; 600],
+        }
+    }
+
+    fn commit(&self) -> Duration {
+        let t = Instant::now();
+        self.conn
+            .execute("INSERT INTO t (payload) VALUES (?1)", [&self.payload])
+            .unwrap();
+        t.elapsed()
+    }
+}
+
+#[derive(Default)]
+struct Times {
+    sale: Vec<Duration>,
+    health: Vec<Duration>,
+    commit: Vec<Duration>,
+}
+
+fn pct(v: &mut [Duration], p: f64) -> f64 {
+    v.sort();
+    let i = ((v.len() as f64 - 1.0) * p).round() as usize;
+    v[i].as_secs_f64() * 1e3
+}
+
+/// The median over reps of each rep's percentile `p`, in ms.
+fn median_of(reps: &mut [Vec<Duration>], p: f64) -> f64 {
+    let mut each: Vec<f64> = reps.iter_mut().map(|r| pct(r, p)).collect();
+    each.sort_by(f64::total_cmp);
+    each[each.len() / 2]
+}
+
+/// `n` sales, each followed by a health check and a floor commit; one rep.
+fn rep(
+    rt: &tokio::runtime::Runtime,
+    http: &reqwest::Client,
+    agent: &Agent,
+    floor: &Floor,
+    tag: &str,
+    n: usize,
+) -> Times {
+    let mut times = Times::default();
+    for i in 0..n {
+        let code = tenpo_agent::demo::jan(&format!("22{:010}", i % 200));
+        let body = json!({
+            "sale_id": format!("{tag}-{i:06}"),
+            "member_code": code,
+            "lines": [{"sku": "4901234567894", "quantity": 1, "amount_yen": 500 + (i % 50) as i64}],
+        });
+        let t = Instant::now();
+        rt.block_on(async {
+            let r = http
+                .post(format!("{}/v1/sales", agent.url))
+                .bearer_auth(&agent.token)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            assert!(r.status().is_success(), "sale refused: {}", r.status());
+            r.bytes().await.unwrap();
+        });
+        times.sale.push(t.elapsed());
+        let t = Instant::now();
+        rt.block_on(async {
+            let r = http
+                .get(format!("{}/v1/health", agent.url))
+                .send()
+                .await
+                .unwrap();
+            r.bytes().await.unwrap();
+        });
+        times.health.push(t.elapsed());
+        times.commit.push(floor.commit());
+    }
+    times
+}
+
+fn pending(rt: &tokio::runtime::Runtime, http: &reqwest::Client, agent: &Agent) -> Option<u64> {
+    rt.block_on(async {
+        let r = http
+            .get(format!("{}/v1/status", agent.url))
+            .bearer_auth(&agent.token)
+            .send()
+            .await
+            .ok()?;
+        let v: Value = r.json().await.ok()?;
+        v["pending_events"].as_u64()
+    })
+}
+
+struct Mode {
+    sale: Vec<Vec<Duration>>,
+    health: Vec<Vec<Duration>>,
+    commit: Vec<Vec<Duration>>,
+    cpu_per_sale: Duration,
+    wall: Duration,
+}
+
+fn mode(
+    rt: &tokio::runtime::Runtime,
+    http: &reqwest::Client,
+    agent: &Agent,
+    floor: &Floor,
+    tag: &str,
+    n: usize,
+) -> Mode {
+    let (mut sale, mut health, mut commit) = (Vec::new(), Vec::new(), Vec::new());
+    let cpu0 = cpu(agent.child.id());
+    let t = Instant::now();
+    for r in 0..REPS {
+        let times = rep(rt, http, agent, floor, &format!("{tag}{r}"), n);
+        sale.push(times.sale);
+        health.push(times.health);
+        commit.push(times.commit);
+    }
+    let wall = t.elapsed();
+    let cpu_per_sale = (cpu(agent.child.id()) - cpu0) / (REPS * n) as u32;
+    Mode {
+        sale,
+        health,
+        commit,
+        cpu_per_sale,
+        wall,
+    }
+}
+
+fn main() {
+    if !std::env::args().any(|a| a == "--bench") {
+        println!("till bench: run with `cargo bench -p tenpo-agent --bench till`");
+        return;
+    }
+    let n: usize = std::env::var("TENPO_BENCH_SALES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000);
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("tenpo-till-bench");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let rules = rules_file(&dir);
+    let hub_dir = dir.join("hub");
+    let hub: Hub = start_hub(&hub_dir);
+    common::run(common::hub_cmd(&hub).arg("load-rules").arg(&rules));
+    let agent_dir = dir.join("agent");
+    enrol(&hub, &agent_dir);
+    let agent = start_agent(&agent_dir, &rules);
+    let floor = Floor::open(&dir.join("floor.db"));
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let http = reqwest::Client::new();
+
+    eprintln!("{REPS} reps of {n} sales online …");
+    let mut online = mode(&rt, &http, &agent, &floor, "on", n);
+    // Let the pushes of the online sales finish.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while pending(&rt, &http, &agent) != Some(0) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    eprintln!("the hub down: {REPS} reps of {n} sales …");
+    let port = hub.port;
+    drop(hub);
+    let mut offline = mode(&rt, &http, &agent, &floor, "off", n);
+    let waiting = pending(&rt, &http, &agent).unwrap_or(0);
+
+    eprintln!("the hub back with {waiting} events waiting …");
+    // The agent's backoff has had the offline run to grow; a quiet till (nothing sold) must
+    // still catch up at once.
+    let quiet = Duration::from_secs(5);
+    std::thread::sleep(quiet);
+    let hub = start_hub_at(&hub_dir, None, port);
+    let back = Instant::now();
+    let mut started = None;
+    let deadline = back + Duration::from_secs(180);
+    let drained = loop {
+        let left = pending(&rt, &http, &agent).unwrap_or(waiting);
+        if started.is_none() && left < waiting {
+            started = Some(back.elapsed());
+        }
+        if left == 0 {
+            break Some(back.elapsed());
+        }
+        if Instant::now() > deadline {
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    drop(hub);
+
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    let line = |what: &str, m: &mut Mode| {
+        let (s50, s99) = (median_of(&mut m.sale, 0.5), median_of(&mut m.sale, 0.99));
+        let (h50, h99) = (
+            median_of(&mut m.health, 0.5),
+            median_of(&mut m.health, 0.99),
+        );
+        let (c50, c99) = (
+            median_of(&mut m.commit, 0.5),
+            median_of(&mut m.commit, 0.99),
+        );
+        println!(
+            "| `POST /v1/sales`, {what} | p50 {s50:.3} ms, p99 {s99:.3} ms | health p50 {h50:.3} ms, p99 {h99:.3} ms; commit p50 {c50:.3} ms, p99 {c99:.3} ms | p50 {:.2}× health + commit; p99 {:.2}× commit p99 |",
+            s50 / (h50 + c50),
+            s99 / c99
+        );
+        (h50, c50)
+    };
+    println!("| what | tenpo | floor, same run | ratio |");
+    println!("|---|---|---|---|");
+    let (h50, c50) = line("hub up", &mut online);
+    line("hub down", &mut offline);
+    println!(
+        "| goal for the online p50 (health + 1.5× commit) | {:.3} ms | — | — |",
+        h50 + 1.5 * c50
+    );
+    println!(
+        "| agent CPU per sale | online {:.3} ms, hub down {:.3} ms | — | {:.2}× |",
+        ms(online.cpu_per_sale),
+        ms(offline.cpu_per_sale),
+        offline.cpu_per_sale.as_secs_f64() / online.cpu_per_sale.as_secs_f64().max(1e-9)
+    );
+    println!(
+        "| {} sales, wall time | online {:.1} s, hub down {:.1} s | — | — |",
+        REPS * n,
+        online.wall.as_secs_f64(),
+        offline.wall.as_secs_f64()
+    );
+    println!(
+        "| catch-up of {waiting} events after {} s of quiet: first push / nothing pending | {} / {} | — | — |",
+        quiet.as_secs(),
+        started.map_or("never".into(), |d| format!("{:.2} s", d.as_secs_f64())),
+        drained.map_or("not within 180 s".into(), |d| format!(
+            "{:.2} s",
+            d.as_secs_f64()
+        )),
+    );
+}
