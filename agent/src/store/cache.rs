@@ -139,6 +139,14 @@ impl WriteTx<'_> {
     }
 
     /// The member's id and the provisional ids merged into it.
+    /// Whether this till has recorded any event (the outbox keeps every one).
+    pub fn has_events(&self) -> Result<bool, StoreError> {
+        Ok(self
+            .tx
+            .prepare_cached("SELECT EXISTS (SELECT 1 FROM outbox)")?
+            .query_row([], |r| r.get(0))?)
+    }
+
     pub fn member_and_aliases(&self, member_id: &str) -> Result<Vec<String>, StoreError> {
         let mut ids = vec![member_id.to_owned()];
         let mut stmt = self.tx.prepare_cached(

@@ -53,7 +53,32 @@ pub fn cache_member(
     m: &MemberSnapshot,
     now: &str,
 ) -> Result<(), StoreError> {
+    cache_member_on(tx, terminal_id, m, now, tx.has_events()?)
+}
+
+/// [`cache_member`], told whether this till has recorded anything: a till that has not (a
+/// first sync) has no outcomes to replay and no members of its own to merge, and skips
+/// looking for them.
+fn cache_member_on(
+    tx: &WriteTx<'_>,
+    terminal_id: &str,
+    m: &MemberSnapshot,
+    now: &str,
+    local_events: bool,
+) -> Result<(), StoreError> {
     let through = m.applied_through.get(terminal_id).copied().unwrap_or(0);
+    if !local_events {
+        let snapshot = Snapshot {
+            member_id: &m.member_id,
+            number: &m.number,
+            provisional: m.provisional,
+            codes: &m.codes,
+            state: &m.state,
+            through,
+            merged_ids: &m.merged_ids,
+        };
+        return tx.upsert_snapshot(&snapshot, &m.state, now);
+    }
     let mut ids = tx.member_and_aliases(&m.member_id)?;
     for merged in &m.merged_ids {
         if !ids.contains(merged) {
@@ -95,10 +120,11 @@ pub fn apply_page(
     now: &str,
 ) -> Result<Applied, StoreError> {
     let mut applied = Applied::default();
+    let local_events = tx.has_events()?;
     for change in changes {
         match change {
             Change::Member { member } => {
-                cache_member(tx, terminal_id, member, now)?;
+                cache_member_on(tx, terminal_id, member, now, local_events)?;
                 applied.members += 1;
             }
             Change::MemberRemoved { member_id } => {

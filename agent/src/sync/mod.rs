@@ -406,7 +406,8 @@ impl Engine {
             }
             let store = self.ledger.store().clone();
             let terminal = self.ledger.identity().terminal_id.clone();
-            let now = Utc::now().to_rfc3339();
+            // To the second: it is kept on every cached member, and nothing needs finer.
+            let now = Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
             let more = page.more;
             let applied = blocking(move || {
                 store.write(|tx| {
