@@ -67,17 +67,17 @@ fn cache_member_on(
     local_events: bool,
 ) -> Result<(), StoreError> {
     let through = m.applied_through.get(terminal_id).copied().unwrap_or(0);
+    let snapshot = |merged_ids| Snapshot {
+        member_id: &m.member_id,
+        number: &m.number,
+        provisional: m.provisional,
+        codes: &m.codes,
+        state: &m.state,
+        through,
+        merged_ids,
+    };
     if !local_events {
-        let snapshot = Snapshot {
-            member_id: &m.member_id,
-            number: &m.number,
-            provisional: m.provisional,
-            codes: &m.codes,
-            state: &m.state,
-            through,
-            merged_ids: &m.merged_ids,
-        };
-        return tx.upsert_snapshot(&snapshot, &m.state, now);
+        return tx.upsert_snapshot(&snapshot(&m.merged_ids), &m.state, now);
     }
     let mut ids = tx.member_and_aliases(&m.member_id)?;
     for merged in &m.merged_ids {
@@ -99,16 +99,7 @@ fn cache_member_on(
     let state = replay(&m.state, &local);
     let mut merged_ids = m.merged_ids.clone();
     merged_ids.extend(unmerged);
-    let snapshot = Snapshot {
-        member_id: &m.member_id,
-        number: &m.number,
-        provisional: m.provisional,
-        codes: &m.codes,
-        state: &m.state,
-        through,
-        merged_ids: &merged_ids,
-    };
-    tx.upsert_snapshot(&snapshot, &state, now)
+    tx.upsert_snapshot(&snapshot(&merged_ids), &state, now)
 }
 
 /// Applies a page of changes and stores the cursor that follows it.

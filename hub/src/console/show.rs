@@ -18,19 +18,8 @@ pub fn when(tz: Tz, stored: &str) -> String {
     }
 }
 
-/// Yen as a price is written: `¥48,000`, `-¥1,200`.
-pub fn yen(amount: i64) -> String {
-    let digits = amount.unsigned_abs().to_string();
-    let mut grouped = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, d) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            grouped.push(',');
-        }
-        grouped.push(d);
-    }
-    let sign = if amount < 0 { "-" } else { "" };
-    format!("{sign}¥{grouped}")
-}
+/// Yen as a price is written (`¥48,000`): the reports' own.
+pub use crate::wishes::report::yen;
 
 /// A clock difference in seconds to a tenth, signed: `+1.5`, `-62.0`, and `0.0` for less than
 /// 50 ms either way.
