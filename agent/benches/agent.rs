@@ -17,7 +17,7 @@ use chrono::Utc;
 use rusqlite::{Connection, params};
 use tenpo_agent::api::{self, AppState};
 use tenpo_agent::ledger::Ledger;
-use tenpo_agent::store::{Identity, Store};
+use tenpo_agent::store::{Identity, MemberRow, Store};
 use tenpo_loyalty::{MemberState, PointLot, RuleSet, StampCard};
 use tenpo_protocol::agent::{SaleLine, SaleRequest};
 
@@ -84,30 +84,26 @@ fn typical_state(rules: &RuleSet, i: usize) -> MemberState {
     state
 }
 
-/// Fills the member cache with `n` members in one transaction per 50,000.
-fn populate(path: &Path, rules: &RuleSet, n: usize) {
-    let conn = Connection::open(path).unwrap();
-    conn.pragma_update(None, "journal_mode", "WAL").unwrap();
-    conn.pragma_update(None, "synchronous", "NORMAL").unwrap();
+/// Fills the member cache with `n` members, as the hub's snapshots, through the store's own
+/// writes, one transaction per 50,000.
+fn populate(store: &Store, rules: &RuleSet, n: usize) {
     let mut done = 0;
     while done < n {
-        let tx = conn.unchecked_transaction().unwrap();
-        {
-            let mut m = tx
-                .prepare("INSERT INTO members (member_id, number, provisional, snapshot, state, updated_at) VALUES (?1, ?2, 0, ?3, '', 'bench')")
-                .unwrap();
-            let mut c = tx
-                .prepare("INSERT INTO member_codes (code, member_id) VALUES (?1, ?2)")
-                .unwrap();
-            for i in done..(done + 50_000).min(n) {
-                let id = format!("m{i:08}");
-                let code = code_for(i);
-                let state = serde_json::to_string(&typical_state(rules, i)).unwrap();
-                m.execute(params![id, code, state]).unwrap();
-                c.execute(params![code, id]).unwrap();
-            }
-        }
-        tx.commit().unwrap();
+        store
+            .write(|tx| {
+                for i in done..(done + 50_000).min(n) {
+                    let code = code_for(i);
+                    let member = MemberRow {
+                        member_id: format!("m{i:08}"),
+                        number: code.clone(),
+                        provisional: false,
+                        state: typical_state(rules, i),
+                    };
+                    tx.insert_member(&member, &member.state, &[code.as_str()], "bench")?;
+                }
+                Ok::<(), tenpo_agent::store::StoreError>(())
+            })
+            .unwrap();
         done = (done + 50_000).min(n);
     }
 }
@@ -155,7 +151,7 @@ fn sale(i: usize, code: &str) -> SaleRequest {
 
 /// The same writes as a recorded sale, as raw SQL in one transaction: idempotency check,
 /// member read, next seq, outbox insert, sale insert, member update.
-fn raw_sale(conn: &mut Connection, i: usize, code: &str, payload: &str, state: &str) {
+fn raw_sale(conn: &mut Connection, i: usize, code: &str, payload: &str, state: &[u8]) {
     let tx = conn
         .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
         .unwrap();
@@ -166,8 +162,8 @@ fn raw_sale(conn: &mut Connection, i: usize, code: &str, payload: &str, state: &
         .query_row([&id], |r| r.get(0))
         .unwrap();
     assert!(!exists);
-    let (member_id, _state): (String, String) = tx
-        .prepare_cached("SELECT m.member_id, m.state FROM member_codes c JOIN members m ON m.member_id = c.member_id WHERE c.code = ?1")
+    let (member_id, _state): (String, Vec<u8>) = tx
+        .prepare_cached("SELECT m.member_id, COALESCE(m.state, m.snapshot) FROM member_codes c JOIN members m ON m.member_id = c.member_id WHERE c.code = ?1")
         .unwrap()
         .query_row([code], |r| Ok((r.get(0)?, r.get(1)?)))
         .unwrap();
@@ -199,7 +195,7 @@ fn bench_sales(dir: &Path, rules: &RuleSet, n: usize) -> (Stats, Stats) {
         let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
     }
     let store = Arc::new(Store::open(&path).unwrap());
-    populate(&path, rules, 1_000);
+    populate(&store, rules, 1_000);
     let ledger = ledger(store.clone(), rules);
     let now = Utc::now();
     for i in 0..50 {
@@ -207,10 +203,11 @@ fn bench_sales(dir: &Path, rules: &RuleSet, n: usize) -> (Stats, Stats) {
             .record_sale(&sale(1_000_000 + i, &code_for(i)), now)
             .unwrap();
     }
-    let (payload, state): (String, String) = store
+    let (payload, state): (String, Vec<u8>) = store
         .read(|c| {
             Ok(c.query_row(
-                "SELECT o.payload, m.state FROM outbox o, members m WHERE o.kind = 'sale' LIMIT 1",
+                "SELECT o.payload, m.state FROM outbox o, members m
+                 WHERE o.kind = 'sale' AND m.state IS NOT NULL LIMIT 1",
                 [],
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )?)
@@ -238,13 +235,14 @@ fn bench_sales(dir: &Path, rules: &RuleSet, n: usize) -> (Stats, Stats) {
 }
 
 fn bench_lookup(dir: &Path, rules: &RuleSet, members: usize) -> (Duration, Stats, Stats, u64) {
-    let path = dir.join(format!("members-{members}.db"));
-    let ready = dir.join(format!("members-{members}.ready"));
+    // Named by the schema version: a cache an older agent wrote is built again, not migrated.
+    let v = tenpo_agent::store::CURRENT_VERSION;
+    let path = dir.join(format!("members-{members}-v{v}.db"));
+    let ready = dir.join(format!("members-{members}-v{v}.ready"));
     let t = Instant::now();
     if !ready.exists() {
         let _ = std::fs::remove_file(&path);
-        drop(Store::open(&path).unwrap());
-        populate(&path, rules, members);
+        populate(&Store::open(&path).unwrap(), rules, members);
         std::fs::write(&ready, b"").unwrap();
     }
     let fill = t.elapsed();

@@ -7,7 +7,7 @@ use rusqlite::{OptionalExtension, params};
 use tenpo_loyalty::MemberState;
 use tenpo_protocol::events::{Event, EventBody};
 
-use super::{ReadOnly, Store, StoreError, WriteTx, from_json, to_json};
+use super::{ReadOnly, Store, StoreError, WriteTx, from_json, packed};
 
 /// A local event about a member, in recording order.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -124,8 +124,8 @@ impl WriteTx<'_> {
                 s.member_id,
                 s.number,
                 s.provisional,
-                to_json(s.state)?,
-                super::state_json(s.state, state)?,
+                packed::pack(s.state)?,
+                super::state_bytes(s.state, state)?,
                 now,
                 s.through as i64
             ])?;
@@ -231,13 +231,18 @@ impl WriteTx<'_> {
 
     /// The hub's snapshot of a member and the seq it includes, if cached.
     pub fn snapshot_of(&self, member_id: &str) -> Result<Option<(MemberState, u64)>, StoreError> {
-        let row: Option<(String, i64)> = self
+        let row: Option<(Vec<u8>, i64)> = self
             .tx
             .prepare_cached("SELECT snapshot, snapshot_through FROM members WHERE member_id = ?1")?
             .query_row([member_id], |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()?;
-        row.map(|(s, through)| Ok((from_json("member snapshot", &s)?, through.unsigned_abs())))
-            .transpose()
+        row.map(|(s, through)| {
+            Ok((
+                packed::unpack("member snapshot", &s)?,
+                through.unsigned_abs(),
+            ))
+        })
+        .transpose()
     }
 
     pub fn remove_member(&self, member_id: &str) -> Result<(), StoreError> {

@@ -11,6 +11,7 @@
 pub mod backup;
 pub mod cache;
 mod export;
+mod packed;
 mod schema;
 mod sync;
 mod wishes;
@@ -59,15 +60,16 @@ pub enum StoreError {
     Checkpoints(#[from] tenpo_support::checkpointer::StartError),
 }
 
-/// A member's `state` column: the empty text when it is the snapshot (schema version 4).
-pub(crate) fn state_json(
+/// A member's `state` column: NULL when it is the snapshot (schema versions 4 and 5), else its
+/// packed bytes.
+pub(crate) fn state_bytes(
     snapshot: &MemberState,
     state: &MemberState,
-) -> Result<String, StoreError> {
+) -> Result<Option<Vec<u8>>, StoreError> {
     if state == snapshot {
-        Ok(String::new())
+        Ok(None)
     } else {
-        to_json(state)
+        packed::pack(state).map(Some)
     }
 }
 
@@ -332,7 +334,7 @@ fn meta(conn: &Connection, key: &str) -> Result<Option<String>, StoreError> {
 fn member_by_code(conn: &Connection, code: &str) -> Result<Option<MemberRow>, StoreError> {
     let row = conn
         .prepare_cached(
-            "SELECT m.member_id, m.number, m.provisional, COALESCE(NULLIF(m.state, ''), m.snapshot)
+            "SELECT m.member_id, m.number, m.provisional, COALESCE(m.state, m.snapshot)
              FROM member_codes c JOIN members m ON m.member_id = c.member_id
              WHERE c.code = ?1",
         )?
@@ -341,7 +343,7 @@ fn member_by_code(conn: &Connection, code: &str) -> Result<Option<MemberRow>, St
                 r.get::<_, String>(0)?,
                 r.get::<_, String>(1)?,
                 r.get::<_, bool>(2)?,
-                r.get::<_, String>(3)?,
+                r.get::<_, Vec<u8>>(3)?,
             ))
         })
         .optional()?;
@@ -350,7 +352,7 @@ fn member_by_code(conn: &Connection, code: &str) -> Result<Option<MemberRow>, St
             member_id,
             number,
             provisional,
-            state: from_json("member state", &state)?,
+            state: packed::unpack("member state", &state)?,
         })
     })
     .transpose()
@@ -416,8 +418,8 @@ impl WriteTx<'_> {
                 member.member_id,
                 member.number,
                 member.provisional,
-                to_json(snapshot)?,
-                state_json(snapshot, &member.state)?,
+                packed::pack(snapshot)?,
+                state_bytes(snapshot, &member.state)?,
                 now
             ])?;
         let mut insert = self
@@ -437,19 +439,19 @@ impl WriteTx<'_> {
     ) -> Result<(), StoreError> {
         self.tx
             .prepare_cached("UPDATE members SET state = ?2, updated_at = ?3 WHERE member_id = ?1")?
-            .execute(params![member_id, to_json(state)?, now])?;
+            .execute(params![member_id, packed::pack(state)?, now])?;
         Ok(())
     }
 
     pub fn member_state(&self, member_id: &str) -> Result<Option<MemberState>, StoreError> {
-        let text: Option<String> = self
+        let bytes: Option<Vec<u8>> = self
             .tx
-            .prepare_cached(
-                "SELECT COALESCE(NULLIF(state, ''), snapshot) FROM members WHERE member_id = ?1",
-            )?
+            .prepare_cached("SELECT COALESCE(state, snapshot) FROM members WHERE member_id = ?1")?
             .query_row([member_id], |r| r.get(0))
             .optional()?;
-        text.map(|t| from_json("member state", &t)).transpose()
+        bytes
+            .map(|b| packed::unpack("member state", &b))
+            .transpose()
     }
 
     /// Appends an event to the outbox with the next gap-free `seq` and a fresh UUIDv7.

@@ -68,7 +68,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     -- The member cache. `snapshot` is the member's state as the hub last sent it (empty for a
     -- member made here); `state` is the snapshot plus the outcomes of local events it does not
     -- include, kept up to date in the same transaction as each sale (since version 4, the empty
-    -- text when it is the snapshot: read it as `COALESCE(NULLIF(state, ''), snapshot)`).
+    -- text when it is the snapshot; since version 5 packed bytes, NULL when it is the snapshot).
     CREATE TABLE members (
         member_id   TEXT PRIMARY KEY,
         number      TEXT NOT NULL UNIQUE,
@@ -128,6 +128,37 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     // after a first sync every state equals its snapshot).
     r#"
     UPDATE members SET state = '' WHERE state = snapshot;
+    "#,
+    // 5: the member cache at docs/design.md §8's 300 bytes a member. Members are keyed by their
+    // id alone (`WITHOUT ROWID`: no second index holding every id again), a state is packed
+    // bytes (store/packed.rs; rows copied here keep their JSON, which is still read, until next
+    // written), and a state equal to the snapshot is NULL. `member_codes` is remade beside
+    // `members` so that dropping the old table deletes no code through its foreign key.
+    r#"
+    CREATE TABLE members_v5 (
+        member_id        TEXT PRIMARY KEY,
+        number           TEXT NOT NULL UNIQUE,
+        provisional      INTEGER NOT NULL,
+        snapshot         BLOB NOT NULL,
+        state            BLOB,
+        updated_at       TEXT NOT NULL,
+        snapshot_through INTEGER NOT NULL DEFAULT 0
+    ) STRICT, WITHOUT ROWID;
+    INSERT INTO members_v5
+        SELECT member_id, number, provisional, CAST(snapshot AS BLOB),
+               CAST(NULLIF(state, '') AS BLOB), updated_at, snapshot_through
+        FROM members;
+
+    CREATE TABLE member_codes_v5 (
+        code      TEXT PRIMARY KEY,
+        member_id TEXT NOT NULL REFERENCES members_v5(member_id) ON DELETE CASCADE
+    ) STRICT, WITHOUT ROWID;
+    INSERT INTO member_codes_v5 SELECT code, member_id FROM member_codes;
+
+    DROP TABLE member_codes;
+    DROP TABLE members;
+    ALTER TABLE members_v5 RENAME TO members;
+    ALTER TABLE member_codes_v5 RENAME TO member_codes;
     "#,
 ];
 

@@ -316,8 +316,7 @@ fn events_are_sent_as_the_bytes_stored_when_they_were_recorded() {
 }
 
 /// docs/design.md §8: a cached member whose state is the hub's snapshot keeps it once (the
-/// `state` column is empty), and reads back whole; a sale's state is kept beside it; a database
-/// from before (version 3) is emptied where the two are equal.
+/// `state` column is NULL), and reads back whole; a sale's state is kept beside it, packed.
 #[test]
 fn a_state_equal_to_the_snapshot_is_kept_once() {
     let dir = tempfile::tempdir().unwrap();
@@ -340,18 +339,20 @@ fn a_state_equal_to_the_snapshot_is_kept_once() {
     store
         .write(|tx| tx.upsert_snapshot(&snapshot, &hub_state, "now"))
         .unwrap();
-    let column = |store: &Store| -> String {
+    let column = |store: &Store, name: &str| -> Option<Vec<u8>> {
         store
             .write(|tx| {
-                Ok::<String, StoreError>(tx.tx.query_row(
-                    "SELECT state FROM members WHERE member_id = 'm1'",
+                Ok::<_, StoreError>(tx.tx.query_row(
+                    &format!("SELECT {name} FROM members WHERE member_id = 'm1'"),
                     [],
                     |r| r.get(0),
                 )?)
             })
             .unwrap()
     };
-    assert_eq!(column(&store), "", "kept once");
+    assert_eq!(column(&store, "state"), None, "kept once");
+    let packed = column(&store, "snapshot").unwrap();
+    assert!(packed.len() < 20, "packed, not JSON: {packed:?}");
     let read = store.member_by_code("2000000000015").unwrap().unwrap();
     assert_eq!(read.state, hub_state);
     assert_eq!(
@@ -365,7 +366,7 @@ fn a_state_equal_to_the_snapshot_is_kept_once() {
     store
         .write(|tx| tx.save_member_state("m1", &after_sale, "now"))
         .unwrap();
-    assert_ne!(column(&store), "");
+    assert!(column(&store, "state").is_some());
     assert_eq!(
         store
             .member_by_code("2000000000015")
@@ -374,24 +375,77 @@ fn a_state_equal_to_the_snapshot_is_kept_once() {
             .state,
         after_sale
     );
+}
 
-    // A version-3 database, where every member kept both: migrated, the equal ones emptied.
-    store
-        .write(|tx| {
-            tx.tx
-                .execute_batch("UPDATE members SET state = snapshot; PRAGMA user_version = 3;")?;
-            Ok::<(), StoreError>(())
-        })
+/// A cache written before version 5 (JSON, `state` equal to the snapshot, rowid tables) is
+/// carried over whole: every member and code stays (dropping the old table deletes no code
+/// through its foreign key), the JSON is read as it is, and the next write packs it.
+#[test]
+fn a_version_3_cache_is_carried_into_version_5() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.db");
+    let mut hub_state = MemberState::default();
+    hub_state
+        .spend
+        .insert("2026-11-20".parse().unwrap(), 12_000);
+    let mut local_state = hub_state.clone();
+    local_state.stamps.count = 2;
+    let json = |s: &MemberState| serde_json::to_string(s).unwrap();
+    {
+        let mut conn = Connection::open(&path).unwrap();
+        schema::migrate_to(&mut conn, 3).unwrap();
+        conn.execute_batch(&format!(
+            "INSERT INTO members (member_id, number, provisional, snapshot, state, updated_at)
+                 VALUES ('m1', '2000000000015', 0, '{hub}', '{hub}', 'now'),
+                        ('m2', '2000000000022', 1, '{empty}', '{local}', 'now');
+             INSERT INTO member_codes (code, member_id)
+                 VALUES ('2000000000015', 'm1'), ('2000000000022', 'm2'), ('9990000000013', 'm1');",
+            hub = json(&hub_state),
+            empty = json(&MemberState::default()),
+            local = json(&local_state),
+        ))
         .unwrap();
-    drop(store);
+    }
     let store = Store::open(&path).unwrap();
-    assert_eq!(column(&store), "");
+    for (code, id, state) in [
+        ("2000000000015", "m1", &hub_state),
+        ("9990000000013", "m1", &hub_state),
+        ("2000000000022", "m2", &local_state),
+    ] {
+        let row = store.member_by_code(code).unwrap().unwrap();
+        assert_eq!((row.member_id.as_str(), &row.state), (id, state), "{code}");
+    }
+    let state_column = |store: &Store| -> Option<Vec<u8>> {
+        store
+            .read(|c| {
+                Ok(c.query_row(
+                    "SELECT state FROM members WHERE member_id = 'm1'",
+                    [],
+                    |r| r.get(0),
+                )?)
+            })
+            .unwrap()
+    };
+    assert_eq!(
+        state_column(&store),
+        None,
+        "equal to its snapshot: kept once"
+    );
+    let mut after_sale = hub_state.clone();
+    after_sale.spend.insert("2026-11-22".parse().unwrap(), 500);
+    store
+        .write(|tx| tx.save_member_state("m1", &after_sale, "now"))
+        .unwrap();
+    assert_ne!(state_column(&store).unwrap().first(), Some(&b'{'), "packed");
     assert_eq!(
         store
             .member_by_code("2000000000015")
             .unwrap()
             .unwrap()
             .state,
-        hub_state
+        after_sale
     );
+    // A member the hub drops takes its codes with it, as before.
+    store.write(|tx| tx.remove_member("m1")).unwrap();
+    assert_eq!(store.member_by_code("9990000000013").unwrap(), None);
 }

@@ -142,7 +142,9 @@ impl TestAgent {
                         c.query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))?;
                     out.push_str(&format!("{table}={n};"));
                 }
-                let mut s = c.prepare("SELECT member_id, state FROM members ORDER BY member_id")?;
+                let mut s = c.prepare(
+                    "SELECT member_id, quote(state) || quote(snapshot) FROM members ORDER BY member_id",
+                )?;
                 let rows = s.query_map([], |r| {
                     Ok(format!(
                         "{}:{}",
