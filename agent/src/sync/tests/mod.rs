@@ -1,11 +1,12 @@
 //! Unit tests of the sync engine's logic, each on a real SQLite file in a temporary directory:
 //! the member view replayed from the hub's snapshot plus this till's events (`replay.rs`), and
-//! what the engine does with the hub's answer to a push (`push.rs`), and how it waits out a hub
-//! that is down (`outage.rs`). Events are recorded by the
+//! what the engine does with the hub's answer to a push (`push.rs`), how it waits out a hub
+//! that is down (`outage.rs`), and how it pulls a feed of many pages (`feed.rs`). Events are recorded by the
 //! ledger itself, never built here.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod feed;
 mod outage;
 mod push;
 mod replay;
