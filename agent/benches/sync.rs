@@ -1,7 +1,9 @@
 //! Sync budgets (docs/design.md §8) against a real `tenpo-hub` process on loopback:
 //!
-//! - pushing a backlog of 10,000 events (≤ 2 s), by a real `tenpo-agent sync --now` process,
-//!   start to exit;
+//! - pushing a backlog of 10,000 sales (≤ 2 s), by a real `tenpo-agent sync --now` process,
+//!   start to exit, beside its peer in the same run: PouchDB replicating the same documents to
+//!   express-pouchdb on loopback (agent/benches/pouchdb, installed from npm on the first run;
+//!   needs Node.js and npm). Median of three reps, each the two one after the other;
 //! - the first sync of 1,000,000 members: time (≤ 60 s), the agent's peak RSS (≤ 150 MB) and
 //!   the member cache's size on disk (≤ 300 bytes a member), measured on a real
 //!   `tenpo-agent sync --now` process.
@@ -68,6 +70,24 @@ fn bench_backlog(dir: &Path) -> (Duration, u64) {
         ledger.record_sale(&sale, now).unwrap();
     }
     drop(ledger);
+    // The same events as documents for the PouchDB peer: each event's exact JSON, its id the
+    // event id.
+    let mut docs = std::io::BufWriter::new(std::fs::File::create(dir.join("docs.jsonl")).unwrap());
+    store
+        .read(|c| {
+            let mut stmt = c.prepare("SELECT event_id, payload FROM outbox ORDER BY seq")?;
+            let mut rows = stmt.query([])?;
+            while let Some(row) = rows.next()? {
+                let mut doc: serde_json::Map<String, serde_json::Value> =
+                    serde_json::from_str(&row.get::<_, String>(1)?).unwrap();
+                doc.insert("_id".into(), row.get::<_, String>(0)?.into());
+                serde_json::to_writer(&mut docs, &doc).unwrap();
+                docs.write_all(b"\n").unwrap();
+            }
+            Ok(())
+        })
+        .unwrap();
+    docs.flush().unwrap();
     drop(store);
     // As IT runs it: `tenpo-agent sync --now`, start to exit (no agent running, so the
     // command syncs in-process until nothing is pending).
@@ -87,6 +107,51 @@ fn bench_backlog(dir: &Path) -> (Duration, u64) {
     let counts = store.outbox_counts().unwrap();
     assert_eq!(counts.acked_through, counts.last_seq, "everything pushed");
     (took, counts.acked_through)
+}
+
+/// The peer for the backlog: PouchDB pushing the same documents to express-pouchdb on loopback
+/// (agent/benches/pouchdb/replicate.js), installed from npm into `dir` on the first run. `None`
+/// (with the reason on stderr) where Node.js or npm is missing or the install fails.
+fn pouchdb_backlog(dir: &Path, docs: &Path) -> Option<(Duration, u64)> {
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/pouchdb");
+    std::fs::create_dir_all(dir).unwrap();
+    for file in ["package.json", "replicate.js"] {
+        std::fs::copy(source.join(file), dir.join(file)).unwrap();
+    }
+    if !dir.join("node_modules/pouchdb").exists() {
+        eprintln!("installing PouchDB and express-pouchdb from npm …");
+        let installed = Command::new("npm")
+            .args(["install", "--no-audit", "--no-fund", "--loglevel=error"])
+            .current_dir(dir)
+            .status();
+        if !installed.as_ref().is_ok_and(|s| s.success()) {
+            eprintln!("PouchDB peer not measured: `npm install` failed ({installed:?})");
+            return None;
+        }
+    }
+    let out = Command::new("node")
+        .arg(dir.join("replicate.js"))
+        .arg(docs)
+        .arg(dir.join("work"))
+        .stderr(Stdio::inherit())
+        .output();
+    let out = match out {
+        Ok(o) if o.status.success() => o,
+        other => {
+            eprintln!("PouchDB peer not measured: {other:?}");
+            return None;
+        }
+    };
+    let answer: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    Some((
+        Duration::from_secs_f64(answer["ms"].as_f64().unwrap() / 1e3),
+        answer["docs"].as_u64().unwrap(),
+    ))
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
 }
 
 /// Imports `members` paper-card members into a hub (once; kept for later runs).
@@ -215,8 +280,24 @@ fn main() {
         .unwrap_or(1_000_000);
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("tenpo-sync-bench");
     std::fs::create_dir_all(&dir).unwrap();
-    eprintln!("pushing a 10,000-event backlog …");
-    let (push, pushed) = bench_backlog(&dir.join("backlog"));
+    // Three reps, each the till's push then PouchDB's of the same documents.
+    let (mut pushes, mut pouches) = (Vec::new(), Vec::new());
+    let mut pushed = 0;
+    for rep in 1..=3 {
+        eprintln!("rep {rep}: pushing a 10,000-sale backlog …");
+        let backlog = dir.join("backlog");
+        let (took, n) = bench_backlog(&backlog);
+        pushes.push(took);
+        pushed = n;
+        eprintln!("rep {rep}: PouchDB replicating the same documents …");
+        if let Some((took, docs)) =
+            pouchdb_backlog(&dir.join("pouchdb"), &backlog.join("docs.jsonl"))
+        {
+            assert_eq!(docs, n, "PouchDB wrote every document");
+            pouches.push(took);
+        }
+    }
+    let push = median(pushes);
     eprintln!("first sync of {members} members …");
     let (first, peak_kb, import, disk) = bench_first_sync(&dir, members);
     println!("| what | measured | budget |");
@@ -225,6 +306,19 @@ fn main() {
         "| a 10,000-event backlog pushed by `tenpo-agent sync --now` (a real process, start to exit) | {:.0} ms ({pushed} events acknowledged) | ≤ 2 s |",
         push.as_secs_f64() * 1e3
     );
+    match pouches.len() {
+        0 => println!(
+            "| the same documents replicated by PouchDB to express-pouchdb on loopback | not measured (see stderr) | — |"
+        ),
+        _ => {
+            let pouch = median(pouches);
+            println!(
+                "| the same documents replicated by PouchDB to express-pouchdb on loopback (the peer) | {:.0} ms: tenpo is {:.1}× faster | tenpo ≥ 5× faster |",
+                pouch.as_secs_f64() * 1e3,
+                pouch.as_secs_f64() / push.as_secs_f64()
+            );
+        }
+    }
     println!(
         "| first sync of {members} members (`tenpo-agent sync --now`, a real process) | {:.1} s | ≤ 60 s |",
         first.as_secs_f64()
