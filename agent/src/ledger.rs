@@ -79,6 +79,15 @@ pub enum LedgerError {
     Store(#[from] StoreError),
 }
 
+/// What a sale does with a card this till has not cached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum NewCard {
+    /// Enrols it: a provisional member, in the sale's transaction.
+    Enrol,
+    /// Records nothing: the caller asks the hub for the card first.
+    Ask,
+}
+
 /// Whether a write was new or the replay of one already recorded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Recorded {
@@ -315,12 +324,38 @@ impl Ledger {
         Ok((at, date))
     }
 
-    /// Records a POS sale, exactly once per `sale_id`.
+    /// Records a POS sale, exactly once per `sale_id`. A card this till has not seen becomes a
+    /// provisional member in the same transaction.
     pub fn record_sale(
         &self,
         req: &SaleRequest,
         now: DateTime<Utc>,
     ) -> Result<(Recorded, SaleResponse), LedgerError> {
+        self.record(req, now, NewCard::Enrol)?.ok_or_else(|| {
+            LedgerError::Store(StoreError::Bug(
+                "a sale that enrols new cards came back unrecorded".into(),
+            ))
+        })
+    }
+
+    /// Records a POS sale as [`Ledger::record_sale`] does when it needs nothing from the hub
+    /// first: no member, a cached member, a revoked card (refused) or a sale already recorded.
+    /// `None`, with nothing written, for a card this till has not cached: ask the hub for it
+    /// (`lookup::before_sale`), then call `record_sale`.
+    pub fn record_sale_if_cached(
+        &self,
+        req: &SaleRequest,
+        now: DateTime<Utc>,
+    ) -> Result<Option<(Recorded, SaleResponse)>, LedgerError> {
+        self.record(req, now, NewCard::Ask)
+    }
+
+    fn record(
+        &self,
+        req: &SaleRequest,
+        now: DateTime<Utc>,
+        new_card: NewCard,
+    ) -> Result<Option<(Recorded, SaleResponse)>, LedgerError> {
         req.check()?;
         let code = req
             .member_code
@@ -351,13 +386,20 @@ impl Ledger {
         self.store.write(|tx| {
             if let Some(existing) = tx.sale(&req.sale_id)? {
                 return if existing.request_hash == hash {
-                    Ok((Recorded::Replay, stored_response(&existing.response)?))
+                    Ok(Some((
+                        Recorded::Replay,
+                        stored_response(&existing.response)?,
+                    )))
                 } else {
                     Err(LedgerError::SaleConflict(req.sale_id.clone()))
                 };
             }
             let member = match &code {
-                Some(code) => Some(self.member_for_sale(tx, code, &now_text)?),
+                Some(code) => match self.member_for_sale(tx, code, new_card, &now_text)? {
+                    Some(member) => Some(member),
+                    // Nothing written yet: the empty transaction commits nothing.
+                    None => return Ok(None),
+                },
                 None => None,
             };
             let outcome = match &member {
@@ -405,23 +447,28 @@ impl Ledger {
                 &at.to_rfc3339(),
                 seq,
             )?;
-            Ok((Recorded::New, response))
+            Ok(Some((Recorded::New, response)))
         })
     }
 
     /// The member a sale names: from the cache, or a new provisional member for a valid card
     /// the terminal has not seen (recorded as its own outbox event, in the sale's transaction).
+    /// `None` for a card not cached when `new_card` says to ask the hub first.
     fn member_for_sale(
         &self,
         tx: &WriteTx<'_>,
         code: &MemberCode,
+        new_card: NewCard,
         now: &str,
-    ) -> Result<MemberRow, LedgerError> {
+    ) -> Result<Option<MemberRow>, LedgerError> {
         if let Some(m) = tx.member_by_code(code.key())? {
-            return Ok(m);
+            return Ok(Some(m));
         }
         if tx.is_revoked(code.key())? {
             return Err(LedgerError::Revoked(code.key().to_owned()));
+        }
+        if new_card == NewCard::Ask {
+            return Ok(None);
         }
         let member = MemberRow {
             member_id: uuid::Uuid::now_v7().to_string(),
@@ -439,7 +486,7 @@ impl Ledger {
             now,
         )?;
         tracing::info!(member_id = %member.member_id, "provisional member created for a new card");
-        Ok(member)
+        Ok(Some(member))
     }
 
     fn sale_response(

@@ -393,3 +393,40 @@ fn member_state_after_a_sale_or_refund_is_the_engines_outcome_applied() {
     assert_eq!(state_of(&ledger, &code).unwrap(), expected);
     assert_ne!(expected, after_sale);
 }
+
+/// The API's one-trip sale (`record_sale_if_cached`): a card this till has not cached comes
+/// back unrecorded with nothing written (the API asks the hub, then records); everything else
+/// is recorded, refused or replayed exactly as `record_sale` would.
+#[test]
+fn a_sale_for_an_uncached_card_waits_for_the_hub_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = ledger(&dir);
+    let before = fingerprint(&ledger);
+    let new = sale("s-new", Some(&new_card()), vec![line("tea", 1_000)], None);
+    assert_eq!(ledger.record_sale_if_cached(&new, now()).unwrap(), None);
+    assert_eq!(fingerprint(&ledger), before, "nothing written");
+
+    // Then recorded as ever, enrolling the card; a replay of it needs nothing more.
+    let (recorded, first) = ledger.record_sale(&new, now()).unwrap();
+    assert_eq!(recorded, Recorded::New);
+    let replay = ledger.record_sale_if_cached(&new, now()).unwrap();
+    assert_eq!(replay, Some((Recorded::Replay, first)));
+
+    // A cached member and a sale without one: recorded in the one call.
+    for (id, code) in [("s-std", Some(standard())), ("s-anon", None)] {
+        let req = sale(id, code.as_deref(), vec![line("tea", 500)], None);
+        let (recorded, _) = ledger.record_sale_if_cached(&req, now()).unwrap().unwrap();
+        assert_eq!(recorded, Recorded::New, "{id}");
+    }
+
+    // A revoked card is refused, not sent to the hub.
+    ledger
+        .store()
+        .write(|tx| tx.revoke_code(&standard()))
+        .unwrap();
+    let req = sale("s-revoked", Some(&standard()), vec![line("tea", 500)], None);
+    assert!(matches!(
+        ledger.record_sale_if_cached(&req, now()),
+        Err(LedgerError::Revoked(_))
+    ));
+}

@@ -1,7 +1,7 @@
 //! The till's ledger when the hub is slow, gone or ahead of it, across real processes:
 //! - a member the hub knows but this till has not pulled shows with their points at once, and
 //!   offline is said to be not known here (never a new member with 0 points); looking makes
-//!   nothing;
+//!   nothing; a sale for it earns on those points;
 //! - concurrent attempts of one redeeming sale id, while the first is still asking the hub
 //!   whether it is online, all get that attempt's answer (one step per sale id).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -29,9 +29,14 @@ async fn a_lookup_asks_the_hub_and_offline_says_not_known_here() {
     .await;
     let known = card_code(27, 1);
     let later = card_code(27, 2);
+    let sold = card_code(27, 4);
     hub.import_members(&world.members_csv(
         "members.csv",
-        &[(known.clone(), 1_200, 0), (later.clone(), 800, 0)],
+        &[
+            (known.clone(), 1_200, 0),
+            (later.clone(), 800, 0),
+            (sold.clone(), 500, 0),
+        ],
     ))
     .await;
     let cached_before = sync_u64(&till.status().await, "members_cached");
@@ -67,6 +72,26 @@ async fn a_lookup_asks_the_hub_and_offline_says_not_known_here() {
         0,
         "a lookup writes no event"
     );
+
+    // A sale for a card the hub knows and this till has not cached earns on the member's
+    // real points (the hub asked first), not as a new provisional member.
+    let r = till
+        .sale(&sale_body("hub-known-1", Some(&sold), &[1_000], 0))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert!(
+        r.body["balance_after"].as_i64().unwrap() > 500,
+        "earned on the hub's 500 points: {}",
+        r.body
+    );
+    let kinds: Vec<String> = till
+        .export()
+        .await
+        .events
+        .iter()
+        .map(|e| e.kind.clone())
+        .collect();
+    assert_eq!(kinds, ["sale"], "no provisional member made");
     hub.stop().await;
 }
 
