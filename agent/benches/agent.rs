@@ -234,11 +234,16 @@ fn bench_sales(dir: &Path, rules: &RuleSet, n: usize) -> (Stats, Stats) {
     (stats(agent), stats(raw))
 }
 
-fn bench_lookup(dir: &Path, rules: &RuleSet, members: usize) -> (Duration, Stats, Stats, u64) {
-    // Named by the schema version: a cache an older agent wrote is built again, not migrated.
+/// The bench's member cache of `members`, named by the schema version: a cache an older agent
+/// wrote is built again, not migrated.
+fn cache_path(dir: &Path, members: usize) -> std::path::PathBuf {
     let v = tenpo_agent::store::CURRENT_VERSION;
-    let path = dir.join(format!("members-{members}-v{v}.db"));
-    let ready = dir.join(format!("members-{members}-v{v}.ready"));
+    dir.join(format!("members-{members}-v{v}.db"))
+}
+
+fn bench_lookup(dir: &Path, rules: &RuleSet, members: usize) -> (Duration, Stats, Stats, u64) {
+    let path = cache_path(dir, members);
+    let ready = path.with_extension("ready");
     let t = Instant::now();
     if !ready.exists() {
         let _ = std::fs::remove_file(&path);
@@ -318,7 +323,7 @@ fn bench_scan(dir: &Path, rules: &RuleSet, members: usize) -> Stats {
     use serialport::{SerialPort, TTYPort};
     use std::io::Write;
     use tenpo_hw::source::{Kind, ScannerConfig};
-    let path = dir.join(format!("members-{members}.db"));
+    let path = cache_path(dir, members);
     let store = Arc::new(Store::open(&path).unwrap());
     let ledger = ledger(store, rules);
     let (mut master, slave) = TTYPort::pair().unwrap();
