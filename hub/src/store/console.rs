@@ -377,6 +377,30 @@ pub trait ConsoleStore: Send + Sync + 'static {
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
+    /// Everything the hub holds about the member, table by table (docs/design.md §7), for
+    /// the member to take away.
+    fn member_export(
+        &self,
+        member_id: String,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<serde_json::Value, StoreError>> + Send;
+
+    /// Erases the member's personal data (docs/design.md §7) in one transaction: the LINE link
+    /// (`goodbye` is the rich menu's unlink), every card code revoked (terminals drop the member
+    /// and refuse the codes through the feed), each table as [`super::privacy::HOLDINGS`] says,
+    /// the balance forfeited when `forfeit`; the ledger stays under the anonymous id. A member
+    /// erased before is answered `already`, nothing changed.
+    #[allow(clippy::too_many_arguments)]
+    fn erase_member(
+        &self,
+        member_id: String,
+        goodbye: Option<super::outbox::NewMessage>,
+        forfeit: bool,
+        actor: Actor,
+        today: Date,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<super::privacy::Erasure, StoreError>> + Send;
+
     /// Gives the member a coupon ([`super::AdminStore::issue_coupons`] for one member).
     fn issue_member_coupon(
         &self,

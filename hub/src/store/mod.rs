@@ -32,6 +32,10 @@ use crate::review::ReviewLimits;
 
 pub use catalog::CatalogStore;
 pub use console::ConsoleStore;
+/// What the hub holds about a member, and what erasure does with each table (docs/design.md §7).
+pub mod privacy {
+    pub use super::unit::privacy::{Erase, Erasure, HOLDINGS, Holding, Key};
+}
 pub use model::{
     CardKey, ChangesPage, CompleteSignup, Enrolled, FeedPosition, Friendship, HubCounts, Incoming,
     LineEvent, LineIntake, PushOutcome, Refusal, SignupRecord, Terminal,

@@ -14,6 +14,7 @@ use crate::store::console::{
     StaffAccount, StaffActionView, StaffSession, TerminalHealth, TerminalReport,
 };
 use crate::store::outbox::NewMessage;
+use crate::store::privacy::Erasure;
 use crate::store::unit::{self, console::HistoryCursor};
 use crate::store::{StoreError, from_json};
 
@@ -382,6 +383,36 @@ impl ConsoleStore for PgStore {
         let (member_id, goodbye, actor) = (&member_id, goodbye.as_ref(), &actor);
         in_transaction!(self, |db| {
             unit::console::unlink_member_line(&mut db, member_id, goodbye, actor, now).await?
+        })
+    }
+
+    async fn member_export(
+        &self,
+        member_id: String,
+        now: DateTime<Utc>,
+    ) -> Result<serde_json::Value, StoreError> {
+        let member_id = &member_id;
+        in_transaction!(self, |db| {
+            unit::privacy::export(&mut db, member_id, now).await?
+        })
+    }
+
+    async fn erase_member(
+        &self,
+        member_id: String,
+        goodbye: Option<NewMessage>,
+        forfeit: bool,
+        actor: Actor,
+        today: Date,
+        now: DateTime<Utc>,
+    ) -> Result<Erasure, StoreError> {
+        let rules = self.newest_rules().await?.ok_or(StoreError::NoRuleSet)?;
+        let (rules, member_id, goodbye, actor) = (&rules, &member_id, goodbye.as_ref(), &actor);
+        in_transaction!(self, |db| {
+            unit::privacy::erase(
+                &mut db, rules, member_id, goodbye, forfeit, actor, today, now,
+            )
+            .await?
         })
     }
 

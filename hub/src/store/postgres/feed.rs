@@ -74,7 +74,9 @@ impl FeedReads for PgUnit<'_> {
     ) -> Result<HashMap<String, MemberSnapshot>, StoreError> {
         let rows = self
             .query(
-                "SELECT member_id, snapshot FROM members WHERE member_id = ANY($1)",
+                // An erased member is sent as removed (docs/design.md §7).
+                "SELECT member_id, snapshot FROM members
+                 WHERE member_id = ANY($1) AND erased_at IS NULL",
                 &[&member_ids],
             )
             .await?;

@@ -17,6 +17,7 @@ mod from_sqlite;
 mod inspect;
 mod line;
 mod line_store;
+mod privacy;
 mod read_ahead;
 mod schema;
 mod statements;

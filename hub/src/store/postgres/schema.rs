@@ -396,6 +396,10 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     ALTER TABLE terminals ADD COLUMN outbox_seq bigint;
     ALTER TABLE terminals ADD COLUMN clock_skew_ms bigint;
     "#,
+    // 6: a member's erasure, as the SQLite schema's 15 (docs/design.md §7).
+    r#"
+    ALTER TABLE members ADD COLUMN erased_at timestamptz;
+    "#,
 ];
 
 /// The schema version this binary writes.

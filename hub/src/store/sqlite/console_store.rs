@@ -15,6 +15,7 @@ use crate::store::console::{
     StaffAccount, StaffActionView, StaffSession, TerminalHealth, TerminalReport,
 };
 use crate::store::outbox::NewMessage;
+use crate::store::privacy::Erasure;
 use crate::store::unit::{self, console::HistoryCursor};
 use crate::store::{StoreError, from_json};
 
@@ -212,6 +213,48 @@ impl ConsoleStore for SqliteStore {
                     &member_id,
                     goodbye.as_ref(),
                     &actor,
+                    now,
+                ))
+            })
+        })
+        .await
+    }
+
+    async fn member_export(
+        &self,
+        member_id: String,
+        now: DateTime<Utc>,
+    ) -> Result<serde_json::Value, StoreError> {
+        self.blocking(move |inner| {
+            inner.write(|tx| {
+                let mut db = SqliteUnit::new(tx);
+                unit::finish(unit::privacy::export(&mut db, &member_id, now))
+            })
+        })
+        .await
+    }
+
+    async fn erase_member(
+        &self,
+        member_id: String,
+        goodbye: Option<NewMessage>,
+        forfeit: bool,
+        actor: Actor,
+        today: Date,
+        now: DateTime<Utc>,
+    ) -> Result<Erasure, StoreError> {
+        self.blocking(move |inner| {
+            let rules = inner.latest_rules().ok_or(StoreError::NoRuleSet)?;
+            inner.write(|tx| {
+                let mut db = SqliteUnit::new(tx);
+                unit::finish(unit::privacy::erase(
+                    &mut db,
+                    &rules,
+                    &member_id,
+                    goodbye.as_ref(),
+                    forfeit,
+                    &actor,
+                    today,
                     now,
                 ))
             })

@@ -85,8 +85,17 @@ impl FeedReads for FeedTx<'_> {
         Ok(rows)
     }
 
+    /// An erased member is sent as removed (docs/design.md §7).
     async fn member(&mut self, member_id: &str) -> Result<Option<MemberSnapshot>, StoreError> {
-        members::load(self.0, member_id)
+        let erased: Option<bool> = self
+            .0
+            .prepare_cached("SELECT erased_at IS NOT NULL FROM members WHERE member_id = ?1")?
+            .query_row([member_id], |r| r.get(0))
+            .optional()?;
+        match erased {
+            Some(false) => members::load(self.0, member_id),
+            _ => Ok(None),
+        }
     }
 
     async fn newest_rules(&mut self) -> Result<Option<String>, StoreError> {

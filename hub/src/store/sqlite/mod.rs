@@ -18,6 +18,7 @@ mod line_statements;
 mod members;
 mod metrics;
 mod outbox;
+mod privacy;
 mod profiles;
 mod review;
 mod scan;

@@ -565,6 +565,11 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     ALTER TABLE terminals ADD COLUMN outbox_seq INTEGER;
     ALTER TABLE terminals ADD COLUMN clock_skew_ms INTEGER;
     "#,
+    // 15: a member's erasure (docs/design.md §7): when their personal data was erased. The row
+    // stays, anonymous, for the ledger; the feed sends the member as removed from then on.
+    r#"
+    ALTER TABLE members ADD COLUMN erased_at TEXT;
+    "#,
 ];
 
 /// The schema version this binary writes.

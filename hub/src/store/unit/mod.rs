@@ -19,6 +19,7 @@ pub(crate) mod line;
 pub(crate) mod members;
 pub(crate) mod outbox;
 pub(crate) mod plan;
+pub mod privacy;
 pub(crate) mod review;
 pub(crate) mod scan;
 pub(crate) mod signup;
