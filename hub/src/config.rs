@@ -65,6 +65,9 @@ pub struct FileConfig {
     /// Staff sessions and lock-out in the console (the `[console]` table).
     #[serde(default)]
     pub console: crate::console::ConsoleSection,
+    /// What erasing a member does with their points (the `[privacy]` table).
+    #[serde(default)]
+    pub privacy: crate::privacy::PrivacySection,
 }
 
 /// The `[database]` table: a PostgreSQL database that several hub processes share
@@ -218,6 +221,8 @@ pub struct Settings {
     pub email: Option<crate::email::EmailSettings>,
     /// Staff sessions and lock-out in the console.
     pub console: crate::console::ConsoleSettings,
+    /// What erasing a member does with their points.
+    pub privacy: crate::privacy::PrivacySettings,
 }
 
 /// A setting that cannot be used, naming it (shared with the agent: `tenpo_support::config`).
@@ -315,6 +320,7 @@ impl Settings {
         let scenarios = crate::scenarios::config::resolve(file.scenarios)?;
         let wishes = crate::wishes::resolve(file.wishes)?;
         let console = crate::console::resolve(file.console)?;
+        let privacy = crate::privacy::resolve(file.privacy);
         let messaging = crate::line::MessagingSettings {
             channel_secret: secret(
                 "LINE channel secret",
@@ -398,6 +404,7 @@ impl Settings {
         Ok(Settings {
             catalog_token,
             console,
+            privacy,
             database,
             email,
             review,

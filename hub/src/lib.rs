@@ -29,6 +29,7 @@ pub mod email;
 pub mod import;
 pub mod intake;
 pub mod line;
+pub mod privacy;
 pub mod retry;
 pub mod review;
 pub mod scenarios;

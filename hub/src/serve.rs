@@ -41,6 +41,7 @@ async fn serve<S: HubStore>(store: Arc<S>, settings: Settings, database: String)
     state.enrollment_code_hours = settings.enrollment_code_hours;
     state.review = settings.review;
     state.console = settings.console;
+    state.privacy = settings.privacy;
     state.set_catalog_token(settings.catalog_token.as_ref())?;
     state.attribution_days = settings.wishes.attribution_days;
     state.signup = Arc::new(

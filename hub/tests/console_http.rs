@@ -468,3 +468,124 @@ async fn messaging_shows_the_scenarios_the_outbox_and_a_preview_in_the_members_w
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
 }
+
+/// A member who asks for their data, then to be erased (docs/design.md §7): each needs the
+/// operator's identity check (and for erasure the number typed again), a viewer may do neither,
+/// and both are in the audit log. Erased, the member's page says so and offers nothing more, the
+/// card finds nobody, and the points were forfeited as the terms say.
+#[tokio::test]
+async fn a_member_gets_their_data_and_is_erased_with_the_identity_checked() {
+    let (hub, code) = hub_with_staff().await;
+    let id = hub
+        .store
+        .member_by_code(code.clone())
+        .await
+        .unwrap()
+        .unwrap()
+        .member_id;
+    let mut crm = Browser::new(&hub.base);
+    crm.sign_in("hanako", PASSWORD).await;
+    let csrf = crm.csrf().await;
+    let (_, page, _) = crm.get(&format!("/console/members/{id}")).await;
+    assert!(
+        page.contains("id=\"export\"") && page.contains("id=\"erase\""),
+        "{page}"
+    );
+    let data = format!("/console/members/{id}/data");
+    let erase = format!("/console/members/{id}/erase");
+    let reason = ("reason", "asked at the counter");
+
+    // Without the identity check: refused, said plainly.
+    let (status, page, _) = crm.post(&data, &[("csrf", &csrf), reason]).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(page.contains("checked who is asking"), "{page}");
+    // With it: the whole file as a JSON download, and the handover in the audit log.
+    let r = reqwest::Client::new()
+        .post(format!("{}{data}", hub.base))
+        .header("cookie", crm.cookie_header())
+        .form(&[("csrf", csrf.as_str()), reason, ("identity_checked", "yes")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let disposition = r.headers()["content-disposition"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(disposition.starts_with("attachment;"), "{disposition}");
+    let export: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(export["member_id"], id.as_str());
+    assert_eq!(export["tables"]["member_codes"][0]["code"], code.as_str());
+    let log = hub.store.staff_actions(None, 1, None).await.unwrap();
+    assert_eq!(
+        (log[0].action.as_str(), log[0].staff.as_str()),
+        ("export_member", "hanako")
+    );
+
+    // A viewer may not; a wrong number or no identity check erases nothing.
+    let mut viewer = Browser::new(&hub.base);
+    viewer.sign_in("taro", PASSWORD).await;
+    let viewer_csrf = viewer.csrf().await;
+    let (status, _, _) = viewer
+        .post(
+            &erase,
+            &[
+                ("csrf", &viewer_csrf),
+                reason,
+                ("identity_checked", "yes"),
+                ("confirm_number", &code),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    for form in [
+        vec![
+            ("csrf", csrf.as_str()),
+            reason,
+            ("identity_checked", "yes"),
+            ("confirm_number", "2100000000999"),
+        ],
+        vec![
+            ("csrf", csrf.as_str()),
+            reason,
+            ("confirm_number", code.as_str()),
+        ],
+    ] {
+        let (status, page, _) = crm.post(&erase, &form).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{page}");
+    }
+    assert!(
+        hub.store
+            .member_by_code(code.clone())
+            .await
+            .unwrap()
+            .is_some()
+    );
+
+    // Erased: the page says so, the card finds nobody, the points are gone.
+    let (status, _, to) = crm
+        .post(
+            &erase,
+            &[
+                ("csrf", &csrf),
+                reason,
+                ("identity_checked", "yes"),
+                ("confirm_number", &code),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let (_, page, _) = crm.get(&to.unwrap()).await;
+    assert!(page.contains("id=\"erased\""), "{page}");
+    assert!(!page.contains("id=\"erase\""), "nothing more to do: {page}");
+    assert!(
+        hub.store
+            .member_by_code(code.clone())
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let log = hub.store.staff_actions(None, 1, None).await.unwrap();
+    assert_eq!(log[0].action, "erase_member");
+    assert_eq!(log[0].detail["forfeited_points"], 100);
+}

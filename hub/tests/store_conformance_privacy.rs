@@ -54,7 +54,15 @@ async fn a_members_data_is_exported_whole_and_erased_for_good<
         .unwrap();
 
     // The export: every table on the list, the member's rows in each.
-    let export = store.member_export(member.clone(), now).await.unwrap();
+    let export = store
+        .member_export(member.clone(), Some(actor()), now)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.staff_actions(None, 1, None).await.unwrap()[0].action,
+        "export_member",
+        "a handover by staff is in the audit log"
+    );
     let tables = export["tables"].as_object().unwrap();
     for h in HOLDINGS {
         assert!(tables.contains_key(h.table), "{} missing", h.table);
@@ -90,7 +98,10 @@ async fn a_members_data_is_exported_whole_and_erased_for_good<
     assert!(erased.forfeited_points >= 300, "{erased:?}");
     assert!(erased.line_unlinked);
     assert_eq!(erased.codes_revoked, codes);
-    let after = store.member_export(member.clone(), now).await.unwrap();
+    let after = store
+        .member_export(member.clone(), None, now)
+        .await
+        .unwrap();
     let text = after.to_string();
     for personal in [USER, "hanako@example.com", "山田", "1990-04-02"] {
         assert!(!text.contains(personal), "{personal} is still held: {text}");
@@ -140,6 +151,49 @@ async fn a_members_data_is_exported_whole_and_erased_for_good<
             .any(|c| matches!(c, Change::Member { member: m } if m.member_id == member))
     );
 
+    let file = store.member_file(member.clone()).await.unwrap().unwrap();
+    assert!(file.erased_at.is_some() && file.line.is_none() && file.member.codes.is_empty());
+
+    // A sale still waiting at a till when the member was erased arrives later: kept, on the
+    // anonymous member, and the person is not brought back.
+    let (late_till, terminal) = till(store, "ebisu").await;
+    let (sale, _) = common::sale(
+        &late_till,
+        1,
+        Some(&member),
+        &RuleSet::demo(),
+        &tenpo_loyalty::MemberState::default(),
+        "late-1",
+        1_000,
+        0,
+    );
+    let outcome = push(store, &terminal, &[&sale]).await;
+    assert_eq!(
+        statuses(&outcome),
+        [tenpo_protocol::sync::PushStatus::Stored]
+    );
+    let later = store
+        .member_export(member.clone(), None, now)
+        .await
+        .unwrap();
+    assert!(later["erased_at"].is_string());
+    assert_eq!(
+        rows(&later, "events").as_array().unwrap().len(),
+        1,
+        "the ledger keeps it"
+    );
+    for personal in [USER, "hanako@example.com", "山田", "1990-04-02"] {
+        assert!(
+            !later.to_string().contains(personal),
+            "{personal} came back"
+        );
+    }
+    let (all, _) = feed_after(store, None).await;
+    assert!(
+        !all.iter()
+            .any(|c| matches!(c, Change::Member { member: m } if m.member_id == member))
+    );
+
     // Again: already erased, nothing changed. An unknown member: not found.
     let again = store
         .erase_member(member.clone(), None, true, actor(), today, now)
@@ -156,7 +210,10 @@ async fn a_members_data_is_exported_whole_and_erased_for_good<
         .unwrap_err();
     assert!(matches!(unknown, StoreError::NotFound(_)), "{unknown}");
     assert!(matches!(
-        store.member_export("nobody".into(), now).await.unwrap_err(),
+        store
+            .member_export("nobody".into(), None, now)
+            .await
+            .unwrap_err(),
         StoreError::NotFound(_)
     ));
 }

@@ -62,6 +62,8 @@ pub struct AppState<S> {
     pub console: crate::console::ConsoleSettings,
     /// The console's reports, worked out in the background.
     pub reports: Arc<crate::console::report_data::ReportCache>,
+    /// What erasing a member does with their points (`[privacy]`).
+    pub privacy: crate::privacy::PrivacySettings,
 }
 
 impl<S> Clone for AppState<S> {
@@ -81,6 +83,7 @@ impl<S> Clone for AppState<S> {
             terminal_reports: self.terminal_reports.clone(),
             console: self.console,
             reports: self.reports.clone(),
+            privacy: self.privacy,
         }
     }
 }
@@ -111,6 +114,7 @@ impl<S> AppState<S> {
             terminal_reports: Arc::default(),
             console: crate::console::ConsoleSettings::default(),
             reports: Arc::default(),
+            privacy: crate::privacy::PrivacySettings::default(),
         }
     }
 

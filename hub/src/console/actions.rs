@@ -89,7 +89,7 @@ pub fn forms(lang: Lang, staff: &Staff, file: &MemberFile) -> Markup {
 }
 
 /// Checks what every action needs, and gives its actor.
-fn allowed(staff: &Staff, form: &Form) -> Result<Actor, ConsoleError> {
+pub(super) fn allowed(staff: &Staff, form: &Form) -> Result<Actor, ConsoleError> {
     staff.need(Can::ChangeMembers)?;
     staff.check_csrf(form)?;
     Ok(Actor::new(
@@ -100,7 +100,7 @@ fn allowed(staff: &Staff, form: &Form) -> Result<Actor, ConsoleError> {
 
 /// How an action ended: to the member's page saying it was `done`, or the member's page again
 /// with why it was refused, or the hub's failure.
-async fn answer<S: HubStore>(
+pub(super) async fn answer<S: HubStore>(
     app: &AppState<S>,
     lang: Lang,
     staff: &Staff,

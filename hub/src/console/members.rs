@@ -173,7 +173,12 @@ pub async fn render<S: HubStore>(
             (summary(lang, tz, &file, rules.as_ref(), today))
             (line(lang, tz, &file))
         }
-        @if staff.can(Can::ChangeMembers) { (super::actions::forms(lang, staff, &file)) }
+        @if let Some(at) = &file.erased_at {
+            p.problem #erased { (lang.t(T::Erased)) " " (when(tz, at)) }
+        } @else if staff.can(Can::ChangeMembers) {
+            (super::actions::forms(lang, staff, &file))
+            (super::privacy::section(lang, staff, &file, app.privacy.forfeit_points))
+        }
         section #history {
             h2 { (lang.t(T::History)) }
             (history_table(lang, tz, &history.entries))
@@ -224,6 +229,7 @@ fn done_text(done: &str) -> Option<T> {
         "replace" => T::DoneReplace,
         "unlink" => T::DoneUnlink,
         "coupon" => T::DoneCoupon,
+        "erase" => T::DoneErase,
         _ => return None,
     })
 }

@@ -27,6 +27,7 @@ pub mod home;
 pub mod layout;
 pub mod members;
 pub mod messaging;
+pub mod privacy;
 pub mod program;
 pub mod report_data;
 pub mod reports;
@@ -175,6 +176,8 @@ pub fn routes<S: HubStore>() -> Router<AppState<S>> {
             post(actions::unlink_line::<S>),
         )
         .route("/console/members/{id}/coupon", post(actions::coupon::<S>))
+        .route("/console/members/{id}/data", post(privacy::export::<S>))
+        .route("/console/members/{id}/erase", post(privacy::erase::<S>))
         .route("/console/terminals", get(terminals::terminals::<S>))
         .route("/console/review", get(review::review::<S>))
         .route("/console/review/held", post(review::resolve::<S>))

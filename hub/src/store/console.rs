@@ -173,6 +173,8 @@ pub struct MemberFile {
     pub line: Option<LineLink>,
     /// Card codes of theirs that were revoked, with when.
     pub revoked: Vec<(String, String)>,
+    /// When their personal data was erased (docs/design.md §7): what is left is anonymous.
+    pub erased_at: Option<String>,
 }
 
 /// What a search found.
@@ -379,9 +381,11 @@ pub trait ConsoleStore: Send + Sync + 'static {
 
     /// Everything the hub holds about the member, table by table (docs/design.md §7), for
     /// the member to take away.
+    /// Handed over by a person (`actor`), the export is written to the audit log.
     fn member_export(
         &self,
         member_id: String,
+        actor: Option<Actor>,
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<serde_json::Value, StoreError>> + Send;
 

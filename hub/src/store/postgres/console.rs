@@ -101,7 +101,7 @@ pub(super) async fn member_file(
 ) -> Result<Option<MemberFile>, StoreError> {
     let Some(row) = db
         .query_opt(
-            "SELECT snapshot, home_store, created_at FROM members WHERE member_id = $1",
+            "SELECT snapshot, home_store, created_at, erased_at FROM members WHERE member_id = $1",
             &[&member_id],
         )
         .await?
@@ -146,6 +146,9 @@ pub(super) async fn member_file(
         created_at: row.try_get::<_, DateTime<Utc>>(2)?.to_rfc3339(),
         line,
         revoked,
+        erased_at: row
+            .try_get::<_, Option<DateTime<Utc>>>(3)?
+            .map(|t| t.to_rfc3339()),
     }))
 }
 

@@ -389,11 +389,12 @@ impl ConsoleStore for PgStore {
     async fn member_export(
         &self,
         member_id: String,
+        actor: Option<Actor>,
         now: DateTime<Utc>,
     ) -> Result<serde_json::Value, StoreError> {
-        let member_id = &member_id;
+        let (member_id, actor) = (&member_id, actor.as_ref());
         in_transaction!(self, |db| {
-            unit::privacy::export(&mut db, member_id, now).await?
+            unit::privacy::export(&mut db, member_id, actor, now).await?
         })
     }
 

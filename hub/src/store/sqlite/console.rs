@@ -338,17 +338,18 @@ pub(super) fn member_file(
     };
     let row = tx
         .prepare_cached(
-            "SELECT snapshot, home_store, created_at FROM members WHERE member_id = ?1",
+            "SELECT snapshot, home_store, created_at, erased_at FROM members WHERE member_id = ?1",
         )?
         .query_row([&member_id], |r| {
             Ok((
                 r.get::<_, String>(0)?,
                 r.get::<_, Option<String>>(1)?,
                 r.get::<_, String>(2)?,
+                r.get::<_, Option<String>>(3)?,
             ))
         })
         .optional()?;
-    let Some((snapshot, home_store, created_at)) = row else {
+    let Some((snapshot, home_store, created_at, erased_at)) = row else {
         return Ok(None);
     };
     let member: MemberSnapshot = from_json("member snapshot", &snapshot)?;
@@ -378,6 +379,7 @@ pub(super) fn member_file(
         created_at,
         line,
         revoked,
+        erased_at,
     }))
 }
 

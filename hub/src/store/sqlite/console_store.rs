@@ -223,12 +223,18 @@ impl ConsoleStore for SqliteStore {
     async fn member_export(
         &self,
         member_id: String,
+        actor: Option<Actor>,
         now: DateTime<Utc>,
     ) -> Result<serde_json::Value, StoreError> {
         self.blocking(move |inner| {
             inner.write(|tx| {
                 let mut db = SqliteUnit::new(tx);
-                unit::finish(unit::privacy::export(&mut db, &member_id, now))
+                unit::finish(unit::privacy::export(
+                    &mut db,
+                    &member_id,
+                    actor.as_ref(),
+                    now,
+                ))
             })
         })
         .await

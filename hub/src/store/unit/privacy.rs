@@ -205,10 +205,12 @@ async fn whose(
     Ok((real, line_user))
 }
 
-/// Everything the hub holds about a member, table by table (docs/design.md §7).
+/// Everything the hub holds about a member, table by table (docs/design.md §7). Handed over
+/// by a person, it is in the audit log (after it is read: the export does not show itself).
 pub(crate) async fn export(
     db: &mut impl PrivacyStatements,
     member_id: &str,
+    actor: Option<&Actor>,
     now: DateTime<Utc>,
 ) -> Result<Value, StoreError> {
     let (real, line_user) = whose(db, member_id).await?;
@@ -227,6 +229,10 @@ pub(crate) async fn export(
             None => Vec::new(),
         };
         tables.insert(h.table.to_owned(), Value::Array(rows));
+    }
+    if let Some(actor) = actor {
+        db.record_action(actor, "export_member", Some(&real), "{}", now)
+            .await?;
     }
     Ok(json!({
         "member_id": real,
