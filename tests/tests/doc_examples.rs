@@ -96,6 +96,16 @@ fn every_sample_config_validates() {
     let file = dir.path().join("wishes.toml");
     std::fs::write(&file, block).unwrap();
     validates("tenpo-hub", &file);
+    // docs/hub.md's [privacy] table, as shown.
+    let block = doc
+        .split("```toml\n")
+        .skip(1)
+        .map(|b| b.split("```").next().unwrap())
+        .find(|b| b.starts_with("[privacy]"))
+        .expect("docs/hub.md shows the [privacy] table");
+    let file = dir.path().join("privacy.toml");
+    std::fs::write(&file, block).unwrap();
+    validates("tenpo-hub", &file);
     // docs/console.md's [console] table, as shown.
     let console = read("docs/console.md");
     let block = console
