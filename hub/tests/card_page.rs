@@ -1,13 +1,15 @@
 //! The member's own page in LINE (docs/design.md §6, §10) over real HTTP: the card answer with
 //! lapsing points, the next tier, coupons and the 1D barcode; the profile form, checked (bad
 //! input: a clear 422, nothing stored), whose language the messages then use and whose
-//! birthday this month brings this month's coupon; and "unlink LINE".
+//! birthday this month brings this month's coupon; "unlink LINE"; and "my data" with "delete my
+//! account".
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
 use serde_json::{Value, json};
 use tenpo_hub::scenarios::{BirthdayCoupon, ScenarioSettings};
+use tenpo_hub::store::console::ConsoleStore;
 use tenpo_hub::store::{LineStore, TillStore};
 use tenpo_loyalty::CouponBenefit;
 
@@ -284,4 +286,107 @@ async fn a_birthday_given_brings_the_coupon_to_its_own_time_zone_only() {
     assert_eq!(erins.member_id, erin_id);
     assert_eq!(erins.state.coupons.len(), 1, "Erin's birthday coupon");
     assert_eq!(coupons(card).await, 0, "not Dave's: Tokyo's scan gives it");
+}
+
+/// "My data" in LINE (docs/design.md §7): the member sees and downloads what the hub holds, then
+/// deletes their account: without `confirm` nothing happens; with it the LINE link, profile and
+/// card go, the card is refused at the till, the rich menu goes back, and asking again finds no
+/// member.
+#[tokio::test]
+async fn a_member_sees_their_data_and_deletes_their_account_in_line() {
+    let w = world(settings(), 1).await;
+    let user = "U00000000000000000000000000da7a1";
+    let member_id = w.sign_up(user).await;
+    w.deliver(vec![common::line_event("follow", "01MYDATAF", 1_000, user)])
+        .await;
+    w.until(&member_id, "menu linked", |m| {
+        m.iter().all(|v| v.state == "sent") && m.len() == 2
+    })
+    .await;
+    let (status, _) = w
+        .post(
+            "/v1/cards/me/profile",
+            json!({"id_token": w.id_token(user), "language": "ja", "marketing": true,
+               "name": "佐藤 一郎", "email": "ichiro@example.jp"}),
+        )
+        .await;
+    assert_eq!(status, 200);
+
+    let (status, data) = w
+        .post("/v1/cards/me/data", json!({"id_token": w.id_token(user)}))
+        .await;
+    assert_eq!(status, 200, "{data}");
+    assert_eq!(data["member_id"], member_id.as_str());
+    assert_eq!(
+        data["tables"]["member_profiles"][0]["email"],
+        "ichiro@example.jp"
+    );
+    assert_eq!(data["tables"]["line_users"][0]["line_user_id"], user);
+    assert!(!data["tables"]["messages"].as_array().unwrap().is_empty());
+    let number = data["tables"]["members"][0]["number"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // Not confirmed, or a forged token: nothing erased.
+    let (status, answer) = w
+        .post(
+            "/v1/cards/me/erase",
+            json!({"id_token": w.id_token(user), "confirm": false}),
+        )
+        .await;
+    assert_eq!(status, 422, "{answer}");
+    let (status, _) = w
+        .post(
+            "/v1/cards/me/erase",
+            json!({"id_token": "forged.token.here", "confirm": true}),
+        )
+        .await;
+    assert!(status == 401 || status == 422, "{status}");
+    let (status, _) = card(&w, user).await;
+    assert_eq!(status, 200, "still a member");
+
+    let (status, answer) = w
+        .post(
+            "/v1/cards/me/erase",
+            json!({"id_token": w.id_token(user), "confirm": true}),
+        )
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["member_number"], number.as_str());
+    let (status, _) = card(&w, user).await;
+    assert_eq!(status, 404, "no member for this LINE account now");
+    let (status, _) = w.hub.lookup(&w.till, &number).await;
+    assert_eq!(status, 404, "the card finds nobody at the till");
+    for _ in 0..100 {
+        if !w.standin.record().rich_menus.contains_key(user) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(!w.standin.record().rich_menus.contains_key(user));
+    let (status, _) = w
+        .post(
+            "/v1/cards/me/erase",
+            json!({"id_token": w.id_token(user), "confirm": true}),
+        )
+        .await;
+    assert_eq!(status, 404, "asked again: no member");
+    let export = w
+        .hub
+        .store
+        .member_export(member_id.clone(), None, chrono::Utc::now())
+        .await
+        .unwrap();
+    for personal in [user, "ichiro@example.jp", "佐藤"] {
+        assert!(
+            !export.to_string().contains(personal),
+            "{personal} is still held"
+        );
+    }
+    let log = w.hub.store.staff_actions(None, 1, None).await.unwrap();
+    assert_eq!(
+        (log[0].action.as_str(), log[0].staff.as_str()),
+        ("erase_member", "member (LINE)")
+    );
 }

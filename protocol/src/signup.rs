@@ -488,6 +488,26 @@ pub struct UnlinkResponse {
     pub member_number: String,
 }
 
+/// `POST /v1/cards/me/erase`, sent by the LIFF page when the member deletes their account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EraseRequest {
+    /// LINE's ID token (`liff.getIDToken()`), verified with LINE by the hub.
+    pub id_token: String,
+    /// `true`: the member confirmed on the page. Anything else erases nothing.
+    pub confirm: bool,
+}
+
+/// `200` for `POST /v1/cards/me/erase`: the member's personal data is erased at the hub; what
+/// they held on this card is gone.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct EraseResponse {
+    /// The card's number, now refused at every till.
+    pub member_number: String,
+    /// Points forfeited as the program's terms say (0 when they are kept, anonymous).
+    pub forfeited_points: i64,
+}
+
 /// `GET /v1/signups/{token}/status?wait=N` (terminal auth): the terminal asks about its own
 /// session.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]

@@ -235,6 +235,30 @@ async fn a_customer_joins_from_the_kiosk_and_uses_the_card_in_a_real_browser() {
     assert_eq!(status, 200, "{left}");
     assert_eq!(left["wishes"], json!([]), "the hub kept no wish");
 
+    // "My data": what the hub holds, as the member sees it; deleting asks for the tick first.
+    browser
+        .client
+        .find(Locator::Id("open-mydata"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    browser.until_text("mydata-view", "hanako@example.jp").await;
+    assert!(browser.text("mydata-view").await.contains(&number));
+    browser
+        .client
+        .find(Locator::Id("confirm-erase"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    browser
+        .until_text("erase-result", "Tick the box first")
+        .await;
+    assert_eq!(card_of(&line, &hub.url()).await.0, 200, "nothing erased");
+
     // Unlink LINE: the card and its points stay at the till.
     browser
         .client

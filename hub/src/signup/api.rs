@@ -44,6 +44,8 @@ pub fn routes<S: HubStore>() -> Router<AppState<S>> {
         .route("/v1/cards/me", post(card::my_card::<S>))
         .route("/v1/cards/me/profile", post(super::profile::save::<S>))
         .route("/v1/cards/me/unlink", post(super::profile::unlink::<S>))
+        .route("/v1/cards/me/data", post(super::my_data::export::<S>))
+        .route("/v1/cards/me/erase", post(super::my_data::erase::<S>))
         .route(
             "/v1/cards/me/catalog/search",
             post(super::favourites::search::<S>),

@@ -14,6 +14,7 @@
 pub mod api;
 pub mod card;
 pub mod favourites;
+pub mod my_data;
 pub mod page;
 pub mod profile;
 pub mod qr;

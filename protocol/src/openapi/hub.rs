@@ -14,8 +14,8 @@ use crate::admin::{
 use crate::error::{ErrorBody, ErrorCode, ErrorDetail};
 use crate::signup::{
     CardCoupon, CardExpiry, CardNextTier, CardProfile, CardResponse, CompleteRequest,
-    CompleteResponse, DigitalCard, ProfileRequest, SignupKind, SignupState, TerminalSignupStatus,
-    UnlinkResponse,
+    CompleteResponse, DigitalCard, EraseRequest, EraseResponse, ProfileRequest, SignupKind,
+    SignupState, TerminalSignupStatus, UnlinkResponse,
 };
 use crate::sync::{
     Change, ChangesQuery, ChangesResponse, EnrollRequest, EnrollResponse, HubHealth, MemberLookup,
@@ -76,6 +76,8 @@ pub fn hub_api() -> utoipa::openapi::OpenApi {
         my_card,
         my_profile,
         unlink_line,
+        my_data,
+        erase_account,
         hub_metrics,
         admin_enrollment_code,
         admin_load_rules,
@@ -116,6 +118,8 @@ pub fn hub_api() -> utoipa::openapi::OpenApi {
         CardProfile,
         ProfileRequest,
         UnlinkResponse,
+        EraseRequest,
+        EraseResponse,
         SignupKind,
         SignupState,
         TerminalSignupStatus,
@@ -357,6 +361,46 @@ fn my_profile() {}
 )]
 #[allow(dead_code)]
 fn unlink_line() {}
+
+#[utoipa::path(
+    post,
+    path = "/v1/cards/me/data",
+    tag = "signup",
+    request_body = CompleteRequest,
+    responses(
+        (status = 200, body = Object, description = "everything the hub holds about the member, table by table (`member_id`, `exported_at`, `line_user_id`, `tables`: each table's rows about them as objects)"),
+        (status = 400, body = ErrorBody, description = "the body is not JSON"),
+        (status = 401, body = ErrorBody, description = "`line_token_rejected`: LINE refused the ID token"),
+        (status = 404, body = ErrorBody, description = "this LINE account is not a member"),
+        (status = 413, body = ErrorBody),
+        (status = 415, body = ErrorBody, description = "send JSON (`Content-Type: application/json`)"),
+        (status = 422, body = ErrorBody, description = "not a JSON object of this shape"),
+        (status = 502, body = ErrorBody, description = "LINE could not check the ID token now; try again"),
+        (status = 503, body = ErrorBody, description = "signup with LINE is not set up at this hub"),
+    )
+)]
+#[allow(dead_code)]
+fn my_data() {}
+
+#[utoipa::path(
+    post,
+    path = "/v1/cards/me/erase",
+    tag = "signup",
+    request_body = EraseRequest,
+    responses(
+        (status = 200, body = EraseResponse, description = "the member's personal data, LINE link and cards are erased; sales and points stay, anonymous"),
+        (status = 400, body = ErrorBody, description = "the body is not JSON"),
+        (status = 401, body = ErrorBody, description = "`line_token_rejected`: LINE refused the ID token"),
+        (status = 404, body = ErrorBody, description = "this LINE account is not a member (or was erased already)"),
+        (status = 413, body = ErrorBody),
+        (status = 415, body = ErrorBody, description = "send JSON (`Content-Type: application/json`)"),
+        (status = 422, body = ErrorBody, description = "`confirm` is not true, or not a JSON object of this shape; nothing erased"),
+        (status = 502, body = ErrorBody, description = "LINE could not check the ID token now; try again"),
+        (status = 503, body = ErrorBody, description = "signup with LINE is not set up at this hub"),
+    )
+)]
+#[allow(dead_code)]
+fn erase_account() {}
 
 #[utoipa::path(
     get,

@@ -68,6 +68,8 @@ fn hub_document_names_every_path_and_schema() {
         "/v1/cards/me",
         "/v1/cards/me/profile",
         "/v1/cards/me/unlink",
+        "/v1/cards/me/data",
+        "/v1/cards/me/erase",
         "/v1/cards/me/catalog/search",
         "/v1/cards/me/wishes",
         "/v1/cards/me/wishes/add",

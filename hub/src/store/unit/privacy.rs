@@ -73,10 +73,12 @@ pub const HOLDINGS: &[Holding] = &[
         Key::Member,
         Erase::Sql("DELETE FROM line_users WHERE member_id = $1"),
     ),
+    // Who follows the official account is LINE's to say, member or not: the row names no
+    // member once the link is gone, and the rich menu's goodbye is sent by it.
     holding(
         "line_friends",
         Key::LineUser,
-        Erase::Sql("DELETE FROM line_friends WHERE line_user_id = $1"),
+        Erase::Keep("the official account's friends, members or not; no member named"),
     ),
     // The signup id stays (each is used once); who signed up, and with which card, goes.
     holding(
@@ -310,12 +312,6 @@ pub(crate) async fn erase(
         db.log_change("code_revoked", code).await?;
     }
     if let Some(line_user) = &line_user {
-        // The friendship row first: it is found by the LINE user, whom the unlink forgets.
-        db.erase_rows(
-            "DELETE FROM line_friends WHERE line_user_id = $1",
-            line_user,
-        )
-        .await?;
         super::line::unlink(db, line_user, goodbye, now).await?;
     }
     for h in HOLDINGS {
