@@ -2,7 +2,7 @@
 //! CRM person in to the `tenpo-hub` binary's console, finds a member by the card code, adjusts
 //! their points with a reason and sees a running `tenpo-agent` receive the change through the
 //! feed, replaces the lost card and scans the new one on the till's scanner (a pseudo-terminal),
-//! and signs out. Refusals are taken as a browser would meet them: a post without its CSRF token
+//! erases the member who asks (the till then refuses their card), and signs out. Refusals are taken as a browser would meet them: a post without its CSRF token
 //! or with a forged one, an adjustment below zero, a viewer's post, an IT person opening a
 //! member's file; each says why and changes nothing. The terminals page shows what the agent
 //! reported on its calls.
@@ -318,6 +318,44 @@ async fn staff_find_a_member_fix_their_account_and_the_tills_follow() {
         m["points"]["balance"].as_i64() == Some(at_till + 500)
     })
     .await;
+    browser.goto(&format!("{}/console", hub.url())).await;
+    browser.click("sign-out").await;
+
+    // The member asks to be erased: the operator checks who they are and types the number
+    // again. The till drops them and refuses the card, with words the cashier can act on.
+    sign_in(&browser, &hub, "hanako").await;
+    browser.goto(&format!("{}{member_page}", hub.url())).await;
+    browser.click("erase-identity").await;
+    browser.fill("erase-number", &new_card).await;
+    browser
+        .fill("erase-reason", "本人の申し出 (身分証で確認)")
+        .await;
+    browser.click("erase-go").await;
+    browser.until_present("erased").await;
+    let refused = wait_for(
+        "the erased member's card refused at the till",
+        Duration::from_secs(60),
+        || async {
+            agent.trigger_sync().await;
+            let seen = agent.member(&new_card).await;
+            (seen.status == 422).then_some(seen)
+        },
+    )
+    .await;
+    assert!(
+        refused.message().contains("cancelled by the head office"),
+        "{:?}",
+        refused.body
+    );
+    scanner
+        .write_all(format!("{new_card}\r").as_bytes())
+        .unwrap();
+    let scan = scans.next().await;
+    assert_eq!(
+        scan["outcome"], "rejected",
+        "the erased member's card: {scan}"
+    );
+
     browser.client.close().await.unwrap();
     agent.stop().await;
     hub.stop().await;
