@@ -494,8 +494,18 @@ pub struct UnlinkResponse {
 pub struct EraseRequest {
     /// LINE's ID token (`liff.getIDToken()`), verified with LINE by the hub.
     pub id_token: String,
-    /// `true`: the member confirmed on the page. Anything else erases nothing.
+    /// `true`: the member confirmed on the page. Anything else erases nothing (`422`).
+    #[schema(schema_with = confirmed)]
     pub confirm: bool,
+}
+
+/// The schema of [`EraseRequest::confirm`]: the one value that erases.
+fn confirmed() -> utoipa::openapi::schema::Object {
+    utoipa::openapi::schema::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::Boolean)
+        .enum_values(Some([true]))
+        .description(Some("`true`: the member confirmed on the page"))
+        .build()
 }
 
 /// `200` for `POST /v1/cards/me/erase`: the member's personal data is erased at the hub; what
