@@ -7,10 +7,9 @@ use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, Transaction};
 use tenpo_protocol::sync::{Change, MemberSnapshot};
 
-use super::members;
 use super::statements::SqliteUnit;
 use crate::store::unit::feed::{FeedReads, LogRow};
-use crate::store::{StoreError, unit};
+use crate::store::{StoreError, from_json, unit};
 
 /// The highest position the log ever reached (positions are never reused).
 fn log_end(tx: &Transaction<'_>) -> Result<u64, StoreError> {
@@ -85,17 +84,17 @@ impl FeedReads for FeedTx<'_> {
         Ok(rows)
     }
 
-    /// An erased member is sent as removed (docs/design.md §7).
+    /// An erased member is sent as removed (docs/design.md §7): one read, as `members::load`
+    /// with the erasure's filter.
     async fn member(&mut self, member_id: &str) -> Result<Option<MemberSnapshot>, StoreError> {
-        let erased: Option<bool> = self
+        let text: Option<String> = self
             .0
-            .prepare_cached("SELECT erased_at IS NOT NULL FROM members WHERE member_id = ?1")?
+            .prepare_cached(
+                "SELECT snapshot FROM members WHERE member_id = ?1 AND erased_at IS NULL",
+            )?
             .query_row([member_id], |r| r.get(0))
             .optional()?;
-        match erased {
-            Some(false) => members::load(self.0, member_id),
-            _ => Ok(None),
-        }
+        text.map(|t| from_json("member snapshot", &t)).transpose()
     }
 
     async fn newest_rules(&mut self) -> Result<Option<String>, StoreError> {
