@@ -25,6 +25,16 @@ fn settings() -> ScenarioSettings {
     }
 }
 
+/// Waits (bounded) until LINE has taken the member's rich menu away: the account's default again.
+async fn default_menu_back(w: &World, user: &str) {
+    tenpo_e2e::harness::wait_until(
+        "the rich menu unlinked at LINE",
+        std::time::Duration::from_secs(10),
+        || async { !w.standin.record().rich_menus.contains_key(user) },
+    )
+    .await;
+}
+
 async fn card(w: &World, user: &str) -> (u16, Value) {
     w.post("/v1/cards/me", json!({ "id_token": w.id_token(user) }))
         .await
@@ -211,13 +221,7 @@ async fn a_member_unlinks_their_line_account_and_keeps_their_card() {
     // The card itself still works at the till, and the default menu is back.
     let (status, _) = w.hub.lookup(&w.till, &number).await;
     assert_eq!(status, 200);
-    for _ in 0..100 {
-        if !w.standin.record().rich_menus.contains_key(user) {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    assert!(!w.standin.record().rich_menus.contains_key(user));
+    default_menu_back(&w, user).await;
     let (status, _) = w
         .post("/v1/cards/me/unlink", json!({"id_token": w.id_token(user)}))
         .await;
@@ -358,13 +362,7 @@ async fn a_member_sees_their_data_and_deletes_their_account_in_line() {
     assert_eq!(status, 404, "no member for this LINE account now");
     let (status, _) = w.hub.lookup(&w.till, &number).await;
     assert_eq!(status, 404, "the card finds nobody at the till");
-    for _ in 0..100 {
-        if !w.standin.record().rich_menus.contains_key(user) {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    assert!(!w.standin.record().rich_menus.contains_key(user));
+    default_menu_back(&w, user).await;
     let (status, _) = w
         .post(
             "/v1/cards/me/erase",

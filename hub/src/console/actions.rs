@@ -26,12 +26,7 @@ use crate::store::{HubStore, StoreError};
 /// The action forms on a member's page.
 pub fn forms(lang: Lang, staff: &Staff, file: &MemberFile) -> Markup {
     let id = &file.member.member_id;
-    let reason = |form: &str| {
-        html! {
-            label for={ (form) "-reason" } { (lang.t(T::Reason)) }
-            input id={ (form) "-reason" } name="reason" required maxlength="500" size="40";
-        }
-    };
+    let reason = |form: &str| reason_field(lang, form);
     html! {
         section #actions {
             h2 { (lang.t(T::Actions)) }
@@ -85,6 +80,14 @@ pub fn forms(lang: Lang, staff: &Staff, file: &MemberFile) -> Markup {
                 }
             }
         }
+    }
+}
+
+/// The reason every action asks for, in the form `form` (its input is `{form}-reason`).
+pub(super) fn reason_field(lang: Lang, form: &str) -> Markup {
+    html! {
+        label for={ (form) "-reason" } { (lang.t(T::Reason)) }
+        input id={ (form) "-reason" } name="reason" required maxlength="500" size="40";
     }
 }
 

@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 use maud::{Markup, html};
 
-use super::actions::{allowed, answer};
+use super::actions::{allowed, answer, reason_field};
 use super::auth::Staff;
 use super::error::ConsoleError;
 use super::form::Form;
@@ -35,12 +35,7 @@ pub fn section(lang: Lang, staff: &Staff, file: &MemberFile, forfeit: bool) -> M
             }
         }
     };
-    let reason = |form: &str| {
-        html! {
-            label for={ (form) "-reason" } { (lang.t(T::Reason)) }
-            input id={ (form) "-reason" } name="reason" required maxlength="500" size="40";
-        }
-    };
+    let reason = |form: &str| reason_field(lang, form);
     html! {
         section #privacy {
             h2 { (lang.t(T::MemberData)) }
