@@ -1,11 +1,12 @@
 //! How tenpo opens a SQLite file, agent and hub alike (docs/design.md §4): WAL, so readers never
 //! wait for the writer; `synchronous=FULL`, so a committed sale survives a power cut; foreign
-//! keys on; one busy timeout; a statement cache big enough for every statement a store has.
+//! keys on; one busy timeout; a statement cache big enough for every statement a store has, and
+//! query plans that do not depend on the values bound (so a cached statement stays compiled).
 //! And how a store's schema moves forward: [`migrate`], one runner for every database.
 
 use std::time::Duration;
 
-use rusqlite::Connection;
+use rusqlite::{Connection, OptionalExtension};
 
 /// How long a connection waits for another's lock before it reports `database is locked`.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -24,6 +25,14 @@ pub fn configure(conn: &Connection) -> Result<(), rusqlite::Error> {
 pub fn configure_reader(conn: &Connection) -> Result<(), rusqlite::Error> {
     conn.busy_timeout(BUSY_TIMEOUT)?;
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    // Without the query planner stability guarantee, SQLite marks some statements (a join on a
+    // bound code, say) to be compiled again whenever their bindings are cleared, which the
+    // statement cache does each time a statement is put back: every sale recompiled its member
+    // lookup (docs/benchmarks.md). With it, a statement keeps its plan, whatever is bound.
+    conn.set_db_config(
+        rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
+        true,
+    )?;
     Ok(())
 }
 
@@ -47,6 +56,13 @@ pub enum MigrateError {
 /// transaction together with the new `user_version`, so a crash leaves the file at a version
 /// it really is at, and the next start goes on from there. A file newer than `migrations`
 /// knows is refused untouched. Returns the version reached.
+///
+/// Foreign keys are not enforced while a migration runs, as SQLite's own procedure for
+/// changing a table asks (a table is remade by copying it, dropping the old one and renaming
+/// the copy, while rows of other tables still refer to it by name). Instead, before each
+/// migration commits, every reference in the file is checked, and a migration that would leave
+/// a row pointing at nothing is rolled back. Enforcement is restored afterwards, whatever
+/// happened.
 pub fn migrate(
     conn: &mut Connection,
     migrations: &[&str],
@@ -58,6 +74,23 @@ pub fn migrate(
         return Err(MigrateError::TooNew { found, known });
     }
     let target = target.min(known);
+    let enforced: bool = conn.pragma_query_value(None, "foreign_keys", |row| row.get(0))?;
+    if enforced {
+        conn.pragma_update(None, "foreign_keys", false)?;
+    }
+    let reached = run_migrations(conn, migrations, found, target);
+    if enforced {
+        conn.pragma_update(None, "foreign_keys", true)?;
+    }
+    reached
+}
+
+fn run_migrations(
+    conn: &mut Connection,
+    migrations: &[&str],
+    found: u32,
+    target: u32,
+) -> Result<u32, MigrateError> {
     for (index, sql) in migrations
         .iter()
         .enumerate()
@@ -67,11 +100,34 @@ pub fn migrate(
         let next = index as u32 + 1;
         let tx = conn.transaction()?;
         tx.execute_batch(sql)?;
+        check_references(&tx, next)?;
         tx.pragma_update(None, "user_version", next)?;
         tx.commit()?;
         tracing::info!(version = next, "database schema migrated");
     }
     Ok(version(conn)?)
+}
+
+/// Every foreign key in the file points at a row (migrations run with enforcement off).
+fn check_references(conn: &Connection, version: u32) -> Result<(), rusqlite::Error> {
+    let broken: Option<(String, String, i64)> = conn
+        .query_row(
+            "SELECT \"table\", parent, COUNT(*) FROM pragma_foreign_key_check
+             GROUP BY \"table\", parent ORDER BY \"table\" LIMIT 1",
+            [],
+            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+        )
+        .optional()?;
+    match broken {
+        None => Ok(()),
+        Some((table, parent, rows)) => Err(rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY),
+            Some(format!(
+                "the upgrade to schema version {version} would leave {rows} row(s) of `{table}` \
+                 pointing at nothing in `{parent}`; nothing was changed"
+            )),
+        )),
+    }
 }
 
 #[cfg(test)]
@@ -97,6 +153,34 @@ mod tests {
         assert_eq!((mode.as_str(), sync, busy), ("wal", 2, 10_000));
         drop(conn);
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_cached_join_on_a_bound_value_is_compiled_once() {
+        let conn = Connection::open_in_memory().unwrap();
+        configure_reader(&conn).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE m (id TEXT PRIMARY KEY, state BLOB) STRICT, WITHOUT ROWID;
+             CREATE TABLE c (code TEXT PRIMARY KEY, id TEXT NOT NULL) STRICT, WITHOUT ROWID;
+             INSERT INTO m VALUES ('m1', x'01'), ('m2', x'02');
+             INSERT INTO c VALUES ('c1', 'm1'), ('c2', 'm2');",
+        )
+        .unwrap();
+        let sql = "SELECT m.id FROM c JOIN m ON m.id = c.id WHERE c.code = ?1";
+        for code in ["c1", "c2", "c1", "c2", "c1"] {
+            let id: String = conn
+                .prepare_cached(sql)
+                .unwrap()
+                .query_row([code], |r| r.get(0))
+                .unwrap();
+            assert_eq!(id, if code == "c1" { "m1" } else { "m2" });
+        }
+        let stmt = conn.prepare_cached(sql).unwrap();
+        assert_eq!(
+            stmt.get_status(rusqlite::StatementStatus::RePrepare),
+            0,
+            "the statement was compiled again on a later use"
+        );
     }
 
     const STEPS: &[&str] = &[
@@ -134,6 +218,51 @@ mod tests {
         );
         // A target past the end is the end.
         assert_eq!(migrate(&mut conn, &STEPS[..2], 9).unwrap(), 2);
+    }
+
+    /// A parent table remade the way SQLite documents it (copy, drop, rename) while child rows
+    /// refer to it: allowed, enforcement back on after. A migration that leaves a child row
+    /// pointing at nothing: rolled back, naming the table.
+    #[test]
+    fn a_parent_table_can_be_remade_but_no_reference_may_break() {
+        let steps: &[&str] = &[
+            "CREATE TABLE p (id INTEGER PRIMARY KEY, extra TEXT UNIQUE) STRICT;
+             CREATE TABLE c (id INTEGER PRIMARY KEY, p INTEGER NOT NULL REFERENCES p(id)) STRICT;
+             INSERT INTO p VALUES (1, 'x'), (2, 'y');
+             INSERT INTO c VALUES (10, 1), (11, 2);",
+            // Remade without the UNIQUE: the rows of `c` still point at their parents.
+            "CREATE TABLE p_new (id INTEGER PRIMARY KEY, extra TEXT) STRICT;
+             INSERT INTO p_new SELECT id, extra FROM p;
+             DROP TABLE p;
+             ALTER TABLE p_new RENAME TO p;",
+            // Loses a parent that a row of `c` points at.
+            "DELETE FROM p WHERE id = 2;",
+        ];
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = Connection::open(dir.path().join("t.db")).unwrap();
+        configure(&conn).unwrap();
+        assert_eq!(migrate(&mut conn, steps, 2).unwrap(), 2);
+        let enforced = |conn: &Connection| -> bool {
+            conn.pragma_query_value(None, "foreign_keys", |r| r.get(0))
+                .unwrap()
+        };
+        assert!(enforced(&conn), "foreign keys are enforced again");
+        let children: i64 = conn
+            .query_row("SELECT COUNT(*) FROM c JOIN p ON p.id = c.p", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(children, 2);
+        let err = migrate(&mut conn, steps, 3).unwrap_err().to_string();
+        assert!(err.contains("version 3") && err.contains("`c`"), "{err}");
+        assert_eq!(version(&conn).unwrap(), 2);
+        assert!(enforced(&conn));
+        let parents: i64 = conn
+            .query_row("SELECT COUNT(*) FROM p", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(parents, 2, "the failed migration changed nothing");
+        // Enforcement is on for ordinary writes again.
+        assert!(conn.execute("INSERT INTO c VALUES (12, 99)", []).is_err());
     }
 
     #[test]
