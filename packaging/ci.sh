@@ -267,7 +267,7 @@ done < "$fixture/requests.tsv"
 curl -fsS http://127.0.0.1:17482/metrics > "$work/upgrade.metrics"
 expect "$work/upgrade.metrics" 'tenpo_agent_events_pending 9' 'tenpo_agent_sales_total 7' 'tenpo_agent_refunds_total 1'
 kill -TERM "$upgrade_pid"; wait "$upgrade_pid" || fail "the upgraded agent did not stop cleanly"
-[ "$(sqlite3 "$old/tenpo.db" 'PRAGMA user_version')" = 5 ] || fail "not migrated to schema 5 (the packed member cache)"
+[ "$(sqlite3 "$old/tenpo.db" 'PRAGMA user_version')" = 6 ] || fail "not migrated to schema 6 (a sale writes fewer pages)"
 rm -rf "$old"
 
 step "reinstall keeps a changed config and the data; remove and purge keep the data"

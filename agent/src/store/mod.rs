@@ -636,3 +636,5 @@ impl WriteTx<'_> {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+pub(crate) mod wal_probe;

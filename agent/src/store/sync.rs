@@ -10,6 +10,12 @@ use super::{Store, StoreError, WriteTx, meta};
 const ACKED: &str = "acked_through_seq";
 const CURSOR: &str = "feed_cursor";
 
+/// The points this till redeemed for a member on a day since the hub's mark, read from the
+/// index of sales that redeemed points (schema 6: the sales that redeemed nothing, nearly
+/// all, are not in it, so a sale that redeems nothing writes no page of it).
+pub(crate) const UNSYNCED_REDEMPTIONS: &str = "SELECT COALESCE(SUM(redeemed_points), 0) FROM sales
+     WHERE member_id = ?1 AND business_date = ?2 AND redeemed_points > 0 AND seq > ?3";
+
 impl Store {
     /// Up to `limit` events after `after_seq`, in order.
     /// Events after `after_seq`, as `(seq, the bytes stored when each was recorded)`: a push
@@ -119,10 +125,7 @@ impl WriteTx<'_> {
         let acked = self.acked_through()?;
         Ok(self
             .tx
-            .prepare_cached(
-                "SELECT COALESCE(SUM(redeemed_points), 0) FROM sales
-                 WHERE member_id = ?1 AND business_date = ?2 AND seq > ?3",
-            )?
+            .prepare_cached(UNSYNCED_REDEMPTIONS)?
             .query_row(params![member_id, date.to_string(), acked as i64], |r| {
                 r.get(0)
             })?)

@@ -1,0 +1,38 @@
+//! For tests: how many pages a write puts in the write-ahead log, counted from the log's size
+//! after emptying it first (docs/design.md §8: a commit's fsync costs by the pages it carries).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::Path;
+use std::time::Duration;
+
+/// SQLite's page size for a new file, as tenpo leaves it.
+const PAGE: u64 = 4096;
+
+/// The frames (pages) that `write` appends to the log of the database at `db`. The log is
+/// emptied first with a truncating checkpoint, retried while the store's own checkpointer
+/// holds it (bounded).
+pub(crate) fn frames_of(db: &Path, write: impl FnOnce()) -> u64 {
+    let side = rusqlite::Connection::open(db).unwrap();
+    let page_size: i64 = side
+        .pragma_query_value(None, "page_size", |r| r.get(0))
+        .unwrap();
+    assert_eq!(page_size.unsigned_abs(), PAGE);
+    let wal = db.with_extension("db-wal");
+    let mut tries = 0;
+    loop {
+        let busy: i64 = side
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))
+            .unwrap();
+        if busy == 0 && std::fs::metadata(&wal).unwrap().len() == 0 {
+            break;
+        }
+        tries += 1;
+        assert!(tries < 200, "the log could not be emptied");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    write();
+    // A 32-byte header, then each frame: a 24-byte header and the page.
+    let len = std::fs::metadata(&wal).unwrap().len();
+    len.saturating_sub(32) / (24 + PAGE)
+}
