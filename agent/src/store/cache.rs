@@ -36,7 +36,64 @@ fn is_revoked(conn: &rusqlite::Connection, code: &str) -> Result<bool, StoreErro
         .query_row([code], |r| r.get(0))?)
 }
 
+/// Whether the cache already holds the member exactly as `s` would leave it, so that writing
+/// `s` would change nothing: the same number and provisional flag, every code of `s` already
+/// this member's, every id the hub merged already an alias of it, no event of this terminal
+/// about it (or its aliases) after `s.through` (so the state to write is `s.state` itself),
+/// and that state the one cached. Extra codes held here are no difference: writing `s` keeps
+/// them too.
+fn holds(c: &rusqlite::Connection, s: &Snapshot<'_>) -> Result<bool, StoreError> {
+    let row: Option<(String, bool, Vec<u8>)> = c
+        .prepare_cached(
+            "SELECT number, provisional, COALESCE(state, snapshot) FROM members
+             WHERE member_id = ?1",
+        )?
+        .query_row([s.member_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .optional()?;
+    let Some((number, provisional, state)) = row else {
+        return Ok(false);
+    };
+    if number != s.number || provisional != s.provisional {
+        return Ok(false);
+    }
+    let mut owner = c.prepare_cached("SELECT member_id FROM member_codes WHERE code = ?1")?;
+    for code in s.codes {
+        let held_by: Option<String> = owner.query_row([code], |r| r.get(0)).optional()?;
+        if held_by.as_deref() != Some(s.member_id) {
+            return Ok(false);
+        }
+    }
+    let mut ids = vec![s.member_id.to_owned()];
+    let mut aliases =
+        c.prepare_cached("SELECT alias_id FROM member_aliases WHERE member_id = ?1")?;
+    for alias in aliases.query_map([s.member_id], |r| r.get::<_, String>(0))? {
+        ids.push(alias?);
+    }
+    if s.merged_ids.iter().any(|merged| !ids.contains(merged)) {
+        return Ok(false);
+    }
+    let mut later = c.prepare_cached(
+        "SELECT EXISTS (SELECT 1 FROM outbox WHERE member_id = ?1 AND seq > ?2
+                        AND kind <> 'member_provisional')",
+    )?;
+    for id in &ids {
+        if later.query_row(params![id, s.through as i64], |r| r.get::<_, bool>(0))? {
+            return Ok(false);
+        }
+    }
+    // A row that no longer reads is not held: writing the snapshot mends it.
+    Ok(packed::unpack("cached member state", &state).is_ok_and(|held| held == *s.state))
+}
+
 impl Store {
+    /// For each snapshot, whether the cache already holds the member exactly so (see `holds`):
+    /// the hub's echo of this till's own sales is such a snapshot, and writing it would rewrite
+    /// a page of the file per member to change nothing. Read on the reader connection, so the
+    /// sales of the moment are not kept waiting (docs/design.md §4).
+    pub fn holds(&self, snapshots: &[Snapshot<'_>]) -> Result<Vec<bool>, StoreError> {
+        self.read(|c| snapshots.iter().map(|s| holds(c, s)).collect())
+    }
+
     /// Whether the hub revoked this card code.
     pub fn is_revoked(&self, code: &str) -> Result<bool, StoreError> {
         self.read(|c| is_revoked(c, code))

@@ -4,6 +4,8 @@
 //! A member's state is the hub's snapshot plus this terminal's outcomes the snapshot does not
 //! include (`applied_through` for this terminal), so nothing is counted twice or dropped.
 
+use std::collections::{HashMap, HashSet};
+
 use base64::Engine;
 use tenpo_loyalty::{MemberState, RuleSet};
 use tenpo_protocol::events::{EventBody, RefundEvent, SaleEvent};
@@ -11,7 +13,7 @@ use tenpo_protocol::sync::{Change, MemberSnapshot};
 
 use crate::ledger::Ledger;
 use crate::store::cache::Snapshot;
-use crate::store::{LocalOutcome, StoreError, WriteTx};
+use crate::store::{LocalOutcome, Store, StoreError, WriteTx};
 
 /// The `meta` key of the last rule set the hub sent.
 pub const HUB_RULES: &str = "hub_rules";
@@ -66,16 +68,8 @@ fn cache_member_on(
     now: &str,
     local_events: bool,
 ) -> Result<(), StoreError> {
-    let through = m.applied_through.get(terminal_id).copied().unwrap_or(0);
-    let snapshot = |merged_ids| Snapshot {
-        member_id: &m.member_id,
-        number: &m.number,
-        provisional: m.provisional,
-        codes: &m.codes,
-        state: &m.state,
-        through,
-        merged_ids,
-    };
+    let snapshot = |merged_ids| snapshot_of(terminal_id, m, merged_ids);
+    let through = snapshot(&m.merged_ids).through;
     if !local_events {
         return tx.upsert_snapshot(&snapshot(&m.merged_ids), &m.state, now);
     }
@@ -102,20 +96,82 @@ fn cache_member_on(
     tx.upsert_snapshot(&snapshot(&merged_ids), &state, now)
 }
 
-/// Applies a page of changes and stores the cursor that follows it.
+/// The store's view of a member the hub sent.
+fn snapshot_of<'a>(
+    terminal_id: &str,
+    m: &'a MemberSnapshot,
+    merged_ids: &'a [String],
+) -> Snapshot<'a> {
+    Snapshot {
+        member_id: &m.member_id,
+        number: &m.number,
+        provisional: m.provisional,
+        codes: &m.codes,
+        state: &m.state,
+        through: m.applied_through.get(terminal_id).copied().unwrap_or(0),
+        merged_ids,
+    }
+}
+
+/// Which changes of a page the cache already holds, by position: members it holds exactly as
+/// sent (`Store::holds`), above all the hub's echo of this till's own sales, which every pull
+/// after a push brings back. Read before the page's transaction and outside it, so that a page
+/// of echoes writes its cursor alone, and the sales of the moment do not wait behind a page
+/// of writes that change nothing (docs/design.md §4, docs/benchmarks.md).
+///
+/// Only a member sent once in the page, and touched by no other change in it (removed, or a
+/// code of it revoked), is taken as held: its change then has nothing before or after it in
+/// the page to be ordered against, and skipping it is the same as writing it.
+pub fn held(store: &Store, terminal_id: &str, changes: &[Change]) -> Result<Vec<bool>, StoreError> {
+    let mut sent: HashMap<&str, usize> = HashMap::new();
+    let mut revoked: HashSet<&str> = HashSet::new();
+    for change in changes {
+        match change {
+            Change::Member { member } => *sent.entry(&member.member_id).or_default() += 1,
+            Change::MemberRemoved { member_id } => *sent.entry(member_id).or_default() += 2,
+            Change::CodeRevoked { code } => {
+                revoked.insert(code);
+            }
+            _ => {}
+        }
+    }
+    let mut candidates = Vec::new();
+    let mut positions = Vec::new();
+    for (i, change) in changes.iter().enumerate() {
+        if let Change::Member { member } = change
+            && sent.get(member.member_id.as_str()) == Some(&1)
+            && !member.codes.iter().any(|c| revoked.contains(c.as_str()))
+        {
+            candidates.push(snapshot_of(terminal_id, member, &member.merged_ids));
+            positions.push(i);
+        }
+    }
+    let mut held = vec![false; changes.len()];
+    for (i, holds) in positions.into_iter().zip(store.holds(&candidates)?) {
+        held[i] = holds;
+    }
+    Ok(held)
+}
+
+/// Applies a page of changes and stores the cursor that follows it. `held` marks, by
+/// position, the changes the cache already holds (from [`held`]; a shorter slice holds none
+/// of the rest): they are counted, not written.
 pub fn apply_page(
     tx: &WriteTx<'_>,
     terminal_id: &str,
     changes: &[Change],
+    held: &[bool],
     next_cursor: &str,
     now: &str,
 ) -> Result<Applied, StoreError> {
     let mut applied = Applied::default();
     let local_events = tx.has_events()?;
-    for change in changes {
+    for (i, change) in changes.iter().enumerate() {
         match change {
             Change::Member { member } => {
-                cache_member_on(tx, terminal_id, member, now, local_events)?;
+                if !held.get(i).copied().unwrap_or(false) {
+                    cache_member_on(tx, terminal_id, member, now, local_events)?;
+                }
                 applied.members += 1;
             }
             Change::MemberRemoved { member_id } => {

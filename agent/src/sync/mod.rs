@@ -425,8 +425,9 @@ impl Engine {
             let more = page.more;
             let next_cursor = page.next_cursor.clone();
             let apply = blocking(move || {
+                let held = apply::held(&store, &terminal, &page.changes)?;
                 store.write(|tx| {
-                    apply::apply_page(tx, &terminal, &page.changes, &page.next_cursor, &now)
+                    apply::apply_page(tx, &terminal, &page.changes, &held, &page.next_cursor, &now)
                 })
             });
             let applied = if more {
