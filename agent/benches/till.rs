@@ -191,6 +191,8 @@ struct Mode {
     health: Vec<Vec<Duration>>,
     commit: Vec<Vec<Duration>>,
     cpu_per_sale: Duration,
+    /// The hub's CPU per sale over the same reps (zero when it is down).
+    hub_cpu_per_sale: Duration,
     wall: Duration,
 }
 
@@ -199,11 +201,13 @@ fn mode(
     http: &reqwest::Client,
     agent: &Agent,
     floor: &Floor,
+    hub: Option<u32>,
     tag: &str,
     n: usize,
 ) -> Mode {
     let (mut sale, mut health, mut commit) = (Vec::new(), Vec::new(), Vec::new());
     let cpu0 = cpu(agent.child.id());
+    let hub0 = hub.map(cpu);
     let t = Instant::now();
     for r in 0..REPS {
         let times = rep(rt, http, agent, floor, &format!("{tag}{r}"), n);
@@ -213,11 +217,16 @@ fn mode(
     }
     let wall = t.elapsed();
     let cpu_per_sale = (cpu(agent.child.id()) - cpu0) / (REPS * n) as u32;
+    let hub_cpu_per_sale = match (hub, hub0) {
+        (Some(pid), Some(before)) => (cpu(pid) - before) / (REPS * n) as u32,
+        _ => Duration::ZERO,
+    };
     Mode {
         sale,
         health,
         commit,
         cpu_per_sale,
+        hub_cpu_per_sale,
         wall,
     }
 }
@@ -250,7 +259,7 @@ fn main() {
     let http = reqwest::Client::new();
 
     eprintln!("{REPS} reps of {n} sales online …");
-    let mut online = mode(&rt, &http, &agent, &floor, "on", n);
+    let mut online = mode(&rt, &http, &agent, &floor, Some(hub.child.id()), "on", n);
     // Let the pushes of the online sales finish.
     let deadline = Instant::now() + Duration::from_secs(60);
     while pending(&rt, &http, &agent) != Some(0) && Instant::now() < deadline {
@@ -260,7 +269,7 @@ fn main() {
     eprintln!("the hub down: {REPS} reps of {n} sales …");
     let port = hub.port;
     drop(hub);
-    let mut offline = mode(&rt, &http, &agent, &floor, "off", n);
+    let mut offline = mode(&rt, &http, &agent, &floor, None, "off", n);
     let waiting = pending(&rt, &http, &agent).unwrap_or(0);
 
     eprintln!("the hub back with {waiting} events waiting …");
@@ -318,6 +327,10 @@ fn main() {
         ms(online.cpu_per_sale),
         ms(offline.cpu_per_sale),
         offline.cpu_per_sale.as_secs_f64() / online.cpu_per_sale.as_secs_f64().max(1e-9)
+    );
+    println!(
+        "| hub CPU per online sale (the hub shares the till's two cores here) | {:.3} ms | — | — |",
+        ms(online.hub_cpu_per_sale)
     );
     println!(
         "| {} sales, wall time | online {:.1} s, hub down {:.1} s | — | — |",

@@ -121,7 +121,9 @@ fn snapshot_of<'a>(
 ///
 /// Only a member sent once in the page, and touched by no other change in it (removed, or a
 /// code of it revoked), is taken as held: its change then has nothing before or after it in
-/// the page to be ordered against, and skipping it is the same as writing it.
+/// the page to be ordered against, and skipping it is the same as writing it. And only a
+/// member whose snapshot includes some event of this till is looked at: an echo always does,
+/// while the members of a first sync, or those other tills sold to, never do and cost no read.
 pub fn held(store: &Store, terminal_id: &str, changes: &[Change]) -> Result<Vec<bool>, StoreError> {
     let mut sent: HashMap<&str, usize> = HashMap::new();
     let mut revoked: HashSet<&str> = HashSet::new();
@@ -139,6 +141,7 @@ pub fn held(store: &Store, terminal_id: &str, changes: &[Change]) -> Result<Vec<
     let mut positions = Vec::new();
     for (i, change) in changes.iter().enumerate() {
         if let Change::Member { member } = change
+            && member.applied_through.get(terminal_id).is_some_and(|seq| *seq > 0)
             && sent.get(member.member_id.as_str()) == Some(&1)
             && !member.codes.iter().any(|c| revoked.contains(c.as_str()))
         {
