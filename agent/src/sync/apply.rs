@@ -141,7 +141,10 @@ pub fn held(store: &Store, terminal_id: &str, changes: &[Change]) -> Result<Vec<
     let mut positions = Vec::new();
     for (i, change) in changes.iter().enumerate() {
         if let Change::Member { member } = change
-            && member.applied_through.get(terminal_id).is_some_and(|seq| *seq > 0)
+            && member
+                .applied_through
+                .get(terminal_id)
+                .is_some_and(|seq| *seq > 0)
             && sent.get(member.member_id.as_str()) == Some(&1)
             && !member.codes.iter().any(|c| revoked.contains(c.as_str()))
         {
