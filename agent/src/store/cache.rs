@@ -36,6 +36,21 @@ fn is_revoked(conn: &rusqlite::Connection, code: &str) -> Result<bool, StoreErro
         .query_row([code], |r| r.get(0))?)
 }
 
+/// The member's id and the provisional ids merged into it.
+fn member_and_aliases(
+    c: &rusqlite::Connection,
+    member_id: &str,
+) -> Result<Vec<String>, StoreError> {
+    let mut ids = vec![member_id.to_owned()];
+    let mut stmt = c.prepare_cached(
+        "SELECT alias_id FROM member_aliases WHERE member_id = ?1 ORDER BY alias_id",
+    )?;
+    for alias in stmt.query_map([member_id], |r| r.get::<_, String>(0))? {
+        ids.push(alias?);
+    }
+    Ok(ids)
+}
+
 /// Whether the cache already holds the member exactly as `s` would leave it, so that writing
 /// `s` would change nothing: the same number and provisional flag, every code of `s` already
 /// this member's, every id the hub merged already an alias of it, no event of this terminal
@@ -63,12 +78,7 @@ fn holds(c: &rusqlite::Connection, s: &Snapshot<'_>) -> Result<bool, StoreError>
             return Ok(false);
         }
     }
-    let mut ids = vec![s.member_id.to_owned()];
-    let mut aliases =
-        c.prepare_cached("SELECT alias_id FROM member_aliases WHERE member_id = ?1")?;
-    for alias in aliases.query_map([s.member_id], |r| r.get::<_, String>(0))? {
-        ids.push(alias?);
-    }
+    let ids = member_and_aliases(c, s.member_id)?;
     if s.merged_ids.iter().any(|merged| !ids.contains(merged)) {
         return Ok(false);
     }
@@ -205,14 +215,7 @@ impl WriteTx<'_> {
     }
 
     pub fn member_and_aliases(&self, member_id: &str) -> Result<Vec<String>, StoreError> {
-        let mut ids = vec![member_id.to_owned()];
-        let mut stmt = self.tx.prepare_cached(
-            "SELECT alias_id FROM member_aliases WHERE member_id = ?1 ORDER BY alias_id",
-        )?;
-        for alias in stmt.query_map([member_id], |r| r.get::<_, String>(0))? {
-            ids.push(alias?);
-        }
-        Ok(ids)
+        member_and_aliases(&self.tx, member_id)
     }
 
     /// Provisional members made at this till that hold `number` or one of `codes` but are not

@@ -10,27 +10,21 @@ use std::time::Duration;
 const PAGE: u64 = 4096;
 
 /// The frames (pages) that `write` appends to the log of the database at `db`. The log is
-/// emptied first with a truncating checkpoint, retried while the store's own checkpointer
-/// holds it (bounded).
+/// emptied first with a truncating checkpoint, which waits (SQLite's busy timeout) while the
+/// store's own checkpointer holds it.
 pub(crate) fn frames_of(db: &Path, write: impl FnOnce()) -> u64 {
     let side = rusqlite::Connection::open(db).unwrap();
+    side.busy_timeout(Duration::from_secs(10)).unwrap();
     let page_size: i64 = side
         .pragma_query_value(None, "page_size", |r| r.get(0))
         .unwrap();
     assert_eq!(page_size.unsigned_abs(), PAGE);
     let wal = db.with_extension("db-wal");
-    let mut tries = 0;
-    loop {
-        let busy: i64 = side
-            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))
-            .unwrap();
-        if busy == 0 && std::fs::metadata(&wal).unwrap().len() == 0 {
-            break;
-        }
-        tries += 1;
-        assert!(tries < 200, "the log could not be emptied");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    let busy: i64 = side
+        .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(busy, 0, "the log could not be emptied");
+    assert_eq!(std::fs::metadata(&wal).unwrap().len(), 0);
     write();
     // A 32-byte header, then each frame: a 24-byte header and the page.
     let len = std::fs::metadata(&wal).unwrap().len();

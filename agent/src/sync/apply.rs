@@ -141,15 +141,14 @@ pub fn held(store: &Store, terminal_id: &str, changes: &[Change]) -> Result<Vec<
     let mut positions = Vec::new();
     for (i, change) in changes.iter().enumerate() {
         if let Change::Member { member } = change
-            && member
-                .applied_through
-                .get(terminal_id)
-                .is_some_and(|seq| *seq > 0)
             && sent.get(member.member_id.as_str()) == Some(&1)
             && !member.codes.iter().any(|c| revoked.contains(c.as_str()))
         {
-            candidates.push(snapshot_of(terminal_id, member, &member.merged_ids));
-            positions.push(i);
+            let snapshot = snapshot_of(terminal_id, member, &member.merged_ids);
+            if snapshot.through > 0 {
+                candidates.push(snapshot);
+                positions.push(i);
+            }
         }
     }
     let mut held = vec![false; changes.len()];
