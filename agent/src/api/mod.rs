@@ -217,6 +217,31 @@ async fn blocking<T: Send + 'static>(
     }
 }
 
+/// Runs a ledger call the POS is waiting on (a sale, a refund, a wish) where the request is:
+/// on this worker thread, the runtime's other worker taking over its other tasks meanwhile
+/// (`block_in_place`). The blocking pool cost each sale two thread hand-offs, ~90 µs of a
+/// sale's p50 on the standard machine (docs/benchmarks.md). A runtime with one thread (the
+/// tests') has no other worker to take over, and there the call goes to the blocking pool.
+async fn in_place<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, LedgerError> + Send + 'static,
+) -> Result<T, ApiError> {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    if Handle::current().runtime_flavor() != RuntimeFlavor::MultiThread {
+        return blocking(f).await;
+    }
+    match tokio::task::block_in_place(|| tenpo_support::panic::contained(f)) {
+        Ok(result) => result.map_err(ApiError::from),
+        Err(what) => {
+            tracing::error!(panic = %what, "a request hit a bug in the agent");
+            Err(ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                ErrorCode::Internal,
+                "the agent failed while handling this request: see its log",
+            ))
+        }
+    }
+}
+
 /// `ok` only while a sale could be written now (the database takes a write lock): a till
 /// whose database is stuck answers 503, so the POS and monitoring see it as down.
 async fn health(State(state): State<AppState>) -> Result<Json<Health>, ApiError> {
@@ -296,12 +321,12 @@ async fn record_sale(
 async fn sale_now(state: &AppState, req: SaleRequest) -> Result<Response, ApiError> {
     let req = Arc::new(req);
     // A sale that needs nothing from the hub first (no member or a cached one, no points to
-    // redeem) takes one trip to the blocking pool: a trip of its own to check the cache cost
-    // every sale two more thread wake-ups (docs/benchmarks.md).
+    // redeem) is recorded in one call: a call of its own to check the cache cost every sale
+    // two more thread wake-ups (docs/benchmarks.md).
     let quick = match state.engine() {
         Some(_) if req.redeem_points.unwrap_or(0) == 0 => {
             let (ledger, req) = (state.ledger.clone(), req.clone());
-            blocking(move || ledger.record_sale_if_cached(&req, Utc::now())).await?
+            in_place(move || ledger.record_sale_if_cached(&req, Utc::now())).await?
         }
         _ => None,
     };
@@ -310,7 +335,7 @@ async fn sale_now(state: &AppState, req: SaleRequest) -> Result<Response, ApiErr
         None => {
             crate::lookup::before_sale(&state.ledger, state.engine(), &req, Utc::now()).await?;
             let ledger = state.ledger.clone();
-            blocking(move || ledger.record_sale(&req, Utc::now())).await?
+            in_place(move || ledger.record_sale(&req, Utc::now())).await?
         }
     };
     state.wake_sync();
@@ -331,7 +356,7 @@ async fn record_refund(
 ) -> Result<Response, ApiError> {
     let ledger = state.ledger.clone();
     let (recorded, response) =
-        blocking(move || ledger.record_refund(&sale_id, &req, Utc::now())).await?;
+        in_place(move || ledger.record_refund(&sale_id, &req, Utc::now())).await?;
     tracing::info!(
         refund_id = %response.refund_id,
         sale_id = %response.sale_id,
@@ -353,7 +378,7 @@ async fn record_wish(
         crate::lookup::before_wish(&state.ledger, state.engine(), &req.member_code, Utc::now())
             .await?;
     let ledger = state.ledger.clone();
-    let (recorded, response) = blocking(move || {
+    let (recorded, response) = in_place(move || {
         ledger.record_wish(&req, Utc::now()).map_err(|e| match e {
             LedgerError::Wish(WishError::NoMember(code)) if unreachable => {
                 WishError::NotKnownHere(code).into()
@@ -416,4 +441,36 @@ async fn sync_now(State(state): State<AppState>) -> Result<Response, ApiError> {
 
 async fn openapi_json() -> Response {
     Json(openapi::agent_api()).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    /// The call runs on the request's own worker thread where the runtime has another worker
+    /// (the agent's), and a panic in it is a 500 for that call alone.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_call_in_place_runs_on_the_requests_thread_and_a_panic_fails_it_alone() {
+        let here = std::thread::current().id();
+        let ran_on = in_place(move || Ok(std::thread::current().id()))
+            .await
+            .unwrap();
+        assert_eq!(ran_on, here);
+        let failed = in_place(|| -> Result<(), LedgerError> { panic!("a bug") })
+            .await
+            .unwrap_err();
+        assert_eq!(failed.status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(in_place(|| Ok(7)).await.unwrap(), 7);
+    }
+
+    /// A runtime with one thread has no worker to take over: the call goes to the blocking pool.
+    #[tokio::test(flavor = "current_thread")]
+    async fn on_one_thread_the_call_goes_to_the_blocking_pool() {
+        let here = std::thread::current().id();
+        let ran_on = in_place(move || Ok(std::thread::current().id()))
+            .await
+            .unwrap();
+        assert_ne!(ran_on, here);
+    }
 }
