@@ -1,7 +1,8 @@
 //! The local API (axum): JSON over HTTP on loopback, for the POS and the counter screen.
 //!
-//! Handlers only translate: they parse, call the [`Ledger`] on a blocking thread (SQLite is
-//! synchronous), and map its answer or error to HTTP.
+//! Handlers only translate: they parse, call the [`Ledger`] off the async tasks (SQLite is
+//! synchronous: on the blocking pool, or in place for the writes the POS waits on), and map its
+//! answer or error to HTTP.
 
 pub mod auth;
 mod error;
