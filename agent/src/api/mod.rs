@@ -209,13 +209,18 @@ async fn blocking<T: Send + 'static>(
         Ok(result) => result.map_err(ApiError::from),
         Err(e) => {
             tracing::error!(error = %e, "a request's worker thread failed");
-            Err(ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                ErrorCode::Internal,
-                "the agent failed while handling this request: see its log",
-            ))
+            Err(failed_here())
         }
     }
+}
+
+/// The answer to a request whose call hit a bug (a panic): a 500 for it alone.
+fn failed_here() -> ApiError {
+    ApiError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        ErrorCode::Internal,
+        "the agent failed while handling this request: see its log",
+    )
 }
 
 /// Runs a ledger call the POS is waiting on (a sale, a refund, a wish) where the request is:
@@ -234,11 +239,7 @@ async fn in_place<T: Send + 'static>(
         Ok(result) => result.map_err(ApiError::from),
         Err(what) => {
             tracing::error!(panic = %what, "a request hit a bug in the agent");
-            Err(ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                ErrorCode::Internal,
-                "the agent failed while handling this request: see its log",
-            ))
+            Err(failed_here())
         }
     }
 }
@@ -449,15 +450,16 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
+    /// The thread a call in place ran on.
+    async fn thread_of_a_call() -> std::thread::ThreadId {
+        in_place(|| Ok(std::thread::current().id())).await.unwrap()
+    }
+
     /// The call runs on the request's own worker thread where the runtime has another worker
     /// (the agent's), and a panic in it is a 500 for that call alone.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_call_in_place_runs_on_the_requests_thread_and_a_panic_fails_it_alone() {
-        let here = std::thread::current().id();
-        let ran_on = in_place(move || Ok(std::thread::current().id()))
-            .await
-            .unwrap();
-        assert_eq!(ran_on, here);
+        assert_eq!(thread_of_a_call().await, std::thread::current().id());
         let failed = in_place(|| -> Result<(), LedgerError> { panic!("a bug") })
             .await
             .unwrap_err();
@@ -468,10 +470,6 @@ mod tests {
     /// A runtime with one thread has no worker to take over: the call goes to the blocking pool.
     #[tokio::test(flavor = "current_thread")]
     async fn on_one_thread_the_call_goes_to_the_blocking_pool() {
-        let here = std::thread::current().id();
-        let ran_on = in_place(move || Ok(std::thread::current().id()))
-            .await
-            .unwrap();
-        assert_ne!(ran_on, here);
+        assert_ne!(thread_of_a_call().await, std::thread::current().id());
     }
 }
