@@ -461,3 +461,35 @@ fn a_member_sale_commits_a_handful_of_pages() {
         "pages a sale wrote: {frames:?}"
     );
 }
+
+/// A sale with no member card changes its outbox event, the sale and the index of sale ids:
+/// three pages. Before schema 7 the event also went into the index of members' events (under
+/// no member), four pages; growing the file adds page 1 and a new leaf, as above.
+#[test]
+fn a_sale_without_a_member_commits_three_pages() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = ledger(&dir);
+    let sell = |id: String| {
+        ledger
+            .record_sale(&sale(&id, None, vec![line("tea", 500)], None), now())
+            .unwrap();
+    };
+    for i in 0..20 {
+        sell(format!("warm-{i}"));
+    }
+    let db = dir.path().join("tenpo.db");
+    let mut frames: Vec<u64> = (0..12)
+        .map(|i| crate::store::wal_probe::frames_of(&db, || sell(format!("counted-{i}"))))
+        .collect();
+    frames.sort_unstable();
+    // Measured: [3 ×9, 5, 6, 6] now; [4 ×9, 6, 7, 7] before schema 7.
+    assert_eq!(
+        frames[frames.len() / 2],
+        3,
+        "pages a sale wrote: {frames:?}"
+    );
+    assert!(
+        frames.iter().all(|&f| f <= 6),
+        "pages a sale wrote: {frames:?}"
+    );
+}

@@ -9,6 +9,17 @@ use tenpo_protocol::events::{Event, EventBody};
 
 use super::{ReadOnly, Store, StoreError, WriteTx, from_json, packed};
 
+/// Whether this till recorded an event about member `?1` after seq `?2` (a provisional
+/// member's own creation aside). Reads the index of members' events, which holds only events
+/// that name a member (schema 7).
+pub(crate) const MEMBER_EVENT_AFTER: &str =
+    "SELECT EXISTS (SELECT 1 FROM outbox WHERE member_id = ?1 AND seq > ?2
+                    AND kind <> 'member_provisional')";
+
+/// This till's events about member `?1` after seq `?2`, in order, from the same index.
+pub(crate) const MEMBER_EVENTS_AFTER: &str = "SELECT seq, payload FROM outbox
+     WHERE member_id = ?1 AND seq > ?2 AND kind <> 'member_provisional' ORDER BY seq";
+
 /// A local event about a member, in recording order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LocalOutcome {
@@ -82,10 +93,7 @@ fn holds(c: &rusqlite::Connection, s: &Snapshot<'_>) -> Result<bool, StoreError>
     if s.merged_ids.iter().any(|merged| !ids.contains(merged)) {
         return Ok(false);
     }
-    let mut later = c.prepare_cached(
-        "SELECT EXISTS (SELECT 1 FROM outbox WHERE member_id = ?1 AND seq > ?2
-                        AND kind <> 'member_provisional')",
-    )?;
+    let mut later = c.prepare_cached(MEMBER_EVENT_AFTER)?;
     for id in &ids {
         if later.query_row(params![id, s.through as i64], |r| r.get::<_, bool>(0))? {
             return Ok(false);
@@ -269,9 +277,7 @@ impl WriteTx<'_> {
         after_seq: u64,
     ) -> Result<Vec<LocalOutcome>, StoreError> {
         let mut out = Vec::new();
-        let mut stmt = self.tx.prepare_cached(
-            "SELECT seq, payload FROM outbox WHERE member_id = ?1 AND seq > ?2 AND kind <> 'member_provisional'",
-        )?;
+        let mut stmt = self.tx.prepare_cached(MEMBER_EVENTS_AFTER)?;
         for id in member_ids {
             let rows = stmt.query_map(params![id, after_seq as i64], |r| {
                 Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))

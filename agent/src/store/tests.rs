@@ -455,6 +455,41 @@ fn a_version_3_cache_is_carried_into_version_5() {
     assert_eq!(store.member_by_code("9990000000013").unwrap(), None);
 }
 
+/// The two reads of a member's events find them through the index of members' events, which
+/// since schema 7 holds only the events that name a member, in order without a sort.
+#[test]
+fn a_members_events_are_read_through_the_partial_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("t.db")).unwrap();
+    let conn = store.writer.lock().unwrap();
+    for query in [cache::MEMBER_EVENT_AFTER, cache::MEMBER_EVENTS_AFTER] {
+        let plan: Vec<String> = conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {query}"))
+            .unwrap()
+            .query_map(params!["m1", 0], |r| r.get::<_, String>(3))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert!(
+            plan.iter()
+                .any(|step| step.contains("USING INDEX outbox_by_member")),
+            "{query}: {plan:?}"
+        );
+        assert!(
+            !plan.iter().any(|step| step.contains("TEMP B-TREE")),
+            "{query}: {plan:?}"
+        );
+    }
+    let partial: String = conn
+        .query_row(
+            "SELECT sql FROM sqlite_schema WHERE name = 'outbox_by_member'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(partial.contains("WHERE member_id IS NOT NULL"), "{partial}");
+}
+
 /// The offline redemption bound reads the index of sales that redeemed points (a sale that
 /// redeemed nothing is not in it), and sums only this till's sales the hub has not
 /// acknowledged, for that member and day.
