@@ -71,8 +71,9 @@ fn member_and_aliases(
 fn holds(c: &rusqlite::Connection, s: &Snapshot<'_>) -> Result<bool, StoreError> {
     let row: Option<(String, bool, Vec<u8>)> = c
         .prepare_cached(
-            "SELECT number, provisional, COALESCE(state, snapshot) FROM members
-             WHERE member_id = ?1",
+            "SELECT m.number, m.provisional, COALESCE(s.state, m.snapshot) FROM members m
+             LEFT JOIN member_states s ON s.member_id = m.member_id
+             WHERE m.member_id = ?1",
         )?
         .query_row([s.member_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
         .optional()?;
@@ -161,12 +162,14 @@ impl WriteTx<'_> {
     }
 
     /// Replaces (or adds) a member from the hub's snapshot with its codes; `state` is the
-    /// snapshot with this terminal's later outcomes on top. Provisional members the hub merged
-    /// into it are removed, and remembered as aliases so their local events still count.
+    /// snapshot with this terminal's later outcomes on top, or `None` on a till that has recorded
+    /// nothing yet (a first sync), where the state is the snapshot and no local state can be
+    /// held to clear. Provisional members the hub merged into it are removed, and remembered as
+    /// aliases so their local events still count.
     pub fn upsert_snapshot(
         &self,
         s: &Snapshot<'_>,
-        state: &MemberState,
+        state: Option<&MemberState>,
         now: &str,
     ) -> Result<(), StoreError> {
         let mut alias = self.tx.prepare_cached(
@@ -188,11 +191,11 @@ impl WriteTx<'_> {
             .execute(params![s.number, s.member_id])?;
         self.tx
             .prepare_cached(
-                "INSERT INTO members (member_id, number, provisional, snapshot, state, updated_at, snapshot_through)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                "INSERT INTO members (member_id, number, provisional, snapshot, updated_at, snapshot_through)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
                  ON CONFLICT(member_id) DO UPDATE SET number = excluded.number,
                      provisional = excluded.provisional, snapshot = excluded.snapshot,
-                     state = excluded.state, updated_at = excluded.updated_at,
+                     updated_at = excluded.updated_at,
                      snapshot_through = excluded.snapshot_through",
             )?
             .execute(params![
@@ -200,10 +203,12 @@ impl WriteTx<'_> {
                 s.number,
                 s.provisional,
                 packed::pack(s.state)?,
-                super::state_bytes(s.state, state)?,
                 now,
                 s.through as i64
             ])?;
+        if let Some(state) = state {
+            self.put_local_state(s.member_id, super::state_bytes(s.state, state)?, now)?;
+        }
         let mut insert = self.tx.prepare_cached(
             "INSERT OR IGNORE INTO member_codes (code, member_id) VALUES (?1, ?2)",
         )?;
@@ -316,6 +321,9 @@ impl WriteTx<'_> {
             .prepare_cached("DELETE FROM member_codes WHERE member_id = ?1")?
             .execute([member_id])?;
         self.tx
+            .prepare_cached("DELETE FROM member_states WHERE member_id = ?1")?
+            .execute([member_id])?;
+        self.tx
             .prepare_cached("DELETE FROM members WHERE member_id = ?1")?
             .execute([member_id])?;
         Ok(())
@@ -347,6 +355,7 @@ impl WriteTx<'_> {
     pub fn clear_hub_cache(&self) -> Result<(), StoreError> {
         self.tx.execute_batch(
             "DELETE FROM member_codes WHERE member_id IN (SELECT member_id FROM members WHERE provisional = 0);
+             DELETE FROM member_states WHERE member_id IN (SELECT member_id FROM members WHERE provisional = 0);
              DELETE FROM members WHERE provisional = 0;
              DELETE FROM member_aliases;
              DELETE FROM revoked_codes;

@@ -60,8 +60,8 @@ pub enum StoreError {
     Checkpoints(#[from] tenpo_support::checkpointer::StartError),
 }
 
-/// A member's `state` column: NULL when it is the snapshot (schema versions 4 and 5), else its
-/// packed bytes.
+/// A member's local state as stored: none when it is the snapshot (no row in `member_states`
+/// since schema 8; NULL in `members.state` in versions 4 to 7), else its packed bytes.
 pub(crate) fn state_bytes(
     snapshot: &MemberState,
     state: &MemberState,
@@ -334,8 +334,9 @@ fn meta(conn: &Connection, key: &str) -> Result<Option<String>, StoreError> {
 fn member_by_code(conn: &Connection, code: &str) -> Result<Option<MemberRow>, StoreError> {
     let row = conn
         .prepare_cached(
-            "SELECT m.member_id, m.number, m.provisional, COALESCE(m.state, m.snapshot)
+            "SELECT m.member_id, m.number, m.provisional, COALESCE(s.state, m.snapshot)
              FROM member_codes c JOIN members m ON m.member_id = c.member_id
+             LEFT JOIN member_states s ON s.member_id = m.member_id
              WHERE c.code = ?1",
         )?
         .query_row([code], |r| {
@@ -411,17 +412,21 @@ impl WriteTx<'_> {
     ) -> Result<(), StoreError> {
         self.tx
             .prepare_cached(
-                "INSERT INTO members (member_id, number, provisional, snapshot, state, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                "INSERT INTO members (member_id, number, provisional, snapshot, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
             )?
             .execute(params![
                 member.member_id,
                 member.number,
                 member.provisional,
                 packed::pack(snapshot)?,
-                state_bytes(snapshot, &member.state)?,
                 now
             ])?;
+        self.put_local_state(
+            &member.member_id,
+            state_bytes(snapshot, &member.state)?,
+            now,
+        )?;
         let mut insert = self
             .tx
             .prepare_cached("INSERT INTO member_codes (code, member_id) VALUES (?1, ?2)")?;
@@ -437,16 +442,45 @@ impl WriteTx<'_> {
         state: &MemberState,
         now: &str,
     ) -> Result<(), StoreError> {
-        self.tx
-            .prepare_cached("UPDATE members SET state = ?2, updated_at = ?3 WHERE member_id = ?1")?
-            .execute(params![member_id, packed::pack(state)?, now])?;
+        self.put_local_state(member_id, Some(packed::pack(state)?), now)
+    }
+
+    /// Writes a member's local state (`None`: it is the snapshot, and no row is kept). Touches
+    /// only `member_states`: a sale leaves the member's cache row as the hub sent it.
+    pub(crate) fn put_local_state(
+        &self,
+        member_id: &str,
+        bytes: Option<Vec<u8>>,
+        now: &str,
+    ) -> Result<(), StoreError> {
+        match bytes {
+            Some(bytes) => {
+                self.tx
+                    .prepare_cached(
+                        "INSERT INTO member_states (member_id, state, updated_at)
+                         VALUES (?1, ?2, ?3)
+                         ON CONFLICT(member_id) DO UPDATE SET state = excluded.state,
+                             updated_at = excluded.updated_at",
+                    )?
+                    .execute(params![member_id, bytes, now])?;
+            }
+            None => {
+                self.tx
+                    .prepare_cached("DELETE FROM member_states WHERE member_id = ?1")?
+                    .execute([member_id])?;
+            }
+        }
         Ok(())
     }
 
     pub fn member_state(&self, member_id: &str) -> Result<Option<MemberState>, StoreError> {
         let bytes: Option<Vec<u8>> = self
             .tx
-            .prepare_cached("SELECT COALESCE(state, snapshot) FROM members WHERE member_id = ?1")?
+            .prepare_cached(
+                "SELECT COALESCE(s.state, m.snapshot) FROM members m
+                 LEFT JOIN member_states s ON s.member_id = m.member_id
+                 WHERE m.member_id = ?1",
+            )?
             .query_row([member_id], |r| r.get(0))
             .optional()?;
         bytes

@@ -342,16 +342,23 @@ fn a_state_equal_to_the_snapshot_is_kept_once() {
         merged_ids: &[],
     };
     store
-        .write(|tx| tx.upsert_snapshot(&snapshot, &hub_state, "now"))
+        .write(|tx| tx.upsert_snapshot(&snapshot, Some(&hub_state), "now"))
         .unwrap();
-    let column = |store: &Store, name: &str| -> Option<Vec<u8>> {
+    // `members.snapshot` is the hub's view; `member_states.state` the local one, if any.
+    let column = |store: &Store, column: &str| -> Option<Vec<u8>> {
+        let table = if column == "state" {
+            "member_states"
+        } else {
+            "members"
+        };
         store
-            .write(|tx| {
-                Ok::<_, StoreError>(tx.tx.query_row(
-                    &format!("SELECT {name} FROM members WHERE member_id = 'm1'"),
+            .read(|c| {
+                Ok(c.query_row(
+                    &format!("SELECT {column} FROM {table} WHERE member_id = 'm1'"),
                     [],
                     |r| r.get(0),
-                )?)
+                )
+                .optional()?)
             })
             .unwrap()
     };
@@ -372,6 +379,30 @@ fn a_state_equal_to_the_snapshot_is_kept_once() {
         .write(|tx| tx.save_member_state("m1", &after_sale, "now"))
         .unwrap();
     assert!(column(&store, "state").is_some());
+    assert_eq!(
+        column(&store, "snapshot").unwrap(),
+        packed,
+        "the hub's view as it was"
+    );
+    assert_eq!(
+        store
+            .member_by_code("2000000000015")
+            .unwrap()
+            .unwrap()
+            .state,
+        after_sale
+    );
+
+    // The hub's answer that includes the sale: the state is the snapshot again, kept once.
+    let snapshot = cache::Snapshot {
+        state: &after_sale,
+        through: 1,
+        ..snapshot
+    };
+    store
+        .write(|tx| tx.upsert_snapshot(&snapshot, Some(&after_sale), "now"))
+        .unwrap();
+    assert_eq!(column(&store, "state"), None, "kept once again");
     assert_eq!(
         store
             .member_by_code("2000000000015")
@@ -424,10 +455,11 @@ fn a_version_3_cache_is_carried_into_version_5() {
         store
             .read(|c| {
                 Ok(c.query_row(
-                    "SELECT state FROM members WHERE member_id = 'm1'",
+                    "SELECT state FROM member_states WHERE member_id = 'm1'",
                     [],
                     |r| r.get(0),
-                )?)
+                )
+                .optional()?)
             })
             .unwrap()
     };
@@ -453,6 +485,64 @@ fn a_version_3_cache_is_carried_into_version_5() {
     // A member the hub drops takes its codes with it, as before.
     store.write(|tx| tx.remove_member("m1")).unwrap();
     assert_eq!(store.member_by_code("9990000000013").unwrap(), None);
+}
+
+/// Schema 8 moves the local states out of `members` into `member_states`: a member sold to
+/// here keeps its state, one equal to its snapshot gets no row, and the codes stay.
+#[test]
+fn a_version_7_cache_keeps_its_local_states() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.db");
+    let mut hub_state = MemberState::default();
+    hub_state
+        .spend
+        .insert("2026-11-20".parse().unwrap(), 12_000);
+    let mut local_state = hub_state.clone();
+    local_state.stamps.count = 2;
+    {
+        let mut conn = Connection::open(&path).unwrap();
+        schema::migrate_to(&mut conn, 7).unwrap();
+        conn.execute(
+            "INSERT INTO members (member_id, number, provisional, snapshot, state, updated_at)
+                 VALUES ('m1', '2000000000015', 0, ?1, NULL, 'then'),
+                        ('m2', '2000000000022', 0, ?1, ?2, 'then')",
+            params![
+                packed::pack(&hub_state).unwrap(),
+                packed::pack(&local_state).unwrap()
+            ],
+        )
+        .unwrap();
+        conn.execute_batch(
+            "INSERT INTO member_codes (code, member_id)
+                 VALUES ('2000000000015', 'm1'), ('2000000000022', 'm2');",
+        )
+        .unwrap();
+    }
+    let store = Store::open(&path).unwrap();
+    for (code, state) in [
+        ("2000000000015", &hub_state),
+        ("2000000000022", &local_state),
+    ] {
+        assert_eq!(
+            &store.member_by_code(code).unwrap().unwrap().state,
+            state,
+            "{code}"
+        );
+    }
+    let rows: Vec<(String, String)> = store
+        .read(|c| {
+            let mut stmt = c.prepare("SELECT member_id, updated_at FROM member_states")?;
+            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .unwrap();
+    assert_eq!(rows, [("m2".to_owned(), "then".to_owned())]);
+    // A member the hub drops takes its local state with it.
+    store.write(|tx| tx.remove_member("m2")).unwrap();
+    let left: i64 = store
+        .read(|c| Ok(c.query_row("SELECT COUNT(*) FROM member_states", [], |r| r.get(0))?))
+        .unwrap();
+    assert_eq!(left, 0);
 }
 
 /// The two reads of a member's events find them through the index of members' events, which

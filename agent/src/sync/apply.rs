@@ -71,7 +71,7 @@ fn cache_member_on(
     let snapshot = |merged_ids| snapshot_of(terminal_id, m, merged_ids);
     let through = snapshot(&m.merged_ids).through;
     if !local_events {
-        return tx.upsert_snapshot(&snapshot(&m.merged_ids), &m.state, now);
+        return tx.upsert_snapshot(&snapshot(&m.merged_ids), None, now);
     }
     let mut ids = tx.member_and_aliases(&m.member_id)?;
     for merged in &m.merged_ids {
@@ -93,7 +93,7 @@ fn cache_member_on(
     let state = replay(&m.state, &local);
     let mut merged_ids = m.merged_ids.clone();
     merged_ids.extend(unmerged);
-    tx.upsert_snapshot(&snapshot(&merged_ids), &state, now)
+    tx.upsert_snapshot(&snapshot(&merged_ids), Some(&state), now)
 }
 
 /// The store's view of a member the hub sent.

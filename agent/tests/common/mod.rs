@@ -135,6 +135,7 @@ impl TestAgent {
                     "refunds",
                     "wishes",
                     "members",
+                    "member_states",
                     "member_codes",
                     "quarantine",
                 ] {
@@ -143,7 +144,8 @@ impl TestAgent {
                     out.push_str(&format!("{table}={n};"));
                 }
                 let mut s = c.prepare(
-                    "SELECT member_id, quote(state) || quote(snapshot) FROM members ORDER BY member_id",
+                    "SELECT m.member_id, quote(s.state) || quote(m.snapshot) FROM members m
+                     LEFT JOIN member_states s ON s.member_id = m.member_id ORDER BY m.member_id",
                 )?;
                 let rows = s.query_map([], |r| {
                     Ok(format!(
