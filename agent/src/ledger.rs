@@ -394,7 +394,7 @@ impl Ledger {
                     Err(LedgerError::SaleConflict(req.sale_id.clone()))
                 };
             }
-            let member = match &code {
+            let mut member = match &code {
                 Some(code) => match self.member_for_sale(tx, code, new_card, &now_text)? {
                     Some(member) => Some(member),
                     // Nothing written yet: the empty transaction commits nothing.
@@ -410,8 +410,10 @@ impl Ledger {
                 None => None,
             };
             let mut state_after = None;
-            if let (Some(m), Some(o)) = (&member, &outcome) {
-                let mut state = m.state.clone();
+            if let (Some(m), Some(o)) = (&mut member, &outcome) {
+                // Taken, not copied: a regular customer's state holds a lot for each sale that
+                // earned, and only the member's id is read after this.
+                let mut state = std::mem::take(&mut m.state);
                 state.take_sale(o, Some(&rules));
                 tx.save_member_state(&m.member_id, &state, &now_text)?;
                 state_after = Some(state);
