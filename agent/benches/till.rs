@@ -275,44 +275,30 @@ fn main() {
         .unwrap();
     let http = reqwest::Client::new();
 
+    let run = |hub, sales| mode(&rt, &http, &agent, &floor, hub, sales, n);
     eprintln!("{REPS} reps of {n} sales online …");
-    let mut online = mode(
-        &rt,
-        &http,
-        &agent,
-        &floor,
+    let mut online = run(
         Some(hub.child.id()),
         Sales {
             tag: "on",
             cards: MEMBERS,
         },
-        n,
     );
     eprintln!("{REPS} reps of {n} sales without a member card …");
-    let mut no_card = mode(
-        &rt,
-        &http,
-        &agent,
-        &floor,
+    let mut no_card = run(
         Some(hub.child.id()),
         Sales {
             tag: "cash",
             cards: 0,
         },
-        n,
     );
     eprintln!("{REPS} reps of {n} sales to {REGULARS} regular customers …");
-    let mut regulars = mode(
-        &rt,
-        &http,
-        &agent,
-        &floor,
+    let mut regulars = run(
         Some(hub.child.id()),
         Sales {
             tag: "reg",
             cards: REGULARS,
         },
-        n,
     );
     // Let the pushes of the online sales finish.
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -323,17 +309,12 @@ fn main() {
     eprintln!("the hub down: {REPS} reps of {n} sales …");
     let port = hub.port;
     drop(hub);
-    let mut offline = mode(
-        &rt,
-        &http,
-        &agent,
-        &floor,
+    let mut offline = run(
         None,
         Sales {
             tag: "off",
             cards: MEMBERS,
         },
-        n,
     );
     let waiting = pending(&rt, &http, &agent).unwrap_or(0);
 

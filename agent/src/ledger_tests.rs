@@ -431,6 +431,28 @@ fn a_sale_for_an_uncached_card_waits_for_the_hub_and_writes_nothing() {
     ));
 }
 
+/// One sale of a tea for ¥500, to `code`'s member or with no card.
+fn sell_tea(ledger: &Ledger, id: &str, code: Option<&str>) {
+    ledger
+        .record_sale(&sale(id, code, vec![line("tea", 500)], None), now())
+        .unwrap();
+}
+
+/// The pages each of twelve more such sales appends to an emptied write-ahead log, fewest
+/// first.
+fn pages_per_sale(dir: &tempfile::TempDir, ledger: &Ledger, code: Option<&str>) -> Vec<u64> {
+    let db = dir.path().join("tenpo.db");
+    let mut frames: Vec<u64> = (0..12)
+        .map(|i| {
+            crate::store::wal_probe::frames_of(&db, || {
+                sell_tea(ledger, &format!("S-20261122-0002-{i:06}"), code);
+            })
+        })
+        .collect();
+    frames.sort_unstable();
+    frames
+}
+
 /// docs/design.md §8: a sale's commit carries one page for each b-tree it changes, and its
 /// fsync costs by the pages. A member's sale on a till that has sold before changes its
 /// outbox event and the event's member index, the sale and the index of sale ids, and the
@@ -442,18 +464,10 @@ fn a_member_sale_commits_a_handful_of_pages() {
     let dir = tempfile::tempdir().unwrap();
     let ledger = ledger(&dir);
     let code = standard();
-    let sell = |id: String| {
-        ledger
-            .record_sale(&sale(&id, Some(&code), vec![line("tea", 500)], None), now())
-            .unwrap();
-    };
     for i in 0..20 {
-        sell(format!("warm-{i}"));
+        sell_tea(&ledger, &format!("warm-{i}"), Some(&code));
     }
-    let db = dir.path().join("tenpo.db");
-    let frames: Vec<u64> = (0..12)
-        .map(|i| crate::store::wal_probe::frames_of(&db, || sell(format!("counted-{i}"))))
-        .collect();
+    let frames = pages_per_sale(&dir, &ledger, Some(&code));
     let total: u64 = frames.iter().sum();
     assert!(
         // Measured: 6.1 on average now, 9.1 before schema 6 (never fewer than 8).
@@ -469,19 +483,10 @@ fn a_member_sale_commits_a_handful_of_pages() {
 fn a_sale_without_a_member_commits_three_pages() {
     let dir = tempfile::tempdir().unwrap();
     let ledger = ledger(&dir);
-    let sell = |id: String| {
-        ledger
-            .record_sale(&sale(&id, None, vec![line("tea", 500)], None), now())
-            .unwrap();
-    };
     for i in 0..20 {
-        sell(format!("warm-{i}"));
+        sell_tea(&ledger, &format!("warm-{i}"), None);
     }
-    let db = dir.path().join("tenpo.db");
-    let mut frames: Vec<u64> = (0..12)
-        .map(|i| crate::store::wal_probe::frames_of(&db, || sell(format!("counted-{i}"))))
-        .collect();
-    frames.sort_unstable();
+    let frames = pages_per_sale(&dir, &ledger, None);
     // Measured: [3 ×9, 5, 6, 6] now; [4 ×9, 6, 7, 7] before schema 7.
     assert_eq!(
         frames[frames.len() / 2],
@@ -504,24 +509,13 @@ fn a_regular_customers_sale_commits_a_handful_of_pages() {
     let dir = tempfile::tempdir().unwrap();
     let ledger = ledger(&dir);
     let code = standard();
-    let sell = |id: String| {
-        ledger
-            .record_sale(&sale(&id, Some(&code), vec![line("tea", 500)], None), now())
-            .unwrap();
-    };
     // Sale ids as a POS writes them: 60 lots of about 40 bytes each.
     for i in 0..60 {
-        sell(format!("S-20261122-0001-{i:06}"));
+        sell_tea(&ledger, &format!("S-20261122-0001-{i:06}"), Some(&code));
     }
     let state = ledger.store().member_by_code(&code).unwrap().unwrap().state;
     assert!(state.lots.len() >= 60, "{} lots", state.lots.len());
-    let db = dir.path().join("tenpo.db");
-    let mut frames: Vec<u64> = (0..12)
-        .map(|i| {
-            crate::store::wal_probe::frames_of(&db, || sell(format!("S-20261122-0002-{i:06}")))
-        })
-        .collect();
-    frames.sort_unstable();
+    let frames = pages_per_sale(&dir, &ledger, Some(&code));
     // Measured: [5 ×8, 8 ×4] now; [8 ×8, 9 ×4] before schema 8.
     assert!(
         frames[frames.len() / 2] <= 6,

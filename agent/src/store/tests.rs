@@ -10,6 +10,27 @@ fn who() -> Identity {
     }
 }
 
+/// A member's state as the hub sent it, and the same with this till's two stamps on top.
+fn hub_and_local_states() -> (MemberState, MemberState) {
+    let mut hub_state = MemberState::default();
+    hub_state
+        .spend
+        .insert("2026-11-20".parse().unwrap(), 12_000);
+    let mut local_state = hub_state.clone();
+    local_state.stamps.count = 2;
+    (hub_state, local_state)
+}
+
+/// The steps of SQLite's plan for `query` with `params`.
+fn plan_of(conn: &Connection, query: &str, params: impl rusqlite::Params) -> Vec<String> {
+    conn.prepare(&format!("EXPLAIN QUERY PLAN {query}"))
+        .unwrap()
+        .query_map(params, |r| r.get::<_, String>(3))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
 fn sale_event(n: u32) -> EventBody {
     EventBody::Sale(SaleEvent {
         sale_id: format!("sale-{n}"),
@@ -384,14 +405,14 @@ fn a_state_equal_to_the_snapshot_is_kept_once() {
         packed,
         "the hub's view as it was"
     );
-    assert_eq!(
+    let read = || {
         store
             .member_by_code("2000000000015")
             .unwrap()
             .unwrap()
-            .state,
-        after_sale
-    );
+            .state
+    };
+    assert_eq!(read(), after_sale);
 
     // The hub's answer that includes the sale: the state is the snapshot again, kept once.
     let snapshot = cache::Snapshot {
@@ -403,14 +424,7 @@ fn a_state_equal_to_the_snapshot_is_kept_once() {
         .write(|tx| tx.upsert_snapshot(&snapshot, Some(&after_sale), "now"))
         .unwrap();
     assert_eq!(column(&store, "state"), None, "kept once again");
-    assert_eq!(
-        store
-            .member_by_code("2000000000015")
-            .unwrap()
-            .unwrap()
-            .state,
-        after_sale
-    );
+    assert_eq!(read(), after_sale);
 }
 
 /// A cache written before version 5 (JSON, `state` equal to the snapshot, rowid tables) is
@@ -420,12 +434,7 @@ fn a_state_equal_to_the_snapshot_is_kept_once() {
 fn a_version_3_cache_is_carried_into_version_5() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("t.db");
-    let mut hub_state = MemberState::default();
-    hub_state
-        .spend
-        .insert("2026-11-20".parse().unwrap(), 12_000);
-    let mut local_state = hub_state.clone();
-    local_state.stamps.count = 2;
+    let (hub_state, local_state) = hub_and_local_states();
     let json = |s: &MemberState| serde_json::to_string(s).unwrap();
     {
         let mut conn = Connection::open(&path).unwrap();
@@ -493,12 +502,7 @@ fn a_version_3_cache_is_carried_into_version_5() {
 fn a_version_7_cache_keeps_its_local_states() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("t.db");
-    let mut hub_state = MemberState::default();
-    hub_state
-        .spend
-        .insert("2026-11-20".parse().unwrap(), 12_000);
-    let mut local_state = hub_state.clone();
-    local_state.stamps.count = 2;
+    let (hub_state, local_state) = hub_and_local_states();
     {
         let mut conn = Connection::open(&path).unwrap();
         schema::migrate_to(&mut conn, 7).unwrap();
@@ -553,13 +557,7 @@ fn a_members_events_are_read_through_the_partial_index() {
     let store = Store::open(&dir.path().join("t.db")).unwrap();
     let conn = store.writer.lock().unwrap();
     for query in [cache::MEMBER_EVENT_AFTER, cache::MEMBER_EVENTS_AFTER] {
-        let plan: Vec<String> = conn
-            .prepare(&format!("EXPLAIN QUERY PLAN {query}"))
-            .unwrap()
-            .query_map(params!["m1", 0], |r| r.get::<_, String>(3))
-            .unwrap()
-            .map(Result::unwrap)
-            .collect();
+        let plan = plan_of(&conn, query, params!["m1", 0]);
         assert!(
             plan.iter()
                 .any(|step| step.contains("USING INDEX outbox_by_member")),
@@ -589,16 +587,11 @@ fn the_redemption_bound_reads_its_own_index() {
     let store = Store::open(&dir.path().join("t.db")).unwrap();
     {
         let conn = store.writer.lock().unwrap();
-        let plan: Vec<String> = conn
-            .prepare(&format!(
-                "EXPLAIN QUERY PLAN {}",
-                sync::UNSYNCED_REDEMPTIONS
-            ))
-            .unwrap()
-            .query_map(params!["m1", "2026-11-22", 0], |r| r.get::<_, String>(3))
-            .unwrap()
-            .map(Result::unwrap)
-            .collect();
+        let plan = plan_of(
+            &conn,
+            sync::UNSYNCED_REDEMPTIONS,
+            params!["m1", "2026-11-22", 0],
+        );
         assert!(
             plan.iter()
                 .any(|step| step.contains("USING INDEX sales_redeemed")),
