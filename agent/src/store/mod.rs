@@ -422,11 +422,10 @@ impl WriteTx<'_> {
                 packed::pack(snapshot)?,
                 now
             ])?;
-        self.put_local_state(
-            &member.member_id,
-            state_bytes(snapshot, &member.state)?,
-            now,
-        )?;
+        // A new member has no local state yet to clear: write one only if it differs.
+        if let Some(bytes) = state_bytes(snapshot, &member.state)? {
+            self.put_local_state(&member.member_id, Some(bytes), now)?;
+        }
         let mut insert = self
             .tx
             .prepare_cached("INSERT INTO member_codes (code, member_id) VALUES (?1, ?2)")?;
