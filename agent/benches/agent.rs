@@ -172,13 +172,13 @@ fn raw_sale(conn: &mut Connection, i: usize, code: &str, payload: &str, state: &
         .unwrap()
         .query_row([], |r| r.get(0))
         .unwrap();
-    tx.prepare_cached("INSERT INTO outbox (seq, event_id, kind, payload, recorded_at) VALUES (?1, ?2, 'sale', ?3, 'now')")
+    tx.prepare_cached("INSERT INTO outbox (seq, event_id, kind, payload, recorded_at, request_hash, response) VALUES (?1, ?2, 'sale', ?3, 'now', x'00', '{}')")
         .unwrap()
         .execute(params![seq, format!("raw-event-{i}"), payload])
         .unwrap();
-    tx.prepare_cached("INSERT INTO sales (sale_id, request_hash, member_id, business_date, occurred_at, lines, outcome, response, seq) VALUES (?1, x'00', ?2, '2026-11-22', 'now', '[]', ?3, '{}', ?4)")
+    tx.prepare_cached("INSERT INTO sales (sale_id, member_id, business_date, seq) VALUES (?1, ?2, '2026-11-22', ?3)")
         .unwrap()
-        .execute(params![id, member_id, payload, seq])
+        .execute(params![id, member_id, seq])
         .unwrap();
     tx.prepare_cached("INSERT INTO member_states (member_id, state, updated_at) VALUES (?1, ?2, 'now') ON CONFLICT(member_id) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at")
         .unwrap()

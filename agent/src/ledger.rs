@@ -20,7 +20,7 @@ use tenpo_protocol::agent::{
 };
 use tenpo_protocol::events::{EventBody, RefundEvent, SaleEvent};
 
-use crate::store::{Identity, MemberRow, RefundRow, SaleRow, Store, StoreError, WriteTx};
+use crate::store::{Identity, MemberRow, RefundRow, SaleRecord, Store, StoreError, WriteTx};
 use tenpo_hw::{CodeRules, MemberCode, Rejection, parse_member_code};
 
 /// How far ahead of the terminal's clock a POS timestamp may be (clocks drift).
@@ -384,7 +384,7 @@ impl Ledger {
         };
 
         self.store.write(|tx| {
-            if let Some(existing) = tx.sale(&req.sale_id)? {
+            if let Some(existing) = tx.sale_record(&req.sale_id)? {
                 return if existing.request_hash == hash {
                     Ok(Some((
                         Recorded::Replay,
@@ -426,28 +426,26 @@ impl Ledger {
                 member.as_ref(),
                 state_after.as_ref(),
             );
-            let seq = tx.append_event(
+            let member_id = member.map(|m| m.member_id);
+            let redeemed_points = outcome.as_ref().map_or(0, |o| o.redeemed_points);
+            // Stored once: the event keeps the sale's lines and outcome (schema 9).
+            tx.record_sale_event(
                 &self.who,
                 EventBody::Sale(SaleEvent::new(
                     sale.clone(),
-                    member.as_ref().map(|m| m.member_id.clone()),
+                    member_id.clone(),
                     at.to_rfc3339(),
-                    outcome.clone(),
+                    outcome,
                 )),
                 &now_text,
-            )?;
-            tx.insert_sale(
-                &SaleRow {
+                &SaleRecord {
                     sale_id: req.sale_id.clone(),
                     request_hash: hash.clone(),
-                    member_id: member.map(|m| m.member_id),
+                    member_id,
                     business_date: date,
-                    lines: sale.lines.clone(),
-                    outcome,
+                    redeemed_points,
                     response: response_json(&response)?,
                 },
-                &at.to_rfc3339(),
-                seq,
             )?;
             Ok(Some((Recorded::New, response)))
         })

@@ -30,22 +30,24 @@ pub fn export_jsonl(conn: &Connection, out: &mut impl Write) -> Result<u64, Expo
         .and_then(|v| v.parse().ok())
         .unwrap_or(0);
 
-    let mut stmt = tx.prepare(
-        "SELECT sale_id, member_id, business_date, occurred_at, lines, outcome, response, seq
-         FROM sales ORDER BY seq",
-    )?;
+    // A sale's lines, time and outcome are its event's, and the answer given is on the same
+    // outbox row (schema 9).
+    let mut stmt =
+        tx.prepare("SELECT seq, payload, response FROM outbox WHERE kind = 'sale' ORDER BY seq")?;
     let mut rows = stmt.query([])?;
     while let Some(r) = rows.next()? {
+        let event = parse(Some(r.get(1)?));
+        let body = &event["body"];
         let line = json!({
             "record": "sale",
-            "sale_id": r.get::<_, String>(0)?,
-            "member_id": r.get::<_, Option<String>>(1)?,
-            "business_date": r.get::<_, String>(2)?,
-            "occurred_at": r.get::<_, String>(3)?,
-            "lines": parse(Some(r.get(4)?)),
-            "outcome": parse(r.get(5)?),
-            "response": parse(Some(r.get(6)?)),
-            "seq": r.get::<_, i64>(7)?,
+            "sale_id": body["sale_id"],
+            "member_id": body["member_id"],
+            "business_date": body["business_date"],
+            "occurred_at": body["occurred_at"],
+            "lines": body["lines"],
+            "outcome": body["outcome"],
+            "response": parse(r.get(2)?),
+            "seq": r.get::<_, i64>(0)?,
         });
         writeln!(out, "{line}")?;
         n += 1;

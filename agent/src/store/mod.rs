@@ -24,7 +24,7 @@ use rusqlite::{
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use tenpo_loyalty::{Date, Line, MemberState, RefundOutcome, SaleOutcome};
+use tenpo_loyalty::{Date, Line, MemberState, Points, RefundOutcome, SaleOutcome};
 use tenpo_protocol::events::{Event, EventBody, encode};
 use tenpo_support::checkpointer::Checkpointer;
 
@@ -104,7 +104,21 @@ pub struct MemberRow {
     pub state: MemberState,
 }
 
-/// A recorded sale.
+/// A sale's idempotency record (schema 9): the request's hash and the answer given, kept on
+/// its outbox row beside the event that holds its lines and outcome, and the `sales` index of
+/// sale ids with what the offline redemption bound reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SaleRecord {
+    pub sale_id: String,
+    pub request_hash: Vec<u8>,
+    pub member_id: Option<String>,
+    pub business_date: Date,
+    pub redeemed_points: Points,
+    /// The JSON answered to the POS the first time.
+    pub response: String,
+}
+
+/// A recorded sale as a refund needs it: its record, and its lines and outcome from its event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SaleRow {
     pub sale_id: String,
@@ -494,6 +508,43 @@ impl WriteTx<'_> {
         body: EventBody,
         now: &str,
     ) -> Result<u64, StoreError> {
+        self.append(who, body, now, None)
+    }
+
+    /// Records a sale: its event (`body`, which holds the sale's lines and outcome), with the
+    /// request's hash and the answer given on the same outbox row, and its entry in the
+    /// `sales` index of sale ids (schema 9: three b-trees a sale was two pages more).
+    pub fn record_sale_event(
+        &self,
+        who: &Identity,
+        body: EventBody,
+        now: &str,
+        sale: &SaleRecord,
+    ) -> Result<u64, StoreError> {
+        let seq = self.append(who, body, now, Some((&sale.request_hash, &sale.response)))?;
+        self.tx
+            .prepare_cached(
+                "INSERT INTO sales (sale_id, seq, member_id, business_date, redeemed_points)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute(params![
+                sale.sale_id,
+                seq as i64,
+                sale.member_id,
+                sale.business_date.to_string(),
+                sale.redeemed_points,
+            ])?;
+        Ok(seq)
+    }
+
+    /// Appends an event; `answer` is a sale's request hash and response.
+    fn append(
+        &self,
+        who: &Identity,
+        body: EventBody,
+        now: &str,
+        answer: Option<(&[u8], &str)>,
+    ) -> Result<u64, StoreError> {
         let seq: i64 = self
             .tx
             .prepare_cached("SELECT COALESCE(MAX(seq), 0) + 1 FROM outbox")?
@@ -514,8 +565,9 @@ impl WriteTx<'_> {
         })?;
         self.tx
             .prepare_cached(
-                "INSERT INTO outbox (seq, event_id, kind, payload, recorded_at, member_id)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                "INSERT INTO outbox (seq, event_id, kind, payload, recorded_at, member_id,
+                                     request_hash, response)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             )?
             .execute(params![
                 seq,
@@ -523,17 +575,57 @@ impl WriteTx<'_> {
                 event.body.kind(),
                 bytes,
                 now,
-                event.body.member_id()
+                event.body.member_id(),
+                answer.map(|(hash, _)| hash),
+                answer.map(|(_, response)| response),
             ])?;
         Ok(event.seq)
     }
 
+    /// The record of sale `sale_id`, if recorded here: enough to tell a retry from a
+    /// conflict and to answer it. A new sale's id is looked up in the `sales` index alone.
+    pub fn sale_record(&self, sale_id: &str) -> Result<Option<SaleRecord>, StoreError> {
+        let row = self
+            .tx
+            .prepare_cached(
+                "SELECT s.sale_id, o.request_hash, s.member_id, s.business_date,
+                        s.redeemed_points, o.response
+                 FROM sales s JOIN outbox o ON o.seq = s.seq WHERE s.sale_id = ?1",
+            )?
+            .query_row([sale_id], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, Vec<u8>>(1)?,
+                    r.get::<_, Option<String>>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, i64>(4)?,
+                    r.get::<_, String>(5)?,
+                ))
+            })
+            .optional()?;
+        row.map(
+            |(sale_id, request_hash, member_id, date, redeemed, response)| {
+                Ok(SaleRecord {
+                    sale_id,
+                    request_hash,
+                    member_id,
+                    business_date: parse_date("sale business date", &date)?,
+                    redeemed_points: redeemed,
+                    response,
+                })
+            },
+        )
+        .transpose()
+    }
+
+    /// Sale `sale_id` with its lines and outcome, read from its outbox event.
     pub fn sale(&self, sale_id: &str) -> Result<Option<SaleRow>, StoreError> {
         let row = self
             .tx
             .prepare_cached(
-                "SELECT sale_id, request_hash, member_id, business_date, lines, outcome, response
-                 FROM sales WHERE sale_id = ?1",
+                "SELECT s.sale_id, o.request_hash, s.member_id, s.business_date, o.response,
+                        o.payload
+                 FROM sales s JOIN outbox o ON o.seq = s.seq WHERE s.sale_id = ?1",
             )?
             .query_row([sale_id], |r| {
                 Ok((
@@ -542,52 +634,31 @@ impl WriteTx<'_> {
                     r.get::<_, Option<String>>(2)?,
                     r.get::<_, String>(3)?,
                     r.get::<_, String>(4)?,
-                    r.get::<_, Option<String>>(5)?,
-                    r.get::<_, String>(6)?,
+                    r.get::<_, String>(5)?,
                 ))
             })
             .optional()?;
         row.map(
-            |(sale_id, request_hash, member_id, date, lines, outcome, response)| {
+            |(sale_id, request_hash, member_id, date, response, payload)| {
+                let event: Event = from_json("sale event", &payload)?;
+                let EventBody::Sale(sale) = event.body else {
+                    return Err(StoreError::Corrupt {
+                        what: "sale event",
+                        detail: format!("the event of sale {sale_id} is not a sale"),
+                    });
+                };
                 Ok(SaleRow {
                     sale_id,
                     request_hash,
                     member_id,
                     business_date: parse_date("sale business date", &date)?,
-                    lines: from_json("sale lines", &lines)?,
-                    outcome: outcome.map(|o| from_json("sale outcome", &o)).transpose()?,
+                    lines: sale.lines,
+                    outcome: sale.outcome,
                     response,
                 })
             },
         )
         .transpose()
-    }
-
-    pub fn insert_sale(
-        &self,
-        sale: &SaleRow,
-        occurred_at: &str,
-        seq: u64,
-    ) -> Result<(), StoreError> {
-        self.tx
-            .prepare_cached(
-                "INSERT INTO sales (sale_id, request_hash, member_id, business_date, occurred_at,
-                                    lines, outcome, response, seq, redeemed_points)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-            )?
-            .execute(params![
-                sale.sale_id,
-                sale.request_hash,
-                sale.member_id,
-                sale.business_date.to_string(),
-                occurred_at,
-                to_json(&sale.lines)?,
-                sale.outcome.as_ref().map(to_json).transpose()?,
-                sale.response,
-                seq as i64,
-                sale.outcome.as_ref().map_or(0, |o| o.redeemed_points)
-            ])?;
-        Ok(())
     }
 
     pub fn refund(&self, refund_id: &str) -> Result<Option<RefundRow>, StoreError> {

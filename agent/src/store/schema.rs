@@ -6,7 +6,7 @@
 //!
 //! Two kinds of table, kept apart on purpose (docs/design.md §4):
 //! - the ledger (`sales`, `refunds`, `wishes`, `outbox`, `quarantine`, `meta`): what happened
-//!   here; never thrown away;
+//!   here; never thrown away (a sale's lines and outcome are read from its outbox event);
 //! - the member cache (`members`, `member_codes`): may be dropped and rebuilt from the hub's
 //!   snapshot plus the ledger's outcomes, and nothing in the ledger refers to it by key.
 
@@ -229,6 +229,32 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     INSERT INTO member_states (member_id, state, updated_at)
         SELECT member_id, state, updated_at FROM members WHERE state IS NOT NULL;
     ALTER TABLE members DROP COLUMN state;
+    "#,
+    // 9: every sale writes two pages fewer, and its lines and outcome are stored once
+    // (docs/design.md §8). A sale's lines, time and outcome are in its outbox event, which the
+    // ledger keeps for ever; the sales table kept a second copy in a rowid table beside an
+    // index of sale ids, two more b-trees a sale. The request's hash and the answer given now
+    // go on the event's own outbox row (appended at the end of the outbox, as the event is),
+    // and `sales` is the index of sale ids alone, with what the offline redemption bound and
+    // refunds look up: small rows in one b-tree.
+    r#"
+    ALTER TABLE outbox ADD COLUMN request_hash BLOB;
+    ALTER TABLE outbox ADD COLUMN response TEXT;
+    UPDATE outbox SET request_hash = s.request_hash, response = s.response
+        FROM sales s WHERE s.seq = outbox.seq;
+
+    CREATE TABLE sales_v9 (
+        sale_id         TEXT PRIMARY KEY,
+        seq             INTEGER NOT NULL REFERENCES outbox(seq),
+        member_id       TEXT,
+        business_date   TEXT NOT NULL,
+        redeemed_points INTEGER NOT NULL DEFAULT 0
+    ) STRICT, WITHOUT ROWID;
+    INSERT INTO sales_v9 (sale_id, seq, member_id, business_date, redeemed_points)
+        SELECT sale_id, seq, member_id, business_date, redeemed_points FROM sales;
+    DROP TABLE sales;
+    ALTER TABLE sales_v9 RENAME TO sales;
+    CREATE INDEX sales_redeemed ON sales(member_id, business_date) WHERE redeemed_points > 0;
     "#,
 ];
 

@@ -46,21 +46,19 @@ fn sale_event(n: u32) -> EventBody {
 
 fn record(store: &Store, n: u32) -> Result<u64, StoreError> {
     store.write(|tx| {
-        let seq = tx.append_event(&who(), sale_event(n), "now")?;
-        tx.insert_sale(
-            &SaleRow {
+        tx.record_sale_event(
+            &who(),
+            sale_event(n),
+            "now",
+            &SaleRecord {
                 sale_id: format!("sale-{n}"),
                 request_hash: vec![1, 2, 3],
                 member_id: None,
                 business_date: "2026-11-22".parse().unwrap(),
-                lines: vec![],
-                outcome: None,
+                redeemed_points: 0,
                 response: "{}".into(),
             },
-            "2026-11-22T01:00:00Z",
-            seq,
-        )?;
-        Ok(seq)
+        )
     })
 }
 
@@ -603,9 +601,8 @@ fn the_redemption_bound_reads_its_own_index() {
             .write(|tx| {
                 let seq = tx.append_event(&who(), sale_event(n), "now")?;
                 tx.tx.execute(
-                    "INSERT INTO sales (seq, sale_id, request_hash, member_id, business_date,
-                                        occurred_at, lines, response, redeemed_points)
-                     VALUES (?1, ?2, x'00', ?3, ?4, 'now', '[]', '{}', ?5)",
+                    "INSERT INTO sales (seq, sale_id, member_id, business_date, redeemed_points)
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
                     params![seq as i64, format!("sale-{n}"), member, date, redeemed],
                 )?;
                 Ok::<u64, StoreError>(seq)
@@ -626,4 +623,94 @@ fn the_redemption_bound_reads_its_own_index() {
     assert_eq!(unsynced(), 150);
     store.write(|tx| tx.advance_acked(first)).unwrap();
     assert_eq!(unsynced(), 50);
+}
+
+/// Schema 9 keeps a sale once: a version-8 file's sale still answers a retry with the same
+/// bytes, its lines come from its event, and the export writes it as before, while `sales`
+/// keeps no second copy.
+#[test]
+fn a_version_8_sale_is_kept_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.db");
+    let mut body = sale_event(1);
+    if let EventBody::Sale(sale) = &mut body {
+        sale.lines = vec![Line {
+            sku: "tea".into(),
+            category: None,
+            quantity: 2,
+            amount_yen: 1000,
+        }];
+    }
+    let event = Event {
+        event_id: "0190-1".into(),
+        seq: 1,
+        store_id: "s1".into(),
+        terminal_id: "t1".into(),
+        recorded_at: "2026-11-22T01:00:00Z".into(),
+        body,
+    };
+    let answer = r#"{"sale_id":"sale-1","earned_points":0}"#;
+    {
+        let mut conn = Connection::open(&path).unwrap();
+        schema::migrate_to(&mut conn, 8).unwrap();
+        conn.execute(
+            "INSERT INTO outbox (seq, event_id, kind, payload, recorded_at)
+             VALUES (1, '0190-1', 'sale', ?1, '2026-11-22T01:00:00Z')",
+            [encode(&event).unwrap()],
+        )
+        .unwrap();
+        conn.execute(
+            "INSERT INTO sales (seq, sale_id, request_hash, member_id, business_date,
+                                occurred_at, lines, outcome, response, redeemed_points)
+             VALUES (1, 'sale-1', x'0102', 'm1', '2026-11-22', '2026-11-22T10:00:00+09:00',
+                     '[{\"sku\":\"tea\",\"category\":null,\"quantity\":2,\"amount_yen\":1000}]',
+                     NULL, ?1, 5)",
+            [answer],
+        )
+        .unwrap();
+    }
+    let store = Store::open(&path).unwrap();
+    let record = store.write(|tx| tx.sale_record("sale-1")).unwrap().unwrap();
+    assert_eq!(
+        record,
+        SaleRecord {
+            sale_id: "sale-1".into(),
+            request_hash: vec![1, 2],
+            member_id: Some("m1".into()),
+            business_date: "2026-11-22".parse().unwrap(),
+            redeemed_points: 5,
+            response: answer.into(),
+        }
+    );
+    let sale = store.write(|tx| tx.sale("sale-1")).unwrap().unwrap();
+    assert_eq!(sale.lines.len(), 1);
+    assert_eq!(sale.lines[0].amount_yen, 1000);
+    let columns: Vec<String> = store
+        .read(|c| {
+            let mut stmt = c.prepare("SELECT name FROM pragma_table_info('sales')")?;
+            let names = stmt.query_map([], |r| r.get(0))?;
+            Ok(names.collect::<Result<_, _>>()?)
+        })
+        .unwrap();
+    assert_eq!(
+        columns,
+        [
+            "sale_id",
+            "seq",
+            "member_id",
+            "business_date",
+            "redeemed_points"
+        ]
+    );
+    drop(store);
+    let ro = Store::open_read_only(&path).unwrap();
+    let mut out = Vec::new();
+    export_jsonl(ro.connection(), &mut out).unwrap();
+    let sale: serde_json::Value =
+        serde_json::from_str(String::from_utf8(out).unwrap().lines().next().unwrap()).unwrap();
+    assert_eq!(sale["record"], "sale");
+    assert_eq!(sale["occurred_at"], "2026-11-22T10:00:00+09:00");
+    assert_eq!(sale["lines"][0]["amount_yen"], 1000);
+    assert_eq!(sale["response"]["sale_id"], "sale-1");
+    assert_eq!(sale["seq"], 1);
 }
