@@ -620,45 +620,32 @@ impl WriteTx<'_> {
 
     /// Sale `sale_id` with its lines and outcome, read from its outbox event.
     pub fn sale(&self, sale_id: &str) -> Result<Option<SaleRow>, StoreError> {
-        let row = self
+        let Some(record) = self.sale_record(sale_id)? else {
+            return Ok(None);
+        };
+        let payload: String = self
             .tx
             .prepare_cached(
-                "SELECT s.sale_id, o.request_hash, s.member_id, s.business_date, o.response,
-                        o.payload
-                 FROM sales s JOIN outbox o ON o.seq = s.seq WHERE s.sale_id = ?1",
+                "SELECT o.payload FROM sales s JOIN outbox o ON o.seq = s.seq
+                 WHERE s.sale_id = ?1",
             )?
-            .query_row([sale_id], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, Vec<u8>>(1)?,
-                    r.get::<_, Option<String>>(2)?,
-                    r.get::<_, String>(3)?,
-                    r.get::<_, String>(4)?,
-                    r.get::<_, String>(5)?,
-                ))
-            })
-            .optional()?;
-        row.map(
-            |(sale_id, request_hash, member_id, date, response, payload)| {
-                let event: Event = from_json("sale event", &payload)?;
-                let EventBody::Sale(sale) = event.body else {
-                    return Err(StoreError::Corrupt {
-                        what: "sale event",
-                        detail: format!("the event of sale {sale_id} is not a sale"),
-                    });
-                };
-                Ok(SaleRow {
-                    sale_id,
-                    request_hash,
-                    member_id,
-                    business_date: parse_date("sale business date", &date)?,
-                    lines: sale.lines,
-                    outcome: sale.outcome,
-                    response,
-                })
-            },
-        )
-        .transpose()
+            .query_row([sale_id], |r| r.get(0))?;
+        let event: Event = from_json("sale event", &payload)?;
+        let EventBody::Sale(sale) = event.body else {
+            return Err(StoreError::Corrupt {
+                what: "sale event",
+                detail: format!("the event of sale {sale_id} is not a sale"),
+            });
+        };
+        Ok(Some(SaleRow {
+            sale_id: record.sale_id,
+            request_hash: record.request_hash,
+            member_id: record.member_id,
+            business_date: record.business_date,
+            lines: sale.lines,
+            outcome: sale.outcome,
+            response: record.response,
+        }))
     }
 
     pub fn refund(&self, refund_id: &str) -> Result<Option<RefundRow>, StoreError> {
