@@ -5,8 +5,8 @@
 //! - `POST /v1/sales` over keep-alive HTTP, against `GET /v1/health` on the same agent (what HTTP
 //!   costs) and a one-row `INSERT` + commit in a WAL database with `synchronous=FULL` in the same
 //!   directory (what durability costs);
-//! - the same for a sale with no member card (most sales at a till): three pages to commit, not
-//!   five; and for regular customers, whose states carry a point lot for each sale that earned;
+//! - the same for a sale with no member card (most sales at a till): two pages to commit, not
+//!   four; and for regular customers, whose states carry a point lot for each sale that earned;
 //! - the same with the hub down: the sale's time and the agent's CPU per sale, against online;
 //! - catch-up: the hub back on its address, how long until the agent pushes and until nothing is
 //!   pending.
