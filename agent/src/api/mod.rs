@@ -224,10 +224,16 @@ fn failed_here() -> ApiError {
 }
 
 /// Runs a ledger call the POS is waiting on (a sale, a refund, a wish) where the request is:
-/// on this worker thread, the runtime's other worker taking over its other tasks meanwhile
-/// (`block_in_place`). The blocking pool cost each sale two thread hand-offs, ~90 µs of a
-/// sale's p50 on the standard machine (docs/benchmarks.md). A runtime with one thread (the
-/// tests') has no other worker to take over, and there the call goes to the blocking pool.
+/// on this worker thread, which it holds for the call (a commit, well under a millisecond on a
+/// till's disk), while the runtime's other worker runs everything else and takes this one's
+/// queued tasks. Handing the call to another thread cost a sale more than the call itself saves
+/// the runtime: the blocking pool two hand-offs (~90 µs of a sale's p50), and `block_in_place`,
+/// which hands this worker's run queue to a pool thread woken for it, 3–6 % of a member's sale
+/// at p50 and about 5 % of the agent's CPU a sale (A/B runs of the till bench,
+/// docs/benchmarks.md). The price: two such calls at once (two lanes) hold both workers until
+/// the first commit ends, for the second waits on the one writer connection, as it would on
+/// any thread. A runtime with one thread (the tests') has no other worker, and there the call
+/// goes to the blocking pool.
 async fn in_place<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, LedgerError> + Send + 'static,
 ) -> Result<T, ApiError> {
@@ -235,7 +241,7 @@ async fn in_place<T: Send + 'static>(
     if Handle::current().runtime_flavor() != RuntimeFlavor::MultiThread {
         return blocking(f).await;
     }
-    match tokio::task::block_in_place(|| tenpo_support::panic::contained(f)) {
+    match tenpo_support::panic::contained(f) {
         Ok(result) => result.map_err(ApiError::from),
         Err(what) => {
             tracing::error!(panic = %what, "a request hit a bug in the agent");
