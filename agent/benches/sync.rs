@@ -6,7 +6,8 @@
 //!   needs Node.js and npm). Median of three reps, each the two one after the other;
 //! - the first sync of 1,000,000 members: time (≤ 60 s), the agent's peak RSS (≤ 150 MB) and
 //!   the member cache's size on disk (≤ 300 bytes a member), measured on a real
-//!   `tenpo-agent sync --now` process.
+//!   `tenpo-agent sync --now` process; then, in process on the file it left, how long a member
+//!   takes to leave that cache (erased or merged at the hub).
 //!
 //! Run: `cargo build --release -p tenpo-hub && cargo bench -p tenpo-agent --bench sync`
 //! (`TENPO_BENCH_MEMBERS` changes the member count; the populated hub is kept under
@@ -269,6 +270,28 @@ fn bench_first_sync(dir: &Path, members: usize) -> (Duration, u64, Duration, u64
     (took, peak, import, bytes)
 }
 
+/// Members leaving the cache the first sync left (in process, on its file): as a feed page of
+/// members erased or merged at the hub removes them, one transaction each. Median per member.
+fn bench_removals(dir: &Path, n: usize) -> Duration {
+    let store = Store::open(&dir.join("first-sync-agent").join("tenpo.db")).unwrap();
+    let ids: Vec<String> = store
+        .read(|c| {
+            let mut s = c.prepare("SELECT member_id FROM members ORDER BY member_id LIMIT ?1")?;
+            let rows = s.query_map([n as i64], |r| r.get(0))?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+        .unwrap();
+    let times = ids
+        .iter()
+        .map(|id| {
+            let t = Instant::now();
+            store.write(|tx| tx.remove_member(id)).unwrap();
+            t.elapsed()
+        })
+        .collect();
+    median(times)
+}
+
 fn main() {
     if !std::env::args().any(|a| a == "--bench") {
         println!("sync bench: run with `cargo bench -p tenpo-agent --bench sync`");
@@ -300,6 +323,8 @@ fn main() {
     let push = median(pushes);
     eprintln!("first sync of {members} members …");
     let (first, peak_kb, import, disk) = bench_first_sync(&dir, members);
+    eprintln!("100 members removed from that cache …");
+    let removal = bench_removals(&dir, 100);
     println!("| what | measured | budget |");
     println!("|---|---|---|");
     println!(
@@ -331,6 +356,10 @@ fn main() {
         "| the member cache on disk after it | {:.0} MB, {} bytes a member | ≤ 300 bytes a member |",
         disk as f64 / 1e6,
         disk / members.max(1) as u64
+    );
+    println!(
+        "| a member removed from that cache (erased or merged at the hub), in process, median of 100 | {:.3} ms | — |",
+        removal.as_secs_f64() * 1e3
     );
     if std::env::var("TENPO_BENCH_HUB_DATABASE").is_ok_and(|v| v == "postgres") {
         println!(

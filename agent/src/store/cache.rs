@@ -186,17 +186,33 @@ impl WriteTx<'_> {
         for code in s.codes {
             steal.execute(params![code, s.member_id])?;
         }
-        self.tx
-            .prepare_cached("DELETE FROM members WHERE number = ?1 AND member_id <> ?2")?
-            .execute(params![s.number, s.member_id])?;
+        let others: Vec<String> = self
+            .tx
+            .prepare_cached("SELECT member_id FROM members WHERE number = ?1 AND member_id <> ?2")?
+            .query_map(params![s.number, s.member_id], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        for other in others {
+            self.remove_member(&other)?;
+        }
+        // Codes are kept once held (a code leaves by revocation or by going to another member),
+        // so the row goes on listing every code this member may still have a row for.
+        let mut extra = match self.codes_of(s.member_id)? {
+            Some((number, mut codes)) => {
+                codes.push(number);
+                codes
+            }
+            None => Vec::new(),
+        };
+        extra.extend(s.codes.iter().cloned());
         self.tx
             .prepare_cached(
-                "INSERT INTO members (member_id, number, provisional, snapshot, updated_at, snapshot_through)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                "INSERT INTO members (member_id, number, provisional, snapshot, updated_at,
+                                      snapshot_through, codes)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
                  ON CONFLICT(member_id) DO UPDATE SET number = excluded.number,
                      provisional = excluded.provisional, snapshot = excluded.snapshot,
                      updated_at = excluded.updated_at,
-                     snapshot_through = excluded.snapshot_through",
+                     snapshot_through = excluded.snapshot_through, codes = excluded.codes",
             )?
             .execute(params![
                 s.member_id,
@@ -204,7 +220,8 @@ impl WriteTx<'_> {
                 s.provisional,
                 packed::pack(s.state)?,
                 now,
-                s.through as i64
+                s.through as i64,
+                other_codes(s.number, extra)?
             ])?;
         if let Some(state) = state {
             self.put_local_state(s.member_id, super::state_bytes(s.state, state)?, now)?;
@@ -316,10 +333,17 @@ impl WriteTx<'_> {
         .transpose()
     }
 
+    /// Removes a member from the cache with its local state and every card code it holds,
+    /// each found by key: its number and the codes its row lists (schema 10).
     pub fn remove_member(&self, member_id: &str) -> Result<(), StoreError> {
-        self.tx
-            .prepare_cached("DELETE FROM member_codes WHERE member_id = ?1")?
-            .execute([member_id])?;
+        if let Some((number, codes)) = self.codes_of(member_id)? {
+            let mut delete = self
+                .tx
+                .prepare_cached("DELETE FROM member_codes WHERE code = ?1 AND member_id = ?2")?;
+            for code in std::iter::once(&number).chain(&codes) {
+                delete.execute(params![code, member_id])?;
+            }
+        }
         self.tx
             .prepare_cached("DELETE FROM member_states WHERE member_id = ?1")?
             .execute([member_id])?;
@@ -327,6 +351,23 @@ impl WriteTx<'_> {
             .prepare_cached("DELETE FROM members WHERE member_id = ?1")?
             .execute([member_id])?;
         Ok(())
+    }
+
+    /// A cached member's number and the other codes its row lists.
+    fn codes_of(&self, member_id: &str) -> Result<Option<(String, Vec<String>)>, StoreError> {
+        let row: Option<(String, Option<String>)> = self
+            .tx
+            .prepare_cached("SELECT number, codes FROM members WHERE member_id = ?1")?
+            .query_row([member_id], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+        row.map(|(number, codes)| {
+            let codes = match codes {
+                Some(text) => from_json::<Vec<String>>("a cached member's codes", &text)?,
+                None => Vec::new(),
+            };
+            Ok((number, codes))
+        })
+        .transpose()
     }
 
     /// A card the hub revoked: it no longer finds a member, and a sale cannot enrol it again.
@@ -363,4 +404,18 @@ impl WriteTx<'_> {
         )?;
         Ok(())
     }
+}
+
+/// What a member's row lists of its codes: those other than its number, once each, in order;
+/// NULL for none (most members: their one code is their number).
+pub(crate) fn other_codes(
+    number: &str,
+    codes: impl IntoIterator<Item = String>,
+) -> Result<Option<String>, StoreError> {
+    let others: std::collections::BTreeSet<String> =
+        codes.into_iter().filter(|c| c != number).collect();
+    if others.is_empty() {
+        return Ok(None);
+    }
+    super::to_json(&others).map(Some)
 }

@@ -401,15 +401,16 @@ impl WriteTx<'_> {
     ) -> Result<(), StoreError> {
         self.tx
             .prepare_cached(
-                "INSERT INTO members (member_id, number, provisional, snapshot, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                "INSERT INTO members (member_id, number, provisional, snapshot, updated_at, codes)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             )?
             .execute(params![
                 member.member_id,
                 member.number,
                 member.provisional,
                 packed::pack(snapshot)?,
-                now
+                now,
+                cache::other_codes(&member.number, codes.iter().map(|c| (*c).to_owned()))?
             ])?;
         // A new member has no local state yet to clear: write one only if it differs.
         if let Some(bytes) = state_bytes(snapshot, &member.state)? {

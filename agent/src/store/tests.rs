@@ -3,6 +3,8 @@
 use super::*;
 use tenpo_protocol::events::{EventBody, SaleEvent};
 
+/// A member leaving the cache.
+mod removal;
 /// Files written by earlier schemas, opened by this one.
 mod upgrades;
 

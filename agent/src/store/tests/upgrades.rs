@@ -214,3 +214,68 @@ fn a_version_8_sale_is_kept_once() {
     assert_eq!(sale["response"]["sale_id"], "sale-1");
     assert_eq!(sale["seq"], 1);
 }
+
+/// A version-9 cache keeps every member and code, its rows list each member's codes other
+/// than its number, and a member removed after the upgrade takes all of its codes.
+#[test]
+fn a_version_9_cache_lists_each_members_other_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.db");
+    let empty = packed::pack(&MemberState::default()).unwrap();
+    {
+        let mut conn = Connection::open(&path).unwrap();
+        schema::migrate_to(&mut conn, 9).unwrap();
+        let mut member = conn
+            .prepare(
+                "INSERT INTO members (member_id, number, provisional, snapshot, updated_at)
+                 VALUES (?1, ?2, 0, ?3, 'now')",
+            )
+            .unwrap();
+        member
+            .execute(params!["m1", "2000000000015", empty])
+            .unwrap();
+        member
+            .execute(params!["m2", "2000000000022", empty])
+            .unwrap();
+        conn.execute_batch(
+            "INSERT INTO member_codes (code, member_id)
+                 VALUES ('2000000000015', 'm1'), ('9990000000013', 'm1'),
+                        ('9990000000020', 'm1'), ('2000000000022', 'm2');",
+        )
+        .unwrap();
+    }
+    let store = Store::open(&path).unwrap();
+    let listed = |store: &Store| -> Vec<(String, Option<String>)> {
+        store
+            .read(|c| {
+                let mut s = c.prepare("SELECT member_id, codes FROM members ORDER BY member_id")?;
+                let rows = s.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+                Ok(rows.collect::<Result<Vec<_>, _>>()?)
+            })
+            .unwrap()
+    };
+    let m1_codes: Vec<String> =
+        serde_json::from_str(listed(&store)[0].1.as_deref().unwrap()).unwrap();
+    let mut sorted = m1_codes.clone();
+    sorted.sort();
+    assert_eq!(sorted, vec!["9990000000013", "9990000000020"]);
+    assert_eq!(listed(&store)[1], ("m2".to_owned(), None));
+    for (code, id) in [
+        ("2000000000015", "m1"),
+        ("9990000000013", "m1"),
+        ("9990000000020", "m1"),
+        ("2000000000022", "m2"),
+    ] {
+        let row = store.member_by_code(code).unwrap().unwrap();
+        assert_eq!(row.member_id, id, "{code}");
+    }
+    store.write(|tx| tx.remove_member("m1")).unwrap();
+    let left: Vec<String> = store
+        .read(|c| {
+            let mut s = c.prepare("SELECT code FROM member_codes ORDER BY code")?;
+            let rows = s.query_map([], |r| r.get(0))?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+        .unwrap();
+    assert_eq!(left, vec!["2000000000022"]);
+}
