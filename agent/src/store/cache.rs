@@ -20,6 +20,11 @@ pub(crate) const MEMBER_EVENT_AFTER: &str =
 pub(crate) const MEMBER_EVENTS_AFTER: &str = "SELECT seq, payload FROM outbox
      WHERE member_id = ?1 AND seq > ?2 AND kind <> 'member_provisional' ORDER BY seq";
 
+/// The provisional ids merged into member `?1`: read for every echo of a member's sale, and
+/// found by key (schema 10), for a till learns one alias for each new card it sells.
+pub(crate) const MEMBER_ALIASES: &str =
+    "SELECT alias_id FROM member_aliases WHERE member_id = ?1 ORDER BY alias_id";
+
 /// A local event about a member, in recording order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LocalOutcome {
@@ -53,9 +58,7 @@ fn member_and_aliases(
     member_id: &str,
 ) -> Result<Vec<String>, StoreError> {
     let mut ids = vec![member_id.to_owned()];
-    let mut stmt = c.prepare_cached(
-        "SELECT alias_id FROM member_aliases WHERE member_id = ?1 ORDER BY alias_id",
-    )?;
+    let mut stmt = c.prepare_cached(MEMBER_ALIASES)?;
     for alias in stmt.query_map([member_id], |r| r.get::<_, String>(0))? {
         ids.push(alias?);
     }

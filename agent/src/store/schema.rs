@@ -264,8 +264,12 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     // with 1,000,000 cached, inside the write transaction the sales wait on. An index would
     // cost ~60 bytes a member, over the cache's budget; instead a member's row lists the codes
     // it holds besides its number (NULL for most members, whose one code is the number), and
-    // removing it deletes those by key. The foreign key goes.
+    // removing it deletes those by key. The foreign key goes. And a member's aliases (the
+    // provisional ids merged into it, one for each new card a till sold) are found by key: they
+    // are read for every echo of a member's sale.
     r#"
+    CREATE INDEX member_aliases_by_member ON member_aliases(member_id);
+
     CREATE TABLE member_codes_v10 (
         code      TEXT PRIMARY KEY,
         member_id TEXT NOT NULL
