@@ -139,9 +139,10 @@ impl Store {
         })
     }
 
-    /// How many members the cache holds.
+    /// How many members the cache holds (for `/v1/status` and `/metrics`: a count of the
+    /// whole table, on the connection kept for counts).
     pub fn members_cached(&self) -> Result<u64, StoreError> {
-        self.read(|c| {
+        self.count(|c| {
             Ok(
                 c.query_row("SELECT COUNT(*) FROM members", [], |r| r.get::<_, i64>(0))?
                     .unsigned_abs(),

@@ -507,3 +507,50 @@ fn the_redemption_bound_reads_its_own_index() {
     store.write(|tx| tx.advance_acked(first)).unwrap();
     assert_eq!(unsynced(), 50);
 }
+
+/// A count for `/v1/status` or `/metrics` (a whole table read: 35–130 ms with a million
+/// members cached) runs on a connection of its own: a member lookup at a scan does not wait
+/// for it. The count is held open here while a lookup runs, with a bound on the wait.
+#[test]
+fn a_count_in_progress_does_not_hold_up_a_lookup() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = std::sync::Arc::new(Store::open(&dir.path().join("t.db")).unwrap());
+    removal::cache(&store, "m1", "2000000000015", &["2000000000015"]);
+    let (counting, release) = (
+        std::sync::mpsc::channel::<()>(),
+        std::sync::mpsc::channel::<()>(),
+    );
+    let (counting_tx, counting_rx) = counting;
+    let (release_tx, release_rx) = release;
+    let counter = {
+        let store = store.clone();
+        std::thread::spawn(move || {
+            store
+                .count(|_| {
+                    counting_tx.send(()).unwrap();
+                    release_rx.recv().unwrap();
+                    Ok(())
+                })
+                .unwrap();
+        })
+    };
+    counting_rx.recv().unwrap();
+    let (found_tx, found_rx) = std::sync::mpsc::channel();
+    let looker = {
+        let store = store.clone();
+        std::thread::spawn(move || {
+            let found = store.member_by_code("2000000000015").unwrap();
+            found_tx.send(found.map(|m| m.member_id)).unwrap();
+        })
+    };
+    let found = found_rx.recv_timeout(std::time::Duration::from_secs(10));
+    release_tx.send(()).unwrap();
+    counter.join().unwrap();
+    looker.join().unwrap();
+    assert_eq!(
+        found,
+        Ok(Some("m1".to_owned())),
+        "the lookup waited for the count"
+    );
+    assert_eq!(store.members_cached().unwrap(), 1);
+}

@@ -4,7 +4,7 @@
 use super::*;
 
 /// Caches member `id` with `number` and `codes` as the hub sends it.
-fn cache(store: &Store, id: &str, number: &str, codes: &[&str]) {
+pub(super) fn cache(store: &Store, id: &str, number: &str, codes: &[&str]) {
     let codes: Vec<String> = codes.iter().map(|c| (*c).to_owned()).collect();
     let state = MemberState::default();
     let snapshot = cache::Snapshot {
