@@ -270,12 +270,8 @@ fn a_version_9_cache_lists_each_members_other_codes() {
         assert_eq!(row.member_id, id, "{code}");
     }
     store.write(|tx| tx.remove_member("m1")).unwrap();
-    let left: Vec<String> = store
-        .read(|c| {
-            let mut s = c.prepare("SELECT code FROM member_codes ORDER BY code")?;
-            let rows = s.query_map([], |r| r.get(0))?;
-            Ok(rows.collect::<Result<Vec<_>, _>>()?)
-        })
-        .unwrap();
-    assert_eq!(left, vec!["2000000000022"]);
+    assert_eq!(
+        super::removal::codes(&store),
+        vec![("2000000000022".to_owned(), "m2".to_owned())]
+    );
 }
