@@ -364,14 +364,23 @@ impl WriteTx<'_> {
             .prepare_cached("SELECT number, codes FROM members WHERE member_id = ?1")?
             .query_row([member_id], |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()?;
-        row.map(|(number, codes)| {
-            let codes = match codes {
-                Some(text) => from_json::<Vec<String>>("a cached member's codes", &text)?,
-                None => Vec::new(),
-            };
-            Ok((number, codes))
-        })
-        .transpose()
+        let Some((number, codes)) = row else {
+            return Ok(None);
+        };
+        let codes = match codes.map(|text| from_json::<Vec<String>>("a member's codes", &text)) {
+            None => Vec::new(),
+            Some(Ok(codes)) => codes,
+            // A list that no longer reads is not trusted to be whole: the member's codes are
+            // read the slow way, from every code, and the next write of the member mends it.
+            Some(Err(e)) => {
+                tracing::warn!(member = member_id, error = %e, "a cached member's list of codes does not read; reading its codes from the whole table");
+                self.tx
+                    .prepare_cached("SELECT code FROM member_codes WHERE member_id = ?1")?
+                    .query_map([member_id], |r| r.get(0))?
+                    .collect::<Result<_, _>>()?
+            }
+        };
+        Ok(Some((number, codes)))
     }
 
     /// A card the hub revoked: it no longer finds a member, and a sale cannot enrol it again.

@@ -144,6 +144,43 @@ fn a_member_removed_takes_every_code_it_holds() {
     assert_eq!(codes(&store), pairs(&[("2000000000022", "m2")]));
 }
 
+/// A member whose list of codes no longer reads (a damaged row) still leaves with every code,
+/// found the slow way, and the next snapshot of it writes the list again.
+#[test]
+fn a_damaged_list_of_codes_is_read_around_and_mended() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("t.db")).unwrap();
+    let both = ["2000000000015", "9990000000013"];
+    cache(&store, "m1", "2000000000015", &both);
+    cache(&store, "m2", "2000000000022", &["2000000000022"]);
+    let damage = |store: &Store| {
+        store
+            .write(|tx| {
+                tx.tx.execute(
+                    "UPDATE members SET codes = '[\"99' WHERE member_id = 'm1'",
+                    [],
+                )?;
+                Ok::<_, StoreError>(())
+            })
+            .unwrap();
+    };
+    damage(&store);
+    cache(&store, "m1", "2000000000015", &["2000000000015"]);
+    let listed: Option<String> = store
+        .read(|c| {
+            Ok(c.query_row(
+                "SELECT codes FROM members WHERE member_id = 'm1'",
+                [],
+                |r| r.get(0),
+            )?)
+        })
+        .unwrap();
+    assert_eq!(listed.as_deref(), Some("[\"9990000000013\"]"));
+    damage(&store);
+    store.write(|tx| tx.remove_member("m1")).unwrap();
+    assert_eq!(codes(&store), pairs(&[("2000000000022", "m2")]));
+}
+
 /// A number the hub gives to another member takes the member that held it out of the cache,
 /// with its codes and its local state.
 #[test]
