@@ -21,6 +21,18 @@ pub(super) fn cache(store: &Store, id: &str, number: &str, codes: &[&str]) {
         .unwrap();
 }
 
+/// The cache the tests below start from: m1 with its number and a second card, m2 with its
+/// number alone.
+fn two_members(store: &Store) {
+    cache(
+        store,
+        "m1",
+        "2000000000015",
+        &["2000000000015", "9990000000013"],
+    );
+    cache(store, "m2", "2000000000022", &["2000000000022"]);
+}
+
 /// The codes that find a member, as `code → member`.
 pub(super) fn codes(store: &Store) -> Vec<(String, String)> {
     store
@@ -115,13 +127,7 @@ fn every_foreign_key_finds_its_children_by_key() {
 fn a_member_removed_takes_every_code_it_holds() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&dir.path().join("t.db")).unwrap();
-    cache(
-        &store,
-        "m1",
-        "2000000000015",
-        &["2000000000015", "9990000000013"],
-    );
-    cache(&store, "m2", "2000000000022", &["2000000000022"]);
+    two_members(&store);
     // The hub gives m1 a new number and card: the codes it had are kept as well.
     cache(&store, "m1", "2000000000039", &["2000000000039"]);
     assert_eq!(
@@ -150,9 +156,7 @@ fn a_member_removed_takes_every_code_it_holds() {
 fn a_damaged_list_of_codes_is_read_around_and_mended() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&dir.path().join("t.db")).unwrap();
-    let both = ["2000000000015", "9990000000013"];
-    cache(&store, "m1", "2000000000015", &both);
-    cache(&store, "m2", "2000000000022", &["2000000000022"]);
+    two_members(&store);
     let damage = |store: &Store| {
         store
             .write(|tx| {
