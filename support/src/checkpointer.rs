@@ -172,7 +172,7 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("t.db");
         let mut writer = Connection::open(&path).unwrap();
-        crate::sqlite::configure(&writer).unwrap();
+        crate::sqlite::configure(&mut writer).unwrap();
         writer
             .execute_batch("CREATE TABLE t (x BLOB) STRICT;")
             .unwrap();
@@ -217,8 +217,8 @@ mod tests {
     fn under_steady_writes_the_log_starts_over() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.db");
-        let writer = Connection::open(&path).unwrap();
-        crate::sqlite::configure(&writer).unwrap();
+        let mut writer = Connection::open(&path).unwrap();
+        crate::sqlite::configure(&mut writer).unwrap();
         writer
             .execute_batch("CREATE TABLE t (id INTEGER PRIMARY KEY, x BLOB UNIQUE) STRICT;")
             .unwrap();

@@ -1,10 +1,11 @@
 //! How tenpo opens a SQLite file, agent and hub alike (docs/design.md §4): WAL, so readers never
 //! wait for the writer; `synchronous=FULL`, so a committed sale survives a power cut; foreign
-//! keys on; one busy timeout; a statement cache big enough for every statement a store has, and
-//! query plans that do not depend on the values bound (so a cached statement stays compiled).
-//! And how a store's schema moves forward: [`migrate`], one runner for every database.
+//! keys on; one busy timeout, which a writer waits out in short steps; a statement cache big
+//! enough for every statement a store has, and query plans that do not depend on the values
+//! bound (so a cached statement stays compiled). And how a store's schema moves forward:
+//! [`migrate`], one runner for every database.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, OptionalExtension};
 
@@ -13,12 +14,59 @@ pub const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 /// Prepared statements kept per connection.
 pub const STATEMENT_CACHE: usize = 128;
 
-/// Settings for a connection that writes.
-pub fn configure(conn: &Connection) -> Result<(), rusqlite::Error> {
+/// How often a writer tries a lock again during its first [`SHORT_WAIT`].
+pub const SHORT_PAUSE: Duration = Duration::from_micros(50);
+/// How long a writer tries again every [`SHORT_PAUSE`] before it slows to [`LONG_PAUSE`].
+pub const SHORT_WAIT: Duration = Duration::from_millis(5);
+/// How often a writer tries a lock again once it has waited [`SHORT_WAIT`].
+pub const LONG_PAUSE: Duration = Duration::from_millis(1);
+
+/// Settings for a connection that writes. Its busy timeout is [`BUSY_TIMEOUT`], waited out by
+/// [`pause_before_retry`]'s steps rather than SQLite's own.
+pub fn configure(conn: &mut Connection) -> Result<(), rusqlite::Error> {
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
-    configure_reader(conn)
+    configure_reader(conn)?;
+    conn.busy_handler(Some(retry_while_busy(BUSY_TIMEOUT)))
+}
+
+/// A busy handler that waits for a lock until `timeout` has passed since the lock was first
+/// found taken, pausing as [`pause_before_retry`] says between tries.
+pub fn retry_while_busy(timeout: Duration) -> impl FnMut(i32) -> bool + Send + 'static {
+    let mut since = Instant::now();
+    move |tries| {
+        if tries == 0 {
+            since = Instant::now();
+        }
+        match pause_before_retry(since.elapsed(), timeout) {
+            Some(pause) => {
+                std::thread::sleep(pause);
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+/// How long a writer that has `waited` for a lock pauses before it tries again, or `None` once
+/// it has waited `timeout` (it then reports `database is locked`).
+///
+/// The locks a writer meets are mostly short: the checkpoint thread's restarting step holds
+/// the write lock while it copies the last few frames and syncs the file, well under a
+/// millisecond ([`crate::checkpointer`]). SQLite's own busy timeout sleeps 1 ms, then 2, then
+/// 5 before its first three tries again, so a sale that met that step waited 3 ms where 0.5
+/// would do (docs/benchmarks.md). A writer here tries again every [`SHORT_PAUSE`] for the first
+/// [`SHORT_WAIT`] (a try is a read of the shared memory's lock bytes), then every
+/// [`LONG_PAUSE`], for locks held long (a backup, a migration, another process's batch).
+pub fn pause_before_retry(waited: Duration, timeout: Duration) -> Option<Duration> {
+    if waited >= timeout {
+        None
+    } else if waited < SHORT_WAIT {
+        Some(SHORT_PAUSE)
+    } else {
+        Some(LONG_PAUSE.min(timeout - waited))
+    }
 }
 
 /// Settings for a read-only connection (the journal mode is the file's own).
@@ -139,20 +187,121 @@ mod tests {
     fn a_configured_file_is_wal_and_full() {
         let dir = std::env::temp_dir().join(format!("tenpo-support-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let conn = Connection::open(dir.join("t.db")).unwrap();
-        configure(&conn).unwrap();
+        let mut conn = Connection::open(dir.join("t.db")).unwrap();
+        configure(&mut conn).unwrap();
         let mode: String = conn
             .pragma_query_value(None, "journal_mode", |r| r.get(0))
             .unwrap();
         let sync: i64 = conn
             .pragma_query_value(None, "synchronous", |r| r.get(0))
             .unwrap();
-        let busy: i64 = conn
-            .pragma_query_value(None, "busy_timeout", |r| r.get(0))
-            .unwrap();
-        assert_eq!((mode.as_str(), sync, busy), ("wal", 2, 10_000));
+        assert_eq!((mode.as_str(), sync), ("wal", 2));
         drop(conn);
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// SQLite's own busy timeout sleeps 1 ms before its first try again, then 2 ms, then 5 ms:
+    /// a sale that met the checkpoint thread's lock (held well under a millisecond) waited
+    /// 3 ms. A writer here tries again at once, and slows down only for a lock held long.
+    #[test]
+    fn a_writer_tries_a_taken_lock_again_at_once_and_gives_up_at_its_timeout() {
+        let timeout = BUSY_TIMEOUT;
+        let pause = |waited| pause_before_retry(waited, timeout);
+        assert_eq!(pause(Duration::ZERO), Some(SHORT_PAUSE));
+        assert!(SHORT_PAUSE <= Duration::from_micros(100));
+        assert_eq!(
+            pause(SHORT_WAIT - Duration::from_micros(1)),
+            Some(SHORT_PAUSE)
+        );
+        assert_eq!(pause(SHORT_WAIT), Some(LONG_PAUSE));
+        // The last pause ends at the timeout, not past it.
+        let nearly = timeout - Duration::from_micros(300);
+        assert_eq!(pause(nearly), Some(Duration::from_micros(300)));
+        assert_eq!(pause(timeout), None);
+        assert_eq!(pause(timeout + LONG_PAUSE), None);
+    }
+
+    /// Two writers on one file: the second waits for the first's transaction, then writes.
+    #[test]
+    fn a_writer_waits_out_another_writers_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let mut first = Connection::open(&path).unwrap();
+        configure(&mut first).unwrap();
+        first
+            .execute_batch("CREATE TABLE t (x INTEGER) STRICT;")
+            .unwrap();
+        let tx = first
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .unwrap();
+        tx.execute("INSERT INTO t VALUES (1)", []).unwrap();
+        let (started, waiting) = std::sync::mpsc::channel();
+        let second = std::thread::spawn({
+            let path = path.clone();
+            move || {
+                let mut conn = Connection::open(&path).unwrap();
+                configure(&mut conn).unwrap();
+                started.send(()).unwrap();
+                conn.execute("INSERT INTO t VALUES (2)", [])
+            }
+        });
+        waiting.recv().unwrap();
+        // Not a measure: time for the second writer to find the lock taken and wait on it.
+        std::thread::sleep(Duration::from_millis(30));
+        tx.commit().unwrap();
+        assert_eq!(second.join().unwrap().unwrap(), 1);
+        let rows: Vec<i64> = first
+            .prepare("SELECT x FROM t ORDER BY x")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(rows, [1, 2]);
+    }
+
+    /// A lock held past the timeout: the waiting write fails with `database is locked` and
+    /// changes nothing.
+    #[test]
+    fn a_writer_gives_up_on_a_lock_held_past_its_timeout() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let mut first = Connection::open(&path).unwrap();
+        configure(&mut first).unwrap();
+        first
+            .execute_batch("CREATE TABLE t (x INTEGER) STRICT;")
+            .unwrap();
+        let mut second = Connection::open(&path).unwrap();
+        configure(&mut second).unwrap();
+        second
+            .busy_handler(Some(retry_while_busy(Duration::from_millis(50))))
+            .unwrap();
+        let tx = first
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .unwrap();
+        tx.execute("INSERT INTO t VALUES (1)", []).unwrap();
+        let err = second.execute("INSERT INTO t VALUES (2)", []).unwrap_err();
+        assert_eq!(
+            err.sqlite_error_code(),
+            Some(rusqlite::ErrorCode::DatabaseBusy),
+            "{err}"
+        );
+        // The handler starts over for the next lock: it waits again, the full timeout.
+        let err = second.execute("INSERT INTO t VALUES (3)", []).unwrap_err();
+        assert_eq!(
+            err.sqlite_error_code(),
+            Some(rusqlite::ErrorCode::DatabaseBusy)
+        );
+        tx.commit().unwrap();
+        second.execute("INSERT INTO t VALUES (4)", []).unwrap();
+        let rows: Vec<i64> = second
+            .prepare("SELECT x FROM t ORDER BY x")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(rows, [1, 4]);
     }
 
     #[test]
@@ -240,7 +389,7 @@ mod tests {
         ];
         let dir = tempfile::tempdir().unwrap();
         let mut conn = Connection::open(dir.path().join("t.db")).unwrap();
-        configure(&conn).unwrap();
+        configure(&mut conn).unwrap();
         assert_eq!(migrate(&mut conn, steps, 2).unwrap(), 2);
         let enforced = |conn: &Connection| -> bool {
             conn.pragma_query_value(None, "foreign_keys", |r| r.get(0))

@@ -160,7 +160,7 @@ fn contain_panic<T>(f: impl FnOnce() -> T) -> Result<T, StoreError> {
 }
 
 /// WAL, `synchronous=FULL`, foreign keys, the busy timeout: as the hub opens its file.
-fn configure(conn: &Connection) -> Result<(), rusqlite::Error> {
+fn configure(conn: &mut Connection) -> Result<(), rusqlite::Error> {
     tenpo_support::sqlite::configure(conn)
 }
 
@@ -172,7 +172,7 @@ impl Store {
             source,
         };
         let mut writer = Connection::open(path).map_err(open_err)?;
-        configure(&writer).map_err(open_err)?;
+        configure(&mut writer).map_err(open_err)?;
         // An existing database that needs a migration is copied first (a newer one is refused
         // by `migrate` below, untouched).
         let found = schema::version(&writer)?;

@@ -49,7 +49,7 @@ pub(super) struct Inner {
 const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
 
 /// WAL, `synchronous=FULL`, foreign keys, the busy timeout: as the agent opens its file.
-fn configure(conn: &Connection) -> Result<(), rusqlite::Error> {
+fn configure(conn: &mut Connection) -> Result<(), rusqlite::Error> {
     tenpo_support::sqlite::configure(conn)
 }
 
@@ -138,7 +138,7 @@ impl SqliteStore {
         })?;
         let lock = lock(path)?;
         let mut writer = Connection::open(path).map_err(open_err)?;
-        configure(&writer).map_err(open_err)?;
+        configure(&mut writer).map_err(open_err)?;
         // Room for a scan page's dirty pages (about 3 MB): a smaller cache spills them to the
         // WAL mid-transaction, and writes them again at the commit.
         writer
