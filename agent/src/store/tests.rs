@@ -1,6 +1,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use super::*;
+use tenpo_loyalty::Line;
 use tenpo_protocol::events::{EventBody, SaleEvent};
 
 /// A member leaving the cache.
