@@ -221,16 +221,30 @@ mod tests {
         assert_eq!(pause(timeout + LONG_PAUSE), None);
     }
 
+    /// A configured writer on `path`, with the table `t (x)` the lock tests write.
+    fn writer_of_t(path: &std::path::Path) -> Connection {
+        let mut conn = Connection::open(path).unwrap();
+        configure(&mut conn).unwrap();
+        conn.execute_batch("CREATE TABLE IF NOT EXISTS t (x INTEGER) STRICT;")
+            .unwrap();
+        conn
+    }
+
+    fn xs_in_t(conn: &Connection) -> Vec<i64> {
+        conn.prepare("SELECT x FROM t ORDER BY x")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    }
+
     /// Two writers on one file: the second waits for the first's transaction, then writes.
     #[test]
     fn a_writer_waits_out_another_writers_lock() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.db");
-        let mut first = Connection::open(&path).unwrap();
-        configure(&mut first).unwrap();
-        first
-            .execute_batch("CREATE TABLE t (x INTEGER) STRICT;")
-            .unwrap();
+        let mut first = writer_of_t(&path);
         let tx = first
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .unwrap();
@@ -239,8 +253,7 @@ mod tests {
         let second = std::thread::spawn({
             let path = path.clone();
             move || {
-                let mut conn = Connection::open(&path).unwrap();
-                configure(&mut conn).unwrap();
+                let conn = writer_of_t(&path);
                 started.send(()).unwrap();
                 conn.execute("INSERT INTO t VALUES (2)", [])
             }
@@ -250,14 +263,7 @@ mod tests {
         std::thread::sleep(Duration::from_millis(30));
         tx.commit().unwrap();
         assert_eq!(second.join().unwrap().unwrap(), 1);
-        let rows: Vec<i64> = first
-            .prepare("SELECT x FROM t ORDER BY x")
-            .unwrap()
-            .query_map([], |r| r.get(0))
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap();
-        assert_eq!(rows, [1, 2]);
+        assert_eq!(xs_in_t(&first), [1, 2]);
     }
 
     /// A lock held past the timeout: the waiting write fails with `database is locked` and
@@ -266,13 +272,8 @@ mod tests {
     fn a_writer_gives_up_on_a_lock_held_past_its_timeout() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.db");
-        let mut first = Connection::open(&path).unwrap();
-        configure(&mut first).unwrap();
-        first
-            .execute_batch("CREATE TABLE t (x INTEGER) STRICT;")
-            .unwrap();
-        let mut second = Connection::open(&path).unwrap();
-        configure(&mut second).unwrap();
+        let mut first = writer_of_t(&path);
+        let mut second = writer_of_t(&path);
         second
             .busy_handler(Some(retry_while_busy(Duration::from_millis(50))))
             .unwrap();
@@ -294,14 +295,7 @@ mod tests {
         );
         tx.commit().unwrap();
         second.execute("INSERT INTO t VALUES (4)", []).unwrap();
-        let rows: Vec<i64> = second
-            .prepare("SELECT x FROM t ORDER BY x")
-            .unwrap()
-            .query_map([], |r| r.get(0))
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap();
-        assert_eq!(rows, [1, 4]);
+        assert_eq!(xs_in_t(&second), [1, 4]);
     }
 
     #[test]
