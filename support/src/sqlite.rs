@@ -249,18 +249,25 @@ mod tests {
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .unwrap();
         tx.execute("INSERT INTO t VALUES (1)", []).unwrap();
-        let (started, waiting) = std::sync::mpsc::channel();
+        let (found_taken, waiting) = std::sync::mpsc::channel();
         let second = std::thread::spawn({
             let path = path.clone();
             move || {
-                let conn = writer_of_t(&path);
-                started.send(()).unwrap();
+                let mut conn = writer_of_t(&path);
+                // The handler `configure` installs, telling the test once it has found the
+                // lock taken, so the first writer lets go only while the second waits.
+                let mut retry = retry_while_busy(BUSY_TIMEOUT);
+                conn.busy_handler(Some(move |tries| {
+                    if tries == 0 {
+                        let _ = found_taken.send(());
+                    }
+                    retry(tries)
+                }))
+                .unwrap();
                 conn.execute("INSERT INTO t VALUES (2)", [])
             }
         });
-        waiting.recv().unwrap();
-        // Not a measure: time for the second writer to find the lock taken and wait on it.
-        std::thread::sleep(Duration::from_millis(30));
+        waiting.recv_timeout(BUSY_TIMEOUT).unwrap();
         tx.commit().unwrap();
         assert_eq!(second.join().unwrap().unwrap(), 1);
         assert_eq!(xs_in_t(&first), [1, 2]);
