@@ -20,6 +20,8 @@ use serde::{Deserialize, Serialize};
 use tenpo_loyalty::{MemberState, RuleSet};
 use utoipa::ToSchema;
 
+mod change_de;
+
 /// Most events accepted in one push.
 pub const MAX_PUSH_EVENTS: usize = 1000;
 /// Largest push body accepted, in bytes: batch by size as well as by count.
@@ -181,8 +183,9 @@ pub struct MemberSnapshot {
 }
 
 /// One entry of the change feed. The same thing may appear more than once across reads (or
-/// only its latest version): apply each as an upsert.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+/// only its latest version): apply each as an upsert. Read by `change_de`, which takes the
+/// `kind` first without copying the object.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Change {
     /// A member, new or changed: replace the cached snapshot.
