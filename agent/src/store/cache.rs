@@ -3,7 +3,7 @@
 //!
 //! Nothing here touches the ledger or the outbox: the cache can be cleared and rebuilt.
 
-use rusqlite::{OptionalExtension, params};
+use rusqlite::{CachedStatement, OptionalExtension, Statement, params};
 use tenpo_loyalty::MemberState;
 use tenpo_protocol::events::{Event, EventBody};
 
@@ -165,81 +165,23 @@ impl WriteTx<'_> {
         is_revoked(&self.tx, code)
     }
 
-    /// Replaces (or adds) a member from the hub's snapshot with its codes; `state` is the
-    /// snapshot with this terminal's later outcomes on top, or `None` on a till that has recorded
-    /// nothing yet (a first sync), where the state is the snapshot and no local state can be
-    /// held to clear. Provisional members the hub merged into it are removed, and remembered as
-    /// aliases so their local events still count.
+    /// Replaces (or adds) one member from the hub's snapshot: [`MemberWriter::upsert`]. A page
+    /// of members takes one [`WriteTx::member_writer`] for all of them.
     pub fn upsert_snapshot(
         &self,
         s: &Snapshot<'_>,
         state: Option<&MemberState>,
         now: &str,
     ) -> Result<(), StoreError> {
-        let mut alias = self.tx.prepare_cached(
-            "INSERT OR REPLACE INTO member_aliases (alias_id, member_id) VALUES (?1, ?2)",
-        )?;
-        for merged in s.merged_ids.iter().filter(|m| m.as_str() != s.member_id) {
-            self.remove_member(merged)?;
-            alias.execute(params![merged, s.member_id])?;
-        }
-        // A code (or number) the hub now gives this member may still point at another local row.
-        let mut steal = self
-            .tx
-            .prepare_cached("DELETE FROM member_codes WHERE code = ?1 AND member_id <> ?2")?;
-        for code in s.codes {
-            steal.execute(params![code, s.member_id])?;
-        }
-        let others: Vec<String> = self
-            .tx
-            .prepare_cached("SELECT member_id FROM members WHERE number = ?1 AND member_id <> ?2")?
-            .query_map(params![s.number, s.member_id], |r| r.get(0))?
-            .collect::<Result<_, _>>()?;
-        for other in others {
-            self.remove_member(&other)?;
-        }
-        // Codes are kept once held (a code leaves by revocation or by going to another member),
-        // so the row goes on listing every code this member may still have a row for.
-        let mut extra = match self.codes_of(s.member_id)? {
-            Some((number, mut codes)) => {
-                codes.push(number);
-                codes
-            }
-            None => Vec::new(),
-        };
-        extra.extend(s.codes.iter().cloned());
-        self.tx
-            .prepare_cached(
-                "INSERT INTO members (member_id, number, provisional, snapshot, updated_at,
-                                      snapshot_through, codes)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
-                 ON CONFLICT(member_id) DO UPDATE SET number = excluded.number,
-                     provisional = excluded.provisional, snapshot = excluded.snapshot,
-                     updated_at = excluded.updated_at,
-                     snapshot_through = excluded.snapshot_through, codes = excluded.codes",
-            )?
-            .execute(params![
-                s.member_id,
-                s.number,
-                s.provisional,
-                packed::pack(s.state)?,
-                now,
-                s.through as i64,
-                other_codes(s.number, extra)?
-            ])?;
-        if let Some(state) = state {
-            self.put_local_state(s.member_id, super::state_bytes(s.state, state)?, now)?;
-        }
-        let mut insert = self.tx.prepare_cached(
-            "INSERT OR IGNORE INTO member_codes (code, member_id) VALUES (?1, ?2)",
-        )?;
-        for code in s.codes {
-            insert.execute(params![code, s.member_id])?;
-        }
-        Ok(())
+        self.member_writer()?.upsert(s, state, now)
     }
 
-    /// The member's id and the provisional ids merged into it.
+    /// The writer of the hub's members into the cache, for as many members as this
+    /// transaction writes.
+    pub fn member_writer(&self) -> Result<MemberWriter<'_>, StoreError> {
+        MemberWriter::new(self)
+    }
+
     /// Whether this till has recorded any event (the outbox keeps every one).
     pub fn has_events(&self) -> Result<bool, StoreError> {
         Ok(self
@@ -359,28 +301,8 @@ impl WriteTx<'_> {
 
     /// A cached member's number and the other codes its row lists.
     fn codes_of(&self, member_id: &str) -> Result<Option<(String, Vec<String>)>, StoreError> {
-        let row: Option<(String, Option<String>)> = self
-            .tx
-            .prepare_cached("SELECT number, codes FROM members WHERE member_id = ?1")?
-            .query_row([member_id], |r| Ok((r.get(0)?, r.get(1)?)))
-            .optional()?;
-        let Some((number, codes)) = row else {
-            return Ok(None);
-        };
-        let codes = match codes.map(|text| from_json::<Vec<String>>("a member's codes", &text)) {
-            None => Vec::new(),
-            Some(Ok(codes)) => codes,
-            // A list that no longer reads is not trusted to be whole: the member's codes are
-            // read the slow way, from every code, and the next write of the member mends it.
-            Some(Err(e)) => {
-                tracing::warn!(member = member_id, error = %e, "a cached member's list of codes does not read; reading its codes from the whole table");
-                self.tx
-                    .prepare_cached("SELECT code FROM member_codes WHERE member_id = ?1")?
-                    .query_map([member_id], |r| r.get(0))?
-                    .collect::<Result<_, _>>()?
-            }
-        };
-        Ok(Some((number, codes)))
+        let mut row = self.tx.prepare_cached(CODES_OF)?;
+        codes_of(&self.tx, &mut row, member_id)
     }
 
     /// A card the hub revoked: it no longer finds a member, and a sale cannot enrol it again.
@@ -415,6 +337,145 @@ impl WriteTx<'_> {
              DELETE FROM revoked_codes;
              DELETE FROM card_keys;",
         )?;
+        Ok(())
+    }
+}
+
+/// A cached member's number and the other codes its row lists.
+const CODES_OF: &str = "SELECT number, codes FROM members WHERE member_id = ?1";
+
+/// A cached member's number and the other codes its row lists, read with `row` ([`CODES_OF`]).
+fn codes_of(
+    c: &rusqlite::Connection,
+    row: &mut Statement<'_>,
+    member_id: &str,
+) -> Result<Option<(String, Vec<String>)>, StoreError> {
+    let row: Option<(String, Option<String>)> = row
+        .query_row([member_id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    let Some((number, codes)) = row else {
+        return Ok(None);
+    };
+    let codes = match codes.map(|text| from_json::<Vec<String>>("a member's codes", &text)) {
+        None => Vec::new(),
+        Some(Ok(codes)) => codes,
+        // A list that no longer reads is not trusted to be whole: the member's codes are
+        // read the slow way, from every code, and the next write of the member mends it.
+        Some(Err(e)) => {
+            tracing::warn!(member = member_id, error = %e, "a cached member's list of codes does not read; reading its codes from the whole table");
+            c.prepare_cached("SELECT code FROM member_codes WHERE member_id = ?1")?
+                .query_map([member_id], |r| r.get(0))?
+                .collect::<Result<_, _>>()?
+        }
+    };
+    Ok(Some((number, codes)))
+}
+
+/// Writes the hub's members into the cache, with the statements it runs for each member
+/// prepared once: looked up in rusqlite's statement cache for every member instead (by hashing
+/// and comparing their SQL, and putting them back), they cost a first sync of a million members
+/// about a second (docs/benchmarks.md).
+pub struct MemberWriter<'t> {
+    tx: &'t WriteTx<'t>,
+    /// Other members holding the number.
+    numbered: CachedStatement<'t>,
+    /// [`CODES_OF`].
+    codes_row: CachedStatement<'t>,
+    member: CachedStatement<'t>,
+    /// A code, given to this member, from whichever member held it.
+    code: CachedStatement<'t>,
+}
+
+impl std::fmt::Debug for MemberWriter<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemberWriter").finish_non_exhaustive()
+    }
+}
+
+impl<'t> MemberWriter<'t> {
+    fn new(tx: &'t WriteTx<'t>) -> Result<MemberWriter<'t>, StoreError> {
+        Ok(MemberWriter {
+            tx,
+            numbered: tx.tx.prepare_cached(
+                "SELECT member_id FROM members WHERE number = ?1 AND member_id <> ?2",
+            )?,
+            codes_row: tx.tx.prepare_cached(CODES_OF)?,
+            member: tx.tx.prepare_cached(
+                "INSERT INTO members (member_id, number, provisional, snapshot, updated_at,
+                                      snapshot_through, codes)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                 ON CONFLICT(member_id) DO UPDATE SET number = excluded.number,
+                     provisional = excluded.provisional, snapshot = excluded.snapshot,
+                     updated_at = excluded.updated_at,
+                     snapshot_through = excluded.snapshot_through, codes = excluded.codes",
+            )?,
+            code: tx.tx.prepare_cached(
+                "INSERT INTO member_codes (code, member_id) VALUES (?1, ?2)
+                 ON CONFLICT(code) DO UPDATE SET member_id = excluded.member_id
+                 WHERE member_id <> excluded.member_id",
+            )?,
+        })
+    }
+
+    /// Replaces (or adds) a member from the hub's snapshot with its codes; `state` is the
+    /// snapshot with this terminal's later outcomes on top, or `None` on a till that has recorded
+    /// nothing yet (a first sync), where the state is the snapshot and no local state can be
+    /// held to clear. Provisional members the hub merged into it are removed, and remembered as
+    /// aliases so their local events still count. A member holding the number is removed; a
+    /// code another member held becomes this member's.
+    pub fn upsert(
+        &mut self,
+        s: &Snapshot<'_>,
+        state: Option<&MemberState>,
+        now: &str,
+    ) -> Result<(), StoreError> {
+        let tx = self.tx;
+        let merged: Vec<&String> = s
+            .merged_ids
+            .iter()
+            .filter(|m| m.as_str() != s.member_id)
+            .collect();
+        if !merged.is_empty() {
+            let mut alias = tx.tx.prepare_cached(
+                "INSERT OR REPLACE INTO member_aliases (alias_id, member_id) VALUES (?1, ?2)",
+            )?;
+            for merged in merged {
+                tx.remove_member(merged)?;
+                alias.execute(params![merged, s.member_id])?;
+            }
+        }
+        let others: Vec<String> = self
+            .numbered
+            .query_map(params![s.number, s.member_id], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        for other in others {
+            tx.remove_member(&other)?;
+        }
+        // Codes are kept once held (a code leaves by revocation or by going to another member),
+        // so the row goes on listing every code this member may still have a row for.
+        let mut extra = match codes_of(&tx.tx, &mut self.codes_row, s.member_id)? {
+            Some((number, mut codes)) => {
+                codes.push(number);
+                codes
+            }
+            None => Vec::new(),
+        };
+        extra.extend(s.codes.iter().cloned());
+        self.member.execute(params![
+            s.member_id,
+            s.number,
+            s.provisional,
+            packed::pack(s.state)?,
+            now,
+            s.through as i64,
+            other_codes(s.number, extra)?
+        ])?;
+        if let Some(state) = state {
+            tx.put_local_state(s.member_id, super::state_bytes(s.state, state)?, now)?;
+        }
+        for code in s.codes {
+            self.code.execute(params![code, s.member_id])?;
+        }
         Ok(())
     }
 }

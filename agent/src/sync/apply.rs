@@ -12,7 +12,7 @@ use tenpo_protocol::events::{EventBody, RefundEvent, SaleEvent};
 use tenpo_protocol::sync::{Change, MemberSnapshot};
 
 use crate::ledger::Ledger;
-use crate::store::cache::Snapshot;
+use crate::store::cache::{MemberWriter, Snapshot};
 use crate::store::{LocalOutcome, Store, StoreError, WriteTx};
 
 /// The `meta` key of the last rule set the hub sent.
@@ -55,14 +55,16 @@ pub fn cache_member(
     m: &MemberSnapshot,
     now: &str,
 ) -> Result<(), StoreError> {
-    cache_member_on(tx, terminal_id, m, now, tx.has_events()?)
+    let mut writer = tx.member_writer()?;
+    cache_member_on(tx, &mut writer, terminal_id, m, now, tx.has_events()?)
 }
 
-/// [`cache_member`], told whether this till has recorded anything: a till that has not (a
-/// first sync) has no outcomes to replay and no members of its own to merge, and skips
-/// looking for them.
+/// [`cache_member`] with the page's `writer`, told whether this till has recorded anything: a
+/// till that has not (a first sync) has no outcomes to replay and no members of its own to
+/// merge, and skips looking for them.
 fn cache_member_on(
     tx: &WriteTx<'_>,
+    writer: &mut MemberWriter<'_>,
     terminal_id: &str,
     m: &MemberSnapshot,
     now: &str,
@@ -71,7 +73,7 @@ fn cache_member_on(
     let snapshot = |merged_ids| snapshot_of(terminal_id, m, merged_ids);
     let through = snapshot(&m.merged_ids).through;
     if !local_events {
-        return tx.upsert_snapshot(&snapshot(&m.merged_ids), None, now);
+        return writer.upsert(&snapshot(&m.merged_ids), None, now);
     }
     let mut ids = tx.member_and_aliases(&m.member_id)?;
     for merged in &m.merged_ids {
@@ -93,7 +95,7 @@ fn cache_member_on(
     let state = replay(&m.state, &local);
     let mut merged_ids = m.merged_ids.clone();
     merged_ids.extend(unmerged);
-    tx.upsert_snapshot(&snapshot(&merged_ids), Some(&state), now)
+    writer.upsert(&snapshot(&merged_ids), Some(&state), now)
 }
 
 /// The store's view of a member the hub sent.
@@ -171,11 +173,12 @@ pub fn apply_page(
 ) -> Result<Applied, StoreError> {
     let mut applied = Applied::default();
     let local_events = tx.has_events()?;
+    let mut writer = tx.member_writer()?;
     for (i, change) in changes.iter().enumerate() {
         match change {
             Change::Member { member } => {
                 if !held.get(i).copied().unwrap_or(false) {
-                    cache_member_on(tx, terminal_id, member, now, local_events)?;
+                    cache_member_on(tx, &mut writer, terminal_id, member, now, local_events)?;
                 }
                 applied.members += 1;
             }

@@ -213,6 +213,44 @@ fn a_number_given_to_another_member_takes_the_old_holder_with_its_codes() {
     assert_eq!((count("members"), count("member_states")), (1, 0));
 }
 
+/// A card the hub gives to another member finds that member from then on; the member that
+/// held it keeps its number, and leaving the cache later takes only the codes still its own.
+#[test]
+fn a_card_given_to_another_member_finds_that_member() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("t.db")).unwrap();
+    two_members(&store);
+    cache(
+        &store,
+        "m2",
+        "2000000000022",
+        &["2000000000022", "9990000000013"],
+    );
+    let owner = |code: &str| store.member_by_code(code).unwrap().map(|m| m.member_id);
+    assert_eq!(owner("9990000000013").as_deref(), Some("m2"));
+    assert_eq!(owner("2000000000015").as_deref(), Some("m1"));
+    // The same snapshot again changes nothing.
+    cache(
+        &store,
+        "m2",
+        "2000000000022",
+        &["2000000000022", "9990000000013"],
+    );
+    assert_eq!(
+        codes(&store),
+        pairs(&[
+            ("2000000000015", "m1"),
+            ("2000000000022", "m2"),
+            ("9990000000013", "m2"),
+        ])
+    );
+    store.write(|tx| tx.remove_member("m1")).unwrap();
+    assert_eq!(
+        codes(&store),
+        pairs(&[("2000000000022", "m2"), ("9990000000013", "m2")])
+    );
+}
+
 /// Removing a member reads its codes by key, and a member's aliases are found by key: no
 /// statement of either scans a table (the aliases were read whole before schema 10).
 #[test]
