@@ -3,6 +3,8 @@
 //!
 //! A run of the hub is one process; what it handed out ends where the next run began.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, Transaction};
 use tenpo_protocol::sync::{Change, MemberSnapshot};
@@ -35,6 +37,18 @@ pub(crate) fn record_run(
         now.to_rfc3339()
     ])?;
     Ok(())
+}
+
+/// A member's snapshot, unless erased.
+const MEMBER_SNAPSHOT: &str =
+    "SELECT snapshot FROM members WHERE member_id = ?1 AND erased_at IS NULL";
+
+fn member_with(
+    stmt: &mut rusqlite::Statement<'_>,
+    member_id: &str,
+) -> Result<Option<MemberSnapshot>, StoreError> {
+    let text: Option<String> = stmt.query_row([member_id], |r| r.get(0)).optional()?;
+    text.map(|t| from_json("member snapshot", &t)).transpose()
 }
 
 /// A SQLite read transaction, for a feed page.
@@ -87,14 +101,24 @@ impl FeedReads for FeedTx<'_> {
     /// An erased member is sent as removed (docs/design.md §7): one read, as `members::load`
     /// with the erasure's filter.
     async fn member(&mut self, member_id: &str) -> Result<Option<MemberSnapshot>, StoreError> {
-        let text: Option<String> = self
-            .0
-            .prepare_cached(
-                "SELECT snapshot FROM members WHERE member_id = ?1 AND erased_at IS NULL",
-            )?
-            .query_row([member_id], |r| r.get(0))
-            .optional()?;
-        text.map(|t| from_json("member snapshot", &t)).transpose()
+        let mut stmt = self.0.prepare_cached(MEMBER_SNAPSHOT)?;
+        member_with(&mut stmt, member_id)
+    }
+
+    /// A page's members with the one statement (the trait's way looks it up in the statement
+    /// cache again for each member).
+    async fn members(
+        &mut self,
+        member_ids: &[&str],
+    ) -> Result<HashMap<String, MemberSnapshot>, StoreError> {
+        let mut stmt = self.0.prepare_cached(MEMBER_SNAPSHOT)?;
+        let mut found = HashMap::with_capacity(member_ids.len());
+        for id in member_ids {
+            if let Some(member) = member_with(&mut stmt, id)? {
+                found.insert((*id).to_owned(), member);
+            }
+        }
+        Ok(found)
     }
 
     async fn newest_rules(&mut self) -> Result<Option<String>, StoreError> {
