@@ -20,7 +20,8 @@ pub struct Event {
     pub body: EventBody,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// Read with its `kind` first (`crate::tagged`), as every till writes it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum EventBody {
     /// A new valid card seen at this till before the hub knew it.
@@ -31,6 +32,40 @@ pub enum EventBody {
     Sale(SaleEvent),
     Refund(RefundEvent),
     Wish(WishEvent),
+}
+
+impl<'de> Deserialize<'de> for EventBody {
+    fn deserialize<D: serde::Deserializer<'de>>(input: D) -> Result<EventBody, D::Error> {
+        crate::tagged::deserialize(input)
+    }
+}
+
+impl crate::tagged::Tagged for EventBody {
+    const TAG: &'static str = "kind";
+    const EXPECTING: &'static str = "an event body: an object with a `kind`";
+
+    fn read<'de, D: serde::Deserializer<'de>>(kind: &str, fields: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        struct Provisional {
+            member_id: String,
+            code: String,
+        }
+        Ok(match kind {
+            "member_provisional" => {
+                let Provisional { member_id, code } = Provisional::deserialize(fields)?;
+                EventBody::MemberProvisional { member_id, code }
+            }
+            "sale" => EventBody::Sale(SaleEvent::deserialize(fields)?),
+            "refund" => EventBody::Refund(RefundEvent::deserialize(fields)?),
+            "wish" => EventBody::Wish(WishEvent::deserialize(fields)?),
+            other => {
+                return Err(serde::de::Error::unknown_variant(
+                    other,
+                    &["member_provisional", "sale", "refund", "wish"],
+                ));
+            }
+        })
+    }
 }
 
 /// A sale as the till recorded it: the engine's [`Sale`] (its store is the event's) and the
@@ -253,6 +288,51 @@ mod tests {
             assert_eq!(WishKind::parse(k.as_str()), Some(k));
         }
         assert!(serde_json::from_str::<EventBody>(&wish.replace("restock", "soon")).is_err());
+    }
+
+    /// Every kind of body reads back as written, with its `kind` first (as tills write it) or
+    /// anywhere else; a body that does not read says what is wrong.
+    #[test]
+    fn a_body_reads_with_its_kind_anywhere_and_bad_ones_say_why() {
+        let bodies = [
+            r#"{"kind":"member_provisional","member_id":"m1","code":"2000000000015"}"#,
+            r#"{"kind":"sale","sale_id":"s-1","member_id":"m1","occurred_at":"2026-11-22T01:00:00+00:00","business_date":"2026-11-22","lines":[],"redeem_points":5,"coupon_ids":["c1"],"outcome":null}"#,
+            r#"{"kind":"refund","refund_id":"r-1","sale_id":"s-1","member_id":null,"occurred_at":"2026-11-22T02:00:00+00:00","business_date":"2026-11-22","lines":[],"outcome":null}"#,
+            r#"{"kind":"wish","member_id":"m1","item":"4901234567894","wants":["price_drop"],"occurred_at":"2026-12-02T01:00:00+00:00"}"#,
+        ];
+        for json in bodies {
+            let body: EventBody = serde_json::from_str(json).unwrap();
+            assert_eq!(serde_json::to_string(&body).unwrap(), json);
+            let (kind, fields) = json.split_once(',').unwrap();
+            let kind_last = format!("{{{},{}}}", fields.trim_end_matches('}'), &kind[1..]);
+            assert_eq!(serde_json::from_str::<EventBody>(&kind_last).unwrap(), body);
+            let event = format!(
+                r#"{{"event_id":"e1","seq":1,"store_id":"s1","terminal_id":"t1","recorded_at":"2026-11-22T10:00:00+00:00","body":{json}}}"#
+            );
+            assert_eq!(serde_json::from_str::<Event>(&event).unwrap().body, body);
+        }
+        for (json, says) in [
+            (r#"{"member_id":"m1","code":"1"}"#, "missing field `kind`"),
+            (
+                r#"{"kind":"sold","sale_id":"s-1"}"#,
+                "unknown variant `sold`",
+            ),
+            (
+                r#"{"kind":"member_provisional","code":"1"}"#,
+                "missing field `member_id`",
+            ),
+            (
+                r#"{"code":"1","kind":"member_provisional"}"#,
+                "missing field `member_id`",
+            ),
+            (r#"{"kind":["sale"]}"#, "expected a string"),
+            (r#"[]"#, "expected an event body"),
+        ] {
+            let err = serde_json::from_str::<EventBody>(json)
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(says), "{json}: {err}");
+        }
     }
 
     #[test]

@@ -15,6 +15,7 @@ pub mod qr;
 pub mod signup;
 pub mod strict;
 pub mod sync;
+mod tagged;
 
 pub use error::{ErrorBody, ErrorCode, ErrorDetail};
 /// The card code formats live in `tenpo-codes` (the scanner code uses them without the wire

@@ -1,78 +1,34 @@
-//! Reading a [`Change`] without copying it first.
-//!
-//! A change is an object tagged by `kind` (`{"kind":"member","member":{…}}`). serde's derived
-//! reader for such an enum copies every object whole into a buffer of its own, finds the tag,
-//! then reads the variant from that copy: a first sync of a million members spent a fifth of its
-//! parsing there (docs/benchmarks.md). Every hub writes `kind` first (serde writes a tag before
-//! the fields), so the reader here takes `kind` and then the variant's fields straight from the
-//! input. An object with `kind` elsewhere is still read, through a JSON copy. Fields a variant
-//! does not know are ignored, as before.
+//! Reading a [`Change`]: its `kind` first, then its fields straight from the input
+//! (`crate::tagged`), instead of serde's copy of every change.
 
-use std::fmt;
-
-use serde::de::value::MapAccessDeserializer;
-use serde::de::{self, Deserialize, Deserializer, MapAccess, Visitor};
+use serde::de::{self, Deserialize, Deserializer};
 
 use super::{Change, MemberSnapshot};
 use crate::signup::SignupCompletion;
+use crate::tagged::{self, Tagged};
 use tenpo_loyalty::RuleSet;
 
 impl<'de> Deserialize<'de> for Change {
     fn deserialize<D: Deserializer<'de>>(input: D) -> Result<Change, D::Error> {
-        input.deserialize_map(ChangeVisitor)
+        tagged::deserialize(input)
     }
 }
 
-struct ChangeVisitor;
+/// Each variant's `kind`, as `Change`'s `Serialize` writes it.
+const KINDS: &[&str] = &[
+    "member",
+    "member_removed",
+    "rule_set",
+    "code_revoked",
+    "signing_key",
+    "signup_completed",
+];
 
-impl<'de> Visitor<'de> for ChangeVisitor {
-    type Value = Change;
+impl Tagged for Change {
+    const TAG: &'static str = "kind";
+    const EXPECTING: &'static str = "a change: an object with a `kind`";
 
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a change: an object with a `kind`")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Change, A::Error> {
-        let Some(first) = map.next_key::<String>()? else {
-            return Err(de::Error::missing_field("kind"));
-        };
-        if first == "kind" {
-            let kind = Kind::named(&map.next_value::<String>()?)?;
-            return kind.read(MapAccessDeserializer::new(map));
-        }
-        let mut object = serde_json::Map::new();
-        object.insert(first, map.next_value()?);
-        while let Some((key, value)) = map.next_entry::<String, serde_json::Value>()? {
-            object.insert(key, value);
-        }
-        let kind = object
-            .remove("kind")
-            .ok_or_else(|| de::Error::missing_field("kind"))?;
-        let kind = Kind::named(&String::deserialize(kind).map_err(de::Error::custom)?)?;
-        kind.read(serde_json::Value::Object(object))
-            .map_err(de::Error::custom)
-    }
-}
-
-/// The values of `kind`, one for each variant of [`Change`].
-#[derive(serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-enum Kind {
-    Member,
-    MemberRemoved,
-    RuleSet,
-    CodeRevoked,
-    SigningKey,
-    SignupCompleted,
-}
-
-impl Kind {
-    fn named<E: de::Error>(name: &str) -> Result<Kind, E> {
-        Kind::deserialize(de::value::StrDeserializer::<E>::new(name))
-    }
-
-    /// The variant's fields, read from what follows (or surrounds) the `kind`.
-    fn read<'de, D: Deserializer<'de>>(self, fields: D) -> Result<Change, D::Error> {
+    fn read<'de, D: Deserializer<'de>>(kind: &str, fields: D) -> Result<Change, D::Error> {
         #[derive(serde::Deserialize)]
         struct Member {
             member: MemberSnapshot,
@@ -98,26 +54,27 @@ impl Kind {
         struct Signup {
             signup: SignupCompletion,
         }
-        Ok(match self {
-            Kind::Member => Change::Member {
+        Ok(match kind {
+            "member" => Change::Member {
                 member: Member::deserialize(fields)?.member,
             },
-            Kind::MemberRemoved => Change::MemberRemoved {
+            "member_removed" => Change::MemberRemoved {
                 member_id: MemberRemoved::deserialize(fields)?.member_id,
             },
-            Kind::RuleSet => Change::RuleSet {
+            "rule_set" => Change::RuleSet {
                 rules: Rules::deserialize(fields)?.rules,
             },
-            Kind::CodeRevoked => Change::CodeRevoked {
+            "code_revoked" => Change::CodeRevoked {
                 code: CodeRevoked::deserialize(fields)?.code,
             },
-            Kind::SigningKey => {
+            "signing_key" => {
                 let SigningKey { key_id, public_key } = SigningKey::deserialize(fields)?;
                 Change::SigningKey { key_id, public_key }
             }
-            Kind::SignupCompleted => Change::SignupCompleted {
+            "signup_completed" => Change::SignupCompleted {
                 signup: Signup::deserialize(fields)?.signup,
             },
+            other => return Err(de::Error::unknown_variant(other, KINDS)),
         })
     }
 }
