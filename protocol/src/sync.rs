@@ -281,9 +281,9 @@ mod tests {
         assert_eq!(back, c);
     }
 
-    #[test]
-    fn lookup_reads_as_a_plain_snapshot() {
-        let member = MemberSnapshot {
+    /// A member as the hub sends one, for the tests here and in `change_de`.
+    pub(super) fn sample_member() -> MemberSnapshot {
+        MemberSnapshot {
             member_id: "m1".into(),
             number: "2000000000015".into(),
             codes: vec!["2000000000015".into()],
@@ -291,7 +291,12 @@ mod tests {
             state: MemberState::default(),
             applied_through: BTreeMap::from([("t1".to_owned(), 3)]),
             merged_ids: vec![],
-        };
+        }
+    }
+
+    #[test]
+    fn lookup_reads_as_a_plain_snapshot() {
+        let member = sample_member();
         let lookup = MemberLookup {
             member: member.clone(),
             hub_time: Utc::now(),

@@ -82,27 +82,19 @@ impl Tagged for Change {
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
-    use std::collections::BTreeMap;
-
     use chrono::{TimeZone, Utc};
-    use tenpo_loyalty::MemberState;
 
     use super::*;
     use crate::signup::SignupKind;
 
     /// One change of every kind. The match makes a new variant a compile error here until it
-    /// has a sample, and its sample then fails the round trip until `Kind` reads it.
+    /// has a sample, and its sample then fails the round trip until `Change::read` reads it.
     fn one_of_each() -> Vec<Change> {
         let samples = vec![
             Change::Member {
                 member: MemberSnapshot {
-                    member_id: "m1".into(),
-                    number: "2000000000015".into(),
-                    codes: vec!["2000000000015".into()],
-                    provisional: false,
-                    state: MemberState::default(),
-                    applied_through: BTreeMap::from([("t1".to_owned(), 3)]),
                     merged_ids: vec!["p1".into()],
+                    ..crate::sync::tests::sample_member()
                 },
             },
             Change::MemberRemoved {
