@@ -220,8 +220,6 @@ fn postgres_hub(dir: &Path, members: usize) -> (Hub, Duration) {
     (start_hub_on(&data, Some(&url)), moved)
 }
 
-/// A fresh terminal's first sync, as a real `tenpo-agent sync --now` process (from a hub on
-/// PostgreSQL with `TENPO_BENCH_HUB_DATABASE=postgres`).
 /// CPU time a process has used so far, its threads' user and system time together, from
 /// `/proc/{pid}/stat` (fields 14 and 15, in clock ticks).
 fn cpu_time(pid: u32, ticks_per_second: f64) -> Option<Duration> {
@@ -254,6 +252,8 @@ struct FirstSync {
     disk: u64,
 }
 
+/// A fresh terminal's first sync, as a real `tenpo-agent sync --now` process (from a hub on
+/// PostgreSQL with `TENPO_BENCH_HUB_DATABASE=postgres`).
 fn bench_first_sync(dir: &Path, members: usize) -> FirstSync {
     let postgres = std::env::var("TENPO_BENCH_HUB_DATABASE").is_ok_and(|v| v == "postgres");
     let (hub, import) = if postgres {

@@ -241,11 +241,9 @@ impl FromStr for Date {
 }
 
 impl Serialize for Date {
+    /// Through `Display`, which writes the text in one piece.
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        match std::str::from_utf8(&self.iso()) {
-            Ok(text) => serializer.serialize_str(text),
-            Err(_) => serializer.collect_str(self),
-        }
+        serializer.collect_str(self)
     }
 }
 
