@@ -9,6 +9,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use axum::extract::State;
@@ -46,11 +47,19 @@ impl Hub {
 #[derive(Debug)]
 struct Fake {
     hub: Mutex<Hub>,
-    till: Arc<Store>,
+    till: Arc<Ledger>,
+    /// For this many pushes, the till records a sale while the hub handles each (a busy till).
+    sell_while_pushing: AtomicU32,
 }
 
 async fn intake(State(fake): State<Arc<Fake>>, Json(req): Json<PushRequest>) -> Json<PushResponse> {
-    let till_mark = fake.till.outbox_counts().unwrap().acked_through;
+    let till_mark = fake.till.store().outbox_counts().unwrap().acked_through;
+    let left = fake.sell_while_pushing.load(Ordering::SeqCst);
+    if left > 0 {
+        fake.sell_while_pushing.store(left - 1, Ordering::SeqCst);
+        let req = sale(&format!("meanwhile-{left}"), None, 500, 0);
+        fake.till.record_sale(&req, now()).unwrap();
+    }
     let mut hub = fake.hub.lock().unwrap();
     let mut sent = Vec::new();
     let mut results = Vec::new();
@@ -103,7 +112,8 @@ async fn setup(batch: usize) -> Setup {
     let ledger = Arc::new(ledger(&dir));
     let fake = Arc::new(Fake {
         hub: Mutex::default(),
-        till: ledger.store().clone(),
+        till: ledger.clone(),
+        sell_while_pushing: AtomicU32::new(0),
     });
     let app = Router::new()
         .route("/v1/events", post(intake))
@@ -183,6 +193,33 @@ async fn pending_events_go_in_batches_and_the_mark_takes_the_hubs_answer() {
     t.record(6..=6);
     assert_eq!(t.push().await, 1);
     assert_eq!(t.pushes()[3], (vec![6], 5));
+}
+
+/// A pass sends what was pending when it began. Sales recorded while the hub handles it (a busy
+/// till) wait for the next pass, which their own wake-ups bring: chasing them, the engine
+/// pushed every few sales back to back, a commit at the hub and one here each time, and never
+/// reached the pull after the push.
+#[tokio::test]
+async fn a_pass_sends_what_was_pending_not_the_sales_made_meanwhile() {
+    let t = setup(10).await;
+    t.record(1..=3);
+    t.fake.sell_while_pushing.store(5, Ordering::SeqCst);
+    assert_eq!(t.push().await, 3);
+    assert_eq!(t.pushes(), [(vec![1, 2, 3], 0)], "one push for the three");
+    assert_eq!((t.counts().acked_through, t.counts().pending), (3, 1));
+
+    // The next pass takes the sale made meanwhile (and the one made while that is pushed
+    // waits again).
+    assert_eq!(t.push().await, 1);
+    assert_eq!(t.pushes()[1], (vec![4], 3));
+    assert_eq!((t.counts().acked_through, t.counts().pending), (4, 1));
+
+    // A backlog larger than a batch still goes in one pass, batch after batch.
+    t.fake.sell_while_pushing.store(0, Ordering::SeqCst);
+    t.record(6..=30);
+    assert_eq!(t.push().await, 26);
+    assert_eq!(t.pushes().len(), 5, "batches of 10, 10 and 6, then none");
+    assert_eq!(t.counts().pending, 0);
 }
 
 /// The mark moves only as far as the hub acknowledged, not to the last event sent: the rest
