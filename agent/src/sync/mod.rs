@@ -11,7 +11,9 @@
 //! - Pull: pages of the change feed, each applied with its cursor in one transaction; a
 //!   "start again" answer clears the hub's part of the cache (never the outbox) and re-reads.
 //! - A recorded sale wakes the engine, which pushes [`PUSH_SETTLE`] later with whatever else was
-//!   sold meanwhile; otherwise it pulls every `interval` (≥ 1 s, so an idle terminal sleeps).
+//!   sold meanwhile, and a busy till, whose sales wake it again as soon as a pass ends, starts
+//!   a pass at most every [`BUSY_PASS_EVERY`]; otherwise it pulls every `interval` (≥ 1 s, so
+//!   an idle terminal sleeps).
 //! - Failures back off exponentially with full jitter, never beyond [`MAX_BACKOFF`], and sales
 //!   recorded meanwhile do not bring the next attempt forward (each would read and send the
 //!   whole batch to a hub that is not there). Any sign of the hub ends the wait: a lookup or the
@@ -53,6 +55,18 @@ pub const PROBE_EVERY: Duration = Duration::from_millis(500);
 /// After a sale wakes the engine, how long it waits for the sales that follow, so they go in
 /// one push.
 pub const PUSH_SETTLE: Duration = Duration::from_millis(200);
+/// The shortest time from one pass's start to the next one's, when sales wake the engine. A
+/// pass costs the sales beside it: the hub's intake and the till's commits on the same disk
+/// and, where they share a machine, the hub's CPU (docs/benchmarks.md).
+pub const BUSY_PASS_EVERY: Duration = Duration::from_secs(1);
+
+/// How long a woken engine waits before its next pass, the last one having begun `since`
+/// ago: the sales of the next moment go in the same push ([`PUSH_SETTLE`]), and a busy till,
+/// whose sales wake the engine again as soon as a pass ends, makes a pass a
+/// [`BUSY_PASS_EVERY`], not one every few hundred milliseconds.
+pub fn settle_after(since: Duration) -> Duration {
+    PUSH_SETTLE.max(BUSY_PASS_EVERY.saturating_sub(since))
+}
 
 /// Tunables.
 #[derive(Debug, Clone)]
@@ -485,6 +499,7 @@ impl Engine {
         let mut backoff = Backoff::new(Duration::from_secs(1), MAX_BACKOFF);
         tokio::pin!(stop);
         loop {
+            let began = tokio::time::Instant::now();
             let failed = match self.sync_once().await {
                 Ok((pushed, pulled)) => {
                     backoff.reset();
@@ -515,11 +530,9 @@ impl Engine {
                         () = tokio::time::sleep(wait) => false,
                     };
                     if woken {
-                        // The sales of the next moment go in the same push: a busy till
-                        // pushes a few times a second, not once a sale.
                         tokio::select! {
                             () = &mut stop => return,
-                            () = tokio::time::sleep(PUSH_SETTLE) => {}
+                            () = tokio::time::sleep(settle_after(began.elapsed())) => {}
                         }
                     }
                 }

@@ -6,6 +6,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod busy;
 mod echo;
 mod feed;
 mod outage;

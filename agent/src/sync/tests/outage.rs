@@ -36,7 +36,7 @@ async fn hang_up(listener: TcpListener, seen: Arc<Mutex<Vec<String>>>) {
     }
 }
 
-async fn ack(Json(req): Json<PushRequest>) -> Json<PushResponse> {
+pub(super) async fn ack(Json(req): Json<PushRequest>) -> Json<PushResponse> {
     let results: Vec<PushResult> = req
         .events
         .iter()
@@ -57,7 +57,7 @@ async fn ack(Json(req): Json<PushRequest>) -> Json<PushResponse> {
     })
 }
 
-async fn changes() -> Json<ChangesResponse> {
+pub(super) async fn changes() -> Json<ChangesResponse> {
     Json(ChangesResponse {
         changes: Vec::new(),
         next_cursor: "c1".into(),

@@ -1,0 +1,104 @@
+//! A busy till (`Engine::run`, `settle_after`): sales that keep waking the engine bring a pass
+//! a second, not one every few sales, and a sale after a quiet while goes [`PUSH_SETTLE`]
+//! later. The hub is outage.rs's stand-in that acknowledges every event, on loopback.
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use axum::Router;
+use axum::routing::{get, post};
+use tokio::net::TcpListener;
+
+use super::outage::{ack, changes};
+use super::*;
+use crate::sync::{
+    BUSY_PASS_EVERY, Credentials, Engine, HubClient, PUSH_SETTLE, Shared, SyncConfig, settle_after,
+};
+
+/// The wait before the next pass, by how long ago the last one began.
+#[test]
+fn a_busy_till_waits_out_the_second_and_a_quiet_one_only_the_settle() {
+    // Woken as a pass ended (the sales of a busy till): the next begins a second after it.
+    assert_eq!(
+        settle_after(Duration::from_millis(10)),
+        Duration::from_millis(990)
+    );
+    assert_eq!(
+        settle_after(Duration::from_millis(700)),
+        Duration::from_millis(300)
+    );
+    // A sale after a quiet while: only the moment for the sales that follow it.
+    assert_eq!(settle_after(BUSY_PASS_EVERY - PUSH_SETTLE), PUSH_SETTLE);
+    assert_eq!(settle_after(Duration::from_secs(15)), PUSH_SETTLE);
+}
+
+/// Sales every 20 ms for two seconds, each waking the engine as the API does: a pass a
+/// second (each pushes what came in meanwhile), and every event reaches the hub.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_busy_till_passes_once_a_second_and_pushes_every_sale() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = Arc::new(ledger(&dir));
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let app = Router::new()
+        .route("/v1/events", post(ack))
+        .route("/v1/changes", get(changes));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let shared = Shared::new(&url);
+    let credentials = Credentials {
+        hub_url: url.clone(),
+        store_id: "s1".into(),
+        terminal_id: TERMINAL.into(),
+        secret: "ab".repeat(32),
+    };
+    let engine = Engine::new(
+        ledger.clone(),
+        HubClient::new(&credentials).unwrap(),
+        shared.clone(),
+        SyncConfig::default(),
+    );
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(engine.run(async {
+        let _ = stopped.await;
+    }));
+    // The engine's first pass, at start, before any sale.
+    for _ in 0..100 {
+        if shared.passes.load(Ordering::SeqCst) > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let before = shared.passes.load(Ordering::SeqCst);
+    assert_eq!(before, 1, "the engine made its first pass");
+
+    for n in 0..100 {
+        ledger
+            .record_sale(&sale(&format!("busy-{n}"), None, 500, 0), now())
+            .unwrap();
+        shared.sync_now();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let passes = shared.passes.load(Ordering::SeqCst) - before;
+    // Two seconds or more of sales: passes at 0.2 s, then a second after each began. With
+    // only the settle between them it was one every ~0.2 s, ten or more.
+    assert!(
+        (1..=3).contains(&passes),
+        "{passes} passes while 100 sales were recorded over two seconds or more"
+    );
+
+    let last = ledger.store().outbox_counts().unwrap().last_seq;
+    let mut pushed = false;
+    for _ in 0..100 {
+        if ledger.store().outbox_counts().unwrap().acked_through == last {
+            pushed = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        pushed,
+        "the till had not pushed its {last} events 5 s after its last sale"
+    );
+    let _ = stop.send(());
+    running.await.unwrap();
+}
