@@ -93,7 +93,7 @@ pub struct SyncSection {
     /// Points per member per business day this till may redeem while the hub is unreachable
     /// (default 1000).
     pub offline_redeem_limit: Option<i64>,
-    /// Events per push (default 500).
+    /// Events per push (default 1000).
     pub batch: Option<usize>,
 }
 
@@ -155,7 +155,7 @@ pub struct SettingsArgs {
     /// Points per member per business day this till may redeem while the hub is unreachable.
     #[arg(long, env = "TENPO_OFFLINE_REDEEM_LIMIT")]
     pub offline_redeem_limit: Option<i64>,
-    /// Events per push to the hub, 1 to 1000 (`[sync] batch`) [default: 500].
+    /// Events per push to the hub, 1 to 1000 (`[sync] batch`) [default: 1000].
     #[arg(long, env = "TENPO_SYNC_BATCH")]
     pub sync_batch: Option<usize>,
     /// The LIFF app id in the kiosk's signup QR code (`[signup] liff_id`).
@@ -303,7 +303,10 @@ impl Settings {
                 "must be between 1000 and 3600000",
             ));
         }
-        let batch = args.sync_batch.or(file.sync.batch).unwrap_or(500);
+        let batch = args
+            .sync_batch
+            .or(file.sync.batch)
+            .unwrap_or(tenpo_protocol::sync::MAX_PUSH_EVENTS);
         if !(1..=tenpo_protocol::sync::MAX_PUSH_EVENTS).contains(&batch) {
             return Err(invalid("sync.batch", "must be between 1 and 1000"));
         }
@@ -507,17 +510,18 @@ mod tests {
         );
     }
 
+    fn demo_args() -> SettingsArgs {
+        SettingsArgs {
+            demo: true,
+            ..SettingsArgs::default()
+        }
+    }
+
     #[test]
     fn the_push_batch_size_has_a_flag_over_the_file() {
         let file = || parse("[sync]\nbatch = 200").unwrap_or_default();
-        let from_file = Settings::from_parts(
-            &SettingsArgs {
-                demo: true,
-                ..SettingsArgs::default()
-            },
-            file(),
-        )
-        .unwrap_or_else(|e| panic!("{e}"));
+        let from_file =
+            Settings::from_parts(&demo_args(), file()).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(from_file.sync.batch, 200);
         let flagged = SettingsArgs {
             demo: true,
@@ -526,6 +530,11 @@ mod tests {
         };
         let s = Settings::from_parts(&flagged, file()).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(s.sync.batch, 50);
+        // Unset, a push carries as many events as the hub takes in one (a backlog goes in
+        // fewer round trips and commits: docs/benchmarks.md).
+        let unset = Settings::from_parts(&demo_args(), FileConfig::default())
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(unset.sync.batch, tenpo_protocol::sync::MAX_PUSH_EVENTS);
         let bad = SettingsArgs {
             demo: true,
             sync_batch: Some(0),

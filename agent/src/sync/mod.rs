@@ -83,7 +83,7 @@ impl Default for SyncConfig {
     fn default() -> SyncConfig {
         SyncConfig {
             interval: Duration::from_secs(15),
-            batch: 500,
+            batch: tenpo_protocol::sync::MAX_PUSH_EVENTS,
             page: 2_000,
         }
     }
