@@ -11,9 +11,7 @@ use tokio::net::TcpListener;
 
 use super::outage::{ack, changes};
 use super::*;
-use crate::sync::{
-    BUSY_PASS_EVERY, Credentials, Engine, HubClient, PUSH_SETTLE, Shared, SyncConfig, settle_after,
-};
+use crate::sync::{BUSY_PASS_EVERY, PUSH_SETTLE, SyncConfig, settle_after};
 
 /// The wait before the next pass, by how long ago the last one began.
 #[test]
@@ -44,23 +42,8 @@ async fn a_busy_till_passes_once_a_second_and_pushes_every_sale() {
         .route("/v1/events", post(ack))
         .route("/v1/changes", get(changes));
     tokio::spawn(async move { axum::serve(listener, app).await });
-    let shared = Shared::new(&url);
-    let credentials = Credentials {
-        hub_url: url.clone(),
-        store_id: "s1".into(),
-        terminal_id: TERMINAL.into(),
-        secret: "ab".repeat(32),
-    };
-    let engine = Engine::new(
-        ledger.clone(),
-        HubClient::new(&credentials).unwrap(),
-        shared.clone(),
-        SyncConfig::default(),
-    );
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let running = tokio::spawn(engine.run(async {
-        let _ = stopped.await;
-    }));
+    let (engine, shared) = engine_at(&ledger, &url, SyncConfig::default());
+    let (stop, running) = run_engine(engine);
     // The engine's first pass, at start, before any sale.
     for _ in 0..100 {
         if shared.passes.load(Ordering::SeqCst) > 0 {
@@ -87,16 +70,8 @@ async fn a_busy_till_passes_once_a_second_and_pushes_every_sale() {
     );
 
     let last = ledger.store().outbox_counts().unwrap().last_seq;
-    let mut pushed = false;
-    for _ in 0..100 {
-        if ledger.store().outbox_counts().unwrap().acked_through == last {
-            pushed = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
     assert!(
-        pushed,
+        all_pushed_within_5s(&ledger).await,
         "the till had not pushed its {last} events 5 s after its last sale"
     );
     let _ = stop.send(());

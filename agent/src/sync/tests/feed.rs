@@ -18,7 +18,7 @@ use tenpo_protocol::sync::{Change, ChangesQuery, ChangesResponse, MemberSnapshot
 use tokio::net::TcpListener;
 
 use super::*;
-use crate::sync::{Credentials, Engine, HubClient, Shared, SyncConfig};
+use crate::sync::SyncConfig;
 
 const MEMBERS: usize = 20;
 
@@ -83,16 +83,9 @@ async fn pull(feed: Arc<Feed>) -> (Arc<Ledger>, u64, tempfile::TempDir) {
         .route("/v1/changes", get(changes))
         .with_state(feed);
     tokio::spawn(async move { axum::serve(listener, app).await });
-    let engine = Engine::new(
-        ledger.clone(),
-        HubClient::new(&Credentials {
-            hub_url: url.clone(),
-            store_id: "s1".into(),
-            terminal_id: TERMINAL.into(),
-            secret: "ab".repeat(32),
-        })
-        .unwrap(),
-        Shared::new(&url),
+    let (engine, _) = engine_at(
+        &ledger,
+        &url,
         SyncConfig {
             page: 3,
             ..SyncConfig::default()

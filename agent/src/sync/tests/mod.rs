@@ -1,8 +1,8 @@
 //! Unit tests of the sync engine's logic, each on a real SQLite file in a temporary directory:
 //! the member view replayed from the hub's snapshot plus this till's events (`replay.rs`), and
 //! what the engine does with the hub's answer to a push (`push.rs`), how it waits out a hub
-//! that is down (`outage.rs`), and how it pulls a feed of many pages (`feed.rs`). Events are recorded by the
-//! ledger itself, never built here.
+//! that is down (`outage.rs`), how often a busy till syncs (`busy.rs`), and how it pulls a feed
+//! of many pages (`feed.rs`). Events are recorded by the ledger itself, never built here.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -21,6 +21,7 @@ use tenpo_protocol::agent::{RefundRequest, SaleLine, SaleRequest};
 
 use crate::ledger::Ledger;
 use crate::store::{Identity, Store};
+use crate::sync::{Credentials, Engine, HubClient, Shared, SyncConfig};
 
 /// This till's terminal id at the hub.
 const TERMINAL: &str = "t1";
@@ -42,6 +43,46 @@ fn ledger(dir: &tempfile::TempDir) -> Ledger {
             terminal_id: TERMINAL.into(),
         },
     )
+}
+
+/// An engine for `ledger` whose hub is at `url` (a stand-in on loopback), and what it shares.
+fn engine_at(ledger: &Arc<Ledger>, url: &str, config: SyncConfig) -> (Engine, Arc<Shared>) {
+    let shared = Shared::new(url);
+    let credentials = Credentials {
+        hub_url: url.into(),
+        store_id: "s1".into(),
+        terminal_id: TERMINAL.into(),
+        secret: "ab".repeat(32),
+    };
+    let client = HubClient::new(&credentials).unwrap();
+    let engine = Engine::new(ledger.clone(), client, shared.clone(), config);
+    (engine, shared)
+}
+
+/// Runs `engine` (`Engine::run`) until the sender is used or dropped.
+fn run_engine(
+    engine: Engine,
+) -> (
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<()>,
+) {
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(engine.run(async {
+        let _ = stopped.await;
+    }));
+    (stop, running)
+}
+
+/// Whether the hub acknowledged every event recorded so far within 5 s (checked every 50 ms).
+async fn all_pushed_within_5s(ledger: &Ledger) -> bool {
+    let last = ledger.store().outbox_counts().unwrap().last_seq;
+    for _ in 0..100 {
+        if ledger.store().outbox_counts().unwrap().acked_through == last {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    false
 }
 
 /// A sale of one `tea` line, for a member code or none.

@@ -19,7 +19,7 @@ use tokio::io::AsyncReadExt;
 use tokio::net::TcpListener;
 
 use super::*;
-use crate::sync::{Credentials, Engine, HubClient, Shared, SyncConfig};
+use crate::sync::SyncConfig;
 
 /// Reads each request's first line (`POST /v1/events HTTP/1.1`) and hangs up.
 async fn hang_up(listener: TcpListener, seen: Arc<Mutex<Vec<String>>>) {
@@ -91,23 +91,8 @@ async fn sales_while_the_hub_is_down_wait_for_it_and_catch_up_when_it_answers() 
     let url = format!("http://{addr}");
     let seen = Arc::new(Mutex::new(Vec::new()));
     let hanging = tokio::spawn(hang_up(down, seen.clone()));
-    let shared = Shared::new(&url);
-    let credentials = Credentials {
-        hub_url: url.clone(),
-        store_id: "s1".into(),
-        terminal_id: TERMINAL.into(),
-        secret: "ab".repeat(32),
-    };
-    let engine = Engine::new(
-        ledger.clone(),
-        HubClient::new(&credentials).unwrap(),
-        shared.clone(),
-        SyncConfig::default(),
-    );
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let running = tokio::spawn(engine.run(async {
-        let _ = stopped.await;
-    }));
+    let (engine, shared) = engine_at(&ledger, &url, SyncConfig::default());
+    let (stop, running) = run_engine(engine);
 
     // Sales for three seconds, each waking the engine as the API does.
     for n in 0..60 {
@@ -139,16 +124,8 @@ async fn sales_while_the_hub_is_down_wait_for_it_and_catch_up_when_it_answers() 
         .route("/v1/health", get(health));
     tokio::spawn(async move { axum::serve(back, app).await });
     let last = ledger.store().outbox_counts().unwrap().last_seq;
-    let mut caught_up = false;
-    for _ in 0..100 {
-        if ledger.store().outbox_counts().unwrap().acked_through == last {
-            caught_up = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
     assert!(
-        caught_up,
+        all_pushed_within_5s(&ledger).await,
         "the till had not pushed its {last} events 5 s after the hub came back"
     );
     let _ = stop.send(());

@@ -20,7 +20,7 @@ use tenpo_protocol::sync::{PushRequest, PushResponse, PushResult, PushStatus};
 
 use super::*;
 use crate::store::OutboxCounts;
-use crate::sync::{Credentials, Engine, HubClient, Shared, SyncConfig};
+use crate::sync::{Engine, SyncConfig};
 
 #[derive(Debug, Default)]
 struct Hub {
@@ -121,16 +121,9 @@ async fn setup(batch: usize) -> Setup {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await });
-    let credentials = Credentials {
-        hub_url: url.clone(),
-        store_id: "s1".into(),
-        terminal_id: TERMINAL.into(),
-        secret: "ab".repeat(32),
-    };
-    let engine = Engine::new(
-        ledger.clone(),
-        HubClient::new(&credentials).unwrap(),
-        Shared::new(&url),
+    let (engine, _) = engine_at(
+        &ledger,
+        &url,
         SyncConfig {
             batch,
             ..SyncConfig::default()
