@@ -3,11 +3,11 @@
 //! - Push: events after the hub's acknowledgement mark, in batches; the hub answers the highest
 //!   contiguous seq it stored, and the mark only moves up. A pass pushes what was pending when
 //!   it began: full batches go on, and a batch that was not full ends it. The sales recorded
-//!   meanwhile woke the engine, and go in the next pass with those of the moments after. A hub that answers a mark below ours
-//!   has lost events it acknowledged (restored from a backup): they are sent again from its
-//!   mark, which the outbox allows because it keeps every event. Events the hub refuses (a result of
-//!   `rejected` or `conflict`) are quarantined for IT with the reason; they never block the
-//!   queue behind them.
+//!   meanwhile woke the engine, and go in the next pass with those of the moments after. A hub
+//!   that answers a mark below ours has lost events it acknowledged (restored from a backup):
+//!   they are sent again from its mark, which the outbox allows because it keeps every event.
+//!   Events the hub refuses (a result of `rejected` or `conflict`) are quarantined for IT with
+//!   the reason; they never block the queue behind them.
 //! - Pull: pages of the change feed, each applied with its cursor in one transaction; a
 //!   "start again" answer clears the hub's part of the cache (never the outbox) and re-reads.
 //! - A recorded sale wakes the engine, which pushes [`PUSH_SETTLE`] later with whatever else was
@@ -278,7 +278,7 @@ impl Engine {
             let Some(last) = events.last().map(|(seq, _)| *seq) else {
                 return Ok(total);
             };
-            let whole_backlog = events.len() < batch;
+            let took_all_pending = events.len() < batch;
             let items = events
                 .into_iter()
                 .map(|(seq, bytes)| {
@@ -351,7 +351,7 @@ impl Engine {
                 // the next pass sends from the mark again.
                 return Ok(total);
             }
-            if whole_backlog {
+            if took_all_pending {
                 // Everything pending when this batch was read has gone. Reading again would
                 // chase a busy till's sales a few at a time, back to back (a push every
                 // millisecond in the till bench, each a commit at the hub and one here, the
