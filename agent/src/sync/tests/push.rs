@@ -54,9 +54,10 @@ struct Fake {
 
 async fn intake(State(fake): State<Arc<Fake>>, Json(req): Json<PushRequest>) -> Json<PushResponse> {
     let till_mark = fake.till.store().outbox_counts().unwrap().acked_through;
-    let left = fake.sell_while_pushing.load(Ordering::SeqCst);
-    if left > 0 {
-        fake.sell_while_pushing.store(left - 1, Ordering::SeqCst);
+    if let Ok(left) =
+        fake.sell_while_pushing
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+    {
         let req = sale(&format!("meanwhile-{left}"), None, 500, 0);
         fake.till.record_sale(&req, now()).unwrap();
     }
