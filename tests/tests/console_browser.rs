@@ -61,6 +61,14 @@ async fn sign_in(browser: &Browser, hub: &Hub, name: &str) {
     browser.until_text("staff-name", name).await;
 }
 
+/// Signs out from the dashboard and waits for the hub's answer: a navigation started before the
+/// sign-out's post is answered would cancel it, and the session would go on.
+async fn sign_out(browser: &Browser, hub: &Hub) {
+    browser.goto(&format!("{}/console", hub.url())).await;
+    browser.click("sign-out").await;
+    browser.until_text("notice", "サインアウトしました").await;
+}
+
 /// The number the element `id` shows.
 async fn number_at(browser: &Browser, id: &str) -> i64 {
     let text = browser.text(id).await;
@@ -274,8 +282,7 @@ async fn staff_find_a_member_fix_their_account_and_the_tills_follow() {
     }
 
     // Sign out: the session is over, for every page.
-    browser.click("sign-out").await;
-    browser.until_text("notice", "サインアウトしました").await;
+    sign_out(&browser, &hub).await;
     browser.goto(&format!("{}{member_page}", hub.url())).await;
     assert!(browser.path().await.starts_with("/console/sign-in"));
 
@@ -300,8 +307,7 @@ async fn staff_find_a_member_fix_their_account_and_the_tills_follow() {
         .until_text("title", "この操作の権限がありません")
         .await;
     assert!(browser.page_text().await.contains("crm"));
-    browser.goto(&format!("{}/console", hub.url())).await;
-    browser.click("sign-out").await;
+    sign_out(&browser, &hub).await;
 
     // IT sees the terminals, not members' files.
     sign_in(&browser, &hub, "ken").await;
@@ -318,8 +324,7 @@ async fn staff_find_a_member_fix_their_account_and_the_tills_follow() {
         m["points"]["balance"].as_i64() == Some(at_till + 500)
     })
     .await;
-    browser.goto(&format!("{}/console", hub.url())).await;
-    browser.click("sign-out").await;
+    sign_out(&browser, &hub).await;
 
     // The member asks to be erased: the operator checks who they are and types the number
     // again. The till drops them and refuses the card, with words the cashier can act on.
