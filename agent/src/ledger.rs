@@ -1,4 +1,4 @@
-//! The agent's core operations: look a member up, record a sale, record a refund.
+//! The agent's core operations: look a member up, record a sale, record a refund (`refund.rs`).
 //!
 //! Each write evaluates the loyalty rules and writes the sale, the member's new state and the
 //! outbox event in one transaction ([`Store::write`]). Bad input is refused before anything is
@@ -11,17 +11,19 @@ use chrono::{DateTime, FixedOffset, Utc};
 use chrono_tz::Tz;
 use sha2::{Digest, Sha256};
 use tenpo_loyalty::{
-    Date, LATE_RECORDING_DAYS, Line, MemberState, Points, Refund, RefundError, RuleSet, Sale,
-    SaleError, check_refund_lines, check_sale_lines, evaluate_refund, evaluate_sale,
+    Date, LATE_RECORDING_DAYS, Line, MemberState, Points, RefundError, RuleSet, Sale, SaleError,
+    check_sale_lines, evaluate_sale,
 };
 use tenpo_protocol::agent::{
-    CouponView, ExpiringPoints, FieldError, MemberView, Mode, NextTier, PointsView, RefundRequest,
-    RefundResponse, SaleRequest, SaleResponse, StampsView, Status,
+    CouponView, ExpiringPoints, FieldError, MemberView, Mode, NextTier, PointsView, SaleRequest,
+    SaleResponse, StampsView, Status,
 };
-use tenpo_protocol::events::{EventBody, RefundEvent, SaleEvent};
+use tenpo_protocol::events::{EventBody, SaleEvent};
 
-use crate::store::{Identity, MemberRow, RefundRow, SaleRecord, Store, StoreError, WriteTx};
+use crate::store::{Identity, MemberRow, SaleRecord, Store, StoreError, WriteTx};
 use tenpo_hw::{CodeRules, MemberCode, Rejection, parse_member_code};
+
+mod refund;
 
 /// How far ahead of the terminal's clock a POS timestamp may be (clocks drift).
 const MAX_CLOCK_AHEAD: chrono::Duration = chrono::Duration::minutes(5);
@@ -545,113 +547,6 @@ impl Ledger {
             });
         }
         Ok(())
-    }
-
-    /// Records a refund of lines of an earlier sale, exactly once per `refund_id`.
-    pub fn record_refund(
-        &self,
-        sale_id: &str,
-        req: &RefundRequest,
-        now: DateTime<Utc>,
-    ) -> Result<(Recorded, RefundResponse), LedgerError> {
-        tenpo_protocol::agent::check_id("sale_id", sale_id)?;
-        req.check()?;
-        let lines: Vec<Line> = req.lines.iter().map(Line::from).collect();
-        let (at, date) = self.occurred(req.occurred_at, now)?;
-        let hash = hash_of(&[sale_id.as_bytes(), &json_bytes(req)]);
-        let now_text = now.to_rfc3339();
-        let rules = self.rules();
-
-        self.store.write(|tx| {
-            if let Some(existing) = tx.refund(&req.refund_id)? {
-                return if existing.request_hash == hash {
-                    Ok((Recorded::Replay, stored_response(&existing.response)?))
-                } else {
-                    Err(LedgerError::RefundConflict(req.refund_id.clone()))
-                };
-            }
-            let sale = tx
-                .sale(sale_id)?
-                .ok_or_else(|| LedgerError::SaleNotFound(sale_id.to_owned()))?;
-            let earlier = tx.refunded_lines(sale_id)?;
-            let (outcome, balance_after) = match (&sale.member_id, &sale.outcome) {
-                (Some(member_id), Some(sale_outcome)) => {
-                    // The sale's member may since have been merged into another by the hub.
-                    let member_id = &tx.resolve_alias(member_id)?;
-                    let mut state = tx
-                        .member_state(member_id)?
-                        .ok_or_else(|| LedgerError::MemberMissing(member_id.clone()))?;
-                    let refund = Refund {
-                        refund_id: req.refund_id.clone(),
-                        business_date: date,
-                        lines: lines.clone(),
-                    };
-                    let outcome = evaluate_refund(
-                        &rules,
-                        &state,
-                        &sale.lines,
-                        sale_outcome,
-                        &earlier,
-                        &refund,
-                    )?;
-                    // Applied as the hub applies it (no compaction after a refund).
-                    state.take_refund(&outcome, None);
-                    tx.save_member_state(member_id, &state, &now_text)?;
-                    (Some(outcome), state.balance(date))
-                }
-                _ => {
-                    check_refund_lines(&rules, &sale.lines, &earlier, &lines)?;
-                    (None, 0)
-                }
-            };
-            let response = RefundResponse {
-                refund_id: req.refund_id.clone(),
-                sale_id: sale_id.to_owned(),
-                reversed_points: outcome.as_ref().map_or(0, |o| o.reversed_points),
-                returned_points: outcome.as_ref().map_or(0, |o| o.returned_points),
-                reversed_stamps: outcome.as_ref().map_or(0, |o| o.stamps_reversed),
-                shortfall_points: outcome.as_ref().map_or(0, |o| o.shortfall_points),
-                balance_after,
-            };
-            if let Some(o) = outcome
-                .as_ref()
-                .filter(|o| o.shortfall_points > 0 || o.shortfall_stamps > 0)
-            {
-                tracing::warn!(
-                    refund_id = %o.refund_id,
-                    shortfall_points = o.shortfall_points,
-                    shortfall_stamps = o.shortfall_stamps,
-                    "refund could not take back everything the sale earned; shortfall recorded"
-                );
-            }
-            let seq = tx.append_event(
-                &self.who,
-                EventBody::Refund(RefundEvent {
-                    refund_id: req.refund_id.clone(),
-                    sale_id: sale_id.to_owned(),
-                    member_id: sale.member_id.clone(),
-                    occurred_at: at.to_rfc3339(),
-                    business_date: date,
-                    lines: lines.clone(),
-                    outcome: outcome.clone(),
-                }),
-                &now_text,
-            )?;
-            tx.insert_refund(
-                &RefundRow {
-                    refund_id: req.refund_id.clone(),
-                    sale_id: sale_id.to_owned(),
-                    request_hash: hash.clone(),
-                    lines: lines.clone(),
-                    response: response_json(&response)?,
-                },
-                date,
-                &at.to_rfc3339(),
-                outcome.as_ref(),
-                seq,
-            )?;
-            Ok((Recorded::New, response))
-        })
     }
 
     /// `GET /v1/status`.

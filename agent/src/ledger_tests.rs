@@ -8,7 +8,8 @@
 
 use super::*;
 use crate::store::LedgerCounts;
-use tenpo_protocol::agent::SaleLine;
+use tenpo_loyalty::{Refund, evaluate_refund};
+use tenpo_protocol::agent::{RefundRequest, SaleLine};
 use tenpo_protocol::events::{Event, content_hash_of, encode};
 use tenpo_protocol::sync::PushItem;
 
