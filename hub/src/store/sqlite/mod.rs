@@ -8,6 +8,7 @@
 mod admin;
 mod audit;
 mod catalog;
+mod catalog_store;
 mod connection;
 mod console;
 mod console_store;
@@ -35,11 +36,7 @@ use chrono::{DateTime, Utc};
 use tenpo_loyalty::{Date, RuleSet};
 use tenpo_protocol::sync::MemberSnapshot;
 
-use super::catalog::{
-    CatalogStore, EmailClaim, EmailJob, EmailOutcome, ItemView, NoticeFacts, WishView,
-};
 use super::outbox::Planner;
-use super::unit::wishes::Notifying;
 use super::unit::{self, intake::Applying};
 use super::{
     AdminStore, ChangesPage, Claim, Enrolled, Finished, Friendship, Greeting, HomeStores,
@@ -55,9 +52,6 @@ use crate::admin::{TerminalEvents, TerminalView};
 use crate::cursor::FeedPosition;
 use crate::intake::Incoming;
 use crate::review::ReviewLimits;
-use crate::wishes::WishSettings;
-use tenpo_protocol::catalog::{BatchReport, ItemsBatch, StockBatch, UnknownWishedItem};
-use tenpo_protocol::events::WishKind;
 
 pub use connection::backup;
 use connection::{Durability, Inner};
@@ -525,165 +519,5 @@ impl LineStore for SqliteStore {
         &self,
     ) -> impl Future<Output = Result<Option<crate::signup::CardKey>, StoreError>> + Send {
         self.blocking(|inner| inner.read(signup::card_key))
-    }
-}
-
-impl CatalogStore for SqliteStore {
-    fn set_wish_settings(&self, settings: WishSettings) {
-        *self
-            .inner
-            .wishes
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(settings);
-    }
-
-    fn take_items(
-        &self,
-        batch: ItemsBatch,
-        hash: String,
-        now: DateTime<Utc>,
-    ) -> impl Future<Output = Result<BatchReport, StoreError>> + Send {
-        self.blocking(move |inner| {
-            let settings = inner.wishes();
-            let ctx = Notifying {
-                settings: &settings,
-                now,
-            };
-            inner.write(|tx| {
-                let mut db = statements::SqliteUnit::new(tx);
-                unit::finish(unit::catalog::take_items(&mut db, &ctx, &batch, &hash))
-            })
-        })
-    }
-
-    fn take_stock(
-        &self,
-        batch: StockBatch,
-        hash: String,
-        now: DateTime<Utc>,
-    ) -> impl Future<Output = Result<BatchReport, StoreError>> + Send {
-        self.blocking(move |inner| {
-            let settings = inner.wishes();
-            let ctx = Notifying {
-                settings: &settings,
-                now,
-            };
-            inner.write(|tx| {
-                let mut db = statements::SqliteUnit::new(tx);
-                unit::finish(unit::catalog::take_stock(&mut db, &ctx, &batch, &hash))
-            })
-        })
-    }
-
-    fn add_wish(
-        &self,
-        member_id: String,
-        item: String,
-        wants: Vec<WishKind>,
-        now: DateTime<Utc>,
-    ) -> impl Future<Output = Result<u32, StoreError>> + Send {
-        self.blocking(move |inner| {
-            inner.write(|tx| {
-                let mut db = statements::SqliteUnit::new(tx);
-                unit::finish(unit::wishes::take_in_line(
-                    &mut db, &member_id, &item, &wants, now,
-                ))
-            })
-        })
-    }
-
-    fn remove_wish(
-        &self,
-        member_id: String,
-        item: String,
-    ) -> impl Future<Output = Result<u64, StoreError>> + Send {
-        self.blocking(move |inner| inner.write(|tx| catalog::remove_wish(tx, &member_id, &item)))
-    }
-
-    fn member_wishes(
-        &self,
-        member_id: String,
-    ) -> impl Future<Output = Result<Vec<WishView>, StoreError>> + Send {
-        self.blocking(move |inner| inner.read(|tx| catalog::member_wishes(tx, &member_id)))
-    }
-
-    fn catalog_item(
-        &self,
-        sku: String,
-    ) -> impl Future<Output = Result<Option<ItemView>, StoreError>> + Send {
-        self.blocking(move |inner| inner.read(|tx| catalog::item(tx, &sku)))
-    }
-
-    fn search_catalog(
-        &self,
-        query: String,
-        limit: u32,
-    ) -> impl Future<Output = Result<Vec<ItemView>, StoreError>> + Send {
-        self.blocking(move |inner| inner.read(|tx| catalog::search(tx, &query, limit)))
-    }
-
-    fn follow_link(
-        &self,
-        link_id: String,
-        now: DateTime<Utc>,
-    ) -> impl Future<Output = Result<Option<Option<String>>, StoreError>> + Send {
-        self.blocking(move |inner| inner.write(|tx| catalog::follow_link(tx, &link_id, now)))
-    }
-
-    fn unknown_wished_items(
-        &self,
-    ) -> impl Future<Output = Result<Vec<UnknownWishedItem>, StoreError>> + Send {
-        self.blocking(move |inner| inner.read(catalog::unknown_wished_items))
-    }
-
-    fn notice_facts(
-        &self,
-        from: DateTime<Utc>,
-        to: DateTime<Utc>,
-    ) -> impl Future<Output = Result<Vec<NoticeFacts>, StoreError>> + Send {
-        self.blocking(move |inner| inner.read(|tx| catalog::notice_facts(tx, from, to)))
-    }
-
-    fn claim_emails(
-        &self,
-        claim: EmailClaim,
-        now: DateTime<Utc>,
-    ) -> impl Future<Output = Result<Vec<EmailJob>, StoreError>> + Send {
-        self.blocking(move |inner| {
-            let settings = inner.wishes();
-            inner.write(|tx| {
-                let mut db = statements::SqliteUnit::new(tx);
-                unit::finish(unit::email::claim(&mut db, &settings, &claim, now))
-            })
-        })
-    }
-
-    fn finish_email(
-        &self,
-        id: i64,
-        attempt: u32,
-        outcome: EmailOutcome,
-        now: DateTime<Utc>,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send {
-        self.blocking(move |inner| {
-            inner.write(|tx| {
-                let mut db = statements::SqliteUnit::new(tx);
-                unit::finish(unit::email::finish(&mut db, id, attempt, &outcome, now))
-            })
-        })
-    }
-
-    fn unsubscribe_key(&self) -> impl Future<Output = Result<[u8; 32], StoreError>> + Send {
-        self.blocking(move |inner| inner.write(catalog::unsubscribe_key))
-    }
-
-    fn unsubscribe_email(
-        &self,
-        member_id: String,
-        now: DateTime<Utc>,
-    ) -> impl Future<Output = Result<bool, StoreError>> + Send {
-        self.blocking(move |inner| {
-            inner.write(|tx| catalog::unsubscribe_email(tx, &member_id, now))
-        })
     }
 }
