@@ -10,6 +10,7 @@
 
 mod agent;
 mod hub;
+mod hub_admin;
 mod hub_catalog;
 
 pub use agent::agent_api;
