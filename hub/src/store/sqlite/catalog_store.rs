@@ -32,17 +32,7 @@ impl CatalogStore for SqliteStore {
         hash: String,
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<BatchReport, StoreError>> + Send {
-        self.blocking(move |inner| {
-            let settings = inner.wishes();
-            let ctx = Notifying {
-                settings: &settings,
-                now,
-            };
-            inner.write(|tx| {
-                let mut db = statements::SqliteUnit::new(tx);
-                unit::finish(unit::catalog::take_items(&mut db, &ctx, &batch, &hash))
-            })
-        })
+        self.take_batch(Batch::Items(batch), hash, now)
     }
 
     fn take_stock(
@@ -51,17 +41,7 @@ impl CatalogStore for SqliteStore {
         hash: String,
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<BatchReport, StoreError>> + Send {
-        self.blocking(move |inner| {
-            let settings = inner.wishes();
-            let ctx = Notifying {
-                settings: &settings,
-                now,
-            };
-            inner.write(|tx| {
-                let mut db = statements::SqliteUnit::new(tx);
-                unit::finish(unit::catalog::take_stock(&mut db, &ctx, &batch, &hash))
-            })
-        })
+        self.take_batch(Batch::Stock(batch), hash, now)
     }
 
     fn add_wish(
@@ -173,6 +153,42 @@ impl CatalogStore for SqliteStore {
     ) -> impl Future<Output = Result<bool, StoreError>> + Send {
         self.blocking(move |inner| {
             inner.write(|tx| catalog::unsubscribe_email(tx, &member_id, now))
+        })
+    }
+}
+
+/// A batch from the catalogue feed: both kinds are taken in one transaction the same way.
+enum Batch {
+    Items(ItemsBatch),
+    Stock(StockBatch),
+}
+
+impl SqliteStore {
+    fn take_batch(
+        &self,
+        batch: Batch,
+        hash: String,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<BatchReport, StoreError>> + Send {
+        self.blocking(move |inner| {
+            let settings = inner.wishes();
+            let ctx = Notifying {
+                settings: &settings,
+                now,
+            };
+            inner.write(|tx| {
+                let mut db = statements::SqliteUnit::new(tx);
+                unit::finish(async {
+                    match &batch {
+                        Batch::Items(items) => {
+                            unit::catalog::take_items(&mut db, &ctx, items, &hash).await
+                        }
+                        Batch::Stock(stock) => {
+                            unit::catalog::take_stock(&mut db, &ctx, stock, &hash).await
+                        }
+                    }
+                })
+            })
         })
     }
 }
