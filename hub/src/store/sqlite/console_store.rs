@@ -8,7 +8,7 @@ use tenpo_protocol::sync::MemberSnapshot;
 
 use super::connection::{Durability, Inner};
 use super::statements::SqliteUnit;
-use super::{SqliteStore, console};
+use super::{SqliteStore, console, staff};
 use crate::admin::{CouponReport, CouponRequest, HeldAction, HeldView};
 use crate::store::console::{
     Actor, ConsoleStore, Found, HistoryPage, LockOut, MemberFile, NewSession, Role, SignupFact,
@@ -31,7 +31,7 @@ impl ConsoleStore for SqliteStore {
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         self.blocking(move |inner| {
-            inner.write(|tx| console::add_staff(tx, &name, role, &password_hash, now))
+            inner.write(|tx| staff::add_staff(tx, &name, role, &password_hash, now))
         })
         .await
     }
@@ -45,20 +45,20 @@ impl ConsoleStore for SqliteStore {
     ) -> Result<(), StoreError> {
         self.blocking(move |inner| {
             inner.write(|tx| {
-                console::update_staff(tx, &name, password_hash.as_deref(), role, disabled)
+                staff::update_staff(tx, &name, password_hash.as_deref(), role, disabled)
             })
         })
         .await
     }
 
     async fn staff_accounts(&self) -> Result<Vec<StaffAccount>, StoreError> {
-        self.blocking(|inner| inner.read(|tx| console::staff_accounts(tx, None)))
+        self.blocking(|inner| inner.read(|tx| staff::staff_accounts(tx, None)))
             .await
     }
 
     async fn staff_account(&self, name: String) -> Result<Option<StaffAccount>, StoreError> {
         self.blocking(move |inner| {
-            inner.read(|tx| Ok(console::staff_accounts(tx, Some(&name))?.into_iter().next()))
+            inner.read(|tx| Ok(staff::staff_accounts(tx, Some(&name))?.into_iter().next()))
         })
         .await
     }
@@ -69,7 +69,7 @@ impl ConsoleStore for SqliteStore {
         lock: LockOut,
         now: DateTime<Utc>,
     ) -> Result<Option<i64>, StoreError> {
-        self.blocking(move |inner| inner.write(|tx| console::sign_in_failed(tx, &name, lock, now)))
+        self.blocking(move |inner| inner.write(|tx| staff::sign_in_failed(tx, &name, lock, now)))
             .await
     }
 
@@ -79,7 +79,7 @@ impl ConsoleStore for SqliteStore {
         session: NewSession,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        self.blocking(move |inner| inner.write(|tx| console::sign_in(tx, &name, &session, now)))
+        self.blocking(move |inner| inner.write(|tx| staff::sign_in(tx, &name, &session, now)))
             .await
     }
 
@@ -92,7 +92,7 @@ impl ConsoleStore for SqliteStore {
         self.blocking(move |inner| {
             let now_ms = now.timestamp_millis();
             let Some((session, disabled)) =
-                inner.read(|tx| console::staff_session(tx, &token_hash))?
+                inner.read(|tx| staff::staff_session(tx, &token_hash))?
             else {
                 return Ok(None);
             };
@@ -100,7 +100,7 @@ impl ConsoleStore for SqliteStore {
                 return Ok(None);
             }
             if now_ms - session.seen_ms >= TOUCH_EVERY_MS {
-                inner.write(|tx| console::touch_session(tx, &token_hash, now_ms))?;
+                inner.write(|tx| staff::touch_session(tx, &token_hash, now_ms))?;
             }
             Ok(Some(session))
         })
@@ -108,7 +108,7 @@ impl ConsoleStore for SqliteStore {
     }
 
     async fn end_session(&self, token_hash: [u8; 32]) -> Result<(), StoreError> {
-        self.blocking(move |inner| inner.write(|tx| console::end_session(tx, &token_hash)))
+        self.blocking(move |inner| inner.write(|tx| staff::end_session(tx, &token_hash)))
             .await
     }
 

@@ -25,6 +25,7 @@ mod review;
 mod scan;
 mod schema;
 mod signup;
+mod staff;
 mod statements;
 mod wishes;
 
