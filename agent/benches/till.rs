@@ -16,9 +16,12 @@
 //!
 //! Run: `cargo build --release -p tenpo-hub && cargo bench -p tenpo-agent --bench till`
 //! (`TENPO_BENCH_SALES` sets the sales per rep, default 1,000; three reps of each). Prints a
-//! Markdown table.
+//! Markdown table. With `TENPO_BENCH_AGENT_B` naming another build of `tenpo-agent`, runs
+//! `TENPO_BENCH_PAIRS` (default 10) A/B pairs of this build and that one and prints the medians
+//! of their ratios to the goals (`ab`).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
+mod ab;
 mod common;
 
 use std::path::Path;
@@ -50,10 +53,10 @@ impl Drop for Agent {
     }
 }
 
-fn start_agent(dir: &Path, rules: &Path) -> Agent {
+fn start_agent(bin: &Path, dir: &Path, rules: &Path) -> Agent {
     let port = free_port();
     let log = std::fs::File::create(dir.join("agent.log")).unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_tenpo-agent"))
+    let child = Command::new(bin)
         .args(["run", "--listen", &format!("127.0.0.1:{port}")])
         .arg("--data-dir")
         .arg(dir)
@@ -269,6 +272,14 @@ fn mode(
     }
 }
 
+/// What one run of the bench found, as the ratios to the goals that A/B pairs compare.
+struct Report {
+    /// Each mode's name, its p50 × the p50 goal and its p99 × the commit's p99.
+    modes: Vec<(&'static str, f64, f64)>,
+    /// The agent's CPU per sale, online and with the hub down, in ms.
+    cpu: (f64, f64),
+}
+
 fn main() {
     if !std::env::args().any(|a| a == "--bench") {
         println!("till bench: run with `cargo bench -p tenpo-agent --bench till`");
@@ -278,6 +289,23 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(1_000);
+    let this = Path::new(env!("CARGO_BIN_EXE_tenpo-agent"));
+    match std::env::var_os("TENPO_BENCH_AGENT_B") {
+        None => {
+            run(this, n);
+        }
+        Some(other) => {
+            let pairs: usize = std::env::var("TENPO_BENCH_PAIRS")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(10);
+            ab::compare(this, Path::new(&other), pairs, |bin| run(bin, n));
+        }
+    }
+}
+
+/// One run of every mode against the agent built at `bin`: prints its table, returns its ratios.
+fn run(bin: &Path, n: usize) -> Report {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("tenpo-till-bench");
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
@@ -287,7 +315,7 @@ fn main() {
     common::run(common::hub_cmd(&hub).arg("load-rules").arg(&rules));
     let agent_dir = dir.join("agent");
     enrol(&hub, &agent_dir);
-    let agent = start_agent(&agent_dir, &rules);
+    let agent = start_agent(bin, &agent_dir, &rules);
     let floor = Floor::open(&dir.join("floor.db"));
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -370,7 +398,11 @@ fn main() {
     drop(hub);
 
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
-    let line = |what: &str, m: &mut Mode| {
+    let mut report = Report {
+        modes: Vec::new(),
+        cpu: (ms(online.cpu_per_sale), ms(offline.cpu_per_sale)),
+    };
+    let mut line = |what: &'static str, m: &mut Mode| {
         let (s50, s99) = (median_of(&mut m.sale, 0.5), median_of(&mut m.sale, 0.99));
         let (h50, h99) = (
             median_of(&mut m.health, 0.5),
@@ -387,6 +419,9 @@ fn main() {
             s99 / c99,
             s99 / (2.0 * c99)
         );
+        report
+            .modes
+            .push((what, s50 / (h50 + 1.5 * c50), s99 / c99));
         (h50, c50)
     };
     println!("| what | tenpo | floor, same run | ratio |");
@@ -436,4 +471,5 @@ fn main() {
             d.as_secs_f64()
         )),
     );
+    report
 }
