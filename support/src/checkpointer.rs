@@ -16,18 +16,34 @@
 //! tries a restarting checkpoint that never waits: if the writer is busy at that instant it
 //! copies what it can and the round tries again shortly; if not, it holds the write lock while
 //! it copies the few frames that came in since the passive step and starts the log over.
+//!
+//! A round copies only a log of [`COPY_FROM_PAGES`] or more. A log copied whole starts over at
+//! the next commit, and that commit first writes the log's new header and syncs it: two syncs,
+//! not one. Copied every second, the log of a till that sells every few seconds started over
+//! before every sale, and every sale paid the second sync (docs/benchmarks.md). The writer's
+//! commit hook ([`Connection::wal_hook`], which SQLite's own auto-checkpoint is built on) tells
+//! the thread how long the log is after each commit.
 
+use std::ffi::c_int;
 use std::path::Path;
+use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use rusqlite::Connection;
+use rusqlite::hooks::Wal;
 
-/// The writer's auto-checkpoint once a [`Checkpointer`] runs: 262,144 pages, 1 GB of WAL at
-/// SQLite's default page size, instead of SQLite's 1,000. At 64 MB, a hub's daily scan of
-/// 1,000,000 members (a reader reading beside the writer all along) had the writer carry six
-/// checkpoints of 310–394 ms each (docs/benchmarks.md); at 1 GB it carried none.
+/// The log's length, in pages, from which a round copies it: SQLite's own auto-checkpoint
+/// threshold (4 MB at its default page size). A sale writes about five pages, so on a quiet
+/// till one sale in about two hundred starts the log over, not every one.
+pub const COPY_FROM_PAGES: i32 = 1_000;
+
+/// The writer's own checkpoint once a [`Checkpointer`] runs, in its commit hook, for when the
+/// thread has fallen behind or stopped: 262,144 pages, 1 GB of WAL at SQLite's default page
+/// size. At 64 MB, a hub's daily scan of 1,000,000 members (a reader reading beside the writer
+/// all along) had the writer carry six checkpoints of 310–394 ms each (docs/benchmarks.md); at
+/// 1 GB it carried none.
 pub const WRITER_FALLBACK_PAGES: u32 = 262_144;
 
 /// What the WAL file is cut back to when it starts over: a scan's burst does not keep its
@@ -80,25 +96,66 @@ fn checkpoint_with(conn: &Connection, mode: &str) -> Result<Checkpointed, rusqli
     })
 }
 
+/// When the log is copied: by the thread from `copy_from` pages, by the writer itself from
+/// `fallback` pages. Other than [`Thresholds::STANDARD`] only in tests.
+#[derive(Debug, Clone, Copy)]
+pub struct Thresholds {
+    pub copy_from: i32,
+    pub fallback: u32,
+}
+
+impl Thresholds {
+    /// [`COPY_FROM_PAGES`] and [`WRITER_FALLBACK_PAGES`].
+    pub const STANDARD: Thresholds = Thresholds {
+        copy_from: COPY_FROM_PAGES,
+        fallback: WRITER_FALLBACK_PAGES,
+    };
+}
+
 impl Checkpointer {
-    /// Starts checkpointing the WAL database at `path` (already configured by its writer) and
-    /// raises `writer`'s auto-checkpoint to the fallback.
+    /// Starts checkpointing the WAL database at `path` (already configured by its writer), at
+    /// the [`Thresholds::STANDARD`], and gives `writer` the commit hook that measures the log
+    /// in place of SQLite's auto-checkpoint.
     pub fn start(
         path: &Path,
-        writer: &Connection,
+        writer: &mut Connection,
         every: Duration,
+    ) -> Result<Checkpointer, StartError> {
+        Checkpointer::start_with(path, writer, every, Thresholds::STANDARD)
+    }
+
+    /// [`Checkpointer::start`] at other thresholds.
+    pub fn start_with(
+        path: &Path,
+        writer: &mut Connection,
+        every: Duration,
+        thresholds: Thresholds,
     ) -> Result<Checkpointer, StartError> {
         let conn = Connection::open(path)?;
         crate::sqlite::configure_reader(&conn)?;
         // A restarting checkpoint must never wait with the write lock held (`catch_up`).
         conn.busy_timeout(Duration::ZERO)?;
-        writer.pragma_update(None, "wal_autocheckpoint", WRITER_FALLBACK_PAGES)?;
         writer.pragma_update(None, "journal_size_limit", WAL_KEPT_BYTES)?;
+        let logged = Arc::new(AtomicI32::new(0));
+        let told = logged.clone();
+        let fallback = i32::try_from(thresholds.fallback).unwrap_or(i32::MAX);
+        writer.wal_hook(Some(move |wal: &mut Wal, pages: c_int| {
+            told.store(pages, Ordering::Release);
+            if pages >= fallback {
+                // As SQLite's auto-checkpoint: a failure is not the commit's, which has
+                // happened, so it is logged and the commit answers as it would have.
+                if let Err(e) = wal.checkpoint() {
+                    tracing::warn!(error = %e, pages, "the writer's own checkpoint failed");
+                }
+            }
+            Ok(())
+        }))?;
         let stop = Arc::new((Mutex::new(false), Condvar::new()));
         let flag = stop.clone();
+        let copy_from = thresholds.copy_from;
         let thread = std::thread::Builder::new()
             .name("sqlite-checkpoint".into())
-            .spawn(move || run(&conn, &flag, every))?;
+            .spawn(move || run(&conn, &flag, every, &logged, copy_from))?;
         Ok(Checkpointer {
             stop,
             thread: Some(thread),
@@ -126,14 +183,32 @@ pub fn catch_up(conn: &Connection) -> Result<Checkpointed, rusqlite::Error> {
     Ok(done)
 }
 
-fn run(conn: &Connection, stop: &(Mutex<bool>, Condvar), every: Duration) {
+/// Every `every`, a [`catch_up`] once the writer's last commit left `copy_from` pages or more
+/// in the log (`logged`, from its hook). A round that started the log over marks it empty,
+/// unless a commit has told a new length meanwhile; until the next commit tells one, the
+/// rounds have nothing to do.
+fn run(
+    conn: &Connection,
+    stop: &(Mutex<bool>, Condvar),
+    every: Duration,
+    logged: &AtomicI32,
+    copy_from: i32,
+) {
     let (lock, wake) = stop;
     let mut stopped = lock.lock().unwrap_or_else(PoisonError::into_inner);
     while !*stopped {
         drop(stopped);
-        if let Err(e) = catch_up(conn) {
-            // The writer's fallback checkpoints meanwhile; the next round tries again.
-            tracing::warn!(error = %e, "a background checkpoint failed");
+        let pages = logged.load(Ordering::Acquire);
+        if pages >= copy_from {
+            match catch_up(conn) {
+                Ok(done) if !done.busy => {
+                    let _ = logged.compare_exchange(pages, 0, Ordering::AcqRel, Ordering::Relaxed);
+                }
+                // Kept from starting the log over: the next round tries again.
+                Ok(_) => {}
+                // The writer's fallback checkpoints meanwhile; the next round tries again.
+                Err(e) => tracing::warn!(error = %e, "a background checkpoint failed"),
+            }
         }
         stopped = lock.lock().unwrap_or_else(PoisonError::into_inner);
         if !*stopped {
@@ -161,6 +236,14 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
+    /// The writer of a new database at `path`, configured as tenpo's are, with `schema` made.
+    fn writer_of(path: &Path, schema: &str) -> Connection {
+        let mut writer = Connection::open(path).unwrap();
+        crate::sqlite::configure(&mut writer).unwrap();
+        writer.execute_batch(schema).unwrap();
+        writer
+    }
+
     #[test]
     fn the_thread_copies_what_the_writer_wrote_and_stops_when_dropped() {
         let nanos = std::time::SystemTime::now()
@@ -171,18 +254,11 @@ mod tests {
             std::env::temp_dir().join(format!("tenpo-checkpoint-{}-{nanos}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("t.db");
-        let mut writer = Connection::open(&path).unwrap();
-        crate::sqlite::configure(&mut writer).unwrap();
-        writer
-            .execute_batch("CREATE TABLE t (x BLOB) STRICT;")
-            .unwrap();
-        let checkpointer = Checkpointer::start(&path, &writer, Duration::from_millis(20)).unwrap();
-        let fallback: u32 = writer
-            .pragma_query_value(None, "wal_autocheckpoint", |r| r.get(0))
-            .unwrap();
-        assert_eq!(fallback, WRITER_FALLBACK_PAGES);
-        // About 2,000 pages: twice SQLite's own threshold, far under the writer's fallback, so
-        // only the thread copies them into the file.
+        let mut writer = writer_of(&path, "CREATE TABLE t (x BLOB) STRICT;");
+        let checkpointer =
+            Checkpointer::start(&path, &mut writer, Duration::from_millis(20)).unwrap();
+        // About 2,000 pages: twice the thread's threshold, far under the writer's fallback, so
+        // only the thread copies them into the file (the hook replaced SQLite's own).
         let tx = writer.transaction().unwrap();
         for _ in 0..2_000 {
             tx.execute("INSERT INTO t VALUES (zeroblob(3000))", [])
@@ -217,12 +293,19 @@ mod tests {
     fn under_steady_writes_the_log_starts_over() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.db");
-        let mut writer = Connection::open(&path).unwrap();
-        crate::sqlite::configure(&mut writer).unwrap();
-        writer
-            .execute_batch("CREATE TABLE t (id INTEGER PRIMARY KEY, x BLOB UNIQUE) STRICT;")
-            .unwrap();
-        let checkpointer = Checkpointer::start(&path, &writer, Duration::from_millis(20)).unwrap();
+        let mut writer = writer_of(
+            &path,
+            "CREATE TABLE t (id INTEGER PRIMARY KEY, x BLOB UNIQUE) STRICT;",
+        );
+        // The thread copies from 100 pages here, not 1,000, so that what is measured is the
+        // log starting over after each copy, not how long it waits to copy.
+        let thresholds = Thresholds {
+            copy_from: 100,
+            ..Thresholds::STANDARD
+        };
+        let checkpointer =
+            Checkpointer::start_with(&path, &mut writer, Duration::from_millis(20), thresholds)
+                .unwrap();
         let wal = dir.path().join("t.db-wal");
         let mut largest = 0;
         for i in 0..3_000u32 {
@@ -238,5 +321,62 @@ mod tests {
             largest < 8 << 20,
             "the log grew to {largest} bytes over 3,000 small commits"
         );
+    }
+
+    /// The log of a writer that commits now and then (a quiet till: a sale every few seconds)
+    /// is not copied while it is short, so it does not start over before each commit, where
+    /// that commit would sync the log's new header as well as its pages. Before, every round
+    /// copied it: after three commits with rounds between them, the log held the last one's
+    /// page or two.
+    #[test]
+    fn a_short_log_is_left_to_grow_between_rounds() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let mut writer = writer_of(&path, "CREATE TABLE t (x BLOB) STRICT;");
+        let checkpointer =
+            Checkpointer::start(&path, &mut writer, Duration::from_millis(5)).unwrap();
+        for _ in 0..3 {
+            writer
+                .execute("INSERT INTO t VALUES (randomblob(16))", [])
+                .unwrap();
+            // A dozen rounds or more.
+            std::thread::sleep(Duration::from_millis(60));
+        }
+        drop(checkpointer);
+        let side = Connection::open(&path).unwrap();
+        let logged = checkpoint(&side).unwrap().wal_frames;
+        assert!(
+            logged >= 3,
+            "the log holds {logged} pages: it started over between the commits"
+        );
+    }
+
+    /// Past its fallback, the writer's commit hook copies the log itself, as SQLite's own
+    /// auto-checkpoint would, when the thread has not (here it never does).
+    #[test]
+    fn past_the_fallback_the_writer_copies_the_log_itself() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let mut writer = writer_of(&path, "CREATE TABLE t (x BLOB) STRICT;");
+        let thresholds = Thresholds {
+            copy_from: i32::MAX,
+            fallback: 50,
+        };
+        let checkpointer =
+            Checkpointer::start_with(&path, &mut writer, Duration::from_secs(60), thresholds)
+                .unwrap();
+        let tx = writer.transaction().unwrap();
+        for _ in 0..200 {
+            tx.execute("INSERT INTO t VALUES (zeroblob(3000))", [])
+                .unwrap();
+        }
+        tx.commit().unwrap();
+        // The file grows only when a checkpoint copies pages into it: by the commit's end.
+        let size = std::fs::metadata(&path).unwrap().len();
+        assert!(
+            size > 150 * 4096,
+            "the log was not copied: the file is {size} bytes"
+        );
+        drop(checkpointer);
     }
 }

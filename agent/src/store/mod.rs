@@ -77,8 +77,10 @@ pub(crate) fn state_bytes(
     }
 }
 
-/// How often the WAL is copied into the database: once a second, the most an idle agent may
-/// wake (docs/design.md §8).
+/// How often the checkpoint thread looks at the WAL: once a second, the most an idle agent may
+/// wake (docs/design.md §8). It copies the log only from 1,000 pages
+/// ([`tenpo_support::checkpointer::COPY_FROM_PAGES`]): a log copied whole starts over at the
+/// next sale, which then syncs the log's header as well as its pages.
 const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// The open store.
@@ -183,7 +185,7 @@ impl Store {
         };
         let reader = open_reader()?;
         let counter = open_reader()?;
-        let checkpoints = Checkpointer::start(path, &writer, CHECKPOINT_EVERY)?;
+        let checkpoints = Checkpointer::start(path, &mut writer, CHECKPOINT_EVERY)?;
         Ok(Store {
             path: path.to_owned(),
             writer: Mutex::new(writer),

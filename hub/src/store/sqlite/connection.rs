@@ -45,7 +45,8 @@ pub(super) struct Inner {
     pub(super) wishes: RwLock<Arc<crate::wishes::WishSettings>>,
 }
 
-/// How often the WAL is checkpointed (passively) into the file.
+/// How often the checkpoint thread looks at the WAL; it copies it into the file from 1,000
+/// pages (`tenpo_support::checkpointer::COPY_FROM_PAGES`).
 const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
 
 /// WAL, `synchronous=FULL`, foreign keys, the busy timeout: as the agent opens its file.
@@ -148,9 +149,11 @@ impl SqliteStore {
         let (epoch, run) = start(&mut writer, now)?;
         let rules = admin::all_rules(&writer)?;
         let checkpointer =
-            Checkpointer::start(path, &writer, CHECKPOINT_EVERY).map_err(|e| StoreError::Open {
-                path: path.to_owned(),
-                detail: e.to_string(),
+            Checkpointer::start(path, &mut writer, CHECKPOINT_EVERY).map_err(|e| {
+                StoreError::Open {
+                    path: path.to_owned(),
+                    detail: e.to_string(),
+                }
             })?;
         Ok(SqliteStore {
             inner: Arc::new(Inner {
