@@ -10,6 +10,9 @@
 //!   the commit;
 //! - the same for a sale with no member card (most sales at a till): two pages to commit, not
 //!   four; and for regular customers, whose states carry a point lot for each sale that earned;
+//! - members' sales on a quiet till, as most tills sell: each after 1.5 s of quiet, longer
+//!   than the agent's checkpoint round, and each floor after as long
+//!   (`TENPO_BENCH_QUIET_SALES`, default 12);
 //! - the same with the hub down: the sale's time and the agent's CPU per sale, against online;
 //! - catch-up: the hub back on its address, how long until the agent pushes and until nothing is
 //!   pending.
@@ -35,6 +38,9 @@ use tenpo_e2e::harness::free_port;
 const REPS: usize = 3;
 /// The members' cards the sales go round.
 const MEMBERS: usize = 200;
+/// The pause before each sale of a quiet till: longer than the agent's checkpoint round (1 s),
+/// as between the sales of most tills, so every sale comes after a round.
+const QUIET_PAUSE: Duration = Duration::from_millis(1_500);
 /// Members who shop often: a rep's sales go round these few, so each carries a point lot for
 /// each sale (a few kilobytes of state by the last rep).
 const REGULARS: usize = 20;
@@ -204,6 +210,29 @@ fn rep(
     times
 }
 
+/// The sales of a quiet till: each sale, and each of its floors, after [`QUIET_PAUSE`] of
+/// quiet. On this machine the disk and the threads are slower after a pause (a commit after
+/// 1.5 s of quiet took three times as long as the one right after it), so a floor measured
+/// right after the sale would not be the same moment as the sale's.
+fn quiet_rep(
+    rt: &tokio::runtime::Runtime,
+    http: &reqwest::Client,
+    agent: &Agent,
+    floor: &Floor,
+    sales: impl Iterator<Item = Value>,
+) -> Times {
+    let mut times = Times::default();
+    for body in sales {
+        std::thread::sleep(QUIET_PAUSE);
+        times.sale.push(sell(rt, http, agent, &body));
+        std::thread::sleep(QUIET_PAUSE);
+        times.health.push(health(rt, http, &agent.url));
+        std::thread::sleep(QUIET_PAUSE);
+        times.commit.push(floor.commit());
+    }
+    times
+}
+
 fn pending(rt: &tokio::runtime::Runtime, http: &reqwest::Client, agent: &Agent) -> Option<u64> {
     rt.block_on(async {
         let r = http
@@ -355,6 +384,27 @@ fn run(bin: &Path, n: usize) -> Report {
             cards: REGULARS,
         },
     );
+    let quiet_sales: usize = std::env::var("TENPO_BENCH_QUIET_SALES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(12);
+    eprintln!(
+        "{quiet_sales} sales to members on a quiet till, {} s apart …",
+        QUIET_PAUSE.as_secs_f64()
+    );
+    let mut quiet_till = {
+        let sales = (0..quiet_sales).map(|i| sale_body("quiet", i, MEMBERS));
+        let t = Instant::now();
+        let times = quiet_rep(&rt, &http, &agent, &floor, sales);
+        Mode {
+            sale: vec![times.sale],
+            health: vec![times.health],
+            commit: vec![times.commit],
+            cpu_per_sale: Duration::ZERO,
+            hub_cpu_per_sale: Duration::ZERO,
+            wall: t.elapsed(),
+        }
+    };
     // Let the pushes of the online sales finish.
     let deadline = Instant::now() + Duration::from_secs(60);
     while pending(&rt, &http, &agent) != Some(0) && Instant::now() < deadline {
@@ -430,6 +480,10 @@ fn run(bin: &Path, n: usize) -> Report {
     line("hub up, no member card", &mut no_card);
     line("hub up, regular customers", &mut regulars);
     line("hub down", &mut offline);
+    line(
+        "a quiet till (members' sales, each and each floor after 1.5 s of quiet)",
+        &mut quiet_till,
+    );
     let (f50, f99) = (pct(&mut first.sale, 0.5), pct(&mut first.sale, 0.99));
     let (hub50, hub99) = (pct(&mut first.health, 0.5), pct(&mut first.health, 0.99));
     let (fc50, fc99) = (pct(&mut first.commit, 0.5), pct(&mut first.commit, 0.99));
