@@ -192,7 +192,11 @@ fn health(rt: &tokio::runtime::Runtime, http: &reqwest::Client, url: &str) -> Du
 }
 
 /// One rep: each sale of `sales`, followed by `GET /v1/health` on `health_of` (the agent, or
-/// for sales that ask the hub first, the hub) and a floor commit.
+/// for sales that ask the hub first, the hub) and a floor commit, each after `pause`. A quiet
+/// till's sales ([`QUIET_PAUSE`]) have each floor after as long a pause as the sale: on this
+/// machine the disk and the threads are slower after a pause (a commit after 1.5 s of quiet
+/// took four times as long as the one right after it), so a floor measured right after the
+/// sale would not be the same moment as the sale's.
 fn rep(
     rt: &tokio::runtime::Runtime,
     http: &reqwest::Client,
@@ -200,34 +204,15 @@ fn rep(
     floor: &Floor,
     sales: impl Iterator<Item = Value>,
     health_of: &str,
+    pause: Duration,
 ) -> Times {
     let mut times = Times::default();
     for body in sales {
+        std::thread::sleep(pause);
         times.sale.push(sell(rt, http, agent, &body));
+        std::thread::sleep(pause);
         times.health.push(health(rt, http, health_of));
-        times.commit.push(floor.commit());
-    }
-    times
-}
-
-/// The sales of a quiet till: each sale, and each of its floors, after [`QUIET_PAUSE`] of
-/// quiet. On this machine the disk and the threads are slower after a pause (a commit after
-/// 1.5 s of quiet took three times as long as the one right after it), so a floor measured
-/// right after the sale would not be the same moment as the sale's.
-fn quiet_rep(
-    rt: &tokio::runtime::Runtime,
-    http: &reqwest::Client,
-    agent: &Agent,
-    floor: &Floor,
-    sales: impl Iterator<Item = Value>,
-) -> Times {
-    let mut times = Times::default();
-    for body in sales {
-        std::thread::sleep(QUIET_PAUSE);
-        times.sale.push(sell(rt, http, agent, &body));
-        std::thread::sleep(QUIET_PAUSE);
-        times.health.push(health(rt, http, &agent.url));
-        std::thread::sleep(QUIET_PAUSE);
+        std::thread::sleep(pause);
         times.commit.push(floor.commit());
     }
     times
@@ -280,7 +265,7 @@ fn mode(
     for r in 0..REPS {
         let tag = format!("{tag}{r}");
         let sales = (0..n).map(|i| sale_body(&tag, i, cards));
-        let times = rep(rt, http, agent, floor, sales, &agent.url);
+        let times = rep(rt, http, agent, floor, sales, &agent.url, Duration::ZERO);
         sale.push(times.sale);
         health.push(times.health);
         commit.push(times.commit);
@@ -359,7 +344,7 @@ fn run(bin: &Path, n: usize) -> Report {
     // is recorded: another kind of sale, with the hub's round trip in its floor, made before
     // the timed reps so as not to be mixed into their percentiles.
     let firsts = (0..MEMBERS).map(|i| sale_body("first", i, MEMBERS));
-    let mut first = rep(&rt, &http, &agent, &floor, firsts, &hub.url);
+    let mut first = rep(&rt, &http, &agent, &floor, firsts, &hub.url, Duration::ZERO);
     eprintln!("{REPS} reps of {n} sales online …");
     let mut online = run(
         Some(hub.child.id()),
@@ -395,7 +380,7 @@ fn run(bin: &Path, n: usize) -> Report {
     let mut quiet_till = {
         let sales = (0..quiet_sales).map(|i| sale_body("quiet", i, MEMBERS));
         let t = Instant::now();
-        let times = quiet_rep(&rt, &http, &agent, &floor, sales);
+        let times = rep(&rt, &http, &agent, &floor, sales, &agent.url, QUIET_PAUSE);
         Mode {
             sale: vec![times.sale],
             health: vec![times.health],

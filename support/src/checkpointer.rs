@@ -99,14 +99,14 @@ fn checkpoint_with(conn: &Connection, mode: &str) -> Result<Checkpointed, rusqli
 /// When the log is copied: by the thread from `copy_from` pages, by the writer itself from
 /// `fallback` pages. Other than [`Thresholds::STANDARD`] only in tests.
 #[derive(Debug, Clone, Copy)]
-pub struct Thresholds {
-    pub copy_from: i32,
-    pub fallback: u32,
+struct Thresholds {
+    copy_from: i32,
+    fallback: u32,
 }
 
 impl Thresholds {
     /// [`COPY_FROM_PAGES`] and [`WRITER_FALLBACK_PAGES`].
-    pub const STANDARD: Thresholds = Thresholds {
+    const STANDARD: Thresholds = Thresholds {
         copy_from: COPY_FROM_PAGES,
         fallback: WRITER_FALLBACK_PAGES,
     };
@@ -125,7 +125,7 @@ impl Checkpointer {
     }
 
     /// [`Checkpointer::start`] at other thresholds.
-    pub fn start_with(
+    fn start_with(
         path: &Path,
         writer: &mut Connection,
         every: Duration,
@@ -136,20 +136,7 @@ impl Checkpointer {
         // A restarting checkpoint must never wait with the write lock held (`catch_up`).
         conn.busy_timeout(Duration::ZERO)?;
         writer.pragma_update(None, "journal_size_limit", WAL_KEPT_BYTES)?;
-        let logged = Arc::new(AtomicI32::new(0));
-        let told = logged.clone();
-        let fallback = i32::try_from(thresholds.fallback).unwrap_or(i32::MAX);
-        writer.wal_hook(Some(move |wal: &mut Wal, pages: c_int| {
-            told.store(pages, Ordering::Release);
-            if pages >= fallback {
-                // As SQLite's auto-checkpoint: a failure is not the commit's, which has
-                // happened, so it is logged and the commit answers as it would have.
-                if let Err(e) = wal.checkpoint() {
-                    tracing::warn!(error = %e, pages, "the writer's own checkpoint failed");
-                }
-            }
-            Ok(())
-        }))?;
+        let logged = measure_log(writer, thresholds.fallback)?;
         let stop = Arc::new((Mutex::new(false), Condvar::new()));
         let flag = stop.clone();
         let copy_from = thresholds.copy_from;
@@ -183,10 +170,47 @@ pub fn catch_up(conn: &Connection) -> Result<Checkpointed, rusqlite::Error> {
     Ok(done)
 }
 
-/// Every `every`, a [`catch_up`] once the writer's last commit left `copy_from` pages or more
-/// in the log (`logged`, from its hook). A round that started the log over marks it empty,
-/// unless a commit has told a new length meanwhile; until the next commit tells one, the
-/// rounds have nothing to do.
+/// Gives `writer` the commit hook that keeps the log's length, in pages, in the counter it
+/// returns, and copies the log itself from `fallback` pages.
+fn measure_log(writer: &mut Connection, fallback: u32) -> Result<Arc<AtomicI32>, rusqlite::Error> {
+    let logged = Arc::new(AtomicI32::new(0));
+    let told = logged.clone();
+    let fallback = i32::try_from(fallback).unwrap_or(i32::MAX);
+    writer.wal_hook(Some(move |wal: &mut Wal, pages: c_int| {
+        told.store(pages, Ordering::Release);
+        if pages >= fallback {
+            // As SQLite's auto-checkpoint: a failure is not the commit's, which has happened,
+            // so it is logged and the commit answers as it would have.
+            if let Err(e) = wal.checkpoint() {
+                tracing::warn!(error = %e, pages, "the writer's own checkpoint failed");
+            }
+        }
+        Ok(())
+    }))?;
+    Ok(logged)
+}
+
+/// One round: a [`catch_up`] once the writer's last commit left `copy_from` pages or more in
+/// the log (`logged`, from its hook). A round that started the log over marks it empty, unless
+/// a commit has told a new length meanwhile; until the next commit tells one, the rounds have
+/// nothing to do.
+fn round(conn: &Connection, logged: &AtomicI32, copy_from: i32) {
+    let pages = logged.load(Ordering::Acquire);
+    if pages < copy_from {
+        return;
+    }
+    match catch_up(conn) {
+        Ok(done) if !done.busy => {
+            let _ = logged.compare_exchange(pages, 0, Ordering::AcqRel, Ordering::Relaxed);
+        }
+        // Kept from starting the log over: the next round tries again.
+        Ok(_) => {}
+        // The writer's fallback checkpoints meanwhile; the next round tries again.
+        Err(e) => tracing::warn!(error = %e, "a background checkpoint failed"),
+    }
+}
+
+/// A [`round`] every `every`, until stopped.
 fn run(
     conn: &Connection,
     stop: &(Mutex<bool>, Condvar),
@@ -198,18 +222,7 @@ fn run(
     let mut stopped = lock.lock().unwrap_or_else(PoisonError::into_inner);
     while !*stopped {
         drop(stopped);
-        let pages = logged.load(Ordering::Acquire);
-        if pages >= copy_from {
-            match catch_up(conn) {
-                Ok(done) if !done.busy => {
-                    let _ = logged.compare_exchange(pages, 0, Ordering::AcqRel, Ordering::Relaxed);
-                }
-                // Kept from starting the log over: the next round tries again.
-                Ok(_) => {}
-                // The writer's fallback checkpoints meanwhile; the next round tries again.
-                Err(e) => tracing::warn!(error = %e, "a background checkpoint failed"),
-            }
-        }
+        round(conn, logged, copy_from);
         stopped = lock.lock().unwrap_or_else(PoisonError::into_inner);
         if !*stopped {
             stopped = wake
@@ -326,28 +339,27 @@ mod tests {
     /// The log of a writer that commits now and then (a quiet till: a sale every few seconds)
     /// is not copied while it is short, so it does not start over before each commit, where
     /// that commit would sync the log's new header as well as its pages. Before, every round
-    /// copied it: after three commits with rounds between them, the log held the last one's
-    /// page or two.
+    /// copied it: after three commits with a round after each, the log held the last one's
+    /// page. The rounds are run here, one after each commit, as the thread runs them.
     #[test]
     fn a_short_log_is_left_to_grow_between_rounds() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.db");
         let mut writer = writer_of(&path, "CREATE TABLE t (x BLOB) STRICT;");
-        let checkpointer =
-            Checkpointer::start(&path, &mut writer, Duration::from_millis(5)).unwrap();
+        let logged = measure_log(&mut writer, WRITER_FALLBACK_PAGES).unwrap();
+        let side = Connection::open(&path).unwrap();
+        crate::sqlite::configure_reader(&side).unwrap();
+        side.busy_timeout(Duration::ZERO).unwrap();
         for _ in 0..3 {
             writer
                 .execute("INSERT INTO t VALUES (randomblob(16))", [])
                 .unwrap();
-            // A dozen rounds or more.
-            std::thread::sleep(Duration::from_millis(60));
+            round(&side, &logged, COPY_FROM_PAGES);
         }
-        drop(checkpointer);
-        let side = Connection::open(&path).unwrap();
-        let logged = checkpoint(&side).unwrap().wal_frames;
+        let held = checkpoint(&side).unwrap().wal_frames;
         assert!(
-            logged >= 3,
-            "the log holds {logged} pages: it started over between the commits"
+            held >= 3,
+            "the log holds {held} pages: it started over between the commits"
         );
     }
 
