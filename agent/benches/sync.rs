@@ -345,10 +345,7 @@ fn main() {
         println!("sync bench: run with `cargo bench -p tenpo-agent --bench sync`");
         return;
     }
-    let members: usize = std::env::var("TENPO_BENCH_MEMBERS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1_000_000);
+    let members = common::count_from_env("TENPO_BENCH_MEMBERS", 1_000_000);
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("tenpo-sync-bench");
     std::fs::create_dir_all(&dir).unwrap();
     // Three reps, each the till's push then PouchDB's of the same documents.

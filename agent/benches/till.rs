@@ -299,20 +299,14 @@ fn main() {
         println!("till bench: run with `cargo bench -p tenpo-agent --bench till`");
         return;
     }
-    let n: usize = std::env::var("TENPO_BENCH_SALES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1_000);
+    let n = common::count_from_env("TENPO_BENCH_SALES", 1_000);
     let this = Path::new(env!("CARGO_BIN_EXE_tenpo-agent"));
     match std::env::var_os("TENPO_BENCH_AGENT_B") {
         None => {
             run(this, n);
         }
         Some(other) => {
-            let pairs: usize = std::env::var("TENPO_BENCH_PAIRS")
-                .ok()
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(10);
+            let pairs = common::count_from_env("TENPO_BENCH_PAIRS", 10);
             ab::compare(this, Path::new(&other), pairs, |bin| run(bin, n));
         }
     }
@@ -369,10 +363,7 @@ fn run(bin: &Path, n: usize) -> Report {
             cards: REGULARS,
         },
     );
-    let quiet_sales: usize = std::env::var("TENPO_BENCH_QUIET_SALES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(12);
+    let quiet_sales = common::count_from_env("TENPO_BENCH_QUIET_SALES", 12);
     eprintln!(
         "{quiet_sales} sales to members on a quiet till, {} s apart …",
         QUIET_PAUSE.as_secs_f64()

@@ -44,7 +44,7 @@ pub const COPY_FROM_PAGES: i32 = 1_000;
 /// size. At 64 MB, a hub's daily scan of 1,000,000 members (a reader reading beside the writer
 /// all along) had the writer carry six checkpoints of 310–394 ms each (docs/benchmarks.md); at
 /// 1 GB it carried none.
-pub const WRITER_FALLBACK_PAGES: u32 = 262_144;
+pub const WRITER_FALLBACK_PAGES: i32 = 262_144;
 
 /// What the WAL file is cut back to when it starts over: a scan's burst does not keep its
 /// space for good.
@@ -101,7 +101,7 @@ fn checkpoint_with(conn: &Connection, mode: &str) -> Result<Checkpointed, rusqli
 #[derive(Debug, Clone, Copy)]
 struct Thresholds {
     copy_from: i32,
-    fallback: u32,
+    fallback: i32,
 }
 
 impl Thresholds {
@@ -172,10 +172,9 @@ pub fn catch_up(conn: &Connection) -> Result<Checkpointed, rusqlite::Error> {
 
 /// Gives `writer` the commit hook that keeps the log's length, in pages, in the counter it
 /// returns, and copies the log itself from `fallback` pages.
-fn measure_log(writer: &mut Connection, fallback: u32) -> Result<Arc<AtomicI32>, rusqlite::Error> {
+fn measure_log(writer: &mut Connection, fallback: i32) -> Result<Arc<AtomicI32>, rusqlite::Error> {
     let logged = Arc::new(AtomicI32::new(0));
     let told = logged.clone();
-    let fallback = i32::try_from(fallback).unwrap_or(i32::MAX);
     writer.wal_hook(Some(move |wal: &mut Wal, pages: c_int| {
         told.store(pages, Ordering::Release);
         if pages >= fallback {
@@ -257,6 +256,20 @@ mod tests {
         writer
     }
 
+    /// A new database `t.db` in `dir` with `schema` made, its writer, and a checkpointer on it
+    /// at `thresholds`, rounds `every` apart.
+    fn started(
+        dir: &Path,
+        schema: &str,
+        every: Duration,
+        thresholds: Thresholds,
+    ) -> (Connection, Checkpointer) {
+        let path = dir.join("t.db");
+        let mut writer = writer_of(&path, schema);
+        let checkpointer = Checkpointer::start_with(&path, &mut writer, every, thresholds).unwrap();
+        (writer, checkpointer)
+    }
+
     #[test]
     fn the_thread_copies_what_the_writer_wrote_and_stops_when_dropped() {
         let nanos = std::time::SystemTime::now()
@@ -305,20 +318,17 @@ mod tests {
     #[test]
     fn under_steady_writes_the_log_starts_over() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("t.db");
-        let mut writer = writer_of(
-            &path,
-            "CREATE TABLE t (id INTEGER PRIMARY KEY, x BLOB UNIQUE) STRICT;",
-        );
         // The thread copies from 100 pages here, not 1,000, so that what is measured is the
         // log starting over after each copy, not how long it waits to copy.
-        let thresholds = Thresholds {
-            copy_from: 100,
-            ..Thresholds::STANDARD
-        };
-        let checkpointer =
-            Checkpointer::start_with(&path, &mut writer, Duration::from_millis(20), thresholds)
-                .unwrap();
+        let (writer, checkpointer) = started(
+            dir.path(),
+            "CREATE TABLE t (id INTEGER PRIMARY KEY, x BLOB UNIQUE) STRICT;",
+            Duration::from_millis(20),
+            Thresholds {
+                copy_from: 100,
+                ..Thresholds::STANDARD
+            },
+        );
         let wal = dir.path().join("t.db-wal");
         let mut largest = 0;
         for i in 0..3_000u32 {
@@ -368,15 +378,15 @@ mod tests {
     #[test]
     fn past_the_fallback_the_writer_copies_the_log_itself() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("t.db");
-        let mut writer = writer_of(&path, "CREATE TABLE t (x BLOB) STRICT;");
-        let thresholds = Thresholds {
-            copy_from: i32::MAX,
-            fallback: 50,
-        };
-        let checkpointer =
-            Checkpointer::start_with(&path, &mut writer, Duration::from_secs(60), thresholds)
-                .unwrap();
+        let (mut writer, checkpointer) = started(
+            dir.path(),
+            "CREATE TABLE t (x BLOB) STRICT;",
+            Duration::from_secs(60),
+            Thresholds {
+                copy_from: i32::MAX,
+                fallback: 50,
+            },
+        );
         let tx = writer.transaction().unwrap();
         for _ in 0..200 {
             tx.execute("INSERT INTO t VALUES (zeroblob(3000))", [])
@@ -384,7 +394,7 @@ mod tests {
         }
         tx.commit().unwrap();
         // The file grows only when a checkpoint copies pages into it: by the commit's end.
-        let size = std::fs::metadata(&path).unwrap().len();
+        let size = std::fs::metadata(dir.path().join("t.db")).unwrap().len();
         assert!(
             size > 150 * 4096,
             "the log was not copied: the file is {size} bytes"

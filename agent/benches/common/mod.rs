@@ -9,6 +9,14 @@ use std::time::{Duration, Instant};
 use tenpo_agent::sync::Credentials;
 use tenpo_e2e::harness::free_port;
 
+/// The count in environment variable `name`, or `default` when it is unset or not a count.
+pub fn count_from_env(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
 pub fn bin_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_tenpo-agent"))
         .parent()
