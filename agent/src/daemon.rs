@@ -205,6 +205,7 @@ pub async fn run_until(
         let stop = stop_sync.clone();
         tokio::spawn(async move { engine.run(async move { stop.notified().await }).await })
     });
+    let flusher = tokio::spawn(flush_states_every(store.clone(), FLUSH_STATES_EVERY));
     let state = AppState {
         ledger,
         token: token.into(),
@@ -218,9 +219,39 @@ pub async fn run_until(
         stop_sync.notify_one();
         let _ = task.await;
     }
+    flusher.abort();
+    let flushed = tokio::task::spawn_blocking(move || store.flush_states()).await;
+    if let Ok(Err(e)) = flushed {
+        tracing::warn!(error = %e, "cannot write the members' states at shutdown; they are read from the outbox at the next start");
+    }
     served.context("the local API stopped with an error")?;
     tracing::info!("tenpo-agent stopped");
     Ok(())
+}
+
+/// How often the members' states held since the last sales are written (store/held.rs): a
+/// batch of rows twice a minute, not a row in every sale's commit. Seldom enough that a quiet
+/// till, selling every few seconds, does not pay a second commit for each sale; often enough
+/// that a till killed meanwhile reads back half a minute of its events at most.
+const FLUSH_STATES_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Writes the states held every `every`, off the runtime's workers.
+async fn flush_states_every(store: Arc<Store>, every: std::time::Duration) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        let store = store.clone();
+        match tokio::task::spawn_blocking(move || store.flush_states()).await {
+            Ok(Ok(n)) if n > 0 => tracing::debug!(members = n, "members' states written"),
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "cannot write the members' states; trying again")
+            }
+            Err(e) => tracing::warn!(error = %e, "the states' writer stopped; trying again"),
+        }
+    }
 }
 
 /// Resolves on Ctrl-C or (on Unix) SIGTERM.

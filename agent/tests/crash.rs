@@ -28,6 +28,17 @@ fn start_agent(dir: &std::path::Path, port: u16) -> Child {
         .unwrap()
 }
 
+/// Starts the agent, waits until it answers, and reads its API token.
+async fn started(dir: &std::path::Path, port: u16, client: &reqwest::Client) -> (Child, String) {
+    let agent = start_agent(dir, port);
+    wait_ready(client, &format!("http://127.0.0.1:{port}")).await;
+    let token = std::fs::read_to_string(dir.join("api-token"))
+        .unwrap()
+        .trim()
+        .to_owned();
+    (agent, token)
+}
+
 /// Polls health until the agent answers (bounded: 20 s).
 async fn wait_ready(client: &reqwest::Client, base: &str) {
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -66,12 +77,7 @@ async fn sales_survive_sigkill_exactly_once() {
     let mut unanswered: BTreeSet<String> = BTreeSet::new();
 
     for round in 0..KILLS {
-        let mut agent = start_agent(dir.path(), port);
-        wait_ready(&client, &base).await;
-        let token = std::fs::read_to_string(dir.path().join("api-token"))
-            .unwrap()
-            .trim()
-            .to_owned();
+        let (mut agent, token) = started(dir.path(), port, &client).await;
         // Kill after a varying number of answered sales, while the other clients are mid-request.
         let kill_after = 15 + round * 11;
         let answered = Arc::new(AtomicUsize::new(0));
@@ -131,12 +137,7 @@ async fn sales_survive_sigkill_exactly_once() {
     }
 
     // Restart once more; the POS retries every sale it never got an answer for.
-    let mut agent = start_agent(dir.path(), port);
-    wait_ready(&client, &base).await;
-    let token = std::fs::read_to_string(dir.path().join("api-token"))
-        .unwrap()
-        .trim()
-        .to_owned();
+    let (mut agent, token) = started(dir.path(), port, &client).await;
     for id in &unanswered {
         let n: usize = id.trim_start_matches("crash-").parse().unwrap();
         let r = client
@@ -227,4 +228,101 @@ async fn sales_survive_sigkill_exactly_once() {
         unanswered.len(),
         seqs.len()
     );
+}
+
+/// A member's state after each sale is held in memory and written every 30 s (store/held.rs),
+/// so a SIGKILL between two writes loses the rows of the sales and refunds since. Nothing a
+/// member sees may change: each member's view (points, lots, stamps, spend, tier) after the
+/// restart is the one before the kill, read back from the outbox, and the next sale counts
+/// from it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn members_states_survive_sigkill_before_they_are_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let (mut agent, token) = started(dir.path(), port, &client).await;
+    let sell = |id: String, n: usize| {
+        let (client, base, token) = (client.clone(), base.clone(), token.clone());
+        async move {
+            let r = client
+                .post(format!("{base}/v1/sales"))
+                .bearer_auth(&token)
+                .json(&body(&id, n))
+                .send()
+                .await
+                .unwrap();
+            assert!(r.status().is_success(), "sale {id}: {}", r.status());
+            r.json::<serde_json::Value>().await.unwrap()
+        }
+    };
+    let views = || async {
+        let mut out = Vec::new();
+        for code in CODES {
+            let r = client
+                .get(format!("{base}/v1/members/{code}"))
+                .send()
+                .await
+                .unwrap();
+            assert!(r.status().is_success(), "member {code}: {}", r.status());
+            out.push(r.json::<serde_json::Value>().await.unwrap());
+        }
+        out
+    };
+    // Well inside the first 30 s, when nothing has been written yet.
+    for n in 0..30 {
+        sell(format!("held-{n:03}"), n).await;
+    }
+    let refunded = client
+        .post(format!("{base}/v1/sales/held-004/refunds"))
+        .bearer_auth(&token)
+        .json(&json!({
+            "refund_id": "held-r1",
+            "lines": [{"sku": "item", "quantity": 1, "amount_yen": 1500}],
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert!(refunded.status().is_success(), "{}", refunded.status());
+    let before = views().await;
+    agent.kill().unwrap(); // SIGKILL
+    agent.wait().unwrap();
+
+    // The kill came before the states were written: rows behind the outbox, or none.
+    let conn = Connection::open(dir.path().join("tenpo.db")).unwrap();
+    let last_seq: i64 = conn
+        .query_row("SELECT MAX(seq) FROM outbox", [], |r| r.get(0))
+        .unwrap();
+    let written: i64 = conn
+        .query_row(
+            "SELECT COUNT(*) FROM member_states WHERE through >= ?1",
+            [last_seq],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(
+        written, 0,
+        "a state was written before the kill: the test saw no recovery"
+    );
+    drop(conn);
+
+    let (mut agent, _) = started(dir.path(), port, &client).await;
+    assert_eq!(
+        views().await,
+        before,
+        "the members' views after the restart"
+    );
+    // And the next sale counts from there.
+    let earned_before = before[0]["points"]["balance"].as_i64().unwrap();
+    let sale = sell("held-after".to_owned(), 0).await;
+    assert_eq!(
+        sale["balance_after"].as_i64().unwrap(),
+        earned_before + sale["earned_points"].as_i64().unwrap(),
+        "{sale}"
+    );
+    agent.kill().unwrap();
+    agent.wait().unwrap();
 }

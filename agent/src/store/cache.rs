@@ -3,10 +3,13 @@
 //!
 //! Nothing here touches the ledger or the outbox: the cache can be cleared and rebuilt.
 
+use std::sync::LazyLock;
+
 use rusqlite::{CachedStatement, OptionalExtension, Statement, params};
 use tenpo_loyalty::MemberState;
-use tenpo_protocol::events::{Event, EventBody};
+use tenpo_protocol::events::EventBody;
 
+use super::held::{BASE_COLUMNS, BASE_JOIN, Base, HeldStates, base_from_row, state_now};
 use super::{ReadOnly, Store, StoreError, WriteTx, from_json, packed};
 
 /// Whether this till recorded an event about member `?1` after seq `?2` (a provisional
@@ -53,7 +56,7 @@ fn is_revoked(conn: &rusqlite::Connection, code: &str) -> Result<bool, StoreErro
 }
 
 /// The member's id and the provisional ids merged into it.
-fn member_and_aliases(
+pub(crate) fn member_and_aliases(
     c: &rusqlite::Connection,
     member_id: &str,
 ) -> Result<Vec<String>, StoreError> {
@@ -71,16 +74,29 @@ fn member_and_aliases(
 /// about it (or its aliases) after `s.through` (so the state to write is `s.state` itself),
 /// and that state the one cached. Extra codes held here are no difference: writing `s` keeps
 /// them too.
-fn holds(c: &rusqlite::Connection, s: &Snapshot<'_>) -> Result<bool, StoreError> {
-    let row: Option<(String, bool, Vec<u8>)> = c
-        .prepare_cached(
-            "SELECT m.number, m.provisional, COALESCE(s.state, m.snapshot) FROM members m
-             LEFT JOIN member_states s ON s.member_id = m.member_id
-             WHERE m.member_id = ?1",
-        )?
-        .query_row([s.member_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+fn holds(
+    c: &rusqlite::Connection,
+    held: &HeldStates,
+    s: &Snapshot<'_>,
+) -> Result<bool, StoreError> {
+    let held = held.get(s.member_id);
+    if held.as_ref().is_some_and(|h| h.through > s.through) {
+        // A sale or refund here after the snapshot's events, not yet written.
+        return Ok(false);
+    }
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "SELECT m.number, m.provisional, {BASE_COLUMNS} FROM members m {BASE_JOIN}
+             WHERE m.member_id = ?1"
+        )
+    });
+    let row: Option<(String, bool, Base)> = c
+        .prepare_cached(&SQL)?
+        .query_row([s.member_id], |r| {
+            Ok((r.get(0)?, r.get(1)?, base_from_row(r, 2, held)?))
+        })
         .optional()?;
-    let Some((number, provisional, state)) = row else {
+    let Some((number, provisional, base)) = row else {
         return Ok(false);
     };
     if number != s.number || provisional != s.provisional {
@@ -104,7 +120,7 @@ fn holds(c: &rusqlite::Connection, s: &Snapshot<'_>) -> Result<bool, StoreError>
         }
     }
     // A row that no longer reads is not held: writing the snapshot mends it.
-    Ok(packed::unpack("cached member state", &state).is_ok_and(|held| held == *s.state))
+    Ok(state_now(c, s.member_id, base).is_ok_and(|held| held == *s.state))
 }
 
 impl Store {
@@ -113,7 +129,7 @@ impl Store {
     /// a page of the file per member to change nothing. Read on the reader connection, so the
     /// sales of the moment are not kept waiting (docs/design.md §4).
     pub fn holds(&self, snapshots: &[Snapshot<'_>]) -> Result<Vec<bool>, StoreError> {
-        self.read(|c| snapshots.iter().map(|s| holds(c, s)).collect())
+        self.read(|c| snapshots.iter().map(|s| holds(c, &self.held, s)).collect())
     }
 
     /// Whether the hub revoked this card code.
@@ -244,23 +260,7 @@ impl WriteTx<'_> {
         member_ids: &[String],
         after_seq: u64,
     ) -> Result<Vec<LocalOutcome>, StoreError> {
-        let mut out = Vec::new();
-        let mut stmt = self.tx.prepare_cached(MEMBER_EVENTS_AFTER)?;
-        for id in member_ids {
-            let rows = stmt.query_map(params![id, after_seq as i64], |r| {
-                Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
-            })?;
-            for row in rows {
-                let (seq, payload) = row?;
-                let event: Event = from_json("outbox event", &payload)?;
-                out.push(LocalOutcome {
-                    seq: seq.unsigned_abs(),
-                    body: event.body,
-                });
-            }
-        }
-        out.sort_by_key(|o| o.seq);
-        Ok(out)
+        super::held::local_outcomes(&self.tx, member_ids, after_seq)
     }
 
     /// The hub's snapshot of a member and the seq it includes, if cached.
@@ -290,6 +290,7 @@ impl WriteTx<'_> {
                 delete.execute(params![code, member_id])?;
             }
         }
+        self.forget_held(member_id);
         self.tx
             .prepare_cached("DELETE FROM member_states WHERE member_id = ?1")?
             .execute([member_id])?;
@@ -329,6 +330,7 @@ impl WriteTx<'_> {
     /// snapshot. Members made at this till that the hub has not confirmed stay; the ledger and
     /// the outbox are not touched.
     pub fn clear_hub_cache(&self) -> Result<(), StoreError> {
+        self.held.forget_all();
         self.tx.execute_batch(
             "DELETE FROM member_codes WHERE member_id IN (SELECT member_id FROM members WHERE provisional = 0);
              DELETE FROM member_states WHERE member_id IN (SELECT member_id FROM members WHERE provisional = 0);
@@ -461,6 +463,8 @@ impl<'t> MemberWriter<'t> {
             None => Vec::new(),
         };
         extra.extend(s.codes.iter().cloned());
+        // The snapshot changes the member's base: what was held for it is older (store/held.rs).
+        tx.forget_held(s.member_id);
         self.member.execute(params![
             s.member_id,
             s.number,

@@ -11,6 +11,7 @@
 pub mod backup;
 pub mod cache;
 mod export;
+mod held;
 mod packed;
 mod refunds;
 mod sales;
@@ -18,6 +19,7 @@ mod schema;
 mod sync;
 mod wishes;
 
+use std::cell::{Cell, RefCell};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
@@ -32,6 +34,9 @@ use tenpo_support::checkpointer::Checkpointer;
 
 pub use cache::LocalOutcome;
 pub use export::{ExportError, export_jsonl};
+#[cfg(test)]
+pub(crate) use held::packed_for_tests;
+pub use held::replay;
 pub use refunds::RefundRow;
 pub use sales::{SaleRecord, SaleRow};
 pub use schema::CURRENT_VERSION;
@@ -93,6 +98,8 @@ pub struct Store {
     /// members: 35–130 ms): on a connection of their own, so that a member lookup at a scan
     /// never waits behind one (docs/design.md §8).
     counter: Mutex<Connection>,
+    /// Members' states changed by sales and refunds, not yet written (store/held.rs).
+    held: held::HeldStates,
     /// Copies the WAL into the database off the sale's path (docs/design.md §8): SQLite's own
     /// auto-checkpoint ran inside every ~95th sale, which was the sale's p99.
     _checkpoints: Checkpointer,
@@ -191,6 +198,7 @@ impl Store {
             writer: Mutex::new(writer),
             reader: Mutex::new(reader),
             counter: Mutex::new(counter),
+            held: held::HeldStates::default(),
             _checkpoints: checkpoints,
         })
     }
@@ -244,9 +252,31 @@ impl Store {
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(StoreError::from)?;
-        let mut wtx = WriteTx { tx };
+        let mut wtx = WriteTx {
+            tx,
+            held: &self.held,
+            staged: RefCell::default(),
+            last_seq: Cell::default(),
+        };
         let value = contain_panic(|| f(&mut wtx))??;
-        wtx.tx.commit().map_err(StoreError::from)?;
+        let WriteTx {
+            tx,
+            staged,
+            last_seq,
+            ..
+        } = wtx;
+        let staged = staged.into_inner();
+        let through = match (staged.is_empty(), last_seq.get()) {
+            (true, _) => 0,
+            (false, Some(seq)) => seq,
+            (false, None) => last_seq_of(&tx)?,
+        };
+        tx.commit().map_err(StoreError::from)?;
+        // Held only now that the transaction is on disk, and still under the writer's lock
+        // (store/held.rs).
+        for (member_id, state, at) in staged {
+            self.held.put(member_id, held::Held { state, through, at });
+        }
         Ok(value)
     }
 
@@ -266,7 +296,7 @@ impl Store {
     }
 
     pub fn member_by_code(&self, code: &str) -> Result<Option<MemberRow>, StoreError> {
-        self.read(|c| member_by_code(c, code))
+        self.read(|c| held::member_by_code(c, &self.held, code))
     }
 
     pub fn outbox_counts(&self) -> Result<OutboxCounts, StoreError> {
@@ -333,32 +363,12 @@ fn meta(conn: &Connection, key: &str) -> Result<Option<String>, StoreError> {
         .optional()?)
 }
 
-fn member_by_code(conn: &Connection, code: &str) -> Result<Option<MemberRow>, StoreError> {
-    let row = conn
-        .prepare_cached(
-            "SELECT m.member_id, m.number, m.provisional, COALESCE(s.state, m.snapshot)
-             FROM member_codes c JOIN members m ON m.member_id = c.member_id
-             LEFT JOIN member_states s ON s.member_id = m.member_id
-             WHERE c.code = ?1",
-        )?
-        .query_row([code], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, bool>(2)?,
-                r.get::<_, Vec<u8>>(3)?,
-            ))
-        })
-        .optional()?;
-    row.map(|(member_id, number, provisional, state)| {
-        Ok(MemberRow {
-            member_id,
-            number,
-            provisional,
-            state: packed::unpack("member state", &state)?,
-        })
-    })
-    .transpose()
+/// The last `seq` the outbox holds (0 when empty).
+fn last_seq_of(conn: &Connection) -> Result<u64, StoreError> {
+    Ok(conn
+        .prepare_cached("SELECT COALESCE(MAX(seq), 0) FROM outbox")?
+        .query_row([], |r| r.get::<_, i64>(0))?
+        .unsigned_abs())
 }
 
 fn outbox_counts(conn: &Connection) -> Result<OutboxCounts, StoreError> {
@@ -385,6 +395,11 @@ fn outbox_counts(conn: &Connection) -> Result<OutboxCounts, StoreError> {
 #[derive(Debug)]
 pub struct WriteTx<'c> {
     tx: Transaction<'c>,
+    held: &'c held::HeldStates,
+    /// Members' states to hold once this transaction commits (store/held.rs), with the time.
+    staged: RefCell<Vec<(String, MemberState, String)>>,
+    /// The `seq` of the last event this transaction appended.
+    last_seq: Cell<Option<u64>>,
 }
 
 impl WriteTx<'_> {
@@ -397,10 +412,6 @@ impl WriteTx<'_> {
             .prepare_cached("INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value")?
             .execute(params![key, value])?;
         Ok(())
-    }
-
-    pub fn member_by_code(&self, code: &str) -> Result<Option<MemberRow>, StoreError> {
-        member_by_code(&self.tx, code)
     }
 
     /// Adds a member to the cache with its codes. `snapshot` is the hub's view of it (empty
@@ -436,58 +447,6 @@ impl WriteTx<'_> {
             insert.execute(params![code, member.member_id])?;
         }
         Ok(())
-    }
-
-    pub fn save_member_state(
-        &self,
-        member_id: &str,
-        state: &MemberState,
-        now: &str,
-    ) -> Result<(), StoreError> {
-        self.put_local_state(member_id, Some(packed::pack(state)?), now)
-    }
-
-    /// Writes a member's local state (`None`: it is the snapshot, and no row is kept). Touches
-    /// only `member_states`: a sale leaves the member's cache row as the hub sent it.
-    pub(crate) fn put_local_state(
-        &self,
-        member_id: &str,
-        bytes: Option<Vec<u8>>,
-        now: &str,
-    ) -> Result<(), StoreError> {
-        match bytes {
-            Some(bytes) => {
-                self.tx
-                    .prepare_cached(
-                        "INSERT INTO member_states (member_id, state, updated_at)
-                         VALUES (?1, ?2, ?3)
-                         ON CONFLICT(member_id) DO UPDATE SET state = excluded.state,
-                             updated_at = excluded.updated_at",
-                    )?
-                    .execute(params![member_id, bytes, now])?;
-            }
-            None => {
-                self.tx
-                    .prepare_cached("DELETE FROM member_states WHERE member_id = ?1")?
-                    .execute([member_id])?;
-            }
-        }
-        Ok(())
-    }
-
-    pub fn member_state(&self, member_id: &str) -> Result<Option<MemberState>, StoreError> {
-        let bytes: Option<Vec<u8>> = self
-            .tx
-            .prepare_cached(
-                "SELECT COALESCE(s.state, m.snapshot) FROM members m
-                 LEFT JOIN member_states s ON s.member_id = m.member_id
-                 WHERE m.member_id = ?1",
-            )?
-            .query_row([member_id], |r| r.get(0))
-            .optional()?;
-        bytes
-            .map(|b| packed::unpack("member state", &b))
-            .transpose()
     }
 
     /// Appends an event to the outbox with the next gap-free `seq` and a fresh UUIDv7.
@@ -542,6 +501,7 @@ impl WriteTx<'_> {
                 answer.map(|(hash, _)| hash),
                 answer.map(|(_, response)| response),
             ])?;
+        self.last_seq.set(Some(event.seq));
         Ok(event.seq)
     }
 

@@ -286,6 +286,14 @@ pub(crate) const MIGRATIONS: &[&str] = &[
               GROUP BY c.member_id) AS x
         WHERE x.member_id = members.member_id;
     "#,
+    // 11: a sale no longer writes its member's state (docs/design.md §8; store/held.rs). The
+    // state after a sale is held in memory and written in batches; a row says through which
+    // outbox `seq` it counts this till's events, and a member's state is the row plus the
+    // outcomes of its later events. Every row written before counted every event recorded.
+    r#"
+    ALTER TABLE member_states ADD COLUMN through INTEGER NOT NULL DEFAULT 0;
+    UPDATE member_states SET through = (SELECT COALESCE(MAX(seq), 0) FROM outbox);
+    "#,
 ];
 
 /// The schema version this binary writes.

@@ -397,12 +397,14 @@ fn a_state_equal_to_the_snapshot_is_kept_once() {
         Some(hub_state.clone())
     );
 
-    // A sale here: the new state is kept beside the snapshot, and read.
+    // A sale here: the new state is held, then written beside the snapshot, and read.
     let mut after_sale = hub_state.clone();
     after_sale.spend.insert("2026-11-22".parse().unwrap(), 500);
     store
         .write(|tx| tx.save_member_state("m1", &after_sale, "now"))
         .unwrap();
+    assert_eq!(column(&store, "state"), None, "held, not yet written");
+    assert_eq!(store.flush_states().unwrap(), 1);
     assert!(column(&store, "state").is_some());
     assert_eq!(
         column(&store, "snapshot").unwrap(),

@@ -7,13 +7,12 @@
 use std::collections::{HashMap, HashSet};
 
 use base64::Engine;
-use tenpo_loyalty::{MemberState, RuleSet};
-use tenpo_protocol::events::{EventBody, RefundEvent, SaleEvent};
+use tenpo_loyalty::RuleSet;
 use tenpo_protocol::sync::{Change, MemberSnapshot};
 
 use crate::ledger::Ledger;
 use crate::store::cache::{MemberWriter, Snapshot};
-use crate::store::{LocalOutcome, Store, StoreError, WriteTx};
+use crate::store::{Store, StoreError, WriteTx, replay};
 
 /// The `meta` key of the last rule set the hub sent.
 pub const HUB_RULES: &str = "hub_rules";
@@ -28,24 +27,6 @@ pub struct Applied {
     pub keys: Vec<(u32, [u8; 32])>,
     /// Signups this terminal's kiosk showed, completed at the hub.
     pub signups: Vec<tenpo_protocol::signup::SignupCompletion>,
-}
-
-/// The snapshot with the local outcomes on top, in recording order (applied, not compacted:
-/// the snapshot is the hub's, compacted there).
-pub fn replay(snapshot: &MemberState, local: &[LocalOutcome]) -> MemberState {
-    let mut state = snapshot.clone();
-    for outcome in local {
-        match &outcome.body {
-            EventBody::Sale(SaleEvent {
-                outcome: Some(o), ..
-            }) => state.take_sale(o, None),
-            EventBody::Refund(RefundEvent {
-                outcome: Some(o), ..
-            }) => state.take_refund(o, None),
-            _ => {}
-        }
-    }
-    state
 }
 
 /// Caches one member from the hub (from the feed or an online lookup).

@@ -58,6 +58,7 @@ fn a_version_3_cache_is_carried_into_version_5() {
     store
         .write(|tx| tx.save_member_state("m1", &after_sale, "now"))
         .unwrap();
+    store.flush_states().unwrap();
     assert_ne!(state_column(&store).unwrap().first(), Some(&b'{'), "packed");
     assert_eq!(
         store
