@@ -27,6 +27,7 @@ pub use rules::{
     WeekdayKey, Yen,
 };
 pub use sale::{
-    Line, LotTake, Sale, SaleError, SaleOutcome, StampChange, check_sale_lines, evaluate_sale,
+    Line, LotTake, MAX_CARDS_PER_SALE, Sale, SaleError, SaleOutcome, StampChange, check_sale_lines,
+    evaluate_sale,
 };
 pub use state::{Coupon, Expiring, LATE_RECORDING_DAYS, MemberState, PointLot, StampCard, Summary};

@@ -322,7 +322,6 @@ pub fn evaluate_refund(
     // takes back their reward coupons where the member still holds them.
     let size = i64::from(rules.stamps.card_size);
     let mut count = i64::from(state.stamps.count) - i64::from(stamps_reversed);
-    let mut cards_uncompleted = 0u32;
     let mut coupons_revoked = Vec::new();
     let mut coupons_not_recovered = Vec::new();
     // The cards this sale completed are un-completed latest first, with their coupons. The
@@ -335,16 +334,26 @@ pub fn evaluate_refund(
         .iter()
         .rev()
         .partition(|c| state.coupons.contains_key(&c.coupon_id));
-    let mut completed = held.into_iter().chain(gone);
-    while count < 0 && cards_uncompleted < sale.stamps.cards_completed {
-        count += size;
-        cards_uncompleted += 1;
-        if let Some(c) = completed.next() {
-            if state.coupons.contains_key(&c.coupon_id) {
-                coupons_revoked.push(c.coupon_id.clone());
-            } else {
-                coupons_not_recovered.push(c.coupon_id.clone());
-            }
+    // As many cards as bring the count back to zero or above, at most those the sale filled
+    // (counted, not looped: an outcome from elsewhere may claim any number).
+    let needed = match (count < 0, size > 0) {
+        (false, _) => 0,
+        (true, true) => (-count + size - 1) / size,
+        (true, false) => i64::MAX,
+    };
+    let cards_uncompleted = u32::try_from(needed).map_or(sale.stamps.cards_completed, |n| {
+        n.min(sale.stamps.cards_completed)
+    });
+    count = count.saturating_add(i64::from(cards_uncompleted).saturating_mul(size));
+    for c in held
+        .into_iter()
+        .chain(gone)
+        .take(cards_uncompleted as usize)
+    {
+        if state.coupons.contains_key(&c.coupon_id) {
+            coupons_revoked.push(c.coupon_id.clone());
+        } else {
+            coupons_not_recovered.push(c.coupon_id.clone());
         }
     }
     let shortfall_stamps = u32::try_from((-count).max(0)).unwrap_or(u32::MAX);

@@ -89,6 +89,10 @@ impl SaleOutcome {
     }
 }
 
+/// The most stamp cards one sale may fill. Each is a reward coupon the member keeps; a ¥1,000,000
+/// sale at a stamp per ¥100 on cards of 10 fills 1,000.
+pub const MAX_CARDS_PER_SALE: u32 = 1_000;
+
 /// Why a sale cannot be evaluated. Each message tells the cashier what to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SaleError {
@@ -98,6 +102,12 @@ pub enum SaleError {
         problem: &'static str,
     },
     TooLarge,
+    /// The sale would fill more stamp cards than [`MAX_CARDS_PER_SALE`]: each is a reward coupon
+    /// kept in the member's state, and no real purchase fills that many.
+    TooManyCards {
+        cards: u64,
+        max: u32,
+    },
     NegativeRedemption,
     RedemptionNotInUnits {
         unit: Points,
@@ -134,6 +144,12 @@ impl fmt::Display for SaleError {
             SaleError::NoLines => write!(f, "the sale has no lines"),
             SaleError::BadLine { sku, problem } => write!(f, "line {sku:?}: {problem}"),
             SaleError::TooLarge => write!(f, "the sale's total is beyond any real purchase"),
+            SaleError::TooManyCards { cards, max } => write!(
+                f,
+                "the sale would fill {cards} stamp cards, more than the {max} one sale may: \
+                 check the amounts, the member's stamps and the program's stamp settings; \
+                 nothing was recorded"
+            ),
             SaleError::NegativeRedemption => write!(f, "points to redeem cannot be negative"),
             SaleError::RedemptionNotInUnits { unit } => {
                 write!(f, "points are redeemed in multiples of {unit}")
@@ -394,7 +410,18 @@ pub fn evaluate_sale(
     };
     let size = rules.stamps.card_size;
     let total = u64::from(state.stamps.count) + u64::from(added);
-    let cards_completed = u32::try_from(total / u64::from(size)).unwrap_or(u32::MAX);
+    let cards = total / u64::from(size);
+    // Refused before a coupon is made for each: a spend-based stamp at ¥1 on cards of one, or a
+    // damaged stamp count, would otherwise make millions of them.
+    let cards_completed = match u32::try_from(cards) {
+        Ok(n) if n <= MAX_CARDS_PER_SALE => n,
+        _ => {
+            return Err(SaleError::TooManyCards {
+                cards,
+                max: MAX_CARDS_PER_SALE,
+            });
+        }
+    };
     let count_after = (total % u64::from(size)) as u32;
     let reward = &rules.stamps.reward;
     let coupons_issued = (1..=cards_completed)

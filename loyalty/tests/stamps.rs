@@ -199,3 +199,86 @@ fn stamps_per_spend_can_complete_several_cards() {
     let ids: Vec<&str> = state.coupons.keys().map(String::as_str).collect();
     assert_eq!(ids, ["c/card-1", "d/card-1", "d/card-2", "d/card-3"]);
 }
+
+/// Each card a sale fills is a reward coupon made and kept, so a sale that would fill more
+/// than any purchase does is refused before one is made: a valid program of a stamp per ¥1 on
+/// cards of one turned a ¥10,000,000 sale into ten million coupons, and a damaged stamp count
+/// from elsewhere (u32::MAX) into 429 million on the demo program, gigabytes either way.
+#[test]
+fn a_sale_that_would_fill_more_cards_than_any_purchase_is_refused() {
+    use tenpo_loyalty::{MAX_CARDS_PER_SALE, SaleError, evaluate_sale};
+    let rules = demo_with(|r| {
+        r.stamps.card_size = 1;
+        r.stamps.earn = StampEarn::Spend { yen_per_stamp: 1 };
+    });
+    let mut state = MemberState::default();
+    by_spend(&rules, &mut state, "most", DAY, 1_000, (1_000, 1_000, 0));
+    let refused = evaluate_sale(&rules, &state, &sale("more", DAY, vec![item("x", 1_001)]));
+    assert_eq!(
+        refused.unwrap_err(),
+        SaleError::TooManyCards {
+            cards: 1_001,
+            max: MAX_CARDS_PER_SALE
+        }
+    );
+    let refused = evaluate_sale(
+        &rules,
+        &state,
+        &sale("huge", DAY, vec![item("x", 10_000_000)]),
+    );
+    assert!(
+        matches!(
+            refused,
+            Err(SaleError::TooManyCards {
+                cards: 10_000_000,
+                ..
+            })
+        ),
+        "{refused:?}"
+    );
+
+    let damaged = MemberState {
+        stamps: StampCard {
+            count: u32::MAX,
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let refused = evaluate_sale(
+        &RuleSet::demo(),
+        &damaged,
+        &sale("any", DAY, vec![item("x", 2_000)]),
+    );
+    assert!(
+        matches!(refused, Err(SaleError::TooManyCards { .. })),
+        "{refused:?}"
+    );
+    let message = refused.unwrap_err().to_string();
+    assert!(message.contains("stamp settings"), "{message}");
+}
+
+/// A refund un-fills as many of the sale's cards as bring the count back to zero, counted from
+/// the outcome it is given, whatever that outcome claims (an outcome from elsewhere may claim
+/// every card there is).
+#[test]
+fn a_refund_unfills_the_cards_it_needs_whatever_the_outcome_claims() {
+    use tenpo_loyalty::{RefundOutcome, evaluate_refund};
+    let rules = demo_with(|r| {
+        r.stamps.card_size = 3;
+        r.stamps.earn = StampEarn::Spend { yen_per_stamp: 500 };
+    });
+    let mut state = MemberState::default();
+    let sold = sale("d", DAY, vec![item("x", 5_200)]);
+    let mut outcome = sell(&rules, &mut state, &sold); // 10 stamps: 3 cards, 1 after
+    let refund_all = refund("r", DAY, vec![item("x", 5_200)]);
+    let honest: RefundOutcome =
+        evaluate_refund(&rules, &state, &sold.lines, &outcome, &[], &refund_all).unwrap();
+    assert_eq!(
+        (honest.cards_uncompleted, honest.coupons_revoked.len()),
+        (3, 3)
+    );
+    // The same outcome claiming u32::MAX cards: the three needed, no more.
+    outcome.stamps.cards_completed = u32::MAX;
+    let claimed = evaluate_refund(&rules, &state, &sold.lines, &outcome, &[], &refund_all).unwrap();
+    assert_eq!(claimed, honest);
+}
