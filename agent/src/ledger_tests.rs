@@ -31,10 +31,10 @@ fn now() -> DateTime<Utc> {
     "2026-11-22T01:00:00Z".parse().unwrap()
 }
 
-/// A ledger on a new database in `dir`, with the demo program and the demo members cached.
-fn ledger(dir: &tempfile::TempDir) -> Ledger {
+/// A ledger on the database in `dir` (made if new), with the demo program.
+fn open_ledger(dir: &tempfile::TempDir) -> Ledger {
     let store = Arc::new(Store::open(&dir.path().join("tenpo.db")).unwrap());
-    let ledger = Ledger::new(
+    Ledger::new(
         store,
         Arc::new(RuleSet::demo()),
         CodeRules::default(),
@@ -43,7 +43,12 @@ fn ledger(dir: &tempfile::TempDir) -> Ledger {
             store_id: "s1".into(),
             terminal_id: "t1".into(),
         },
-    );
+    )
+}
+
+/// A ledger on a new database in `dir`, with the demo program and the demo members cached.
+fn ledger(dir: &tempfile::TempDir) -> Ledger {
+    let ledger = open_ledger(dir);
     let today = ledger.business_date(now());
     crate::demo::seed(ledger.store(), &ledger.rules(), today, &now().to_rfc3339()).unwrap();
     ledger

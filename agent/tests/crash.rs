@@ -28,6 +28,14 @@ fn start_agent(dir: &std::path::Path, port: u16) -> Child {
         .unwrap()
 }
 
+/// A client whose every request ends within 10 s.
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap()
+}
+
 /// Starts the agent, waits until it answers, and reads its API token.
 async fn started(dir: &std::path::Path, port: u16, client: &reqwest::Client) -> (Child, String) {
     let agent = start_agent(dir, port);
@@ -68,10 +76,7 @@ async fn sales_survive_sigkill_exactly_once() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .build()
-        .unwrap();
+    let client = client();
     let next = Arc::new(AtomicUsize::new(0));
     let mut acked: BTreeSet<String> = BTreeSet::new();
     let mut unanswered: BTreeSet<String> = BTreeSet::new();
@@ -240,10 +245,7 @@ async fn members_states_survive_sigkill_before_they_are_written() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .build()
-        .unwrap();
+    let client = client();
     let (mut agent, token) = started(dir.path(), port, &client).await;
     let sell = |id: String, n: usize| {
         let (client, base, token) = (client.clone(), base.clone(), token.clone());

@@ -24,21 +24,6 @@ fn last_seq(ledger: &Ledger) -> u64 {
     ledger.store().outbox_counts().unwrap().last_seq
 }
 
-/// The ledger on the database `ledger(dir)` made, opened again (not seeded again).
-fn reopened(dir: &tempfile::TempDir) -> Ledger {
-    let store = Arc::new(Store::open(&dir.path().join("tenpo.db")).unwrap());
-    Ledger::new(
-        store,
-        Arc::new(RuleSet::demo()),
-        CodeRules::default(),
-        chrono_tz::Asia::Tokyo,
-        Identity {
-            store_id: "s1".into(),
-            terminal_id: "t1".into(),
-        },
-    )
-}
-
 #[test]
 fn a_sale_holds_the_members_state_until_the_flush_writes_it() {
     let dir = tempfile::tempdir().unwrap();
@@ -92,7 +77,7 @@ fn states_lost_with_the_process_are_read_back_from_the_outbox() {
     // The process dies: nothing runs the flush, nor the store's close.
     std::mem::forget(ledger);
 
-    let ledger = reopened(&dir);
+    let ledger = open_ledger(&dir);
     assert_eq!(ledger.store().states_held(), 0);
     assert_eq!(views(&ledger), before);
     // The next sale counts from there, and is held again.
@@ -199,7 +184,7 @@ fn rows_from_before_schema_11_count_every_event_already() {
     .unwrap();
     drop(conn);
 
-    let ledger = reopened(&dir);
+    let ledger = open_ledger(&dir);
     assert_eq!(ledger.lookup(&code, now()).unwrap(), before);
     let member_id = before.member_id.clone();
     assert_eq!(

@@ -13,8 +13,9 @@
 //! `seq` it counts this till's events (`through`; for the hub's snapshot, `snapshot_through`),
 //! and a member's state is read as
 //! 1. the state held here if there is one, else the row, else the snapshot;
-//! 2. plus the outcomes of this till's events about the member (or a provisional id merged into
-//!    it) after that `seq`, applied in order as the feed's replay applies them.
+//! 2. plus, for a row or snapshot, the outcomes of this till's events about the member (or a
+//!    provisional id merged into it) after that `seq`, applied in order as the feed's replay
+//!    applies them (a held state has none after it: each sale and refund holds its own).
 //!
 //! Step 1 holds because anything that writes a member's row or snapshot (the feed, a member
 //! removed or merged, a full snapshot) forgets what is held for it, under the writer's lock;
@@ -117,7 +118,10 @@ pub(crate) fn state_now(
     base: Base,
 ) -> Result<MemberState, StoreError> {
     let (state, through) = match base {
-        Base::Held(held) => (held.state, held.through),
+        // Complete as it is: the only events that change a state (sales and refunds) hold their
+        // state in their own transaction, so none about the member comes after it. A sale's
+        // read costs no look at the outbox.
+        Base::Held(held) => return Ok(held.state),
         Base::Stored { bytes, through } => (packed::unpack("member state", &bytes)?, through),
     };
     let ids = member_and_aliases(conn, member_id)?;
@@ -251,7 +255,9 @@ impl WriteTx<'_> {
     }
 
     /// A sale's or refund's new state for the member: held once the transaction commits, and
-    /// written to `member_states` with the next flush, not in this transaction.
+    /// written to `member_states` with the next flush, not in this transaction. Every
+    /// transaction that records an event changing a member's state calls this for it: a held
+    /// state is read as complete.
     pub fn save_member_state(
         &self,
         member_id: &str,
