@@ -325,8 +325,12 @@ fn run(bin: &Path, n: usize) -> Report {
     enrol(&hub, &agent_dir);
     let agent = start_agent(bin, &agent_dir, &rules);
     let floor = Floor::open(&dir.join("floor.db"));
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+    // The POS's side of the socket: one thread that sends a request and waits for its answer.
+    // A runtime of its own on this thread drives the connection where the request is made; a
+    // multi-thread runtime would hand each request to a worker and its answer back, a wake-up
+    // each way that the sale's time carried and the commit's floor did not (until 2026-12-06;
+    // docs/benchmarks.md).
+    let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
