@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use tenpo_loyalty::RuleSet;
 use tokio_postgres::Row;
 
-use super::statements::{PgUnit, storable};
+use super::transaction::{PgUnit, storable};
 use crate::admin::HeldView;
 use crate::store::unit::admin::{AdminStatements, CodeRow, NewTerminal};
 use crate::store::{StoreError, json_or_text, to_json};

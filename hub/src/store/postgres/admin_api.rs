@@ -13,8 +13,8 @@ use tenpo_loyalty::Date;
 use tokio_postgres::{IsolationLevel, Row};
 
 use super::admin::{HELD_COLUMNS, held_view};
-use super::statements::{PgUnit, storable};
 use super::store::PgStore;
+use super::transaction::{PgUnit, storable};
 use crate::admin::{
     ConflictView, CouponReport, CouponRequest, DiscrepancyView, EventAudit, HeldAction, HeldView,
     ImportReport, ImportRow, Revoked, TerminalEvents, TerminalView,

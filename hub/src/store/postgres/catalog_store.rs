@@ -5,8 +5,8 @@ use chrono::{DateTime, Utc};
 use tenpo_protocol::catalog::{BatchReport, ItemsBatch, StockBatch, UnknownWishedItem};
 use tenpo_protocol::events::WishKind;
 
-use super::statements::{PgUnit, storable};
 use super::store::PgStore;
+use super::transaction::{PgUnit, storable};
 use crate::store::StoreError;
 use crate::store::catalog::{
     CatalogStore, EmailClaim, EmailJob, EmailOutcome, ItemView, NoticeFacts, WishView,

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
 
-use super::statements::PgUnit;
+use super::transaction::PgUnit;
 use crate::store::console::{
     Actor, HistoryEntry, LineLink, MemberFile, Role, StaffAccount, StaffActionView, TerminalHealth,
 };

@@ -7,7 +7,7 @@ use tenpo_protocol::sync::MemberSnapshot;
 
 use super::PgStore;
 use super::console::{self as pg, STAFF, TERMINAL_HEALTH};
-use super::statements::PgUnit;
+use super::transaction::PgUnit;
 use crate::admin::{CouponReport, CouponRequest, HeldAction, HeldView};
 use crate::store::console::{
     Actor, ConsoleStore, Found, HistoryPage, LockOut, MemberFile, NewSession, Role, SignupFact,

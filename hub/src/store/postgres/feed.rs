@@ -10,7 +10,7 @@ use std::collections::HashMap;
 
 use tenpo_protocol::sync::{Change, MemberSnapshot};
 
-use super::statements::PgUnit;
+use super::transaction::PgUnit;
 use crate::store::unit::feed::{FeedReads, LogRow};
 use crate::store::{StoreError, from_json};
 

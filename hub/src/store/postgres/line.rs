@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use tenpo_loyalty::Date;
 use tenpo_protocol::sync::MemberSnapshot;
 
-use super::statements::{PgUnit, to_date};
+use super::transaction::{PgUnit, to_date};
 use crate::store::StoreError;
 use crate::store::model::LineEvent;
 use crate::store::outbox::{BLOCKED, MessageAction, MessageClass, OutboxMessage, Profile};

@@ -7,8 +7,8 @@ use chrono::{DateTime, Utc};
 use tenpo_loyalty::Date;
 use tenpo_protocol::sync::MemberSnapshot;
 
-use super::statements::PgUnit;
 use super::store::PgStore;
+use super::transaction::PgUnit;
 use crate::store::model::{
     CardKey, CompleteSignup, Friendship, LineEvent, LineIntake, SignupRecord,
 };

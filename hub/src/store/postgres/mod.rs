@@ -22,6 +22,7 @@ mod read_ahead;
 mod schema;
 mod statements;
 mod store;
+mod transaction;
 mod wishes;
 
 use std::fmt;

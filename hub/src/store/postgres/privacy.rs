@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
-use super::statements::PgUnit;
+use super::transaction::PgUnit;
 use crate::store::StoreError;
 use crate::store::unit::privacy::{PrivacyStatements, text_value};
 

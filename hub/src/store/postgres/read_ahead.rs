@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use tenpo_protocol::events::EventBody;
 
-use super::statements::PgUnit;
+use super::transaction::PgUnit;
 use crate::store::unit::wishes::SentNotice;
 use crate::store::unit::{MemberRow, Slot, SlotStatus};
 use crate::store::{Incoming, StoreError};
@@ -78,9 +78,9 @@ impl PgUnit<'_> {
                 EventBody::Wish(w) => named.push(&w.member_id),
             }
         }
-        named.retain(|id| super::statements::storable(id));
-        codes.retain(|c| super::statements::storable(c));
-        event_ids.retain(|id| super::statements::storable(id));
+        named.retain(|id| super::transaction::storable(id));
+        codes.retain(|c| super::transaction::storable(c));
+        event_ids.retain(|id| super::transaction::storable(id));
         named.sort_unstable();
         named.dedup();
 

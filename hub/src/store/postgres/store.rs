@@ -18,7 +18,7 @@ use tenpo_protocol::sync::MemberSnapshot;
 use tokio_postgres::IsolationLevel;
 
 use super::feed::LOG_END;
-use super::statements::PgUnit;
+use super::transaction::PgUnit;
 use super::{DatabaseUrl, migrate, pool};
 use crate::cursor::FeedPosition;
 use crate::review::ReviewLimits;

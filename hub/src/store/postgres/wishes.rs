@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use tenpo_protocol::events::WishKind;
 use tokio_postgres::Row;
 
-use super::statements::{PgUnit, storable};
+use super::transaction::{PgUnit, storable};
 use crate::store::StoreError;
 use crate::store::outbox::Channel;
 use crate::store::unit::catalog::{CatalogStatements, ItemRow, StockRow};
