@@ -21,7 +21,7 @@ use chrono::Utc;
 use tenpo_hub::admin::ImportRow;
 use tenpo_hub::api::{self, AppState};
 use tenpo_hub::review::ReviewLimits;
-use tenpo_hub::store::console::{Actor, ConsoleStore, NewSession, Role};
+use tenpo_hub::store::console::{Actor, ConsoleStore, NewSession, Role, StaffStore};
 use tenpo_hub::store::{AdminStore, SqliteStore, TillStore};
 use tenpo_loyalty::{Date, Line, MemberState, RuleSet, Sale, evaluate_sale};
 use tenpo_protocol::events::{Event, EventBody, SaleEvent, encode};

@@ -8,7 +8,7 @@ use std::process::{Command, Stdio};
 
 use chrono::Utc;
 use tenpo_hub::store::SqliteStore;
-use tenpo_hub::store::console::{ConsoleStore, Role};
+use tenpo_hub::store::console::{Role, StaffStore};
 
 const BIN: &str = env!("CARGO_BIN_EXE_tenpo-hub");
 

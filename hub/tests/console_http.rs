@@ -10,7 +10,7 @@ use chrono::Utc;
 use reqwest::StatusCode;
 use reqwest::redirect::Policy;
 use tenpo_hub::console::auth::hash_password;
-use tenpo_hub::store::console::{ConsoleStore, Role};
+use tenpo_hub::store::console::{ConsoleStore, Role, StaffStore};
 use tenpo_hub::store::{AdminStore, TillStore};
 use tenpo_loyalty::RuleSet;
 

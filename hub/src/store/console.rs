@@ -261,9 +261,8 @@ pub struct SignupFact {
     pub completed_at: DateTime<Utc>,
 }
 
-/// What the console needs of the hub's storage. Every change takes an [`Actor`] and writes
-/// its audit entry in the same transaction.
-pub trait ConsoleStore: Send + Sync + 'static {
+/// The console's staff accounts, their sign-ins and their sessions (docs/design.md §13).
+pub trait StaffStore: Send + Sync + 'static {
     /// Adds a staff account; a name already taken is [`StoreError::Conflict`].
     fn add_staff(
         &self,
@@ -320,7 +319,11 @@ pub trait ConsoleStore: Send + Sync + 'static {
         &self,
         token_hash: [u8; 32],
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
 
+/// What the console needs of the hub's storage besides its staff. Every change takes an
+/// [`Actor`] and writes its audit entry in the same transaction.
+pub trait ConsoleStore: StaffStore {
     /// The audit log, newest first: entries before `before` (an id), at most `limit`; only
     /// `member_id`'s when given.
     fn staff_actions(

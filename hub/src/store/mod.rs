@@ -31,7 +31,7 @@ use crate::admin::{TerminalEvents, TerminalView};
 use crate::review::ReviewLimits;
 
 pub use catalog::CatalogStore;
-pub use console::ConsoleStore;
+pub use console::{ConsoleStore, StaffStore};
 /// What the hub holds about a member, and what erasure does with each table (docs/design.md §7).
 pub mod privacy {
     pub use super::unit::privacy::{Erase, Erasure, HOLDINGS, Holding, Key};

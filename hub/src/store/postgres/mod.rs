@@ -20,6 +20,7 @@ mod line_store;
 mod privacy;
 mod read_ahead;
 mod schema;
+mod staff_store;
 mod statements;
 mod store;
 mod transaction;

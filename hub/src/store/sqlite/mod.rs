@@ -26,6 +26,7 @@ mod scan;
 mod schema;
 mod signup;
 mod staff;
+mod staff_store;
 mod statements;
 mod wishes;
 
