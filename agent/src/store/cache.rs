@@ -9,7 +9,7 @@ use rusqlite::{CachedStatement, OptionalExtension, Statement, params};
 use tenpo_loyalty::MemberState;
 use tenpo_protocol::events::EventBody;
 
-use super::held::{BASE_COLUMNS, BASE_JOIN, Base, HeldStates, base_from_row, state_now};
+use super::held::{BASE_COLUMNS, BASE_JOIN, Base, HeldStates, base_from_row, state_now_of};
 use super::{ReadOnly, Store, StoreError, WriteTx, from_json, packed};
 
 /// Whether this till recorded an event about member `?1` after seq `?2` (a provisional
@@ -120,7 +120,7 @@ fn holds(
         }
     }
     // A row that no longer reads is not held: writing the snapshot mends it.
-    Ok(state_now(c, s.member_id, base).is_ok_and(|held| held == *s.state))
+    Ok(state_now_of(c, &ids, base).is_ok_and(|held| held == *s.state))
 }
 
 impl Store {

@@ -117,15 +117,27 @@ pub(crate) fn state_now(
     member_id: &str,
     base: Base,
 ) -> Result<MemberState, StoreError> {
-    let (state, through) = match base {
+    match base {
         // Complete as it is: the only events that change a state (sales and refunds) hold their
         // state in their own transaction, so none about the member comes after it. A sale's
         // read costs no look at the outbox.
+        Base::Held(held) => Ok(held.state),
+        base => state_now_of(conn, &member_and_aliases(conn, member_id)?, base),
+    }
+}
+
+/// [`state_now`] for a member whose id and merged provisional ids (`ids`, as
+/// `member_and_aliases` reads them) the caller has already read.
+pub(crate) fn state_now_of(
+    conn: &Connection,
+    ids: &[String],
+    base: Base,
+) -> Result<MemberState, StoreError> {
+    let (state, through) = match base {
         Base::Held(held) => return Ok(held.state),
         Base::Stored { bytes, through } => (packed::unpack("member state", &bytes)?, through),
     };
-    let ids = member_and_aliases(conn, member_id)?;
-    let later = local_outcomes(conn, &ids, through)?;
+    let later = local_outcomes(conn, ids, through)?;
     if later.is_empty() {
         return Ok(state);
     }
