@@ -26,14 +26,14 @@
 
 mod ab;
 mod common;
+mod pos;
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{Hub, enrol, rules_file, start_hub, start_hub_at};
-use serde_json::{Value, json};
-use tenpo_e2e::harness::free_port;
+use pos::{Agent, Pos, pct, sale_body, start_agent};
+use serde_json::Value;
 
 const REPS: usize = 3;
 /// The members' cards the sales go round.
@@ -44,48 +44,6 @@ const QUIET_PAUSE: Duration = Duration::from_millis(1_500);
 /// Members who shop often: a rep's sales go round these few, so each carries a point lot for
 /// each sale (a few kilobytes of state by the last rep).
 const REGULARS: usize = 20;
-
-/// The agent as the till runs it.
-struct Agent {
-    child: Child,
-    url: String,
-    token: String,
-}
-
-impl Drop for Agent {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_agent(bin: &Path, dir: &Path, rules: &Path) -> Agent {
-    let port = free_port();
-    let log = std::fs::File::create(dir.join("agent.log")).unwrap();
-    let child = Command::new(bin)
-        .args(["run", "--listen", &format!("127.0.0.1:{port}")])
-        .arg("--data-dir")
-        .arg(dir)
-        .arg("--rules")
-        .arg(rules)
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::null())
-        .stdout(log.try_clone().unwrap())
-        .stderr(log)
-        .spawn()
-        .unwrap();
-    let url = format!("http://127.0.0.1:{port}");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "the agent did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let token = std::fs::read_to_string(dir.join("api-token"))
-        .unwrap()
-        .trim()
-        .to_owned();
-    Agent { child, url, token }
-}
 
 /// The agent's CPU time so far (user + system), from `/proc` (Linux's 100 ticks a second).
 fn cpu(pid: u32) -> Duration {
@@ -134,61 +92,11 @@ struct Times {
     commit: Vec<Duration>,
 }
 
-fn pct(v: &mut [Duration], p: f64) -> f64 {
-    v.sort();
-    let i = ((v.len() as f64 - 1.0) * p).round() as usize;
-    v[i].as_secs_f64() * 1e3
-}
-
 /// The median over reps of each rep's percentile `p`, in ms.
 fn median_of(reps: &mut [Vec<Duration>], p: f64) -> f64 {
     let mut each: Vec<f64> = reps.iter_mut().map(|r| pct(r, p)).collect();
     each.sort_by(f64::total_cmp);
     each[each.len() / 2]
-}
-
-/// Sale `i` of a rep tagged `tag`, to one of `cards` members' cards (none: no card).
-fn sale_body(tag: &str, i: usize, cards: usize) -> Value {
-    let mut body = json!({
-        "sale_id": format!("{tag}-{i:06}"),
-        "lines": [{"sku": "4901234567894", "quantity": 1, "amount_yen": 500 + (i % 50) as i64}],
-    });
-    if cards > 0 {
-        body["member_code"] = tenpo_agent::demo::jan(&format!("22{:010}", i % cards)).into();
-    }
-    body
-}
-
-/// `POST /v1/sales` of `body`, timed to the last byte of the answer.
-fn sell(
-    rt: &tokio::runtime::Runtime,
-    http: &reqwest::Client,
-    agent: &Agent,
-    body: &Value,
-) -> Duration {
-    let t = Instant::now();
-    rt.block_on(async {
-        let r = http
-            .post(format!("{}/v1/sales", agent.url))
-            .bearer_auth(&agent.token)
-            .json(body)
-            .send()
-            .await
-            .unwrap();
-        assert!(r.status().is_success(), "sale refused: {}", r.status());
-        r.bytes().await.unwrap();
-    });
-    t.elapsed()
-}
-
-/// `GET {url}/v1/health`, timed to the last byte of the answer.
-fn health(rt: &tokio::runtime::Runtime, http: &reqwest::Client, url: &str) -> Duration {
-    let t = Instant::now();
-    rt.block_on(async {
-        let r = http.get(format!("{url}/v1/health")).send().await.unwrap();
-        r.bytes().await.unwrap();
-    });
-    t.elapsed()
 }
 
 /// One rep: each sale of `sales`, followed by `GET /v1/health` on `health_of` (the agent, or
@@ -198,8 +106,7 @@ fn health(rt: &tokio::runtime::Runtime, http: &reqwest::Client, url: &str) -> Du
 /// took four times as long as the one right after it), so a floor measured right after the
 /// sale would not be the same moment as the sale's.
 fn rep(
-    rt: &tokio::runtime::Runtime,
-    http: &reqwest::Client,
+    pos: &Pos,
     agent: &Agent,
     floor: &Floor,
     sales: impl Iterator<Item = Value>,
@@ -209,26 +116,13 @@ fn rep(
     let mut times = Times::default();
     for body in sales {
         std::thread::sleep(pause);
-        times.sale.push(sell(rt, http, agent, &body));
+        times.sale.push(pos.sell(agent, &body));
         std::thread::sleep(pause);
-        times.health.push(health(rt, http, health_of));
+        times.health.push(pos.health(health_of));
         std::thread::sleep(pause);
         times.commit.push(floor.commit());
     }
     times
-}
-
-fn pending(rt: &tokio::runtime::Runtime, http: &reqwest::Client, agent: &Agent) -> Option<u64> {
-    rt.block_on(async {
-        let r = http
-            .get(format!("{}/v1/status", agent.url))
-            .bearer_auth(&agent.token)
-            .send()
-            .await
-            .ok()?;
-        let v: Value = r.json().await.ok()?;
-        v["pending_events"].as_u64()
-    })
 }
 
 struct Mode {
@@ -248,15 +142,7 @@ struct Sales {
     cards: usize,
 }
 
-fn mode(
-    rt: &tokio::runtime::Runtime,
-    http: &reqwest::Client,
-    agent: &Agent,
-    floor: &Floor,
-    hub: Option<u32>,
-    sales: Sales,
-    n: usize,
-) -> Mode {
+fn mode(pos: &Pos, agent: &Agent, floor: &Floor, hub: Option<u32>, sales: Sales, n: usize) -> Mode {
     let Sales { tag, cards } = sales;
     let (mut sale, mut health, mut commit) = (Vec::new(), Vec::new(), Vec::new());
     let cpu0 = cpu(agent.child.id());
@@ -265,7 +151,7 @@ fn mode(
     for r in 0..REPS {
         let tag = format!("{tag}{r}");
         let sales = (0..n).map(|i| sale_body(&tag, i, cards));
-        let times = rep(rt, http, agent, floor, sales, &agent.url, Duration::ZERO);
+        let times = rep(pos, agent, floor, sales, &agent.url, Duration::ZERO);
         sale.push(times.sale);
         health.push(times.health);
         commit.push(times.commit);
@@ -323,26 +209,17 @@ fn run(bin: &Path, n: usize) -> Report {
     common::run(common::hub_cmd(&hub).arg("load-rules").arg(&rules));
     let agent_dir = dir.join("agent");
     enrol(&hub, &agent_dir);
-    let agent = start_agent(bin, &agent_dir, &rules);
+    let agent = start_agent(bin, &agent_dir, &rules, &[]);
     let floor = Floor::open(&dir.join("floor.db"));
-    // The POS's side of the socket: one thread that sends a request and waits for its answer.
-    // A runtime of its own on this thread drives the connection where the request is made; a
-    // multi-thread runtime would hand each request to a worker and its answer back, a wake-up
-    // each way that the sale's time carried and the commit's floor did not (until 2026-12-06;
-    // docs/benchmarks.md).
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let http = reqwest::Client::new();
+    let pos = Pos::new();
 
-    let run = |hub, sales| mode(&rt, &http, &agent, &floor, hub, sales, n);
+    let run = |hub, sales| mode(&pos, &agent, &floor, hub, sales, n);
     eprintln!("the first sale of each of {MEMBERS} cards …");
     // Each card's first sale at this till asks the hub whether the card is a member before it
     // is recorded: another kind of sale, with the hub's round trip in its floor, made before
     // the timed reps so as not to be mixed into their percentiles.
     let firsts = (0..MEMBERS).map(|i| sale_body("first", i, MEMBERS));
-    let mut first = rep(&rt, &http, &agent, &floor, firsts, &hub.url, Duration::ZERO);
+    let mut first = rep(&pos, &agent, &floor, firsts, &hub.url, Duration::ZERO);
     eprintln!("{REPS} reps of {n} sales online …");
     let mut online = run(
         Some(hub.child.id()),
@@ -375,7 +252,7 @@ fn run(bin: &Path, n: usize) -> Report {
     let mut quiet_till = {
         let sales = (0..quiet_sales).map(|i| sale_body("quiet", i, MEMBERS));
         let t = Instant::now();
-        let times = rep(&rt, &http, &agent, &floor, sales, &agent.url, QUIET_PAUSE);
+        let times = rep(&pos, &agent, &floor, sales, &agent.url, QUIET_PAUSE);
         Mode {
             sale: vec![times.sale],
             health: vec![times.health],
@@ -387,7 +264,7 @@ fn run(bin: &Path, n: usize) -> Report {
     };
     // Let the pushes of the online sales finish.
     let deadline = Instant::now() + Duration::from_secs(60);
-    while pending(&rt, &http, &agent) != Some(0) && Instant::now() < deadline {
+    while pos.pending(&agent) != Some(0) && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(50));
     }
 
@@ -401,7 +278,7 @@ fn run(bin: &Path, n: usize) -> Report {
             cards: MEMBERS,
         },
     );
-    let waiting = pending(&rt, &http, &agent).unwrap_or(0);
+    let waiting = pos.pending(&agent).unwrap_or(0);
 
     eprintln!("the hub back with {waiting} events waiting …");
     // The agent's backoff has had the offline run to grow; a quiet till (nothing sold) must
@@ -413,7 +290,7 @@ fn run(bin: &Path, n: usize) -> Report {
     let mut started = None;
     let deadline = back + Duration::from_secs(180);
     let drained = loop {
-        let left = pending(&rt, &http, &agent).unwrap_or(waiting);
+        let left = pos.pending(&agent).unwrap_or(waiting);
         if started.is_none() && left < waiting {
             started = Some(back.elapsed());
         }
