@@ -155,15 +155,9 @@ impl Store {
         })
     }
 
-    /// How many members the cache holds (for `/v1/status` and `/metrics`: a count of the
-    /// whole table, on the connection kept for counts).
+    /// How many members the cache holds (for `/v1/status` and `/metrics`; store/tally.rs).
     pub fn members_cached(&self) -> Result<u64, StoreError> {
-        self.count(|c| {
-            Ok(
-                c.query_row("SELECT COUNT(*) FROM members", [], |r| r.get::<_, i64>(0))?
-                    .unsigned_abs(),
-            )
-        })
+        Ok(self.tally.members())
     }
 }
 
@@ -294,9 +288,11 @@ impl WriteTx<'_> {
         self.tx
             .prepare_cached("DELETE FROM member_states WHERE member_id = ?1")?
             .execute([member_id])?;
-        self.tx
+        let removed = self
+            .tx
             .prepare_cached("DELETE FROM members WHERE member_id = ?1")?
             .execute([member_id])?;
+        self.changes.members_removed(removed);
         Ok(())
     }
 
@@ -339,7 +335,7 @@ impl WriteTx<'_> {
              DELETE FROM revoked_codes;
              DELETE FROM card_keys;",
         )?;
-        Ok(())
+        self.changes.recount_members(&self.tx)
     }
 }
 
@@ -460,7 +456,10 @@ impl<'t> MemberWriter<'t> {
                 codes.push(number);
                 codes
             }
-            None => Vec::new(),
+            None => {
+                tx.changes.member_added();
+                Vec::new()
+            }
         };
         extra.extend(s.codes.iter().cloned());
         // The snapshot changes the member's base: what was held for it is older (store/held.rs).

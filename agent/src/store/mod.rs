@@ -17,6 +17,7 @@ mod refunds;
 mod sales;
 mod schema;
 mod sync;
+mod tally;
 mod wishes;
 
 use std::cell::{Cell, RefCell};
@@ -94,10 +95,9 @@ pub struct Store {
     path: PathBuf,
     writer: Mutex<Connection>,
     reader: Mutex<Connection>,
-    /// Counts for `/v1/status` and `/metrics`, which read a whole table (a million cached
-    /// members: 35–130 ms): on a connection of their own, so that a member lookup at a scan
-    /// never waits behind one (docs/design.md §8).
-    counter: Mutex<Connection>,
+    /// How many sales, refunds and members the tables hold, for `/v1/status` and `/metrics`:
+    /// counted at open and kept by each commit (store/tally.rs).
+    tally: tally::Tally,
     /// Members' states changed by sales and refunds, not yet written (store/held.rs).
     held: held::HeldStates,
     /// Copies the WAL into the database off the sale's path (docs/design.md §8): SQLite's own
@@ -181,6 +181,7 @@ impl Store {
             backup::before_migration(&writer, path, found)?;
         }
         schema::migrate(&mut writer)?;
+        let tally = tally::Tally::count(&writer)?;
         let open_reader = || -> Result<Connection, StoreError> {
             let conn = Connection::open_with_flags(
                 path,
@@ -191,13 +192,12 @@ impl Store {
             Ok(conn)
         };
         let reader = open_reader()?;
-        let counter = open_reader()?;
         let checkpoints = Checkpointer::start(path, &mut writer, CHECKPOINT_EVERY)?;
         Ok(Store {
             path: path.to_owned(),
             writer: Mutex::new(writer),
             reader: Mutex::new(reader),
-            counter: Mutex::new(counter),
+            tally,
             held: held::HeldStates::default(),
             _checkpoints: checkpoints,
         })
@@ -257,12 +257,14 @@ impl Store {
             held: &self.held,
             staged: RefCell::default(),
             last_seq: Cell::default(),
+            changes: tally::Changes::default(),
         };
         let value = contain_panic(|| f(&mut wtx))??;
         let WriteTx {
             tx,
             staged,
             last_seq,
+            changes,
             ..
         } = wtx;
         let staged = staged.into_inner();
@@ -272,8 +274,9 @@ impl Store {
             (false, None) => last_seq_of(&tx)?,
         };
         tx.commit().map_err(StoreError::from)?;
-        // Held only now that the transaction is on disk, and still under the writer's lock
-        // (store/held.rs).
+        // Counted and held only now that the transaction is on disk, and still under the
+        // writer's lock (store/tally.rs, store/held.rs).
+        self.tally.apply(changes);
         for (member_id, state, at) in staged {
             self.held.put(member_id, held::Held { state, through, at });
         }
@@ -303,27 +306,11 @@ impl Store {
         self.read(outbox_counts)
     }
 
-    /// Runs `f` on the connection kept for counts (`counter`).
-    pub(crate) fn count<T>(
-        &self,
-        f: impl FnOnce(&Connection) -> Result<T, StoreError>,
-    ) -> Result<T, StoreError> {
-        let conn = Self::lock(&self.counter)?;
-        contain_panic(|| f(&conn))?
-    }
-
-    /// Sales and refunds recorded here, ever (for `/metrics`).
+    /// Sales and refunds recorded here, ever (for `/metrics`; store/tally.rs).
     pub fn ledger_counts(&self) -> Result<LedgerCounts, StoreError> {
-        self.count(|c| {
-            let count = |sql: &str| -> Result<u64, StoreError> {
-                Ok(c.prepare_cached(sql)?
-                    .query_row([], |r| r.get::<_, i64>(0))?
-                    .unsigned_abs())
-            };
-            Ok(LedgerCounts {
-                sales: count("SELECT COUNT(*) FROM sales")?,
-                refunds: count("SELECT COUNT(*) FROM refunds")?,
-            })
+        Ok(LedgerCounts {
+            sales: self.tally.sales(),
+            refunds: self.tally.refunds(),
         })
     }
 }
@@ -400,6 +387,8 @@ pub struct WriteTx<'c> {
     staged: RefCell<Vec<(String, MemberState, String)>>,
     /// The `seq` of the last event this transaction appended.
     last_seq: Cell<Option<u64>>,
+    /// What this transaction added to and removed from the counted tables (store/tally.rs).
+    changes: tally::Changes,
 }
 
 impl WriteTx<'_> {
@@ -436,6 +425,7 @@ impl WriteTx<'_> {
                 now,
                 cache::other_codes(&member.number, codes.iter().map(|c| (*c).to_owned()))?
             ])?;
+        self.changes.member_added();
         // A new member has no local state yet to clear: write one only if it differs.
         if let Some(bytes) = state_bytes(snapshot, &member.state)? {
             self.put_local_state(&member.member_id, Some(bytes), now)?;

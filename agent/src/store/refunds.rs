@@ -82,6 +82,7 @@ impl WriteTx<'_> {
                 refund.response,
                 seq as i64
             ])?;
+        self.changes.refund();
         Ok(())
     }
 }

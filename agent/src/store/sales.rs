@@ -59,6 +59,7 @@ impl WriteTx<'_> {
                 sale.business_date.to_string(),
                 sale.redeemed_points,
             ])?;
+        self.changes.sale();
         Ok(seq)
     }
 
