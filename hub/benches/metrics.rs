@@ -1,0 +1,285 @@
+//! A hub years in (docs/design.md §8): `GET /metrics` beside millions of events. A chain's hub
+//! keeps every event of every till, hundreds of millions a year; a scrape, every 15–60 s, must
+//! not read them.
+//!
+//! The hub in-process, over loopback HTTP, on SQLite or (`TENPO_BENCH_HUB_DATABASE=postgres`)
+//! on a PostgreSQL server the bench starts. Its tables are filled with SQL beside it:
+//! `TENPO_BENCH_HUB_TERMINALS` terminals (default 300) with their events, each terminal's mark
+//! at its last, in two steps up to `TENPO_BENCH_HUB_EVENTS` events in all (default 6,000,000),
+//! and at the end ten more held past a gap. At each step, 20 scrapes (p50 and the slowest) and,
+//! on the same database, `SELECT COUNT(*) FROM events`: what each scrape read before the hub
+//! counted the events by the terminals' marks. The rows are small (a sale's event is about a
+//! kilobyte), which makes that count, if anything, faster than on a real hub's table.
+//!
+//! Run: `cargo bench -p tenpo-hub --bench metrics`. Prints a Markdown table.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use tenpo_hub::api::{self, AppState};
+use tenpo_hub::store::postgres::{DatabaseUrl, PgStore};
+use tenpo_hub::store::{HubStore, SqliteStore};
+
+const TOKEN: &str = "bench-admin-token-0123456789";
+const SCRAPES: usize = 20;
+/// Events held past a gap at the end, for the last step.
+const WAITING: u64 = 10;
+
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// Serves `store` on loopback; answers the hub's base URL.
+async fn serve<S: HubStore>(store: Arc<S>) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let state = AppState::new(store, TOKEN, chrono_tz::Asia::Tokyo);
+    tokio::spawn(async move {
+        api::serve(listener, state, std::future::pending())
+            .await
+            .unwrap();
+    });
+    base
+}
+
+/// The hub's database, written beside the hub with SQL.
+enum Tables {
+    Sqlite(rusqlite::Connection),
+    Postgres(tokio_postgres::Client),
+}
+
+impl Tables {
+    async fn batch(&self, sql: &str) {
+        match self {
+            Tables::Sqlite(c) => c.execute_batch(sql).unwrap(),
+            Tables::Postgres(c) => c.batch_execute(sql).await.unwrap(),
+        }
+    }
+
+    /// `terminals` terminals, marks at 0.
+    async fn add_terminals(&self, terminals: usize) {
+        let last = terminals.saturating_sub(1);
+        self.batch(&match self {
+            Tables::Sqlite(_) => format!(
+                "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < {last})
+                 INSERT INTO terminals (terminal_id, store_id, secret_hash, enrolled_at)
+                 SELECT printf('t-%04d', i), printf('s-%04d', i / 3), x'00',
+                        '2025-01-01T00:00:00Z' FROM n"
+            ),
+            Tables::Postgres(_) => format!(
+                "INSERT INTO terminals (terminal_id, store_id, secret_hash, enrolled_at)
+                 SELECT format('t-%s', lpad(i::text, 4, '0')), format('s-%s', i / 3), '\\x00',
+                        now() FROM generate_series(0, {last}) i"
+            ),
+        })
+        .await;
+    }
+
+    /// Every terminal's events `from..=to`, stored, and its mark at `to`.
+    async fn add_events(&self, from: u64, to: u64) {
+        self.batch(&match self {
+            Tables::Sqlite(_) => format!(
+                "BEGIN;
+                 WITH RECURSIVE n(i) AS (SELECT {from} UNION ALL SELECT i + 1 FROM n WHERE i < {to})
+                 INSERT INTO events (terminal_id, seq, event_id, kind, status, hash, payload,
+                                     received_at)
+                 SELECT t.terminal_id, n.i, t.terminal_id || '-' || n.i, 'sale', 'stored', 'h',
+                        '{{}}', '2025-06-01T00:00:00Z'
+                 FROM terminals t, n ORDER BY t.terminal_id, n.i;
+                 UPDATE terminals SET acked_through = {to};
+                 COMMIT;
+                 PRAGMA wal_checkpoint(TRUNCATE);"
+            ),
+            Tables::Postgres(_) => format!(
+                "BEGIN;
+                 INSERT INTO events (terminal_id, seq, event_id, kind, status, hash, payload,
+                                     received_at)
+                 SELECT t.terminal_id, n, t.terminal_id || '-' || n, 'sale', 'stored', 'h', '{{}}',
+                        now()
+                 FROM terminals t, generate_series({from}, {to}) n
+                 ORDER BY t.terminal_id, n;
+                 UPDATE terminals SET acked_through = {to};
+                 COMMIT;"
+            ),
+        })
+        .await;
+        if let Tables::Postgres(_) = self {
+            // As autovacuum would soon after: the count below may then read the index alone.
+            self.batch("VACUUM ANALYZE events").await;
+        }
+    }
+
+    /// `n` events of the first terminal stored past a gap after seq `mark`.
+    async fn add_waiting(&self, mark: u64, n: u64) {
+        let (from, to) = (mark + 2, mark + 1 + n);
+        self.batch(&match self {
+            Tables::Sqlite(_) => format!(
+                "WITH RECURSIVE n(i) AS (SELECT {from} UNION ALL SELECT i + 1 FROM n WHERE i < {to})
+                 INSERT INTO events (terminal_id, seq, event_id, kind, status, hash, payload,
+                                     received_at)
+                 SELECT 't-0000', i, 'gap-' || i, 'sale', 'stored', 'h', '{{}}',
+                        '2025-06-01T00:00:00Z' FROM n"
+            ),
+            Tables::Postgres(_) => format!(
+                "INSERT INTO events (terminal_id, seq, event_id, kind, status, hash, payload,
+                                     received_at)
+                 SELECT 't-0000', i, 'gap-' || i, 'sale', 'stored', 'h', '{{}}', now()
+                 FROM generate_series({from}, {to}) i"
+            ),
+        })
+        .await;
+    }
+
+    /// `SELECT COUNT(*) FROM events`, timed.
+    async fn count_events(&self) -> (u64, Duration) {
+        let t = Instant::now();
+        let n: i64 = match self {
+            Tables::Sqlite(c) => c
+                .query_row("SELECT COUNT(*) FROM events", [], |r| r.get(0))
+                .unwrap(),
+            Tables::Postgres(c) => c
+                .query_one("SELECT COUNT(*) FROM events", &[])
+                .await
+                .unwrap()
+                .get(0),
+        };
+        (n.unsigned_abs(), t.elapsed())
+    }
+}
+
+/// What one step measured.
+struct Step {
+    events: u64,
+    scrape_p50: Duration,
+    scrape_max: Duration,
+    count: Duration,
+}
+
+/// `SCRAPES` scrapes of `/metrics`; checks the events it reports against `events` and
+/// `waiting`.
+async fn scrape(http: &reqwest::Client, base: &str, events: u64, waiting: u64) -> Vec<Duration> {
+    let mut times = Vec::new();
+    for _ in 0..SCRAPES {
+        let t = Instant::now();
+        let text = http
+            .get(format!("{base}/metrics"))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap()
+            .error_for_status()
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        times.push(t.elapsed());
+        let value = |name: &str| -> u64 {
+            text.lines()
+                .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+                .unwrap_or_else(|| panic!("no {name} in /metrics"))
+        };
+        assert_eq!(value("tenpo_hub_events_stored_total"), events);
+        assert_eq!(value("tenpo_hub_events_waiting"), waiting);
+    }
+    times.sort();
+    times
+}
+
+async fn open(postgres: bool, dir: &Path) -> (String, Tables, &'static str) {
+    if postgres {
+        let url = tenpo_e2e::postgres::durable_cluster()
+            .fresh_database()
+            .await;
+        let parsed = DatabaseUrl::parse(&url).unwrap();
+        let store = Arc::new(PgStore::open(&parsed, 4, Utc::now()).await.unwrap());
+        let base = serve(store).await;
+        let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(connection);
+        (base, Tables::Postgres(client), "PostgreSQL")
+    } else {
+        let path = dir.join("hub.db");
+        let store = Arc::new(SqliteStore::open(&path, Utc::now()).unwrap());
+        let base = serve(store).await;
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.busy_timeout(Duration::from_secs(30)).unwrap();
+        (base, Tables::Sqlite(conn), "SQLite")
+    }
+}
+
+fn main() {
+    // `cargo test --benches` runs this with `--bench` absent: keep that quick and meaningless.
+    if !std::env::args().any(|a| a == "--bench") {
+        println!("hub bench: run with `cargo bench -p tenpo-hub --bench metrics`");
+        return;
+    }
+    let terminals = env_usize("TENPO_BENCH_HUB_TERMINALS", 300).max(1);
+    let total = env_usize("TENPO_BENCH_HUB_EVENTS", 6_000_000);
+    let postgres = std::env::var("TENPO_BENCH_HUB_DATABASE").is_ok_and(|v| v == "postgres");
+    let per_terminal = (total / terminals).max(2) as u64;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+        let (base, tables, backend) = open(postgres, dir.path()).await;
+        let http = reqwest::Client::new();
+        tables.add_terminals(terminals).await;
+        let mut steps = Vec::new();
+        let mut mark = 0;
+        for to in [per_terminal / 6, per_terminal] {
+            eprintln!("{backend}: {terminals} terminals, events to seq {to} each …");
+            let t = Instant::now();
+            tables.add_events(mark + 1, to).await;
+            eprintln!("written in {:.1} s", t.elapsed().as_secs_f64());
+            mark = to;
+            let events = mark * terminals as u64;
+            let times = scrape(&http, &base, events, 0).await;
+            let (counted, count) = tables.count_events().await;
+            assert_eq!(counted, events);
+            steps.push(Step {
+                events,
+                scrape_p50: times[times.len() / 2],
+                scrape_max: times[times.len() - 1],
+                count,
+            });
+        }
+        tables.add_waiting(mark, WAITING).await;
+        let events = mark * terminals as u64 + WAITING;
+        let times = scrape(&http, &base, events, WAITING).await;
+        let (_, count) = tables.count_events().await;
+        steps.push(Step {
+            events,
+            scrape_p50: times[times.len() / 2],
+            scrape_max: times[times.len() - 1],
+            count,
+        });
+
+        let ms = |d: Duration| format!("{:.2} ms", d.as_secs_f64() * 1e3);
+        println!("| {backend}, {terminals} terminals | `GET /metrics`, p50 | slowest of {SCRAPES} | `SELECT COUNT(*) FROM events` |");
+        println!("|---|---|---|---|");
+        for (i, s) in steps.iter().enumerate() {
+            let gap = if i == steps.len() - 1 {
+                format!(", {WAITING} past a gap")
+            } else {
+                String::new()
+            };
+            println!(
+                "| {} events{gap} | {} | {} | {} |",
+                s.events,
+                ms(s.scrape_p50),
+                ms(s.scrape_max),
+                ms(s.count)
+            );
+        }
+    });
+}
