@@ -54,8 +54,8 @@ impl Changes {
             .set(self.members_removed.get() + n as u64);
     }
 
-    /// Counts the members anew, in the transaction `tx` that changed them: what was added and
-    /// removed before counts in this count.
+    /// Counts the members anew inside the transaction `tx` that changed them; what it added or
+    /// removed before is in the count, what it adds or removes after is added to it.
     pub(crate) fn recount_members(&self, tx: &Connection) -> Result<(), StoreError> {
         self.members_counted.set(Some(count(tx, "members")?));
         self.members_added.set(0);

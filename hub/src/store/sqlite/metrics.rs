@@ -1,8 +1,8 @@
 //! The counts behind `/metrics`, in one read transaction. `events` holds every event of every
-//! till, never deleted: a chain's grows by hundreds of millions a year, and a count of it at
-//! each scrape would read all of them. A terminal's mark is contiguous (every `seq` up to it is
-//! stored, and events are never deleted), so the events are the marks' sum plus those stored
-//! past each mark, behind a gap, found by key (docs/hub.md).
+//! till: a chain's grows by hundreds of millions a year, and a count of it at each scrape would
+//! read all of them. A terminal's mark is contiguous (every `seq` up to it is stored) and no
+//! event is ever deleted, so the events are the marks' sum plus those stored past each mark,
+//! behind a gap, found by key (docs/hub.md).
 
 use rusqlite::Transaction;
 
