@@ -13,6 +13,8 @@
 //! `TENPO_BENCH_STORES`, `TENPO_BENCH_CHANGE_PERCENT`). Prints a Markdown table.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
+mod common;
+
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -28,17 +30,11 @@ use tenpo_protocol::catalog::{
 use tenpo_protocol::events::{Event, EventBody, WishEvent, WishKind, encode};
 use tenpo_protocol::sync::PushItem;
 
-const TOKEN: &str = "bench-admin-token-0123456789";
+use common::{TOKEN, env_usize};
+
 const CATALOG_TOKEN: &str = "bench-catalogue-token-0123456789";
 const MEMBERS: usize = 2_000;
 const WISHES_PER_MEMBER: usize = 50;
-
-fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 /// A small, fast, repeatable random sequence (the bench's changes are the same every run).
 struct Rng(u64);

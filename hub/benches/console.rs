@@ -14,6 +14,8 @@
 //! 1,000,000; `TENPO_BENCH_REQUESTS`, default 500). Prints a Markdown table.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
+mod common;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -27,14 +29,7 @@ use tenpo_loyalty::{Date, Line, MemberState, RuleSet, Sale, evaluate_sale};
 use tenpo_protocol::events::{Event, EventBody, SaleEvent, encode};
 use tenpo_protocol::sync::PushItem;
 
-const TOKEN: &str = "bench-admin-token-0123456789";
-
-fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
+use common::{TOKEN, env_usize};
 
 /// A 13-digit in-store card code (prefix 2) with its GS1 check digit.
 fn card(n: u64) -> String {

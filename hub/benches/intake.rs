@@ -15,29 +15,24 @@
 //! between them.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
+mod common;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use tenpo_hub::admin::ImportRow;
 use tenpo_hub::admin::client::AdminClient;
-use tenpo_hub::api::{self, AppState};
 use tenpo_hub::store::postgres::{DatabaseUrl, PgStore};
-use tenpo_hub::store::{HubStore, SqliteStore, TillStore};
+use tenpo_hub::store::{SqliteStore, TillStore};
 use tenpo_loyalty::{Date, Line, MemberState, RuleSet, Sale, evaluate_sale};
 use tenpo_protocol::events::{Event, EventBody, SaleEvent, encode};
 use tenpo_protocol::sync::{EnrollResponse, PushItem, PushRequest, PushResponse, bearer};
 
-const TOKEN: &str = "bench-admin-token-0123456789";
+use common::{TOKEN, env_usize, serve};
+
 const BATCH: usize = 500;
 const MEMBERS_PER_TERMINAL: usize = 200;
-
-fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 fn card(n: usize) -> String {
     tenpo_protocol::codes::with_check_digit(&format!("22{n:010}")).unwrap()
@@ -165,19 +160,6 @@ fn percentile(sorted: &[Duration], q: f64) -> Duration {
 
 fn ms(d: Duration) -> String {
     format!("{:.1} ms", d.as_secs_f64() * 1e3)
-}
-
-/// Serves `store` on loopback; answers the hub's base URL.
-async fn serve<S: HubStore>(store: Arc<S>) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let state = AppState::new(store, TOKEN, chrono_tz::Asia::Tokyo);
-    tokio::spawn(async move {
-        api::serve(listener, state, std::future::pending())
-            .await
-            .unwrap();
-    });
-    base
 }
 
 /// Each terminal's members, as the hub holds them.

@@ -13,6 +13,8 @@
 //! `TENPO_BENCH_SEND`). Prints a Markdown table.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
+mod common;
+
 use std::collections::BTreeSet;
 use std::num::NonZeroU32;
 use std::sync::Arc;
@@ -28,14 +30,9 @@ use tenpo_line::standin::{MessagingChannel, StandIn, router};
 use tenpo_loyalty::{Date, MemberState, PointLot};
 use tenpo_protocol::sync::MemberSnapshot;
 
-const TOKEN: &str = "bench-messaging-token";
+use common::env_usize;
 
-fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
+const TOKEN: &str = "bench-messaging-token";
 
 /// `n` members, each linked to a LINE user who follows the account, each with 500 points
 /// lapsing 10 days after `today`.

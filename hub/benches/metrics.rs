@@ -14,39 +14,21 @@
 //! Run: `cargo bench -p tenpo-hub --bench metrics`. Prints a Markdown table.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
+mod common;
+
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use tenpo_hub::api::{self, AppState};
+use tenpo_hub::store::SqliteStore;
 use tenpo_hub::store::postgres::{DatabaseUrl, PgStore};
-use tenpo_hub::store::{HubStore, SqliteStore};
 
-const TOKEN: &str = "bench-admin-token-0123456789";
+use common::{TOKEN, env_usize, serve};
+
 const SCRAPES: usize = 20;
 /// Events held past a gap at the end, for the last step.
 const WAITING: u64 = 10;
-
-fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-/// Serves `store` on loopback; answers the hub's base URL.
-async fn serve<S: HubStore>(store: Arc<S>) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let state = AppState::new(store, TOKEN, chrono_tz::Asia::Tokyo);
-    tokio::spawn(async move {
-        api::serve(listener, state, std::future::pending())
-            .await
-            .unwrap();
-    });
-    base
-}
 
 /// The hub's database, written beside the hub with SQL.
 enum Tables {
