@@ -13,6 +13,7 @@
 use std::collections::BTreeMap;
 
 use proptest::prelude::*;
+use proptest::test_runner::FileFailurePersistence;
 use tenpo_loyalty::{
     Date, MemberState, Points, Refund, RefundOutcome, RuleSet, SaleOutcome, WeekdayKey, Yen,
     evaluate_refund, evaluate_sale,
@@ -26,8 +27,21 @@ use world::*;
 
 const CASES: u32 = 256;
 
+/// `CASES` random cases, after every case that failed once: proptest keeps their seeds in
+/// `regressions.txt` beside this file and runs them first each time (commit the file when it
+/// gains a line).
+fn config() -> ProptestConfig {
+    ProptestConfig {
+        cases: CASES,
+        failure_persistence: Some(Box::new(FileFailurePersistence::Direct(
+            "tests/properties/regressions.txt",
+        ))),
+        ..ProptestConfig::default()
+    }
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(CASES))]
+    #![proptest_config(config())]
 
     /// (a) A whole refund, in one part or several, returns the member to the state before the
     /// sale: points (earned taken back, redeemed given back to their lots), stamps and the

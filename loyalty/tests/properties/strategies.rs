@@ -6,9 +6,19 @@ use std::collections::BTreeSet;
 
 use proptest::prelude::*;
 use tenpo_loyalty::{
-    Campaign, CampaignBenefit, CouponBenefit, CouponTemplate, Date, ExpiryAt, RuleSet, Stacking,
-    StampEarn, WeekdayKey, Yen,
+    Campaign, CampaignBenefit, CouponBenefit, CouponTemplate, Date, ExpiryAt, MAX_CARDS_PER_SALE,
+    RuleSet, Stacking, StampEarn, WeekdayKey, Yen,
 };
+
+/// The most lines a generated sale has, and the most a line costs.
+const MAX_LINES: usize = 4;
+const MAX_LINE_YEN: Yen = 60_000;
+
+/// The least a spend-based stamp costs in a generated program: a sale of the most a sale costs,
+/// on cards of one stamp, fills no more cards than one sale may (`MAX_CARDS_PER_SALE`; a sale
+/// over it is refused, which `tests/stamps.rs` checks). Below it, a valid history could hold a
+/// sale the engine rightly refuses.
+const LEAST_YEN_PER_STAMP: Yen = (MAX_LINES as Yen * MAX_LINE_YEN) / MAX_CARDS_PER_SALE as Yen + 1;
 
 pub fn start() -> Date {
     Date::from_ymd(2026, 1, 5).unwrap()
@@ -110,7 +120,8 @@ pub fn rules_strategy() -> impl Strategy<Value = RuleSet> {
             Just(StampEarn::Visit {
                 min_spend_yen: 1_000
             }),
-            (100i64..=1_000).prop_map(|yen_per_stamp| StampEarn::Spend { yen_per_stamp }),
+            (LEAST_YEN_PER_STAMP..=1_000)
+                .prop_map(|yen_per_stamp| StampEarn::Spend { yen_per_stamp }),
         ],
         1u32..=5,
     );
@@ -218,7 +229,7 @@ pub fn line_strategy() -> impl Strategy<Value = LineSpec> {
         prop_oneof![
             3 => 0i64..=3_000,
             2 => 0i64..=20_000,
-            1 => 20_000i64..=60_000,
+            1 => 20_000i64..=MAX_LINE_YEN,
         ],
     )
         .prop_map(|(category, quantity, amount)| LineSpec {
@@ -230,7 +241,7 @@ pub fn line_strategy() -> impl Strategy<Value = LineSpec> {
 
 pub fn sale_strategy() -> impl Strategy<Value = SaleSpec> {
     (
-        prop::collection::vec(line_strategy(), 1..=4),
+        prop::collection::vec(line_strategy(), 1..=MAX_LINES),
         prop_oneof![Just(0u32), Just(1_000), 0u32..=1_000],
         any::<u8>(),
         0u8..2,
