@@ -23,7 +23,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::rules_file;
-use pos::{Agent, Pos, pct, sale_body, start_agent};
+use pos::{Agent, Pos, median_of, pct, sale_body, start_agent};
 
 const REPS: usize = 3;
 /// The members' cards the timed sales go round.
@@ -100,13 +100,6 @@ struct Side {
     metrics: Vec<Duration>,
     /// From the process's start to its port answering, after the first sales.
     start: Duration,
-}
-
-/// The median over reps of each rep's percentile `p`, in ms.
-fn median_of(reps: &mut [Vec<Duration>], p: f64) -> f64 {
-    let mut each: Vec<f64> = reps.iter_mut().map(|r| pct(r, p)).collect();
-    each.sort_by(f64::total_cmp);
-    each[each.len() / 2]
 }
 
 fn size_mb(dir: &Path) -> f64 {

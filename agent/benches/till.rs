@@ -32,7 +32,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::{Hub, enrol, rules_file, start_hub, start_hub_at};
-use pos::{Agent, Pos, pct, sale_body, start_agent};
+use pos::{Agent, Pos, median_of, pct, sale_body, start_agent};
 use serde_json::Value;
 
 const REPS: usize = 3;
@@ -90,13 +90,6 @@ struct Times {
     sale: Vec<Duration>,
     health: Vec<Duration>,
     commit: Vec<Duration>,
-}
-
-/// The median over reps of each rep's percentile `p`, in ms.
-fn median_of(reps: &mut [Vec<Duration>], p: f64) -> f64 {
-    let mut each: Vec<f64> = reps.iter_mut().map(|r| pct(r, p)).collect();
-    each.sort_by(f64::total_cmp);
-    each[each.len() / 2]
 }
 
 /// One rep: each sale of `sales`, followed by `GET /v1/health` on `health_of` (the agent, or

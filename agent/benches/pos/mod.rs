@@ -180,3 +180,10 @@ pub fn pct(v: &mut [Duration], p: f64) -> f64 {
     let i = ((v.len() as f64 - 1.0) * p).round() as usize;
     v[i].as_secs_f64() * 1e3
 }
+
+/// The median over reps of each rep's percentile `p`, in ms.
+pub fn median_of(reps: &mut [Vec<Duration>], p: f64) -> f64 {
+    let mut each: Vec<f64> = reps.iter_mut().map(|r| pct(r, p)).collect();
+    each.sort_by(f64::total_cmp);
+    each[each.len() / 2]
+}
