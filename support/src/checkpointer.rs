@@ -198,7 +198,18 @@ fn round(conn: &Connection, logged: &AtomicI32, copy_from: i32) {
     if pages < copy_from {
         return;
     }
-    match catch_up(conn) {
+    let started = std::time::Instant::now();
+    let done = catch_up(conn);
+    if let Ok(done) = &done {
+        tracing::debug!(
+            pages,
+            copied = done.copied,
+            busy = done.busy,
+            took_us = started.elapsed().as_micros() as u64,
+            "checkpoint round"
+        );
+    }
+    match done {
         Ok(done) if !done.busy => {
             let _ = logged.compare_exchange(pages, 0, Ordering::AcqRel, Ordering::Relaxed);
         }

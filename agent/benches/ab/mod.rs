@@ -40,9 +40,9 @@ pub fn compare(a: &Path, b: &Path, pairs: usize, run: impl Fn(&Path) -> Report) 
     println!("{pairs} pairs, medians (A lower in: the pairs where A's figure was below B's)");
     println!();
     println!(
-        "| mode | p50 × the goal, A / B | A lower in | p99 × commit p99, A / B | A lower in |"
+        "| mode | p50 × the goal, A / B | A lower in | p99 × commit p99, A / B | A lower in | p99 × (health + commit) p99, A / B |"
     );
-    println!("|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|");
     let Some(first) = runs_a.first() else {
         return;
     };
@@ -51,20 +51,23 @@ pub fn compare(a: &Path, b: &Path, pairs: usize, run: impl Fn(&Path) -> Report) 
         let p99 = |runs: &[Report]| runs.iter().map(|r| r.modes[i].2).collect::<Vec<_>>();
         let (a50, b50) = (p50(&runs_a), p50(&runs_b));
         let (a99, b99) = (p99(&runs_a), p99(&runs_b));
+        let both = |runs: &[Report]| runs.iter().map(|r| r.modes[i].3).collect::<Vec<_>>();
         println!(
-            "| `POST /v1/sales`, {mode} | {:.2} / {:.2} | {} of {pairs} | {:.2}× / {:.2}× | {} of {pairs} |",
+            "| `POST /v1/sales`, {mode} | {:.2} / {:.2} | {} of {pairs} | {:.2}× / {:.2}× | {} of {pairs} | {:.2}× / {:.2}× |",
             median(&a50),
             median(&b50),
             lower(&a50, &b50),
             median(&a99),
             median(&b99),
             lower(&a99, &b99),
+            median(&both(&runs_a)),
+            median(&both(&runs_b)),
         );
     }
     let online = |runs: &[Report]| runs.iter().map(|r| r.cpu.0).collect::<Vec<_>>();
     let offline = |runs: &[Report]| runs.iter().map(|r| r.cpu.1).collect::<Vec<_>>();
     println!(
-        "| agent CPU per sale, online / hub down (ms) | A {:.3} / {:.3}, B {:.3} / {:.3} | {} of {pairs} online | — | — |",
+        "| agent CPU per sale, online / hub down (ms) | A {:.3} / {:.3}, B {:.3} / {:.3} | {} of {pairs} online | — | — | — |",
         median(&online(&runs_a)),
         median(&offline(&runs_a)),
         median(&online(&runs_b)),
