@@ -8,7 +8,9 @@
 //! at its last, in two steps up to `TENPO_BENCH_HUB_EVENTS` events in all (default 6,000,000),
 //! and at the end ten more held past a gap. At each step, 20 scrapes (p50 and the slowest) and,
 //! on the same database, `SELECT COUNT(*) FROM events`: what each scrape read before the hub
-//! counted the events by the terminals' marks. The rows are small (a sale's event is about a
+//! counted the events by the terminals' marks. Then `TENPO_BENCH_HUB_MESSAGES` messages
+//! (default 3,000,000, a chain's year or two of scenarios), 20 scrapes again and the count of
+//! every message per state that each scrape made before the hub kept the counts. The rows are small (a sale's event is about a
 //! kilobyte), which makes that count, if anything, faster than on a real hub's table.
 //!
 //! Run: `cargo bench -p tenpo-hub --bench metrics`. Prints a Markdown table.
@@ -118,6 +120,63 @@ impl Tables {
         .await;
     }
 
+    /// `n` messages as years of scenarios leave them: most sent, one in a hundred refused, one
+    /// in fifty expired, one in a thousand waiting, and the counts per state as the hub's own
+    /// statements that queue messages keep them (the table had none). Returns how many are
+    /// sent.
+    async fn add_messages(&self, n: u64) -> u64 {
+        let state = "CASE WHEN i % 1000 = 0 THEN 'pending' WHEN i % 100 = 0 THEN 'failed'
+                          WHEN i % 50 = 0 THEN 'expired' ELSE 'sent' END";
+        self.batch(&match self {
+            Tables::Sqlite(_) => format!(
+                "BEGIN;
+                 WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {n})
+                 INSERT INTO messages (dedupe_key, member_id, line_user_id, scenario, class,
+                                       channel, action, body, state, not_before_ms, created_at)
+                 SELECT 'bench:' || i, 'm-' || (i % 1000000), 'U' || (i % 1000000), 'birthday',
+                        'marketing', 'line', 'push', '[]', {state}, 0, '2025-06-01T00:00:00Z'
+                 FROM n;
+                 UPDATE message_tallies SET n = n + (SELECT COUNT(*) FROM messages m
+                                                     WHERE m.state = message_tallies.state);
+                 COMMIT;
+                 PRAGMA wal_checkpoint(TRUNCATE);"
+            ),
+            Tables::Postgres(_) => format!(
+                "INSERT INTO messages (dedupe_key, member_id, line_user_id, scenario, class,
+                                       channel, action, body, state, not_before_ms, created_at)
+                 SELECT 'bench:' || i, 'm-' || (i % 1000000), 'U' || (i % 1000000), 'birthday',
+                        'marketing', 'line', 'push', '[]', {state}, 0, now()
+                 FROM generate_series(1, {n}) i;
+                 INSERT INTO message_tallies (state, shard, n)
+                     SELECT state, 0, COUNT(*) FROM messages GROUP BY state;"
+            ),
+        })
+        .await;
+        if let Tables::Postgres(_) = self {
+            // As autovacuum would soon after: the count may then read the index alone.
+            self.batch("VACUUM ANALYZE messages").await;
+        }
+        (1..=n)
+            .filter(|i| i % 1000 != 0 && i % 100 != 0 && i % 50 != 0)
+            .count() as u64
+    }
+
+    /// What each scrape read before schema 16 (SQLite) and 7 (PostgreSQL) kept the counts:
+    /// `SELECT state, COUNT(*) FROM messages GROUP BY state`, timed.
+    async fn count_messages(&self) -> Duration {
+        const SQL: &str = "SELECT state, COUNT(*) FROM messages GROUP BY state";
+        let t = Instant::now();
+        match self {
+            Tables::Sqlite(c) => {
+                let mut stmt = c.prepare(SQL).unwrap();
+                let rows = stmt.query_map([], |r| r.get::<_, i64>(1)).unwrap();
+                assert!(rows.count() > 0);
+            }
+            Tables::Postgres(c) => assert!(!c.query(SQL, &[]).await.unwrap().is_empty()),
+        }
+        t.elapsed()
+    }
+
     /// `SELECT COUNT(*) FROM events`, timed.
     async fn count_events(&self) -> (u64, Duration) {
         let t = Instant::now();
@@ -144,8 +203,14 @@ struct Step {
 }
 
 /// `SCRAPES` scrapes of `/metrics`; checks the events it reports against `events` and
-/// `waiting`.
-async fn scrape(http: &reqwest::Client, base: &str, events: u64, waiting: u64) -> Vec<Duration> {
+/// `waiting`, and the messages sent against `sent`.
+async fn scrape(
+    http: &reqwest::Client,
+    base: &str,
+    events: u64,
+    waiting: u64,
+    sent: u64,
+) -> Vec<Duration> {
     let mut times = Vec::new();
     for _ in 0..SCRAPES {
         let t = Instant::now();
@@ -168,6 +233,7 @@ async fn scrape(http: &reqwest::Client, base: &str, events: u64, waiting: u64) -
         };
         assert_eq!(value("tenpo_hub_events_stored_total"), events);
         assert_eq!(value("tenpo_hub_events_waiting"), waiting);
+        assert_eq!(value("tenpo_hub_line_messages{state=\"sent\"}"), sent);
     }
     times.sort();
     times
@@ -225,7 +291,7 @@ fn main() {
             eprintln!("written in {:.1} s", t.elapsed().as_secs_f64());
             mark = to;
             let events = mark * terminals as u64;
-            let times = scrape(&http, &base, events, 0).await;
+            let times = scrape(&http, &base, events, 0, 0).await;
             let (counted, count) = tables.count_events().await;
             assert_eq!(counted, events);
             steps.push(Step {
@@ -237,7 +303,7 @@ fn main() {
         }
         tables.add_waiting(mark, WAITING).await;
         let events = mark * terminals as u64 + WAITING;
-        let times = scrape(&http, &base, events, WAITING).await;
+        let times = scrape(&http, &base, events, WAITING, 0).await;
         let (_, count) = tables.count_events().await;
         steps.push(Step {
             events,
@@ -245,6 +311,20 @@ fn main() {
             scrape_max: times[times.len() - 1],
             count,
         });
+
+        let messages = env_usize("TENPO_BENCH_HUB_MESSAGES", 3_000_000) as u64;
+        eprintln!("{backend}: {messages} messages …");
+        let t = Instant::now();
+        let sent = tables.add_messages(messages).await;
+        eprintln!("written in {:.1} s", t.elapsed().as_secs_f64());
+        let times = scrape(&http, &base, events, WAITING, sent).await;
+        let grouped = tables.count_messages().await;
+        let with_messages = Step {
+            events,
+            scrape_p50: times[times.len() / 2],
+            scrape_max: times[times.len() - 1],
+            count: grouped,
+        };
 
         let ms = |d: Duration| format!("{:.2} ms", d.as_secs_f64() * 1e3);
         println!("| {backend}, {terminals} terminals | `GET /metrics`, p50 | slowest of {SCRAPES} | `SELECT COUNT(*) FROM events` |");
@@ -263,5 +343,14 @@ fn main() {
                 ms(s.count)
             );
         }
+        println!();
+        println!("| {backend}, the same events and | `GET /metrics`, p50 | slowest of {SCRAPES} | `SELECT state, COUNT(*) FROM messages GROUP BY state` |");
+        println!("|---|---|---|---|");
+        println!(
+            "| {messages} messages | {} | {} | {} |",
+            ms(with_messages.scrape_p50),
+            ms(with_messages.scrape_max),
+            ms(with_messages.count)
+        );
     });
 }

@@ -271,6 +271,8 @@ async fn a_moved_hub_knows_which_menus_it_linked() {
         .map(|m| Finished::of(m, MessageOutcome::Sent { request_id: None }))
         .collect();
     lite.finish_messages(done, Utc::now()).await.unwrap();
+    let counts = lite.outbox_counts().await.unwrap();
+    assert_eq!(counts.sent, 1);
     drop(lite);
 
     let url = common::postgres::cluster().fresh_database().await;
@@ -278,6 +280,9 @@ async fn a_moved_hub_knows_which_menus_it_linked() {
         .await
         .unwrap();
     let pg = open_postgres(&url).await;
+    // The counts per state moved too (made from the messages moved, as no trigger counts a
+    // message written by the copy).
+    assert_eq!(pg.outbox_counts().await.unwrap(), counts);
     pg.line_events(
         vec![event("e2", false, 2_000), event("e3", true, 3_000)],
         greeting,

@@ -248,7 +248,8 @@ pub async fn move_from_sqlite(
     Ok(moved)
 }
 
-/// The hub's tables in PostgreSQL, with their columns in order.
+/// The hub's tables in PostgreSQL, with their columns in order: all but the schema's version
+/// and the message counts, which [`finish`] makes from the messages moved.
 async fn tables(client: &Client) -> Result<Vec<(String, Vec<Column>)>, StoreError> {
     let rows = client
         .query(
@@ -258,7 +259,7 @@ async fn tables(client: &Client) -> Result<Vec<(String, Vec<Column>)>, StoreErro
              JOIN pg_attribute a ON a.attrelid = (quote_ident(c.table_name))::regclass
                                 AND a.attname = c.column_name
              WHERE c.table_schema = current_schema() AND t.table_type = 'BASE TABLE'
-               AND c.table_name <> 'tenpo_schema'
+               AND c.table_name NOT IN ('tenpo_schema', 'message_tallies')
              ORDER BY c.table_name, c.ordinal_position",
             &[],
         )
@@ -357,8 +358,15 @@ async fn copy_table(
 }
 
 /// What SQLite keeps outside its tables: where each identity and the change log had got, and
-/// how far each run's cursors reach (on SQLite, to where the next run began).
+/// how far each run's cursors reach (on SQLite, to where the next run began); and the message
+/// counts per state, made from the messages moved (schema 7: a copy queues no message).
 async fn finish(conn: &Connection, tx: &tokio_postgres::Transaction<'_>) -> Result<(), StoreError> {
+    tx.execute(
+        "INSERT INTO message_tallies (state, shard, n)
+             SELECT state, 0, COUNT(*) FROM messages GROUP BY state",
+        &[],
+    )
+    .await?;
     for (table, column) in [
         ("conflicts", "id"),
         ("discrepancies", "id"),

@@ -1,6 +1,7 @@
 //! What members in LINE need of the store ([`LineStore`]) on PostgreSQL: the decisions are
 //! `store::unit` (signup, line, outbox, scan), the rest are reads and plain writes.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -117,9 +118,7 @@ impl LineStore for PgStore {
 
     async fn outbox_counts(&self) -> Result<OutboxCounts, StoreError> {
         let client = self.client().await?;
-        let stmt = client
-            .prepare_cached("SELECT state, COUNT(*) FROM messages GROUP BY state")
-            .await?;
+        let stmt = client.prepare_cached(super::store::MESSAGE_COUNTS).await?;
         let mut counts = OutboxCounts::default();
         for row in client.query(&stmt, &[]).await? {
             counts.add(row.try_get(0)?, row.try_get::<_, i64>(1)?.unsigned_abs())?;
@@ -168,6 +167,8 @@ impl LineStore for PgStore {
                 let db = PgUnit::new(&tx);
                 let now_ms = now.timestamp_millis();
                 let mut written = 0;
+                // What this page queued, per state, counted once at its end (schema 7).
+                let mut queued: BTreeMap<String, i64> = BTreeMap::new();
                 for m in messages {
                     let message = &m.planned.message;
                     let (action, body) = message.action.to_parts();
@@ -175,8 +176,8 @@ impl LineStore for PgStore {
                         .expires_after
                         .map(|d| now_ms.saturating_add(d.num_milliseconds()));
                     let marketing = message.class == MessageClass::Marketing;
-                    written += db
-                        .execute(
+                    let row = db
+                        .query_opt(
                             "INSERT INTO messages
                                  (dedupe_key, member_id, line_user_id, scenario, class, channel,
                                   action, body, state, last_error, not_before_ms, expires_at_ms,
@@ -189,7 +190,8 @@ impl LineStore for PgStore {
                              LEFT JOIN member_profiles p ON p.member_id = lu.member_id
                              WHERE lu.member_id = $2 AND lu.line_user_id = $3
                                AND (NOT $13 OR coalesce(p.marketing, true))
-                             ON CONFLICT DO NOTHING",
+                             ON CONFLICT DO NOTHING
+                             RETURNING state",
                             &[
                                 &m.planned.dedupe_key,
                                 &m.member_id,
@@ -206,6 +208,15 @@ impl LineStore for PgStore {
                                 &marketing,
                             ],
                         )
+                        .await?;
+                    if let Some(row) = row {
+                        written += 1;
+                        *queued.entry(row.try_get(0)?).or_default() += 1;
+                    }
+                }
+                if !queued.is_empty() {
+                    let (states, counts): (Vec<String>, Vec<i64>) = queued.into_iter().unzip();
+                    db.execute(super::store::ADD_MESSAGE_TALLIES, &[&states, &counts])
                         .await?;
                 }
                 tx.commit().await?;

@@ -400,6 +400,51 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE members ADD COLUMN erased_at timestamptz;
     "#,
+    // 7: the outbox counted per state without reading it, as the SQLite schema's 16
+    // (docs/design.md §8), in rows of the server process that changed them (`shard`, its
+    // `pg_backend_pid()`): the hubs' senders change states at once, and rows of their own never
+    // wait for one another. A count is the sum of its state's rows; the rows of processes that
+    // have ended are folded into shard 0 when a hub opens the database. A state changed or a
+    // row deleted is counted by a statement trigger (one change of the counts a statement, from
+    // its transition tables, which PostgreSQL does not allow on `UPDATE OF` a column, so it
+    // runs for every `UPDATE`); a message queued, by the statements that queue messages
+    // (`enqueue` in statements.rs, and `queue_linked` once a page with `ADD_MESSAGE_TALLIES`):
+    // the daily scan queues a page of members one statement each, and a trigger on each would
+    // cost every message.
+    r#"
+    CREATE TABLE message_tallies (
+        state text NOT NULL,
+        shard integer NOT NULL,
+        n     bigint NOT NULL,
+        PRIMARY KEY (state, shard)
+    );
+    INSERT INTO message_tallies (state, shard, n)
+        SELECT state, 0, COUNT(*) FROM messages GROUP BY state;
+
+    CREATE FUNCTION messages_tally_delete() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        INSERT INTO message_tallies AS t (state, shard, n)
+            SELECT state, pg_backend_pid(), -COUNT(*) FROM old_rows GROUP BY state ORDER BY state
+            ON CONFLICT (state, shard) DO UPDATE SET n = t.n + EXCLUDED.n;
+        RETURN NULL;
+    END $$;
+    CREATE FUNCTION messages_tally_update() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        INSERT INTO message_tallies AS t (state, shard, n)
+            SELECT state, pg_backend_pid(), SUM(d)
+            FROM (SELECT state, -1 AS d FROM old_rows
+                  UNION ALL SELECT state, 1 AS d FROM new_rows) AS c
+            GROUP BY state HAVING SUM(d) <> 0 ORDER BY state
+            ON CONFLICT (state, shard) DO UPDATE SET n = t.n + EXCLUDED.n;
+        RETURN NULL;
+    END $$;
+    CREATE TRIGGER messages_tally_delete AFTER DELETE ON messages
+        REFERENCING OLD TABLE AS old_rows
+        FOR EACH STATEMENT EXECUTE FUNCTION messages_tally_delete();
+    CREATE TRIGGER messages_tally_update AFTER UPDATE ON messages
+        REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+        FOR EACH STATEMENT EXECUTE FUNCTION messages_tally_update();
+    "#,
 ];
 
 /// The schema version this binary writes.

@@ -524,13 +524,19 @@ impl Statements for PgUnit<'_> {
         let expires = message
             .expires_after
             .map(|d| now_ms.saturating_add(d.num_milliseconds()));
+        // Counted as it is queued (schema 7): the row of counts written is the message's.
         let written = self
             .execute(
-                "INSERT INTO messages (dedupe_key, member_id, line_user_id, scenario, class,
-                     channel, action, body, state, last_error, not_before_ms, expires_at_ms,
-                     created_at)
-                 VALUES ($1, $2, $3, $4, $5, 'line', $6, $7, $8, $9, $10, $11, $12)
-                 ON CONFLICT DO NOTHING",
+                "WITH queued AS (
+                     INSERT INTO messages (dedupe_key, member_id, line_user_id, scenario, class,
+                         channel, action, body, state, last_error, not_before_ms, expires_at_ms,
+                         created_at)
+                     VALUES ($1, $2, $3, $4, $5, 'line', $6, $7, $8, $9, $10, $11, $12)
+                     ON CONFLICT DO NOTHING
+                     RETURNING state)
+                 INSERT INTO message_tallies AS t (state, shard, n)
+                     SELECT state, pg_backend_pid(), 1 FROM queued
+                     ON CONFLICT (state, shard) DO UPDATE SET n = t.n + EXCLUDED.n",
                 &[
                     &dedupe_key,
                     &member_id,

@@ -68,6 +68,7 @@ impl PgStore {
         let pool = pool(url, connections)?;
         let mut client = pool.get().await?;
         migrate(&mut client).await?;
+        client.execute(FOLD_MESSAGE_TALLIES, &[]).await?;
         let (epoch, run) = start(&mut client, now).await?;
         let store = PgStore {
             inner: Arc::new(Inner {
@@ -393,10 +394,7 @@ impl TillStore for PgStore {
         let applied = count("SELECT SUM(acked_through)::bigint FROM terminals").await?;
         let waiting = count(WAITING).await?;
         let mut messages = OutboxCounts::default();
-        for row in db
-            .query("SELECT state, COUNT(*) FROM messages GROUP BY state", &[])
-            .await?
-        {
+        for row in db.query(MESSAGE_COUNTS, &[]).await? {
             messages.add(row.try_get(0)?, row.try_get::<_, i64>(1)?.unsigned_abs())?;
         }
         let counts = HubCounts {
@@ -414,6 +412,30 @@ impl TillStore for PgStore {
         Ok(counts)
     }
 }
+
+/// The messages per state, from the counts the triggers of schema 7 keep (each state's rows of
+/// every server process, added up): not a count of every message ever queued.
+pub(super) const MESSAGE_COUNTS: &str =
+    "SELECT state, SUM(n)::bigint FROM message_tallies GROUP BY state";
+
+/// Adds the messages a statement queued (`$1` their states, `$2` how many of each) to this
+/// server process's counts (schema 7: no trigger counts a message queued).
+pub(super) const ADD_MESSAGE_TALLIES: &str = "
+    INSERT INTO message_tallies AS t (state, shard, n)
+        SELECT s, pg_backend_pid(), c FROM unnest($1::text[], $2::bigint[]) AS x(s, c) ORDER BY s
+        ON CONFLICT (state, shard) DO UPDATE SET n = t.n + EXCLUDED.n";
+
+/// The message counts of server processes that have ended, folded into shard 0, so that the
+/// rows do not pile up with every connection a hub ever made. Run when a hub opens the
+/// database; a row of a live process is left alone (it may be in the middle of a change).
+const FOLD_MESSAGE_TALLIES: &str = "
+    WITH gone AS (
+        DELETE FROM message_tallies
+        WHERE shard <> 0 AND shard NOT IN (SELECT pid FROM pg_stat_activity WHERE pid IS NOT NULL)
+        RETURNING state, n)
+    INSERT INTO message_tallies AS t (state, shard, n)
+        SELECT state, 0, SUM(n)::bigint FROM gone GROUP BY state ORDER BY state
+        ON CONFLICT (state, shard) DO UPDATE SET n = t.n + EXCLUDED.n";
 
 /// The events stored past their terminal's mark, each terminal's read from its mark on by the
 /// primary key (terminal, seq): as many rows as wait, not every event.

@@ -65,6 +65,13 @@ pub(crate) fn queue(
     )?;
     let now_ms = now.timestamp_millis();
     let created_at = now.to_rfc3339();
+    // The page's new rows are those past the last id now (one writer; a new row's id is the
+    // largest plus one), counted per state once at the end of the page (schema 16). Not with
+    // `RETURNING`, nor by a trigger: SQLite gathers either's rows in a temporary table, a cost
+    // on every row of a statement that writes one (docs/benchmarks.md).
+    let last: i64 = tx
+        .prepare_cached("SELECT COALESCE(MAX(id), 0) FROM messages")?
+        .query_row([], |r| r.get(0))?;
     let mut written = 0;
     for m in messages {
         let message = &m.planned.message;
@@ -85,6 +92,19 @@ pub(crate) fn queue(
             expires,
             created_at,
         ])? as u64;
+    }
+    // By the ids (the table's own key), not the state index, which SQLite would walk whole
+    // for the `GROUP BY`: every message ever queued, at every page.
+    let mut per_state = tx.prepare_cached(
+        "SELECT state, COUNT(*) FROM messages NOT INDEXED WHERE id > ?1 GROUP BY state",
+    )?;
+    let queued = per_state
+        .query_map([last], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    for (state, n) in queued {
+        outbox::add_to_tallies(tx, &state, n.unsigned_abs())?;
     }
     Ok(written)
 }
