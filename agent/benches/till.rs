@@ -185,9 +185,10 @@ fn mode(pos: &Pos, agent: &Agent, floor: &Floor, hub: Option<u32>, sales: Sales,
 }
 
 /// With `TENPO_BENCH_TIMES` naming a file, appends each sale of `m` to it, in the order made,
-/// as CSV: the mode, the rep, the sale's index, when it was sent (µs since 1970, to set beside
-/// the agent's log), and the sale's, its health check's and its commit's times in ms. To see
-/// whether the slowest sales came with slow floors (the machine) or alone (the agent).
+/// as CSV: the mode (quoted: it may hold a comma), the rep, the sale's index, when it was sent
+/// (µs since 1970, to set beside the agent's log), and the sale's, its health check's and its
+/// commit's times in ms. To see whether the slowest sales came with slow floors (the machine)
+/// or alone (the agent).
 fn write_times(what: &str, m: &Mode) {
     use std::io::Write;
     let Some(path) = std::env::var_os("TENPO_BENCH_TIMES") else {
@@ -208,7 +209,7 @@ fn write_times(what: &str, m: &Mode) {
                 .as_micros();
             writeln!(
                 out,
-                "{what},{r},{i},{at},{:.4},{:.4},{:.4}",
+                "\"{what}\",{r},{i},{at},{:.4},{:.4},{:.4}",
                 ms(s),
                 ms(h),
                 ms(c)

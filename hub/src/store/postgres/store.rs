@@ -413,8 +413,8 @@ impl TillStore for PgStore {
     }
 }
 
-/// The messages per state, from the counts the triggers of schema 7 keep (each state's rows of
-/// every server process, added up): not a count of every message ever queued.
+/// The messages per state, from the counts schema 7 keeps (each state's rows of every server
+/// process, added up): not a count of every message ever queued.
 pub(super) const MESSAGE_COUNTS: &str =
     "SELECT state, SUM(n)::bigint FROM message_tallies GROUP BY state";
 

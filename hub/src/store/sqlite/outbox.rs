@@ -384,7 +384,8 @@ pub(crate) fn release_leases(tx: &Transaction<'_>) -> Result<usize, StoreError> 
     Ok(messages + emails)
 }
 
-/// Rows per state, as the triggers of schema 16 keep them (not a count of every message).
+/// Rows per state, as schema 16 keeps them (a message queued counted by the statement that
+/// queues it, a state changed by a trigger): not a count of every message.
 pub(crate) fn counts(tx: &Transaction<'_>) -> Result<OutboxCounts, StoreError> {
     let mut counts = OutboxCounts::default();
     let mut stmt = tx.prepare_cached("SELECT state, n FROM message_tallies")?;
