@@ -9,6 +9,8 @@
 //! `TENPO_BENCH_SALES`). Prints a Markdown table for docs/benchmarks.md.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
+mod common;
+
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -378,25 +380,6 @@ fn proc_status(pid: u32, key: &str) -> u64 {
         .unwrap_or(0)
 }
 
-/// Context switches of each thread of a process, by thread id: each is a wake-up.
-fn switches(pid: u32) -> std::collections::BTreeMap<String, u64> {
-    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
-        return Default::default();
-    };
-    tasks
-        .flatten()
-        .map(|t| {
-            let n = std::fs::read_to_string(t.path().join("status"))
-                .unwrap_or_default()
-                .lines()
-                .filter(|l| l.contains("ctxt_switches"))
-                .filter_map(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
-                .sum::<u64>();
-            (t.file_name().to_string_lossy().into_owned(), n)
-        })
-        .collect()
-}
-
 fn bench_idle(dir: &Path) -> (u64, u64, u64, Duration) {
     let data = dir.join("idle");
     let _ = std::fs::remove_dir_all(&data);
@@ -432,12 +415,9 @@ fn bench_idle(dir: &Path) -> (u64, u64, u64, Duration) {
     // tokio's blocking threads linger 10 s after their last job: let them go first.
     std::thread::sleep(Duration::from_secs(12));
     let window = Duration::from_secs(10);
-    let before = switches(child.id());
+    let before = common::switches(child.id());
     std::thread::sleep(window);
-    let woke: u64 = switches(child.id())
-        .iter()
-        .map(|(tid, n)| n.saturating_sub(before.get(tid).copied().unwrap_or(0)))
-        .sum();
+    let woke = common::woke_since(child.id(), &before).values().sum();
     let rss = proc_status(child.id(), "VmRSS:");
     let hwm = proc_status(child.id(), "VmHWM:");
     let _ = child.kill();

@@ -2,6 +2,7 @@
 //! bench), enrolling a terminal with it, and the demo rules on disk.
 #![allow(dead_code)]
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -125,4 +126,45 @@ pub fn rules_file(dir: &Path) -> PathBuf {
     )
     .unwrap();
     path
+}
+
+/// Context switches of each thread of a process, by thread id, with the thread's name: each
+/// is a wake-up.
+pub fn switches(pid: u32) -> BTreeMap<String, (String, u64)> {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return BTreeMap::new();
+    };
+    tasks
+        .flatten()
+        .map(|t| {
+            let n = std::fs::read_to_string(t.path().join("status"))
+                .unwrap_or_default()
+                .lines()
+                .filter(|l| l.contains("ctxt_switches"))
+                .filter_map(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+                .sum::<u64>();
+            let name = std::fs::read_to_string(t.path().join("comm")).unwrap_or_default();
+            let tid = t.file_name().to_string_lossy().into_owned();
+            (tid, (name.trim().to_owned(), n))
+        })
+        .collect()
+}
+
+/// The wake-ups of process `pid`'s threads since `before` (a [`switches`] reading), added up
+/// by thread name (tokio's workers and blocking threads share one); a thread started since
+/// counts from nothing.
+pub fn woke_since(pid: u32, before: &BTreeMap<String, (String, u64)>) -> BTreeMap<String, u64> {
+    let mut by_name = BTreeMap::new();
+    for (tid, (name, n)) in switches(pid) {
+        let was = before.get(&tid).map_or(0, |(_, n)| *n);
+        *by_name.entry(name).or_insert(0) += n.saturating_sub(was);
+    }
+    by_name
+}
+
+/// `woke_since`'s figures as text: the total, then each name's share.
+pub fn wake_ups_text(by_name: &BTreeMap<String, u64>) -> String {
+    let total: u64 = by_name.values().sum();
+    let each: Vec<String> = by_name.iter().map(|(k, n)| format!("{k} {n}")).collect();
+    format!("{total} ({})", each.join(", "))
 }

@@ -17,9 +17,12 @@
 //! - Failures back off exponentially with full jitter, never beyond [`MAX_BACKOFF`], and sales
 //!   recorded meanwhile do not bring the next attempt forward (each would read and send the
 //!   whole batch to a hub that is not there). Any sign of the hub ends the wait: a lookup or the
-//!   redemption probe answered, or, while the hub cannot be reached at all, the cheap health
-//!   probe sent every [`PROBE_EVERY`]; so a quiet till catches up within about a second of the
-//!   hub's return.
+//!   redemption probe answered, or, while the hub cannot be reached at all and events wait to
+//!   be pushed, the cheap health probe sent every [`PROBE_EVERY`]; so a quiet till catches up
+//!   within about a second of the hub's return. With nothing to push (a closed store whose line
+//!   is down overnight) the till does not probe: it tries again when the backoff ends, or
+//!   starts probing at its next sale, so an idle till wakes no more than once a second
+//!   (docs/design.md §8).
 //! - Each answer carries the hub's clock: a difference of more than two minutes is warned about.
 
 pub mod apply;
@@ -548,22 +551,27 @@ impl Engine {
     }
 
     /// After a failure: waits out `delay`, or less when the hub shows a sign of life (an
-    /// answered lookup or redemption probe; with `probe`, the health probe sent every
-    /// [`PROBE_EVERY`], for a hub that could not be reached at all, however long `delay` is).
+    /// answered lookup or redemption probe; with `probe`, for a hub that could not be reached
+    /// at all, the health probe sent every [`PROBE_EVERY`] while events wait to be pushed,
+    /// however long `delay` is). With `probe` and nothing pending, a sale recorded meanwhile
+    /// (it wakes the engine) starts the probes.
     async fn wait_for_hub(&self, delay: Duration, probe: bool) {
         let until = tokio::time::Instant::now() + delay;
-        loop {
-            let step = if probe {
-                PROBE_EVERY
-            } else {
-                until.saturating_duration_since(tokio::time::Instant::now())
-            };
+        let mut probing = probe && self.anything_pending();
+        while !probing {
             tokio::select! {
                 () = self.shared.hub_back.notified() => return,
-                () = tokio::time::sleep(step) => {}
+                () = tokio::time::sleep_until(until) => return,
+                () = self.shared.wake.notified(), if probe => {}
             }
-            if !probe {
-                return;
+            // A wake can be left over from sales a pass already pushed (a pass the hub's going
+            // cut short after its push): only events still waiting start the probes.
+            probing = self.anything_pending();
+        }
+        while probing {
+            tokio::select! {
+                () = self.shared.hub_back.notified() => return,
+                () = tokio::time::sleep(PROBE_EVERY) => {}
             }
             match self.client.health(PROBE_TIMEOUT).await {
                 Ok(health) => {
@@ -573,15 +581,23 @@ impl Engine {
                 // Still not there: the next attempt waits for its answer.
                 Err(e) if e.is_unreachable() => continue,
                 // There, but failing: the rest of the delay is waited out.
-                Err(_) => {
-                    tokio::select! {
-                        () = self.shared.hub_back.notified() => {}
-                        () = tokio::time::sleep_until(until) => {}
-                    }
-                    return;
-                }
+                Err(_) => probing = false,
             }
         }
+        tokio::select! {
+            () = self.shared.hub_back.notified() => {}
+            () = tokio::time::sleep_until(until) => {}
+        }
+    }
+
+    /// Whether the outbox holds events the hub has not acknowledged (a read of two counts, here
+    /// as in [`Engine::push_all`]: a trip to the blocking pool would wake a thread for it). A
+    /// store that cannot tell counts as pending: probing costs a request, not a sale.
+    fn anything_pending(&self) -> bool {
+        self.ledger
+            .store()
+            .outbox_counts()
+            .map_or(true, |c| c.pending > 0)
     }
 }
 

@@ -131,3 +131,64 @@ async fn sales_while_the_hub_is_down_wait_for_it_and_catch_up_when_it_answers() 
     let _ = stop.send(());
     running.await.unwrap();
 }
+
+/// A till with nothing to push (a closed store whose line is down overnight) does not ask every
+/// half second whether the hub is back: an idle agent wakes no more than once a second
+/// (docs/design.md §8). Its first sale starts the probes, and it catches up as before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_till_does_not_probe_a_hub_that_is_down_until_it_has_a_sale_to_push() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = Arc::new(ledger(&dir));
+    let down = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = down.local_addr().unwrap();
+    let url = format!("http://{addr}");
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let hanging = tokio::spawn(hang_up(down, seen.clone()));
+    let (engine, shared) = engine_at(&ledger, &url, SyncConfig::default());
+    // A wake left over from before, with nothing recorded since (the sales made while the hub
+    // was down were all pushed in a pass the hub's going cut short): not a reason to probe.
+    shared.sync_now();
+    let (stop, running) = run_engine(engine);
+
+    tokio::time::sleep(Duration::from_millis(3_200)).await;
+    let idle_probes = requests_to(&seen, "/v1/health");
+    let attempts = requests_to(&seen, "/v1/changes");
+    assert!(attempts >= 1, "the engine never tried the hub");
+    assert_eq!(
+        idle_probes, 0,
+        "a till with nothing to push probed the hub {idle_probes} times in 3.2 s \
+         ({attempts} pulls tried)"
+    );
+
+    ledger
+        .record_sale(&sale("while-down", None, 500, 0), now())
+        .unwrap();
+    shared.sync_now();
+    let mut probed = false;
+    for _ in 0..40 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        if requests_to(&seen, "/v1/health") > 0 {
+            probed = true;
+            break;
+        }
+    }
+    assert!(
+        probed,
+        "2 s after a sale was recorded the till had not asked whether the hub is back"
+    );
+
+    hanging.abort();
+    let _ = hanging.await;
+    let back = TcpListener::bind(addr).await.unwrap();
+    let app = Router::new()
+        .route("/v1/events", post(ack))
+        .route("/v1/changes", get(changes))
+        .route("/v1/health", get(health));
+    tokio::spawn(async move { axum::serve(back, app).await });
+    assert!(
+        all_pushed_within_5s(&ledger).await,
+        "the till had not pushed its sale 5 s after the hub came back"
+    );
+    let _ = stop.send(());
+    running.await.unwrap();
+}
