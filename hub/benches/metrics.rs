@@ -10,8 +10,11 @@
 //! on the same database, `SELECT COUNT(*) FROM events`: what each scrape read before the hub
 //! counted the events by the terminals' marks. Then `TENPO_BENCH_HUB_MESSAGES` messages
 //! (default 3,000,000, a chain's year or two of scenarios), 20 scrapes again and the count of
-//! every message per state that each scrape made before the hub kept the counts. The rows are small (a sale's event is about a
-//! kilobyte), which makes that count, if anything, faster than on a real hub's table.
+//! every message per state that each scrape made before the hub kept the counts. Then
+//! `TENPO_BENCH_HUB_MEMBERS` members (default 1,000,000, a chain's), 20 scrapes and the
+//! `SELECT COUNT(*) FROM members` each scrape made before the hub kept that count. The rows are
+//! small (a sale's event is about a kilobyte), which makes those counts, if anything, faster
+//! than on a real hub's tables.
 //!
 //! Run: `cargo bench -p tenpo-hub --bench metrics`. Prints a Markdown table.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
@@ -161,6 +164,52 @@ impl Tables {
             .count() as u64
     }
 
+    /// `n` members with ids as long as the hub's (a UUID's 36 characters: the count read the
+    /// index of them) and a snapshot of a few hundred bytes, as an import leaves them (the
+    /// schema's triggers count them).
+    async fn add_members(&self, n: u64) {
+        self.batch(&match self {
+            Tables::Sqlite(_) => format!(
+                "BEGIN;
+                 WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {n})
+                 INSERT INTO members (member_id, number, snapshot, created_at, updated_at)
+                 SELECT printf('%08d-0000-4000-8000-%012d', i, i), printf('21%011d', i),
+                        hex(randomblob(120)),
+                        '2025-06-01T00:00:00Z', '2025-06-01T00:00:00Z'
+                 FROM n;
+                 COMMIT;
+                 PRAGMA wal_checkpoint(TRUNCATE);"
+            ),
+            Tables::Postgres(_) => format!(
+                "INSERT INTO members (member_id, number, snapshot, created_at, updated_at)
+                 SELECT lpad(i::text, 8, '0') || '-0000-4000-8000-' || lpad(i::text, 12, '0'),
+                        '21' || lpad(i::text, 11, '0'),
+                        md5(i::text) || repeat('x', 200), now(), now()
+                 FROM generate_series(1, {n}) i"
+            ),
+        })
+        .await;
+        if let Tables::Postgres(_) = self {
+            self.batch("VACUUM ANALYZE members").await;
+        }
+    }
+
+    /// What each scrape read before SQLite's schema 17 and PostgreSQL's 8 kept the count:
+    /// `SELECT COUNT(*) FROM members`, timed.
+    async fn count_members(&self) -> Duration {
+        const SQL: &str = "SELECT COUNT(*) FROM members";
+        let t = Instant::now();
+        match self {
+            Tables::Sqlite(c) => {
+                c.query_row(SQL, [], |r| r.get::<_, i64>(0)).unwrap();
+            }
+            Tables::Postgres(c) => {
+                c.query_one(SQL, &[]).await.unwrap();
+            }
+        }
+        t.elapsed()
+    }
+
     /// What each scrape read before schema 16 (SQLite) and 7 (PostgreSQL) kept the counts:
     /// `SELECT state, COUNT(*) FROM messages GROUP BY state`, timed.
     async fn count_messages(&self) -> Duration {
@@ -202,15 +251,17 @@ struct Step {
     count: Duration,
 }
 
-/// `SCRAPES` scrapes of `/metrics`; checks the events it reports against `events` and
-/// `waiting`, and the messages sent against `sent`.
-async fn scrape(
-    http: &reqwest::Client,
-    base: &str,
+/// What a scrape must report.
+#[derive(Clone, Copy)]
+struct Expect {
     events: u64,
     waiting: u64,
     sent: u64,
-) -> Vec<Duration> {
+    members: u64,
+}
+
+/// `SCRAPES` scrapes of `/metrics`, each checked against `expect`.
+async fn scrape(http: &reqwest::Client, base: &str, expect: Expect) -> Vec<Duration> {
     let mut times = Vec::new();
     for _ in 0..SCRAPES {
         let t = Instant::now();
@@ -231,9 +282,13 @@ async fn scrape(
                 .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
                 .unwrap_or_else(|| panic!("no {name} in /metrics"))
         };
-        assert_eq!(value("tenpo_hub_events_stored_total"), events);
-        assert_eq!(value("tenpo_hub_events_waiting"), waiting);
-        assert_eq!(value("tenpo_hub_line_messages{state=\"sent\"}"), sent);
+        assert_eq!(value("tenpo_hub_events_stored_total"), expect.events);
+        assert_eq!(value("tenpo_hub_events_waiting"), expect.waiting);
+        assert_eq!(
+            value("tenpo_hub_line_messages{state=\"sent\"}"),
+            expect.sent
+        );
+        assert_eq!(value("tenpo_hub_members"), expect.members);
     }
     times.sort();
     times
@@ -291,7 +346,13 @@ fn main() {
             eprintln!("written in {:.1} s", t.elapsed().as_secs_f64());
             mark = to;
             let events = mark * terminals as u64;
-            let times = scrape(&http, &base, events, 0, 0).await;
+            let expect = Expect {
+                events,
+                waiting: 0,
+                sent: 0,
+                members: 0,
+            };
+            let times = scrape(&http, &base, expect).await;
             let (counted, count) = tables.count_events().await;
             assert_eq!(counted, events);
             steps.push(Step {
@@ -303,7 +364,13 @@ fn main() {
         }
         tables.add_waiting(mark, WAITING).await;
         let events = mark * terminals as u64 + WAITING;
-        let times = scrape(&http, &base, events, WAITING, 0).await;
+        let mut expect = Expect {
+            events,
+            waiting: WAITING,
+            sent: 0,
+            members: 0,
+        };
+        let times = scrape(&http, &base, expect).await;
         let (_, count) = tables.count_events().await;
         steps.push(Step {
             events,
@@ -317,13 +384,28 @@ fn main() {
         let t = Instant::now();
         let sent = tables.add_messages(messages).await;
         eprintln!("written in {:.1} s", t.elapsed().as_secs_f64());
-        let times = scrape(&http, &base, events, WAITING, sent).await;
+        expect.sent = sent;
+        let times = scrape(&http, &base, expect).await;
         let grouped = tables.count_messages().await;
         let with_messages = Step {
             events,
             scrape_p50: times[times.len() / 2],
             scrape_max: times[times.len() - 1],
             count: grouped,
+        };
+
+        let members = env_usize("TENPO_BENCH_HUB_MEMBERS", 1_000_000) as u64;
+        eprintln!("{backend}: {members} members …");
+        let t = Instant::now();
+        tables.add_members(members).await;
+        eprintln!("written in {:.1} s", t.elapsed().as_secs_f64());
+        expect.members = members;
+        let times = scrape(&http, &base, expect).await;
+        let with_members = Step {
+            events,
+            scrape_p50: times[times.len() / 2],
+            scrape_max: times[times.len() - 1],
+            count: tables.count_members().await,
         };
 
         let ms = |d: Duration| format!("{:.2} ms", d.as_secs_f64() * 1e3);
@@ -351,6 +433,15 @@ fn main() {
             ms(with_messages.scrape_p50),
             ms(with_messages.scrape_max),
             ms(with_messages.count)
+        );
+        println!();
+        println!("| {backend}, the same events and messages, and | `GET /metrics`, p50 | slowest of {SCRAPES} | `SELECT COUNT(*) FROM members` |");
+        println!("|---|---|---|---|");
+        println!(
+            "| {members} members | {} | {} | {} |",
+            ms(with_members.scrape_p50),
+            ms(with_members.scrape_max),
+            ms(with_members.count)
         );
     });
 }

@@ -249,7 +249,7 @@ pub async fn move_from_sqlite(
 }
 
 /// The hub's tables in PostgreSQL, with their columns in order: all but the schema's version
-/// and the message counts, which [`finish`] makes from the messages moved.
+/// and the counts of messages and members, which [`finish`] makes from the rows moved.
 async fn tables(client: &Client) -> Result<Vec<(String, Vec<Column>)>, StoreError> {
     let rows = client
         .query(
@@ -259,7 +259,7 @@ async fn tables(client: &Client) -> Result<Vec<(String, Vec<Column>)>, StoreErro
              JOIN pg_attribute a ON a.attrelid = (quote_ident(c.table_name))::regclass
                                 AND a.attname = c.column_name
              WHERE c.table_schema = current_schema() AND t.table_type = 'BASE TABLE'
-               AND c.table_name NOT IN ('tenpo_schema', 'message_tallies')
+               AND c.table_name NOT IN ('tenpo_schema', 'message_tallies', 'member_tallies')
              ORDER BY c.table_name, c.ordinal_position",
             &[],
         )
@@ -359,12 +359,16 @@ async fn copy_table(
 
 /// What SQLite keeps outside its tables: where each identity and the change log had got, and
 /// how far each run's cursors reach (on SQLite, to where the next run began); and the message
-/// counts per state, made from the messages moved (schema 7: a copy queues no message).
+/// counts per state and the member count, made from the rows moved (schema 7: a copy queues no
+/// message; schema 8's trigger counted the members' `COPY` in this process's row, replaced here
+/// by one row that says the same).
 async fn finish(conn: &Connection, tx: &tokio_postgres::Transaction<'_>) -> Result<(), StoreError> {
-    tx.execute(
+    tx.batch_execute(
         "INSERT INTO message_tallies (state, shard, n)
-             SELECT state, 0, COUNT(*) FROM messages GROUP BY state",
-        &[],
+             SELECT state, 0, COUNT(*) FROM messages GROUP BY state;
+         DELETE FROM member_tallies;
+         INSERT INTO member_tallies (shard, n)
+             SELECT 0, COUNT(*) FROM members HAVING COUNT(*) > 0;",
     )
     .await?;
     for (table, column) in [

@@ -185,4 +185,29 @@ mod tests {
         tx.commit().unwrap();
         assert_eq!(home(&conn, "m1").as_deref(), Some("waikiki"));
     }
+
+    /// Schema 17 counts the members already there, then each one added or deleted.
+    #[test]
+    fn the_member_count_starts_from_the_rows_and_follows_them() {
+        let count = |conn: &Connection| -> (i64, i64) {
+            conn.query_row(
+                "SELECT (SELECT n FROM member_tallies), (SELECT COUNT(*) FROM members)",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap()
+        };
+        let mut conn = Connection::open_in_memory().unwrap();
+        tenpo_support::sqlite::migrate(&mut conn, schema::MIGRATIONS, 16).unwrap();
+        for member in ["m1", "m2"] {
+            add_member(&conn, member);
+        }
+        schema::migrate(&mut conn).unwrap();
+        assert_eq!(count(&conn), (2, 2));
+        add_member(&conn, "m3");
+        assert_eq!(count(&conn), (3, 3));
+        conn.execute("DELETE FROM members WHERE member_id = 'm1'", [])
+            .unwrap();
+        assert_eq!(count(&conn), (2, 2));
+    }
 }

@@ -2,7 +2,8 @@
 //! till: a chain's grows by hundreds of millions a year, and a count of it at each scrape would
 //! read all of them. A terminal's mark is contiguous (every `seq` up to it is stored) and no
 //! event is ever deleted, so the events are the marks' sum plus those stored past each mark,
-//! behind a gap, found by key (docs/hub.md).
+//! behind a gap, found by key (docs/hub.md). The members and the messages per state are counts
+//! the schema keeps (16 and 17).
 
 use rusqlite::Transaction;
 
@@ -25,7 +26,8 @@ pub(super) fn counts(tx: &Transaction<'_>) -> Result<HubCounts, StoreError> {
         events_waiting: waiting,
         conflicts: count("SELECT COUNT(*) FROM conflicts")?,
         discrepancies: count("SELECT COUNT(*) FROM discrepancies")?,
-        members: count("SELECT COUNT(*) FROM members")?,
+        // Kept by schema 17's triggers: a count of every member read them all.
+        members: count("SELECT n FROM member_tallies")?,
         rule_set_version: count("SELECT MAX(version) FROM rule_sets")?,
         messages: super::outbox::counts(tx)?,
     })
