@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::backends::{imported, open_postgres};
+use common::backends::{imported, open_postgres, sql_client};
 use common::card;
 use common::line_store::*;
 use tenpo_hub::store::console::{Actor, ConsoleStore};
@@ -33,10 +33,7 @@ impl Rows {
                 .unwrap()
                 .unsigned_abs(),
             Rows::Postgres(url) => {
-                let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
-                    .await
-                    .unwrap();
-                tokio::spawn(connection);
+                let client = sql_client(url).await;
                 client
                     .query_one(SQL, &[])
                     .await
@@ -111,10 +108,7 @@ async fn postgres_count_follows_every_change_from_two_hubs_and_a_fold() {
 
     // A row of a process that has ended (pid 1 is never a server process) is folded into
     // shard 0 when a hub opens the database; the count stays what it was.
-    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(connection);
+    let client = sql_client(&url).await;
     client
         .batch_execute(
             "INSERT INTO member_tallies (shard, n) VALUES (1, 5);

@@ -10,7 +10,7 @@ mod common;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use common::backends::open_postgres;
+use common::backends::{open_postgres, sql_client};
 use common::line_store::*;
 use tenpo_hub::store::console::{Actor, ConsoleStore};
 use tenpo_hub::store::{
@@ -40,10 +40,7 @@ impl Rows {
                 .collect()
             }
             Rows::Postgres(url) => {
-                let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
-                    .await
-                    .unwrap();
-                tokio::spawn(connection);
+                let client = sql_client(url).await;
                 client
                     .query(SQL, &[])
                     .await
@@ -183,10 +180,7 @@ async fn postgres_counts_follow_every_change_from_two_hubs_and_a_fold() {
 
     // Rows of a process that has ended (pid 1 is never a server process) are folded into
     // shard 0 when a hub opens the database; the counts stay what they were.
-    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(connection);
+    let client = sql_client(&url).await;
     client
         .batch_execute(
             "INSERT INTO message_tallies (state, shard, n) VALUES ('sent', 1, 5);

@@ -59,6 +59,15 @@ pub async fn open_postgres(url: &str) -> PgStore {
         .unwrap()
 }
 
+/// A plain connection to the database at `url`, beside the hub's, to look at its rows.
+pub async fn sql_client(url: &str) -> tokio_postgres::Client {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    client
+}
+
 /// Enrols a terminal of `store_id`.
 pub async fn till<S: TillStore>(store: &S, store_id: &str) -> (Till, Terminal) {
     let now = Utc::now();

@@ -74,6 +74,45 @@ async fn health() -> Json<HubHealth> {
     })
 }
 
+/// The hub's address with nothing answering there: a listener that records each request's
+/// first line and hangs up.
+struct HubDown {
+    addr: std::net::SocketAddr,
+    seen: Arc<Mutex<Vec<String>>>,
+    hanging: tokio::task::JoinHandle<()>,
+}
+
+impl HubDown {
+    async fn listen() -> HubDown {
+        let down = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = down.local_addr().unwrap();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let hanging = tokio::spawn(hang_up(down, seen.clone()));
+        HubDown {
+            addr,
+            seen,
+            hanging,
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The hub back at its address: a stand-in that acknowledges every event, serves an empty
+    /// change feed and answers the health probe.
+    async fn back(self) {
+        self.hanging.abort();
+        let _ = self.hanging.await;
+        let back = TcpListener::bind(self.addr).await.unwrap();
+        let app = Router::new()
+            .route("/v1/events", post(ack))
+            .route("/v1/changes", get(changes))
+            .route("/v1/health", get(health));
+        tokio::spawn(async move { axum::serve(back, app).await });
+    }
+}
+
 fn requests_to(seen: &Mutex<Vec<String>>, path: &str) -> usize {
     seen.lock()
         .unwrap()
@@ -86,12 +125,8 @@ fn requests_to(seen: &Mutex<Vec<String>>, path: &str) -> usize {
 async fn sales_while_the_hub_is_down_wait_for_it_and_catch_up_when_it_answers() {
     let dir = tempfile::tempdir().unwrap();
     let ledger = Arc::new(ledger(&dir));
-    let down = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = down.local_addr().unwrap();
-    let url = format!("http://{addr}");
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let hanging = tokio::spawn(hang_up(down, seen.clone()));
-    let (engine, shared) = engine_at(&ledger, &url, SyncConfig::default());
+    let hub = HubDown::listen().await;
+    let (engine, shared) = engine_at(&ledger, &hub.url(), SyncConfig::default());
     let (stop, running) = run_engine(engine);
 
     // Sales for three seconds, each waking the engine as the API does.
@@ -102,8 +137,8 @@ async fn sales_while_the_hub_is_down_wait_for_it_and_catch_up_when_it_answers() 
         shared.sync_now();
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let pushes = requests_to(&seen, "/v1/events");
-    let probes = requests_to(&seen, "/v1/health");
+    let pushes = requests_to(&hub.seen, "/v1/events");
+    let probes = requests_to(&hub.seen, "/v1/health");
     assert!(
         pushes <= 3,
         "{pushes} pushes to a hub that is down while 60 sales were recorded: each sale sent the \
@@ -115,14 +150,7 @@ async fn sales_while_the_hub_is_down_wait_for_it_and_catch_up_when_it_answers() 
     );
 
     // The hub comes back at its address: the till catches up without a sale or a restart.
-    hanging.abort();
-    let _ = hanging.await;
-    let back = TcpListener::bind(addr).await.unwrap();
-    let app = Router::new()
-        .route("/v1/events", post(ack))
-        .route("/v1/changes", get(changes))
-        .route("/v1/health", get(health));
-    tokio::spawn(async move { axum::serve(back, app).await });
+    hub.back().await;
     let last = ledger.store().outbox_counts().unwrap().last_seq;
     assert!(
         all_pushed_within_5s(&ledger).await,
@@ -139,20 +167,16 @@ async fn sales_while_the_hub_is_down_wait_for_it_and_catch_up_when_it_answers() 
 async fn an_idle_till_does_not_probe_a_hub_that_is_down_until_it_has_a_sale_to_push() {
     let dir = tempfile::tempdir().unwrap();
     let ledger = Arc::new(ledger(&dir));
-    let down = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = down.local_addr().unwrap();
-    let url = format!("http://{addr}");
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let hanging = tokio::spawn(hang_up(down, seen.clone()));
-    let (engine, shared) = engine_at(&ledger, &url, SyncConfig::default());
+    let hub = HubDown::listen().await;
+    let (engine, shared) = engine_at(&ledger, &hub.url(), SyncConfig::default());
     // A wake left over from before, with nothing recorded since (the sales made while the hub
     // was down were all pushed in a pass the hub's going cut short): not a reason to probe.
     shared.sync_now();
     let (stop, running) = run_engine(engine);
 
     tokio::time::sleep(Duration::from_millis(3_200)).await;
-    let idle_probes = requests_to(&seen, "/v1/health");
-    let attempts = requests_to(&seen, "/v1/changes");
+    let idle_probes = requests_to(&hub.seen, "/v1/health");
+    let attempts = requests_to(&hub.seen, "/v1/changes");
     assert!(attempts >= 1, "the engine never tried the hub");
     assert_eq!(
         idle_probes, 0,
@@ -167,7 +191,7 @@ async fn an_idle_till_does_not_probe_a_hub_that_is_down_until_it_has_a_sale_to_p
     let mut probed = false;
     for _ in 0..40 {
         tokio::time::sleep(Duration::from_millis(50)).await;
-        if requests_to(&seen, "/v1/health") > 0 {
+        if requests_to(&hub.seen, "/v1/health") > 0 {
             probed = true;
             break;
         }
@@ -177,14 +201,7 @@ async fn an_idle_till_does_not_probe_a_hub_that_is_down_until_it_has_a_sale_to_p
         "2 s after a sale was recorded the till had not asked whether the hub is back"
     );
 
-    hanging.abort();
-    let _ = hanging.await;
-    let back = TcpListener::bind(addr).await.unwrap();
-    let app = Router::new()
-        .route("/v1/events", post(ack))
-        .route("/v1/changes", get(changes))
-        .route("/v1/health", get(health));
-    tokio::spawn(async move { axum::serve(back, app).await });
+    hub.back().await;
     assert!(
         all_pushed_within_5s(&ledger).await,
         "the till had not pushed its sale 5 s after the hub came back"
