@@ -20,9 +20,9 @@
 //!   redemption probe answered, or, while the hub cannot be reached at all and events wait to
 //!   be pushed, the cheap health probe sent every [`PROBE_EVERY`]; so a quiet till catches up
 //!   within about a second of the hub's return. With nothing to push (a closed store whose line
-//!   is down overnight) the till does not probe: it tries again when the backoff ends, or
-//!   starts probing at its next sale, so an idle till wakes no more than once a second
-//!   (docs/design.md §8).
+//!   is down overnight) the till does not probe: it tries again when the backoff ends (the
+//!   attempts thin out to one in at most 30 s), or starts probing at its next sale, so an idle
+//!   till has no periodic wake-up faster than a second (docs/design.md §8).
 //! - Each answer carries the hub's clock: a difference of more than two minutes is warned about.
 
 pub mod apply;

@@ -161,8 +161,8 @@ async fn sales_while_the_hub_is_down_wait_for_it_and_catch_up_when_it_answers() 
 }
 
 /// A till with nothing to push (a closed store whose line is down overnight) does not ask every
-/// half second whether the hub is back: an idle agent wakes no more than once a second
-/// (docs/design.md §8). Its first sale starts the probes, and it catches up as before.
+/// half second whether the hub is back: an idle agent has no periodic wake-up faster than
+/// a second (docs/design.md §8). Its first sale starts the probes, and it catches up as before.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_idle_till_does_not_probe_a_hub_that_is_down_until_it_has_a_sale_to_push() {
     let dir = tempfile::tempdir().unwrap();
