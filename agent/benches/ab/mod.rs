@@ -3,8 +3,10 @@
 //! p50 and more at p99 (docs/benchmarks.md), so a change is judged by many pairs, each pair
 //! in alternating order so neither build always runs first.
 //!
-//! Keep a build of the other side first, e.g. the agent before a change:
-//! `cargo build --release -p tenpo-agent && cp target/release/tenpo-agent /tmp/tenpo-agent-b`;
+//! Keep a build of the other side first, e.g. the agent before a change, built as the bench
+//! builds this side (a bench's build unifies the dev-dependencies' features, so a plain
+//! `cargo build --release` is another binary):
+//! `cargo bench -p tenpo-agent --bench till --no-run && cp target/release/tenpo-agent /tmp/tenpo-agent-b`;
 //! then, with the change built:
 //! `TENPO_BENCH_AGENT_B=/tmp/tenpo-agent-b TENPO_BENCH_PAIRS=10 cargo bench -p tenpo-agent --bench till`.
 
