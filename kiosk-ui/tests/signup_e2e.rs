@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use serde_json::json;
+use tenpo_e2e::harness::logged;
 use tenpo_kiosk::client::AgentClient;
 use tenpo_kiosk::kiosk::{Command, Event, Kiosk, KioskConfig, Screen};
 use tenpo_kiosk::worker::{self, Worker};
@@ -207,8 +208,12 @@ async fn a_signup_open_when_the_agent_is_killed_still_reaches_the_welcome() {
     assert_eq!(member.number, number);
     let body = sale(&stack, "e2e-restart-1", &number, 1200).await;
     assert_eq!(body["earned_points"], 12);
-    let log = std::fs::read_to_string(stack.dir.path().join("agent-2.log")).unwrap();
-    assert!(log.contains("taken up again"), "{log}");
+    let log = stack.dir.path().join("agent-2.log");
+    assert!(
+        logged(&log, |l| l.contains("taken up again")).await,
+        "{}",
+        std::fs::read_to_string(&log).unwrap_or_default()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use tenpo_e2e::card_code;
 use tenpo_e2e::checks;
-use tenpo_e2e::harness::{Agent, Hub, World, sale_body, sync_u64, wait_until};
+use tenpo_e2e::harness::{Agent, Hub, World, logged, sale_body, sync_u64, wait_until};
 use tenpo_e2e::proxy::{Fault, FaultProxy};
 
 /// Puts the hub back to the backup in `backup` (a directory of its files), as docs/hub.md
@@ -223,9 +223,7 @@ async fn restored_hub(added: u64, how: Backup) {
     let export = a.export().await;
     assert_eq!(s["pending_events"], 0, "{s}");
     assert_eq!(sync_u64(&s, "acked_through"), export.last_seq(), "{s}");
-    let reset = std::fs::read_to_string(hub.log())
-        .unwrap_or_default()
-        .contains("feed cursor refused");
+    let reset = logged(hub.log(), |l| l.contains("feed cursor refused")).await;
     // Rebuilt from scratch: the members the restored hub does not have are gone.
     for code in &after {
         let r = a.member(code).await;
@@ -237,9 +235,7 @@ async fn restored_hub(added: u64, how: Backup) {
         );
     }
     assert!(reset, "the restored hub never answered cursor_reset");
-    let resent = std::fs::read_to_string(a.log())
-        .unwrap_or_default()
-        .contains("sending them again");
+    let resent = logged(a.log(), |l| l.contains("sending them again")).await;
     assert!(
         resent,
         "the agent never noticed that the restored hub lost events it had acknowledged (up to \

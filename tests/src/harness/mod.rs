@@ -164,6 +164,23 @@ fn http() -> reqwest::Client {
         .expect("an HTTP client")
 }
 
+/// Whether a line of the log file at `path` passes `says`, looking again for up to 5 s. The
+/// programs write their logs from a thread of their own, so the line of a request lands a moment
+/// after its answer, not before.
+pub async fn logged(path: &Path, says: impl Fn(&str) -> bool) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        if text.lines().any(&says) {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
 /// The last `n` lines of a log file.
 pub fn tail(path: &Path, n: usize) -> String {
     let text = std::fs::read_to_string(path).unwrap_or_default();
