@@ -59,14 +59,15 @@ pub fn run(mut args: SettingsArgs) -> Result<()> {
 }
 
 fn service_main(_arguments: Vec<OsString>) {
-    init_logging();
+    let _log = init_logging();
     if let Err(e) = run_service() {
         tracing::error!("the service stopped: {e:#}");
     }
 }
 
-/// Logs to daily files under `%ProgramData%\tenpo\logs` (a service has no console).
-fn init_logging() {
+/// Logs to daily files under `%ProgramData%\tenpo\logs` (a service has no console), from the
+/// log's own thread as `tenpo_support::logging` does for standard error.
+fn init_logging() -> tenpo_support::logging::LogGuard {
     use tracing_appender::rolling::{RollingFileAppender, Rotation};
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
@@ -80,13 +81,16 @@ fn init_logging() {
             .build(&dir)
             .ok()
     });
-    let builder = tracing_subscriber::fmt()
+    let (writer, guard) = match appender {
+        Some(appender) => tenpo_support::logging::non_blocking(appender),
+        None => tenpo_support::logging::non_blocking(std::io::stderr()),
+    };
+    tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_ansi(false);
-    match appender {
-        Some(appender) => builder.with_writer(appender).init(),
-        None => builder.with_writer(std::io::stderr).init(),
-    }
+        .with_ansi(false)
+        .with_writer(writer)
+        .init();
+    guard
 }
 
 fn run_service() -> Result<()> {

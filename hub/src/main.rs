@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::{Args, CommandFactory, Parser, Subcommand};
 use tenpo_hub::config::{self, LogFormat, ServeArgs, Settings};
+use tenpo_support::logging::LogGuard;
 
 /// tenpo's reference hub: enrolment, event intake, change feed, and its admin.
 #[derive(Debug, Parser)]
@@ -246,8 +247,9 @@ enum Command {
     },
 }
 
-fn init_logging(format: LogFormat) {
-    tenpo_support::logging::init(format);
+/// Keep what this returns until the command ends: the log's lines are written until then.
+fn init_logging(format: LogFormat) -> LogGuard {
+    tenpo_support::logging::init(format)
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime> {
@@ -279,7 +281,7 @@ fn run() -> Result<()> {
     match cli.command {
         Command::Serve(args) => {
             let settings = Settings::resolve(&args)?;
-            init_logging(cli.log_format.or(settings.log_format).unwrap_or_default());
+            let _log = init_logging(cli.log_format.or(settings.log_format).unwrap_or_default());
             runtime()?.block_on(serve::run(settings))
         }
         Command::Doctor(args) => doctor(&args),
@@ -290,7 +292,7 @@ fn run() -> Result<()> {
             data_dir,
             to,
         } => {
-            init_logging(cli.log_format.unwrap_or_default());
+            let _log = init_logging(cli.log_format.unwrap_or_default());
             let settings = data_settings(config, data_dir)?;
             let db = settings.data_dir.join(config::DB_FILE);
             tenpo_hub::store::backup(&db, &to)
@@ -304,12 +306,12 @@ fn run() -> Result<()> {
             to,
             to_password_file,
         } => {
-            init_logging(cli.log_format.unwrap_or_default());
+            let _log = init_logging(cli.log_format.unwrap_or_default());
             let settings = data_settings(config, data_dir)?;
             migrate(&settings, &to, to_password_file.as_deref())
         }
         command => {
-            init_logging(cli.log_format.unwrap_or_default());
+            let _log = init_logging(cli.log_format.unwrap_or_default());
             runtime()?.block_on(admin(command))
         }
     }

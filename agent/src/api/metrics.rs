@@ -11,6 +11,7 @@
 //! | `tenpo_agent_oldest_pending_event_age_seconds` | gauge | sync lag: how long the oldest pending event has waited (0 if none) |
 //! | `tenpo_agent_sales_total`, `tenpo_agent_refunds_total` | counter | recorded here, ever |
 //! | `tenpo_agent_members_cached` | gauge | members in the local cache |
+//! | `tenpo_agent_log_lines_dropped_total` | counter | log lines dropped since start because the log's reader was not reading |
 //! | `tenpo_agent_scans_total{scanner}` | counter | scans read since start |
 //! | `tenpo_agent_scan_rejections_total{scanner}` | counter | scans rejected (check digit, signature, expired) |
 //! | `tenpo_agent_scanner_connected{scanner}` | gauge | 1 when the scanner is open |
@@ -174,6 +175,12 @@ pub async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError
         "gauge",
         "Members in the local cache.",
         members as f64,
+    )
+    .single(
+        "tenpo_agent_log_lines_dropped_total",
+        "counter",
+        "Log lines dropped since start because standard error's reader was not reading.",
+        tenpo_support::logging::lines_dropped() as f64,
     );
     let scanners = state.scans.scanners().snapshot();
     for (name, kind, help) in [

@@ -13,6 +13,7 @@
 //! | `tenpo_hub_discrepancies_total` | counter | sales the hub would have evaluated differently |
 //! | `tenpo_hub_members` | gauge | members |
 //! | `tenpo_hub_rule_set_version` | gauge | the newest rule set loaded (0: none) |
+//! | `tenpo_hub_log_lines_dropped_total` | counter | this process's log lines dropped because the log's reader was not reading |
 
 use std::fmt::Write;
 
@@ -85,6 +86,12 @@ pub fn render(c: &HubCounts) -> String {
         "gauge",
         "The newest rule-set version loaded (0: none yet).",
         c.rule_set_version,
+    );
+    family(
+        "tenpo_hub_log_lines_dropped_total",
+        "counter",
+        "Log lines this process dropped because standard error's reader was not reading.",
+        tenpo_support::logging::lines_dropped(),
     );
     let m = &c.messages;
     let _ = writeln!(

@@ -1,0 +1,91 @@
+//! A till whose log nobody reads keeps selling. The agent's standard error is a pipe (to the
+//! journal, or a supervisor); a reader that stops reading fills it, and a process that writes its
+//! own log lines then waits on the pipe in the middle of a sale. Here the real agent runs at the
+//! `info` level, where each sale logs a line, with its standard error a pipe this test never
+//! reads: every sale must still be answered, and the lines that could not wait be counted.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use tenpo_e2e::harness::free_port;
+
+/// Far more lines than a pipe (64 KB) and the log's queue (1,024 lines) hold together.
+const SALES: usize = 2_500;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_log_nobody_reads_does_not_stop_the_sales() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut agent = Command::new(env!("CARGO_BIN_EXE_tenpo-agent"))
+        .args(["run", "--demo", "--listen", &format!("127.0.0.1:{port}")])
+        .arg("--data-dir")
+        .arg(dir.path())
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        // Kept open and never read until the end.
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Ok(r) = client.get(format!("{base}/v1/health")).send().await
+            && r.status().is_success()
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the agent did not come up");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let token = std::fs::read_to_string(dir.path().join("api-token")).unwrap();
+    let token = token.trim();
+
+    for n in 0..SALES {
+        let sale = json!({
+            "sale_id": format!("stalled-log-{n}"),
+            "member_code": "2000000000015",
+            "lines": [{"sku": "bento", "quantity": 1, "amount_yen": 580}],
+        });
+        let answer = client
+            .post(format!("{base}/v1/sales"))
+            .bearer_auth(token)
+            .json(&sale)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("sale {n} of {SALES} got no answer: {e}"));
+        assert!(
+            answer.status().is_success(),
+            "sale {n}: {}",
+            answer.status()
+        );
+    }
+
+    let metrics = client
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let count = |name: &str| -> f64 {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in /metrics:\n{metrics}"))
+    };
+    assert_eq!(count("tenpo_agent_sales_total "), SALES as f64);
+    assert!(
+        count("tenpo_agent_log_lines_dropped_total ") > 0.0,
+        "{SALES} sales' lines fitted in the pipe and the queue: the test proves nothing"
+    );
+
+    agent.kill().unwrap();
+    agent.wait().unwrap();
+}

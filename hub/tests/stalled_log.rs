@@ -1,0 +1,110 @@
+//! A hub whose log nobody reads keeps answering its tills. The real `tenpo-hub serve` runs at the
+//! `info` level, where each push logs a line, with its standard error a pipe this test never
+//! reads: every push must still be answered, and the lines that could not wait be counted on
+//! `/metrics`.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use tenpo_e2e::harness::free_port;
+use tenpo_hub::admin::client::AdminClient;
+use tenpo_hub::config::ADMIN_TOKEN_FILE;
+
+/// Far more lines than a pipe (64 KB) and the log's queue (1,024 lines) hold together.
+const PUSHES: usize = 2_500;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_log_nobody_reads_does_not_stop_the_pushes() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut hub = Command::new(env!("CARGO_BIN_EXE_tenpo-hub"))
+        .arg("serve")
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        // Kept open and never read until the end.
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Ok(r) = http.get(format!("{base}/v1/health")).send().await
+            && r.status().is_success()
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the hub did not come up");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let admin_token = std::fs::read_to_string(dir.path().join(ADMIN_TOKEN_FILE)).unwrap();
+    let admin_token = admin_token.trim().to_owned();
+    let code = AdminClient::new(&base, admin_token.clone())
+        .unwrap()
+        .enrollment_code_for("s1", None, None)
+        .await
+        .unwrap()
+        .code;
+    let enrolled: Value = http
+        .post(format!("{base}/v1/enroll"))
+        .json(&json!({"code": code, "terminal_name": "till"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let auth = format!(
+        "Bearer {}.{}",
+        enrolled["terminal_id"].as_str().unwrap(),
+        enrolled["secret"].as_str().unwrap()
+    );
+
+    for n in 0..PUSHES {
+        let answer = http
+            .post(format!("{base}/v1/events"))
+            .header("authorization", &auth)
+            .json(&json!({"events": []}))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("push {n} of {PUSHES} got no answer: {e}"));
+        assert!(
+            answer.status().is_success(),
+            "push {n}: {}",
+            answer.status()
+        );
+    }
+
+    let metrics = http
+        .get(format!("{base}/metrics"))
+        .bearer_auth(&admin_token)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let dropped: u64 = metrics
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("tenpo_hub_log_lines_dropped_total ")?
+                .parse()
+                .ok()
+        })
+        .unwrap_or_else(|| panic!("no dropped lines' count in /metrics:\n{metrics}"));
+    assert!(
+        dropped > 0,
+        "{PUSHES} pushes' lines fitted in the pipe and the queue: the test proves nothing"
+    );
+
+    hub.kill().unwrap();
+    hub.wait().unwrap();
+}
