@@ -103,8 +103,8 @@ enum Command {
 }
 
 /// Keep what this returns until the command ends: the log's lines are written until then.
-fn init_logging(format: LogFormat) -> LogGuard {
-    tenpo_support::logging::init(format)
+fn init_logging(format: LogFormat) -> Result<LogGuard> {
+    tenpo_support::logging::init(format).context("cannot start the thread that writes the log")
 }
 
 /// Errors a person can act on are printed as one line, `error: ` and the causes joined by `: `,
@@ -134,7 +134,7 @@ fn run_command(command: Command, log_format: Option<LogFormat>) -> Result<()> {
     match command {
         Command::Run(args) => {
             let settings = Settings::resolve(&args)?;
-            let _log = init_logging(log_format.or(settings.log_format).unwrap_or_default());
+            let _log = init_logging(log_format.or(settings.log_format).unwrap_or_default())?;
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)
                 .max_blocking_threads(8)
@@ -168,7 +168,7 @@ fn run_command(command: Command, log_format: Option<LogFormat>) -> Result<()> {
             if !now {
                 bail!("say `tenpo-agent sync --now`: the running agent syncs by itself otherwise");
             }
-            let _log = init_logging(log_format.unwrap_or_default());
+            let _log = init_logging(log_format.unwrap_or_default())?;
             tenpo_agent::sync_cli::sync_now(&settings, std::time::Duration::from_secs(wait_secs))
         }
         Command::Export { settings, output } => export(&settings, output),

@@ -67,7 +67,7 @@ fn service_main(_arguments: Vec<OsString>) {
 
 /// Logs to daily files under `%ProgramData%\tenpo\logs` (a service has no console), from the
 /// log's own thread as `tenpo_support::logging` does for standard error.
-fn init_logging() -> tenpo_support::logging::LogGuard {
+fn init_logging() -> Option<tenpo_support::logging::LogGuard> {
     use tracing_appender::rolling::{RollingFileAppender, Rotation};
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
@@ -81,16 +81,19 @@ fn init_logging() -> tenpo_support::logging::LogGuard {
             .build(&dir)
             .ok()
     });
-    let (writer, guard) = match appender {
+    let started = match appender {
         Some(appender) => tenpo_support::logging::non_blocking(appender),
         None => tenpo_support::logging::non_blocking(std::io::stderr()),
     };
+    // A process that cannot start a thread will not start the agent either; it then runs with
+    // no log rather than not at all.
+    let (writer, guard) = started.ok()?;
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(false)
         .with_writer(writer)
         .init();
-    guard
+    Some(guard)
 }
 
 fn run_service() -> Result<()> {

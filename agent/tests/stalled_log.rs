@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use tenpo_e2e::harness::free_port;
 
-/// Far more lines than a pipe (64 KB) and the log's queue (1,024 lines) hold together.
-const SALES: usize = 2_500;
+/// Far more lines than a pipe (64 KB) and the log's queue (256 KB) hold together.
+const SALES: usize = 4_000;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_log_nobody_reads_does_not_stop_the_sales() {

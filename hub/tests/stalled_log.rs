@@ -12,8 +12,8 @@ use tenpo_e2e::harness::free_port;
 use tenpo_hub::admin::client::AdminClient;
 use tenpo_hub::config::ADMIN_TOKEN_FILE;
 
-/// Far more lines than a pipe (64 KB) and the log's queue (1,024 lines) hold together.
-const PUSHES: usize = 2_500;
+/// Far more lines than a pipe (64 KB) and the log's queue (256 KB) hold together.
+const PUSHES: usize = 4_000;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_log_nobody_reads_does_not_stop_the_pushes() {
