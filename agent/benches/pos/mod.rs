@@ -43,7 +43,9 @@ impl Agent {
 
 /// `tenpo-agent run` (built at `bin`) on `dir` with the rules at `rules` and the arguments
 /// `extra`, on a free port. An agent enrolled in `dir` syncs with its hub; one that is not runs
-/// standalone, and needs its store's and terminal's ids in `extra`.
+/// standalone, and needs its store's and terminal's ids in `extra`. It logs at `warn`, so that its
+/// log holds only what went wrong, unless `TENPO_BENCH_AGENT_LOG` names another level (`info`,
+/// a till's own, writes a line a sale).
 pub fn start_agent(bin: &Path, dir: &Path, rules: &Path, extra: &[&str]) -> Agent {
     std::fs::create_dir_all(dir).unwrap();
     let port = free_port();
@@ -55,7 +57,10 @@ pub fn start_agent(bin: &Path, dir: &Path, rules: &Path, extra: &[&str]) -> Agen
         .arg("--rules")
         .arg(rules)
         .args(extra)
-        .env("RUST_LOG", "warn")
+        .env(
+            "RUST_LOG",
+            std::env::var("TENPO_BENCH_AGENT_LOG").unwrap_or_else(|_| "warn".into()),
+        )
         .stdin(Stdio::null())
         .stdout(log.try_clone().unwrap())
         .stderr(log)
