@@ -5,11 +5,10 @@
 //! reads: every sale must still be answered, and the lines that could not wait be counted.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
 use serde_json::json;
-use tenpo_e2e::harness::free_port;
+use tenpo_e2e::harness::{free_port, start_with_unread_log};
 
 /// Far more lines than a pipe (64 KB) and the log's queue (256 KB) hold together.
 const SALES: usize = 4_000;
@@ -19,30 +18,12 @@ async fn a_log_nobody_reads_does_not_stop_the_sales() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
-    let mut agent = Command::new(env!("CARGO_BIN_EXE_tenpo-agent"))
+    let mut program = Command::new(env!("CARGO_BIN_EXE_tenpo-agent"));
+    program
         .args(["run", "--demo", "--listen", &format!("127.0.0.1:{port}")])
         .arg("--data-dir")
-        .arg(dir.path())
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        // Kept open and never read until the end.
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .build()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        if let Ok(r) = client.get(format!("{base}/v1/health")).send().await
-            && r.status().is_success()
-        {
-            break;
-        }
-        assert!(Instant::now() < deadline, "the agent did not come up");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+        .arg(dir.path());
+    let (mut agent, client) = start_with_unread_log(program, &base).await;
     let token = std::fs::read_to_string(dir.path().join("api-token")).unwrap();
     let token = token.trim();
 

@@ -4,11 +4,10 @@
 //! `/metrics`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
 use serde_json::{Value, json};
-use tenpo_e2e::harness::free_port;
+use tenpo_e2e::harness::{free_port, start_with_unread_log};
 use tenpo_hub::admin::client::AdminClient;
 use tenpo_hub::config::ADMIN_TOKEN_FILE;
 
@@ -20,31 +19,13 @@ async fn a_log_nobody_reads_does_not_stop_the_pushes() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
-    let mut hub = Command::new(env!("CARGO_BIN_EXE_tenpo-hub"))
+    let mut program = Command::new(env!("CARGO_BIN_EXE_tenpo-hub"));
+    program
         .arg("serve")
         .arg("--data-dir")
         .arg(dir.path())
-        .args(["--listen", &format!("127.0.0.1:{port}")])
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        // Kept open and never read until the end.
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .build()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        if let Ok(r) = http.get(format!("{base}/v1/health")).send().await
-            && r.status().is_success()
-        {
-            break;
-        }
-        assert!(Instant::now() < deadline, "the hub did not come up");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+        .args(["--listen", &format!("127.0.0.1:{port}")]);
+    let (mut hub, http) = start_with_unread_log(program, &base).await;
     let admin_token = std::fs::read_to_string(dir.path().join(ADMIN_TOKEN_FILE)).unwrap();
     let admin_token = admin_token.trim().to_owned();
     let code = AdminClient::new(&base, admin_token.clone())

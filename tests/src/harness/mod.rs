@@ -164,6 +164,35 @@ fn http() -> reqwest::Client {
         .expect("an HTTP client")
 }
 
+/// A program whose log nobody reads, as a journal that stopped reading: `program` started at the
+/// `info` level with its standard error a pipe kept open and never read, once `base`'s
+/// `/v1/health` answers (within 20 s), and a client whose requests end within 10 s.
+pub async fn start_with_unread_log(
+    mut program: std::process::Command,
+    base: &str,
+) -> (std::process::Child, reqwest::Client) {
+    let child = program
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the program");
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .expect("an HTTP client");
+    let health = format!("{base}/v1/health");
+    wait_until(&health, Duration::from_secs(20), || async {
+        client
+            .get(&health)
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
+    })
+    .await;
+    (child, client)
+}
+
 /// Whether a line of the log file at `path` passes `says`, looking again for up to 5 s. The
 /// programs write their logs from a thread of their own, so the line of a request lands a moment
 /// after its answer, not before.
