@@ -164,19 +164,33 @@ fn http() -> reqwest::Client {
         .expect("an HTTP client")
 }
 
+/// A program killed (SIGKILL) and reaped when this is dropped, a test that fails half-way
+/// included.
+#[derive(Debug)]
+pub struct KilledOnDrop(pub std::process::Child);
+
+impl Drop for KilledOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// A program whose log nobody reads, as a journal that stopped reading: `program` started at the
 /// `info` level with its standard error a pipe kept open and never read, once `base`'s
 /// `/v1/health` answers (within 20 s), and a client whose requests end within 10 s.
 pub async fn start_with_unread_log(
     mut program: std::process::Command,
     base: &str,
-) -> (std::process::Child, reqwest::Client) {
-    let child = program
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start the program");
+) -> (KilledOnDrop, reqwest::Client) {
+    let child = KilledOnDrop(
+        program
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start the program"),
+    );
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .build()
