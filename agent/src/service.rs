@@ -20,6 +20,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use tenpo_agent::config::{self, Settings, SettingsArgs};
 use tenpo_agent::daemon;
+use tenpo_support::logging::{self, LogFormat, LogGuard};
 use windows_service::service::{
     ServiceControl, ServiceControlAccept, ServiceExitCode, ServiceState, ServiceStatus, ServiceType,
 };
@@ -67,10 +68,8 @@ fn service_main(_arguments: Vec<OsString>) {
 
 /// Logs to daily files under `%ProgramData%\tenpo\logs` (a service has no console), from the
 /// log's own thread as `tenpo_support::logging` does for standard error.
-fn init_logging() -> Option<tenpo_support::logging::LogGuard> {
+fn init_logging() -> Option<LogGuard> {
     use tracing_appender::rolling::{RollingFileAppender, Rotation};
-    use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let dir = root().join("logs");
     let appender = std::fs::create_dir_all(&dir).ok().and_then(|()| {
         RollingFileAppender::builder()
@@ -82,18 +81,12 @@ fn init_logging() -> Option<tenpo_support::logging::LogGuard> {
             .ok()
     });
     let started = match appender {
-        Some(appender) => tenpo_support::logging::non_blocking(appender),
-        None => tenpo_support::logging::non_blocking(std::io::stderr()),
+        Some(appender) => logging::init_writing_to(appender, LogFormat::Text, false),
+        None => logging::init_writing_to(std::io::stderr(), LogFormat::Text, false),
     };
     // A process that cannot start a thread will not start the agent either; it then runs with
     // no log rather than not at all.
-    let (writer, guard) = started.ok()?;
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(false)
-        .with_writer(writer)
-        .init();
-    Some(guard)
+    started.ok()
 }
 
 fn run_service() -> Result<()> {

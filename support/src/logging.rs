@@ -2,7 +2,7 @@
 //! says (`info` by default), as text or JSON; colour only for a person at a terminal (a log file
 //! or the journal gets plain text, and `NO_COLOR` is honoured).
 //!
-//! Lines are written by a thread of their own ([`non_blocking`]), never by the thread that logs
+//! Lines are written by a thread of their own ([`init`]), never by the thread that logs
 //! them (docs/design.md §1, regional IT). Standard error is a pipe to the journal or a
 //! supervisor, and a reader that stops reading (the journal restarting, a hung supervisor) fills
 //! the pipe: a till that wrote its lines itself stopped answering sales once 64 KB of them were
@@ -168,9 +168,18 @@ static WRITER: OnceLock<QueueWriter> = OnceLock::new();
 
 /// Installs the subscriber for the whole process (once, at start), writing to standard error.
 pub fn init(format: LogFormat) -> std::io::Result<LogGuard> {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-    let (writer, guard) = non_blocking(std::io::stderr())?;
+    init_writing_to(std::io::stderr(), format, colour)
+}
+
+/// [`init`] writing to `out` (the Windows service's daily files), with colour or without.
+pub fn init_writing_to<W: Write + Send + 'static>(
+    out: W,
+    format: LogFormat,
+    colour: bool,
+) -> std::io::Result<LogGuard> {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let (writer, guard) = non_blocking(out)?;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(colour)
@@ -184,7 +193,7 @@ pub fn init(format: LogFormat) -> std::io::Result<LogGuard> {
 
 /// A writer for a subscriber that queues each line for a thread writing to `out`, and that
 /// thread's guard; an error if the thread cannot be started.
-pub fn non_blocking<W: Write + Send + 'static>(out: W) -> std::io::Result<(QueueWriter, LogGuard)> {
+fn non_blocking<W: Write + Send + 'static>(out: W) -> std::io::Result<(QueueWriter, LogGuard)> {
     let queue = Arc::new(Queue::default());
     let (done_tx, done) = mpsc::channel();
     let worker = queue.clone();
