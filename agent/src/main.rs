@@ -9,7 +9,7 @@ use clap::{CommandFactory, Parser, Subcommand};
 use tenpo_agent::config::{self, LogFormat, Settings, SettingsArgs};
 use tenpo_agent::daemon::{self, DB_FILE};
 use tenpo_agent::store::{Store, export_jsonl};
-use tenpo_support::logging::LogGuard;
+use tenpo_support::logging;
 
 #[cfg(windows)]
 mod service;
@@ -102,11 +102,6 @@ enum Command {
     },
 }
 
-/// Keep what this returns until the command ends: the log's lines are written until then.
-fn init_logging(format: LogFormat) -> Result<LogGuard> {
-    tenpo_support::logging::init(format).context("cannot start the thread that writes the log")
-}
-
 /// Errors a person can act on are printed as one line, `error: ` and the causes joined by `: `,
 /// never as a Rust backtrace (whatever `RUST_BACKTRACE` says), and the exit code is 1.
 fn main() -> ExitCode {
@@ -134,7 +129,7 @@ fn run_command(command: Command, log_format: Option<LogFormat>) -> Result<()> {
     match command {
         Command::Run(args) => {
             let settings = Settings::resolve(&args)?;
-            let _log = init_logging(log_format.or(settings.log_format).unwrap_or_default())?;
+            let _log = logging::init(log_format.or(settings.log_format).unwrap_or_default())?;
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)
                 .max_blocking_threads(8)
@@ -168,7 +163,7 @@ fn run_command(command: Command, log_format: Option<LogFormat>) -> Result<()> {
             if !now {
                 bail!("say `tenpo-agent sync --now`: the running agent syncs by itself otherwise");
             }
-            let _log = init_logging(log_format.unwrap_or_default())?;
+            let _log = logging::init(log_format.unwrap_or_default())?;
             tenpo_agent::sync_cli::sync_now(&settings, std::time::Duration::from_secs(wait_secs))
         }
         Command::Export { settings, output } => export(&settings, output),

@@ -80,13 +80,13 @@ fn init_logging() -> Option<LogGuard> {
             .build(&dir)
             .ok()
     });
-    let started = match appender {
-        Some(appender) => logging::init_writing_to(appender, LogFormat::Text, false),
-        None => logging::init_writing_to(std::io::stderr(), LogFormat::Text, false),
+    let out: Box<dyn std::io::Write + Send> = match appender {
+        Some(appender) => Box::new(appender),
+        None => Box::new(std::io::stderr()),
     };
     // A process that cannot start a thread will not start the agent either; it then runs with
     // no log rather than not at all.
-    started.ok()
+    logging::init_writing_to(out, LogFormat::Text, false).ok()
 }
 
 fn run_service() -> Result<()> {

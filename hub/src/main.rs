@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::{Args, CommandFactory, Parser, Subcommand};
 use tenpo_hub::config::{self, LogFormat, ServeArgs, Settings};
-use tenpo_support::logging::LogGuard;
+use tenpo_support::logging;
 
 /// tenpo's reference hub: enrolment, event intake, change feed, and its admin.
 #[derive(Debug, Parser)]
@@ -247,11 +247,6 @@ enum Command {
     },
 }
 
-/// Keep what this returns until the command ends: the log's lines are written until then.
-fn init_logging(format: LogFormat) -> Result<LogGuard> {
-    tenpo_support::logging::init(format).context("cannot start the thread that writes the log")
-}
-
 fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -281,7 +276,7 @@ fn run() -> Result<()> {
     match cli.command {
         Command::Serve(args) => {
             let settings = Settings::resolve(&args)?;
-            let _log = init_logging(cli.log_format.or(settings.log_format).unwrap_or_default())?;
+            let _log = logging::init(cli.log_format.or(settings.log_format).unwrap_or_default())?;
             runtime()?.block_on(serve::run(settings))
         }
         Command::Doctor(args) => doctor(&args),
@@ -292,7 +287,7 @@ fn run() -> Result<()> {
             data_dir,
             to,
         } => {
-            let _log = init_logging(cli.log_format.unwrap_or_default())?;
+            let _log = logging::init(cli.log_format.unwrap_or_default())?;
             let settings = data_settings(config, data_dir)?;
             let db = settings.data_dir.join(config::DB_FILE);
             tenpo_hub::store::backup(&db, &to)
@@ -306,12 +301,12 @@ fn run() -> Result<()> {
             to,
             to_password_file,
         } => {
-            let _log = init_logging(cli.log_format.unwrap_or_default())?;
+            let _log = logging::init(cli.log_format.unwrap_or_default())?;
             let settings = data_settings(config, data_dir)?;
             migrate(&settings, &to, to_password_file.as_deref())
         }
         command => {
-            let _log = init_logging(cli.log_format.unwrap_or_default())?;
+            let _log = logging::init(cli.log_format.unwrap_or_default())?;
             runtime()?.block_on(admin(command))
         }
     }

@@ -35,6 +35,14 @@ pub const GATHER: Duration = Duration::from_millis(50);
 /// not reading.
 const LAST_LINES_WAIT: Duration = Duration::from_secs(1);
 
+/// Why the log could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum LogError {
+    /// The system refused a new thread (too many threads or processes, or no memory left).
+    #[error("cannot start the thread that writes the log: {0}")]
+    Thread(#[from] std::io::Error),
+}
+
 /// `--log-format` / `log_format`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
@@ -118,7 +126,7 @@ impl Queue {
 
 /// What a subscriber writes each line to: the queue of the writer thread.
 #[derive(Debug, Clone)]
-pub struct QueueWriter(Arc<Queue>);
+struct QueueWriter(Arc<Queue>);
 
 impl Write for QueueWriter {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
@@ -133,7 +141,7 @@ impl Write for QueueWriter {
 
 impl QueueWriter {
     /// Lines this queue has dropped.
-    pub fn dropped(&self) -> u64 {
+    fn dropped(&self) -> u64 {
         self.0.lock().dropped
     }
 }
@@ -167,7 +175,7 @@ impl Drop for LogGuard {
 static WRITER: OnceLock<QueueWriter> = OnceLock::new();
 
 /// Installs the subscriber for the whole process (once, at start), writing to standard error.
-pub fn init(format: LogFormat) -> std::io::Result<LogGuard> {
+pub fn init(format: LogFormat) -> Result<LogGuard, LogError> {
     let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     init_writing_to(std::io::stderr(), format, colour)
 }
@@ -177,7 +185,7 @@ pub fn init_writing_to<W: Write + Send + 'static>(
     out: W,
     format: LogFormat,
     colour: bool,
-) -> std::io::Result<LogGuard> {
+) -> Result<LogGuard, LogError> {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let (writer, guard) = non_blocking(out)?;
     let builder = tracing_subscriber::fmt()
