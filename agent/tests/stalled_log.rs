@@ -8,7 +8,7 @@
 use std::process::Command;
 
 use serde_json::json;
-use tenpo_e2e::harness::{free_port, start_with_unread_log};
+use tenpo_e2e::harness::{metric, start_with_unread_log};
 
 /// Far more lines than a pipe (64 KB) and the log's queue (256 KB) hold together.
 const SALES: usize = 4_000;
@@ -16,14 +16,11 @@ const SALES: usize = 4_000;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_log_nobody_reads_does_not_stop_the_sales() {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let base = format!("http://127.0.0.1:{port}");
     let mut program = Command::new(env!("CARGO_BIN_EXE_tenpo-agent"));
     program
-        .args(["run", "--demo", "--listen", &format!("127.0.0.1:{port}")])
-        .arg("--data-dir")
+        .args(["run", "--demo", "--data-dir"])
         .arg(dir.path());
-    let (agent, client) = start_with_unread_log(program, &base).await;
+    let (agent, base, client) = start_with_unread_log(program).await;
     let token = std::fs::read_to_string(dir.path().join("api-token")).unwrap();
     let token = token.trim();
 
@@ -55,15 +52,9 @@ async fn a_log_nobody_reads_does_not_stop_the_sales() {
         .text()
         .await
         .unwrap();
-    let count = |name: &str| -> f64 {
-        metrics
-            .lines()
-            .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
-            .unwrap_or_else(|| panic!("no {name} in /metrics:\n{metrics}"))
-    };
-    assert_eq!(count("tenpo_agent_sales_total "), SALES as f64);
+    assert_eq!(metric(&metrics, "tenpo_agent_sales_total"), SALES as f64);
     assert!(
-        count("tenpo_agent_log_lines_dropped_total ") > 0.0,
+        metric(&metrics, "tenpo_agent_log_lines_dropped_total") > 0.0,
         "{SALES} sales' lines fitted in the pipe and the queue: the test proves nothing"
     );
 

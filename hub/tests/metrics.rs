@@ -23,9 +23,7 @@ async fn metrics(hub: &common::Hub) -> (String, String) {
 }
 
 fn value(text: &str, name: &str) -> u64 {
-    text.lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
-        .unwrap_or_else(|| panic!("{name} not in\n{text}"))
+    tenpo_e2e::harness::metric(text, name) as u64
 }
 
 #[tokio::test]

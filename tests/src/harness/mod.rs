@@ -124,9 +124,9 @@ pub fn free_port() -> u16 {
         .expect("a free port")
 }
 
-/// Polls `check` every 25 ms until it returns `Some`, for at most `limit`; panics naming
-/// `what` if it never does.
-pub async fn wait_for<T, F, Fut>(what: &str, limit: Duration, mut check: F) -> T
+/// Polls `check` every 25 ms until it returns `Some`, for at most `limit`; `None` if it never
+/// does.
+pub async fn poll_for<T, F, Fut>(limit: Duration, mut check: F) -> Option<T>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Option<T>>,
@@ -134,13 +134,24 @@ where
     let deadline = Instant::now() + limit;
     loop {
         if let Some(v) = check().await {
-            return v;
+            return Some(v);
         }
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {limit:?} waiting for {what}"
-        );
+        if Instant::now() >= deadline {
+            return None;
+        }
         tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// [`poll_for`], panicking naming `what` if `check` never returns `Some`.
+pub async fn wait_for<T, F, Fut>(what: &str, limit: Duration, check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    match poll_for(limit, check).await {
+        Some(v) => v,
+        None => panic!("timed out after {limit:?} waiting for {what}"),
     }
 }
 
@@ -177,14 +188,17 @@ impl Drop for KilledOnDrop {
 }
 
 /// A program whose log nobody reads, as a journal that stopped reading: `program` started at the
-/// `info` level with its standard error a pipe kept open and never read, once `base`'s
-/// `/v1/health` answers (within 20 s), and a client whose requests end within 10 s.
+/// `info` level, listening (`--listen`) on a free loopback port, with its standard error a pipe
+/// kept open and never read. Returns once its `/v1/health` answers (within 20 s): the program,
+/// its base URL and a client whose requests end within 10 s.
 pub async fn start_with_unread_log(
     mut program: std::process::Command,
-    base: &str,
-) -> (KilledOnDrop, reqwest::Client) {
+) -> (KilledOnDrop, String, reqwest::Client) {
+    let listen = format!("127.0.0.1:{}", free_port());
+    let base = format!("http://{listen}");
     let child = KilledOnDrop(
         program
+            .args(["--listen", &listen])
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -204,24 +218,28 @@ pub async fn start_with_unread_log(
             .is_ok_and(|r| r.status().is_success())
     })
     .await;
-    (child, client)
+    (child, base, client)
 }
 
 /// Whether a line of the log file at `path` passes `says`, looking again for up to 5 s. The
 /// programs write their logs from a thread of their own, so the line of a request lands a moment
 /// after its answer, not before.
 pub async fn logged(path: &Path, says: impl Fn(&str) -> bool) -> bool {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
+    poll_for(Duration::from_secs(5), || {
         let text = std::fs::read_to_string(path).unwrap_or_default();
-        if text.lines().any(&says) {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+        let found = text.lines().any(&says).then_some(());
+        async move { found }
+    })
+    .await
+    .is_some()
+}
+
+/// The value of the sample `name` (one without labels) in `/metrics`' text `text`; panics
+/// naming it if there is none.
+pub fn metric(text: &str, name: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("{name} not in /metrics:\n{text}"))
 }
 
 /// The last `n` lines of a log file.
