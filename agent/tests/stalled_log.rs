@@ -8,7 +8,7 @@
 use std::process::Command;
 
 use serde_json::json;
-use tenpo_e2e::harness::{metric, start_with_unread_log};
+use tenpo_e2e::harness::{each_answered, metric, start_with_unread_log};
 
 /// Far more lines than a pipe (64 KB) and the log's queue (256 KB) hold together.
 const SALES: usize = 4_000;
@@ -24,25 +24,17 @@ async fn a_log_nobody_reads_does_not_stop_the_sales() {
     let token = std::fs::read_to_string(dir.path().join("api-token")).unwrap();
     let token = token.trim();
 
-    for n in 0..SALES {
-        let sale = json!({
-            "sale_id": format!("stalled-log-{n}"),
-            "member_code": "2000000000015",
-            "lines": [{"sku": "bento", "quantity": 1, "amount_yen": 580}],
-        });
-        let answer = client
+    each_answered("sale", SALES, |n| {
+        client
             .post(format!("{base}/v1/sales"))
             .bearer_auth(token)
-            .json(&sale)
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("sale {n} of {SALES} got no answer: {e}"));
-        assert!(
-            answer.status().is_success(),
-            "sale {n}: {}",
-            answer.status()
-        );
-    }
+            .json(&json!({
+                "sale_id": format!("stalled-log-{n}"),
+                "member_code": "2000000000015",
+                "lines": [{"sku": "bento", "quantity": 1, "amount_yen": 580}],
+            }))
+    })
+    .await;
 
     let metrics = client
         .get(format!("{base}/metrics"))

@@ -7,7 +7,7 @@
 use std::process::Command;
 
 use serde_json::{Value, json};
-use tenpo_e2e::harness::{metric, start_with_unread_log};
+use tenpo_e2e::harness::{each_answered, metric, start_with_unread_log};
 use tenpo_hub::admin::client::AdminClient;
 use tenpo_hub::config::ADMIN_TOKEN_FILE;
 
@@ -43,20 +43,12 @@ async fn a_log_nobody_reads_does_not_stop_the_pushes() {
         enrolled["secret"].as_str().unwrap()
     );
 
-    for n in 0..PUSHES {
-        let answer = http
-            .post(format!("{base}/v1/events"))
+    each_answered("push", PUSHES, |_| {
+        http.post(format!("{base}/v1/events"))
             .header("authorization", &auth)
             .json(&json!({"events": []}))
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("push {n} of {PUSHES} got no answer: {e}"));
-        assert!(
-            answer.status().is_success(),
-            "push {n}: {}",
-            answer.status()
-        );
-    }
+    })
+    .await;
 
     let metrics = http
         .get(format!("{base}/metrics"))

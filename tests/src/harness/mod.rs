@@ -221,6 +221,27 @@ pub async fn start_with_unread_log(
     (child, base, client)
 }
 
+/// Sends the `count` requests `request(n)` makes, one after the other, and asserts that each is
+/// answered (the client's own timeout bounds the wait) with a success; the panic names `what` and
+/// the one that was not.
+pub async fn each_answered(
+    what: &str,
+    count: usize,
+    request: impl Fn(usize) -> reqwest::RequestBuilder,
+) {
+    for n in 0..count {
+        let answer = request(n)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{what} {n} of {count} got no answer: {e}"));
+        assert!(
+            answer.status().is_success(),
+            "{what} {n}: {}",
+            answer.status()
+        );
+    }
+}
+
 /// Whether a line of the log file at `path` passes `says`, looking again for up to 5 s. The
 /// programs write their logs from a thread of their own, so the line of a request lands a moment
 /// after its answer, not before.
