@@ -322,7 +322,8 @@ pub fn evaluate_sale(
             unit: rules.redemption.unit_points,
         });
     }
-    let balance = state.balance(date);
+    // Read only for a redemption: a regular customer's balance is a walk over many lots.
+    let balance = if redeem > 0 { state.balance(date) } else { 0 };
     if redeem > balance {
         return Err(SaleError::InsufficientPoints {
             requested: redeem,
@@ -341,7 +342,8 @@ pub fn evaluate_sale(
     let points_discount = redeem * rules.redemption.yen_per_point;
     let mut lots_consumed = Vec::new();
     let mut to_take = redeem;
-    for lot in state.live_lots(date) {
+    let lots = (redeem > 0).then(|| state.live_lots(date));
+    for lot in lots.into_iter().flatten() {
         if to_take == 0 {
             break;
         }

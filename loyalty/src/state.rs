@@ -25,6 +25,16 @@ pub struct PointLot {
     pub points: Points,
 }
 
+/// The order lots are used in: soonest-expiring first, then earliest earned, then by id. The
+/// till and the hub take points in this order, so both must sort alike.
+fn lot_order(a: &PointLot, b: &PointLot) -> std::cmp::Ordering {
+    (a.expires_on, a.earned_on, a.lot_id.as_str()).cmp(&(
+        b.expires_on,
+        b.earned_on,
+        b.lot_id.as_str(),
+    ))
+}
+
 /// A single-use coupon held by a member.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Coupon {
@@ -115,12 +125,25 @@ impl MemberState {
 
     /// Lots usable on `date`, soonest-expiring first (then earliest earned, then by id), whatever
     /// order they are stored in: a snapshot from the hub need not be sorted.
+    ///
+    /// Every change this type makes keeps the lots in that order, so the usual call only checks
+    /// it and skips the expired ones, with nothing allocated: a regular customer holds a lot for
+    /// each sale that earned, and a sale reads its lots (docs/benchmarks.md, "A member years in").
     pub fn live_lots(&self, date: Date) -> impl Iterator<Item = &PointLot> {
-        let mut live: Vec<&PointLot> = self.lots.iter().filter(|l| l.expires_on >= date).collect();
-        live.sort_by(|a, b| {
-            (a.expires_on, a.earned_on, &a.lot_id).cmp(&(b.expires_on, b.earned_on, &b.lot_id))
-        });
-        live.into_iter()
+        let (in_order, sorted) = if self.lots.is_sorted_by(|a, b| lot_order(a, b).is_le()) {
+            // Sorted by expiry first, so the expired lots are the ones before this.
+            let first_live = self.lots.partition_point(|l| l.expires_on < date);
+            (Some(self.lots[first_live..].iter()), None)
+        } else {
+            let mut live: Vec<&PointLot> =
+                self.lots.iter().filter(|l| l.expires_on >= date).collect();
+            live.sort_by(|a, b| lot_order(a, b));
+            (None, Some(live.into_iter()))
+        };
+        in_order
+            .into_iter()
+            .flatten()
+            .chain(sorted.into_iter().flatten())
     }
 
     /// Qualifying spend in the rolling window that ends on `date` (inclusive).
@@ -142,7 +165,10 @@ impl MemberState {
     pub fn summary(&self, rules: &RuleSet, date: Date) -> Summary {
         let spend = self.qualifying_spend(rules, date);
         let mut expiring: Vec<Expiring> = Vec::new();
+        // The balance as [`Self::balance`] sums it, in the same pass over the lots.
+        let mut balance: Points = 0;
         for lot in self.live_lots(date) {
+            balance = balance.saturating_add(lot.points);
             match expiring.last_mut() {
                 Some(e) if e.expires_on == lot.expires_on => {
                     e.points = e.points.saturating_add(lot.points);
@@ -155,7 +181,7 @@ impl MemberState {
         }
         Summary {
             tier: rules.tier_for(spend).name.clone(),
-            balance: self.balance(date),
+            balance,
             expiring,
             stamps: self.stamps.count,
             card_size: rules.stamps.card_size,
@@ -282,8 +308,7 @@ impl MemberState {
             existing.points = existing.points.saturating_add(lot.points);
             return;
         }
-        let key = |l: &PointLot| (l.expires_on, l.earned_on, l.lot_id.clone());
-        let at = self.lots.partition_point(|l| key(l) < key(&lot));
+        let at = self.lots.partition_point(|l| lot_order(l, &lot).is_lt());
         self.lots.insert(at, lot);
     }
 

@@ -3,7 +3,8 @@
 //!
 //! - a whole refund, in one part or several, returns the member to the state before the sale;
 //! - a balance is the sum of its live lots and never negative, and every point is accounted for;
-//! - evaluation is deterministic, and outcomes and states survive a serde round trip.
+//! - evaluation is deterministic, and outcomes and states survive a serde round trip;
+//! - lots stored in any order are read as the same lots in order.
 //!
 //! `strategies.rs` makes the random programs and histories, `world.rs` is the member and till that
 //! follow a history and check the invariants after each step; this file states the properties.
@@ -174,6 +175,44 @@ proptest! {
             let json = serde_json::to_string(&x).unwrap();
             prop_assert_eq!(&serde_json::from_str::<RefundOutcome>(&json).unwrap(), &x);
         }
+    }
+
+    /// (d) Lots stored in any order (a snapshot from elsewhere need not be sorted) are read as
+    /// the state kept in order reads them: the same live lots in the same order on every day
+    /// around their expiries, the same balance and summary, the same sale outcome.
+    #[test]
+    fn lots_in_any_order_read_the_same(
+        rules in rules_strategy(),
+        history in prop::collection::vec(op_strategy(false), 1..24),
+        spec in sale_strategy(),
+        seed in any::<u64>(),
+    ) {
+        let world = world_after(rules.clone(), &history);
+        let mut shuffled = world.state.clone();
+        let mut rng = Rng(seed);
+        for i in (1..shuffled.lots.len()).rev() {
+            let j = rng.range(0, i as i64) as usize;
+            shuffled.lots.swap(i, j);
+        }
+        let mut days = vec![world.date];
+        for lot in &world.state.lots {
+            days.extend([lot.expires_on.add_days(-1), lot.expires_on, lot.expires_on.add_days(1)]);
+        }
+        for day in days {
+            let ids = |s: &MemberState| {
+                s.live_lots(day).map(|l| l.lot_id.clone()).collect::<Vec<_>>()
+            };
+            prop_assert_eq!(ids(&shuffled), ids(&world.state));
+            prop_assert_eq!(shuffled.balance(day), world.state.balance(day));
+            let summary = world.state.summary(&rules, day);
+            prop_assert_eq!(summary.balance, world.state.balance(day));
+            prop_assert_eq!(&shuffled.summary(&rules, day), &summary);
+        }
+        let sale = world.clone().make_sale(&spec);
+        prop_assert_eq!(
+            evaluate_sale(&rules, &shuffled, &sale).ok(),
+            evaluate_sale(&rules, &world.state, &sale).ok()
+        );
     }
 
     /// Dates: day numbers, day and month arithmetic, weekdays and text agree.
