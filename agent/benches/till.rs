@@ -35,7 +35,7 @@ mod pos;
 use std::path::Path;
 use std::time::{Duration, Instant, SystemTime};
 
-use common::{Hub, enrol, rules_file, start_hub, start_hub_at};
+use common::{Hub, cpu, enrol, rules_file, start_hub, start_hub_at};
 use pos::{Agent, Pos, median_of, pct, sale_body, start_agent};
 use serde_json::Value;
 
@@ -52,16 +52,6 @@ const REGULARS: usize = 20;
 /// 10 s after their last job) have gone: long enough to hold a few of the engine's attempts,
 /// which back off to one in at most 30 s.
 const IDLE_WINDOW: Duration = Duration::from_secs(30);
-
-/// The agent's CPU time so far (user + system), from `/proc` (Linux's 100 ticks a second).
-fn cpu(pid: u32) -> Duration {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-    // The fields after the command name (which is in parentheses and may hold spaces).
-    let rest = &stat[stat.rfind(')').unwrap() + 2..];
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: u64 = f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap();
-    Duration::from_millis(ticks * 10)
-}
 
 /// The one-row commit the sale's durability cannot beat: WAL, `synchronous=FULL`, one
 /// statement in autocommit, a payload the size of a sale's event.

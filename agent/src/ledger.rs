@@ -417,7 +417,6 @@ impl Ledger {
                 // earned, and only the member's id is read after this.
                 let mut state = std::mem::take(&mut m.state);
                 state.take_sale(o, Some(&rules));
-                tx.save_member_state(&m.member_id, &state, &now_text)?;
                 state_after = Some(state);
             }
             let response = self.sale_response(
@@ -428,6 +427,10 @@ impl Ledger {
                 member.as_ref(),
                 state_after.as_ref(),
             );
+            if let (Some(m), Some(state)) = (&member, state_after) {
+                // Held once the commit is on disk: moved there, as it was moved out.
+                tx.save_member_state(&m.member_id, state, &now_text)?;
+            }
             let member_id = member.map(|m| m.member_id);
             let redeemed_points = outcome.as_ref().map_or(0, |o| o.redeemed_points);
             // Stored once: the event keeps the sale's lines and outcome (schema 9).
@@ -463,7 +466,8 @@ impl Ledger {
         new_card: NewCard,
         now: &str,
     ) -> Result<Option<MemberRow>, LedgerError> {
-        if let Some(m) = tx.member_by_code(code.key())? {
+        // The sale changes the member's state: moved out of what is held, not copied.
+        if let Some(m) = tx.member_to_change(code.key())? {
             return Ok(Some(m));
         }
         if tx.is_revoked(code.key())? {

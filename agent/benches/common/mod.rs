@@ -18,6 +18,16 @@ pub fn count_from_env(name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
+/// The agent's CPU time so far (user + system), from `/proc` (Linux's 100 ticks a second).
+pub fn cpu(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // The fields after the command name (which is in parentheses and may hold spaces).
+    let rest = &stat[stat.rfind(')').unwrap() + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap();
+    Duration::from_millis(ticks * 10)
+}
+
 pub fn bin_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_tenpo-agent"))
         .parent()

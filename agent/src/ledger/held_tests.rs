@@ -103,7 +103,7 @@ fn a_transaction_that_fails_holds_nothing() {
     let mut changed = member.state.clone();
     changed.stamps.count += 1;
     let failed: Result<(), StoreError> = ledger.store().write(|tx| {
-        tx.save_member_state(&member.member_id, &changed, "now")?;
+        tx.save_member_state(&member.member_id, changed.clone(), "now")?;
         Err(StoreError::Bug("refused".into()))
     });
     assert!(failed.is_err());
@@ -112,6 +112,53 @@ fn a_transaction_that_fails_holds_nothing() {
         ledger.store().member_by_code(&code).unwrap().unwrap().state,
         member.state
     );
+}
+
+/// A sale moves the member's state out of what is held rather than copying it (a regular's
+/// state holds a lot for each sale that earned). A sale refused after that holds nothing new,
+/// and the state is read back from the database as it was.
+#[test]
+fn a_refused_sale_leaves_the_members_state_as_it_was() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = ledger(&dir);
+    let code = standard();
+    for i in 0..3 {
+        sell_tea(&ledger, &format!("before-{i}"), Some(&code));
+    }
+    assert_eq!(ledger.store().states_held(), 1);
+    let before = ledger.lookup(&code, now()).unwrap();
+    let too_much = before.points.balance + 100;
+    let refused = ledger.record_sale(
+        &sale(
+            "refused",
+            Some(&code),
+            vec![line("tea", 50_000)],
+            Some(too_much),
+        ),
+        now(),
+    );
+    assert!(matches!(refused, Err(LedgerError::Sale(_))), "{refused:?}");
+    assert_eq!(
+        ledger.store().states_held(),
+        0,
+        "moved out, nothing held back"
+    );
+    assert_eq!(ledger.lookup(&code, now()).unwrap(), before);
+    let (_, answer) = ledger
+        .record_sale(
+            &sale("after", Some(&code), vec![line("tea", 500)], None),
+            now(),
+        )
+        .unwrap();
+    assert_eq!(
+        answer.balance_after,
+        before.points.balance + answer.earned_points
+    );
+    assert_eq!(ledger.store().states_held(), 1);
+    // A lookup copies what is held; it does not move it out.
+    let view = ledger.lookup(&code, now()).unwrap();
+    assert_eq!(view.points.balance, answer.balance_after);
+    assert_eq!(ledger.store().states_held(), 1);
 }
 
 /// What the hub sends for a member replaces what is held for it: a state held before a feed

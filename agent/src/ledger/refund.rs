@@ -43,7 +43,7 @@ impl Ledger {
                     // The sale's member may since have been merged into another by the hub.
                     let member_id = &tx.resolve_alias(member_id)?;
                     let mut state = tx
-                        .member_state(member_id)?
+                        .member_state_to_change(member_id)?
                         .ok_or_else(|| LedgerError::MemberMissing(member_id.clone()))?;
                     let refund = Refund {
                         refund_id: req.refund_id.clone(),
@@ -60,8 +60,9 @@ impl Ledger {
                     )?;
                     // Applied as the hub applies it (no compaction after a refund).
                     state.take_refund(&outcome, None);
-                    tx.save_member_state(member_id, &state, &now_text)?;
-                    (Some(outcome), state.balance(date))
+                    let balance = state.balance(date);
+                    tx.save_member_state(member_id, state, &now_text)?;
+                    (Some(outcome), balance)
                 }
                 _ => {
                     check_refund_lines(&rules, &sale.lines, &earlier, &lines)?;

@@ -58,6 +58,14 @@ impl HeldStates {
         self.lock().get(member_id).cloned()
     }
 
+    /// What is held for `member_id`, copied or moved out as `how` says.
+    fn read(&self, member_id: &str, how: UseHeld) -> Option<Held> {
+        match how {
+            UseHeld::Copy => self.get(member_id),
+            UseHeld::Take => self.lock().remove(member_id),
+        }
+    }
+
     pub fn put(&self, member_id: String, held: Held) {
         self.lock().insert(member_id, held);
     }
@@ -78,6 +86,19 @@ impl HeldStates {
     pub fn len(&self) -> usize {
         self.lock().len()
     }
+}
+
+/// How a read uses the state held for a member.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum UseHeld {
+    /// Copied: the state stays held (a lookup, or a write that does not change the state).
+    Copy,
+    /// Moved out, not copied: for a write that changes the state and holds the new one when it
+    /// commits. A regular customer's state holds a lot for each sale that earned, and a copy a
+    /// sale grew with their history (docs/benchmarks.md, "A member years in"). If the write
+    /// holds no new state (it is refused or rolled back), the state is read from the database
+    /// next time, which is always sound.
+    Take,
 }
 
 /// Where a member's state is read from before this till's later events are applied: a held
@@ -149,13 +170,16 @@ pub(crate) fn member_state(
     conn: &Connection,
     held: &HeldStates,
     member_id: &str,
+    how: UseHeld,
 ) -> Result<Option<MemberState>, StoreError> {
     static SQL: LazyLock<String> = LazyLock::new(|| {
         format!("SELECT {BASE_COLUMNS} FROM members m {BASE_JOIN} WHERE m.member_id = ?1")
     });
     let base = conn
         .prepare_cached(&SQL)?
-        .query_row([member_id], |r| base_from_row(r, 0, held.get(member_id)))
+        .query_row([member_id], |r| {
+            base_from_row(r, 0, held.read(member_id, how))
+        })
         .optional()?;
     base.map(|base| state_now(conn, member_id, base))
         .transpose()
@@ -209,6 +233,7 @@ pub(crate) fn member_by_code(
     conn: &Connection,
     held: &HeldStates,
     code: &str,
+    how: UseHeld,
 ) -> Result<Option<MemberRow>, StoreError> {
     static SQL: LazyLock<String> = LazyLock::new(|| {
         format!(
@@ -222,7 +247,7 @@ pub(crate) fn member_by_code(
         .prepare_cached(&SQL)?
         .query_row([code], |r| {
             let member_id = r.get::<_, String>(0)?;
-            let base = base_from_row(r, 3, held.get(&member_id))?;
+            let base = base_from_row(r, 3, held.read(&member_id, how))?;
             Ok((
                 member_id,
                 r.get::<_, String>(1)?,
@@ -244,8 +269,19 @@ pub(crate) fn member_by_code(
 }
 
 impl WriteTx<'_> {
+    /// The cached member with this code, its state copied (a write that does not change it).
     pub fn member_by_code(&self, code: &str) -> Result<Option<MemberRow>, StoreError> {
-        match member_by_code(&self.tx, self.held, code)? {
+        self.member_by_code_as(code, UseHeld::Copy)
+    }
+
+    /// The cached member with this code, for a write that changes its state and saves the new
+    /// one ([`Self::save_member_state`]): the state held is moved out, not copied ([`UseHeld`]).
+    pub fn member_to_change(&self, code: &str) -> Result<Option<MemberRow>, StoreError> {
+        self.member_by_code_as(code, UseHeld::Take)
+    }
+
+    fn member_by_code_as(&self, code: &str, how: UseHeld) -> Result<Option<MemberRow>, StoreError> {
+        match member_by_code(&self.tx, self.held, code, how)? {
             Some(mut m) => {
                 if let Some(state) = self.staged_state(&m.member_id) {
                     m.state = state;
@@ -273,12 +309,12 @@ impl WriteTx<'_> {
     pub fn save_member_state(
         &self,
         member_id: &str,
-        state: &MemberState,
+        state: MemberState,
         now: &str,
     ) -> Result<(), StoreError> {
         let mut staged = self.staged.borrow_mut();
         staged.retain(|(id, _, _)| id != member_id);
-        staged.push((member_id.to_owned(), state.clone(), now.to_owned()));
+        staged.push((member_id.to_owned(), state, now.to_owned()));
         Ok(())
     }
 
@@ -318,11 +354,29 @@ impl WriteTx<'_> {
         self.held.forget(member_id);
     }
 
+    /// A cached member's state, copied (a write that does not change it).
     pub fn member_state(&self, member_id: &str) -> Result<Option<MemberState>, StoreError> {
+        self.member_state_as(member_id, UseHeld::Copy)
+    }
+
+    /// A cached member's state, for a write that changes it and saves the new one
+    /// ([`Self::save_member_state`]): the state held is moved out, not copied ([`UseHeld`]).
+    pub fn member_state_to_change(
+        &self,
+        member_id: &str,
+    ) -> Result<Option<MemberState>, StoreError> {
+        self.member_state_as(member_id, UseHeld::Take)
+    }
+
+    fn member_state_as(
+        &self,
+        member_id: &str,
+        how: UseHeld,
+    ) -> Result<Option<MemberState>, StoreError> {
         if let Some(state) = self.staged_state(member_id) {
             return Ok(Some(state));
         }
-        member_state(&self.tx, self.held, member_id)
+        member_state(&self.tx, self.held, member_id, how)
     }
 }
 

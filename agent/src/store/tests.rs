@@ -403,7 +403,7 @@ fn a_state_equal_to_the_snapshot_is_kept_once() {
     let mut after_sale = hub_state.clone();
     after_sale.spend.insert("2026-11-22".parse().unwrap(), 500);
     store
-        .write(|tx| tx.save_member_state("m1", &after_sale, "now"))
+        .write(|tx| tx.save_member_state("m1", after_sale.clone(), "now"))
         .unwrap();
     assert_eq!(column(&store, "state"), None, "held, not yet written");
     assert_eq!(store.flush_states().unwrap(), 1);

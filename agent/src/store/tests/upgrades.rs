@@ -56,7 +56,7 @@ fn a_version_3_cache_is_carried_into_version_5() {
     let mut after_sale = hub_state.clone();
     after_sale.spend.insert("2026-11-22".parse().unwrap(), 500);
     store
-        .write(|tx| tx.save_member_state("m1", &after_sale, "now"))
+        .write(|tx| tx.save_member_state("m1", after_sale.clone(), "now"))
         .unwrap();
     store.flush_states().unwrap();
     assert_ne!(state_column(&store).unwrap().first(), Some(&b'{'), "packed");
