@@ -99,7 +99,7 @@ fn populate(store: &Store, rules: &RuleSet, n: usize) {
                         member_id: format!("m{i:08}"),
                         number: code.clone(),
                         provisional: false,
-                        state: typical_state(rules, i),
+                        state: typical_state(rules, i).into(),
                     };
                     tx.insert_member(&member, &member.state, &[code.as_str()], "bench")?;
                 }

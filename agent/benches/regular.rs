@@ -7,7 +7,9 @@
 //! other members' cards (a few lots each), for `TENPO_BENCH_BLOCKS` blocks (default 8): by the
 //! last block the regular holds a lot for every earlier sale. For each block: the sales' p50
 //! and p99 and the agent's CPU a sale (`/proc`), the regular's beside the other members' at the
-//! same moment. The client is the till bench's, a POS's one thread.
+//! same moment; then the p50 of `LOOKUPS` lookups of the regular's card (`GET
+//! /v1/members/{code}`, what a scan shows the cashier) beside as many of the others'. The
+//! client is the till bench's, a POS's one thread.
 //!
 //! Run: `cargo bench -p tenpo-agent --bench regular` (`TENPO_BENCH_AGENT` names another build
 //! of `tenpo-agent` to measure instead, for a before and after). Prints a Markdown table.
@@ -25,6 +27,8 @@ use serde_json::{Value, json};
 
 /// The other members' cards the sales between the regular's go round.
 const CARDS: usize = 200;
+/// Lookups of each kind after each block.
+const LOOKUPS: usize = 200;
 /// What a till with no hub is told of itself.
 const STANDALONE: &[&str] = &["--store-id", "bench-store", "--terminal-id", "till-1"];
 
@@ -77,9 +81,9 @@ fn main() {
     println!("`{}`, blocks of {n} sales", bin.display());
     println!();
     println!(
-        "| the regular's lots | regular: p50 / p99 | other members: p50 / p99 | regular / others, p50 | agent CPU a sale: regular / others |"
+        "| the regular's lots | regular: p50 / p99 | other members: p50 / p99 | regular / others, p50 | agent CPU a sale: regular / others | a lookup, p50: regular / others |"
     );
-    println!("|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|");
     for b in 0..blocks {
         eprintln!("block {} of {blocks} …", b + 1);
         let (mut mine, my_cpu) = block(&pos, &agent, n, |i| sale("reg", b * n + i, &regular));
@@ -87,8 +91,29 @@ fn main() {
             sale("others", b * n + i, &others[i % CARDS])
         });
         let (m50, t50) = (pct(&mut mine, 0.5), pct(&mut theirs, 0.5));
+        let look = |i: usize| {
+            let code = if i.is_multiple_of(2) {
+                &regular
+            } else {
+                &others[i % CARDS]
+            };
+            pos.get(&agent, &format!("/v1/members/{code}"))
+        };
+        // Alternated, so both kinds see the same moments.
+        let looks: Vec<(bool, Duration)> = (0..2 * LOOKUPS)
+            .map(|i| (i.is_multiple_of(2), look(i)))
+            .collect();
+        let lookup_p50 = |of_regular: bool| {
+            let mut times: Vec<Duration> = looks
+                .iter()
+                .filter(|(r, _)| *r == of_regular)
+                .map(|(_, t)| *t)
+                .collect();
+            pct(&mut times, 0.5)
+        };
+        let (ml, tl) = (lookup_p50(true), lookup_p50(false));
         println!(
-            "| {} | {m50:.3} / {:.3} ms | {t50:.3} / {:.3} ms | {:.2}× | {:.3} / {:.3} ms |",
+            "| {} | {m50:.3} / {:.3} ms | {t50:.3} / {:.3} ms | {:.2}× | {:.3} / {:.3} ms | {ml:.3} / {tl:.3} ms |",
             b * n,
             pct(&mut mine, 0.99),
             pct(&mut theirs, 0.99),

@@ -98,7 +98,7 @@ pub fn seed(
                 member_id: (*id).to_owned(),
                 number: code.clone(),
                 provisional: false,
-                state: state.clone(),
+                state: state.clone().into(),
             };
             tx.insert_member(&row, state, &[code.as_str()], now)?;
         }

@@ -414,8 +414,9 @@ impl Ledger {
             let mut state_after = None;
             if let (Some(m), Some(o)) = (&mut member, &outcome) {
                 // Taken, not copied: a regular customer's state holds a lot for each sale that
-                // earned, and only the member's id is read after this.
-                let mut state = std::mem::take(&mut m.state);
+                // earned, and only the member's id is read after this. Moved out of what is
+                // held (`WriteTx::member_to_change`), the state is this sale's alone.
+                let mut state = std::sync::Arc::unwrap_or_clone(std::mem::take(&mut m.state));
                 state.take_sale(o, Some(&rules));
                 state_after = Some(state);
             }
@@ -480,7 +481,7 @@ impl Ledger {
             member_id: uuid::Uuid::now_v7().to_string(),
             number: code.key().to_owned(),
             provisional: true,
-            state: MemberState::default(),
+            state: Default::default(),
         };
         tx.insert_member(&member, &MemberState::default(), &[code.key()], now)?;
         tx.append_event(

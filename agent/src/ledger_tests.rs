@@ -111,7 +111,7 @@ fn state_of(ledger: &Ledger, code: &str) -> Option<MemberState> {
         .store()
         .member_by_code(code)
         .unwrap()
-        .map(|m| m.state)
+        .map(|m| m.state.as_ref().clone())
 }
 
 /// Everything a write could have touched.

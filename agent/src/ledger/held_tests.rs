@@ -100,7 +100,7 @@ fn a_transaction_that_fails_holds_nothing() {
     let ledger = ledger(&dir);
     let code = standard();
     let member = ledger.store().member_by_code(&code).unwrap().unwrap();
-    let mut changed = member.state.clone();
+    let mut changed = member.state.as_ref().clone();
     changed.stamps.count += 1;
     let failed: Result<(), StoreError> = ledger.store().write(|tx| {
         tx.save_member_state(&member.member_id, changed.clone(), "now")?;
@@ -155,10 +155,12 @@ fn a_refused_sale_leaves_the_members_state_as_it_was() {
         before.points.balance + answer.earned_points
     );
     assert_eq!(ledger.store().states_held(), 1);
-    // A lookup copies what is held; it does not move it out.
+    // A lookup shares what is held: it neither moves it out nor copies it.
     let view = ledger.lookup(&code, now()).unwrap();
     assert_eq!(view.points.balance, answer.balance_after);
     assert_eq!(ledger.store().states_held(), 1);
+    let [a, b] = [(), ()].map(|_| ledger.store().member_by_code(&code).unwrap().unwrap().state);
+    assert!(std::sync::Arc::ptr_eq(&a, &b), "one state, shared");
 }
 
 /// What the hub sends for a member replaces what is held for it: a state held before a feed
@@ -173,7 +175,7 @@ fn the_hubs_snapshot_replaces_a_held_state() {
     assert_eq!(ledger.store().states_held(), 1);
     // The hub's view: this till's sale applied (through its seq), and 100 points more given
     // at head office.
-    let mut hub_state = member.state.clone();
+    let mut hub_state = member.state.as_ref().clone();
     hub_state.lots.push(tenpo_loyalty::PointLot {
         lot_id: "adjust-1".into(),
         earned_on: "2026-11-22".parse().unwrap(),

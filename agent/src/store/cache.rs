@@ -120,7 +120,7 @@ fn holds(
         }
     }
     // A row that no longer reads is not held: writing the snapshot mends it.
-    Ok(state_now_of(c, &ids, base).is_ok_and(|held| held == *s.state))
+    Ok(state_now_of(c, &ids, base).is_ok_and(|held| *held == *s.state))
 }
 
 impl Store {

@@ -22,7 +22,7 @@
 //! and a state is held only after its transaction committed, under the same lock.
 
 use std::collections::HashMap;
-use std::sync::{LazyLock, Mutex, MutexGuard};
+use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
 
 use rusqlite::{Connection, OptionalExtension, params};
 use tenpo_loyalty::MemberState;
@@ -31,10 +31,11 @@ use tenpo_protocol::events::{EventBody, RefundEvent, SaleEvent};
 use super::cache::{MEMBER_EVENTS_AFTER, member_and_aliases};
 use super::{Event, LocalOutcome, MemberRow, Store, StoreError, WriteTx, from_json, packed};
 
-/// A member's state after this till's events through `through`.
+/// A member's state after this till's events through `through`. Shared, not copied, with a
+/// lookup that reads it: a regular customer's state holds a lot for each sale that earned.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Held {
-    pub state: MemberState,
+    pub state: Arc<MemberState>,
     pub through: u64,
     /// When it was last changed (the row's `updated_at` once written).
     pub at: String,
@@ -91,7 +92,7 @@ impl HeldStates {
 /// How a read uses the state held for a member.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum UseHeld {
-    /// Copied: the state stays held (a lookup, or a write that does not change the state).
+    /// Shared: the state stays held (a lookup, or a write that does not change the state).
     Copy,
     /// Moved out, not copied: for a write that changes the state and holds the new one when it
     /// commits. A regular customer's state holds a lot for each sale that earned, and a copy a
@@ -137,7 +138,7 @@ pub(crate) fn state_now(
     conn: &Connection,
     member_id: &str,
     base: Base,
-) -> Result<MemberState, StoreError> {
+) -> Result<Arc<MemberState>, StoreError> {
     match base {
         // Complete as it is: the only events that change a state (sales and refunds) hold their
         // state in their own transaction, so none about the member comes after it. A sale's
@@ -153,16 +154,16 @@ pub(crate) fn state_now_of(
     conn: &Connection,
     ids: &[String],
     base: Base,
-) -> Result<MemberState, StoreError> {
+) -> Result<Arc<MemberState>, StoreError> {
     let (state, through) = match base {
         Base::Held(held) => return Ok(held.state),
         Base::Stored { bytes, through } => (packed::unpack("member state", &bytes)?, through),
     };
     let later = local_outcomes(conn, ids, through)?;
     if later.is_empty() {
-        return Ok(state);
+        return Ok(Arc::new(state));
     }
-    Ok(replay(&state, &later))
+    Ok(Arc::new(replay(&state, &later)))
 }
 
 /// The state of a cached member now, or `None` if it is not cached.
@@ -171,7 +172,7 @@ pub(crate) fn member_state(
     held: &HeldStates,
     member_id: &str,
     how: UseHeld,
-) -> Result<Option<MemberState>, StoreError> {
+) -> Result<Option<Arc<MemberState>>, StoreError> {
     static SQL: LazyLock<String> = LazyLock::new(|| {
         format!("SELECT {BASE_COLUMNS} FROM members m {BASE_JOIN} WHERE m.member_id = ?1")
     });
@@ -284,7 +285,7 @@ impl WriteTx<'_> {
         match member_by_code(&self.tx, self.held, code, how)? {
             Some(mut m) => {
                 if let Some(state) = self.staged_state(&m.member_id) {
-                    m.state = state;
+                    m.state = Arc::new(state);
                 }
                 Ok(Some(m))
             }
@@ -376,7 +377,8 @@ impl WriteTx<'_> {
         if let Some(state) = self.staged_state(member_id) {
             return Ok(Some(state));
         }
-        member_state(&self.tx, self.held, member_id, how)
+        // Taken, the state is this read's alone and is not copied here.
+        Ok(member_state(&self.tx, self.held, member_id, how)?.map(Arc::unwrap_or_clone))
     }
 }
 

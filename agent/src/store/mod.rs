@@ -22,7 +22,7 @@ mod wishes;
 
 use std::cell::{Cell, RefCell};
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use rusqlite::{
     Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior, params,
@@ -118,7 +118,8 @@ pub struct MemberRow {
     pub member_id: String,
     pub number: String,
     pub provisional: bool,
-    pub state: MemberState,
+    /// Shared with what is held for the member (store/held.rs), not copied for each read.
+    pub state: Arc<MemberState>,
 }
 
 /// Counts for `/v1/status` and `doctor`.
@@ -278,7 +279,14 @@ impl Store {
         // writer's lock (store/tally.rs, store/held.rs).
         self.tally.apply(changes);
         for (member_id, state, at) in staged {
-            self.held.put(member_id, held::Held { state, through, at });
+            self.held.put(
+                member_id,
+                held::Held {
+                    state: Arc::new(state),
+                    through,
+                    at,
+                },
+            );
         }
         Ok(value)
     }

@@ -254,7 +254,7 @@ fn the_member_cache_can_be_dropped_without_touching_the_ledger() {
         member_id: "m1".into(),
         number: "2000000000015".into(),
         provisional: true,
-        state: MemberState::default(),
+        state: MemberState::default().into(),
     };
     store
         .write(|tx| tx.insert_member(&member, &MemberState::default(), &["2000000000015"], "now"))
@@ -393,7 +393,7 @@ fn a_state_equal_to_the_snapshot_is_kept_once() {
     let packed = column(&store, "snapshot").unwrap();
     assert!(packed.len() < 20, "packed, not JSON: {packed:?}");
     let read = store.member_by_code("2000000000015").unwrap().unwrap();
-    assert_eq!(read.state, hub_state);
+    assert_eq!(*read.state, hub_state);
     assert_eq!(
         store.write(|tx| tx.member_state("m1")).unwrap(),
         Some(hub_state.clone())
@@ -419,6 +419,8 @@ fn a_state_equal_to_the_snapshot_is_kept_once() {
             .unwrap()
             .unwrap()
             .state
+            .as_ref()
+            .clone()
     };
     assert_eq!(read(), after_sale);
 

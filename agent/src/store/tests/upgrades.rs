@@ -34,7 +34,7 @@ fn a_version_3_cache_is_carried_into_version_5() {
         ("2000000000022", "m2", &local_state),
     ] {
         let row = store.member_by_code(code).unwrap().unwrap();
-        assert_eq!((row.member_id.as_str(), &row.state), (id, state), "{code}");
+        assert_eq!((row.member_id.as_str(), &*row.state), (id, state), "{code}");
     }
     let state_column = |store: &Store| -> Option<Vec<u8>> {
         store
@@ -66,7 +66,7 @@ fn a_version_3_cache_is_carried_into_version_5() {
             .unwrap()
             .unwrap()
             .state,
-        after_sale
+        after_sale.into()
     );
     // A member the hub drops takes its codes with it, as before.
     store.write(|tx| tx.remove_member("m1")).unwrap();
@@ -105,7 +105,7 @@ fn a_version_7_cache_keeps_its_local_states() {
         ("2000000000022", &local_state),
     ] {
         assert_eq!(
-            &store.member_by_code(code).unwrap().unwrap().state,
+            &*store.member_by_code(code).unwrap().unwrap().state,
             state,
             "{code}"
         );

@@ -124,4 +124,6 @@ fn state_of(ledger: &Ledger, code: &str) -> MemberState {
         .unwrap()
         .expect("a cached member")
         .state
+        .as_ref()
+        .clone()
 }

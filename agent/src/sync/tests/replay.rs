@@ -263,6 +263,6 @@ fn a_provisional_members_sale_counts_once_on_the_hubs_member() {
         receive(&ledger, &member);
         let cached = ledger.store().member_by_code(&card).unwrap().unwrap();
         assert_eq!(cached.member_id, MEMBER, "hub applied it: {hub_applied_it}");
-        assert_eq!(cached.state, expected, "hub applied it: {hub_applied_it}");
+        assert_eq!(*cached.state, expected, "hub applied it: {hub_applied_it}");
     }
 }
