@@ -59,10 +59,10 @@ impl HeldStates {
         self.lock().get(member_id).cloned()
     }
 
-    /// What is held for `member_id`, copied or moved out as `how` says.
+    /// What is held for `member_id`, shared or moved out as `how` says.
     fn read(&self, member_id: &str, how: UseHeld) -> Option<Held> {
         match how {
-            UseHeld::Copy => self.get(member_id),
+            UseHeld::Share => self.get(member_id),
             UseHeld::Take => self.lock().remove(member_id),
         }
     }
@@ -93,7 +93,7 @@ impl HeldStates {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum UseHeld {
     /// Shared: the state stays held (a lookup, or a write that does not change the state).
-    Copy,
+    Share,
     /// Moved out, not copied: for a write that changes the state and holds the new one when it
     /// commits. A regular customer's state holds a lot for each sale that earned, and a copy a
     /// sale grew with their history (docs/benchmarks.md, "A member years in"). If the write
@@ -270,9 +270,9 @@ pub(crate) fn member_by_code(
 }
 
 impl WriteTx<'_> {
-    /// The cached member with this code, its state copied (a write that does not change it).
+    /// The cached member with this code, its state shared (a write that does not change it).
     pub fn member_by_code(&self, code: &str) -> Result<Option<MemberRow>, StoreError> {
-        self.member_by_code_as(code, UseHeld::Copy)
+        self.member_by_code_as(code, UseHeld::Share)
     }
 
     /// The cached member with this code, for a write that changes its state and saves the new
@@ -357,7 +357,7 @@ impl WriteTx<'_> {
 
     /// A cached member's state, copied (a write that does not change it).
     pub fn member_state(&self, member_id: &str) -> Result<Option<MemberState>, StoreError> {
-        self.member_state_as(member_id, UseHeld::Copy)
+        self.member_state_as(member_id, UseHeld::Share)
     }
 
     /// A cached member's state, for a write that changes it and saves the new one

@@ -307,7 +307,7 @@ impl Store {
     }
 
     pub fn member_by_code(&self, code: &str) -> Result<Option<MemberRow>, StoreError> {
-        self.read(|c| held::member_by_code(c, &self.held, code, held::UseHeld::Copy))
+        self.read(|c| held::member_by_code(c, &self.held, code, held::UseHeld::Share))
     }
 
     pub fn outbox_counts(&self) -> Result<OutboxCounts, StoreError> {
