@@ -91,17 +91,17 @@ fn main() {
             sale("others", b * n + i, &others[i % CARDS])
         });
         let (m50, t50) = (pct(&mut mine, 0.5), pct(&mut theirs, 0.5));
-        let look = |i: usize| {
-            let code = if i.is_multiple_of(2) {
-                &regular
-            } else {
-                &others[i % CARDS]
-            };
-            pos.get(&agent, &format!("/v1/members/{code}"))
-        };
         // Alternated, so both kinds see the same moments.
         let looks: Vec<(bool, Duration)> = (0..2 * LOOKUPS)
-            .map(|i| (i.is_multiple_of(2), look(i)))
+            .map(|i| {
+                let of_regular = i.is_multiple_of(2);
+                let code = if of_regular {
+                    &regular
+                } else {
+                    &others[i % CARDS]
+                };
+                (of_regular, pos.get(&agent, &format!("/v1/members/{code}")))
+            })
             .collect();
         let lookup_p50 = |of_regular: bool| {
             let mut times: Vec<Duration> = looks
