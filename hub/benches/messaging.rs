@@ -10,7 +10,10 @@
 //! The members are written straight into a fresh SQLite database before the hub's store opens
 //! it (a million signups would measure the fixture, not the scan). Run:
 //! `cargo bench -p tenpo-hub --bench messaging` (sizes: `TENPO_BENCH_MEMBERS`,
-//! `TENPO_BENCH_SEND`). Prints a Markdown table.
+//! `TENPO_BENCH_SEND`). Prints a Markdown table. On PostgreSQL,
+//! `TENPO_BENCH_HUB_DATABASE=postgres`: the same fixture moved as a chain moves its hub
+//! (`tenpo-hub migrate --to`, not timed) into a server the bench starts on this machine's disk
+//! with `fsync` on, then the same scan and sender.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
 mod common;
@@ -24,7 +27,8 @@ use chrono::Utc;
 use rusqlite::{Connection, params};
 use tenpo_hub::line::sender::{Sender, SenderSettings};
 use tenpo_hub::scenarios::{QuietHours, ScenarioSettings, Scenarios, daily};
-use tenpo_hub::store::{HomeStores, LineStore, SqliteStore, TillStore};
+use tenpo_hub::store::postgres::{DatabaseUrl, PgStore, move_from_sqlite};
+use tenpo_hub::store::{HomeStores, HubStore, SqliteStore};
 use tenpo_line::messaging::MessagingClient;
 use tenpo_line::standin::{MessagingChannel, StandIn, router};
 use tenpo_loyalty::{Date, MemberState, PointLot};
@@ -107,10 +111,19 @@ fn populate(db: &std::path::Path, n: usize, today: Date) {
         .unwrap();
 }
 
+/// What the scan and the sender did on one backend.
+struct Measured {
+    scan: Duration,
+    send: Duration,
+    pushes: usize,
+    twice: usize,
+}
+
 #[tokio::main]
 async fn main() {
     let members = env_usize("TENPO_BENCH_MEMBERS", 1_000_000);
     let to_send = env_usize("TENPO_BENCH_SEND", 20_000).min(members);
+    let postgres = std::env::var("TENPO_BENCH_HUB_DATABASE").is_ok_and(|v| v == "postgres");
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("hub.db");
     let today: Date = "2026-12-01".parse().unwrap();
@@ -126,7 +139,54 @@ async fn main() {
     if let Ok(keep) = std::env::var("TENPO_BENCH_KEEP") {
         std::fs::copy(&db, keep).unwrap();
     }
-    let store = Arc::new(SqliteStore::open(&db, Utc::now()).unwrap());
+    let (backend, m) = if postgres {
+        // The same members moved as a chain moves its hub (`tenpo-hub migrate --to`), into a
+        // server on this machine's disk with `fsync` on.
+        let url = tenpo_e2e::postgres::durable_cluster()
+            .fresh_database()
+            .await;
+        let url = DatabaseUrl::parse(&url).unwrap();
+        let t = Instant::now();
+        move_from_sqlite(&db, &url, Utc::now()).await.unwrap();
+        eprintln!(
+            "fixture moved to PostgreSQL in {:.1} s",
+            t.elapsed().as_secs_f64()
+        );
+        let store = Arc::new(PgStore::open(&url, 4, Utc::now()).await.unwrap());
+        ("PostgreSQL", measure(store, members, to_send, today).await)
+    } else {
+        let store = Arc::new(SqliteStore::open(&db, Utc::now()).unwrap());
+        ("SQLite", measure(store, members, to_send, today).await)
+    };
+
+    println!("| what ({backend}) | figure | budget (docs/design.md §8) |");
+    println!("|---|---|---|");
+    println!(
+        "| points-expiring scan of {members} linked members, each queued a message | {:.1} s ({:.0} members/s) | ≤ 10 s for 1,000,000 |",
+        m.scan.as_secs_f64(),
+        members as f64 / m.scan.as_secs_f64()
+    );
+    println!(
+        "| sending {} messages to the LINE stand-in at a configured 2,000/s | {:.0} messages/s ({:.1} s) | ≥ 1,000/s per hub process |",
+        m.pushes,
+        m.pushes as f64 / m.send.as_secs_f64(),
+        m.send.as_secs_f64()
+    );
+    println!(
+        "| messages accepted twice (by retry key) | {} | 0 |",
+        m.twice
+    );
+    assert_eq!(m.twice, 0, "a message accepted twice");
+}
+
+/// The daily scan over every member of `store` (each queued a message), then the sender
+/// pushing the first `to_send` of them to the LINE stand-in on loopback.
+async fn measure<S: HubStore + 'static>(
+    store: Arc<S>,
+    members: usize,
+    to_send: usize,
+    today: Date,
+) -> Measured {
     let rules: tenpo_loyalty::RuleSet =
         toml::from_str(include_str!("../../loyalty/examples/demo-rules.toml")).unwrap();
     store.load_rules(rules, Utc::now()).await.unwrap();
@@ -180,23 +240,10 @@ async fn main() {
     task.abort();
     let record = standin.record();
     let keys: BTreeSet<_> = record.pushes.iter().map(|p| &p.retry_key).collect();
-    assert_eq!(keys.len(), record.pushes.len(), "a message accepted twice");
-
-    println!("| what | figure | budget (docs/design.md §8) |");
-    println!("|---|---|---|");
-    println!(
-        "| points-expiring scan of {members} linked members, each queued a message | {:.1} s ({:.0} members/s) | ≤ 10 s for 1,000,000 |",
-        scan.as_secs_f64(),
-        members as f64 / scan.as_secs_f64()
-    );
-    println!(
-        "| sending {} messages to the LINE stand-in at a configured 2,000/s | {:.0} messages/s ({:.1} s) | ≥ 1,000/s per hub process |",
-        record.pushes.len(),
-        record.pushes.len() as f64 / send.as_secs_f64(),
-        send.as_secs_f64()
-    );
-    println!(
-        "| messages accepted twice (by retry key) | {} | 0 |",
-        record.pushes.len() - keys.len()
-    );
+    Measured {
+        scan,
+        send,
+        pushes: record.pushes.len(),
+        twice: record.pushes.len() - keys.len(),
+    }
 }
