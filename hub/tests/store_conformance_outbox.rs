@@ -12,9 +12,10 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use chrono::Utc;
+use tenpo_hub::store::outbox::{MessageClass, Planned, Profile};
 use tenpo_hub::store::{
-    Claim, Finished, HomeStores, LineStore, MessageOutcome, Refusal, ScanMessage, StoreError,
-    TillStore,
+    Claim, Finished, Greeting, HomeStores, LineStore, MessageOutcome, Refusal, ScanMessage,
+    StoreError, TillStore,
 };
 use tenpo_loyalty::{Date, RuleSet};
 use tenpo_protocol::signup::SignupKind;
@@ -22,6 +23,7 @@ use tenpo_protocol::signup::SignupKind;
 crate::on_both_backends!(
     a_claim_takes_the_members_business_first_then_news_under_the_cap,
     the_daily_scan_plans_linked_members_and_queues_each_message_once,
+    a_scan_page_is_written_as_the_members_are_when_it_is_written,
 );
 
 async fn a_claim_takes_the_members_business_first_then_news_under_the_cap<
@@ -152,6 +154,124 @@ async fn the_daily_scan_plans_linked_members_and_queues_each_message_once<
     let all: Vec<ScanMessage> = first.messages.into_iter().chain(second.messages).collect();
     assert_eq!(store.queue_linked(all.clone(), at(1)).await.unwrap(), 3);
     assert_eq!(store.queue_linked(all, at(2)).await.unwrap(), 0);
+}
+
+/// A page of the daily scan is planned from what was read, then written a moment later
+/// (docs/design.md §10): what changed in between is read again as the page is written. A
+/// member who unlinked gets nothing, a user who blocked the account gets an `unreachable` row,
+/// a member who turned store news off gets only their own business; a key planned twice is
+/// written once, and the page's rows keep the order they were planned in.
+async fn a_scan_page_is_written_as_the_members_are_when_it_is_written<S: TillStore + LineStore>(
+    store: &S,
+) {
+    let users = ["U1", "U2", "U3", "U4", "U5"];
+    let mut members = Vec::new();
+    for user in users {
+        members.push(linked_member(store, user).await);
+    }
+    let planned = |i: usize, key: &str, class: MessageClass| ScanMessage {
+        member_id: members[i].clone(),
+        line_user_id: users[i].into(),
+        planned: Planned {
+            dedupe_key: format!("{key}:{}", members[i]),
+            message: message(&format!("scan-{key}"), class),
+        },
+    };
+    // Planned in this order: the fifth member's first, so that ids alone do not give it.
+    let page = vec![
+        planned(4, "news", MessageClass::Marketing),
+        planned(0, "news", MessageClass::Marketing),
+        planned(0, "news", MessageClass::Marketing),
+        planned(1, "news", MessageClass::Marketing),
+        planned(2, "news", MessageClass::Marketing),
+        planned(3, "news", MessageClass::Marketing),
+        planned(3, "points", MessageClass::Transactional),
+    ];
+    // Between the plan and the write: U2 unlinks, U3 blocks the account, the fourth member
+    // turns store news off.
+    store.unlink_line("U2".into(), None, at(2)).await.unwrap();
+    store
+        .line_events(
+            vec![event("b-U3", "U3", false, 2_000)],
+            Greeting::default(),
+            at(2),
+        )
+        .await
+        .unwrap();
+    let no_news = Profile {
+        marketing: false,
+        ..Profile::default()
+    };
+    store
+        .save_profile(members[3].clone(), no_news, at(2))
+        .await
+        .unwrap();
+    let before = store.outbox_counts().await.unwrap();
+
+    assert_eq!(store.queue_linked(page.clone(), at(3)).await.unwrap(), 4);
+
+    let scan_states = |views: Vec<tenpo_hub::store::MessageView>| -> Vec<(String, String)> {
+        views
+            .into_iter()
+            .filter(|v| v.scenario.starts_with("scan-"))
+            .map(|v| (v.scenario, v.state))
+            .collect()
+    };
+    let of = |i: usize| store.member_messages(members[i].clone());
+    let s = |scenario: &str, state: &str| (scenario.to_owned(), state.to_owned());
+    assert_eq!(
+        scan_states(of(0).await.unwrap()),
+        [s("scan-news", "pending")]
+    );
+    assert_eq!(scan_states(of(1).await.unwrap()), []);
+    let blocked = of(2).await.unwrap();
+    assert_eq!(
+        scan_states(blocked.clone()),
+        [s("scan-news", "unreachable")]
+    );
+    assert!(
+        blocked
+            .iter()
+            .any(|v| v.scenario == "scan-news" && v.last_error.is_some()),
+        "{blocked:?}"
+    );
+    assert_eq!(
+        scan_states(of(3).await.unwrap()),
+        [s("scan-points", "pending")]
+    );
+    assert_eq!(
+        scan_states(of(4).await.unwrap()),
+        [s("scan-news", "pending")]
+    );
+    let after = store.outbox_counts().await.unwrap();
+    assert_eq!(
+        (
+            after.pending - before.pending,
+            after.unreachable - before.unreachable
+        ),
+        (3, 1),
+        "the counts follow the rows"
+    );
+
+    // The rows a sender takes, in the order planned: the fifth member's news before the first's.
+    let mut order = Vec::new();
+    loop {
+        let claimed = store.claim_messages(claim(50), at(4)).await.unwrap();
+        if claimed.is_empty() {
+            break;
+        }
+        order.extend(
+            claimed
+                .iter()
+                .filter(|m| m.scenario.starts_with("scan-"))
+                .map(|m| m.line_user_id.clone()),
+        );
+        sent(store, &claimed, at(4)).await;
+    }
+    assert_eq!(order, ["U4", "U5", "U1"]);
+
+    // Written again (a scan run again after a restart): nothing new.
+    assert_eq!(store.queue_linked(page, at(5)).await.unwrap(), 0);
 }
 
 #[tokio::test]

@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use tenpo_loyalty::Date;
 use tenpo_protocol::sync::MemberSnapshot;
 
+use super::claim_ahead::DueRow;
 use super::transaction::{PgUnit, to_date};
 use crate::store::StoreError;
 use crate::store::model::LineEvent;
@@ -334,9 +335,10 @@ impl LineStatements for PgUnit<'_> {
         let rows = self
             .query(
                 "SELECT m.id, m.message_id::text, m.line_user_id, m.scenario, m.action, m.body,
-                        m.attempts
+                        m.attempts, m.member_id, mem.home_store
                  FROM messages m
                  JOIN line_friends f ON f.line_user_id = m.line_user_id AND f.following
+                 LEFT JOIN members mem ON mem.member_id = m.member_id
                  WHERE m.state = 'pending' AND m.class = $1 AND m.channel = 'line'
                    AND m.not_before_ms <= $2
                  ORDER BY m.id
@@ -356,9 +358,20 @@ impl LineStatements for PgUnit<'_> {
                 }
             })?;
             let attempts: i32 = r.try_get(6)?;
+            let message_id: Option<String> = r.try_get(1)?;
+            // Read ahead for the claim's questions about this row (claim_ahead.rs).
+            self.claim.rows.insert(
+                id,
+                DueRow {
+                    member_id: r.try_get(7)?,
+                    home_store: r.try_get(8)?,
+                    class,
+                    message_id: message_id.clone(),
+                },
+            );
             due.push(OutboxMessage {
                 id,
-                message_id: r.try_get::<_, Option<String>>(1)?.unwrap_or_default(),
+                message_id: message_id.unwrap_or_default(),
                 line_user_id: r.try_get(2)?,
                 scenario: r.try_get(3)?,
                 class,
@@ -370,6 +383,9 @@ impl LineStatements for PgUnit<'_> {
     }
 
     async fn home_store_of_message(&mut self, id: i64) -> Result<Option<String>, StoreError> {
+        if let Some(row) = self.claim.rows.get(&id) {
+            return Ok(row.home_store.clone());
+        }
         let row = self
             .query_opt(
                 "SELECT m.home_store FROM messages s JOIN members m USING (member_id)
@@ -381,6 +397,9 @@ impl LineStatements for PgUnit<'_> {
     }
 
     async fn recent_marketing(&mut self, id: i64, since: DateTime<Utc>) -> Result<u64, StoreError> {
+        if let Some(n) = self.recent_marketing_ahead(id, since).await? {
+            return Ok(n);
+        }
         // The member is held while their rows are counted and one is leased: another hub's
         // sender, claiming for the same member at the same moment, counts this one's lease.
         self.execute(
@@ -418,6 +437,9 @@ impl LineStatements for PgUnit<'_> {
         now_ms: i64,
         new_key: &str,
     ) -> Result<String, StoreError> {
+        if let Some(key) = self.lease_ahead(id, until_ms, now_ms, new_key) {
+            return Ok(key);
+        }
         Ok(self
             .query_one(
                 "UPDATE messages SET state = 'sending', attempts = attempts + 1,

@@ -1,21 +1,21 @@
 //! What members in LINE need of the store ([`LineStore`]) on PostgreSQL: the decisions are
 //! `store::unit` (signup, line, outbox, scan), the rest are reads and plain writes.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use tenpo_loyalty::Date;
 use tenpo_protocol::sync::MemberSnapshot;
 
+use super::outbox_pages::{Endings, PageColumns, QUEUE_PAGE};
 use super::store::PgStore;
 use super::transaction::PgUnit;
 use crate::store::model::{
     CardKey, CompleteSignup, Friendship, LineEvent, LineIntake, SignupRecord,
 };
 use crate::store::outbox::{
-    Claim, Finished, Greeting, HomeStores, MessageClass, MessageOutcome, MessageView, NewMessage,
-    OutboxCounts, OutboxMessage, PlannedPage, Planner, Profile, ScanMessage, first_state,
+    Claim, Finished, Greeting, HomeStores, MessageClass, MessageView, NewMessage, OutboxCounts,
+    OutboxMessage, PlannedPage, Planner, Profile, ScanMessage, first_state,
 };
 use crate::store::unit::{self, Statements as _};
 use crate::store::{LineStore, StoreError};
@@ -55,6 +55,7 @@ impl LineStore for PgStore {
                 let tx = client.transaction().await?;
                 let mut db = PgUnit::new(&tx);
                 let claimed = unit::outbox::claim(&mut db, claim, now).await?;
+                db.write_leases().await?;
                 tx.commit().await?;
                 Ok(claimed)
             }
@@ -63,51 +64,52 @@ impl LineStore for PgStore {
     }
 
     /// Records how each claimed row's attempt ended. A row no longer `sending` (another sender
-    /// took it after the lease ran out and finished it) is left as it is.
+    /// took it after the lease ran out and finished it) is left as it is. One statement per
+    /// kind of ending, not one a row (claim_ahead.rs says why).
     async fn finish_messages(
         &self,
         outcomes: Vec<Finished>,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
+        let endings = Endings::of(outcomes);
         self.retrying(|mut client| {
-            let outcomes = &outcomes;
+            let e = &endings;
             async move {
                 let tx = client.transaction().await?;
                 let db = PgUnit::new(&tx);
-                for f in outcomes {
-                    let attempt = i32::try_from(f.attempt).unwrap_or(i32::MAX);
-                    match &f.outcome {
-                        // LINE has it, whichever sender's attempt it was.
-                        MessageOutcome::Sent { request_id } => {
-                            db.execute(
-                                "UPDATE messages SET state = 'sent', sent_at = $2,
-                                     request_id = $3, lease_until_ms = NULL, last_error = NULL
-                                 WHERE id = $1 AND state IN ('sending', 'pending')",
-                                &[&f.id, &now, request_id],
-                            )
-                            .await?
-                        }
-                        // Only the lease holder's own attempt.
-                        MessageOutcome::Retry { not_before, error } => {
-                            let not_before = not_before.timestamp_millis();
-                            db.execute(
-                                "UPDATE messages SET state = 'pending', not_before_ms = $3,
-                                     last_error = $4, lease_until_ms = NULL
-                                 WHERE id = $1 AND state = 'sending' AND attempts = $2",
-                                &[&f.id, &attempt, &not_before, error],
-                            )
-                            .await?
-                        }
-                        MessageOutcome::Failed { error } => {
-                            db.execute(
-                                "UPDATE messages SET state = 'failed', last_error = $3,
-                                     lease_until_ms = NULL
-                                 WHERE id = $1 AND state = 'sending' AND attempts = $2",
-                                &[&f.id, &attempt, error],
-                            )
-                            .await?
-                        }
-                    };
+                // LINE has it, whichever sender's attempt it was.
+                if !e.sent.0.is_empty() {
+                    db.execute(
+                        "UPDATE messages m SET state = 'sent', sent_at = $3,
+                             request_id = x.request_id, lease_until_ms = NULL, last_error = NULL
+                         FROM unnest($1::bigint[], $2::text[]) AS x(id, request_id)
+                         WHERE m.id = x.id AND m.state IN ('sending', 'pending')",
+                        &[&e.sent.0, &e.sent.1, &now],
+                    )
+                    .await?;
+                }
+                // Only the lease holder's own attempt.
+                if !e.retry.0.is_empty() {
+                    db.execute(
+                        "UPDATE messages m SET state = 'pending', not_before_ms = x.not_before_ms,
+                             last_error = x.error, lease_until_ms = NULL
+                         FROM unnest($1::bigint[], $2::integer[], $3::bigint[], $4::text[])
+                              AS x(id, attempt, not_before_ms, error)
+                         WHERE m.id = x.id AND m.state = 'sending' AND m.attempts = x.attempt",
+                        &[&e.retry.0, &e.retry.1, &e.retry.2, &e.retry.3],
+                    )
+                    .await?;
+                }
+                if !e.failed.0.is_empty() {
+                    db.execute(
+                        "UPDATE messages m SET state = 'failed', last_error = x.error,
+                             lease_until_ms = NULL
+                         FROM unnest($1::bigint[], $2::integer[], $3::text[])
+                              AS x(id, attempt, error)
+                         WHERE m.id = x.id AND m.state = 'sending' AND m.attempts = x.attempt",
+                        &[&e.failed.0, &e.failed.1, &e.failed.2],
+                    )
+                    .await?;
                 }
                 tx.commit().await?;
                 Ok(())
@@ -153,69 +155,60 @@ impl LineStore for PgStore {
     /// Writes a planned page's messages; answers how many were new. What can change between
     /// the plan and the write is read again in the insert itself: the link (a member who
     /// unlinked gets nothing), the friendship (a user who blocked the account gets an
-    /// `unreachable` row) and the choice of store news.
+    /// `unreachable` row) and the choice of store news. The page is one statement
+    /// ([`QUEUE_PAGE`]): a row a round trip to the server made the scan of 1,000,000 members
+    /// take minutes (docs/benchmarks.md, "Messaging").
     async fn queue_linked(
         &self,
         messages: Vec<ScanMessage>,
         now: DateTime<Utc>,
     ) -> Result<u64, StoreError> {
+        if messages.is_empty() {
+            return Ok(0);
+        }
+        let page = PageColumns::of(&messages, now.timestamp_millis());
         let (blocked_state, blocked_reason) = first_state(Some(false));
         self.retrying(|mut client| {
-            let messages = &messages;
+            let page = &page;
             async move {
                 let tx = client.transaction().await?;
+                // Work done again if a crash loses it, as on SQLite (`write_redone_if_lost`): the
+                // day's scan runs again when the hub starts, and dedupe keys write each message
+                // once. Its commit does not wait for the disk; a sender's claim of a row waits
+                // for it, as its own commit flushes the log up to itself.
+                tx.batch_execute("SET LOCAL synchronous_commit = off")
+                    .await?;
                 let db = PgUnit::new(&tx);
-                let now_ms = now.timestamp_millis();
-                let mut written = 0;
+                let rows = db
+                    .query(
+                        QUEUE_PAGE,
+                        &[
+                            &page.dedupe_key,
+                            &page.member_id,
+                            &page.line_user_id,
+                            &page.scenario,
+                            &page.class,
+                            &page.action,
+                            &page.body,
+                            &page.expires_at_ms,
+                            &page.marketing,
+                            &blocked_state,
+                            &blocked_reason,
+                            &now.timestamp_millis(),
+                            &now,
+                        ],
+                    )
+                    .await?;
                 // What this page queued, per state, counted once at its end (schema 7).
-                let mut queued: BTreeMap<String, i64> = BTreeMap::new();
-                for m in messages {
-                    let message = &m.planned.message;
-                    let (action, body) = message.action.to_parts();
-                    let expires = message
-                        .expires_after
-                        .map(|d| now_ms.saturating_add(d.num_milliseconds()));
-                    let marketing = message.class == MessageClass::Marketing;
-                    let row = db
-                        .query_opt(
-                            "INSERT INTO messages
-                                 (dedupe_key, member_id, line_user_id, scenario, class, channel,
-                                  action, body, state, last_error, not_before_ms, expires_at_ms,
-                                  created_at)
-                             SELECT $1, lu.member_id, lu.line_user_id, $4, $5, 'line', $6, $7,
-                                    CASE WHEN f.following = false THEN $8 ELSE 'pending' END,
-                                    CASE WHEN f.following = false THEN $9 END, $10, $11, $12
-                             FROM line_users lu
-                             LEFT JOIN line_friends f ON f.line_user_id = lu.line_user_id
-                             LEFT JOIN member_profiles p ON p.member_id = lu.member_id
-                             WHERE lu.member_id = $2 AND lu.line_user_id = $3
-                               AND (NOT $13 OR coalesce(p.marketing, true))
-                             ON CONFLICT DO NOTHING
-                             RETURNING state",
-                            &[
-                                &m.planned.dedupe_key,
-                                &m.member_id,
-                                &m.line_user_id,
-                                &message.scenario,
-                                &message.class.as_str(),
-                                &action,
-                                &body,
-                                &blocked_state,
-                                &blocked_reason,
-                                &now_ms,
-                                &expires,
-                                &now,
-                                &marketing,
-                            ],
-                        )
-                        .await?;
-                    if let Some(row) = row {
-                        written += 1;
-                        *queued.entry(row.try_get(0)?).or_default() += 1;
-                    }
+                let mut written = 0;
+                let (mut states, mut counts) = (Vec::new(), Vec::new());
+                for row in rows {
+                    let n: i64 = row.try_get(1)?;
+                    written += n.unsigned_abs();
+                    states.push(row.try_get::<_, String>(0)?);
+                    counts.push(n);
                 }
-                if !queued.is_empty() {
-                    let (states, counts): (Vec<String>, Vec<i64>) = queued.into_iter().unzip();
+                if !states.is_empty() {
                     db.execute(super::store::ADD_MESSAGE_TALLIES, &[&states, &counts])
                         .await?;
                 }

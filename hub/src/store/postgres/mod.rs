@@ -10,6 +10,7 @@
 mod admin;
 mod admin_api;
 mod catalog_store;
+mod claim_ahead;
 mod console;
 mod console_store;
 mod feed;
@@ -17,6 +18,7 @@ mod from_sqlite;
 mod inspect;
 mod line;
 mod line_store;
+mod outbox_pages;
 mod privacy;
 mod read_ahead;
 mod schema;

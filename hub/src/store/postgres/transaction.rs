@@ -9,6 +9,7 @@ use tenpo_loyalty::Date;
 use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
 
+use super::claim_ahead::ClaimAhead;
 use super::read_ahead::ReadAhead;
 use crate::store::StoreError;
 
@@ -21,6 +22,8 @@ pub(crate) struct PgUnit<'a> {
     holds_change_log: bool,
     /// What a push read ahead, and the slots it took but has not written yet.
     pub(crate) ahead: ReadAhead,
+    /// What a claim of the message outbox read ahead, and the leases it has not written yet.
+    pub(crate) claim: ClaimAhead,
 }
 
 impl<'a> PgUnit<'a> {
@@ -29,6 +32,7 @@ impl<'a> PgUnit<'a> {
             tx,
             holds_change_log: false,
             ahead: ReadAhead::default(),
+            claim: ClaimAhead::default(),
         }
     }
 
