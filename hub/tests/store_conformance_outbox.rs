@@ -274,6 +274,32 @@ async fn a_scan_page_is_written_as_the_members_are_when_it_is_written<S: TillSto
     assert_eq!(store.queue_linked(page, at(5)).await.unwrap(), 0);
 }
 
+/// After a scan that queued many messages, PostgreSQL's planner knows the queue: a sender's
+/// claim planned for the empty outbox it last saw read every waiting message to sort it.
+#[tokio::test]
+async fn after_a_big_scan_the_planner_knows_the_queue() {
+    let url = common::postgres::cluster().fresh_database().await;
+    let store = open_postgres(&url).await;
+    let member = linked_member(&store, "U1").await;
+    queue_news(&store, &member, "U1", 40, at(1)).await;
+    let sql = common::backends::sql_client(&url).await;
+    let rows: i64 = sql
+        .query_one("SELECT COUNT(*) FROM messages", &[])
+        .await
+        .unwrap()
+        .get(0);
+    store.scan_queued(1_000_000).await.unwrap();
+    let planned: f32 = sql
+        .query_one(
+            "SELECT reltuples FROM pg_class WHERE oid = 'messages'::regclass",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(planned, rows as f32);
+}
+
 #[tokio::test]
 async fn two_hubs_sending_from_one_outbox_never_take_the_same_row() {
     let url = common::postgres::cluster().fresh_database().await;

@@ -80,6 +80,7 @@ pub async fn run_day<S: HubStore>(
             report.messages += written?;
             page = next?;
         }
+        store.scan_queued(report.messages).await?;
     }
     Ok(report)
 }

@@ -379,6 +379,11 @@ pub trait LineStore: Send + Sync + 'static {
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<u64, StoreError>> + Send;
 
+    /// The daily scan queued `messages` in all: a bulk load of the outbox, after which a
+    /// backend whose planner keeps statistics brings them up to date (PostgreSQL: the sender's
+    /// claim is planned for the queue as it now is, not for the empty one it last saw).
+    fn scan_queued(&self, messages: u64) -> impl Future<Output = Result<(), StoreError>> + Send;
+
     /// A member's profile choices (the defaults until they fill the form in).
     fn member_profile(
         &self,
