@@ -92,7 +92,8 @@ impl HeldStates {
 /// How a read uses the state held for a member.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum UseHeld {
-    /// Shared: the state stays held (a lookup, or a write that does not change the state).
+    /// Shared: the state stays held (a lookup, or a write that reads a member it does not
+    /// change).
     Share,
     /// Moved out, not copied: for a write that changes the state and holds the new one when it
     /// commits. A regular customer's state holds a lot for each sale that earned, and a copy a
@@ -166,12 +167,12 @@ pub(crate) fn state_now_of(
     Ok(Arc::new(replay(&state, &later)))
 }
 
-/// The state of a cached member now, or `None` if it is not cached.
-pub(crate) fn member_state(
+/// The state of a cached member now, or `None` if it is not cached, moved out of what is held
+/// (for a write that changes it: [`UseHeld::Take`]).
+fn member_state(
     conn: &Connection,
     held: &HeldStates,
     member_id: &str,
-    how: UseHeld,
 ) -> Result<Option<Arc<MemberState>>, StoreError> {
     static SQL: LazyLock<String> = LazyLock::new(|| {
         format!("SELECT {BASE_COLUMNS} FROM members m {BASE_JOIN} WHERE m.member_id = ?1")
@@ -179,7 +180,7 @@ pub(crate) fn member_state(
     let base = conn
         .prepare_cached(&SQL)?
         .query_row([member_id], |r| {
-            base_from_row(r, 0, held.read(member_id, how))
+            base_from_row(r, 0, held.read(member_id, UseHeld::Take))
         })
         .optional()?;
     base.map(|base| state_now(conn, member_id, base))
@@ -355,30 +356,17 @@ impl WriteTx<'_> {
         self.held.forget(member_id);
     }
 
-    /// A cached member's state, copied (a write that does not change it).
-    pub fn member_state(&self, member_id: &str) -> Result<Option<MemberState>, StoreError> {
-        self.member_state_as(member_id, UseHeld::Share)
-    }
-
     /// A cached member's state, for a write that changes it and saves the new one
     /// ([`Self::save_member_state`]): the state held is moved out, not copied ([`UseHeld`]).
     pub fn member_state_to_change(
         &self,
         member_id: &str,
     ) -> Result<Option<MemberState>, StoreError> {
-        self.member_state_as(member_id, UseHeld::Take)
-    }
-
-    fn member_state_as(
-        &self,
-        member_id: &str,
-        how: UseHeld,
-    ) -> Result<Option<MemberState>, StoreError> {
         if let Some(state) = self.staged_state(member_id) {
             return Ok(Some(state));
         }
         // Taken, the state is this read's alone and is not copied here.
-        Ok(member_state(&self.tx, self.held, member_id, how)?.map(Arc::unwrap_or_clone))
+        Ok(member_state(&self.tx, self.held, member_id)?.map(Arc::unwrap_or_clone))
     }
 }
 

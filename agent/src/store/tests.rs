@@ -395,7 +395,7 @@ fn a_state_equal_to_the_snapshot_is_kept_once() {
     let read = store.member_by_code("2000000000015").unwrap().unwrap();
     assert_eq!(*read.state, hub_state);
     assert_eq!(
-        store.write(|tx| tx.member_state("m1")).unwrap(),
+        store.write(|tx| tx.member_state_to_change("m1")).unwrap(),
         Some(hub_state.clone())
     );
 
