@@ -311,4 +311,48 @@ async fn a_moved_hub_knows_which_menus_it_linked() {
             .is_empty()
     );
     assert_eq!(pg.member_messages(member.member_id).await.unwrap().len(), 1);
+    // The link's friendship moved with it, and follows the webhook's events after the move.
+    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    let following: Option<bool> = client
+        .query_one(
+            "SELECT following FROM line_users WHERE line_user_id = 'U1'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(following, Some(true));
+}
+
+/// A SQLite hub whose link says a friendship its `line_friends` does not (which its triggers
+/// never let happen) is refused whole: the link's friendship is what the daily scan reads.
+#[tokio::test]
+async fn a_link_whose_friendship_disagrees_is_not_moved() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("hub.db");
+    drop(tenpo_hub::store::SqliteStore::open(&db, Utc::now()).unwrap());
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    conn.execute_batch(
+        "INSERT INTO members (member_id, number, snapshot, created_at, updated_at)
+             VALUES ('m1', '2100000000017', '{}', '2026-11-20T00:00:00Z', '2026-11-20T00:00:00Z');
+         INSERT INTO line_friends (line_user_id, following, changed_at_ms) VALUES ('U1', 0, 1);
+         INSERT INTO line_users (line_user_id, member_id, linked_at)
+             VALUES ('U1', 'm1', '2026-11-20T00:00:00Z');
+         UPDATE line_users SET following = 1;",
+    )
+    .unwrap();
+    drop(conn);
+    let url = common::postgres::cluster().fresh_database().await;
+    let e = move_from_sqlite(&db, &DatabaseUrl::parse(&url).unwrap(), Utc::now())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, StoreError::Corrupt { what: "moved links", detail } if detail.contains("1 LINE link")),
+        "{e}"
+    );
+    let pg = open_postgres(&url).await;
+    assert_eq!(pg.counts().await.unwrap().members, 0, "nothing was written");
 }

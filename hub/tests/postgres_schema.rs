@@ -77,9 +77,6 @@ async fn a_database_newer_than_the_hub_is_refused_untouched() {
 
 /// Columns only one backend has, and why.
 const ONE_SIDED: &[(&str, &str)] = &[
-    // SQLite keeps each link's friendship beside it for the daily scan's index walk
-    // (docs/benchmarks.md); PostgreSQL joins `line_friends`.
-    ("line_users", "following"),
     // The migration runner's own bookkeeping (SQLite keeps it in `user_version`).
     ("tenpo_schema", "version"),
     // How far each run's cursors reach: several hub processes serve one PostgreSQL database
@@ -188,4 +185,138 @@ async fn the_schema_holds_what_the_sqlite_schema_holds() {
         "the SQLite schema was read: {}",
         lite.len()
     );
+}
+
+/// Each link's `following` as it stands, by LINE user.
+async fn on_links(c: &Object) -> Vec<(String, Option<bool>)> {
+    c.query(
+        "SELECT line_user_id, following FROM line_users ORDER BY line_user_id",
+        &[],
+    )
+    .await
+    .unwrap()
+    .iter()
+    .map(|r| (r.get(0), r.get(1)))
+    .collect()
+}
+
+/// Waits, a bounded while, until some session waits for an advisory lock.
+async fn someone_waits_for_a_line_user(c: &Object) -> bool {
+    for _ in 0..100 {
+        let waiting: i64 = c
+            .query_one(
+                "SELECT COUNT(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        if waiting > 0 {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    false
+}
+
+/// Schema 9 keeps each link's friendship on the link (for the daily scan): it must be what
+/// `line_friends` says, whichever of the two was written first, after a migration from
+/// schema 8, and when two hubs write a link and its friendship at the same moment.
+#[tokio::test]
+async fn a_links_friendship_is_what_line_friends_says_whichever_comes_first() {
+    let url = common::postgres::cluster().fresh_database().await;
+    let mut c = client(&url).await;
+    postgres::migrate_to(&mut c, 8).await.unwrap();
+    let members: String = (1..=5)
+        .map(|i| {
+            format!(
+                "INSERT INTO members (member_id, number, snapshot, created_at, updated_at)
+                 VALUES ('m{i}', '{i}', '{{}}', now(), now());"
+            )
+        })
+        .collect();
+    c.batch_execute(&members).await.unwrap();
+    c.batch_execute(
+        "INSERT INTO line_users (line_user_id, member_id, linked_at) VALUES ('U1', 'm1', now());
+         INSERT INTO line_friends (line_user_id, following, changed_at_ms) VALUES ('U1', false, 1);",
+    )
+    .await
+    .unwrap();
+    postgres::migrate(&mut c).await.unwrap();
+    assert_eq!(on_links(&c).await, [("U1".into(), Some(false))]);
+
+    // One after the other, each way round; a friendship changed, forgotten, and a link moved.
+    c.batch_execute(
+        "INSERT INTO line_friends (line_user_id, following, changed_at_ms) VALUES ('U2', true, 1);
+         INSERT INTO line_users (line_user_id, member_id, linked_at) VALUES ('U2', 'm2', now());
+         INSERT INTO line_users (line_user_id, member_id, linked_at) VALUES ('U3', 'm3', now());
+         UPDATE line_friends SET following = true WHERE line_user_id = 'U1';
+         INSERT INTO line_friends (line_user_id, following, changed_at_ms) VALUES ('U4', false, 1);",
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        on_links(&c).await,
+        [
+            ("U1".into(), Some(true)),
+            ("U2".into(), Some(true)),
+            ("U3".into(), None)
+        ]
+    );
+    c.batch_execute(
+        "DELETE FROM line_friends WHERE line_user_id = 'U2';
+         UPDATE line_users SET line_user_id = 'U4' WHERE line_user_id = 'U3';",
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        on_links(&c).await,
+        [
+            ("U1".into(), Some(true)),
+            ("U2".into(), None),
+            ("U4".into(), Some(false))
+        ]
+    );
+
+    // At the same moment, each way round: the second waits for the first and sees it.
+    let (mut a, mut b) = (client(&url).await, client(&url).await);
+    for (first_friend, user, member) in [(true, "U5", "m5"), (false, "U6", "m4")] {
+        let friend = format!(
+            "INSERT INTO line_friends (line_user_id, following, changed_at_ms)
+             VALUES ('{user}', true, 1)"
+        );
+        let link = format!(
+            "INSERT INTO line_users (line_user_id, member_id, linked_at)
+             VALUES ('{user}', '{member}', now())"
+        );
+        let (first, second) = if first_friend {
+            (friend, link)
+        } else {
+            (link, friend)
+        };
+        let ta = a.transaction().await.unwrap();
+        ta.batch_execute(&first).await.unwrap();
+        let tb = b.transaction().await.unwrap();
+        let write = async {
+            tb.batch_execute(&second).await.unwrap();
+            tb.commit().await.unwrap();
+        };
+        let watch = async {
+            assert!(
+                someone_waits_for_a_line_user(&c).await,
+                "the second write did not wait for the first ({user})"
+            );
+            ta.commit().await.unwrap();
+        };
+        tokio::join!(write, watch);
+        let following: Option<bool> = c
+            .query_one(
+                "SELECT following FROM line_users WHERE line_user_id = $1",
+                &[&user],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(following, Some(true), "{user}");
+    }
 }

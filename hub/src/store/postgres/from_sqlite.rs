@@ -216,6 +216,9 @@ pub async fn move_from_sqlite(
     let mut moved = Vec::with_capacity(tables.len());
     let mut copied = Vec::with_capacity(tables.len());
     let tx = client.transaction().await?;
+    // Each link's friendship is copied as SQLite kept it (schema 9's triggers stand aside: a
+    // lock a row would overflow the server's lock table), then checked in `finish`.
+    tx.batch_execute("SET LOCAL tenpo.moving = 'on'").await?;
     for (table, mut columns) in tables {
         for c in &mut columns {
             c.pg_only = !lite_columns.contains(&(table.clone(), c.name.clone()));
@@ -417,6 +420,25 @@ async fn finish(conn: &Connection, tx: &tokio_postgres::Transaction<'_>) -> Resu
         &[&log_end],
     )
     .await?;
+    // The links' friendships came as SQLite kept them, past schema 9's triggers: each must be
+    // what `line_friends` says.
+    let differ: i64 = tx
+        .query_one(
+            "SELECT COUNT(*) FROM line_users u LEFT JOIN line_friends f USING (line_user_id)
+             WHERE u.following IS DISTINCT FROM f.following",
+            &[],
+        )
+        .await?
+        .try_get(0)?;
+    if differ > 0 {
+        return Err(StoreError::Corrupt {
+            what: "moved links",
+            detail: format!(
+                "{differ} LINE link(s) in the SQLite hub whose friendship is not what its \
+                 line_friends says; nothing was written"
+            ),
+        });
+    }
     Ok(())
 }
 

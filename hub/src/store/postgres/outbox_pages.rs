@@ -94,7 +94,8 @@ impl<'a> PageColumns<'a> {
 }
 
 /// A page of the daily scan's messages in one statement: each row joined to the member's link
-/// as it is now (no link, no row), its friendship (blocked: `$10`, `$11`) and its choice of
+/// as it is now (no link, no row), its friendship as kept on the link (schema 9; blocked:
+/// `$10`, `$11`) and its choice of
 /// store news, inserted in the order planned (the sender's order among equals), each key once
 /// ever; answers the rows written per state.
 pub(super) const QUEUE_PAGE: &str = "
@@ -104,14 +105,13 @@ pub(super) const QUEUE_PAGE: &str = "
              last_error, not_before_ms, expires_at_ms, created_at)
         SELECT q.dedupe_key, lu.member_id, lu.line_user_id, q.scenario, q.class, 'line',
                q.action, q.body,
-               CASE WHEN f.following = false THEN $10 ELSE 'pending' END,
-               CASE WHEN f.following = false THEN $11 END, $12, q.expires_at_ms, $13
+               CASE WHEN lu.following = false THEN $10 ELSE 'pending' END,
+               CASE WHEN lu.following = false THEN $11 END, $12, q.expires_at_ms, $13
         FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
                     $7::text[], $8::bigint[], $9::boolean[])
              WITH ORDINALITY AS q(dedupe_key, member_id, line_user_id, scenario, class, action,
                                   body, expires_at_ms, marketing, n)
         JOIN line_users lu ON lu.member_id = q.member_id AND lu.line_user_id = q.line_user_id
-        LEFT JOIN line_friends f ON f.line_user_id = lu.line_user_id
         LEFT JOIN member_profiles p ON p.member_id = lu.member_id
         WHERE NOT q.marketing OR coalesce(p.marketing, true)
         ORDER BY q.n

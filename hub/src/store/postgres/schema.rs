@@ -477,6 +477,55 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         REFERENCING OLD TABLE AS old_rows
         FOR EACH STATEMENT EXECUTE FUNCTION members_tally_delete();
     "#,
+    // 9: a linked member's friendship with the account kept on their link, as the SQLite
+    // schema's 10: the daily scan's write reads it from the link it checks anyway. Looking each
+    // member's LINE user up in `line_friends` was a random read per message, 40 % of a page's
+    // write (docs/benchmarks.md, "On PostgreSQL"). `line_friends` stays the truth (it has users
+    // who are not members); triggers copy it to the link whichever is written first. Both take
+    // the same advisory lock on the LINE user first, so a link and a friendship written at once
+    // by two hubs wait for each other and the second sees the first. The move from SQLite
+    // (`tenpo.moving`) brings the column as SQLite's own triggers kept it and checks it
+    // against `line_friends`: a lock a row would fill the server's lock table in its one
+    // transaction.
+    r#"
+    ALTER TABLE line_users ADD COLUMN following boolean;
+    UPDATE line_users u SET following = f.following
+        FROM line_friends f WHERE f.line_user_id = u.line_user_id;
+
+    CREATE FUNCTION line_user_lock(line_user_id text) RETURNS void LANGUAGE sql AS $$
+        SELECT pg_advisory_xact_lock(hashtextextended('line-user:' || line_user_id, 0))
+    $$;
+    CREATE FUNCTION line_users_following() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        IF current_setting('tenpo.moving', true) = 'on' THEN
+            RETURN NEW;
+        END IF;
+        PERFORM line_user_lock(NEW.line_user_id);
+        NEW.following := (SELECT f.following FROM line_friends f
+                          WHERE f.line_user_id = NEW.line_user_id);
+        RETURN NEW;
+    END $$;
+    CREATE TRIGGER line_users_following BEFORE INSERT OR UPDATE OF line_user_id ON line_users
+        FOR EACH ROW EXECUTE FUNCTION line_users_following();
+    CREATE FUNCTION line_friends_following() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        IF current_setting('tenpo.moving', true) = 'on' THEN
+            RETURN NULL;
+        ELSIF TG_OP = 'DELETE' THEN
+            PERFORM line_user_lock(OLD.line_user_id);
+            UPDATE line_users SET following = NULL WHERE line_user_id = OLD.line_user_id;
+        ELSE
+            PERFORM line_user_lock(NEW.line_user_id);
+            UPDATE line_users SET following = NEW.following
+                WHERE line_user_id = NEW.line_user_id
+                  AND following IS DISTINCT FROM NEW.following;
+        END IF;
+        RETURN NULL;
+    END $$;
+    CREATE TRIGGER line_friends_following
+        AFTER INSERT OR DELETE OR UPDATE OF following ON line_friends
+        FOR EACH ROW EXECUTE FUNCTION line_friends_following();
+    "#,
 ];
 
 /// The schema version this binary writes.
