@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use tenpo_loyalty::Date;
 use tenpo_protocol::sync::MemberSnapshot;
 
-use super::outbox_pages::{Endings, PageColumns, QUEUE_PAGE};
+use super::outbox_pages::{Endings, halves};
 use super::store::PgStore;
 use super::transaction::PgUnit;
 use crate::store::model::{
@@ -15,7 +15,7 @@ use crate::store::model::{
 };
 use crate::store::outbox::{
     Claim, Finished, Greeting, HomeStores, MessageClass, MessageView, NewMessage, OutboxCounts,
-    OutboxMessage, PlannedPage, Planner, Profile, ScanMessage, first_state,
+    OutboxMessage, PlannedPage, Planner, Profile, ScanMessage,
 };
 use crate::store::unit::{self, Statements as _};
 use crate::store::{LineStore, StoreError};
@@ -155,9 +155,9 @@ impl LineStore for PgStore {
     /// Writes a planned page's messages; answers how many were new. What can change between
     /// the plan and the write is read again in the insert itself: the link (a member who
     /// unlinked gets nothing), the friendship (a user who blocked the account gets an
-    /// `unreachable` row) and the choice of store news. The page is one statement
-    /// ([`QUEUE_PAGE`]): a row a round trip to the server made the scan of 1,000,000 members
-    /// take minutes (docs/benchmarks.md, "Messaging").
+    /// `unreachable` row) and the choice of store news. The page's ids are taken first, in the
+    /// order planned, and its two halves are then written at once, each one statement
+    /// (`outbox_pages::QUEUE_PAGE`) on a connection of its own (`outbox_pages.rs` says why).
     async fn queue_linked(
         &self,
         messages: Vec<ScanMessage>,
@@ -166,57 +166,14 @@ impl LineStore for PgStore {
         if messages.is_empty() {
             return Ok(0);
         }
-        let page = PageColumns::of(&messages, now.timestamp_millis());
-        let (blocked_state, blocked_reason) = first_state(Some(false));
-        self.retrying(|mut client| {
-            let page = &page;
-            async move {
-                let tx = client.transaction().await?;
-                // Work done again if a crash loses it, as on SQLite (`write_redone_if_lost`): the
-                // day's scan runs again when the hub starts, and dedupe keys write each message
-                // once. Its commit does not wait for the disk; a sender's claim of a row waits
-                // for it, as its own commit flushes the log up to itself.
-                tx.batch_execute("SET LOCAL synchronous_commit = off")
-                    .await?;
-                let db = PgUnit::new(&tx);
-                let rows = db
-                    .query(
-                        QUEUE_PAGE,
-                        &[
-                            &page.dedupe_key,
-                            &page.member_id,
-                            &page.line_user_id,
-                            &page.scenario,
-                            &page.class,
-                            &page.action,
-                            &page.body,
-                            &page.expires_at_ms,
-                            &page.marketing,
-                            &blocked_state,
-                            &blocked_reason,
-                            &now.timestamp_millis(),
-                            &now,
-                        ],
-                    )
-                    .await?;
-                // What this page queued, per state, counted once at its end (schema 7).
-                let mut written = 0;
-                let (mut states, mut counts) = (Vec::new(), Vec::new());
-                for row in rows {
-                    let n: i64 = row.try_get(1)?;
-                    written += n.unsigned_abs();
-                    states.push(row.try_get::<_, String>(0)?);
-                    counts.push(n);
-                }
-                if !states.is_empty() {
-                    db.execute(super::store::ADD_MESSAGE_TALLIES, &[&states, &counts])
-                        .await?;
-                }
-                tx.commit().await?;
-                Ok(written)
-            }
-        })
-        .await
+        let ids = self.message_ids(messages.len()).await?;
+        let (first, second) = halves(&messages);
+        let (ids_first, ids_second) = ids.split_at(first.len().min(ids.len()));
+        let (a, b) = tokio::join!(
+            self.queue_part(first, ids_first, now),
+            self.queue_part(second, ids_second, now)
+        );
+        Ok(a? + b?)
     }
 
     /// `ANALYZE messages` after a scan that queued a good part of a table's worth: autovacuum

@@ -3,8 +3,19 @@
 //! Asked one row at a time over a socket, the scan of 1,000,000 members took minutes and the
 //! sender kept under half its configured rate (docs/benchmarks.md, "Messaging"); the rows
 //! written, and what each statement reads again as it writes, are the same.
+//!
+//! A page's write is one server process's work, and was the scan's slowest step: the page
+//! before is read and planned beside it, and the server's other cores sat idle. A page is
+//! written in two halves at once, each its own statement, transaction and connection. Its ids
+//! are taken first, in the order planned, so that a sender still takes equal rows in the order
+//! they were planned whichever half lands first.
 
-use crate::store::outbox::{Finished, MessageClass, MessageOutcome, ScanMessage};
+use chrono::{DateTime, Utc};
+
+use super::store::PgStore;
+use super::transaction::PgUnit;
+use crate::store::StoreError;
+use crate::store::outbox::{Finished, MessageClass, MessageOutcome, ScanMessage, first_state};
 
 /// How a sender's attempts ended, a column an array per kind of ending, in id order, for
 /// `LineStore::finish_messages`: sent (id, LINE's request id); to be tried again (id,
@@ -44,8 +55,111 @@ impl Endings {
     }
 }
 
+/// A page of the daily scan cut in two where one member's messages end and the next's begin,
+/// as near its middle as that falls: each member's messages are written by one statement.
+pub(super) fn halves(messages: &[ScanMessage]) -> (&[ScanMessage], &[ScanMessage]) {
+    let member = |i: usize| messages.get(i).map(|m| &m.member_id);
+    let cut = (messages.len() / 2).max(1)..messages.len();
+    let cut = cut
+        .into_iter()
+        .find(|&i| member(i - 1) != member(i))
+        .unwrap_or(messages.len());
+    messages.split_at(cut)
+}
+
+impl PgStore {
+    /// `n` new ids of `messages`, in order.
+    pub(super) async fn message_ids(&self, n: usize) -> Result<Vec<i64>, StoreError> {
+        let n = i64::try_from(n).unwrap_or(i64::MAX);
+        self.retrying(|client| async move {
+            Ok(client
+                .query_one(
+                    "SELECT array(SELECT nextval(pg_get_serial_sequence('messages', 'id'))
+                                  FROM generate_series(1, $1::bigint))",
+                    &[&n],
+                )
+                .await?
+                .try_get(0)?)
+        })
+        .await
+    }
+
+    /// Writes part of a scan's page with the ids taken for it ([`QUEUE_PAGE`]); answers how
+    /// many were new.
+    pub(super) async fn queue_part(
+        &self,
+        messages: &[ScanMessage],
+        ids: &[i64],
+        now: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        if messages.is_empty() {
+            return Ok(0);
+        }
+        if ids.len() != messages.len() {
+            return Err(StoreError::Invalid(format!(
+                "{} ids taken for {} messages",
+                ids.len(),
+                messages.len()
+            )));
+        }
+        let page = PageColumns::of(messages, ids, now.timestamp_millis());
+        let (blocked_state, blocked_reason) = first_state(Some(false));
+        self.retrying(|mut client| {
+            let page = &page;
+            async move {
+                let tx = client.transaction().await?;
+                // Work done again if a crash loses it, as on SQLite (`write_redone_if_lost`): the
+                // day's scan runs again when the hub starts, and dedupe keys write each message
+                // once. Its commit does not wait for the disk; a sender's claim of a row waits
+                // for it, as its own commit flushes the log up to itself.
+                tx.batch_execute("SET LOCAL synchronous_commit = off")
+                    .await?;
+                let db = PgUnit::new(&tx);
+                let rows = db
+                    .query(
+                        QUEUE_PAGE,
+                        &[
+                            &page.dedupe_key,
+                            &page.member_id,
+                            &page.line_user_id,
+                            &page.scenario,
+                            &page.class,
+                            &page.action,
+                            &page.body,
+                            &page.expires_at_ms,
+                            &page.marketing,
+                            &blocked_state,
+                            &blocked_reason,
+                            &now.timestamp_millis(),
+                            &now,
+                            &page.id,
+                        ],
+                    )
+                    .await?;
+                // What this part queued, per state, counted once at its end (schema 7).
+                let mut written = 0;
+                let (mut states, mut counts) = (Vec::new(), Vec::new());
+                for row in rows {
+                    let n: i64 = row.try_get(1)?;
+                    written += n.unsigned_abs();
+                    states.push(row.try_get::<_, String>(0)?);
+                    counts.push(n);
+                }
+                if !states.is_empty() {
+                    db.execute(super::store::ADD_MESSAGE_TALLIES, &[&states, &counts])
+                        .await?;
+                }
+                tx.commit().await?;
+                Ok(written)
+            }
+        })
+        .await
+    }
+}
+
 /// A page of the daily scan's messages, a column an array, for [`QUEUE_PAGE`].
 pub(super) struct PageColumns<'a> {
+    pub id: &'a [i64],
     pub dedupe_key: Vec<&'a str>,
     pub member_id: Vec<&'a str>,
     pub line_user_id: Vec<&'a str>,
@@ -58,9 +172,10 @@ pub(super) struct PageColumns<'a> {
 }
 
 impl<'a> PageColumns<'a> {
-    pub(super) fn of(messages: &'a [ScanMessage], now_ms: i64) -> PageColumns<'a> {
+    pub(super) fn of(messages: &'a [ScanMessage], ids: &'a [i64], now_ms: i64) -> PageColumns<'a> {
         let n = messages.len();
         let mut page = PageColumns {
+            id: ids,
             dedupe_key: Vec::with_capacity(n),
             member_id: Vec::with_capacity(n),
             line_user_id: Vec::with_capacity(n),
@@ -96,21 +211,21 @@ impl<'a> PageColumns<'a> {
 /// A page of the daily scan's messages in one statement: each row joined to the member's link
 /// as it is now (no link, no row), its friendship as kept on the link (schema 9; blocked:
 /// `$10`, `$11`) and its choice of
-/// store news, inserted in the order planned (the sender's order among equals), each key once
-/// ever; answers the rows written per state.
+/// store news, with the ids taken for them (`$14`), each key once ever; answers the rows
+/// written per state.
 pub(super) const QUEUE_PAGE: &str = "
     WITH queued AS (
         INSERT INTO messages
-            (dedupe_key, member_id, line_user_id, scenario, class, channel, action, body, state,
+            (id, dedupe_key, member_id, line_user_id, scenario, class, channel, action, body, state,
              last_error, not_before_ms, expires_at_ms, created_at)
-        SELECT q.dedupe_key, lu.member_id, lu.line_user_id, q.scenario, q.class, 'line',
+        SELECT q.id, q.dedupe_key, lu.member_id, lu.line_user_id, q.scenario, q.class, 'line',
                q.action, q.body,
                CASE WHEN lu.following = false THEN $10 ELSE 'pending' END,
                CASE WHEN lu.following = false THEN $11 END, $12, q.expires_at_ms, $13
         FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
-                    $7::text[], $8::bigint[], $9::boolean[])
+                    $7::text[], $8::bigint[], $9::boolean[], $14::bigint[])
              WITH ORDINALITY AS q(dedupe_key, member_id, line_user_id, scenario, class, action,
-                                  body, expires_at_ms, marketing, n)
+                                  body, expires_at_ms, marketing, id, n)
         JOIN line_users lu ON lu.member_id = q.member_id AND lu.line_user_id = q.line_user_id
         LEFT JOIN member_profiles p ON p.member_id = lu.member_id
         WHERE NOT q.marketing OR coalesce(p.marketing, true)
@@ -119,3 +234,48 @@ pub(super) const QUEUE_PAGE: &str = "
         RETURNING state
     )
     SELECT state, COUNT(*) FROM queued GROUP BY state ORDER BY state";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::outbox::{MessageAction, NewMessage, Planned};
+
+    fn page(members: &[&str]) -> Vec<ScanMessage> {
+        members
+            .iter()
+            .enumerate()
+            .map(|(i, m)| ScanMessage {
+                member_id: (*m).into(),
+                line_user_id: format!("U{m}"),
+                planned: Planned {
+                    dedupe_key: format!("k{i}"),
+                    message: NewMessage {
+                        scenario: "s".into(),
+                        class: MessageClass::Marketing,
+                        action: MessageAction::LinkRichMenu {
+                            rich_menu_id: "r".into(),
+                        },
+                        expires_after: None,
+                    },
+                },
+            })
+            .collect()
+    }
+
+    fn cut(members: &[&str]) -> (usize, usize) {
+        let messages = page(members);
+        let (a, b) = halves(&messages);
+        (a.len(), b.len())
+    }
+
+    /// Each member's messages stay in one half, the cut as near the middle as that allows.
+    #[test]
+    fn a_page_is_halved_between_members() {
+        assert_eq!(cut(&["a", "b", "c", "d"]), (2, 2));
+        assert_eq!(cut(&["a", "b", "b", "b", "c", "d"]), (4, 2));
+        assert_eq!(cut(&["a", "a", "a", "b"]), (3, 1));
+        assert_eq!(cut(&["a", "a", "a"]), (3, 0));
+        assert_eq!(cut(&["a"]), (1, 0));
+        assert_eq!(cut(&[]), (0, 0));
+    }
+}
