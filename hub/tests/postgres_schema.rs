@@ -319,4 +319,26 @@ async fn a_links_friendship_is_what_line_friends_says_whichever_comes_first() {
             .get(0);
         assert_eq!(following, Some(true), "{user}");
     }
+
+    // Many at once in one statement, as a DBA might: the locks are shared, not one a user
+    // (which filled the server's lock table: "out of shared memory").
+    c.batch_execute(
+        "INSERT INTO members (member_id, number, snapshot, created_at, updated_at)
+             SELECT 'b' || i, 'b' || i, '{}', now(), now() FROM generate_series(1, 100000) i;
+         INSERT INTO line_friends (line_user_id, following, changed_at_ms)
+             SELECT 'B' || i, i % 2 = 0, 1 FROM generate_series(1, 100000) i;
+         INSERT INTO line_users (line_user_id, member_id, linked_at)
+             SELECT 'B' || i, 'b' || i, now() FROM generate_series(1, 100000) i;",
+    )
+    .await
+    .unwrap();
+    let following: i64 = c
+        .query_one(
+            "SELECT COUNT(*) FROM line_users WHERE line_user_id LIKE 'B%' AND following",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(following, 50_000);
 }

@@ -216,8 +216,8 @@ pub async fn move_from_sqlite(
     let mut moved = Vec::with_capacity(tables.len());
     let mut copied = Vec::with_capacity(tables.len());
     let tx = client.transaction().await?;
-    // Each link's friendship is copied as SQLite kept it (schema 9's triggers stand aside: a
-    // lock a row would overflow the server's lock table), then checked in `finish`.
+    // Each link's friendship is copied as SQLite kept it (schema 9's triggers, a lookup and a
+    // lock a row, stand aside), then checked in `finish`.
     tx.batch_execute("SET LOCAL tenpo.moving = 'on'").await?;
     for (table, mut columns) in tables {
         for c in &mut columns {

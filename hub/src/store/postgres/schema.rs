@@ -482,18 +482,20 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     // member's LINE user up in `line_friends` was a random read per message, 40 % of a page's
     // write (docs/benchmarks.md, "On PostgreSQL"). `line_friends` stays the truth (it has users
     // who are not members); triggers copy it to the link whichever is written first. Both take
-    // the same advisory lock on the LINE user first, so a link and a friendship written at once
-    // by two hubs wait for each other and the second sees the first. The move from SQLite
-    // (`tenpo.moving`) brings the column as SQLite's own triggers kept it and checks it
-    // against `line_friends`: a lock a row would fill the server's lock table in its one
-    // transaction.
+    // the LINE user's advisory lock first, so a link and a friendship written at once by two
+    // hubs wait for each other and the second sees the first. The locks are 256, each shared by
+    // the users whose ids hash to it: one a user would let a statement that writes many links
+    // (a DBA's) fill the server's lock table. The move from SQLite (`tenpo.moving`) runs no
+    // trigger a row: it brings the column as SQLite's own triggers kept it and checks it
+    // against `line_friends`.
     r#"
     ALTER TABLE line_users ADD COLUMN following boolean;
     UPDATE line_users u SET following = f.following
         FROM line_friends f WHERE f.line_user_id = u.line_user_id;
 
     CREATE FUNCTION line_user_lock(line_user_id text) RETURNS void LANGUAGE sql AS $$
-        SELECT pg_advisory_xact_lock(hashtextextended('line-user:' || line_user_id, 0))
+        -- the two-key form: a key space of its own, apart from the hub's other locks
+        SELECT pg_advisory_xact_lock(1279870533, hashtext(line_user_id) & 255)
     $$;
     CREATE FUNCTION line_users_following() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
