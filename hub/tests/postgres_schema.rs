@@ -205,7 +205,10 @@ async fn someone_waits_for_a_line_user(c: &Object) -> bool {
     for _ in 0..100 {
         let waiting: i64 = c
             .query_one(
-                "SELECT COUNT(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted",
+                "SELECT COUNT(*) FROM pg_locks
+                 WHERE locktype = 'advisory' AND NOT granted AND classid = 1279870533
+                   AND database = (SELECT oid FROM pg_database
+                                   WHERE datname = current_database())",
                 &[],
             )
             .await

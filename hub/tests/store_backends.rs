@@ -1,8 +1,9 @@
 //! What holds of one backend alone (docs/design.md §12), beside the suite both backends pass
 //! (`store_conformance*.rs`): several hub processes on one PostgreSQL database (one push
 //! reaching two at once, one event id from two terminals, a cursor from one good at the other,
-//! a cursor from after a backup reset by the restored database), a PostgreSQL server that cannot
-//! be reached, and a SQLite file reopened.
+//! a cursor from after a backup reset by the restored database, a webhook delivery that takes
+//! its users' locks in one order), a PostgreSQL server that cannot be reached, and a SQLite
+//! file reopened.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -190,4 +191,92 @@ async fn the_sqlite_store_keeps_its_cursors_and_key_when_reopened() {
         .filter(|c| matches!(c, Change::SigningKey { .. }))
         .count();
     assert_eq!(keys, 1);
+}
+
+/// A webhook delivery takes the locks that keep its users' friendships on their links (schema
+/// 9; one of 256 a user) at its start, in the order of their keys, whatever the order of its
+/// events: taken one by one, two hubs' deliveries could each hold one the other waits for.
+/// While it waits for its first, it holds none after it.
+#[tokio::test]
+async fn a_webhook_delivery_takes_its_users_locks_in_one_order() {
+    use tenpo_hub::store::{Greeting, LineEvent, LineStore};
+
+    let url = common::postgres::cluster().fresh_database().await;
+    let hub = std::sync::Arc::new(open_postgres(&url).await);
+    let sql = sql_client(&url).await;
+    // Two LINE users whose locks differ, the first's key the lower.
+    let keyed = sql
+        .query(
+            "SELECT u, line_user_lock_key(u) FROM (SELECT 'U' || i AS u FROM generate_series(1, 64) i) s
+             ORDER BY line_user_lock_key(u)",
+            &[],
+        )
+        .await
+        .unwrap();
+    let (low, high): (String, String) = {
+        let first = &keyed[0];
+        let last = keyed.last().unwrap();
+        assert_ne!(first.get::<_, i32>(1), last.get::<_, i32>(1));
+        (first.get(0), last.get(0))
+    };
+    let high_key: i32 = keyed.last().unwrap().get(1);
+
+    // Another session holds the lower lock.
+    let (mut other, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    let tx = other.transaction().await.unwrap();
+    tx.execute("SELECT line_user_lock($1)", &[&low])
+        .await
+        .unwrap();
+
+    // A delivery whose events name the higher user first.
+    let follow = |id: &str, user: &str| LineEvent {
+        webhook_event_id: id.into(),
+        kind: "follow".into(),
+        occurred_at_ms: 1_000,
+        user_id: Some(user.into()),
+        following: Some(true),
+    };
+    let events = vec![follow("e1", &high), follow("e2", &low)];
+    let delivery = tokio::spawn({
+        let hub = hub.clone();
+        async move {
+            hub.line_events(events, Greeting::default(), Utc::now())
+                .await
+        }
+    });
+    let mut waiting = false;
+    for _ in 0..250 {
+        let n: i64 = sql
+            .query_one(
+                "SELECT COUNT(*) FROM pg_locks
+                 WHERE locktype = 'advisory' AND NOT granted AND classid = 1279870533
+                   AND database = (SELECT oid FROM pg_database
+                                   WHERE datname = current_database())",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        if n > 0 {
+            waiting = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(waiting, "the delivery did not wait for the lower lock");
+    let free: bool = tx
+        .query_one(
+            "SELECT pg_try_advisory_xact_lock(1279870533, $1)",
+            &[&high_key],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(free, "the delivery took the higher lock before the lower");
+    tx.commit().await.unwrap();
+    let intake = delivery.await.unwrap().unwrap();
+    assert_eq!(intake.new, 2);
 }

@@ -62,9 +62,10 @@ pub async fn run_day<S: HubStore>(
         report.birthday_coupons = issued.issued;
     }
     if settings.points_expiring.is_some() {
-        // Each page is written while the next is read and planned (two threads, two
-        // connections): the write checks each member's link again, so a page read a moment
-        // ago writes nothing to a LINE user the member has since unlinked.
+        // Each page is written while the next is read and planned (on connections of their
+        // own; PostgreSQL writes a page's two halves on two): the write checks each member's
+        // link again, so a page read a moment ago writes nothing to a LINE user the member has
+        // since unlinked.
         let mut page = store
             .plan_linked(today, stores.clone(), String::new(), PAGE)
             .await?;

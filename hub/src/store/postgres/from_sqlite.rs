@@ -216,9 +216,10 @@ pub async fn move_from_sqlite(
     let mut moved = Vec::with_capacity(tables.len());
     let mut copied = Vec::with_capacity(tables.len());
     let tx = client.transaction().await?;
-    // Each link's friendship is copied as SQLite kept it (schema 9's triggers, a lookup and a
-    // lock a row, stand aside), then checked in `finish`.
-    tx.batch_execute("SET LOCAL tenpo.moving = 'on'").await?;
+    // Each link's friendship is copied as SQLite kept it, then checked in `finish`: schema 9's
+    // triggers (a lookup and a lock a row) are off for this transaction alone, and a move
+    // that fails leaves them on.
+    tx.batch_execute(FRIENDSHIP_TRIGGERS_OFF).await?;
     for (table, mut columns) in tables {
         for c in &mut columns {
             c.pg_only = !lite_columns.contains(&(table.clone(), c.name.clone()));
@@ -232,6 +233,7 @@ pub async fn move_from_sqlite(
         copied.push(columns);
     }
     finish(&conn, &tx).await?;
+    tx.batch_execute(FRIENDSHIP_TRIGGERS_ON).await?;
     // Checked inside the transaction: nothing lands unless every table matches.
     for (m, columns) in moved.iter().zip(&copied) {
         let (rows, hash) = read_back(&tx, &m.table, columns).await?;
@@ -257,6 +259,14 @@ pub async fn move_from_sqlite(
     drop(store);
     Ok(moved)
 }
+
+/// Schema 9's triggers that keep each link's friendship, off and on again.
+const FRIENDSHIP_TRIGGERS_OFF: &str = "
+    ALTER TABLE line_users DISABLE TRIGGER line_users_following;
+    ALTER TABLE line_friends DISABLE TRIGGER line_friends_following;";
+const FRIENDSHIP_TRIGGERS_ON: &str = "
+    ALTER TABLE line_users ENABLE TRIGGER line_users_following;
+    ALTER TABLE line_friends ENABLE TRIGGER line_friends_following;";
 
 /// The hub's tables in PostgreSQL, with their columns in order: all but the schema's version
 /// and the counts of messages and members, which [`finish`] makes from the rows moved.

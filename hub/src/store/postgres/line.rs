@@ -141,6 +141,20 @@ impl LineStatements for PgUnit<'_> {
         Ok(inserted > 0)
     }
 
+    async fn hold_friendships(&mut self, users: &[&str]) -> Result<(), StoreError> {
+        if users.is_empty() {
+            return Ok(());
+        }
+        // Taken in the order of their keys; the triggers' own takes then find them held.
+        self.execute(
+            "SELECT line_user_lock(u)
+             FROM (SELECT u FROM unnest($1::text[]) u ORDER BY line_user_lock_key(u)) held",
+            &[&users],
+        )
+        .await?;
+        Ok(())
+    }
+
     async fn set_friendship(
         &mut self,
         line_user: &str,

@@ -7,8 +7,9 @@
 //! A page's write is one server process's work, and was the scan's slowest step: the page
 //! before is read and planned beside it, and the server's other cores sat idle. A page is
 //! written in two halves at once, each its own statement, transaction and connection. Its ids
-//! are taken first, in the order planned, so that a sender still takes equal rows in the order
-//! they were planned whichever half lands first.
+//! are taken first, in the order planned, so that once both halves are in, a sender takes equal
+//! rows in the order they were planned (one claiming while they land may take the second half's
+//! a moment before the first's).
 
 use chrono::{DateTime, Utc};
 
@@ -211,8 +212,8 @@ impl<'a> PageColumns<'a> {
 /// A page of the daily scan's messages in one statement: each row joined to the member's link
 /// as it is now (no link, no row), its friendship as kept on the link (schema 9; blocked:
 /// `$10`, `$11`) and its choice of
-/// store news, with the ids taken for them (`$14`), each key once ever; answers the rows
-/// written per state.
+/// store news, with the ids taken for them (`$14`), each member's key once ever (an id taken
+/// twice is an error, never a message passed over); answers the rows written per state.
 pub(super) const QUEUE_PAGE: &str = "
     WITH queued AS (
         INSERT INTO messages
@@ -230,7 +231,7 @@ pub(super) const QUEUE_PAGE: &str = "
         LEFT JOIN member_profiles p ON p.member_id = lu.member_id
         WHERE NOT q.marketing OR coalesce(p.marketing, true)
         ORDER BY q.n
-        ON CONFLICT DO NOTHING
+        ON CONFLICT (member_id, dedupe_key) DO NOTHING
         RETURNING state
     )
     SELECT state, COUNT(*) FROM queued GROUP BY state ORDER BY state";

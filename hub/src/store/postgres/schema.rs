@@ -485,23 +485,26 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     // the LINE user's advisory lock first, so a link and a friendship written at once by two
     // hubs wait for each other and the second sees the first. The locks are 256, each shared by
     // the users whose ids hash to it: one a user would let a statement that writes many links
-    // (a DBA's) fill the server's lock table. The move from SQLite (`tenpo.moving`) runs no
-    // trigger a row: it brings the column as SQLite's own triggers kept it and checks it
-    // against `line_friends`.
+    // (a DBA's) fill the server's lock table; a webhook delivery takes its users' locks at its
+    // start, in the order of their keys (`hold_friendships`). The move from SQLite turns the
+    // triggers off in its transaction: it brings the column as SQLite's own triggers kept it
+    // and checks it against `line_friends`. The tables are locked in the order a webhook takes
+    // them, so a hub serving while another migrates waits rather than deadlocks.
     r#"
+    LOCK TABLE line_friends IN SHARE ROW EXCLUSIVE MODE;
+    LOCK TABLE line_users IN ACCESS EXCLUSIVE MODE;
     ALTER TABLE line_users ADD COLUMN following boolean;
     UPDATE line_users u SET following = f.following
         FROM line_friends f WHERE f.line_user_id = u.line_user_id;
 
+    CREATE FUNCTION line_user_lock_key(line_user_id text) RETURNS integer
+        LANGUAGE sql IMMUTABLE AS $$ SELECT hashtext(line_user_id) & 255 $$;
     CREATE FUNCTION line_user_lock(line_user_id text) RETURNS void LANGUAGE sql AS $$
         -- the two-key form: a key space of its own, apart from the hub's other locks
-        SELECT pg_advisory_xact_lock(1279870533, hashtext(line_user_id) & 255)
+        SELECT pg_advisory_xact_lock(1279870533, line_user_lock_key(line_user_id))
     $$;
     CREATE FUNCTION line_users_following() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
-        IF current_setting('tenpo.moving', true) = 'on' THEN
-            RETURN NEW;
-        END IF;
         PERFORM line_user_lock(NEW.line_user_id);
         NEW.following := (SELECT f.following FROM line_friends f
                           WHERE f.line_user_id = NEW.line_user_id);
@@ -511,9 +514,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         FOR EACH ROW EXECUTE FUNCTION line_users_following();
     CREATE FUNCTION line_friends_following() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
-        IF current_setting('tenpo.moving', true) = 'on' THEN
-            RETURN NULL;
-        ELSIF TG_OP = 'DELETE' THEN
+        IF TG_OP = 'DELETE' THEN
             PERFORM line_user_lock(OLD.line_user_id);
             UPDATE line_users SET following = NULL WHERE line_user_id = OLD.line_user_id;
         ELSE

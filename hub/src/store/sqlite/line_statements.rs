@@ -61,6 +61,11 @@ impl LineStatements for SqliteUnit<'_> {
         line::take_webhook_event(self.tx(), event, now)
     }
 
+    async fn hold_friendships(&mut self, _users: &[&str]) -> Result<(), StoreError> {
+        // One writer: nothing to wait for.
+        Ok(())
+    }
+
     async fn set_friendship(
         &mut self,
         line_user: &str,

@@ -82,6 +82,11 @@ pub(crate) trait LineStatements: Statements {
         event: &LineEvent,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError>;
+    /// Holds, for the rest of the transaction, what writing these LINE users' friendships
+    /// takes, all in one order: PostgreSQL keeps each friendship on its link behind a lock a
+    /// user shares with others (schema 9), and a delivery that took them one by one could wait
+    /// on another in a circle. SQLite has one writer and holds nothing.
+    async fn hold_friendships(&mut self, users: &[&str]) -> Result<(), StoreError>;
     /// Sets a friendship unless a later change is already held.
     async fn set_friendship(
         &mut self,
@@ -162,6 +167,12 @@ pub(crate) async fn take(
     now: DateTime<Utc>,
 ) -> Result<LineIntake, StoreError> {
     let mut tally = LineIntake::default();
+    let users: Vec<&str> = events
+        .iter()
+        .filter(|e| e.following.is_some())
+        .filter_map(|e| e.user_id.as_deref())
+        .collect();
+    db.hold_friendships(&users).await?;
     for e in events {
         if !db.take_webhook_event(e, now).await? {
             tally.duplicate += 1;
