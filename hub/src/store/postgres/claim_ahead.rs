@@ -49,8 +49,20 @@ pub(crate) struct ClaimAhead {
 }
 
 impl PgUnit<'_> {
-    /// The marketing messages sending or sent since `since` to the member of due row `id`, or
-    /// `None` when the row was not read ahead (then the caller asks the database itself). The
+    /// Due row `id` as this claim read it: every row a claim asks about came from its `due`.
+    fn due_row(&self, id: i64) -> Result<&DueRow, StoreError> {
+        self.claim
+            .rows
+            .get(&id)
+            .ok_or_else(|| StoreError::Invalid(format!("message {id} was not read by this claim")))
+    }
+
+    /// The home store of due row `id`'s member.
+    pub(crate) fn home_store_ahead(&self, id: i64) -> Result<Option<String>, StoreError> {
+        Ok(self.due_row(id)?.home_store.clone())
+    }
+
+    /// The marketing messages sending or sent since `since` to the member of due row `id`. The
     /// first call holds every member of the rows read and counts their weeks, in one statement
     /// each; members are held in id order, so two hubs' claims never wait for each other in a
     /// circle.
@@ -58,13 +70,10 @@ impl PgUnit<'_> {
         &mut self,
         id: i64,
         since: DateTime<Utc>,
-    ) -> Result<Option<u64>, StoreError> {
-        let Some(row) = self.claim.rows.get(&id) else {
-            return Ok(None);
-        };
-        let Some(member) = row.member_id.clone() else {
+    ) -> Result<u64, StoreError> {
+        let Some(member) = self.due_row(id)?.member_id.clone() else {
             // A row for no member (a LINE user who never joined) has no week to count.
-            return Ok(Some(0));
+            return Ok(0);
         };
         if self.claim.recent.as_ref().is_none_or(|(s, _)| *s != since) {
             let mut members: Vec<&str> = self
@@ -107,31 +116,29 @@ impl PgUnit<'_> {
             }
             self.claim.recent = Some((since, counts));
         }
-        Ok(Some(
-            self.claim
-                .recent
-                .as_ref()
-                .and_then(|(_, counts)| counts.get(&member).copied())
-                .unwrap_or(0),
-        ))
+        Ok(self
+            .claim
+            .recent
+            .as_ref()
+            .and_then(|(_, counts)| counts.get(&member).copied())
+            .unwrap_or(0))
     }
 
     /// Leases due row `id` as `unit::outbox` decided, to be written by [`Self::write_leases`];
-    /// answers its retry key (the row's own, or `key` for its first attempt). `None` when the
-    /// row was not read ahead (then the caller leases it at once).
+    /// answers its retry key (the row's own, or `key` for its first attempt).
     pub(crate) fn lease_ahead(
         &mut self,
         id: i64,
         until_ms: i64,
         now_ms: i64,
         key: &str,
-    ) -> Option<String> {
-        let row = self.claim.rows.get(&id)?;
+    ) -> Result<String, StoreError> {
+        let row = self.due_row(id)?;
         let retry_key = row.message_id.clone().unwrap_or_else(|| key.to_owned());
-        if let (Some(member), MessageClass::Marketing) = (&row.member_id, row.class)
+        if let (Some(member), MessageClass::Marketing) = (row.member_id.clone(), row.class)
             && let Some((_, counts)) = &mut self.claim.recent
         {
-            *counts.entry(member.clone()).or_default() += 1;
+            *counts.entry(member).or_default() += 1;
         }
         self.claim.leases.push(Lease {
             id,
@@ -139,7 +146,7 @@ impl PgUnit<'_> {
             now_ms,
             key: key.to_owned(),
         });
-        Some(retry_key)
+        Ok(retry_key)
     }
 
     /// Writes the leases decided in this claim, in one statement. Every row was read `FOR

@@ -396,43 +396,13 @@ impl LineStatements for PgUnit<'_> {
         Ok(due)
     }
 
+    // A claim's questions about its due rows, answered from what `due` read (claim_ahead.rs).
     async fn home_store_of_message(&mut self, id: i64) -> Result<Option<String>, StoreError> {
-        if let Some(row) = self.claim.rows.get(&id) {
-            return Ok(row.home_store.clone());
-        }
-        let row = self
-            .query_opt(
-                "SELECT m.home_store FROM messages s JOIN members m USING (member_id)
-                 WHERE s.id = $1",
-                &[&id],
-            )
-            .await?;
-        Ok(row.map(|r| r.try_get(0)).transpose()?.flatten())
+        self.home_store_ahead(id)
     }
 
     async fn recent_marketing(&mut self, id: i64, since: DateTime<Utc>) -> Result<u64, StoreError> {
-        if let Some(n) = self.recent_marketing_ahead(id, since).await? {
-            return Ok(n);
-        }
-        // The member is held while their rows are counted and one is leased: another hub's
-        // sender, claiming for the same member at the same moment, counts this one's lease.
-        self.execute(
-            "SELECT 1 FROM members
-             WHERE member_id = (SELECT member_id FROM messages WHERE id = $1) FOR UPDATE",
-            &[&id],
-        )
-        .await?;
-        let n: i64 = self
-            .query_one(
-                "SELECT COUNT(*) FROM messages s
-                 WHERE s.member_id = (SELECT member_id FROM messages WHERE id = $1)
-                   AND s.class = 'marketing'
-                   AND (s.state = 'sending' OR (s.state = 'sent' AND s.sent_at > $2))",
-                &[&id, &since],
-            )
-            .await?
-            .try_get(0)?;
-        Ok(n.unsigned_abs())
+        self.recent_marketing_ahead(id, since).await
     }
 
     async fn set_not_before(&mut self, id: i64, until_ms: i64) -> Result<(), StoreError> {
@@ -451,20 +421,7 @@ impl LineStatements for PgUnit<'_> {
         now_ms: i64,
         new_key: &str,
     ) -> Result<String, StoreError> {
-        if let Some(key) = self.lease_ahead(id, until_ms, now_ms, new_key) {
-            return Ok(key);
-        }
-        Ok(self
-            .query_one(
-                "UPDATE messages SET state = 'sending', attempts = attempts + 1,
-                     lease_until_ms = $2, first_attempt_ms = coalesce(first_attempt_ms, $3),
-                     message_id = coalesce(message_id, $4::text::uuid)
-                 WHERE id = $1 AND state = 'pending'
-                 RETURNING message_id::text",
-                &[&id, &until_ms, &now_ms, &new_key],
-            )
-            .await?
-            .try_get(0)?)
+        self.lease_ahead(id, until_ms, now_ms, new_key)
     }
 
     async fn linked_page(&mut self, after: &str, limit: u32) -> Result<Vec<LinkedRow>, StoreError> {
