@@ -168,7 +168,8 @@ impl LineStore for PgStore {
         }
         let ids = self.message_ids(messages.len()).await?;
         let (first, second) = halves(&messages);
-        let (ids_first, ids_second) = ids.split_at(first.len().min(ids.len()));
+        // One id a message (`message_ids` checks it), so the ids cut where the page does.
+        let (ids_first, ids_second) = ids.split_at(first.len());
         let (a, b) = tokio::join!(
             self.queue_part(first, ids_first, now),
             self.queue_part(second, ids_second, now)

@@ -71,22 +71,30 @@ pub(super) fn halves(messages: &[ScanMessage]) -> (&[ScanMessage], &[ScanMessage
 impl PgStore {
     /// `n` new ids of `messages`, in order.
     pub(super) async fn message_ids(&self, n: usize) -> Result<Vec<i64>, StoreError> {
-        let n = i64::try_from(n).unwrap_or(i64::MAX);
-        self.retrying(|client| async move {
-            Ok(client
-                .query_one(
-                    "SELECT array(SELECT nextval(pg_get_serial_sequence('messages', 'id'))
-                                  FROM generate_series(1, $1::bigint))",
-                    &[&n],
-                )
-                .await?
-                .try_get(0)?)
-        })
-        .await
+        let asked = i64::try_from(n).unwrap_or(i64::MAX);
+        let ids: Vec<i64> = self
+            .retrying(|client| async move {
+                Ok(client
+                    .query_one(
+                        "SELECT array(SELECT nextval(pg_get_serial_sequence('messages', 'id'))
+                                      FROM generate_series(1, $1::bigint))",
+                        &[&asked],
+                    )
+                    .await?
+                    .try_get(0)?)
+            })
+            .await?;
+        if ids.len() != n {
+            return Err(StoreError::Invalid(format!(
+                "{} message ids taken where {n} were asked for",
+                ids.len()
+            )));
+        }
+        Ok(ids)
     }
 
-    /// Writes part of a scan's page with the ids taken for it ([`QUEUE_PAGE`]); answers how
-    /// many were new.
+    /// Writes part of a scan's page with the ids taken for it, one for each message
+    /// ([`QUEUE_PAGE`]); answers how many were new.
     pub(super) async fn queue_part(
         &self,
         messages: &[ScanMessage],
@@ -95,13 +103,6 @@ impl PgStore {
     ) -> Result<u64, StoreError> {
         if messages.is_empty() {
             return Ok(0);
-        }
-        if ids.len() != messages.len() {
-            return Err(StoreError::Invalid(format!(
-                "{} ids taken for {} messages",
-                ids.len(),
-                messages.len()
-            )));
         }
         let page = PageColumns::of(messages, ids, now.timestamp_millis());
         let (blocked_state, blocked_reason) = first_state(Some(false));
@@ -211,9 +212,9 @@ impl<'a> PageColumns<'a> {
 
 /// A page of the daily scan's messages in one statement: each row joined to the member's link
 /// as it is now (no link, no row), its friendship as kept on the link (schema 9; blocked:
-/// `$10`, `$11`) and its choice of
-/// store news, with the ids taken for them (`$14`), each member's key once ever (an id taken
-/// twice is an error, never a message passed over); answers the rows written per state.
+/// `$10`, `$11`) and its choice of store news, with the ids taken for them (`$14`), each
+/// member's key once ever (an id taken twice is an error, never a message passed over);
+/// answers the rows written per state.
 pub(super) const QUEUE_PAGE: &str = "
     WITH queued AS (
         INSERT INTO messages
