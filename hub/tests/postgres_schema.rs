@@ -200,28 +200,6 @@ async fn on_links(c: &Object) -> Vec<(String, Option<bool>)> {
     .collect()
 }
 
-/// Waits, a bounded while, until some session waits for an advisory lock.
-async fn someone_waits_for_a_line_user(c: &Object) -> bool {
-    for _ in 0..100 {
-        let waiting: i64 = c
-            .query_one(
-                "SELECT COUNT(*) FROM pg_locks
-                 WHERE locktype = 'advisory' AND NOT granted AND classid = 1279870533
-                   AND database = (SELECT oid FROM pg_database
-                                   WHERE datname = current_database())",
-                &[],
-            )
-            .await
-            .unwrap()
-            .get(0);
-        if waiting > 0 {
-            return true;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-    false
-}
-
 /// Schema 9 keeps each link's friendship on the link (for the daily scan): it must be what
 /// `line_friends` says, whichever of the two was written first, after a migration from
 /// schema 8, and when two hubs write a link and its friendship at the same moment.
@@ -306,7 +284,7 @@ async fn a_links_friendship_is_what_line_friends_says_whichever_comes_first() {
         };
         let watch = async {
             assert!(
-                someone_waits_for_a_line_user(&c).await,
+                common::backends::someone_waits_for_a_line_user(&c).await,
                 "the second write did not wait for the first ({user})"
             );
             ta.commit().await.unwrap();

@@ -247,26 +247,10 @@ async fn a_webhook_delivery_takes_its_users_locks_in_one_order() {
                 .await
         }
     });
-    let mut waiting = false;
-    for _ in 0..250 {
-        let n: i64 = sql
-            .query_one(
-                "SELECT COUNT(*) FROM pg_locks
-                 WHERE locktype = 'advisory' AND NOT granted AND classid = 1279870533
-                   AND database = (SELECT oid FROM pg_database
-                                   WHERE datname = current_database())",
-                &[],
-            )
-            .await
-            .unwrap()
-            .get(0);
-        if n > 0 {
-            waiting = true;
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-    assert!(waiting, "the delivery did not wait for the lower lock");
+    assert!(
+        someone_waits_for_a_line_user(&sql).await,
+        "the delivery did not wait for the lower lock"
+    );
     let free: bool = tx
         .query_one(
             "SELECT pg_try_advisory_xact_lock(1279870533, $1)",

@@ -68,6 +68,31 @@ pub async fn sql_client(url: &str) -> tokio_postgres::Client {
     client
 }
 
+/// Waits, a bounded while (5 s), until a session of `client`'s database waits for one of the
+/// locks that keep LINE users' friendships on their links (PostgreSQL's schema 9); answers
+/// whether one did.
+pub async fn someone_waits_for_a_line_user(client: &tokio_postgres::Client) -> bool {
+    for _ in 0..250 {
+        let waiting: i64 = client
+            .query_one(
+                "SELECT COUNT(*) FROM pg_locks
+                 WHERE locktype = 'advisory' AND NOT granted AND classid = 1279870533
+                   AND database = (SELECT oid FROM pg_database
+                                   WHERE datname = current_database())",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        if waiting > 0 {
+            return true;
+        }
+        // No notice comes of a lock waited for: looked at again in a moment.
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    false
+}
+
 /// Enrols a terminal of `store_id`.
 pub async fn till<S: TillStore>(store: &S, store_id: &str) -> (Till, Terminal) {
     let now = Utc::now();
