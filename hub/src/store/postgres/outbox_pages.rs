@@ -69,19 +69,14 @@ pub(super) fn halves(messages: &[ScanMessage]) -> (&[ScanMessage], &[ScanMessage
 }
 
 impl PgStore {
-    /// `n` new ids of `messages`, in order.
+    /// `n` new ids of `messages`, in order. The sequence is looked up once (an `InitPlan`):
+    /// named in each `nextval`, it was looked up for each id, and a page of 5,000 took 13 ms
+    /// to number instead of 2.7, on the scan's path between one page and the next.
     pub(super) async fn message_ids(&self, n: usize) -> Result<Vec<i64>, StoreError> {
         let asked = i64::try_from(n).unwrap_or(i64::MAX);
         let ids: Vec<i64> = self
             .retrying(|client| async move {
-                Ok(client
-                    .query_one(
-                        "SELECT array(SELECT nextval(pg_get_serial_sequence('messages', 'id'))
-                                      FROM generate_series(1, $1::bigint))",
-                        &[&asked],
-                    )
-                    .await?
-                    .try_get(0)?)
+                Ok(client.query_one(MESSAGE_IDS, &[&asked]).await?.try_get(0)?)
             })
             .await?;
         if ids.len() != n {
@@ -158,6 +153,11 @@ impl PgStore {
         .await
     }
 }
+
+/// `$1` new ids of `messages`, in order, the sequence looked up once ([`PgStore::message_ids`]).
+pub(super) const MESSAGE_IDS: &str = "
+    SELECT array(SELECT nextval((SELECT pg_get_serial_sequence('messages', 'id')::regclass))
+                 FROM generate_series(1, $1::bigint))";
 
 /// A page of the daily scan's messages, a column an array, for [`QUEUE_PAGE`].
 pub(super) struct PageColumns<'a> {
@@ -239,8 +239,11 @@ pub(super) const QUEUE_PAGE: &str = "
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
+
     use super::*;
     use crate::store::outbox::{MessageAction, NewMessage, Planned};
+    use crate::store::postgres::DatabaseUrl;
 
     fn page(members: &[&str]) -> Vec<ScanMessage> {
         members
@@ -279,5 +282,51 @@ mod tests {
         assert_eq!(cut(&["a", "a", "a"]), (3, 0));
         assert_eq!(cut(&["a"]), (1, 0));
         assert_eq!(cut(&[]), (0, 0));
+    }
+
+    /// A page's ids come from one statement, in order, each once; the sequence is found once
+    /// for the page, not for each id (found for each, 5,000 ids took 13 ms instead of 2.7).
+    #[tokio::test]
+    async fn a_pages_ids_are_taken_in_order_the_sequence_found_once() {
+        let url = tenpo_e2e::postgres::cluster().fresh_database().await;
+        let store = PgStore::open(&DatabaseUrl::parse(&url).unwrap(), 1, Utc::now())
+            .await
+            .unwrap();
+        let ids = store.message_ids(5_000).await.unwrap();
+        assert_eq!(ids.len(), 5_000);
+        assert!(ids.windows(2).all(|w| w[0] < w[1]), "ids out of order");
+        let more = store.message_ids(3).await.unwrap();
+        assert!(more[0] > ids[4_999], "ids taken again: {more:?}");
+
+        let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(connection);
+        let sql = MESSAGE_IDS.replace("$1", "5000");
+        let plan = client
+            .simple_query(&format!("EXPLAIN (VERBOSE, FORMAT JSON) {sql}"))
+            .await
+            .unwrap();
+        let plan = plan
+            .iter()
+            .find_map(|m| match m {
+                tokio_postgres::SimpleQueryMessage::Row(r) => r.get(0).map(str::to_owned),
+                _ => None,
+            })
+            .unwrap();
+        let plan: serde_json::Value = serde_json::from_str(&plan).unwrap();
+        let mut each_id = None;
+        let mut nodes = vec![&plan[0]["Plan"]];
+        while let Some(node) = nodes.pop() {
+            if node["Function Name"] == "generate_series" {
+                each_id = Some(node["Output"].to_string());
+            }
+            nodes.extend(node["Plans"].as_array().into_iter().flatten());
+        }
+        let each_id = each_id.unwrap();
+        assert!(
+            !each_id.contains("pg_get_serial_sequence"),
+            "the sequence is looked up for each id: {each_id}"
+        );
     }
 }
