@@ -464,35 +464,18 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
-    use crate::store::postgres::{DatabaseUrl, PgStore};
+    use crate::store::postgres::plans::{explain, fresh_database, nodes};
 
-    /// Every scan of `table` in an `EXPLAIN (FORMAT JSON)` plan, with its index condition.
-    fn scans<'a>(node: &'a serde_json::Value, table: &str, out: &mut Vec<&'a serde_json::Value>) {
-        if node["Relation Name"] == table {
-            out.push(node);
-        }
-        for child in node["Plans"].as_array().into_iter().flatten() {
-            scans(child, table, out);
-        }
+    /// The page after `after`, its values written in for `EXPLAIN`.
+    fn page_after(after: &str) -> String {
+        LINKED_PAGE
+            .replace("$1", &format!("'{after}'"))
+            .replace("$2", "5000")
     }
 
-    /// The plan of a page after `after`, as `EXPLAIN (FORMAT JSON, …)` gives it (`options`:
-    /// `ANALYZE` runs it). EXPLAIN answers `json`: asked as simple text, the bounds written in.
-    async fn explain(client: &tokio_postgres::Client, options: &str, after: &str) -> String {
-        let sql = LINKED_PAGE
-            .replace("$1", &format!("'{after}'"))
-            .replace("$2", "5000");
-        let answer = client
-            .simple_query(&format!("EXPLAIN (FORMAT JSON{options}) {sql}"))
-            .await
-            .unwrap();
-        answer
-            .iter()
-            .find_map(|m| match m {
-                tokio_postgres::SimpleQueryMessage::Row(r) => r.get(0).map(str::to_owned),
-                _ => None,
-            })
-            .unwrap()
+    /// Every scan of `table` in a plan.
+    fn scans<'a>(plan: &'a serde_json::Value, table: &str) -> Vec<&'a serde_json::Value> {
+        nodes(plan, |n| n["Relation Name"] == table)
     }
 
     /// With members in the hundreds of thousands the planner merges the page's tables; each
@@ -502,16 +485,8 @@ mod tests {
     /// keeps (the planner, guessing how many it would need, once hashed every one left).
     #[tokio::test]
     async fn a_scan_page_reads_each_table_from_its_bound() {
-        let url = tenpo_e2e::postgres::cluster().fresh_database().await;
-        drop(
-            PgStore::open(&DatabaseUrl::parse(&url).unwrap(), 1, Utc::now())
-                .await
-                .unwrap(),
-        );
-        let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
-            .await
-            .unwrap();
-        tokio::spawn(connection);
+        let (store, client) = fresh_database().await;
+        drop(store);
         // Snapshots about as wide as a member's, and links made in no order of the members'
         // ids, as members link over the months: the shape in which the planner hashed.
         client
@@ -530,11 +505,9 @@ mod tests {
             .await
             .unwrap();
         let after = "m000200000";
-        let explained = explain(&client, "", after).await;
-        let plan: serde_json::Value = serde_json::from_str(&explained).unwrap();
+        let (explained, plan) = explain(&client, "", &page_after(after)).await;
         for table in ["line_users", "members", "member_profiles"] {
-            let mut found = Vec::new();
-            scans(&plan[0]["Plan"], table, &mut found);
+            let found = scans(&plan, table);
             assert!(!found.is_empty(), "{table} not read: {explained}");
             for scan in found {
                 assert!(
@@ -544,12 +517,9 @@ mod tests {
             }
         }
         // Near the end: 30,000 members left, a page of 5,000.
-        let explained = explain(&client, ", ANALYZE", "m000270000").await;
-        let plan: serde_json::Value = serde_json::from_str(&explained).unwrap();
+        let (explained, plan) = explain(&client, ", ANALYZE", &page_after("m000270000")).await;
         for table in ["line_users", "members"] {
-            let mut found = Vec::new();
-            scans(&plan[0]["Plan"], table, &mut found);
-            let read: f64 = found
+            let read: f64 = scans(&plan, table)
                 .iter()
                 .map(|s| s["Actual Rows"].as_f64().unwrap() * s["Actual Loops"].as_f64().unwrap())
                 .sum();

@@ -19,6 +19,8 @@ mod inspect;
 mod line;
 mod line_store;
 mod outbox_pages;
+#[cfg(test)]
+mod plans;
 mod privacy;
 mod read_ahead;
 mod schema;

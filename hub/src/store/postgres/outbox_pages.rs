@@ -243,7 +243,7 @@ mod tests {
 
     use super::*;
     use crate::store::outbox::{MessageAction, NewMessage, Planned};
-    use crate::store::postgres::DatabaseUrl;
+    use crate::store::postgres::plans::{explain, fresh_database, nodes};
 
     fn page(members: &[&str]) -> Vec<ScanMessage> {
         members
@@ -288,42 +288,18 @@ mod tests {
     /// for the page, not for each id (found for each, 5,000 ids took 13 ms instead of 2.7).
     #[tokio::test]
     async fn a_pages_ids_are_taken_in_order_the_sequence_found_once() {
-        let url = tenpo_e2e::postgres::cluster().fresh_database().await;
-        let store = PgStore::open(&DatabaseUrl::parse(&url).unwrap(), 1, Utc::now())
-            .await
-            .unwrap();
+        let (store, client) = fresh_database().await;
         let ids = store.message_ids(5_000).await.unwrap();
         assert_eq!(ids.len(), 5_000);
         assert!(ids.windows(2).all(|w| w[0] < w[1]), "ids out of order");
         let more = store.message_ids(3).await.unwrap();
         assert!(more[0] > ids[4_999], "ids taken again: {more:?}");
 
-        let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
-            .await
-            .unwrap();
-        tokio::spawn(connection);
         let sql = MESSAGE_IDS.replace("$1", "5000");
-        let plan = client
-            .simple_query(&format!("EXPLAIN (VERBOSE, FORMAT JSON) {sql}"))
-            .await
-            .unwrap();
-        let plan = plan
-            .iter()
-            .find_map(|m| match m {
-                tokio_postgres::SimpleQueryMessage::Row(r) => r.get(0).map(str::to_owned),
-                _ => None,
-            })
-            .unwrap();
-        let plan: serde_json::Value = serde_json::from_str(&plan).unwrap();
-        let mut each_id = None;
-        let mut nodes = vec![&plan[0]["Plan"]];
-        while let Some(node) = nodes.pop() {
-            if node["Function Name"] == "generate_series" {
-                each_id = Some(node["Output"].to_string());
-            }
-            nodes.extend(node["Plans"].as_array().into_iter().flatten());
-        }
-        let each_id = each_id.unwrap();
+        let (_, plan) = explain(&client, ", VERBOSE", &sql).await;
+        let each_id = nodes(&plan, |n| n["Function Name"] == "generate_series");
+        assert_eq!(each_id.len(), 1, "{plan}");
+        let each_id = each_id[0]["Output"].to_string();
         assert!(
             !each_id.contains("pg_get_serial_sequence"),
             "the sequence is looked up for each id: {each_id}"
