@@ -331,10 +331,7 @@ async fn a_moved_hub_knows_which_menus_it_linked() {
 /// never let happen) is refused whole: the link's friendship is what the daily scan reads.
 #[tokio::test]
 async fn a_link_whose_friendship_disagrees_is_not_moved() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("hub.db");
-    drop(tenpo_hub::store::SqliteStore::open(&db, Utc::now()).unwrap());
-    let conn = rusqlite::Connection::open(&db).unwrap();
+    let (_dir, db, conn) = common::backends::empty_sqlite_hub();
     conn.execute_batch(
         "INSERT INTO members (member_id, number, snapshot, created_at, updated_at)
              VALUES ('m1', '2100000000017', '{}', '2026-11-20T00:00:00Z', '2026-11-20T00:00:00Z');

@@ -7,7 +7,6 @@ mod common;
 
 use std::collections::BTreeSet;
 
-use chrono::Utc;
 use deadpool_postgres::Object;
 use tenpo_hub::store::StoreError;
 use tenpo_hub::store::postgres::{self, CURRENT_VERSION, DatabaseUrl};
@@ -123,10 +122,7 @@ async fn every_earlier_version_migrates_forward_keeping_its_rows() {
 
 #[tokio::test]
 async fn the_schema_holds_what_the_sqlite_schema_holds() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("hub.db");
-    drop(tenpo_hub::store::SqliteStore::open(&path, Utc::now()).unwrap());
-    let sqlite = rusqlite::Connection::open(&path).unwrap();
+    let (_dir, _path, sqlite) = common::backends::empty_sqlite_hub();
     let mut lite = BTreeSet::new();
     let tables: Vec<String> = sqlite
         .prepare("SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")

@@ -253,10 +253,7 @@ fn check_covered(naming: &[(String, String)]) {
 
 #[test]
 fn every_sqlite_table_naming_a_member_is_covered() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("hub.db");
-    drop(tenpo_hub::store::SqliteStore::open(&path, Utc::now()).unwrap());
-    let conn = rusqlite::Connection::open(&path).unwrap();
+    let (_dir, _path, conn) = empty_sqlite_hub();
     let mut stmt = conn
         .prepare(
             "SELECT m.name, p.name FROM sqlite_master m, pragma_table_info(m.name) p

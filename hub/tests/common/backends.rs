@@ -93,6 +93,16 @@ pub async fn someone_waits_for_a_line_user(client: &tokio_postgres::Client) -> b
     false
 }
 
+/// An empty SQLite hub at the current schema, in a directory that goes with the answer: its
+/// path, and a plain connection to it for fixtures written as SQL or for reading its schema.
+pub fn empty_sqlite_hub() -> (tempfile::TempDir, std::path::PathBuf, rusqlite::Connection) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("hub.db");
+    drop(tenpo_hub::store::SqliteStore::open(&path, Utc::now()).unwrap());
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    (dir, path, conn)
+}
+
 /// Enrols a terminal of `store_id`.
 pub async fn till<S: TillStore>(store: &S, store_id: &str) -> (Till, Terminal) {
     let now = Utc::now();
