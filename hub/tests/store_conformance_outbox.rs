@@ -8,10 +8,11 @@ mod common;
 
 use common::backends::{open_postgres, till};
 use common::line_store::*;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use chrono::Utc;
+use tenpo_hub::scenarios::daily;
 use tenpo_hub::store::outbox::{MessageClass, Planned, Profile};
 use tenpo_hub::store::{
     Claim, Finished, Greeting, HomeStores, LineStore, MessageOutcome, Refusal, ScanMessage,
@@ -24,6 +25,7 @@ crate::on_both_backends!(
     a_claim_takes_the_members_business_first_then_news_under_the_cap,
     the_daily_scan_plans_linked_members_and_queues_each_message_once,
     a_scan_page_is_written_as_the_members_are_when_it_is_written,
+    the_daily_scan_writes_pages_at_once_in_member_order,
 );
 
 async fn a_claim_takes_the_members_business_first_then_news_under_the_cap<
@@ -154,6 +156,47 @@ async fn the_daily_scan_plans_linked_members_and_queues_each_message_once<
     let all: Vec<ScanMessage> = first.messages.into_iter().chain(second.messages).collect();
     assert_eq!(store.queue_linked(all.clone(), at(1)).await.unwrap(), 3);
     assert_eq!(store.queue_linked(all, at(2)).await.unwrap(), 0);
+}
+
+/// The daily scan over pages of two, up to `LineStore::scan_writers` of them written at once
+/// while the next is read (PostgreSQL: two): every linked member is looked at, each message
+/// queued once, and a sender takes them in member order, page after page, as planned. Run
+/// again (a hub restarted mid-day), it queues nothing new.
+async fn the_daily_scan_writes_pages_at_once_in_member_order<S: TillStore + LineStore>(store: &S) {
+    store.set_planner(Arc::new(DailyNews));
+    store.load_rules(RuleSet::demo(), Utc::now()).await.unwrap();
+    let mut users = BTreeMap::new();
+    for i in 1..=9 {
+        let user = format!("U{i}");
+        users.insert(linked_member(store, &user).await, user);
+    }
+    let today: Date = "2026-11-20".parse().unwrap();
+    let scan = daily::queue_linked_members(store, &HomeStores::All, today, 2)
+        .await
+        .unwrap();
+    assert_eq!(scan, (9, 9), "(members, messages)");
+
+    let mut order = Vec::new();
+    loop {
+        let claimed = store.claim_messages(claim(50), at(4)).await.unwrap();
+        if claimed.is_empty() {
+            break;
+        }
+        order.extend(
+            claimed
+                .iter()
+                .filter(|m| m.scenario.starts_with("news-"))
+                .map(|m| m.line_user_id.clone()),
+        );
+        sent(store, &claimed, at(4)).await;
+    }
+    let in_member_order: Vec<String> = users.into_values().collect();
+    assert_eq!(order, in_member_order);
+
+    let again = daily::queue_linked_members(store, &HomeStores::All, today, 2)
+        .await
+        .unwrap();
+    assert_eq!(again, (9, 0), "queued again");
 }
 
 /// A page of the daily scan is planned from what was read, then written a moment later

@@ -13,7 +13,10 @@ use chrono_tz::Tz;
 use tenpo_loyalty::Date;
 use tenpo_protocol::admin::CouponRequest;
 
-use crate::store::{HomeStores, HubStore};
+use futures_util::{StreamExt, TryStreamExt};
+
+use crate::store::outbox::ScanMessage;
+use crate::store::{HomeStores, HubStore, LineStore};
 
 use super::ScenarioSettings;
 use super::zones::Zones;
@@ -62,25 +65,9 @@ pub async fn run_day<S: HubStore>(
         report.birthday_coupons = issued.issued;
     }
     if settings.points_expiring.is_some() {
-        // Each page is written while the next is read and planned (on connections of their
-        // own; PostgreSQL writes a page's two halves on two): the write checks each member's
-        // link again, so a page read a moment ago writes nothing to a LINE user the member has
-        // since unlinked.
-        let mut page = store
-            .plan_linked(today, stores.clone(), String::new(), PAGE)
-            .await?;
-        loop {
-            report.members += page.members;
-            let write = store.queue_linked(std::mem::take(&mut page.messages), Utc::now());
-            let Some(after) = page.next.take() else {
-                report.messages += write.await?;
-                break;
-            };
-            let next = store.plan_linked(today, stores.clone(), after, PAGE);
-            let (written, next) = tokio::join!(write, next);
-            report.messages += written?;
-            page = next?;
-        }
+        let (members, messages) = queue_linked_members(store, stores, today, PAGE).await?;
+        report.members = members;
+        report.messages = messages;
         // Statistics for the sender's plans: worth having, never worth the day's scan again.
         if let Err(e) = store.scan_queued(report.messages).await {
             tracing::warn!(error = %e, messages = report.messages,
@@ -89,6 +76,47 @@ pub async fn run_day<S: HubStore>(
         }
     }
     Ok(report)
+}
+
+/// Every linked member of `stores` looked at, `page` at a time, and their messages queued:
+/// answers how many members and how many new messages. A page is read and planned while the
+/// pages before it are written (on connections of their own), up to
+/// [`LineStore::scan_writers`] of them at once. Their writes start in page order, which is the
+/// order a backend that numbers a page as its write starts (PostgreSQL) numbers them in. Each
+/// write checks each member's link again, so a page read a moment ago writes nothing to a
+/// LINE user the member has since unlinked.
+pub async fn queue_linked_members<S: LineStore>(
+    store: &S,
+    stores: &HomeStores,
+    today: Date,
+    page: u32,
+) -> Result<(u64, u64), crate::store::StoreError> {
+    // One planned page waits while the reader reads the next: reading is the cheaper half.
+    let (planned, mut pages) = tokio::sync::mpsc::channel::<Vec<ScanMessage>>(1);
+    let read = async move {
+        let mut members = 0;
+        let mut after = String::new();
+        loop {
+            let page = store
+                .plan_linked(today, stores.clone(), after, page)
+                .await?;
+            members += page.members;
+            // Closed only once a write has failed, whose error the scan answers.
+            if planned.send(page.messages).await.is_err() {
+                break;
+            }
+            match page.next {
+                Some(next) => after = next,
+                None => break,
+            }
+        }
+        Ok(members)
+    };
+    let write = futures_util::stream::poll_fn(move |cx| pages.poll_recv(cx))
+        .map(|messages| store.queue_linked(messages, Utc::now()))
+        .buffered(store.scan_writers().max(1))
+        .try_fold(0, |sum, written| std::future::ready(Ok(sum + written)));
+    tokio::try_join!(read, write)
 }
 
 /// Which time zones' days are done, so each runs once per business day.

@@ -379,6 +379,13 @@ pub trait LineStore: Send + Sync + 'static {
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<u64, StoreError>> + Send;
 
+    /// How many of the daily scan's pages this backend writes at once (their writes start in
+    /// page order). One by default: SQLite has one writer, and the page after is read and
+    /// planned while one is written.
+    fn scan_writers(&self) -> usize {
+        1
+    }
+
     /// The daily scan queued `messages` in all: a bulk load of the outbox, after which a
     /// backend whose planner keeps statistics brings them up to date (PostgreSQL: the sender's
     /// claim is planned for the queue as it now is, not for the empty one it last saw).

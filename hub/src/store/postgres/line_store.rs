@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use tenpo_loyalty::Date;
 use tenpo_protocol::sync::MemberSnapshot;
 
-use super::outbox_pages::{Endings, halves};
+use super::outbox_pages::Endings;
 use super::store::PgStore;
 use super::transaction::PgUnit;
 use crate::store::model::{
@@ -155,9 +155,9 @@ impl LineStore for PgStore {
     /// Writes a planned page's messages; answers how many were new. What can change between
     /// the plan and the write is read again in the insert itself: the link (a member who
     /// unlinked gets nothing), the friendship (a user who blocked the account gets an
-    /// `unreachable` row) and the choice of store news. The page's ids are taken first, in the
-    /// order planned, and its two halves are then written at once, each one statement
-    /// (`outbox_pages::QUEUE_PAGE`) on a connection of its own (`outbox_pages.rs` says why).
+    /// `unreachable` row) and the choice of store news. The page's ids are taken first, one
+    /// page at a time in the order the writes started (the scan starts them in page order),
+    /// then it is written in one statement (`outbox_pages::QUEUE_PAGE`).
     async fn queue_linked(
         &self,
         messages: Vec<ScanMessage>,
@@ -166,15 +166,14 @@ impl LineStore for PgStore {
         if messages.is_empty() {
             return Ok(0);
         }
-        let ids = self.message_ids(messages.len()).await?;
-        let (first, second) = halves(&messages);
-        // One id a message (`message_ids` checks it), so the ids cut where the page does.
-        let (ids_first, ids_second) = ids.split_at(first.len());
-        let (a, b) = tokio::join!(
-            self.queue_part(first, ids_first, now),
-            self.queue_part(second, ids_second, now)
-        );
-        Ok(a? + b?)
+        let ids = self.message_ids_in_turn(messages.len()).await?;
+        self.queue_page(&messages, &ids, now).await
+    }
+
+    /// Two pages at once, each one server process's work (`outbox_pages.rs` says why), while
+    /// the next is read on a third connection.
+    fn scan_writers(&self) -> usize {
+        2
     }
 
     /// `ANALYZE messages` after a scan that queued a good part of a table's worth: autovacuum

@@ -4,14 +4,17 @@
 //! sender kept under half its configured rate (docs/benchmarks.md, "Messaging"); the rows
 //! written, and what each statement reads again as it writes, are the same.
 //!
-//! A page's write is one server process's work, and was the scan's slowest step: the page
-//! before is read and planned beside it, and the server's other cores sat idle. A page is
-//! written in two halves at once, each its own statement, transaction and connection. Its ids
-//! are taken first, in the order planned, so that once both halves are in, a sender takes equal
-//! rows in the order they were planned (one claiming while they land may take the second half's
-//! a moment before the first's).
+//! A page's write is one server process's work, and is the scan's slowest step, so the scan
+//! writes two pages at once (`LineStore::scan_writers`), each its own statement, transaction
+//! and connection, while the next is read on a third. A page's ids are taken before its
+//! write, pages one at a time in the order their writes started, so that a sender takes equal
+//! rows in the order they were planned once their pages are in (one claiming while two land
+//! may take the second's a moment before the first's).
 
 use chrono::{DateTime, Utc};
+use deadpool_postgres::Object;
+use tokio_postgres::error::SqlState;
+use tokio_postgres::types::ToSql;
 
 use super::store::PgStore;
 use super::transaction::PgUnit;
@@ -56,19 +59,14 @@ impl Endings {
     }
 }
 
-/// A page of the daily scan cut in two where one member's messages end and the next's begin,
-/// as near its middle as that falls: each member's messages are written by one statement.
-pub(super) fn halves(messages: &[ScanMessage]) -> (&[ScanMessage], &[ScanMessage]) {
-    let member = |i: usize| messages.get(i).map(|m| &m.member_id);
-    let cut = (messages.len() / 2).max(1)..messages.len();
-    let cut = cut
-        .into_iter()
-        .find(|&i| member(i - 1) != member(i))
-        .unwrap_or(messages.len());
-    messages.split_at(cut)
-}
-
 impl PgStore {
+    /// [`Self::message_ids`] in a scan page's turn: pages are numbered one at a time, in the
+    /// order their writes asked.
+    pub(super) async fn message_ids_in_turn(&self, n: usize) -> Result<Vec<i64>, StoreError> {
+        let _turn = self.numbering_turn().await;
+        self.message_ids(n).await
+    }
+
     /// `n` new ids of `messages`, in order. The sequence is looked up once (an `InitPlan`):
     /// named in each `nextval`, it was looked up for each id, and a page of 5,000 took 13 ms
     /// to number instead of 2.7, on the scan's path between one page and the next.
@@ -88,9 +86,9 @@ impl PgStore {
         Ok(ids)
     }
 
-    /// Writes part of a scan's page with the ids taken for it, one for each message
-    /// ([`QUEUE_PAGE`]); answers how many were new.
-    pub(super) async fn queue_part(
+    /// Writes a scan's page with the ids taken for it, one for each message ([`QUEUE_PAGE`]);
+    /// answers how many were new.
+    pub(super) async fn queue_page(
         &self,
         messages: &[ScanMessage],
         ids: &[i64],
@@ -101,57 +99,78 @@ impl PgStore {
         }
         let page = PageColumns::of(messages, ids, now.timestamp_millis());
         let (blocked_state, blocked_reason) = first_state(Some(false));
+        let now_ms = now.timestamp_millis();
+        let params: [&(dyn ToSql + Sync); 14] = [
+            &page.dedupe_key,
+            &page.member_id,
+            &page.line_user_id,
+            &page.scenario,
+            &page.class,
+            &page.action,
+            &page.body,
+            &page.expires_at_ms,
+            &page.marketing,
+            &blocked_state,
+            &blocked_reason,
+            &now_ms,
+            &now,
+            &page.id,
+        ];
         self.retrying(|mut client| {
-            let page = &page;
+            let params = &params;
             async move {
-                let tx = client.transaction().await?;
-                // Work done again if a crash loses it, as on SQLite (`write_redone_if_lost`): the
-                // day's scan runs again when the hub starts, and dedupe keys write each message
-                // once. Its commit does not wait for the disk; a sender's claim of a row waits
-                // for it, as its own commit flushes the log up to itself.
-                tx.batch_execute("SET LOCAL synchronous_commit = off")
-                    .await?;
-                let db = PgUnit::new(&tx);
-                let rows = db
-                    .query(
-                        QUEUE_PAGE,
-                        &[
-                            &page.dedupe_key,
-                            &page.member_id,
-                            &page.line_user_id,
-                            &page.scenario,
-                            &page.class,
-                            &page.action,
-                            &page.body,
-                            &page.expires_at_ms,
-                            &page.marketing,
-                            &blocked_state,
-                            &blocked_reason,
-                            &now.timestamp_millis(),
-                            &now,
-                            &page.id,
-                        ],
-                    )
-                    .await?;
-                // What this part queued, per state, counted once at its end (schema 7).
-                let mut written = 0;
-                let (mut states, mut counts) = (Vec::new(), Vec::new());
-                for row in rows {
-                    let n: i64 = row.try_get(1)?;
-                    written += n.unsigned_abs();
-                    states.push(row.try_get::<_, String>(0)?);
-                    counts.push(n);
+                if let Some(written) = write_page(&mut client, QUEUE_PAGE, params).await? {
+                    return Ok(written);
                 }
-                if !states.is_empty() {
-                    db.execute(super::store::ADD_MESSAGE_TALLIES, &[&states, &counts])
-                        .await?;
-                }
-                tx.commit().await?;
-                Ok(written)
+                // Another hub's scan wrote one of the page's keys at the same moment (or the
+                // page planned a key twice): the page again, passing over keys written.
+                write_page(&mut client, QUEUE_PAGE_RACED, params)
+                    .await?
+                    .ok_or_else(|| {
+                        StoreError::Contention("a scan page's key was written twice".into())
+                    })
             }
         })
         .await
     }
+}
+
+/// Writes a scan's page with `sql` ([`QUEUE_PAGE`] or [`QUEUE_PAGE_RACED`]) in a transaction
+/// of its own; answers how many were new, or `None`, the page unwritten, if one of its keys was
+/// already there (a unique violation: written by another hub after the page's check).
+async fn write_page(
+    client: &mut Object,
+    sql: &str,
+    params: &[&(dyn ToSql + Sync)],
+) -> Result<Option<u64>, StoreError> {
+    let tx = client.transaction().await?;
+    // Work done again if a crash loses it, as on SQLite (`write_redone_if_lost`): the day's
+    // scan runs again when the hub starts, and dedupe keys write each message once. Its commit
+    // does not wait for the disk; a sender's claim of a row waits for it, as its own commit
+    // flushes the log up to itself.
+    tx.batch_execute("SET LOCAL synchronous_commit = off")
+        .await?;
+    let stmt = tx.prepare_cached(sql).await?;
+    let rows = match tx.query(&stmt, params).await {
+        Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => return Ok(None),
+        rows => rows?,
+    };
+    // What this page queued, per state, counted once at its end (schema 7).
+    let mut written = 0;
+    let (mut states, mut counts) = (Vec::new(), Vec::new());
+    for row in rows {
+        let n: i64 = row.try_get(1)?;
+        written += n.unsigned_abs();
+        states.push(row.try_get::<_, String>(0)?);
+        counts.push(n);
+    }
+    if !states.is_empty() {
+        PgUnit::new(&tx)
+            .execute(super::store::ADD_MESSAGE_TALLIES, &[&states, &counts])
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(Some(written))
 }
 
 /// `$1` new ids of `messages`, in order, the sequence looked up once ([`PgStore::message_ids`]).
@@ -210,12 +229,22 @@ impl<'a> PageColumns<'a> {
     }
 }
 
-/// A page of the daily scan's messages in one statement: each row joined to the member's link
-/// as it is now (no link, no row), its friendship as kept on the link (schema 9; blocked:
-/// `$10`, `$11`) and its choice of store news, with the ids taken for them (`$14`), each
-/// member's key once ever (an id taken twice is an error, never a message passed over);
-/// answers the rows written per state.
-pub(super) const QUEUE_PAGE: &str = "
+/// A page of the daily scan's messages in one statement (`$on_conflict`: what a key already
+/// written does): each row joined to the member's link as it is now (no link, no row), its
+/// friendship as kept on the link (schema 9; blocked: `$10`, `$11`) and its choice of store
+/// news, with the ids taken for them (`$14`, ascending in the order planned), each member's key
+/// once ever (an id taken twice is an error, never a message passed over); answers the rows
+/// written per state.
+///
+/// The arrays are read side by side in the select list: `unnest` in `FROM` copied each of the
+/// ten into a store of its own first, a sixth of the statement's time. A key already written
+/// is looked up for each row, one probe of the member's key: `ON CONFLICT` instead inserts
+/// each row speculatively (a lock and a second log record a row), an eighth of its time
+/// (docs/benchmarks.md, "On PostgreSQL").
+macro_rules! queue_page {
+    ($on_conflict:literal) => {
+        concat!(
+            "
     WITH queued AS (
         INSERT INTO messages
             (id, dedupe_key, member_id, line_user_id, scenario, class, channel, action, body, state,
@@ -224,65 +253,46 @@ pub(super) const QUEUE_PAGE: &str = "
                q.action, q.body,
                CASE WHEN lu.following = false THEN $10 ELSE 'pending' END,
                CASE WHEN lu.following = false THEN $11 END, $12, q.expires_at_ms, $13
-        FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
-                    $7::text[], $8::bigint[], $9::boolean[], $14::bigint[])
-             WITH ORDINALITY AS q(dedupe_key, member_id, line_user_id, scenario, class, action,
-                                  body, expires_at_ms, marketing, id, n)
+        FROM (SELECT unnest($1::text[]) AS dedupe_key, unnest($2::text[]) AS member_id,
+                     unnest($3::text[]) AS line_user_id, unnest($4::text[]) AS scenario,
+                     unnest($5::text[]) AS class, unnest($6::text[]) AS action,
+                     unnest($7::text[]) AS body, unnest($8::bigint[]) AS expires_at_ms,
+                     unnest($9::boolean[]) AS marketing, unnest($14::bigint[]) AS id) AS q
         JOIN line_users lu ON lu.member_id = q.member_id AND lu.line_user_id = q.line_user_id
         LEFT JOIN member_profiles p ON p.member_id = lu.member_id
-        WHERE NOT q.marketing OR coalesce(p.marketing, true)
-        ORDER BY q.n
-        ON CONFLICT (member_id, dedupe_key) DO NOTHING
+        LEFT JOIN LATERAL (SELECT true AS written FROM messages w
+                           WHERE w.member_id = q.member_id AND w.dedupe_key = q.dedupe_key
+                           LIMIT 1) AS w ON true
+        WHERE (NOT q.marketing OR coalesce(p.marketing, true)) AND w.written IS NULL
+        ORDER BY q.id
+        ",
+            $on_conflict,
+            "
         RETURNING state
     )
-    SELECT state, COUNT(*) FROM queued GROUP BY state ORDER BY state";
+    SELECT state, COUNT(*) FROM queued GROUP BY state ORDER BY state"
+        )
+    };
+}
+
+/// A page of the daily scan as written when no other hub writes its keys at the same moment
+/// (`queue_page!`): a key written after the probe is a unique violation.
+pub(super) const QUEUE_PAGE: &str = queue_page!("");
+
+/// The same page written again after [`QUEUE_PAGE`] met a key written meanwhile (two hubs'
+/// scans of one day at once, or a key planned twice in a page): such keys are passed over.
+pub(super) const QUEUE_PAGE_RACED: &str =
+    queue_page!("ON CONFLICT (member_id, dedupe_key) DO NOTHING");
 
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
 
+    use std::time::Duration;
+
     use super::*;
     use crate::store::outbox::{MessageAction, NewMessage, Planned};
-    use crate::store::postgres::plans::{explain, fresh_database, nodes};
-
-    fn page(members: &[&str]) -> Vec<ScanMessage> {
-        members
-            .iter()
-            .enumerate()
-            .map(|(i, m)| ScanMessage {
-                member_id: (*m).into(),
-                line_user_id: format!("U{m}"),
-                planned: Planned {
-                    dedupe_key: format!("k{i}"),
-                    message: NewMessage {
-                        scenario: "s".into(),
-                        class: MessageClass::Marketing,
-                        action: MessageAction::LinkRichMenu {
-                            rich_menu_id: "r".into(),
-                        },
-                        expires_after: None,
-                    },
-                },
-            })
-            .collect()
-    }
-
-    fn cut(members: &[&str]) -> (usize, usize) {
-        let messages = page(members);
-        let (a, b) = halves(&messages);
-        (a.len(), b.len())
-    }
-
-    /// Each member's messages stay in one half, the cut as near the middle as that allows.
-    #[test]
-    fn a_page_is_halved_between_members() {
-        assert_eq!(cut(&["a", "b", "c", "d"]), (2, 2));
-        assert_eq!(cut(&["a", "b", "b", "b", "c", "d"]), (4, 2));
-        assert_eq!(cut(&["a", "a", "a", "b"]), (3, 1));
-        assert_eq!(cut(&["a", "a", "a"]), (3, 0));
-        assert_eq!(cut(&["a"]), (1, 0));
-        assert_eq!(cut(&[]), (0, 0));
-    }
+    use crate::store::postgres::plans::{connect, explain, fresh_database, fresh_store, nodes};
 
     /// A page's ids come from one statement, in order, each once; the sequence is found once
     /// for the page, not for each id (found for each, 5,000 ids took 13 ms instead of 2.7).
@@ -304,5 +314,114 @@ mod tests {
             !each_id.contains("pg_get_serial_sequence"),
             "the sequence is looked up for each id: {each_id}"
         );
+    }
+
+    /// The scan writes two pages at once; each takes its ids in its turn, in the order the
+    /// pages asked, whatever connection each runs on: a page asking while another has the
+    /// turn waits for it, and the first to ask is numbered first.
+    #[tokio::test]
+    async fn pages_take_their_ids_in_the_order_they_asked() {
+        let (store, _client) = fresh_database().await;
+        let turn = store.numbering_turn().await;
+        let ask = |n| {
+            let store = store.clone();
+            tokio::spawn(async move { store.message_ids_in_turn(n).await.unwrap() })
+        };
+        let first = ask(3);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(!first.is_finished(), "ids taken out of turn");
+        let second = ask(2);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        drop(turn);
+        let (first, second) = (first.await.unwrap(), second.await.unwrap());
+        assert!(
+            first.iter().all(|a| second.iter().all(|b| a < b)),
+            "{first:?} {second:?}"
+        );
+    }
+
+    /// Three linked members, and a page of one message each.
+    async fn three_linked(client: &tokio_postgres::Client) -> Vec<ScanMessage> {
+        client
+            .batch_execute(
+                "INSERT INTO members (member_id, number, snapshot, created_at, updated_at)
+                     SELECT 'm' || i, i::text, '{}', now(), now() FROM generate_series(1, 3) AS i;
+                 INSERT INTO line_users (line_user_id, member_id, linked_at)
+                     SELECT 'U' || i, 'm' || i, now() FROM generate_series(1, 3) AS i",
+            )
+            .await
+            .unwrap();
+        (1..=3)
+            .map(|i| ScanMessage {
+                member_id: format!("m{i}"),
+                line_user_id: format!("U{i}"),
+                planned: Planned {
+                    dedupe_key: format!("points:m{i}"),
+                    message: NewMessage {
+                        scenario: "points_expiring".into(),
+                        class: MessageClass::Transactional,
+                        action: MessageAction::UnlinkRichMenu,
+                        expires_after: None,
+                    },
+                },
+            })
+            .collect()
+    }
+
+    /// Two hubs' scans of one day write the same pages: a key the other hub writes after the
+    /// page's check is met as a unique violation, and the page is written again passing over
+    /// it, not failed. Here the other hub's row waits uncommitted while the page is written.
+    #[tokio::test]
+    async fn a_page_whose_key_another_hub_writes_meanwhile_passes_it_over() {
+        let (store, url) = fresh_store().await;
+        let (mut client, watch) = (connect(&url).await, connect(&url).await);
+        let page = three_linked(&client).await;
+        let other = client.transaction().await.unwrap();
+        other
+            .execute(
+                "INSERT INTO messages (dedupe_key, member_id, line_user_id, scenario, class,
+                     channel, action, body, state, not_before_ms, created_at)
+                 VALUES ('points:m2', 'm2', 'U2', 'points_expiring', 'transactional', 'line',
+                     'unlink_rich_menu', '', 'pending', 0, now())",
+                &[],
+            )
+            .await
+            .unwrap();
+        let write = {
+            let store = store.clone();
+            let ids = store.message_ids(page.len()).await.unwrap();
+            tokio::spawn(async move { store.queue_page(&page, &ids, Utc::now()).await })
+        };
+        let mut waits = false;
+        for _ in 0..250 {
+            let row = watch
+                .query_one(
+                    "SELECT COUNT(*) FROM pg_locks WHERE locktype = 'transactionid' AND NOT granted",
+                    &[],
+                )
+                .await
+                .unwrap();
+            if row.get::<_, i64>(0) > 0 {
+                waits = true;
+                break;
+            }
+            // No notice comes of a lock waited for: looked at again in a moment.
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(waits, "the page's write never met the other hub's row");
+        other.commit().await.unwrap();
+        assert_eq!(
+            write.await.unwrap().unwrap(),
+            2,
+            "the other two members' rows"
+        );
+        let keys: Vec<String> = watch
+            .query("SELECT dedupe_key FROM messages ORDER BY dedupe_key", &[])
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        assert_eq!(keys, ["points:m1", "points:m2", "points:m3"]);
     }
 }

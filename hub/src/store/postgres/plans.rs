@@ -10,15 +10,26 @@ use super::{DatabaseUrl, PgStore};
 
 /// A fresh database at the hub's schema, and a plain client of it.
 pub(super) async fn fresh_database() -> (PgStore, Client) {
+    let (store, url) = fresh_store().await;
+    (store, connect(&url).await)
+}
+
+/// A fresh database at the hub's schema (the store has one connection), and its URL.
+pub(super) async fn fresh_store() -> (PgStore, String) {
     let url = tenpo_e2e::postgres::cluster().fresh_database().await;
     let store = PgStore::open(&DatabaseUrl::parse(&url).unwrap(), 1, Utc::now())
         .await
         .unwrap();
-    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+    (store, url)
+}
+
+/// A plain client of the database at `url`.
+pub(super) async fn connect(url: &str) -> Client {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
         .await
         .unwrap();
     tokio::spawn(connection);
-    (store, client)
+    client
 }
 
 /// The plan of `sql` as text (for a failure's message) and as JSON. `options` follow

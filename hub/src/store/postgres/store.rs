@@ -55,6 +55,9 @@ struct Inner {
     planner: RwLock<Option<Arc<dyn Planner>>>,
     /// How wishes notify (`CatalogStore::set_wish_settings`).
     wishes: RwLock<Arc<crate::wishes::WishSettings>>,
+    /// Held while a scan's page takes its ids: pages are numbered in the order their writes
+    /// started (tokio's mutex is first come, first served).
+    numbering: tokio::sync::Mutex<()>,
 }
 
 impl PgStore {
@@ -80,6 +83,7 @@ impl PgStore {
                 rules: RwLock::new(BTreeMap::new()),
                 planner: RwLock::new(None),
                 wishes: RwLock::new(Arc::default()),
+                numbering: tokio::sync::Mutex::new(()),
             }),
         };
         store.refresh_rules(&client).await?;
@@ -109,6 +113,11 @@ impl PgStore {
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clone()
+    }
+
+    /// A scan page's turn to take its ids ([`Inner::numbering`]).
+    pub(super) async fn numbering_turn(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.inner.numbering.lock().await
     }
 
     pub(super) fn planner(&self) -> Option<Arc<dyn Planner>> {
