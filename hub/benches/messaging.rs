@@ -152,7 +152,16 @@ async fn main() {
             "fixture moved to PostgreSQL in {:.1} s",
             t.elapsed().as_secs_f64()
         );
-        let store = Arc::new(PgStore::open(&url, 4, Utc::now()).await.unwrap());
+        // The pool a hub opens by default: the scan writes as many pages at once as it allows.
+        let store = Arc::new(
+            PgStore::open(
+                &url,
+                tenpo_hub::config::DEFAULT_CONNECTIONS as usize,
+                Utc::now(),
+            )
+            .await
+            .unwrap(),
+        );
         ("PostgreSQL", measure(store, members, to_send, today).await)
     } else {
         let store = Arc::new(SqliteStore::open(&db, Utc::now()).unwrap());

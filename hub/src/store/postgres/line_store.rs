@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use tenpo_loyalty::Date;
 use tenpo_protocol::sync::MemberSnapshot;
 
-use super::outbox_pages::Endings;
+use super::outbox_pages::{Endings, scan_writers_for};
 use super::store::PgStore;
 use super::transaction::PgUnit;
 use crate::store::model::{
@@ -170,10 +170,10 @@ impl LineStore for PgStore {
         self.queue_page(&messages, &ids, now).await
     }
 
-    /// Two pages at once, each one server process's work (`outbox_pages.rs` says why), while
-    /// the next is read on a third connection.
+    /// Up to three pages at once, each one server process's work (`outbox_pages.rs` says why),
+    /// while the next is read on a connection of its own ([`scan_writers_for`]).
     fn scan_writers(&self) -> usize {
-        2
+        scan_writers_for(self.pool_size())
     }
 
     /// `ANALYZE messages` after a scan that queued a good part of a table's worth: autovacuum

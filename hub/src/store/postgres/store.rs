@@ -115,6 +115,11 @@ impl PgStore {
             .clone()
     }
 
+    /// The most connections this hub opens (`[database] connections`).
+    pub(super) fn pool_size(&self) -> usize {
+        self.inner.pool.status().max_size
+    }
+
     /// A scan page's turn to take its ids ([`Inner::numbering`]).
     pub(super) async fn numbering_turn(&self) -> tokio::sync::MutexGuard<'_, ()> {
         self.inner.numbering.lock().await
