@@ -158,6 +158,25 @@ async fn the_daily_scan_plans_linked_members_and_queues_each_message_once<
     assert_eq!(store.queue_linked(all, at(2)).await.unwrap(), 0);
 }
 
+/// The LINE users of the rows of scenarios starting `prefix`, in the order a sender takes
+/// them (each claim sent at once).
+async fn sending_order<S: LineStore>(store: &S, prefix: &str) -> Vec<String> {
+    let mut order = Vec::new();
+    loop {
+        let claimed = store.claim_messages(claim(50), at(4)).await.unwrap();
+        if claimed.is_empty() {
+            return order;
+        }
+        order.extend(
+            claimed
+                .iter()
+                .filter(|m| m.scenario.starts_with(prefix))
+                .map(|m| m.line_user_id.clone()),
+        );
+        sent(store, &claimed, at(4)).await;
+    }
+}
+
 /// The daily scan over pages of two, up to `LineStore::scan_writers` of them written at once
 /// while the next is read (PostgreSQL: two): every linked member is looked at, each message
 /// queued once, and a sender takes them in member order, page after page, as planned. Run
@@ -176,22 +195,8 @@ async fn the_daily_scan_writes_pages_at_once_in_member_order<S: TillStore + Line
         .unwrap();
     assert_eq!(scan, (9, 9), "(members, messages)");
 
-    let mut order = Vec::new();
-    loop {
-        let claimed = store.claim_messages(claim(50), at(4)).await.unwrap();
-        if claimed.is_empty() {
-            break;
-        }
-        order.extend(
-            claimed
-                .iter()
-                .filter(|m| m.scenario.starts_with("news-"))
-                .map(|m| m.line_user_id.clone()),
-        );
-        sent(store, &claimed, at(4)).await;
-    }
     let in_member_order: Vec<String> = users.into_values().collect();
-    assert_eq!(order, in_member_order);
+    assert_eq!(sending_order(store, "news-").await, in_member_order);
 
     let again = daily::queue_linked_members(store, &HomeStores::All, today, 2)
         .await
@@ -297,21 +302,7 @@ async fn a_scan_page_is_written_as_the_members_are_when_it_is_written<S: TillSto
     );
 
     // The rows a sender takes, in the order planned: the fifth member's news before the first's.
-    let mut order = Vec::new();
-    loop {
-        let claimed = store.claim_messages(claim(50), at(4)).await.unwrap();
-        if claimed.is_empty() {
-            break;
-        }
-        order.extend(
-            claimed
-                .iter()
-                .filter(|m| m.scenario.starts_with("scan-"))
-                .map(|m| m.line_user_id.clone()),
-        );
-        sent(store, &claimed, at(4)).await;
-    }
-    assert_eq!(order, ["U4", "U5", "U1"]);
+    assert_eq!(sending_order(store, "scan-").await, ["U4", "U5", "U1"]);
 
     // Written again (a scan run again after a restart): nothing new.
     assert_eq!(store.queue_linked(page, at(5)).await.unwrap(), 0);

@@ -6,10 +6,10 @@
 //!
 //! A page's write is one server process's work, and is the scan's slowest step, so the scan
 //! writes up to three pages at once ([`scan_writers_for`]), each its own statement,
-//! transaction and connection, while the next is read on another. A page's ids are taken before its
-//! write, pages one at a time in the order their writes started, so that a sender takes equal
-//! rows in the order they were planned once their pages are in (one claiming while two land
-//! may take the second's a moment before the first's).
+//! transaction and connection, while the next is read on another. A page's ids are taken
+//! before its write, pages one at a time in the order their writes started, so that a sender
+//! takes equal rows in the order they were planned once their pages are in (one claiming while
+//! two land may take the second's a moment before the first's).
 
 use chrono::{DateTime, Utc};
 use deadpool_postgres::Object;
