@@ -298,6 +298,8 @@ mod tests {
 
     use std::time::Duration;
 
+    use futures_util::FutureExt;
+
     use super::*;
     use crate::store::outbox::{MessageAction, NewMessage, Planned};
     use crate::store::postgres::plans::{connect, explain, fresh_database, fresh_store, nodes};
@@ -342,17 +344,20 @@ mod tests {
     async fn pages_take_their_ids_in_the_order_they_asked() {
         let (store, _client) = fresh_database().await;
         let turn = store.numbering_turn().await;
-        let ask = |n| {
-            let store = store.clone();
-            tokio::spawn(async move { store.message_ids_in_turn(n).await.unwrap() })
-        };
-        let first = ask(3);
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        assert!(!first.is_finished(), "ids taken out of turn");
-        let second = ask(2);
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        let first = store.message_ids_in_turn(3);
+        let second = store.message_ids_in_turn(2);
+        tokio::pin!(first, second);
+        // While the turn is held, the first page's ids wait, however long it is driven.
+        let waited = tokio::time::timeout(Duration::from_millis(300), &mut first).await;
+        assert!(waited.is_err(), "ids taken out of turn");
+        // The second asks after it (one poll puts it in line); then the turn is given back.
+        assert!(
+            (&mut second).now_or_never().is_none(),
+            "ids taken out of turn"
+        );
         drop(turn);
-        let (first, second) = (first.await.unwrap(), second.await.unwrap());
+        let (first, second) = tokio::join!(first, second);
+        let (first, second) = (first.unwrap(), second.unwrap());
         assert!(
             first.iter().all(|a| second.iter().all(|b| a < b)),
             "{first:?} {second:?}"
