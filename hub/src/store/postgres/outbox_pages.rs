@@ -239,16 +239,18 @@ impl<'a> PageColumns<'a> {
 
 /// A page of the daily scan's messages in one statement (`$on_conflict`: what a key already
 /// written does): each row joined to the member's link as it is now (no link, no row), its
-/// friendship as kept on the link (schema 9; blocked: `$10`, `$11`) and its choice of store
-/// news, with the ids taken for them (`$14`, ascending in the order planned), each member's key
-/// once ever (an id taken twice is an error, never a message passed over); answers the rows
-/// written per state.
+/// friendship as kept on the link (schema 9; blocked: `$10`, `$11`) and, for store news
+/// alone, its choice of them, with the ids taken for them (`$14`, ascending in the order
+/// planned), each member's key once ever (an id taken twice is an error, never a message
+/// passed over); answers the rows written per state.
 ///
 /// The arrays are read side by side in the select list: `unnest` in `FROM` copied each of the
 /// ten into a store of its own first, a sixth of the statement's time. A key already written
 /// is looked up for each row, one probe of the member's key: `ON CONFLICT` instead inserts
 /// each row speculatively (a lock and a second log record a row), an eighth of its time
-/// (docs/benchmarks.md, "On PostgreSQL").
+/// (docs/benchmarks.md, "On PostgreSQL"). A member's choice of store news is looked up for
+/// news alone: joined to every row, it was looked up for each message about their points too,
+/// about a seventh of a page's write where every member has a profile.
 macro_rules! queue_page {
     ($on_conflict:literal) => {
         concat!(
@@ -267,11 +269,13 @@ macro_rules! queue_page {
                      unnest($7::text[]) AS body, unnest($8::bigint[]) AS expires_at_ms,
                      unnest($9::boolean[]) AS marketing, unnest($14::bigint[]) AS id) AS q
         JOIN line_users lu ON lu.member_id = q.member_id AND lu.line_user_id = q.line_user_id
-        LEFT JOIN member_profiles p ON p.member_id = lu.member_id
         LEFT JOIN LATERAL (SELECT true AS written FROM messages w
                            WHERE w.member_id = q.member_id AND w.dedupe_key = q.dedupe_key
                            LIMIT 1) AS w ON true
-        WHERE (NOT q.marketing OR coalesce(p.marketing, true)) AND w.written IS NULL
+        WHERE (NOT q.marketing
+               OR NOT EXISTS (SELECT FROM member_profiles p
+                              WHERE p.member_id = q.member_id AND NOT p.marketing))
+          AND w.written IS NULL
         ORDER BY q.id
         ",
             $on_conflict,
@@ -390,6 +394,66 @@ mod tests {
                 },
             })
             .collect()
+    }
+
+    /// Only store news asks for the member's choice of it: a page about points writes each
+    /// member's message without reading profiles, and a page of news reads them and writes to
+    /// those who have not turned news off.
+    #[tokio::test]
+    async fn only_store_news_reads_the_members_choice_of_it() {
+        let (_store, client) = fresh_database().await;
+        three_linked(&client).await;
+        client
+            .batch_execute(&format!(
+                "INSERT INTO member_profiles (member_id, language, marketing, updated_at)
+                     SELECT 'm' || i, 'ja', i <> 2, now() FROM generate_series(1, 3) AS i;
+                 PREPARE page AS {QUEUE_PAGE}"
+            ))
+            .await
+            .unwrap();
+        let page = |scenario: &str, class: &str, marketing: bool| {
+            let each = |v: &str| format!("ARRAY['{v}', '{v}', '{v}']");
+            format!(
+                "EXECUTE page(ARRAY['{scenario}:m1', '{scenario}:m2', '{scenario}:m3'],
+                     ARRAY['m1', 'm2', 'm3'], ARRAY['U1', 'U2', 'U3'], {}, {}, {}, {},
+                     ARRAY[NULL, NULL, NULL]::bigint[], ARRAY[{marketing}, {marketing}, {marketing}],
+                     'unreachable', 'blocked', 0, now(),
+                     ARRAY[nextval('messages_id_seq'), nextval('messages_id_seq'),
+                           nextval('messages_id_seq')])",
+                each(scenario),
+                each(class),
+                each("unlink_rich_menu"),
+                each(""),
+            )
+        };
+        let profiles_read = |plan: &serde_json::Value| {
+            let read = nodes(plan, |n| n["Relation Name"] == "member_profiles");
+            assert_eq!(read.len(), 1, "{plan}");
+            read[0]["Actual Loops"].as_u64().unwrap()
+        };
+
+        let (_, plan) = explain(
+            &client,
+            ", ANALYZE",
+            &page("points", "transactional", false),
+        )
+        .await;
+        assert_eq!(profiles_read(&plan), 0, "{plan}");
+        let (_, plan) = explain(&client, ", ANALYZE", &page("news", "marketing", true)).await;
+        // Read for each row, or read once and hashed where the profiles are few, as here.
+        assert!(profiles_read(&plan) > 0, "{plan}");
+
+        let keys: Vec<String> = client
+            .query("SELECT dedupe_key FROM messages ORDER BY id", &[])
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        assert_eq!(
+            keys,
+            ["points:m1", "points:m2", "points:m3", "news:m1", "news:m3"]
+        );
     }
 
     /// Two hubs' scans of one day write the same pages: a key the other hub writes after the
