@@ -10,7 +10,8 @@
 //! The members are written straight into a fresh SQLite database before the hub's store opens
 //! it (a million signups would measure the fixture, not the scan). Run:
 //! `cargo bench -p tenpo-hub --bench messaging` (sizes: `TENPO_BENCH_MEMBERS`,
-//! `TENPO_BENCH_SEND`). Prints a Markdown table. On PostgreSQL,
+//! `TENPO_BENCH_SEND`; `TENPO_BENCH_PROFILES=1` gives each member a profile, as a member who
+//! answered the profile form in LINE has). Prints a Markdown table. On PostgreSQL,
 //! `TENPO_BENCH_HUB_DATABASE=postgres`: the same fixture moved as a chain moves its hub
 //! (`tenpo-hub migrate --to`, not timed) into a server the bench starts on this machine's disk
 //! with `fsync` on, then the same scan and sender.
@@ -39,8 +40,9 @@ use common::env_usize;
 const TOKEN: &str = "bench-messaging-token";
 
 /// `n` members, each linked to a LINE user who follows the account, each with 500 points
-/// lapsing 10 days after `today`.
-fn populate(db: &std::path::Path, n: usize, today: Date) {
+/// lapsing 10 days after `today`; with `profiles`, each with a profile too (Japanese, store
+/// news on).
+fn populate(db: &std::path::Path, n: usize, today: Date, profiles: bool) {
     let mut conn = Connection::open(db).unwrap();
     let tx = conn.transaction().unwrap();
     let now = Utc::now().to_rfc3339();
@@ -57,6 +59,12 @@ fn populate(db: &std::path::Path, n: usize, today: Date) {
         let mut link = tx
             .prepare(
                 "INSERT INTO line_users (line_user_id, member_id, linked_at) VALUES (?1, ?2, ?3)",
+            )
+            .unwrap();
+        let mut profile = tx
+            .prepare(
+                "INSERT INTO member_profiles (member_id, language, marketing, updated_at)
+                 VALUES (?1, 'ja', 1, ?2)",
             )
             .unwrap();
         let mut users = Vec::with_capacity(n);
@@ -91,6 +99,9 @@ fn populate(db: &std::path::Path, n: usize, today: Date) {
                 .unwrap();
             code.execute(params![number, member_id]).unwrap();
             link.execute(params![user, member_id, now]).unwrap();
+            if profiles {
+                profile.execute(params![member_id, now]).unwrap();
+            }
             users.push(user);
         }
         // Each follows; written in id order, as the triggers that copy it to the link (schema
@@ -131,9 +142,11 @@ async fn main() {
     // The schema, then the members, then the store as the hub opens it.
     drop(SqliteStore::open(&db, Utc::now()).unwrap());
     let t = Instant::now();
-    populate(&db, members, today);
+    let profiles = std::env::var("TENPO_BENCH_PROFILES").is_ok_and(|v| v == "1");
+    populate(&db, members, today, profiles);
     eprintln!(
-        "fixture: {members} members in {:.1} s",
+        "fixture: {members} members{} in {:.1} s",
+        if profiles { " with profiles" } else { "" },
         t.elapsed().as_secs_f64()
     );
     if let Ok(keep) = std::env::var("TENPO_BENCH_KEEP") {
