@@ -396,6 +396,13 @@ mod tests {
             .collect()
     }
 
+    /// The keys of every message written, ordered by `order`.
+    async fn keys_written(client: &tokio_postgres::Client, order: &str) -> Vec<String> {
+        let sql = format!("SELECT dedupe_key FROM messages ORDER BY {order}");
+        let rows = client.query(&sql, &[]).await.unwrap();
+        rows.iter().map(|r| r.get(0)).collect()
+    }
+
     /// Only store news asks for the member's choice of it: a page about points writes each
     /// member's message without reading profiles, and a page of news reads them and writes to
     /// those who have not turned news off.
@@ -443,15 +450,8 @@ mod tests {
         // Read for each row, or read once and hashed where the profiles are few, as here.
         assert!(profiles_read(&plan) > 0, "{plan}");
 
-        let keys: Vec<String> = client
-            .query("SELECT dedupe_key FROM messages ORDER BY id", &[])
-            .await
-            .unwrap()
-            .iter()
-            .map(|r| r.get(0))
-            .collect();
         assert_eq!(
-            keys,
+            keys_written(&client, "id").await,
             ["points:m1", "points:m2", "points:m3", "news:m1", "news:m3"]
         );
     }
@@ -503,13 +503,9 @@ mod tests {
             2,
             "the other two members' rows"
         );
-        let keys: Vec<String> = watch
-            .query("SELECT dedupe_key FROM messages ORDER BY dedupe_key", &[])
-            .await
-            .unwrap()
-            .iter()
-            .map(|r| r.get(0))
-            .collect();
-        assert_eq!(keys, ["points:m1", "points:m2", "points:m3"]);
+        assert_eq!(
+            keys_written(&watch, "dedupe_key").await,
+            ["points:m1", "points:m2", "points:m3"]
+        );
     }
 }
