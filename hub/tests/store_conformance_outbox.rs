@@ -178,7 +178,8 @@ async fn sending_order<S: LineStore>(store: &S, prefix: &str) -> Vec<String> {
 }
 
 /// The daily scan over pages of two, up to `LineStore::scan_writers` of them written at once
-/// while the next is read (PostgreSQL: two): every linked member is looked at, each message
+/// while the next is read (PostgreSQL with a hub's default pool: three; SQLite: one): every
+/// linked member is looked at, each message
 /// queued once, and a sender takes them in member order, page after page, as planned. Run
 /// again (a hub restarted mid-day), it queues nothing new.
 async fn the_daily_scan_writes_pages_at_once_in_member_order<S: TillStore + LineStore>(store: &S) {

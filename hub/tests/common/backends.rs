@@ -46,10 +46,15 @@ macro_rules! on_both_backends {
     };
 }
 
-/// A PostgreSQL store on a database of its own.
+/// A PostgreSQL store on a database of its own, with the pool a hub opens by default (its
+/// connections opened as they are needed), so that a daily scan writes as many pages at once as
+/// a hub's does.
 pub async fn postgres_store() -> PgStore {
     let url = super::postgres::cluster().fresh_database().await;
-    open_postgres(&url).await
+    let connections = tenpo_hub::config::DEFAULT_CONNECTIONS as usize;
+    PgStore::open(&DatabaseUrl::parse(&url).unwrap(), connections, Utc::now())
+        .await
+        .unwrap()
 }
 
 /// A hub process's store on the database at `url` (its own pool, run and caches).
