@@ -1,7 +1,7 @@
 //! The message outbox through the store's traits, one suite for both backends (docs/design.md
-//! §10, §12): the claim under caps and quiet hours and the daily scan; and, on PostgreSQL, two
-//! senders of two hubs claiming from one outbox at once, and a signup finished at one hub used
-//! at the other.
+//! §10, §12): the claim under caps and quiet hours and the daily scan; and, on PostgreSQL, a
+//! member unlinking or turning news off while a page is written, two senders of two hubs
+//! claiming from one outbox at once, and a signup finished at one hub used at the other.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -348,6 +348,115 @@ async fn after_a_big_scan_the_planner_knows_the_queue() {
         parts, 10,
         "the ids' histogram, from a sample of the target asked"
     );
+}
+
+/// A member who unlinks, or turns store news off, while a page of the scan is being written
+/// is sent nothing of it that they withdrew. On PostgreSQL the page's write reads the link and
+/// the choice as its statement starts, and the change's clean-up of what waits for the member
+/// does not see rows not yet committed: a page held up at that moment (here by another hub's
+/// key, written and rolled back) landed pending rows, and the next claim sent them. The claim
+/// reads both as it takes each row.
+#[tokio::test]
+async fn what_a_member_withdraws_while_a_page_is_written_is_not_sent() {
+    let url = common::postgres::cluster().fresh_database().await;
+    let store = open_postgres(&url).await;
+    let users = ["U1", "U2", "U3"];
+    let mut members = Vec::new();
+    for user in users {
+        members.push(linked_member(&store, user).await);
+    }
+    let planned = |i: usize, scenario: &str, class: MessageClass| ScanMessage {
+        member_id: members[i].clone(),
+        line_user_id: users[i].into(),
+        planned: Planned {
+            dedupe_key: format!("{scenario}:{}", members[i]),
+            message: message(scenario, class),
+        },
+    };
+    let page = vec![
+        planned(0, "scan-points", MessageClass::Transactional),
+        planned(1, "scan-points", MessageClass::Transactional),
+        planned(2, "scan-news", MessageClass::Marketing),
+    ];
+
+    // Another session writes the first row's key and holds it uncommitted: the page's write
+    // waits for it after reading the links and choices.
+    let other = common::backends::sql_client(&url).await;
+    other
+        .batch_execute(&format!(
+            "BEGIN;
+             INSERT INTO messages (dedupe_key, member_id, line_user_id, scenario, class, channel,
+                                   action, body, state, not_before_ms, created_at)
+             VALUES ('scan-points:{0}', '{0}', 'U1', 'other', 'transactional', 'line', 'push',
+                     '[]', 'pending', 0, now())",
+            members[0]
+        ))
+        .await
+        .unwrap();
+    let writing = tokio::spawn({
+        let store = store.clone();
+        async move { store.queue_linked(page, at(3)).await }
+    });
+    let sql = common::backends::sql_client(&url).await;
+    assert!(
+        someone_waits_for_a_transaction(&sql).await,
+        "the page's write waits for the other session's key"
+    );
+    store.unlink_line("U2".into(), None, at(4)).await.unwrap();
+    let no_news = Profile {
+        marketing: false,
+        ..Profile::default()
+    };
+    store
+        .save_profile(members[2].clone(), no_news, at(4))
+        .await
+        .unwrap();
+    other.batch_execute("ROLLBACK").await.unwrap();
+    assert_eq!(writing.await.unwrap().unwrap(), 3, "the page written");
+
+    let claimed = store.claim_messages(claim(10), at(5)).await.unwrap();
+    let scan: Vec<&str> = claimed
+        .iter()
+        .filter(|m| m.scenario.starts_with("scan-"))
+        .map(|m| m.line_user_id.as_str())
+        .collect();
+    assert_eq!(scan, ["U1"], "nothing withdrawn is sent");
+    for (i, why) in [
+        (1, "the member unlinked their LINE account"),
+        (2, "the member turned store news off"),
+    ] {
+        let views = store.member_messages(members[i].clone()).await.unwrap();
+        let row = views.iter().find(|v| v.scenario.starts_with("scan-"));
+        let row = row.unwrap();
+        assert_eq!(
+            (row.state.as_str(), row.last_error.as_deref()),
+            ("expired", Some(why)),
+            "{views:?}"
+        );
+    }
+}
+
+/// Waits, a bounded while (5 s), until a session waits for another's transaction to end (a
+/// row or key it wrote); answers whether one did.
+async fn someone_waits_for_a_transaction(client: &tokio_postgres::Client) -> bool {
+    for _ in 0..250 {
+        let waiting: i64 = client
+            .query_one(
+                "SELECT COUNT(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+                 WHERE l.locktype = 'transactionid' AND NOT l.granted
+                   AND a.datname = current_database()",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        if waiting > 0 {
+            return true;
+        }
+        // No notice comes of a lock waited for: looked at again in a moment.
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    false
 }
 
 #[tokio::test]
