@@ -399,7 +399,7 @@ async fn what_a_member_withdraws_while_a_page_is_written_is_not_sent() {
     });
     let sql = common::backends::sql_client(&url).await;
     assert!(
-        someone_waits_for_a_transaction(&sql).await,
+        common::backends::someone_waits_for_a_transaction(&sql).await,
         "the page's write waits for the other session's key"
     );
     store.unlink_line("U2".into(), None, at(4)).await.unwrap();
@@ -426,37 +426,16 @@ async fn what_a_member_withdraws_while_a_page_is_written_is_not_sent() {
         (2, "the member turned store news off"),
     ] {
         let views = store.member_messages(members[i].clone()).await.unwrap();
-        let row = views.iter().find(|v| v.scenario.starts_with("scan-"));
-        let row = row.unwrap();
+        let row = views
+            .iter()
+            .find(|v| v.scenario.starts_with("scan-"))
+            .unwrap();
         assert_eq!(
             (row.state.as_str(), row.last_error.as_deref()),
             ("expired", Some(why)),
             "{views:?}"
         );
     }
-}
-
-/// Waits, a bounded while (5 s), until a session waits for another's transaction to end (a
-/// row or key it wrote); answers whether one did.
-async fn someone_waits_for_a_transaction(client: &tokio_postgres::Client) -> bool {
-    for _ in 0..250 {
-        let waiting: i64 = client
-            .query_one(
-                "SELECT COUNT(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
-                 WHERE l.locktype = 'transactionid' AND NOT l.granted
-                   AND a.datname = current_database()",
-                &[],
-            )
-            .await
-            .unwrap()
-            .get(0);
-        if waiting > 0 {
-            return true;
-        }
-        // No notice comes of a lock waited for: looked at again in a moment.
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-    false
 }
 
 #[tokio::test]

@@ -77,19 +77,33 @@ pub async fn sql_client(url: &str) -> tokio_postgres::Client {
 /// locks that keep LINE users' friendships on their links (PostgreSQL's schema 9); answers
 /// whether one did.
 pub async fn someone_waits_for_a_line_user(client: &tokio_postgres::Client) -> bool {
+    until_someone_waits(
+        client,
+        "SELECT COUNT(*) FROM pg_locks
+         WHERE locktype = 'advisory' AND NOT granted AND classid = 1279870533
+           AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+    )
+    .await
+}
+
+/// Waits, a bounded while (5 s), until a session of `client`'s database waits for another's
+/// transaction to end (a row or key it wrote); answers whether one did.
+pub async fn someone_waits_for_a_transaction(client: &tokio_postgres::Client) -> bool {
+    until_someone_waits(
+        client,
+        "SELECT COUNT(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+         WHERE l.locktype = 'transactionid' AND NOT l.granted
+           AND a.datname = current_database()",
+    )
+    .await
+}
+
+/// Asks `waiting` (a count of sessions waiting for a lock) until it counts one, a bounded
+/// while (5 s); answers whether it did.
+async fn until_someone_waits(client: &tokio_postgres::Client, waiting: &str) -> bool {
     for _ in 0..250 {
-        let waiting: i64 = client
-            .query_one(
-                "SELECT COUNT(*) FROM pg_locks
-                 WHERE locktype = 'advisory' AND NOT granted AND classid = 1279870533
-                   AND database = (SELECT oid FROM pg_database
-                                   WHERE datname = current_database())",
-                &[],
-            )
-            .await
-            .unwrap()
-            .get(0);
-        if waiting > 0 {
+        let n: i64 = client.query_one(waiting, &[]).await.unwrap().get(0);
+        if n > 0 {
             return true;
         }
         // No notice comes of a lock waited for: looked at again in a moment.
