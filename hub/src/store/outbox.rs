@@ -81,6 +81,12 @@ impl MessageAction {
 /// Why a row is `unreachable`.
 pub(crate) const BLOCKED: &str = "the LINE user has blocked the official account";
 
+/// Why a member's waiting row lapsed: they unlinked the LINE account it was for.
+pub(crate) const UNLINKED: &str = "the member unlinked their LINE account";
+
+/// Why a member's waiting store news lapsed: they turned it off.
+pub(crate) const NEWS_OFF: &str = "the member turned store news off";
+
 /// The state a new row starts in, and why, given the user's friendship with the account: a
 /// user who blocked it gets the row `unreachable` (as the rows already waiting are set when the
 /// unfollow arrives); one the hub has not seen follow gets it `pending`, sent once they follow.

@@ -51,15 +51,17 @@ macro_rules! on_both_backends {
 /// a hub's does.
 pub async fn postgres_store() -> PgStore {
     let url = super::postgres::cluster().fresh_database().await;
-    let connections = tenpo_hub::config::DEFAULT_CONNECTIONS as usize;
-    PgStore::open(&DatabaseUrl::parse(&url).unwrap(), connections, Utc::now())
-        .await
-        .unwrap()
+    open_postgres_with(&url, tenpo_hub::config::DEFAULT_CONNECTIONS as usize).await
 }
 
-/// A hub process's store on the database at `url` (its own pool, run and caches).
+/// A hub process's store on the database at `url` (its own pool of 4, run and caches).
 pub async fn open_postgres(url: &str) -> PgStore {
-    PgStore::open(&DatabaseUrl::parse(url).unwrap(), 4, Utc::now())
+    open_postgres_with(url, 4).await
+}
+
+/// A hub process's store on the database at `url` with a pool of `connections`.
+async fn open_postgres_with(url: &str, connections: usize) -> PgStore {
+    PgStore::open(&DatabaseUrl::parse(url).unwrap(), connections, Utc::now())
         .await
         .unwrap()
 }

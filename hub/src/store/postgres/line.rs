@@ -11,18 +11,14 @@ use super::claim_ahead::DueRow;
 use super::transaction::{PgUnit, to_date};
 use crate::store::StoreError;
 use crate::store::model::LineEvent;
-use crate::store::outbox::{BLOCKED, MessageAction, MessageClass, OutboxMessage, Profile};
+use crate::store::outbox::{
+    BLOCKED, MessageAction, MessageClass, NEWS_OFF, OutboxMessage, Profile, UNLINKED,
+};
 use crate::store::unit::feed::FeedReads;
 use crate::store::unit::line::{LineStatements, LinkedRow, NewSignup, SignupRow};
 
 /// The meta key of the hub-issued member numbers' counter (as on SQLite).
 const NEXT_NUMBER: &str = "next_member_number";
-
-/// Why a member's message was not sent after they unlinked.
-const UNLINKED: &str = "the member unlinked their LINE account";
-
-/// Why a member's store news was not sent after they turned it off.
-const NEWS_OFF: &str = "the member turned store news off";
 
 /// Rows (`$1`, held by the claim) a member withdrew as they were written (`$2`, why: they
 /// unlinked the LINE user the row is for, or turned store news off): lapsed, as the change

@@ -180,10 +180,10 @@ impl LineStore for PgStore {
     /// would do it in its own time, and meanwhile the sender's claim, planned for the queue the
     /// statistics last saw (empty), read every waiting message to sort it: 391 messages a
     /// second after a scan of 1,000,000 (docs/benchmarks.md, "Messaging"). At a statistics
-    /// target of [`ANALYZE_SAMPLE_TARGET`]: the claim's plan needs the queue's size and the share of each
-    /// state, not fine histograms, and the default sample (ten times larger) read pages of
-    /// the table for 0.2–0.4 s at the end of the scan; autovacuum's own analysis, later,
-    /// takes the default.
+    /// target of [`ANALYZE_SAMPLE_TARGET`]: the claim's plan needs the queue's size and the
+    /// share of each state, not fine histograms, and the default sample (ten times larger)
+    /// read pages of the table for 0.2–0.4 s at the end of the scan; autovacuum's own
+    /// analysis, later, takes the default.
     async fn scan_queued(&self, messages: u64) -> Result<(), StoreError> {
         if messages < ANALYZE_AFTER {
             return Ok(());

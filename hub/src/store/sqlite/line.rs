@@ -6,6 +6,7 @@ use rusqlite::{OptionalExtension, Transaction, params};
 
 use crate::store::StoreError;
 use crate::store::model::{Friendship, LineEvent};
+use crate::store::outbox::UNLINKED;
 
 /// Takes a webhook event once; answers whether it was new.
 pub(crate) fn take_webhook_event(
@@ -91,19 +92,17 @@ pub(crate) fn remove_link(
         .execute([line_user_id])?;
     tx.prepare_cached(
         "UPDATE messages INDEXED BY messages_by_member
-         SET state = 'expired', lease_until_ms = NULL,
-             last_error = 'the member unlinked their LINE account'
+         SET state = 'expired', lease_until_ms = NULL, last_error = ?3
          WHERE member_id = ?2 AND line_user_id = ?1 AND state = 'pending'",
     )?
-    .execute([line_user_id, member_id])?;
+    .execute([line_user_id, member_id, UNLINKED])?;
     // And any with no member (an earlier unlink's menu change): this one replaces it.
     tx.prepare_cached(
         "UPDATE messages INDEXED BY messages_pending_no_member
-         SET state = 'expired', lease_until_ms = NULL,
-             last_error = 'the member unlinked their LINE account'
+         SET state = 'expired', lease_until_ms = NULL, last_error = ?2
          WHERE member_id IS NULL AND line_user_id = ?1 AND state = 'pending'",
     )?
-    .execute([line_user_id])?;
+    .execute([line_user_id, UNLINKED])?;
     // In flight now: if LINE does not take it, it is not tried again.
     tx.prepare_cached(
         "UPDATE messages SET expires_at_ms = 0 WHERE line_user_id = ?1 AND state = 'sending'",

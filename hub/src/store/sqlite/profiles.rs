@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, Transaction, params};
 
 use crate::store::StoreError;
-use crate::store::outbox::Profile;
+use crate::store::outbox::{NEWS_OFF, Profile};
 use crate::store::unit::ProfileRow;
 
 /// A member's profile choices (the defaults until they fill the form in).
@@ -71,11 +71,10 @@ pub(crate) fn expire_marketing(tx: &Transaction<'_>, member_id: &str) -> Result<
     tx.prepare_cached(
         // Pinned: through `messages_state` this would read every member's waiting news.
         "UPDATE messages INDEXED BY messages_by_member
-         SET state = 'expired', lease_until_ms = NULL,
-             last_error = 'the member turned store news off'
+         SET state = 'expired', lease_until_ms = NULL, last_error = ?2
          WHERE member_id = ?1 AND class = 'marketing' AND state = 'pending'",
     )?
-    .execute([member_id])?;
+    .execute([member_id, NEWS_OFF])?;
     Ok(())
 }
 
