@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use tenpo_loyalty::Date;
 use tenpo_protocol::sync::MemberSnapshot;
 
-use super::claim_ahead::DueRow;
+use super::claim_ahead::{DueRow, due_rows};
 use super::transaction::{PgUnit, to_date};
 use crate::store::StoreError;
 use crate::store::model::LineEvent;
@@ -364,29 +364,8 @@ impl LineStatements for PgUnit<'_> {
         // (`WITHDRAWN_WHILE_WRITTEN`).
         let rows = self
             .query(
-                "SELECT m.id, m.message_id::text, m.line_user_id, m.scenario, m.action, m.body,
-                        m.attempts, m.member_id, mem.home_store,
-                        CASE WHEN m.member_id IS NOT NULL
-                                  AND lu.member_id IS DISTINCT FROM m.member_id THEN $4
-                             WHEN m.class = 'marketing' AND NOT p.marketing THEN $5
-                        END AS withdrawn
-                 FROM messages m
-                 JOIN line_friends f ON f.line_user_id = m.line_user_id AND f.following
-                 LEFT JOIN members mem ON mem.member_id = m.member_id
-                 LEFT JOIN line_users lu ON lu.line_user_id = m.line_user_id
-                 LEFT JOIN member_profiles p ON p.member_id = m.member_id
-                 WHERE m.state = 'pending' AND m.class = $1 AND m.channel = 'line'
-                   AND m.not_before_ms <= $2
-                 ORDER BY m.id
-                 LIMIT $3
-                 FOR UPDATE OF m SKIP LOCKED",
-                &[
-                    &class.as_str(),
-                    &now_ms,
-                    &i64::from(limit),
-                    &UNLINKED,
-                    &NEWS_OFF,
-                ],
+                due_rows(class),
+                &[&now_ms, &i64::from(limit), &UNLINKED, &NEWS_OFF],
             )
             .await?;
         let mut due = Vec::with_capacity(rows.len());
