@@ -294,6 +294,20 @@ mod tests {
             .sum()
     }
 
+    /// Each class's statement names the class as its rows store it: a name written apart from
+    /// `MessageClass::as_str` that drifted from it would leave that class never sent.
+    #[test]
+    fn each_class_claims_its_own_rows() {
+        for class in [
+            MessageClass::Transactional,
+            MessageClass::Marketing,
+            MessageClass::Requested,
+        ] {
+            let named = format!("m.class = '{}'", class.as_str());
+            assert!(due_rows(class).contains(&named), "{class:?}");
+        }
+    }
+
     /// Each claim takes its rows from the first waiting one, not by reading past every message
     /// sent before it (through the primary key, each claim read 20,256 rows here, and more as
     /// the sender went on), whichever plan the server settles on.
