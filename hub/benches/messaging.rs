@@ -14,7 +14,10 @@
 //! answered the profile form in LINE has). Prints a Markdown table. On PostgreSQL,
 //! `TENPO_BENCH_HUB_DATABASE=postgres`: the same fixture moved as a chain moves its hub
 //! (`tenpo-hub migrate --to`, not timed) into a server the bench starts on this machine's disk
-//! with `fsync` on, then the same scan and sender.
+//! with `fsync` on, then the same scan and sender; its database is made with the server's
+//! locale, `C`, or with `TENPO_BENCH_PG_LOCALE` (e.g. `ja_JP.UTF-8`, as a server set up in
+//! Japan often is; the machine must have the locale: `localedef -i ja_JP -f UTF-8
+//! ja_JP.UTF-8`).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
 mod common;
@@ -155,8 +158,9 @@ async fn main() {
     let (backend, m) = if postgres {
         // The same members moved as a chain moves its hub (`tenpo-hub migrate --to`), into a
         // server on this machine's disk with `fsync` on.
+        let locale = std::env::var("TENPO_BENCH_PG_LOCALE").ok();
         let url = tenpo_e2e::postgres::durable_cluster()
-            .fresh_database()
+            .fresh_database_in(locale.as_deref())
             .await;
         let url = DatabaseUrl::parse(&url).unwrap();
         let t = Instant::now();
@@ -175,10 +179,17 @@ async fn main() {
             .await
             .unwrap(),
         );
-        ("PostgreSQL", measure(store, members, to_send, today).await)
+        let backend = match locale {
+            Some(l) => format!("PostgreSQL, a database in {l}"),
+            None => "PostgreSQL".to_string(),
+        };
+        (backend, measure(store, members, to_send, today).await)
     } else {
         let store = Arc::new(SqliteStore::open(&db, Utc::now()).unwrap());
-        ("SQLite", measure(store, members, to_send, today).await)
+        (
+            "SQLite".to_string(),
+            measure(store, members, to_send, today).await,
+        )
     };
 
     println!("| what ({backend}) | figure | budget (docs/design.md §8) |");

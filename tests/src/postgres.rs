@@ -43,6 +43,13 @@ impl Cluster {
 
     /// A new, empty database of its own: its URL.
     pub async fn fresh_database(&self) -> String {
+        self.fresh_database_in(None).await
+    }
+
+    /// A new, empty database made with `locale` (as `CREATE DATABASE … LOCALE`, which the
+    /// machine must have; the cluster's own, `C`, when `None`): its URL. A chain's server in
+    /// Japan is often made with `ja_JP.UTF-8`.
+    pub async fn fresh_database_in(&self, locale: Option<&str>) -> String {
         let n = DATABASES.fetch_add(1, Ordering::SeqCst);
         let name = format!("t{}_{n}", std::process::id());
         let (client, conn) = tokio_postgres::connect(&self.url("postgres"), tokio_postgres::NoTls)
@@ -50,7 +57,13 @@ impl Cluster {
             .expect("the test cluster answers");
         let conn = tokio::spawn(conn);
         client
-            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .batch_execute(&match locale {
+                None => format!("CREATE DATABASE {name}"),
+                Some(l) => format!(
+                    "CREATE DATABASE {name} TEMPLATE template0 LOCALE '{}'",
+                    l.replace('\'', "''")
+                ),
+            })
             .await
             .unwrap();
         drop(client);
