@@ -183,6 +183,45 @@ async fn the_schema_holds_what_the_sqlite_schema_holds() {
     );
 }
 
+/// Every index compares its text as bytes (`COLLATE "C"`, schema 11), whatever locale the
+/// database was made with: ids and keys are codes, and under a locale such as `ja_JP.UTF-8`
+/// each comparison in an index goes through the locale's rules (a page of the daily scan a
+/// quarter slower to write; docs/benchmarks.md, "Messaging"). A new index on a text column
+/// made without it fails here, on the tests' server as on any other.
+#[tokio::test]
+async fn key_columns_compare_as_bytes() {
+    let url = common::postgres::cluster().fresh_database().await;
+    let mut c = client(&url).await;
+    postgres::migrate(&mut c).await.unwrap();
+    let keys: Vec<(String, bool)> = c
+        .query(
+            "SELECT i.indexrelid::regclass::text || ' #' || k.n,
+                    k.coll = 'pg_catalog.\"C\"'::regcollation
+             FROM pg_index i
+             JOIN pg_class t ON t.oid = i.indrelid
+             JOIN pg_namespace s ON s.oid = t.relnamespace AND s.nspname = 'public'
+             CROSS JOIN LATERAL unnest(i.indcollation) WITH ORDINALITY AS k(coll, n)
+             WHERE k.coll <> 0
+             ORDER BY 1",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    let by_locale: Vec<&String> = keys.iter().filter(|(_, c)| !c).map(|(k, _)| k).collect();
+    assert!(
+        by_locale.is_empty(),
+        "index columns compared by the database's locale: {by_locale:?}"
+    );
+    assert!(
+        keys.len() > 40,
+        "the indexes' text columns were read: {}",
+        keys.len()
+    );
+}
+
 /// Each link's `following` as it stands, by LINE user.
 async fn on_links(c: &Object) -> Vec<(String, Option<bool>)> {
     c.query(

@@ -548,6 +548,59 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         WHERE state = 'pending' AND class = 'requested';
     CREATE INDEX messages_sending ON messages (lease_until_ms) WHERE state = 'sending';
     "#,
+    // 11: every id and key an index holds compares as bytes (`COLLATE "C"`), whatever locale
+    // the database was made with. They are codes, never sorted for a reader, and compared as
+    // bytes they sort as SQLite sorts them. A server set up in Japan is often made with
+    // `ja_JP.UTF-8`, and then every comparison in those indexes went through the locale's
+    // rules: a page of the daily scan took a quarter longer to write than in a database made
+    // with `C`, which the benchmarks' server is (docs/benchmarks.md, "Messaging"). A change
+    // of collation rebuilds the column's indexes once, not the table; the trigger named by a
+    // column of `line_users` is made again around it. `key_columns_compare_as_bytes`
+    // (hub/tests/postgres_schema.rs) holds every later index to it.
+    r#"
+    ALTER TABLE members ALTER member_id TYPE text COLLATE "C";
+    ALTER TABLE member_codes ALTER code TYPE text COLLATE "C",
+        ALTER member_id TYPE text COLLATE "C";
+    ALTER TABLE member_aliases ALTER alias_id TYPE text COLLATE "C";
+    ALTER TABLE member_profiles ALTER member_id TYPE text COLLATE "C";
+    ALTER TABLE revoked_codes ALTER code TYPE text COLLATE "C";
+    ALTER TABLE terminals ALTER terminal_id TYPE text COLLATE "C";
+    ALTER TABLE events ALTER event_id TYPE text COLLATE "C",
+        ALTER member_id TYPE text COLLATE "C", ALTER terminal_id TYPE text COLLATE "C";
+    ALTER TABLE held_events ALTER terminal_id TYPE text COLLATE "C";
+    ALTER TABLE conflicts ALTER kind TYPE text COLLATE "C",
+        ALTER second_hash TYPE text COLLATE "C", ALTER terminal_id TYPE text COLLATE "C";
+    ALTER TABLE discrepancies ALTER class TYPE text COLLATE "C";
+    ALTER TABLE changes ALTER key TYPE text COLLATE "C", ALTER kind TYPE text COLLATE "C";
+    ALTER TABLE feed_runs ALTER run TYPE text COLLATE "C";
+    ALTER TABLE meta ALTER key TYPE text COLLATE "C";
+    ALTER TABLE signups ALTER signup_id TYPE text COLLATE "C";
+    ALTER TABLE coupon_grants ALTER coupon_id TYPE text COLLATE "C",
+        ALTER member_id TYPE text COLLATE "C";
+    ALTER TABLE catalog_batches ALTER batch_id TYPE text COLLATE "C";
+    ALTER TABLE catalog_items ALTER jan TYPE text COLLATE "C", ALTER sku TYPE text COLLATE "C";
+    ALTER TABLE catalog_stock ALTER sku TYPE text COLLATE "C",
+        ALTER store_id TYPE text COLLATE "C";
+    ALTER TABLE attributions ALTER sale_id TYPE text COLLATE "C",
+        ALTER sku TYPE text COLLATE "C", ALTER terminal_id TYPE text COLLATE "C";
+    ALTER TABLE wishes ALTER item TYPE text COLLATE "C", ALTER kind TYPE text COLLATE "C",
+        ALTER member_id TYPE text COLLATE "C", ALTER sku TYPE text COLLATE "C";
+    ALTER TABLE notifications ALTER link_id TYPE text COLLATE "C",
+        ALTER member_id TYPE text COLLATE "C";
+    ALTER TABLE staff ALTER name TYPE text COLLATE "C";
+    ALTER TABLE staff_sessions ALTER name TYPE text COLLATE "C";
+    ALTER TABLE staff_actions ALTER member_id TYPE text COLLATE "C";
+    DROP TRIGGER line_users_following ON line_users;
+    ALTER TABLE line_users ALTER line_user_id TYPE text COLLATE "C",
+        ALTER member_id TYPE text COLLATE "C";
+    CREATE TRIGGER line_users_following BEFORE INSERT OR UPDATE OF line_user_id ON line_users
+        FOR EACH ROW EXECUTE FUNCTION line_users_following();
+    ALTER TABLE line_friends ALTER line_user_id TYPE text COLLATE "C";
+    ALTER TABLE line_webhook_events ALTER webhook_event_id TYPE text COLLATE "C";
+    ALTER TABLE message_tallies ALTER state TYPE text COLLATE "C";
+    ALTER TABLE messages ALTER dedupe_key TYPE text COLLATE "C",
+        ALTER member_id TYPE text COLLATE "C", ALTER line_user_id TYPE text COLLATE "C";
+    "#,
 ];
 
 /// The schema version this binary writes.
