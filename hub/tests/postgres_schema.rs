@@ -17,6 +17,20 @@ async fn client(url: &str) -> Object {
     postgres::pool(&url, 2).unwrap().get().await.unwrap()
 }
 
+/// The rows of `sql`, each its first two columns.
+async fn pairs<A, B>(c: &Object, sql: &str) -> Vec<(A, B)>
+where
+    A: for<'a> tokio_postgres::types::FromSql<'a>,
+    B: for<'a> tokio_postgres::types::FromSql<'a>,
+{
+    c.query(sql, &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect()
+}
+
 async fn version(c: &Object) -> i32 {
     c.query_one("SELECT version FROM tenpo_schema", &[])
         .await
@@ -147,17 +161,14 @@ async fn the_schema_holds_what_the_sqlite_schema_holds() {
     let url = common::postgres::cluster().fresh_database().await;
     let mut c = client(&url).await;
     postgres::migrate(&mut c).await.unwrap();
-    let pg: BTreeSet<(String, String)> = c
-        .query(
-            "SELECT table_name::text, column_name::text FROM information_schema.columns
-             WHERE table_schema = 'public'",
-            &[],
-        )
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| (r.get(0), r.get(1)))
-        .collect();
+    let pg: BTreeSet<(String, String)> = pairs(
+        &c,
+        "SELECT table_name::text, column_name::text FROM information_schema.columns
+         WHERE table_schema = 'public'",
+    )
+    .await
+    .into_iter()
+    .collect();
 
     let one_sided: BTreeSet<(String, String)> = ONE_SIDED
         .iter()
@@ -193,23 +204,18 @@ async fn key_columns_compare_as_bytes() {
     let url = common::postgres::cluster().fresh_database().await;
     let mut c = client(&url).await;
     postgres::migrate(&mut c).await.unwrap();
-    let keys: Vec<(String, bool)> = c
-        .query(
-            "SELECT i.indexrelid::regclass::text || ' #' || k.n,
-                    k.coll = 'pg_catalog.\"C\"'::regcollation
-             FROM pg_index i
-             JOIN pg_class t ON t.oid = i.indrelid
-             JOIN pg_namespace s ON s.oid = t.relnamespace AND s.nspname = 'public'
-             CROSS JOIN LATERAL unnest(i.indcollation) WITH ORDINALITY AS k(coll, n)
-             WHERE k.coll <> 0
-             ORDER BY 1",
-            &[],
-        )
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| (r.get(0), r.get(1)))
-        .collect();
+    let keys: Vec<(String, bool)> = pairs(
+        &c,
+        "SELECT i.indexrelid::regclass::text || ' #' || k.n,
+                k.coll = 'pg_catalog.\"C\"'::regcollation
+         FROM pg_index i
+         JOIN pg_class t ON t.oid = i.indrelid
+         JOIN pg_namespace s ON s.oid = t.relnamespace AND s.nspname = 'public'
+         CROSS JOIN LATERAL unnest(i.indcollation) WITH ORDINALITY AS k(coll, n)
+         WHERE k.coll <> 0
+         ORDER BY 1",
+    )
+    .await;
     let by_locale: Vec<&String> = keys.iter().filter(|(_, c)| !c).map(|(k, _)| k).collect();
     assert!(
         by_locale.is_empty(),
