@@ -230,15 +230,11 @@ async fn key_columns_compare_as_bytes() {
 
 /// Each link's `following` as it stands, by LINE user.
 async fn on_links(c: &Object) -> Vec<(String, Option<bool>)> {
-    c.query(
+    pairs(
+        c,
         "SELECT line_user_id, following FROM line_users ORDER BY line_user_id",
-        &[],
     )
     .await
-    .unwrap()
-    .iter()
-    .map(|r| (r.get(0), r.get(1)))
-    .collect()
 }
 
 /// Schema 9 keeps each link's friendship on the link (for the daily scan): it must be what
